@@ -1,0 +1,332 @@
+import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { grantsKeyManagement, notCovered } from '../auth/permissions.ts';
+import type { Config, Plan } from '../config/schema.ts';
+import { ApiError, type FieldProblem } from '../http/errors.ts';
+import type { KeyFormat, KeyType } from '../keys/format.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
+import { newKeyId, newTenantId } from '../keys/ids.ts';
+import { toApiKey, type ApiKey, type StoredKey, type Tenant } from '../keys/types.ts';
+import type { KeyStore, Page, PageRequest } from '../store/types.ts';
+import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
+
+/** Who asks: the platform (admin token) or a tenant's key (self-service). */
+export type Actor = { kind: 'admin' } | { kind: 'key'; key: StoredKey };
+
+export interface CreatedApiKey extends ApiKey {
+  key: string;
+  message: string;
+}
+
+const CREATED_MESSAGE = 'Store this key securely. It will not be shown again.';
+const DAY_MS = 86_400_000;
+const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const;
+
+const actorName = (a: Actor): string => (a.kind === 'admin' ? 'admin' : a.key.id);
+const actorPermissions = (a: Actor): readonly string[] => (a.kind === 'admin' ? ['*'] : a.key.permissions);
+
+function invalid(problems: FieldProblem[]): ApiError {
+  return new ApiError('validation_error', problems.map((p) => `${p.path}: ${p.message}`).join('; '), { details: problems });
+}
+
+/** Store calls fail as 503 `store_unavailable`, never as a 500. */
+async function guarded<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw err instanceof ApiError ? err : new StoreUnavailableError(err);
+  }
+}
+
+export interface KeyServiceDeps {
+  store: KeyStore;
+  config: Config;
+  format: KeyFormat;
+  hash: KeyHasher;
+  /** Merges write-behind data (lastUsedAt) into what reads return. */
+  decorate?: (key: ApiKey) => ApiKey;
+}
+
+/**
+ * The key lifecycle rules (SPEC §2–3), shared by the self-service API, the admin API and the CLI so that all
+ * three enforce the same permissions, plan limits and expiry rules.
+ */
+export class KeyService {
+  readonly #store: KeyStore;
+  readonly #config: Config;
+  readonly #format: KeyFormat;
+  readonly #hash: KeyHasher;
+  readonly #decorate: (key: ApiKey) => ApiKey;
+  readonly #canVerifyCerts: boolean;
+
+  constructor(deps: KeyServiceDeps) {
+    this.#store = deps.store;
+    this.#config = deps.config;
+    this.#format = deps.format;
+    this.#hash = deps.hash;
+    this.#decorate = deps.decorate ?? ((k) => k);
+    this.#canVerifyCerts = Boolean(deps.config.tls.clientCa) || deps.config.tls.trustXfccFrom.length > 0;
+  }
+
+  get store(): KeyStore {
+    return this.#store;
+  }
+
+  planOf(tenant: Tenant): Plan & { name: string } {
+    const plan = this.#config.plans[tenant.plan] ?? this.#config.plans[this.#config.defaultPlan]!;
+    return { name: tenant.plan, ...plan };
+  }
+
+  #view = (key: StoredKey): ApiKey => this.#decorate(toApiKey(key));
+
+  // ---- tenants ----------------------------------------------------------------------------------------------
+
+  async createTenant(body: CreateTenantBody): Promise<{ tenant: Tenant; apiKey: CreatedApiKey }> {
+    const planName = body.plan ?? this.#config.defaultPlan;
+    const plan = this.#config.plans[planName];
+    if (!plan) throw invalid([{ path: 'plan', message: `unknown plan; one of ${Object.keys(this.#config.plans).join(', ')}` }]);
+    const now = new Date().toISOString();
+    const tenant: Tenant = {
+      id: newTenantId(),
+      name: body.name,
+      plan: planName,
+      maxKeys: body.maxKeys ?? plan.maxKeys,
+      status: 'active',
+      createdAt: now,
+      updatedAt: now,
+    };
+    await guarded(this.#store.createTenant(tenant, { action: 'tenant.created', actor: 'admin', keyId: null, details: { name: tenant.name, plan: planName } }));
+    try {
+      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'] }, { kind: 'admin' });
+      return { tenant, apiKey };
+    } catch (err) {
+      // Nothing half-written: a tenant whose first key could not be stored is removed again.
+      await this.#store.deleteTenant(tenant.id).catch(() => {});
+      throw err;
+    }
+  }
+
+  async getTenant(id: string): Promise<Tenant> {
+    const tenant = await guarded(this.#store.getTenant(id));
+    if (!tenant) throw new ApiError('not_found', `No tenant ${id}.`);
+    return tenant;
+  }
+
+  listTenants(page: PageRequest): Promise<Page<Tenant>> {
+    return guarded(this.#store.listTenants(page));
+  }
+
+  async updateTenant(id: string, body: UpdateTenantBody): Promise<Tenant> {
+    if (body.plan !== undefined && !this.#config.plans[body.plan]) {
+      throw invalid([{ path: 'plan', message: `unknown plan; one of ${Object.keys(this.#config.plans).join(', ')}` }]);
+    }
+    const fields = Object.keys(body);
+    const updated = await guarded(
+      this.#store.updateTenant(id, (t) => ({ ...t, ...body, updatedAt: new Date().toISOString() }), {
+        action: 'tenant.updated',
+        actor: 'admin',
+        keyId: null,
+        details: { fields, ...(body.status ? { status: body.status } : {}) },
+      }),
+    );
+    if (!updated) throw new ApiError('not_found', `No tenant ${id}.`);
+    return updated;
+  }
+
+  async deleteTenant(id: string): Promise<void> {
+    if (!(await guarded(this.#store.deleteTenant(id)))) throw new ApiError('not_found', `No tenant ${id}.`);
+  }
+
+  async tenantSummary(tenantId: string) {
+    const tenant = await this.getTenant(tenantId);
+    return { tenant, plan: this.planOf(tenant), keyCount: await guarded(this.#store.countKeys(tenantId)) };
+  }
+
+  // ---- keys -------------------------------------------------------------------------------------------------
+
+  async createKey(tenantId: string, body: CreateKeyBody, actor: Actor): Promise<CreatedApiKey> {
+    const tenant = await this.getTenant(tenantId);
+    const plan = this.planOf(tenant);
+    const problems: FieldProblem[] = [];
+    const keyType: KeyType = body.keyType ?? 'private';
+    const permissions = body.permissions ?? [...actorPermissions(actor)];
+    this.#checkPermissions(keyType, permissions, actorPermissions(actor), problems);
+    const rateLimit = { requestsPerMinute: null as number | null, requestsPerDay: null as number | null };
+    for (const f of LIMIT_FIELDS) rateLimit[f] = this.#withinPlan(plan, f, body.rateLimit?.[f], `rateLimit.${f}`, problems);
+    const maxConcurrentConnections = this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
+    const expiresAt = this.#expiryOnCreate(body, problems);
+    if (body.enforceMtls) this.#checkMtls(problems);
+    if (problems.length) throw invalid(problems);
+
+    const raw = this.#format.generate(keyType);
+    const now = new Date().toISOString();
+    const key: StoredKey = {
+      id: newKeyId(),
+      tenantId,
+      name: body.name ?? null,
+      keyType,
+      prefix: this.#format.visiblePrefix(raw),
+      permissions,
+      allowedOrigins: body.allowedOrigins ?? null,
+      allowedAssistants: body.allowedAssistants ?? null,
+      transientAssistant: body.transientAssistant ?? false,
+      rateLimit,
+      maxConcurrentConnections,
+      enforceMtls: body.enforceMtls ?? false,
+      clientCertFingerprints: body.clientCertFingerprints ?? null,
+      metadata: body.metadata ?? {},
+      isActive: true,
+      createdAt: now,
+      updatedAt: now,
+      expiresAt,
+      lastUsedAt: null,
+      createdBy: actorName(actor),
+      hashes: [{ hash: this.#hash(raw), expiresAt: null }],
+    };
+    const result = await guarded(
+      this.#store.createKey(key, { action: 'key.created', actor: actorName(actor), keyId: key.id, details: { name: key.name, keyType, permissions } }),
+    );
+    if (result === 'no_tenant') throw new ApiError('not_found', `No tenant ${tenantId}.`);
+    if (result === 'limit') throw new ApiError('key_limit_reached', `The tenant already holds its maximum of ${tenant.maxKeys} keys.`);
+    return { ...this.#view(key), key: raw, message: CREATED_MESSAGE };
+  }
+
+  async listKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKey>> {
+    const { data, nextCursor } = await guarded(this.#store.listKeys(tenantId, page));
+    return { data: data.map(this.#view), nextCursor };
+  }
+
+  async #stored(tenantId: string, keyId: string): Promise<StoredKey> {
+    const key = await guarded(this.#store.getKey(tenantId, keyId));
+    if (!key) throw new ApiError('not_found', `No API key ${keyId}.`);
+    return key;
+  }
+
+  async getKey(tenantId: string, keyId: string): Promise<ApiKey> {
+    return this.#view(await this.#stored(tenantId, keyId));
+  }
+
+  async updateKey(tenantId: string, keyId: string, body: UpdateKeyBody, actor: Actor): Promise<ApiKey> {
+    const current = await this.#stored(tenantId, keyId);
+    const plan = this.planOf(await this.getTenant(tenantId));
+    const problems: FieldProblem[] = [];
+    if (body.permissions) {
+      // Narrow only: the new set must be covered by what the key has now, and by what the caller has.
+      const widened = notCovered(current.permissions, body.permissions);
+      if (widened.length) problems.push({ path: 'permissions', message: `can only be narrowed; not held by the key: ${widened.join(', ')}` });
+      this.#checkPermissions(current.keyType, body.permissions, actorPermissions(actor), problems);
+    }
+    const rateLimit = { ...current.rateLimit };
+    if (body.rateLimit) {
+      for (const f of LIMIT_FIELDS) {
+        if (body.rateLimit[f] !== undefined) rateLimit[f] = this.#withinPlan(plan, f, body.rateLimit[f], `rateLimit.${f}`, problems);
+      }
+    }
+    const maxConcurrentConnections = body.maxConcurrentConnections === undefined
+      ? current.maxConcurrentConnections
+      : this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
+    if (body.expiresAt !== undefined) this.#checkExpiresAt(body.expiresAt, problems);
+    if (body.enforceMtls) this.#checkMtls(problems);
+    if (problems.length) throw invalid(problems);
+
+    const fields = Object.keys(body);
+    const updated = await guarded(
+      this.#store.updateKey(tenantId, keyId, (k) => ({ ...k, ...body, rateLimit, maxConcurrentConnections, updatedAt: new Date().toISOString() }), {
+        action: 'key.updated',
+        actor: actorName(actor),
+        keyId,
+        details: { fields },
+      }),
+    );
+    if (!updated) throw new ApiError('not_found', `No API key ${keyId}.`);
+    return this.#view(updated);
+  }
+
+  async revokeKey(tenantId: string, keyId: string, actor: Actor): Promise<void> {
+    if (actor.kind === 'key' && actor.key.id === keyId) {
+      throw new ApiError('cannot_revoke_current_key', 'A key cannot revoke itself; use another key or the admin API.');
+    }
+    const ok = await guarded(this.#store.revokeKey(tenantId, keyId, { action: 'key.revoked', actor: actorName(actor), keyId, details: {} }));
+    if (!ok) throw new ApiError('not_found', `No API key ${keyId}.`);
+  }
+
+  async rotateKey(tenantId: string, keyId: string, gracePeriodSeconds: number, actor: Actor): Promise<CreatedApiKey> {
+    if (gracePeriodSeconds > this.#config.keys.maxGracePeriodSeconds) {
+      throw invalid([{ path: 'gracePeriodSeconds', message: `must be at most ${this.#config.keys.maxGracePeriodSeconds}` }]);
+    }
+    const current = await this.#stored(tenantId, keyId);
+    const raw = this.#format.generate(current.keyType);
+    const rotated = await guarded(
+      this.#store.rotateKey(tenantId, keyId, { hash: this.#hash(raw), prefix: this.#format.visiblePrefix(raw) }, gracePeriodSeconds, {
+        action: 'key.rotated',
+        actor: actorName(actor),
+        keyId,
+        details: { gracePeriodSeconds },
+      }),
+    );
+    if (!rotated) throw new ApiError('not_found', `No API key ${keyId}.`);
+    return { ...this.#view(rotated), key: raw, message: CREATED_MESSAGE };
+  }
+
+  listAudit(tenantId: string, page: PageRequest) {
+    return guarded(this.#store.listAudit(tenantId, page));
+  }
+
+  // ---- rules ------------------------------------------------------------------------------------------------
+
+  #checkPermissions(keyType: KeyType, wanted: string[], granted: readonly string[], problems: FieldProblem[]): void {
+    const missing = notCovered(granted, wanted);
+    if (missing.length) {
+      throw new ApiError('insufficient_permissions', `A key cannot grant permissions it does not hold: ${missing.join(', ')}.`);
+    }
+    if (keyType === 'public') {
+      const management = wanted.filter(grantsKeyManagement);
+      if (management.length) {
+        problems.push({ path: 'permissions', message: `public keys cannot hold api-keys permissions (${management.join(', ')}); list the permissions explicitly` });
+      }
+    }
+  }
+
+  /** A plan limit: omitted → the plan default; null (unlimited) or above the plan maximum → a problem. */
+  #withinPlan(plan: Plan, field: 'requestsPerMinute' | 'requestsPerDay' | 'maxConcurrentConnections', value: number | null | undefined, path: string, problems: FieldProblem[]): number | null {
+    const { default: dflt, max } = plan[field];
+    if (value === undefined) return dflt;
+    if (max !== null && (value === null || value > max)) {
+      problems.push({ path, message: `the plan allows at most ${max}` });
+      return dflt;
+    }
+    return value;
+  }
+
+  #expiryOnCreate(body: CreateKeyBody, problems: FieldProblem[]): string | null {
+    const { allowedExpiryDays, defaultExpiryDays } = this.#config.keys;
+    if (body.expiresAt !== undefined && body.expiresInDays !== undefined) {
+      problems.push({ path: 'expiresInDays', message: 'give expiresAt or expiresInDays, not both' });
+      return null;
+    }
+    if (body.expiresAt !== undefined) {
+      this.#checkExpiresAt(body.expiresAt, problems);
+      return new Date(body.expiresAt).toISOString();
+    }
+    const days = body.expiresInDays === undefined ? defaultExpiryDays : body.expiresInDays;
+    if (days === null) {
+      if (!this.#config.keys.allowNeverExpire) problems.push({ path: 'expiresInDays', message: 'keys must expire on this deployment' });
+      return null;
+    }
+    if (!allowedExpiryDays.includes(days)) problems.push({ path: 'expiresInDays', message: `must be one of ${allowedExpiryDays.join(', ')}` });
+    return new Date(Date.now() + days * DAY_MS).toISOString();
+  }
+
+  #checkExpiresAt(expiresAt: string | null, problems: FieldProblem[]): void {
+    if (expiresAt === null) {
+      if (!this.#config.keys.allowNeverExpire) problems.push({ path: 'expiresAt', message: 'keys must expire on this deployment' });
+    } else if (Date.parse(expiresAt) <= Date.now()) {
+      problems.push({ path: 'expiresAt', message: 'must be in the future' });
+    }
+  }
+
+  #checkMtls(problems: FieldProblem[]): void {
+    if (!this.#canVerifyCerts) {
+      problems.push({ path: 'enforceMtls', message: 'keygate has no way to verify client certificates (configure tls.clientCa or tls.trustXfccFrom)' });
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { PERMISSION } from '../auth/permissions.ts';
+
+// Request and response schemas of both management APIs (SPEC §3). The same objects validate requests and
+// generate the OpenAPI document, so the two cannot disagree. Request objects are strict: an unknown field
+// is a 400 `validation_error` naming it.
+
+const isoDate = z.iso.datetime({ offset: true });
+const permission = z.string().regex(PERMISSION, 'must be "*", "resource:*" or "resource:action"');
+const origin = z
+  .string()
+  .regex(/^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be an origin such as https://app.example.com or https://*.example.com');
+const fingerprint = z
+  .string()
+  .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint (64 hex digits, colons allowed)')
+  .transform((s) => s.replaceAll(':', '').toLowerCase());
+const metadata = z
+  .record(z.string(), z.unknown())
+  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= 1024, 'must be at most 1 KiB as JSON');
+const positiveInt = z.number().int().positive();
+
+export const rateLimitInput = z.strictObject({
+  requestsPerMinute: positiveInt.nullable().optional(),
+  requestsPerDay: positiveInt.nullable().optional(),
+});
+
+const keySettings = {
+  name: z.string().min(1).max(100).nullable(),
+  permissions: z.array(permission).max(100),
+  allowedOrigins: z.array(origin).max(100).nullable(),
+  allowedAssistants: z.array(z.string().min(1).max(200)).max(1000).nullable(),
+  transientAssistant: z.boolean(),
+  rateLimit: rateLimitInput,
+  maxConcurrentConnections: positiveInt.nullable(),
+  enforceMtls: z.boolean(),
+  clientCertFingerprints: z.array(fingerprint).max(100).nullable(),
+  metadata,
+};
+
+export const createKeyBody = z
+  .strictObject({
+    ...keySettings,
+    keyType: z.enum(['private', 'public']).default('private'),
+    expiresAt: isoDate.optional(),
+    expiresInDays: positiveInt.nullable().optional(),
+  })
+  .partial({ name: true, permissions: true, allowedOrigins: true, allowedAssistants: true, transientAssistant: true, rateLimit: true, maxConcurrentConnections: true, enforceMtls: true, clientCertFingerprints: true, metadata: true })
+  .meta({ id: 'CreateApiKeyRequest' });
+
+export const updateKeyBody = z
+  .strictObject({ ...keySettings, isActive: z.boolean(), expiresAt: isoDate.nullable() })
+  .partial()
+  .meta({ id: 'UpdateApiKeyRequest' });
+
+export const rotateKeyBody = z
+  .strictObject({ gracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).default(0) })
+  .meta({ id: 'RotateApiKeyRequest' });
+
+export const createTenantBody = z
+  .strictObject({
+    name: z.string().min(1).max(100),
+    plan: z.string().min(1).optional(),
+    maxKeys: positiveInt.max(100_000).optional(),
+  })
+  .meta({ id: 'CreateTenantRequest' });
+
+export const updateTenantBody = z
+  .strictObject({
+    name: z.string().min(1).max(100),
+    plan: z.string().min(1),
+    maxKeys: positiveInt.max(100_000),
+    status: z.enum(['active', 'suspended']),
+  })
+  .partial()
+  .meta({ id: 'UpdateTenantRequest' });
+
+export const pageQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const usageQuery = z.strictObject({
+  granularity: z.enum(['day', 'month']).default('day'),
+  from: z.iso.date().optional(),
+  to: z.iso.date().optional(),
+  keyId: z.string().optional(),
+});
+
+// Responses (documentation only; handlers build them from typed records).
+export const apiKeySchema = z
+  .object({
+    id: z.string(),
+    tenantId: z.string(),
+    name: z.string().nullable(),
+    keyType: z.enum(['private', 'public']),
+    prefix: z.string(),
+    permissions: z.array(z.string()),
+    allowedOrigins: z.array(z.string()).nullable(),
+    allowedAssistants: z.array(z.string()).nullable(),
+    transientAssistant: z.boolean(),
+    rateLimit: z.object({ requestsPerMinute: z.number().int().nullable(), requestsPerDay: z.number().int().nullable() }),
+    maxConcurrentConnections: z.number().int().nullable(),
+    enforceMtls: z.boolean(),
+    clientCertFingerprints: z.array(z.string()).nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    isActive: z.boolean(),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+    expiresAt: isoDate.nullable(),
+    lastUsedAt: isoDate.nullable(),
+    createdBy: z.string(),
+  })
+  .meta({ id: 'ApiKey' });
+
+export const createdApiKeySchema = apiKeySchema
+  .extend({ key: z.string(), message: z.string() })
+  .meta({ id: 'CreatedApiKey' });
+
+export const tenantSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    plan: z.string(),
+    maxKeys: z.number().int(),
+    status: z.enum(['active', 'suspended']),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+  })
+  .meta({ id: 'Tenant' });
+
+const limitPair = z.object({ default: z.number().int().nullable(), max: z.number().int().nullable() });
+export const planSchema = z
+  .object({
+    name: z.string(),
+    maxKeys: z.number().int(),
+    requestsPerMinute: limitPair,
+    requestsPerDay: limitPair,
+    maxConcurrentConnections: limitPair,
+  })
+  .meta({ id: 'Plan' });
+
+export const auditEntrySchema = z
+  .object({
+    id: z.string(),
+    at: isoDate,
+    action: z.string(),
+    actor: z.string(),
+    keyId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'AuditEntry' });
+
+export const usageRowSchema = z
+  .object({ period: z.string(), requests: z.number().int(), allowed: z.number().int(), denied: z.number().int(), rateLimited: z.number().int() })
+  .meta({ id: 'UsageRow' });
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      requestId: z.string(),
+      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export const pageOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+
+export type CreateKeyBody = z.infer<typeof createKeyBody>;
+export type UpdateKeyBody = z.infer<typeof updateKeyBody>;
+export type CreateTenantBody = z.infer<typeof createTenantBody>;
+export type UpdateTenantBody = z.infer<typeof updateTenantBody>;

@@ -1,0 +1,154 @@
+import { LRUCache } from 'lru-cache';
+import type { Metrics } from '../ops/metrics.ts';
+import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
+
+/** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
+export class StoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('key store unavailable', { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+interface Entry {
+  /** null: a well-formed key the store does not know (negative entry). */
+  v: Verification | null;
+  loadedAt: number;
+}
+
+export interface KeyCacheOptions {
+  maxEntries: number;
+  ttlSeconds: number;
+  negativeTtlSeconds: number;
+  staleIfErrorSeconds: number;
+}
+
+const RETRIES_AFTER_EVICTION = 3;
+
+/**
+ * Verification records by key hash (SPEC §8). lru-cache's `fetch` coalesces concurrent misses into one store
+ * read, and aborts a read whose key is evicted while it runs — that is the generation check for key events:
+ * a load that began before an eviction never writes the stale record back. Tenant events cannot name the
+ * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
+ */
+export class KeyCache {
+  readonly #store: KeyStore;
+  readonly #metrics: Metrics | null;
+  readonly #lru: LRUCache<string, Entry>;
+  readonly #negativeTtlMs: number;
+  readonly #maxAgeMs: number;
+  readonly #byTenant = new Map<string, Set<string>>();
+  #tenantSeq = 0;
+
+  constructor(store: KeyStore, opts: KeyCacheOptions, metrics: Metrics | null = null) {
+    this.#store = store;
+    this.#metrics = metrics;
+    this.#negativeTtlMs = opts.negativeTtlSeconds * 1000;
+    this.#maxAgeMs = (opts.ttlSeconds + opts.staleIfErrorSeconds) * 1000;
+    this.#lru = new LRUCache<string, Entry>({
+      max: opts.maxEntries,
+      ttl: opts.ttlSeconds * 1000,
+      // Stale entries stay until evicted so that a store outage can fall back on them (staleIfError).
+      noDeleteOnStaleGet: true,
+      noDeleteOnFetchRejection: true,
+      allowStaleOnFetchRejection: true,
+      fetchMethod: (hash, _stale, { options }) => this.#load(hash, options),
+      dispose: (entry, hash) => this.#untrack(entry, hash),
+    });
+  }
+
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  async #load(hash: string, options: { ttl?: number }): Promise<Entry> {
+    let v: Verification | null;
+    let seq: number;
+    do {
+      seq = this.#tenantSeq;
+      try {
+        v = await this.#store.lookup(hash);
+      } catch (err) {
+        this.#metrics?.storeErrors.inc({ op: 'lookup' });
+        throw err;
+      }
+    } while (seq !== this.#tenantSeq);
+    if (v === null) options.ttl = this.#negativeTtlMs;
+    else {
+      let hashes = this.#byTenant.get(v.tenant.id);
+      if (!hashes) this.#byTenant.set(v.tenant.id, (hashes = new Set()));
+      hashes.add(hash);
+    }
+    return { v, loadedAt: Date.now() };
+  }
+
+  #untrack(entry: Entry, hash: string): void {
+    if (!entry.v) return;
+    const hashes = this.#byTenant.get(entry.v.tenant.id);
+    hashes?.delete(hash);
+    if (hashes?.size === 0) this.#byTenant.delete(entry.v.tenant.id);
+  }
+
+  /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
+  peek(hash: string): Verification | null | undefined {
+    const entry = this.#lru.get(hash);
+    if (entry === undefined) return undefined;
+    this.#metrics?.cacheLookups.inc({ result: entry.v ? 'hit' : 'negative' });
+    return entry.v;
+  }
+
+  /** The verification for `hash`: cached, or loaded once however many requests ask at the same time. */
+  async get(hash: string): Promise<Verification | null> {
+    const fresh = this.peek(hash);
+    if (fresh !== undefined) return fresh;
+    this.#metrics?.cacheLookups.inc({ result: 'miss' });
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= RETRIES_AFTER_EVICTION; attempt++) {
+      const status: LRUCache.Status<string, Entry> = {};
+      let entry: Entry | undefined;
+      try {
+        entry = await this.#lru.fetch(hash, { status });
+      } catch (err) {
+        // Evicted while loading (a mutation arrived): read again, after the eviction.
+        if (status.fetchAborted || (err as Error)?.name === 'AbortError') {
+          lastError = err;
+          continue;
+        }
+        throw new StoreUnavailableError(err);
+      }
+      if (entry === undefined) throw new StoreUnavailableError(lastError);
+      if (status.returnedStale) {
+        // Only a positive record, and only within cache.staleIfErrorSeconds, may outlive a store failure.
+        if (!entry.v || Date.now() - entry.loadedAt > this.#maxAgeMs) throw new StoreUnavailableError(status.fetchError);
+        this.#metrics?.cacheLookups.inc({ result: 'stale' });
+      }
+      return entry.v;
+    }
+    throw new StoreUnavailableError(lastError);
+  }
+
+  /** Applies a mutation event from anywhere in the fleet. */
+  apply(event: StoreEvent): void {
+    this.#metrics?.invalidations.inc();
+    if (event.kind === 'key') {
+      for (const hash of event.hashes) this.#lru.delete(hash);
+      return;
+    }
+    this.#tenantSeq++;
+    for (const hash of [...(this.#byTenant.get(event.tenantId) ?? [])]) this.#lru.delete(hash);
+  }
+
+  clear(): void {
+    this.#tenantSeq++;
+    this.#lru.clear();
+    this.#byTenant.clear();
+  }
+
+  /** Subscribes to the store's mutation events; a dropped subscription clears everything. */
+  attach(): Promise<void> {
+    return this.#store.subscribe(
+      (event) => this.apply(event),
+      () => this.clear(),
+    );
+  }
+}

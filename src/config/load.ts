@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, secretPaths, type Config } from './schema.ts';
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+/** Start-up configuration failure; `main` prints every problem and exits with EX_CONFIG (78). */
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export const EX_CONFIG = 78;
+
+/** Root of the installed package (holds `config/`), whether running from `src/` or `dist/`. */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+type Env = Record<string, string | undefined>;
+
+// The common options, settable without a file (twelve-factor style).
+const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number']> = [
+  ['HOST', 'server.host', 'string'],
+  ['PORT', 'server.port', 'number'],
+  ['OPS_PORT', 'server.opsPort', 'number'],
+  ['UPSTREAM_URL', 'upstream.url', 'string'],
+  ['UPSTREAM_TIMEOUT_MS', 'upstream.timeoutMs', 'number'],
+  ['REDIS_URL', 'redis.url', 'string'],
+  ['KEYGATE_ADMIN_TOKEN', 'admin.token', 'string'],
+  ['KEYGATE_SIGNING_SECRET', 'upstream.signingSecret', 'string'],
+  ['KEYGATE_PEPPER', 'keys.pepper', 'string'],
+  ['KEYGATE_POLICY', 'policy.file', 'string'],
+  ['LOG_LEVEL', 'logging.level', 'string'],
+];
+
+type Tree = Record<string, unknown>;
+const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key; arrays and scalars replace. */
+function overlay(base: Tree, top: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(top)) {
+    out[k] = isTree(v) && isTree(out[k]) ? overlay(out[k] as Tree, v) : v;
+  }
+  return out;
+}
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    if (!isTree(node[part])) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+function readYaml(file: string, problems: ConfigProblem[], label: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push({ path: label, message: `cannot read ${file}: ${(err as Error).message}` });
+    return {};
+  }
+  try {
+    const doc: unknown = parseYaml(text) ?? {};
+    if (!isTree(doc)) throw new Error('top level must be a mapping');
+    return doc;
+  } catch (err) {
+    problems.push({ path: label, message: `${file}: ${(err as Error).message}` });
+    return {};
+  }
+}
+
+export function issuePath(path: ReadonlyArray<PropertyKey>): string {
+  return path.length ? path.map(String).join('.') : '(root)';
+}
+
+function semanticProblems(c: Config): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (!c.plans[c.defaultPlan]) out.push({ path: 'defaultPlan', message: `no plan named "${c.defaultPlan}" in plans` });
+  if (c.keys.privatePrefix === c.keys.publicPrefix) {
+    out.push({ path: 'keys.publicPrefix', message: 'must differ from keys.privatePrefix' });
+  }
+  if (c.keys.defaultExpiryDays === null ? !c.keys.allowNeverExpire : !c.keys.allowedExpiryDays.includes(c.keys.defaultExpiryDays)) {
+    out.push({ path: 'keys.defaultExpiryDays', message: 'must be one of keys.allowedExpiryDays (or null with allowNeverExpire)' });
+  }
+  if (Boolean(c.tls.cert) !== Boolean(c.tls.key)) out.push({ path: 'tls', message: 'tls.cert and tls.key go together' });
+  if (c.tls.clientCa && !c.tls.cert) out.push({ path: 'tls.clientCa', message: 'needs tls.cert and tls.key' });
+  const stores = [c.redis.url, c.redis.sentinels, c.redis.clusterNodes].filter((v) => v !== null).length;
+  if (stores > 1) out.push({ path: 'redis', message: 'set only one of redis.url, redis.sentinels, redis.clusterNodes' });
+  for (const [name, plan] of Object.entries(c.plans)) {
+    for (const field of ['requestsPerMinute', 'requestsPerDay', 'maxConcurrentConnections'] as const) {
+      const { default: d, max } = plan[field];
+      if (max !== null && (d === null || d > max)) {
+        out.push({ path: `plans.${name}.${field}.default`, message: 'must be set and at most max when max is set' });
+      }
+    }
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  env?: Env;
+  /** Defaults to `<package>/config/default.yaml`. */
+  defaultFile?: string;
+}
+
+/** default.yaml ← $KEYGATE_CONFIG ← environment; validated once, every problem reported together. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  let tree = readYaml(opts.defaultFile ?? resolve(packageRoot, 'config/default.yaml'), problems, '(default.yaml)');
+  if (env.KEYGATE_CONFIG) tree = overlay(tree, readYaml(env.KEYGATE_CONFIG, problems, 'KEYGATE_CONFIG'));
+  const fromEnv = new Map<string, string>();
+  for (const [name, path, kind] of envOverrides) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    fromEnv.set(path, name);
+    setPath(tree, path, kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw);
+  }
+  const parsed = configSchema.safeParse(tree);
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((i: z.core.$ZodIssue) => {
+      const path = issuePath(i.path);
+      const source = fromEnv.get(path);
+      return { path: source ? `${path} (from ${source})` : path, message: i.message };
+    }));
+    throw new ConfigError(problems);
+  }
+  problems.push(...semanticProblems(parsed.data));
+  if (problems.length) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//[redacted]@');
+}
+
+/** A copy safe to print: secrets replaced, passwords cut out of URLs. */
+export function redactConfig(c: Config): Config {
+  const copy = structuredClone(c) as unknown as Tree;
+  for (const path of secretPaths) {
+    const parts = path.split('.');
+    const parent = parts.slice(0, -1).reduce<Tree>((n, p) => n[p] as Tree, copy);
+    const key = parts.at(-1)!;
+    const v = parent[key];
+    if (v === null || v === undefined) continue;
+    parent[key] = typeof v === 'string' && /^rediss?:/.test(v) ? redactUrl(v) : Array.isArray(v) ? v.map((u: string) => redactUrl(u)) : '[redacted]';
+  }
+  return copy as unknown as Config;
+}

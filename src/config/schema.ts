@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+// Every option keygate understands. Defaults live here; `config/default.yaml` documents them and a unit
+// test keeps the two in step.
+
+const port = z.number().int().min(0).max(65535);
+const limitPair = z.strictObject({
+  default: z.number().int().positive().nullable(),
+  max: z.number().int().positive().nullable(),
+});
+
+export const planSchema = z.strictObject({
+  maxKeys: z.number().int().positive(),
+  requestsPerMinute: limitPair,
+  requestsPerDay: limitPair,
+  maxConcurrentConnections: limitPair,
+});
+
+const cidrList = z.array(z.string().min(1)).default([]);
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('0.0.0.0'),
+      port: port.default(8080),
+      opsHost: z.string().default('0.0.0.0'),
+      opsPort: port.default(9090),
+      trustedProxies: cidrList,
+      maxBodyBytes: z.number().int().positive().default(16 * 1024),
+      maxAssistantBodyBytes: z.number().int().positive().default(64 * 1024),
+    })
+    .prefault({}),
+  upstream: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
+      timeoutMs: z.number().int().positive().default(30_000),
+      maxSockets: z.number().int().positive().default(256),
+      signingSecret: z.string().min(16).nullable().default(null),
+    })
+    .prefault({}),
+  redis: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+        .nullable()
+        .default(null),
+      sentinels: z.array(z.strictObject({ host: z.string(), port })).nullable().default(null),
+      sentinelName: z.string().default('mymaster'),
+      clusterNodes: z.array(z.string().regex(/^rediss?:\/\//)).nullable().default(null),
+      keyPrefix: z.string().regex(/^[A-Za-z0-9_:.-]*$/).default('kg:'),
+      commandTimeoutMs: z.number().int().positive().default(500),
+      channel: z.string().min(1).default('keygate:invalidate'),
+    })
+    .prefault({}),
+  keys: z
+    .strictObject({
+      privatePrefix: z.string().regex(/^[A-Za-z0-9_]{2,16}$/).default('kg_sk_'),
+      publicPrefix: z.string().regex(/^[A-Za-z0-9_]{2,16}$/).default('kg_pk_'),
+      pepper: z.string().min(16).nullable().default(null),
+      allowedExpiryDays: z.array(z.number().int().positive()).min(1).default([30, 60, 90, 180]),
+      defaultExpiryDays: z.number().int().positive().nullable().default(90),
+      allowNeverExpire: z.boolean().default(false),
+      maxGracePeriodSeconds: z.number().int().min(0).max(7 * 86_400).default(7 * 86_400),
+    })
+    .prefault({}),
+  plans: z.record(z.string().regex(/^[a-z0-9_-]+$/), planSchema).default({
+    free: {
+      maxKeys: 3,
+      requestsPerMinute: { default: 60, max: 600 },
+      requestsPerDay: { default: 10_000, max: 100_000 },
+      maxConcurrentConnections: { default: 2, max: 10 },
+    },
+    pro: {
+      maxKeys: 25,
+      requestsPerMinute: { default: 600, max: 6_000 },
+      requestsPerDay: { default: 500_000, max: 5_000_000 },
+      maxConcurrentConnections: { default: 20, max: 200 },
+    },
+    enterprise: {
+      maxKeys: 1_000,
+      requestsPerMinute: { default: null, max: null },
+      requestsPerDay: { default: null, max: null },
+      maxConcurrentConnections: { default: null, max: null },
+    },
+  }),
+  defaultPlan: z.string().default('free'),
+  admin: z.strictObject({ token: z.string().min(16).nullable().default(null) }).prefault({}),
+  cache: z
+    .strictObject({
+      maxEntries: z.number().int().positive().default(100_000),
+      ttlSeconds: z.number().positive().default(30),
+      negativeTtlSeconds: z.number().positive().default(5),
+      staleIfErrorSeconds: z.number().min(0).default(300),
+    })
+    .prefault({}),
+  policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),
+  audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000) }).prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      accessLog: z.boolean().default(true),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      cert: z.string().nullable().default(null),
+      key: z.string().nullable().default(null),
+      clientCa: z.string().nullable().default(null),
+      trustXfccFrom: cidrList,
+    })
+    .prefault({}),
+  metrics: z.strictObject({ tenantLabel: z.boolean().default(false) }).prefault({}),
+  readiness: z.strictObject({ requireStore: z.boolean().default(false) }).prefault({}),
+  shutdown: z.strictObject({ timeoutSeconds: z.number().positive().default(25) }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type Plan = z.infer<typeof planSchema>;
+
+// Paths whose values never appear in `config check` output or logs.
+export const secretPaths = [
+  'admin.token',
+  'upstream.signingSecret',
+  'keys.pepper',
+  'redis.url',
+  'redis.clusterNodes',
+] as const;

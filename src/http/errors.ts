@@ -1,0 +1,89 @@
+import type { ServerResponse } from 'node:http';
+
+/** Every error code keygate answers with, and its status (SPEC §4). The one table for the whole service. */
+export const codeToStatus = {
+  validation_error: 400,
+  malformed_request: 400,
+  missing_api_key: 401,
+  invalid_api_key: 401,
+  key_expired: 401,
+  key_disabled: 401,
+  unauthorized: 401,
+  insufficient_permissions: 403,
+  public_key_not_allowed: 403,
+  origin_not_allowed: 403,
+  mtls_required: 403,
+  client_certificate_not_allowed: 403,
+  assistant_not_allowed: 403,
+  transient_assistant_not_allowed: 403,
+  tenant_suspended: 403,
+  not_found: 404,
+  route_not_allowed: 404,
+  method_not_allowed: 405,
+  key_limit_reached: 409,
+  cannot_revoke_current_key: 409,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  concurrency_limit_reached: 429,
+  too_many_failed_attempts: 429,
+  internal_error: 500,
+  upstream_unavailable: 502,
+  store_unavailable: 503,
+  shutting_down: 503,
+  upstream_timeout: 504,
+} as const;
+
+export type ErrorCode = keyof typeof codeToStatus;
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+export interface ErrorOptions {
+  headers?: Record<string, string | number>;
+  details?: FieldProblem[];
+}
+
+/** A refusal the HTTP layer turns into the JSON envelope; thrown by handlers, never for infrastructure. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly options: ErrorOptions;
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+    super(message);
+    this.code = code;
+    this.options = options;
+  }
+  get status(): number {
+    return codeToStatus[this.code];
+  }
+}
+
+const defaultHeaders: Partial<Record<ErrorCode, Record<string, string>>> = {
+  store_unavailable: { 'Retry-After': '5' },
+  shutting_down: { 'Retry-After': '1', Connection: 'close' },
+};
+
+/** Writes `{"error": {code, message, requestId}}` (SPEC §4). Safe to call once headers are gone: it then just ends. */
+export function sendError(res: ServerResponse, requestId: string, code: ErrorCode, message: string, options: ErrorOptions = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = codeToStatus[code];
+  const body = JSON.stringify({ error: { code, message, requestId, ...(options.details ? { details: options.details } : {}) } });
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    'X-Request-Id': requestId,
+    ...defaultHeaders[code],
+    ...options.headers,
+  };
+  // RFC 9110 §11.6.1: a 401 must say how to authenticate.
+  if (status === 401) headers['WWW-Authenticate'] = 'ApiKey header="X-API-Key", Bearer realm="keygate"';
+  res.writeHead(status, headers);
+  res.end(body);
+}

@@ -1,0 +1,62 @@
+import type { KeyType } from './format.ts';
+
+export interface RateLimitSettings {
+  requestsPerMinute: number | null;
+  requestsPerDay: number | null;
+}
+
+/** What every read returns (SPEC §2). */
+export interface ApiKey {
+  id: string;
+  tenantId: string;
+  name: string | null;
+  keyType: KeyType;
+  prefix: string;
+  permissions: string[];
+  allowedOrigins: string[] | null;
+  allowedAssistants: string[] | null;
+  transientAssistant: boolean;
+  rateLimit: RateLimitSettings;
+  maxConcurrentConnections: number | null;
+  enforceMtls: boolean;
+  clientCertFingerprints: string[] | null;
+  metadata: Record<string, unknown>;
+  isActive: boolean;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  createdBy: string;
+}
+
+/** A hash that verifies this key; `expiresAt` is set on the old value during a rotation grace period. */
+export interface KeyHash {
+  hash: string;
+  expiresAt: string | null;
+}
+
+/** The stored record: the public fields plus the hashes. Never leaves the process as-is. */
+export interface StoredKey extends ApiKey {
+  hashes: KeyHash[];
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  plan: string;
+  maxKeys: number;
+  status: 'active' | 'suspended';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  action: string;
+  actor: string;
+  keyId: string | null;
+  details: Record<string, unknown>;
+}
+
+export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => key;

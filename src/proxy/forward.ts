@@ -1,0 +1,85 @@
+import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
+import { sendError } from '../http/errors.ts';
+import type { Metrics } from '../ops/metrics.ts';
+
+export interface ForwardOptions {
+  target: string;
+  timeoutMs: number;
+  maxSockets: number;
+  metrics: Metrics;
+}
+
+export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'other';
+
+const TIMEOUT = 'KEYGATE_UPSTREAM_TIMEOUT';
+
+function kindOf(err: NodeJS.ErrnoException): UpstreamErrorKind {
+  if (err.code === TIMEOUT) return 'timeout';
+  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'refused';
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'reset';
+  return 'other';
+}
+
+/** Per-request state the forwarder needs back from the caller. */
+export interface ForwardContext {
+  requestId: string;
+  /** Called once the upstream answered (for the upstream-duration histogram and access log). */
+  onUpstream?: (seconds: number) => void;
+}
+
+const contexts = new WeakMap<IncomingMessage, ForwardContext>();
+
+/**
+ * http-proxy-middleware with a keep-alive agent and its default plugins ejected: keygate maps upstream failures
+ * to its own error envelope (502 `upstream_unavailable`, 504 `upstream_timeout`). Bodies stream both ways;
+ * a client that goes away destroys the upstream request (httpxy listens for the response's close).
+ */
+export function createForwarder(opts: ForwardOptions) {
+  const https = opts.target.startsWith('https:');
+  const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: Math.min(opts.maxSockets, 256), scheduling: 'lifo' as const };
+  const agent = https ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
+
+  // `upstream.timeoutMs` bounds the wait for response headers; a long stream after that is not cut.
+  const timing: Plugin = (proxyServer) => {
+    proxyServer.on('error', () => {}); // handled through the middleware's `next(err)` below
+    proxyServer.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
+      const started = performance.now();
+      const timer = setTimeout(() => {
+        proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: TIMEOUT }));
+      }, opts.timeoutMs);
+      proxyReq.once('response', () => {
+        clearTimeout(timer);
+        contexts.get(req)?.onUpstream?.((performance.now() - started) / 1000);
+      });
+      proxyReq.once('close', () => clearTimeout(timer));
+    });
+  };
+
+  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
+    target: opts.target,
+    agent,
+    changeOrigin: false,
+    xfwd: false,
+    ejectPlugins: true,
+    plugins: [timing],
+  });
+
+  function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
+    contexts.set(req, ctx);
+    void proxy(req, res, (err?: unknown) => {
+      if (!err) return;
+      const kind = kindOf(err as NodeJS.ErrnoException);
+      // The client left first: nothing to answer, and not the upstream's fault.
+      if (res.destroyed || req.destroyed) return;
+      opts.metrics.upstreamErrors.inc({ kind });
+      if (kind === 'timeout') sendError(res, ctx.requestId, 'upstream_timeout', 'The upstream did not answer in time.');
+      else sendError(res, ctx.requestId, 'upstream_unavailable', 'The upstream is unavailable.');
+    });
+  }
+
+  return { forward, agent, close: () => agent.destroy() };
+}
+
+export type Forwarder = ReturnType<typeof createForwarder>;

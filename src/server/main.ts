@@ -1,0 +1,50 @@
+import { ConfigError, EX_CONFIG, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { createKeygate } from './app.ts';
+
+/** Loads the configuration or exits 78 listing every problem (SPEC §1). */
+export function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`keygate: ${err.message}\n`);
+      process.exit(EX_CONFIG);
+    }
+    throw err;
+  }
+}
+
+/** `keygate serve`: listen on both ports; SIGTERM/SIGINT drain and exit 0. */
+export async function serve(): Promise<void> {
+  const config = configOrExit();
+  const kg = await createKeygate(config);
+  const { port, opsPort } = await kg.listen();
+  kg.logger.info({ port, opsPort, store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
+  if (kg.generatedAdminToken) {
+    // Printed once, on stderr, outside the JSON log stream (so log shippers do not collect it).
+    process.stderr.write(
+      `\nkeygate: no admin token configured; generated one for this run:\n\n  ${kg.generatedAdminToken}\n\n` +
+        `Set KEYGATE_ADMIN_TOKEN (or admin.token) to keep a stable token.\n\n`,
+    );
+  }
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) process.exit(1);
+    kg.logger.info({ signal }, 'shutting down');
+    kg.shutdown().then(
+      () => {
+        kg.logger.info('stopped');
+        kg.logger.flush();
+        process.exitCode = 0;
+        setImmediate(() => process.exit(0));
+      },
+      (err: unknown) => {
+        kg.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

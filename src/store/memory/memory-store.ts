@@ -1,0 +1,201 @@
+import { EventEmitter } from 'node:events';
+import { ulid } from 'ulid';
+import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
+import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
+
+interface TenantState {
+  tenant: Tenant;
+  keys: Map<string, StoredKey>;
+  audit: AuditEntry[];
+}
+
+/**
+ * Single-process store for trying keygate out. Every method body runs synchronously up to its return, so
+ * each mutation is atomic exactly as the Redis Lua scripts are. Records are cloned in and out so callers
+ * can never mutate stored state by accident.
+ */
+export class MemoryStore implements KeyStore {
+  readonly kind = 'memory' as const;
+  readonly #tenants = new Map<string, TenantState>();
+  readonly #byHash = new Map<string, { tenantId: string; keyId: string }>();
+  readonly #events = new EventEmitter();
+  readonly #auditMax: number;
+  /** "<tenantId>|<period>|<keyId or *>" → counts; "|<period>|" → fleet totals. */
+  readonly #usage = new Map<string, UsageCounts>();
+  readonly #lastUsed = new Map<string, string>();
+
+  constructor(opts: { auditMaxEntries: number }) {
+    this.#auditMax = opts.auditMaxEntries;
+  }
+
+  #audit(state: TenantState, input: AuditInput): void {
+    state.audit.push({ id: `aud_${ulid()}`, at: new Date().toISOString(), ...structuredClone(input) });
+    if (state.audit.length > this.#auditMax) state.audit.splice(0, state.audit.length - this.#auditMax);
+  }
+
+  #publish(event: StoreEvent): void {
+    queueMicrotask(() => this.#events.emit('event', event));
+  }
+
+  async createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
+    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [] };
+    this.#tenants.set(tenant.id, state);
+    this.#audit(state, audit);
+  }
+
+  async getTenant(id: string): Promise<Tenant | null> {
+    const state = this.#tenants.get(id);
+    return state ? structuredClone(state.tenant) : null;
+  }
+
+  async listTenants(page: PageRequest): Promise<Page<Tenant>> {
+    const ids = [...this.#tenants.keys()].sort();
+    return pageOf(ids, page, (id) => structuredClone(this.#tenants.get(id)?.tenant));
+  }
+
+  async updateTenant(id: string, update: Updater<Tenant>, audit: AuditInput): Promise<Tenant | null> {
+    const state = this.#tenants.get(id);
+    if (!state) return null;
+    const next = update(structuredClone(state.tenant));
+    if (!next) return structuredClone(state.tenant);
+    state.tenant = structuredClone(next);
+    this.#audit(state, audit);
+    this.#publish({ kind: 'tenant', tenantId: id });
+    return structuredClone(next);
+  }
+
+  async deleteTenant(id: string): Promise<boolean> {
+    const state = this.#tenants.get(id);
+    if (!state) return false;
+    for (const key of state.keys.values()) for (const h of key.hashes) this.#byHash.delete(h.hash);
+    this.#tenants.delete(id);
+    this.#publish({ kind: 'tenant', tenantId: id });
+    return true;
+  }
+
+  async createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult> {
+    const state = this.#tenants.get(key.tenantId);
+    if (!state) return 'no_tenant';
+    if (state.keys.size >= state.tenant.maxKeys) return 'limit';
+    state.keys.set(key.id, structuredClone(key));
+    for (const h of key.hashes) this.#byHash.set(h.hash, { tenantId: key.tenantId, keyId: key.id });
+    this.#audit(state, audit);
+    return 'created';
+  }
+
+  async getKey(tenantId: string, keyId: string): Promise<StoredKey | null> {
+    const key = this.#tenants.get(tenantId)?.keys.get(keyId);
+    return key ? structuredClone(key) : null;
+  }
+
+  async listKeys(tenantId: string, page: PageRequest): Promise<Page<StoredKey>> {
+    const keys = this.#tenants.get(tenantId)?.keys ?? new Map<string, StoredKey>();
+    return pageOf([...keys.keys()].sort(), page, (id) => structuredClone(keys.get(id)));
+  }
+
+  async countKeys(tenantId: string): Promise<number> {
+    return this.#tenants.get(tenantId)?.keys.size ?? 0;
+  }
+
+  async updateKey(tenantId: string, keyId: string, update: Updater<StoredKey>, audit: AuditInput): Promise<StoredKey | null> {
+    const state = this.#tenants.get(tenantId);
+    const current = state?.keys.get(keyId);
+    if (!state || !current) return null;
+    const next = update(structuredClone(current));
+    if (!next) return structuredClone(current);
+    state.keys.set(keyId, structuredClone(next));
+    this.#audit(state, audit);
+    this.#publish(keyEvent(current));
+    return structuredClone(next);
+  }
+
+  async revokeKey(tenantId: string, keyId: string, audit: AuditInput): Promise<boolean> {
+    const state = this.#tenants.get(tenantId);
+    const key = state?.keys.get(keyId);
+    if (!state || !key) return false;
+    for (const h of key.hashes) this.#byHash.delete(h.hash);
+    state.keys.delete(keyId);
+    this.#audit(state, audit);
+    this.#publish(keyEvent(key));
+    return true;
+  }
+
+  async rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null> {
+    const state = this.#tenants.get(tenantId);
+    const key = state?.keys.get(keyId);
+    if (!state || !key) return null;
+    const hashes = rotatedHashes(key, secret.hash, graceSeconds);
+    for (const h of droppedHashes(key.hashes, hashes)) this.#byHash.delete(h);
+    const next: StoredKey = { ...structuredClone(key), prefix: secret.prefix, hashes, updatedAt: new Date().toISOString() };
+    state.keys.set(keyId, next);
+    this.#byHash.set(secret.hash, { tenantId, keyId });
+    this.#audit(state, audit);
+    this.#publish(keyEvent(key));
+    return structuredClone(next);
+  }
+
+  async lookup(hash: string): Promise<Verification | null> {
+    const ref = this.#byHash.get(hash);
+    const state = ref && this.#tenants.get(ref.tenantId);
+    const key = state?.keys.get(ref!.keyId);
+    if (!state || !key) return null;
+    const hashExpiresAt = hashExpiry(key, hash);
+    if (hashExpiresAt === undefined) return null;
+    return { key: structuredClone(key), tenant: structuredClone(state.tenant), hashExpiresAt };
+  }
+
+  async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
+    // Newest first; ids are ULIDs, so a reversed sort is time order.
+    const entries = [...(this.#tenants.get(tenantId)?.audit ?? [])].reverse();
+    const start = page.cursor === null ? 0 : entries.findIndex((e) => e.id < page.cursor!);
+    const data = start < 0 ? [] : entries.slice(start, start + page.limit);
+    const more = start >= 0 && start + page.limit < entries.length;
+    return { data: structuredClone(data), nextCursor: more ? (data.at(-1)?.id ?? null) : null };
+  }
+
+  #bump(id: string, counts: UsageCounts): void {
+    const row = this.#usage.get(id) ?? { allowed: 0, denied: 0, rateLimited: 0 };
+    row.allowed += counts.allowed;
+    row.denied += counts.denied;
+    row.rateLimited += counts.rateLimited;
+    this.#usage.set(id, row);
+  }
+
+  async addUsage(batch: UsageDelta[]): Promise<void> {
+    for (const d of batch) {
+      this.#bump(`${d.tenantId}|${d.period}|${d.keyId}`, d.counts);
+      this.#bump(`${d.tenantId}|${d.period}|*`, d.counts);
+      this.#bump(`|${d.period}|`, d.counts);
+    }
+  }
+
+  async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
+    const zero = { allowed: 0, denied: 0, rateLimited: 0 };
+    return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zero) }]));
+  }
+
+  async readTotals(period: string): Promise<UsageCounts> {
+    return { ...(this.#usage.get(`|${period}|`) ?? { allowed: 0, denied: 0, rateLimited: 0 }) };
+  }
+
+  async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
+    for (const u of lastUsed) this.#lastUsed.set(u.keyId, u.at);
+  }
+
+  async lastUsed(_tenantId: string, keyIds: string[]): Promise<Map<string, string>> {
+    return new Map(keyIds.flatMap((id) => (this.#lastUsed.has(id) ? [[id, this.#lastUsed.get(id)!] as [string, string]] : [])));
+  }
+
+  async subscribe(onEvent: (event: StoreEvent) => void): Promise<void> {
+    this.#events.on('event', onEvent);
+  }
+
+  async ping(): Promise<number> {
+    return 0;
+  }
+
+  async close(): Promise<void> {
+    this.#events.removeAllListeners();
+  }
+}

@@ -1,0 +1,46 @@
+import type { KeyHash, StoredKey } from '../keys/types.ts';
+import type { Page, StoreEvent } from './types.ts';
+
+// Rules shared by every KeyStore implementation, so the Redis and memory stores cannot drift apart.
+
+/** When `hash` stops verifying `key` (ms since epoch, or null for never); undefined if it does not verify. */
+export function hashExpiry(key: StoredKey, hash: string, now = Date.now()): number | null | undefined {
+  const entry = key.hashes.find((h) => h.hash === hash);
+  if (!entry) return undefined;
+  if (entry.expiresAt === null) return null;
+  const at = Date.parse(entry.expiresAt);
+  return at > now ? at : undefined;
+}
+
+/** Hashes after a rotation: the new one current; the old current one kept for `graceSeconds`, if any. */
+export function rotatedHashes(key: StoredKey, newHash: string, graceSeconds: number, now = Date.now()): KeyHash[] {
+  const graceUntil = new Date(now + graceSeconds * 1000).toISOString();
+  const kept = graceSeconds > 0
+    ? key.hashes
+        .filter((h) => h.expiresAt === null || Date.parse(h.expiresAt) > now)
+        .map((h) => ({ hash: h.hash, expiresAt: h.expiresAt ?? graceUntil }))
+    : [];
+  return [{ hash: newHash, expiresAt: null }, ...kept];
+}
+
+/** Hashes that stop verifying with this rotation (to delete before anything else is written). */
+export function droppedHashes(before: KeyHash[], after: KeyHash[]): string[] {
+  const keep = new Set(after.map((h) => h.hash));
+  return before.filter((h) => !keep.has(h.hash)).map((h) => h.hash);
+}
+
+export const keyEvent = (key: StoredKey): StoreEvent => ({
+  kind: 'key',
+  tenantId: key.tenantId,
+  keyId: key.id,
+  hashes: key.hashes.map((h) => h.hash),
+});
+
+/** Cursor pagination over ids sorted ascending: `cursor` is the last id of the previous page. */
+export function pageOf<T>(sortedIds: string[], page: { limit: number; cursor: string | null }, get: (id: string) => T | undefined): Page<T> {
+  const start = page.cursor === null ? 0 : sortedIds.findIndex((id) => id > page.cursor!);
+  const ids = start < 0 ? [] : sortedIds.slice(start, start + page.limit);
+  const data = ids.map(get).filter((v): v is T => v !== undefined);
+  const more = start >= 0 && start + page.limit < sortedIds.length;
+  return { data, nextCursor: more ? (ids.at(-1) ?? null) : null };
+}

@@ -1,0 +1,40 @@
+// Lua scripts: each touches keys of one tenant only (one hash tag), so they run on Redis Cluster too.
+// The audit entry (XADD, capped) and the invalidation message (PUBLISH) are written in the same script
+// as the mutation, so a mutation is never without its audit line or its eviction.
+
+/** KEYS: tenant, keyset, key, audit. ARGV: keyId, keyJson, auditJson, auditMax. → 1 | 0 (limit) | -1 (no tenant) */
+export const createKey = `
+local tenant = redis.call('GET', KEYS[1])
+if not tenant then return -1 end
+local maxKeys = tonumber(cjson.decode(tenant).maxKeys)
+if redis.call('ZCARD', KEYS[2]) >= maxKeys then return 0 end
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
+return 1`;
+
+/** KEYS: record, audit. ARGV: expectedJson, newJson, auditJson, auditMax, channel, eventJson. → 1 | 0 (changed meanwhile) */
+export const compareAndSet = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1`;
+
+/** KEYS: key, keyset, audit. ARGV: keyId, auditJson, auditMax, channel, eventJson. → 1 | 0 (gone) */
+export const removeKey = `
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1`;
+
+/** KEYS: tenant, audit. ARGV: tenantJson, auditJson, auditMax. → 1 | 0 (exists) */
+export const createTenant = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
+return 1`;
+
+export const scripts = { createKey, compareAndSet, removeKey, createTenant } as const;
+export type ScriptName = keyof typeof scripts;
+export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 4, compareAndSet: 2, removeKey: 3, createTenant: 2 };

@@ -1,0 +1,95 @@
+import type { AuditEntry, StoredKey, Tenant } from '../keys/types.ts';
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor: string | null;
+}
+
+/** One audit-log line, written atomically with the mutation it describes. */
+export type AuditInput = Omit<AuditEntry, 'id' | 'at'>;
+
+/** Published after every mutation so that every replica evicts what it cached (SPEC §8). */
+export type StoreEvent =
+  | { kind: 'key'; tenantId: string; keyId: string; hashes: string[] }
+  | { kind: 'tenant'; tenantId: string };
+
+/** What a key lookup resolves to: the key, its tenant, and when the presented hash stops verifying. */
+export interface Verification {
+  key: StoredKey;
+  tenant: Tenant;
+  hashExpiresAt: number | null;
+}
+
+/** The replacement value of a rotated key: its hash and its visible prefix. */
+export interface NewSecret {
+  hash: string;
+  prefix: string;
+}
+
+export type CreateKeyResult = 'created' | 'limit' | 'no_tenant';
+
+/** A pure change to a record; returning null leaves it untouched. */
+export type Updater<T> = (current: T) => T | null;
+
+/**
+ * Where tenants, keys and audit logs live. Implemented by Redis (production) and memory (trying keygate
+ * out); one contract suite (test/contract) runs against both. Methods throw only on infrastructure failure.
+ */
+export interface KeyStore extends UsageStore {
+  readonly kind: 'redis' | 'memory';
+
+  createTenant(tenant: Tenant, audit: AuditInput): Promise<void>;
+  getTenant(id: string): Promise<Tenant | null>;
+  listTenants(page: PageRequest): Promise<Page<Tenant>>;
+  updateTenant(id: string, update: Updater<Tenant>, audit: AuditInput): Promise<Tenant | null>;
+  /** Revokes every key (verification records first), then removes the tenant and its audit log. */
+  deleteTenant(id: string): Promise<boolean>;
+
+  /** Atomic: creates the key only while the tenant holds fewer than its `maxKeys`. */
+  createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult>;
+  getKey(tenantId: string, keyId: string): Promise<StoredKey | null>;
+  listKeys(tenantId: string, page: PageRequest): Promise<Page<StoredKey>>;
+  countKeys(tenantId: string): Promise<number>;
+  updateKey(tenantId: string, keyId: string, update: Updater<StoredKey>, audit: AuditInput): Promise<StoredKey | null>;
+  /** Removes the verification records before anything else, so a crash never leaves a dead key usable. */
+  revokeKey(tenantId: string, keyId: string, audit: AuditInput): Promise<boolean>;
+  /** New value verifies at once; the old one stops now, or after `graceSeconds`. */
+  rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null>;
+
+  lookup(hash: string): Promise<Verification | null>;
+  listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;
+
+  /** `onEvent` per mutation anywhere in the fleet; `onReset` when events may have been missed. */
+  subscribe(onEvent: (event: StoreEvent) => void, onReset: () => void): Promise<void>;
+  /** Round-trip latency in ms; throws when the store is unreachable. */
+  ping(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Request outcomes counted per key and tenant (SPEC §6). */
+export type UsageOutcome = 'allowed' | 'denied' | 'rateLimited';
+export type UsageCounts = Record<UsageOutcome, number>;
+
+/** One batched increment: `period` is a day (YYYY-MM-DD) or a month (YYYY-MM). */
+export interface UsageDelta {
+  tenantId: string;
+  keyId: string;
+  period: string;
+  counts: UsageCounts;
+}
+
+/** Usage counters and lastUsedAt, written in batches (never one store write per request). */
+export interface UsageStore {
+  addUsage(batch: UsageDelta[]): Promise<void>;
+  /** Counts per period for the tenant (keyId null) or one key. */
+  readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>>;
+  /** Fleet-wide totals for one period. */
+  readTotals(period: string): Promise<UsageCounts>;
+  touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void>;
+  lastUsed(tenantId: string, keyIds: string[]): Promise<Map<string, string>>;
+}
