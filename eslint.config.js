@@ -14,6 +14,7 @@ export default tseslint.config(
   },
   {
     files: ['test/**', 'bench/**'],
-    rules: { 'no-console': 'off' },
+    // Tests read JSON replies field by field; typing every body would only restate the schemas.
+    rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

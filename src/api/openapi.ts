@@ -8,9 +8,17 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 const err = (description: string) => ({ description, ...json(ref('Error')) });
 
-function component(schema: z.ZodType, io: 'input' | 'output'): object {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  return rest;
+/**
+ * Components from zod schemas. Schemas carrying `.meta({ id })` come out as `$defs`; they are lifted into
+ * `components.schemas` and their `$ref`s pointed there.
+ */
+function components(entries: Array<[z.ZodType, 'input' | 'output']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [schema, io] of entries) {
+    const json = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as { $defs?: Record<string, unknown> };
+    Object.assign(out, json.$defs ?? {});
+  }
+  return JSON.parse(JSON.stringify(out).replaceAll('"#/$defs/', '"#/components/schemas/')) as Record<string, unknown>;
 }
 
 const page = (item: string) => ({
@@ -55,20 +63,20 @@ export function buildOpenApi(version: string): object {
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
         bearerKey: { type: 'http', scheme: 'bearer', description: 'An API key, or the admin token on /admin/v1' },
       },
-      schemas: {
-        ApiKey: component(s.apiKeySchema, 'output'),
-        CreatedApiKey: component(s.createdApiKeySchema, 'output'),
-        Tenant: component(s.tenantSchema, 'output'),
-        Plan: component(s.planSchema, 'output'),
-        AuditEntry: component(s.auditEntrySchema, 'output'),
-        UsageRow: component(s.usageRowSchema, 'output'),
-        Error: component(s.errorSchema, 'output'),
-        CreateApiKeyRequest: component(s.createKeyBody, 'input'),
-        UpdateApiKeyRequest: component(s.updateKeyBody, 'input'),
-        RotateApiKeyRequest: component(s.rotateKeyBody, 'input'),
-        CreateTenantRequest: component(s.createTenantBody, 'input'),
-        UpdateTenantRequest: component(s.updateTenantBody, 'input'),
-      },
+      schemas: components([
+        [s.apiKeySchema, 'output'],
+        [s.createdApiKeySchema, 'output'],
+        [s.tenantSchema, 'output'],
+        [s.planSchema, 'output'],
+        [s.auditEntrySchema, 'output'],
+        [s.usageRowSchema, 'output'],
+        [s.errorSchema, 'output'],
+        [s.createKeyBody, 'input'],
+        [s.updateKeyBody, 'input'],
+        [s.rotateKeyBody, 'input'],
+        [s.createTenantBody, 'input'],
+        [s.updateTenantBody, 'input'],
+      ]),
     },
     security: [{ apiKey: [] }, { bearerKey: [] }],
     paths: {

@@ -1,4 +1,5 @@
-import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, ServerResponse, type ClientRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { sendError } from '../http/errors.ts';
@@ -41,9 +42,26 @@ export function createForwarder(opts: ForwardOptions) {
   const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: Math.min(opts.maxSockets, 256), scheduling: 'lifo' as const };
   const agent = https ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
 
+  const failed = new WeakSet<IncomingMessage>();
+
+  function fail(err: Error, req: IncomingMessage, res: ServerResponse): void {
+    if (failed.has(req)) return;
+    failed.add(req);
+    // The client left first: nothing to answer, and not the upstream's fault.
+    if (res.destroyed || req.socket.destroyed) return;
+    const kind = kindOf(err as NodeJS.ErrnoException);
+    opts.metrics.upstreamErrors.inc({ kind });
+    const requestId = contexts.get(req)?.requestId ?? '';
+    if (kind === 'timeout') sendError(res, requestId, 'upstream_timeout', 'The upstream did not answer in time.');
+    else sendError(res, requestId, 'upstream_unavailable', 'The upstream is unavailable.');
+  }
+
   // `upstream.timeoutMs` bounds the wait for response headers; a long stream after that is not cut.
   const timing: Plugin = (proxyServer) => {
-    proxyServer.on('error', () => {}); // handled through the middleware's `next(err)` below
+    // httpxy reports network errors as an 'error' event (and HPM sometimes also through `next(err)`).
+    proxyServer.on('error', (err: Error, req?: IncomingMessage, res?: ServerResponse | Socket) => {
+      if (req && res instanceof ServerResponse) fail(err, req, res);
+    });
     proxyServer.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
       const started = performance.now();
       const timer = setTimeout(() => {
@@ -69,13 +87,7 @@ export function createForwarder(opts: ForwardOptions) {
   function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
     contexts.set(req, ctx);
     void proxy(req, res, (err?: unknown) => {
-      if (!err) return;
-      const kind = kindOf(err as NodeJS.ErrnoException);
-      // The client left first: nothing to answer, and not the upstream's fault.
-      if (res.destroyed || req.destroyed) return;
-      opts.metrics.upstreamErrors.inc({ kind });
-      if (kind === 'timeout') sendError(res, ctx.requestId, 'upstream_timeout', 'The upstream did not answer in time.');
-      else sendError(res, ctx.requestId, 'upstream_unavailable', 'The upstream is unavailable.');
+      if (err) fail(err as Error, req, res);
     });
   }
 

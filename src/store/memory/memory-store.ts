@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ulid } from 'ulid';
+import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
@@ -30,7 +30,7 @@ export class MemoryStore implements KeyStore {
   }
 
   #audit(state: TenantState, input: AuditInput): void {
-    state.audit.push({ id: `aud_${ulid()}`, at: new Date().toISOString(), ...structuredClone(input) });
+    state.audit.push({ id: newAuditId(), at: new Date().toISOString(), ...structuredClone(input) });
     if (state.audit.length > this.#auditMax) state.audit.splice(0, state.audit.length - this.#auditMax);
   }
 

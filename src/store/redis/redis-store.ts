@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { ulid } from 'ulid';
+import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
@@ -76,7 +76,7 @@ export class RedisStore implements KeyStore {
   #lastUsed = (tenantId: string) => `${this.#p}{${tenantId}}:lu`;
 
   #auditJson(input: AuditInput): string {
-    return JSON.stringify({ id: `aud_${ulid()}`, at: new Date().toISOString(), ...input });
+    return JSON.stringify({ id: newAuditId(), at: new Date().toISOString(), ...input });
   }
 
   async createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {

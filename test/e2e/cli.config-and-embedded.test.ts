@@ -1,0 +1,141 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenant, expectError, proxied } from '../helpers/api.ts';
+import { cli, root, startKeygate } from '../helpers/keygate.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+const run = promisify(execFile);
+
+/** Runs the built CLI; resolves with its exit code and output (never throws on a non-zero exit). */
+async function keygate(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let redis: RedisServer;
+let upstream: Upstream;
+beforeAll(async () => {
+  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
+});
+afterAll(async () => {
+  await Promise.all([redis?.close(), upstream?.close()]);
+});
+
+describe('configuration', () => {
+  it('reports every problem with its path and exits 78', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-cfg-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'server:\n  port: "eighty"\n  surprise: 1\ncache:\n  ttlSeconds: -1\nkeys:\n  privatePrefix: "bad prefix!"\n');
+    const r = await keygate(['config', 'check'], { KEYGATE_CONFIG: file, UPSTREAM_URL: 'ftp://nope' });
+    expect(r.code).toBe(78);
+    for (const path of ['server.port', 'server', 'cache.ttlSeconds', 'keys.privatePrefix', 'upstream.url (from UPSTREAM_URL)']) {
+      expect(r.stderr).toContain(`- ${path}:`);
+    }
+  });
+
+  it('prints the effective configuration with secrets redacted', async () => {
+    const r = await keygate(['config', 'check'], {
+      KEYGATE_ADMIN_TOKEN: 'super-secret-admin-token',
+      REDIS_URL: 'redis://user:hunter2-password@redis.internal:6379',
+      KEYGATE_SIGNING_SECRET: 'signing-secret-value-123',
+      PORT: '8181',
+    });
+    expect(r.code).toBe(0);
+    const cfg = JSON.parse(r.stdout);
+    expect(cfg.server.port).toBe(8181);
+    expect(cfg.admin.token).toBe('[redacted]');
+    expect(cfg.upstream.signingSecret).toBe('[redacted]');
+    expect(cfg.redis.url).toBe('redis://[redacted]@redis.internal:6379');
+    for (const secret of ['super-secret-admin-token', 'hunter2-password', 'signing-secret-value-123']) expect(r.stdout).not.toContain(secret);
+  });
+});
+
+describe('CLI against the configured store', () => {
+  it('creates a tenant (printing its first key once) and manages keys', async () => {
+    const env = { REDIS_URL: redis.url };
+    const created = await keygate(['tenants', 'create', '--name', 'cli-co', '--plan', 'pro'], env);
+    expect(created.code).toBe(0);
+    const [tenantJson, keyJson] = created.stdout.split(/\n(?=\{)/);
+    const tenant = JSON.parse(tenantJson!).tenant;
+    const first = JSON.parse(keyJson!);
+    expect(first.key).toMatch(/^kg_sk_/);
+
+    const made = await keygate(['keys', 'create', '--tenant', tenant.id, '--name', 'ci', '--permissions', 'calls:read,calls:write'], env);
+    expect(made.code).toBe(0);
+    const second = JSON.parse(made.stdout);
+    expect(second.permissions).toEqual(['calls:read', 'calls:write']);
+
+    const listed = await keygate(['keys', 'list', '--tenant', tenant.id], env);
+    const rows = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(rows.map((k: { id: string }) => k.id).sort()).toEqual([first.id, second.id].sort());
+    expect(listed.stdout).not.toContain(first.key);
+
+    const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
+    try {
+      expect((await proxied(kg, '/v1/x', { 'x-api-key': second.key })).status).toBe(200);
+      const rotated = await keygate(['keys', 'rotate', '--tenant', tenant.id, '--id', second.id], env);
+      expect(rotated.code).toBe(0);
+      const third = JSON.parse(rotated.stdout);
+      expectError(await proxied(kg, '/v1/x', { 'x-api-key': second.key }), 401, 'invalid_api_key');
+      expect((await proxied(kg, '/v1/x', { 'x-api-key': third.key })).status).toBe(200);
+      expect((await keygate(['keys', 'revoke', '--tenant', tenant.id, '--id', second.id], env)).code).toBe(0);
+      expectError(await proxied(kg, '/v1/x', { 'x-api-key': third.key }), 401, 'invalid_api_key');
+    } finally {
+      await kg.stop();
+    }
+    const bad = await keygate(['keys', 'create', '--tenant', tenant.id, '--permissions', 'nope'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('validation_error');
+  });
+});
+
+describe('embedded store (no Redis configured)', () => {
+  it('warns that keys vanish, prints a generated admin token once, and works', async () => {
+    const kg = await startKeygate({ upstream: upstream.url, env: { KEYGATE_ADMIN_TOKEN: '' } });
+    try {
+      await expect.poll(() => /kg_admin_[A-Za-z0-9_-]+/.exec(kg.output())?.[0]).toBeTruthy();
+      const token = /kg_admin_[A-Za-z0-9_-]+/.exec(kg.output())![0];
+      expect(kg.output().split(token)).toHaveLength(2);
+      expect(kg.output()).toContain('vanish');
+      const r = await fetch(`${kg.opsUrl}/admin/v1/tenants`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'embedded' }),
+      });
+      expect(r.status).toBe(201);
+      const { apiKey } = (await r.json()) as { apiKey: { key: string } };
+      expect((await proxied(kg, '/v1/hello', { 'x-api-key': apiKey.key })).status).toBe(200);
+    } finally {
+      expect(await kg.stop()).toBe(0);
+    }
+  });
+
+  it('serves the OpenAPI document generated from the request schemas', async () => {
+    const kg = await startKeygate({ upstream: upstream.url });
+    try {
+      const doc = (await (await fetch(`${kg.url}/keygate/v1/openapi.json`)).json()) as any;
+      expect(doc.openapi).toBe('3.1.0');
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/keygate/v1/api-keys', '/keygate/v1/api-keys/{id}/rotate', '/admin/v1/tenants', '/admin/v1/overview']));
+      const create = doc.components.schemas.CreateApiKeyRequest;
+      expect(create.additionalProperties).toBe(false);
+      expect(Object.keys(create.properties)).toEqual(expect.arrayContaining(['name', 'permissions', 'keyType', 'expiresInDays', 'rateLimit']));
+      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+      expect(refs.length).toBeGreaterThan(10);
+      expect(refs.filter((name) => !doc.components.schemas[name])).toEqual([]);
+      const { tenant } = await createTenant(kg);
+      expect(tenant.id).toMatch(/^ten_/);
+    } finally {
+      await kg.stop();
+    }
+  });
+});

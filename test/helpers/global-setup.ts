@@ -1,0 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cli } from './keygate.ts';
+
+// Fails the run (never skips) when a dependency of the real-process tests is missing.
+export default function setup(): void {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('redis-server is not installed; run .ci/run (it installs it) or apt-get install redis-server');
+  }
+  if (!existsSync(cli)) throw new Error(`${cli} is missing; run "npm run build" first (npm test does)`);
+}

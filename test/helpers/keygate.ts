@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+export const root = resolve(import.meta.dirname, '..', '..');
+export const cli = join(root, 'dist', 'server', 'cli.js');
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface KeygateProcess {
+  url: string;
+  opsUrl: string;
+  port: number;
+  opsPort: number;
+  proc: ChildProcess;
+  /** Everything the process wrote (stdout + stderr), for log assertions and secret scans. */
+  output(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface KeygateOptions {
+  /** Written to a temporary file and passed as KEYGATE_CONFIG. */
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+  upstream?: string;
+  redisUrl?: string | null;
+}
+
+/** Runs the built CLI (`keygate serve`) on ephemeral ports, as production runs it. */
+export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygateProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-test-'));
+  const configFile = join(dir, 'config.yaml');
+  const config = { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1' }, ...opts.config };
+  writeFileSync(configFile, stringify(config));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    KEYGATE_CONFIG: configFile,
+    KEYGATE_ADMIN_TOKEN: ADMIN_TOKEN,
+    LOG_LEVEL: 'info',
+    ...(opts.upstream ? { UPSTREAM_URL: opts.upstream } : {}),
+    ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+    ...opts.env,
+  };
+  const proc = spawn(process.execPath, [cli, 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const ports = await new Promise<{ port: number; opsPort: number }>((resolvePorts, reject) => {
+    const timer = setTimeout(() => reject(new Error(`keygate did not start:\n${out}`)), 15_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /"port":(\d+),"opsPort":(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolvePorts({ port: Number(m[1]), opsPort: Number(m[2]) });
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`keygate exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    ...ports,
+    url: `http://127.0.0.1:${ports.port}`,
+    opsUrl: `http://127.0.0.1:${ports.opsPort}`,
+    proc,
+    output: () => out,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
