@@ -42,8 +42,8 @@ export interface KeyServiceDeps {
   config: Config;
   format: KeyFormat;
   hash: KeyHasher;
-  /** Merges write-behind data (lastUsedAt) into what reads return. */
-  decorate?: (key: ApiKey) => ApiKey;
+  /** Write-behind lastUsedAt, merged into what reads return. */
+  lastUsed?: { lastUsedOf(tenantId: string, keyIds: string[]): Promise<Map<string, string>> };
 }
 
 /**
@@ -55,7 +55,7 @@ export class KeyService {
   readonly #config: Config;
   readonly #format: KeyFormat;
   readonly #hash: KeyHasher;
-  readonly #decorate: (key: ApiKey) => ApiKey;
+  readonly #lastUsed: KeyServiceDeps['lastUsed'];
   readonly #canVerifyCerts: boolean;
 
   constructor(deps: KeyServiceDeps) {
@@ -63,7 +63,7 @@ export class KeyService {
     this.#config = deps.config;
     this.#format = deps.format;
     this.#hash = deps.hash;
-    this.#decorate = deps.decorate ?? ((k) => k);
+    this.#lastUsed = deps.lastUsed;
     this.#canVerifyCerts = Boolean(deps.config.tls.clientCa) || deps.config.tls.trustXfccFrom.length > 0;
   }
 
@@ -76,7 +76,15 @@ export class KeyService {
     return { name: tenant.plan, ...plan };
   }
 
-  #view = (key: StoredKey): ApiKey => this.#decorate(toApiKey(key));
+  /** Public views of stored keys, with lastUsedAt filled in from the write-behind record. */
+  async #views(tenantId: string, keys: StoredKey[]): Promise<ApiKey[]> {
+    const seen = this.#lastUsed && keys.length ? await guarded(this.#lastUsed.lastUsedOf(tenantId, keys.map((k) => k.id))) : new Map<string, string>();
+    return keys.map((k) => ({ ...toApiKey(k), lastUsedAt: seen.get(k.id) ?? k.lastUsedAt }));
+  }
+
+  async #view(key: StoredKey): Promise<ApiKey> {
+    return (await this.#views(key.tenantId, [key]))[0]!;
+  }
 
   // ---- tenants ----------------------------------------------------------------------------------------------
 
@@ -187,12 +195,13 @@ export class KeyService {
     );
     if (result === 'no_tenant') throw new ApiError('not_found', `No tenant ${tenantId}.`);
     if (result === 'limit') throw new ApiError('key_limit_reached', `The tenant already holds its maximum of ${tenant.maxKeys} keys.`);
-    return { ...this.#view(key), key: raw, message: CREATED_MESSAGE };
+    return { ...toApiKey(key), key: raw, message: CREATED_MESSAGE };
   }
 
   async listKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKey>> {
+    await this.getTenant(tenantId);
     const { data, nextCursor } = await guarded(this.#store.listKeys(tenantId, page));
-    return { data: data.map(this.#view), nextCursor };
+    return { data: await this.#views(tenantId, data), nextCursor };
   }
 
   async #stored(tenantId: string, keyId: string): Promise<StoredKey> {
@@ -264,7 +273,7 @@ export class KeyService {
       }),
     );
     if (!rotated) throw new ApiError('not_found', `No API key ${keyId}.`);
-    return { ...this.#view(rotated), key: raw, message: CREATED_MESSAGE };
+    return { ...(await this.#view(rotated)), key: raw, message: CREATED_MESSAGE };
   }
 
   listAudit(tenantId: string, page: PageRequest) {

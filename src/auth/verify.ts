@@ -19,6 +19,10 @@ export interface Identity {
   key: StoredKey;
   tenant: Tenant;
   credential: Credential;
+  /** The presented key's hash (what the cache and store know it by); never the key itself. */
+  hash: string;
+  /** When the presented value stops verifying (rotation grace), ms since epoch; null for never. */
+  hashExpiresAt: number | null;
 }
 
 export type AuthResult = Identity | Denial;
@@ -29,13 +33,13 @@ const missing = deny('missing_api_key', 'An API key is required: send it in the 
 const invalid = deny('invalid_api_key', 'The API key is not valid.');
 
 /** SPEC §5 step 7, in that order. */
-function statusOf(v: Verification, credential: Credential, now: number): AuthResult {
+export function statusOf(v: Verification, credential: Credential, hash: string, now: number): AuthResult {
   if (v.tenant.status !== 'active') return deny('tenant_suspended', 'The tenant that owns this API key is suspended.');
   if (!v.key.isActive) return deny('key_disabled', 'The API key is disabled.');
   if (v.key.expiresAt !== null && Date.parse(v.key.expiresAt) <= now) return deny('key_expired', 'The API key has expired.');
   // The previous value of a rotated key stops at the end of its grace period, even if still cached.
   if (v.hashExpiresAt !== null && v.hashExpiresAt <= now) return invalid;
-  return { ok: true, key: v.key, tenant: v.tenant, credential };
+  return { ok: true, key: v.key, tenant: v.tenant, credential, hash, hashExpiresAt: v.hashExpiresAt };
 }
 
 export type Authenticator = (credential: Credential | null) => AuthResult | Promise<AuthResult>;
@@ -51,7 +55,7 @@ export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; 
     if (format.parse(credential.value) === null) return invalid;
     const digest = hash(credential.value);
     const cached = cache.peek(digest);
-    if (cached !== undefined) return cached ? statusOf(cached, credential, Date.now()) : invalid;
-    return cache.get(digest).then((v) => (v ? statusOf(v, credential, Date.now()) : invalid));
+    if (cached !== undefined) return cached ? statusOf(cached, credential, digest, Date.now()) : invalid;
+    return cache.get(digest).then((v) => (v ? statusOf(v, credential, digest, Date.now()) : invalid));
   };
 }

@@ -144,11 +144,20 @@ export class KeyCache {
     this.#byTenant.clear();
   }
 
-  /** Subscribes to the store's mutation events; a dropped subscription clears everything. */
-  attach(): Promise<void> {
+  /**
+   * Subscribes to the store's mutation events; a dropped subscription clears everything. `also` runs after
+   * the cache has applied an event (live WebSocket sessions re-check their keys there).
+   */
+  attach(also?: { onEvent(event: StoreEvent): void; onReset(): void }): Promise<void> {
     return this.#store.subscribe(
-      (event) => this.apply(event),
-      () => this.clear(),
+      (event) => {
+        this.apply(event);
+        also?.onEvent(event);
+      },
+      () => {
+        this.clear();
+        also?.onReset();
+      },
     );
   }
 }

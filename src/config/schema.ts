@@ -94,6 +94,28 @@ export const configSchema = z.strictObject({
       staleIfErrorSeconds: z.number().min(0).default(300),
     })
     .prefault({}),
+  limits: z
+    .strictObject({
+      failedAttempts: z
+        .strictObject({
+          maxFailures: z.number().int().positive().default(20),
+          windowSeconds: z.number().int().positive().default(60),
+          blockSeconds: z.number().int().positive().default(300),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  usage: z
+    .strictObject({
+      flushIntervalSeconds: z.number().positive().default(10),
+      lastUsedFlushSeconds: z.number().positive().max(60).default(30),
+    })
+    .prefault({}),
+  websocket: z
+    .strictObject({
+      revalidateSeconds: z.number().positive().default(30),
+    })
+    .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),
   audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000) }).prefault({}),
   logging: z

@@ -87,6 +87,16 @@ export class Usage implements UsageReader {
     await this.flush();
   }
 
+  /** lastUsedAt per key: this replica's unflushed value when newer, else the store's. */
+  async lastUsedOf(tenantId: string, keyIds: string[]): Promise<Map<string, string>> {
+    const stored = await this.#store.lastUsed(tenantId, keyIds);
+    for (const id of keyIds) {
+      const local = this.#touched.get(id);
+      if (local && (!stored.has(id) || Date.parse(stored.get(id)!) < local.at)) stored.set(id, new Date(local.at).toISOString());
+    }
+    return stored;
+  }
+
   async read(tenantId: string, q: UsageQuery): Promise<UsageRow[]> {
     await this.flushCounts();
     const periods = q.granularity === 'day' ? daysBetween(q.from, q.to) : monthsBetween(q.from, q.to);

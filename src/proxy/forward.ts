@@ -26,6 +26,10 @@ function kindOf(err: NodeJS.ErrnoException): UpstreamErrorKind {
 /** Per-request state the forwarder needs back from the caller. */
 export interface ForwardContext {
   requestId: string;
+  /** Body bytes already read (assistant routes); written to the upstream exactly as received. */
+  body?: Buffer | null;
+  /** keygate set CORS headers itself; the upstream's are dropped so they never arrive twice. */
+  cors?: boolean;
   /** Called once the upstream answered (for the upstream-duration histogram and access log). */
   onUpstream?: (seconds: number) => void;
 }
@@ -64,14 +68,21 @@ export function createForwarder(opts: ForwardOptions) {
     });
     proxyServer.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
       const started = performance.now();
+      const ctx = contexts.get(req);
+      // The request stream is already consumed; httpxy's pipe of an ended stream only ends proxyReq.
+      if (ctx?.body) proxyReq.write(ctx.body);
       const timer = setTimeout(() => {
         proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: TIMEOUT }));
       }, opts.timeoutMs);
       proxyReq.once('response', () => {
         clearTimeout(timer);
-        contexts.get(req)?.onUpstream?.((performance.now() - started) / 1000);
+        ctx?.onUpstream?.((performance.now() - started) / 1000);
       });
       proxyReq.once('close', () => clearTimeout(timer));
+    });
+    proxyServer.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
+      if (!contexts.get(req)?.cors) return;
+      for (const name of Object.keys(proxyRes.headers)) if (name.startsWith('access-control-')) delete proxyRes.headers[name];
     });
   };
 
@@ -86,6 +97,8 @@ export function createForwarder(opts: ForwardOptions) {
 
   function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
     contexts.set(req, ctx);
+    // 'proxyReq' (where a buffered body is written) is not emitted for `Expect: 100-continue` requests.
+    if (ctx.body) delete req.headers.expect;
     void proxy(req, res, (err?: unknown) => {
       if (err) fail(err as Error, req, res);
     });

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import { contains } from '../http/client-ip.ts';
 
@@ -12,7 +12,8 @@ export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type'
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization'];
 
 /** Removes hop-by-hop fields, names listed in Connection, the credential and client copies of identity headers. */
-export function stripInbound(headers: IncomingHttpHeaders, credentialHeader: 'x-api-key' | 'authorization' | null): void {
+export function stripInbound(req: IncomingMessage, credentialHeader: 'x-api-key' | 'authorization' | null, xfccFrom: BlockList | null): void {
+  const headers = req.headers;
   const connection = headers.connection;
   if (connection) {
     for (const token of connection.split(',')) {
@@ -25,6 +26,10 @@ export function stripInbound(headers: IncomingHttpHeaders, credentialHeader: 'x-
   // X-API-Key always goes; Authorization only when it carried the key (otherwise it belongs to the upstream).
   delete headers['x-api-key'];
   if (credentialHeader === 'authorization') delete headers.authorization;
+  // SPEC §7: a client certificate header is believed (and passed on) only from the configured mesh peers.
+  if (headers['x-forwarded-client-cert'] !== undefined && !(xfccFrom && contains(xfccFrom, req.socket.remoteAddress ?? ''))) {
+    delete headers['x-forwarded-client-cert'];
+  }
 }
 
 /**

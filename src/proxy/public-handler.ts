@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
-import { credentialOf } from '../auth/credential.ts';
-import type { AuthResult, Authenticator, Identity } from '../auth/verify.ts';
-import { sendError } from '../http/errors.ts';
+import { answerPreflight, corsResponseHeaders, isPreflight } from '../auth/origin.ts';
+import type { Grant, Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
+import type { Identity } from '../auth/verify.ts';
+import { clientIpOf } from '../http/client-ip.ts';
+import { codeToStatus, sendError, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
+import type { Usage } from '../limits/usage.ts';
+import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Forwarder } from './forward.ts';
@@ -12,7 +16,7 @@ import { sign } from './signature.ts';
 
 export const MANAGEMENT_PREFIX = '/keygate/v1';
 
-const isManagement = (url: string): boolean =>
+export const isManagement = (url: string): boolean =>
   url.startsWith(MANAGEMENT_PREFIX) && (url.length === MANAGEMENT_PREFIX.length || url[MANAGEMENT_PREFIX.length] === '/' || url[MANAGEMENT_PREFIX.length] === '?');
 
 /** One typed per-request record (the oauth2-proxy RequestScope idea): what the access log and metrics report. */
@@ -28,9 +32,13 @@ export interface RequestScope {
 export interface PublicHandlerDeps {
   /** The Express app serving `/keygate/v1`. */
   management: (req: IncomingMessage, res: ServerResponse) => void;
-  authenticate: Authenticator;
+  pipeline: Pipeline;
+  limits: RateLimits;
+  failures: FailureBlock;
+  usage: Usage;
   forwarder: Forwarder;
   trustedProxies: BlockList | null;
+  xfccFrom: BlockList | null;
   encrypted: boolean;
   signingSecret: string | null;
   metrics: Metrics;
@@ -38,17 +46,43 @@ export interface PublicHandlerDeps {
   accessLog: boolean;
 }
 
-const pathOf = (url: string): string => {
+export const pathOf = (url: string): string => {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 };
 
+/** Codes that count as a failed authentication attempt for the per-IP block (SPEC §6). */
+const AUTH_FAILURES = new Set<ErrorCode>(['missing_api_key', 'invalid_api_key']);
+
+/** The RateLimit-* fields (draft-ietf-httpapi-ratelimit-headers) for the tightest window. */
+export function rateLimitHeaders(v: RateVerdict): Record<string, string> {
+  const h: Record<string, string> = { 'RateLimit-Limit': String(v.limit), 'RateLimit-Remaining': String(v.remaining), 'RateLimit-Reset': String(v.resetSeconds) };
+  if (!v.ok) h['Retry-After'] = String(v.retryAfterSeconds);
+  return h;
+}
+
+/** Sets the identity headers the upstream trusts, after removing every client copy (SPEC §5). */
+export function injectIdentity(req: IncomingMessage, id: Identity, requestId: string, deps: Pick<PublicHandlerDeps, 'trustedProxies' | 'xfccFrom' | 'encrypted' | 'signingSecret'>): void {
+  const h = req.headers;
+  stripInbound(req, id.credential.source === 'bearer' ? 'authorization' : 'x-api-key', deps.xfccFrom);
+  setForwarded(req, deps.trustedProxies, deps.encrypted);
+  h['x-tenant-id'] = id.tenant.id;
+  h['x-api-key-id'] = id.key.id;
+  h['x-api-key-type'] = id.key.keyType;
+  h['x-api-key-permissions'] = id.key.permissions.join(',');
+  h['x-request-id'] = requestId;
+  if (deps.signingSecret) {
+    h['x-keygate-signature'] = sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: id.tenant.id, keyId: id.key.id });
+  }
+}
+
 /**
  * The public listener's request handler. `/keygate/v1` goes to Express; everything else takes the proxy's
- * straight line (SPEC §5) with no Express machinery on it: request id → credential → verify → forward.
+ * straight line (SPEC §5) with no Express machinery on it: request id → preflight → IP block → pipeline →
+ * rate limits → forward.
  */
 export function createPublicHandler(deps: PublicHandlerDeps) {
-  const { authenticate, forwarder, metrics, logger } = deps;
+  const { pipeline, limits, failures, usage, forwarder, metrics, logger } = deps;
 
   function record(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
     const seconds = (performance.now() - scope.started) / 1000;
@@ -71,20 +105,35 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     );
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, id: Identity): void {
-    const h = req.headers;
-    stripInbound(h, id.credential.source === 'bearer' ? 'authorization' : 'x-api-key');
-    setForwarded(req, deps.trustedProxies, deps.encrypted);
-    h['x-tenant-id'] = id.tenant.id;
-    h['x-api-key-id'] = id.key.id;
-    h['x-api-key-type'] = id.key.keyType;
-    h['x-api-key-permissions'] = id.key.permissions.join(',');
-    h['x-request-id'] = scope.requestId;
-    if (deps.signingSecret) {
-      h['x-keygate-signature'] = sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: id.tenant.id, keyId: id.key.id });
+  function refuse(req: IncomingMessage, res: ServerResponse, scope: RequestScope, r: Refusal, headers?: Record<string, string>): void {
+    scope.decision = r.code;
+    metrics.authDecisions.inc({ decision: r.code });
+    if (r.identity) {
+      scope.tenantId = r.identity.tenant.id;
+      scope.keyId = r.identity.key.id;
+      usage.record(r.identity.tenant.id, r.identity.key.id, codeToStatus[r.code] === 429 ? 'rateLimited' : 'denied');
+    } else if (AUTH_FAILURES.has(r.code)) {
+      void failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
     }
+    // An unread body (a refused upload) cannot be left in the connection.
+    if (!req.complete) res.setHeader('Connection', 'close');
+    sendError(res, scope.requestId, r.code, r.message, { headers: { ...r.headers, ...headers } });
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
+    const id = grant.identity;
+    scope.decision = 'allowed';
+    metrics.authDecisions.inc({ decision: 'allowed' });
+    usage.record(id.tenant.id, id.key.id, 'allowed');
+    if (verdict) for (const [k, v] of Object.entries(rateLimitHeaders(verdict))) res.setHeader(k, v);
+    const origin = req.headers.origin;
+    if (origin !== undefined) corsResponseHeaders(res, origin);
+    injectIdentity(req, id, scope.requestId, deps);
+    metrics.authDuration.observe((performance.now() - scope.started) / 1000);
     forwarder.forward(req, res, {
       requestId: scope.requestId,
+      body: grant.body,
+      cors: origin !== undefined,
       onUpstream: (seconds) => {
         scope.upstreamSeconds = seconds;
         metrics.upstreamDuration.observe(seconds);
@@ -92,19 +141,27 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     });
   }
 
-  function decide(req: IncomingMessage, res: ServerResponse, scope: RequestScope, result: AuthResult): void {
-    metrics.authDuration.observe((performance.now() - scope.started) / 1000);
-    if (!result.ok) {
-      scope.decision = result.code;
-      metrics.authDecisions.inc({ decision: result.code });
-      sendError(res, scope.requestId, result.code, result.message, { headers: result.headers });
-      return;
+  function limit(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
+    scope.tenantId = grant.identity.tenant.id;
+    scope.keyId = grant.identity.key.id;
+    const verdict = limits.consume(grant.identity);
+    const decide = (v: RateVerdict | null) => {
+      if (v && !v.ok) {
+        metrics.rateLimited.inc({ scope: v.scope });
+        return refuse(req, res, scope, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded; retry after the Retry-After interval.', identity: grant.identity }, rateLimitHeaders(v));
+      }
+      forward(req, res, scope, grant, v);
+    };
+    if (verdict instanceof Promise) verdict.then(decide, (err: unknown) => storeDown(res, scope, err));
+    else decide(verdict);
+  }
+
+  function decide(req: IncomingMessage, res: ServerResponse, scope: RequestScope, outcome: Outcome): void {
+    if (!outcome.ok) {
+      metrics.authDuration.observe((performance.now() - scope.started) / 1000);
+      return refuse(req, res, scope, outcome);
     }
-    scope.decision = 'allowed';
-    scope.tenantId = result.tenant.id;
-    scope.keyId = result.key.id;
-    metrics.authDecisions.inc({ decision: 'allowed' });
-    forward(req, res, scope, result);
+    limit(req, res, scope, outcome);
   }
 
   function storeDown(res: ServerResponse, scope: RequestScope, err: unknown): void {
@@ -120,16 +177,21 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     const scope: RequestScope = { requestId: requestIdOf(req), started: performance.now(), decision: 'pending', tenantId: null, keyId: null, upstreamSeconds: null };
     res.once('close', () => record(req, res, scope));
     res.setHeader('X-Request-Id', scope.requestId);
-    let result: AuthResult | Promise<AuthResult>;
+    if (isPreflight(req)) {
+      scope.decision = 'preflight';
+      return answerPreflight(req, res, scope.requestId);
+    }
+    const blocked = failures.blockedFor(clientIpOf(req, deps.trustedProxies));
+    if (blocked > 0) {
+      return refuse(req, res, scope, { ok: false, code: 'too_many_failed_attempts', message: 'Too many failed authentication attempts from this address.' }, { 'Retry-After': String(blocked) });
+    }
+    let outcome: Outcome | Promise<Outcome>;
     try {
-      result = authenticate(credentialOf(req.headers, url, false));
+      outcome = pipeline(req, false);
     } catch (err) {
       return storeDown(res, scope, err);
     }
-    if (result instanceof Promise) {
-      result.then((r) => decide(req, res, scope, r), (err: unknown) => storeDown(res, scope, err));
-    } else {
-      decide(req, res, scope, result);
-    }
+    if (outcome instanceof Promise) outcome.then((o) => decide(req, res, scope, o), (err: unknown) => storeDown(res, scope, err));
+    else decide(req, res, scope, outcome);
   };
 }

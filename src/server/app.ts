@@ -9,6 +9,9 @@ import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.t
 import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
 import { selfServiceRouter } from '../api/self-service.ts';
+import { createAuthorizer } from '../auth/authorize.ts';
+import { createPipeline } from '../auth/pipeline.ts';
+import { loadPolicy } from '../auth/policy.ts';
 import { createAuthenticator } from '../auth/verify.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
@@ -16,20 +19,22 @@ import type { Config } from '../config/schema.ts';
 import { compileCidrs } from '../http/client-ip.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
+import { FailureBlockImpl } from '../limits/failures.ts';
+import { RateLimitsImpl } from '../limits/rate-limits.ts';
+import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
 import { createLogger, type Logger } from '../ops/logger.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
+import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
 export interface KeygateOptions {
   logger?: Logger;
-  /** Usage flush period (ms); tests shorten it. */
-  usageFlushMs?: number;
 }
 
 /**
@@ -39,7 +44,9 @@ export interface KeygateOptions {
 export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
   const logger = opts.logger ?? createLogger(config.logging);
   const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel });
-  const { store, ready: storeReady } = await openStore(config);
+  // The policy is compiled before anything connects, so a bad file fails start-up (exit 78) at once.
+  const policy = loadPolicy(config.policy.file);
+  const { store, redis, ready: storeReady } = await openStore(config);
   if (store.kind === 'memory') {
     logger.warn('no Redis configured: using the embedded in-memory store; tenants and keys vanish when keygate stops');
   } else if (!storeReady) {
@@ -54,10 +61,15 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
   const hash = createKeyHasher(config.keys.pepper);
   const cache = new KeyCache(store, config.cache, metrics);
-  await cache.attach().catch((err: unknown) => logger.warn({ err }, 'cache invalidation subscription pending'));
   const authenticate = createAuthenticator({ format, hash, cache });
-  const usage = new Usage(store, logger, { flushIntervalMs: opts.usageFlushMs ?? 10_000, lastUsedIntervalMs: 30_000 });
-  const service = new KeyService({ store, config, format, hash });
+  const usage = new Usage(store, logger, { flushIntervalMs: config.usage.flushIntervalSeconds * 1000, lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000 });
+  const service = new KeyService({ store, config, format, hash, lastUsed: usage });
+  const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
+  const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
+  const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
+  const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans });
+  const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
+  const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
   const openapi = buildOpenApi(version);
   const management = express();
@@ -97,17 +109,35 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, metrics });
   const encrypted = Boolean(config.tls.cert);
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret };
   const handlePublic = createPublicHandler({
     management: management as unknown as (req: IncomingMessage, res: ServerResponse) => void,
-    authenticate,
+    pipeline,
+    limits,
+    failures,
+    usage,
     forwarder,
-    trustedProxies: config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null,
-    encrypted,
-    signingSecret: config.upstream.signingSecret,
+    ...identityHeaders,
     metrics,
     logger,
     accessLog: config.logging.accessLog,
   });
+  const websockets = createWebSocketProxy({
+    pipeline,
+    limits,
+    failures,
+    slots,
+    cache,
+    usage,
+    plans: config.plans,
+    upstreamUrl: config.upstream.url,
+    timeoutMs: config.upstream.timeoutMs,
+    revalidateSeconds: config.websocket.revalidateSeconds,
+    ...identityHeaders,
+    metrics,
+    logger,
+  });
+  await cache.attach(websockets).catch((err: unknown) => logger.warn({ err }, 'cache invalidation subscription pending'));
 
   const publicServer: Server = encrypted
     ? createTlsServer(
@@ -120,6 +150,7 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
         handlePublic,
       )
     : createServer(handlePublic);
+  publicServer.on('upgrade', websockets.handleUpgrade);
   const opsServer = createServer(ops);
   // Slow-loris protection without cutting long streams: headers must arrive promptly.
   publicServer.headersTimeout = 20_000;
@@ -146,6 +177,8 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
     service,
     usage,
     readiness,
+    limits,
+    websockets,
     publicServer,
     opsServer,
     adminToken,
@@ -162,6 +195,7 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
     shutdown(): Promise<void> {
       stopping ??= (async () => {
         readiness.set('stopping');
+        websockets.closeAll();
         const deadline = setTimeout(() => {
           publicServer.closeAllConnections();
           opsServer.closeAllConnections();

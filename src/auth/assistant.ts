@@ -1,0 +1,42 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { StoredKey } from '../keys/types.ts';
+import type { AssistantRule } from './policy.ts';
+import { deny, type Denial } from './verify.ts';
+
+// SPEC §5 step 11 (voice-agent specific): a key with `allowedAssistants` may only address those assistants,
+// and a request carrying an inline (transient) assistant needs `transientAssistant: true`.
+
+export interface AssistantSource {
+  params: Record<string, string>;
+  query: URLSearchParams | null;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body, on routes whose rule reads the body. */
+  body: unknown;
+}
+
+function read(rule: AssistantRule, field: string, src: AssistantSource): unknown {
+  switch (rule.from) {
+    case 'path':
+      return src.params[field];
+    case 'query':
+      return src.query?.get(field) ?? undefined;
+    case 'header':
+      return src.headers[field.toLowerCase()];
+    case 'body':
+      return src.body !== null && typeof src.body === 'object' ? (src.body as Record<string, unknown>)[field] : undefined;
+  }
+}
+
+export function checkAssistant(key: StoredKey, rule: AssistantRule, src: AssistantSource): Denial | null {
+  const transient = rule.transientField === undefined ? undefined : read(rule, rule.transientField, src);
+  if (transient !== undefined && transient !== null) {
+    if (!key.transientAssistant) return deny('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');
+    return null;
+  }
+  if (key.allowedAssistants === null) return null;
+  const id = read(rule, rule.field, src);
+  if (typeof id !== 'string' || !key.allowedAssistants.includes(id)) {
+    return deny('assistant_not_allowed', 'This API key may not use this assistant.');
+  }
+  return null;
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { contains } from '../http/client-ip.ts';
+import type { StoredKey } from '../keys/types.ts';
+import { deny, type Denial } from './verify.ts';
+
+// SPEC §7 mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
+// or — only from `tls.trustXfccFrom` peers — from a mesh sidecar's X-Forwarded-Client-Cert.
+
+/** SHA-256 fingerprint (lowercase hex) of the verified client certificate, or null. */
+export function clientCertFingerprint(req: IncomingMessage, xfccFrom: BlockList | null): string | null {
+  const socket = req.socket as TLSSocket;
+  if (socket.encrypted && socket.authorized) {
+    const fp = socket.getPeerCertificate()?.fingerprint256;
+    if (fp) return fp.replaceAll(':', '').toLowerCase();
+  }
+  const xfcc = req.headers['x-forwarded-client-cert'];
+  if (typeof xfcc === 'string' && xfccFrom && contains(xfccFrom, req.socket.remoteAddress ?? '')) {
+    // Envoy: `By=...;Hash=<hex sha256 of the DER certificate>;Subject="..."`; the last element is the nearest hop.
+    const last = xfcc.split(',').at(-1)!;
+    const m = /(?:^|;)\s*Hash=([0-9A-Fa-f]{64})/.exec(last);
+    if (m) return m[1]!.toLowerCase();
+  }
+  return null;
+}
+
+export function checkTransport(key: StoredKey, req: IncomingMessage, xfccFrom: BlockList | null): Denial | null {
+  if (!key.enforceMtls) return null;
+  const fp = clientCertFingerprint(req, xfccFrom);
+  if (fp === null) return deny('mtls_required', 'This API key requires a verified client certificate.');
+  if (key.clientCertFingerprints !== null && !key.clientCertFingerprints.includes(fp)) {
+    return deny('client_certificate_not_allowed', 'This client certificate may not use this API key.');
+  }
+  return null;
+}

@@ -1,0 +1,25 @@
+import type { Identity } from '../auth/verify.ts';
+
+/** The tightest window's state, for the RateLimit-* headers (SPEC §5). */
+export interface WindowState {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+}
+
+export type RateVerdict =
+  | ({ ok: true } & WindowState)
+  | ({ ok: false; scope: 'key' | 'tenant'; retryAfterSeconds: number } & WindowState);
+
+/** Per-key and per-plan request limits; null when no window applies to this key. */
+export interface RateLimits {
+  consume(identity: Identity): RateVerdict | null | Promise<RateVerdict | null>;
+}
+
+/** Per-client-IP failed-authentication blocking (SPEC §6). */
+export interface FailureBlock {
+  /** Seconds the IP stays blocked, or 0. Never touches the key store. */
+  blockedFor(ip: string): number;
+  /** Counts a failed authentication; resolves to the block length in seconds when this failure blocks the IP. */
+  fail(ip: string): Promise<number>;
+}

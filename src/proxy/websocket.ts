@@ -1,0 +1,276 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { withoutQueryKey } from '../auth/credential.ts';
+import type { Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
+import { statusOf, type Identity } from '../auth/verify.ts';
+import type { KeyCache } from '../cache/key-cache.ts';
+import type { Config } from '../config/schema.ts';
+import { clientIpOf } from '../http/client-ip.ts';
+import { codeToStatus, type ErrorCode } from '../http/errors.ts';
+import { requestIdOf } from '../http/request-id.ts';
+import type { SessionSlots } from '../limits/sessions.ts';
+import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
+import type { Usage } from '../limits/usage.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { StoreEvent } from '../store/types.ts';
+import { injectIdentity, rateLimitHeaders } from './public-handler.ts';
+
+// WebSocket (voice stream) proxying, SPEC §5: the upgrade passes the same pipeline before the upstream
+// connection opens; frames are relayed by `ws` on both sides, so keygate can close a session cleanly with
+// 1008 when its key is revoked, disabled or expires (and 1001 at shutdown).
+
+interface Session {
+  id: string;
+  identity: Identity;
+  client: WebSocket;
+  upstream: WebSocket;
+  /** ms since epoch when the key or the presented value stops being valid; null for never. */
+  expiresAt: number | null;
+}
+
+const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
+  invalid_api_key: 'key_revoked',
+  key_disabled: 'key_disabled',
+  key_expired: 'key_expired',
+  tenant_suspended: 'tenant_suspended',
+};
+
+// Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
+const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
+
+export interface WebSocketDeps {
+  pipeline: Pipeline;
+  limits: RateLimits;
+  failures: FailureBlock;
+  slots: SessionSlots;
+  cache: KeyCache;
+  usage: Usage;
+  plans: Config['plans'];
+  upstreamUrl: string;
+  timeoutMs: number;
+  revalidateSeconds: number;
+  trustedProxies: BlockList | null;
+  xfccFrom: BlockList | null;
+  encrypted: boolean;
+  signingSecret: string | null;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
+
+export function createWebSocketProxy(deps: WebSocketDeps) {
+  const { metrics, logger } = deps;
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const sessions = new Map<string, Session>();
+  const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
+
+  function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+    const status = codeToStatus[code];
+    const body = JSON.stringify({ error: { code, message, requestId } });
+    const lines = [
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+      `X-Request-Id: ${requestId}`,
+      ...(status === 401 ? ['WWW-Authenticate: ApiKey header="X-API-Key", Bearer realm="keygate"'] : []),
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+    metrics.authDecisions.inc({ decision: code });
+  }
+
+  function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
+    if (r.identity) deps.usage.record(r.identity.tenant.id, r.identity.key.id, codeToStatus[r.code] === 429 ? 'rateLimited' : 'denied');
+    else if (r.code === 'missing_api_key' || r.code === 'invalid_api_key') void deps.failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
+    reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers });
+  }
+
+  function close(session: Session, code: number, reason: string): void {
+    if (!sessions.delete(session.id)) return;
+    session.client.close(code, reason);
+    session.upstream.close(code === 1008 ? 1000 : code, reason);
+    setTimeout(() => {
+      session.client.terminate();
+      session.upstream.terminate();
+    }, 2_000).unref();
+  }
+
+  function relay(session: Session): void {
+    const { client, upstream, identity } = session;
+    metrics.websockets.inc();
+    client.on('message', (data: RawData, isBinary: boolean) => {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
+    });
+    upstream.on('message', (data: RawData, isBinary: boolean) => {
+      if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
+    });
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      sessions.delete(session.id);
+      metrics.websockets.dec();
+      void deps.slots.release(identity.tenant.id, identity.key.id, session.id).catch(() => {});
+    };
+    client.on('close', (code, reason) => {
+      end();
+      if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code), reason);
+    });
+    upstream.on('close', (code, reason) => {
+      end();
+      if (client.readyState === WebSocket.OPEN) client.close(sendable(code), reason);
+    });
+    client.on('error', () => upstream.terminate());
+    upstream.on('error', () => client.terminate());
+  }
+
+  function connect(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null): void {
+    const target = upstreamBase + withoutQueryKey(req.url ?? '/');
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+    injectIdentity(req, identity, requestId, deps);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && !DROP_HEADERS.includes(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const upstream = new WebSocket(target, protocols, { headers, perMessageDeflate: false, handshakeTimeout: deps.timeoutMs });
+    let opened = false;
+    const failed = (code: ErrorCode, message: string) => {
+      if (opened) return;
+      opened = true;
+      metrics.upstreamErrors.inc({ kind: code === 'upstream_timeout' ? 'timeout' : 'refused' });
+      void deps.slots.release(identity.tenant.id, identity.key.id, sessionId).catch(() => {});
+      reject(socket, requestId, code, message);
+    };
+    upstream.once('unexpected-response', (_req, res) => {
+      res.resume();
+      failed('upstream_unavailable', `The upstream refused the WebSocket (${res.statusCode}).`);
+    });
+    upstream.once('error', (err: Error) => failed(/timed out/i.test(err.message) ? 'upstream_timeout' : 'upstream_unavailable', 'The upstream is unavailable.'));
+    socket.once('close', () => {
+      if (!opened) upstream.terminate();
+    });
+    upstream.once('open', () => {
+      opened = true;
+      const extra = verdict ? rateLimitHeaders(verdict) : {};
+      wss.once('headers', (lines: string[]) => {
+        lines.push(`X-Request-Id: ${requestId}`, ...Object.entries(extra).map(([k, v]) => `${k}: ${v}`));
+      });
+      wss.handleUpgrade(req, socket, head, (client) => {
+        const key = identity.key;
+        const keyExpiry = key.expiresAt === null ? null : Date.parse(key.expiresAt);
+        const expiresAt = [keyExpiry, identity.hashExpiresAt].filter((t): t is number => t !== null).reduce<number | null>((a, b) => (a === null ? b : Math.min(a, b)), null);
+        const session: Session = { id: sessionId, identity, client, upstream, expiresAt };
+        sessions.set(sessionId, session);
+        relay(session);
+      });
+    });
+  }
+
+  function afterPipeline(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, outcome: Outcome): void {
+    if (!outcome.ok) return refuse(req, socket, requestId, outcome);
+    const identity = outcome.identity;
+    const plan = deps.plans[identity.tenant.plan];
+    void (async () => {
+      const verdict = await deps.limits.consume(identity);
+      if (verdict && !verdict.ok) {
+        metrics.rateLimited.inc({ scope: verdict.scope });
+        return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded.', identity }, rateLimitHeaders(verdict));
+      }
+      const sessionId = randomUUID();
+      const slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
+      if (slot !== 'ok') {
+        metrics.rateLimited.inc({ scope: slot === 'key' ? 'key_connections' : 'tenant_connections' });
+        return refuse(req, socket, requestId, { ok: false, code: 'concurrency_limit_reached', message: `Too many open sessions for this ${slot === 'key' ? 'API key' : 'tenant'}.`, identity }, { 'Retry-After': '1' });
+      }
+      deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
+      metrics.authDecisions.inc({ decision: 'allowed' });
+      connect(req, socket, head, requestId, sessionId, identity, verdict);
+    })().catch((err: unknown) => {
+      logger.warn({ err, requestId }, 'store unavailable during WebSocket upgrade');
+      reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' });
+    });
+  }
+
+  /** The public listener's 'upgrade' handler. */
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const requestId = requestIdOf(req);
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, requestId, 'malformed_request', 'Only WebSocket upgrades are supported.');
+    const blocked = deps.failures.blockedFor(clientIpOf(req, deps.trustedProxies));
+    if (blocked > 0) return reject(socket, requestId, 'too_many_failed_attempts', 'Too many failed authentication attempts from this address.', { 'Retry-After': String(blocked) });
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = deps.pipeline(req, true);
+    } catch {
+      return reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' });
+    }
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (o) => afterPipeline(req, socket, head, requestId, o),
+        () => reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' }),
+      );
+    } else afterPipeline(req, socket, head, requestId, outcome);
+  }
+
+  /** Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state). */
+  async function revalidate(targets: Session[]): Promise<void> {
+    await Promise.all(
+      targets.map(async (s) => {
+        try {
+          const v = await deps.cache.get(s.identity.hash);
+          const result = v ? statusOf(v, s.identity.credential, s.identity.hash, Date.now()) : { ok: false as const, code: 'invalid_api_key' as const };
+          if (!result.ok) close(s, 1008, CLOSE_REASON[result.code] ?? 'key_revoked');
+          else s.expiresAt = result.hashExpiresAt ?? (result.key.expiresAt ? Date.parse(result.key.expiresAt) : null);
+        } catch {
+          // Store unreachable: live sessions continue, as cached keys do (SPEC §8).
+        }
+      }),
+    );
+  }
+
+  // Expiry is checked locally every second; the lease renewal and a slower store re-check run alongside.
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const s of sessions.values()) if (s.expiresAt !== null && s.expiresAt <= now) close(s, 1008, 'key_expired');
+  }, 1_000);
+  ticker.unref();
+  const renewer = setInterval(() => {
+    const live = [...sessions.values()].map((s) => ({ tenantId: s.identity.tenant.id, keyId: s.identity.key.id, sessionId: s.id }));
+    if (live.length) void deps.slots.renew(live).catch(() => {});
+  }, 20_000);
+  renewer.unref();
+  const sweeper = setInterval(() => void revalidate([...sessions.values()]), deps.revalidateSeconds * 1000);
+  sweeper.unref();
+
+  return {
+    handleUpgrade,
+    get size() {
+      return sessions.size;
+    },
+    /** Called for every store mutation event, after the cache has applied it. */
+    onEvent(event: StoreEvent): void {
+      const affected = [...sessions.values()].filter((s) =>
+        event.kind === 'key' ? s.identity.key.id === event.keyId : s.identity.tenant.id === event.tenantId,
+      );
+      if (affected.length) void revalidate(affected);
+    },
+    onReset(): void {
+      void revalidate([...sessions.values()]);
+    },
+    /** Shutdown: every session gets 1001 (going away). */
+    closeAll(): void {
+      clearInterval(ticker);
+      clearInterval(renewer);
+      clearInterval(sweeper);
+      for (const s of [...sessions.values()]) close(s, 1001, 'shutting_down');
+    },
+  };
+}
+
+export type WebSocketProxy = ReturnType<typeof createWebSocketProxy>;
