@@ -14,6 +14,8 @@ interface Entry {
   /** null: a well-formed key the store does not know (negative entry). */
   v: Verification | null;
   loadedAt: number;
+  /** When the entry stops being fresh (positive or negative TTL). */
+  freshUntil: number;
 }
 
 export interface KeyCacheOptions {
@@ -35,14 +37,18 @@ export class KeyCache {
   readonly #store: KeyStore;
   readonly #metrics: Metrics | null;
   readonly #lru: LRUCache<string, Entry>;
+  readonly #ttlMs: number;
   readonly #negativeTtlMs: number;
   readonly #maxAgeMs: number;
+  /** The last load error per hash, cleared by the next load: tells a store failure from an eviction. */
+  readonly #failures = new Map<string, unknown>();
   readonly #byTenant = new Map<string, Set<string>>();
   #tenantSeq = 0;
 
   constructor(store: KeyStore, opts: KeyCacheOptions, metrics: Metrics | null = null) {
     this.#store = store;
     this.#metrics = metrics;
+    this.#ttlMs = opts.ttlSeconds * 1000;
     this.#negativeTtlMs = opts.negativeTtlSeconds * 1000;
     this.#maxAgeMs = (opts.ttlSeconds + opts.staleIfErrorSeconds) * 1000;
     this.#lru = new LRUCache<string, Entry>({
@@ -64,12 +70,15 @@ export class KeyCache {
   async #load(hash: string, options: { ttl?: number }): Promise<Entry> {
     let v: Verification | null;
     let seq: number;
+    this.#failures.delete(hash);
     do {
       seq = this.#tenantSeq;
       try {
         v = await this.#store.lookup(hash);
       } catch (err) {
         this.#metrics?.storeErrors.inc({ op: 'lookup' });
+        if (this.#failures.size > 10_000) this.#failures.clear();
+        this.#failures.set(hash, err);
         throw err;
       }
     } while (seq !== this.#tenantSeq);
@@ -79,7 +88,8 @@ export class KeyCache {
       if (!hashes) this.#byTenant.set(v.tenant.id, (hashes = new Set()));
       hashes.add(hash);
     }
-    return { v, loadedAt: Date.now() };
+    const now = Date.now();
+    return { v, loadedAt: now, freshUntil: now + (v ? this.#ttlMs : this.#negativeTtlMs) };
   }
 
   #untrack(entry: Entry, hash: string): void {
@@ -102,29 +112,35 @@ export class KeyCache {
     const fresh = this.peek(hash);
     if (fresh !== undefined) return fresh;
     this.#metrics?.cacheLookups.inc({ result: 'miss' });
-    let lastError: unknown;
     for (let attempt = 0; attempt <= RETRIES_AFTER_EVICTION; attempt++) {
-      const status: LRUCache.Status<string, Entry> = {};
       let entry: Entry | undefined;
       try {
-        entry = await this.#lru.fetch(hash, { status });
+        entry = await this.#lru.fetch(hash);
       } catch (err) {
-        // Evicted while loading (a mutation arrived): read again, after the eviction.
-        if (status.fetchAborted || (err as Error)?.name === 'AbortError') {
-          lastError = err;
-          continue;
-        }
         throw new StoreUnavailableError(err);
       }
-      if (entry === undefined) throw new StoreUnavailableError(lastError);
-      if (status.returnedStale) {
+      const failure = this.#failures.get(hash);
+      // Nothing came back: either the store failed with nothing cached, or the key was evicted while it
+      // loaded (a mutation arrived) and the load was discarded — then read again, after the eviction.
+      if (entry === undefined) {
+        if (failure !== undefined) throw new StoreUnavailableError(failure);
+        continue;
+      }
+      const now = Date.now();
+      if (entry.freshUntil <= now) {
+        if (failure === undefined) continue; // a stale value handed back by an aborted reload
         // Only a positive record, and only within cache.staleIfErrorSeconds, may outlive a store failure.
-        if (!entry.v || Date.now() - entry.loadedAt > this.#maxAgeMs) throw new StoreUnavailableError(status.fetchError);
+        if (!entry.v || now - entry.loadedAt > this.#maxAgeMs) throw new StoreUnavailableError(failure);
         this.#metrics?.cacheLookups.inc({ result: 'stale' });
       }
       return entry.v;
     }
-    throw new StoreUnavailableError(lastError);
+    // Evicted on every attempt (a storm of mutations to this key): ask the store directly.
+    try {
+      return await this.#store.lookup(hash);
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
   }
 
   /** Applies a mutation event from anywhere in the fleet. */

@@ -47,7 +47,9 @@ export async function createTenant(kg: KeygateProcess, body: Record<string, unkn
 /** node:http with raw header arrays (fetch would merge duplicates before they leave the client). */
 export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string | string[]>; body?: string }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+    // The path is sent exactly as given (a URL object would normalise `..` and `//` away).
+    const { hostname, port, origin } = new URL(url);
+    const req = request({ hostname, port, path: url.slice(origin.length) || '/', method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

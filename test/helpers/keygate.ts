@@ -33,7 +33,8 @@ export interface KeygateOptions {
 export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-test-'));
   const configFile = join(dir, 'config.yaml');
-  const config = { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1' }, ...opts.config };
+  // Tests send many bad keys from 127.0.0.1; the failed-attempt block has its own test with its own threshold.
+  const config = { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1' }, limits: { failedAttempts: { maxFailures: 1_000_000 } }, ...opts.config };
   writeFileSync(configFile, stringify(config));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
