@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { Agent as HttpsAgent } from 'node:https';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import { sendError } from '../http/errors.ts';
+import { trackLargeBody } from './body-gc.ts';
 import type { Metrics } from '../ops/metrics.ts';
 
 export interface ForwardOptions {
@@ -71,6 +72,7 @@ export function createForwarder(opts: ForwardOptions) {
       const ctx = contexts.get(req);
       // The request stream is already consumed; httpxy's pipe of an ended stream only ends proxyReq.
       if (ctx?.body) proxyReq.write(ctx.body);
+      else trackLargeBody(req);
       const timer = setTimeout(() => {
         proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: TIMEOUT }));
       }, opts.timeoutMs);
