@@ -133,11 +133,14 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   function connect(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null): void {
     const target = upstreamBase + withoutQueryKey(req.url ?? '/');
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+    // The client handshake still needs its Upgrade and Connection fields after hygiene strips them.
+    const { upgrade, connection } = req.headers;
     injectIdentity(req, identity, requestId, deps);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !DROP_HEADERS.includes(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
+    Object.assign(req.headers, { upgrade, connection });
     const upstream = new WebSocket(target, protocols, { headers, perMessageDeflate: false, handshakeTimeout: deps.timeoutMs });
     let opened = false;
     const failed = (code: ErrorCode, message: string) => {
