@@ -12,8 +12,12 @@ import type { FailureBlock } from './types.ts';
 export class FailureBlockImpl implements FailureBlock {
   readonly #limiter: RateLimiterAbstract;
   readonly #blocked: LRUCache<string, number>;
+  readonly #max: number;
+  readonly #blockSeconds: number;
 
   constructor(opts: { redis: RedisClient | null; prefix: string; cfg: Config['limits']['failedAttempts'] }) {
+    this.#max = opts.cfg.maxFailures;
+    this.#blockSeconds = opts.cfg.blockSeconds;
     const base = { points: opts.cfg.maxFailures, duration: opts.cfg.windowSeconds, blockDuration: opts.cfg.blockSeconds, keyPrefix: `${opts.prefix}fail` };
     this.#limiter = opts.redis
       ? new RateLimiterRedis({ ...base, storeClient: opts.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(base) })
@@ -28,14 +32,21 @@ export class FailureBlockImpl implements FailureBlock {
     return left > 0 ? Math.ceil(left / 1000) : 0;
   }
 
+  #remember(ip: string, ms: number): number {
+    this.#blocked.set(ip, Date.now() + ms, { ttl: Math.max(1, ms) });
+    return Math.ceil(ms / 1000);
+  }
+
   async fail(ip: string): Promise<number> {
     try {
-      await this.#limiter.consume(ip);
-      return 0;
+      const res = await this.#limiter.consume(ip);
+      if (res.consumedPoints < this.#max) return 0;
+      // The failure that reaches the threshold starts the block, so the next attempt is refused.
+      await this.#limiter.block(ip, this.#blockSeconds);
+      return this.#remember(ip, this.#blockSeconds * 1000);
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
-      this.#blocked.set(ip, Date.now() + err.msBeforeNext, { ttl: Math.max(1, err.msBeforeNext) });
-      return Math.ceil(err.msBeforeNext / 1000);
+      return this.#remember(ip, err.msBeforeNext);
     }
   }
 }

@@ -25,18 +25,31 @@ interface Check {
 
 type Result = { check: Check; res: RateLimiterRes; ok: boolean };
 
+/** The per-process fallback; every use is reported, so an outage (and only an outage) shows in metrics. */
+class InsuranceLimiter extends RateLimiterMemory {
+  readonly #onUse: () => void;
+  constructor(opts: ConstructorParameters<typeof RateLimiterMemory>[0], onUse: () => void) {
+    super(opts);
+    this.#onUse = onUse;
+  }
+  override consume(...args: Parameters<RateLimiterMemory['consume']>): ReturnType<RateLimiterMemory['consume']> {
+    this.#onUse();
+    return super.consume(...args);
+  }
+}
+
 export class RateLimitsImpl implements RateLimits {
   readonly #redis: RedisClient | null;
   readonly #prefix: string;
   readonly #plans: Config['plans'];
   readonly #limiters = new Map<string, RateLimiterAbstract>();
-  /** Insurance limiters by name, so tests and metrics can tell whether the fallback was used. */
-  readonly insurance = new Map<string, RateLimiterMemory>();
+  readonly #onFallback: () => void;
 
-  constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans'] }) {
+  constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans']; onFallback?: () => void }) {
     this.#redis = opts.redis;
     this.#prefix = opts.prefix;
     this.#plans = opts.plans;
+    this.#onFallback = opts.onFallback ?? (() => {});
   }
 
   /** One limiter per window and size (rate-limiter-flexible fixes `points` per instance); few distinct sizes exist. */
@@ -46,8 +59,7 @@ export class RateLimitsImpl implements RateLimits {
     if (limiter) return limiter;
     const base = { points, duration: DURATION[window], keyPrefix: `${this.#prefix}rl:${name}` };
     if (this.#redis) {
-      const insurance = new RateLimiterMemory(base);
-      this.insurance.set(name, insurance);
+      const insurance = new InsuranceLimiter(base, this.#onFallback);
       limiter = new RateLimiterRedis({ ...base, storeClient: this.#redis, rejectIfRedisNotReady: true, insuranceLimiter: insurance });
     } else {
       limiter = new RateLimiterMemory(base);

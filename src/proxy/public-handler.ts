@@ -112,12 +112,14 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       scope.tenantId = r.identity.tenant.id;
       scope.keyId = r.identity.key.id;
       usage.record(r.identity.tenant.id, r.identity.key.id, codeToStatus[r.code] === 429 ? 'rateLimited' : 'denied');
-    } else if (AUTH_FAILURES.has(r.code)) {
-      void failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
     }
     // An unread body (a refused upload) cannot be left in the connection.
     if (!req.complete) res.setHeader('Connection', 'close');
-    sendError(res, scope.requestId, r.code, r.message, { headers: { ...r.headers, ...headers } });
+    const send = () => sendError(res, scope.requestId, r.code, r.message, { headers: { ...r.headers, ...headers } });
+    // A failed authentication is counted before it is answered, so the attempt that reaches the threshold
+    // is the last one let through.
+    if (!r.identity && AUTH_FAILURES.has(r.code)) failures.fail(clientIpOf(req, deps.trustedProxies)).then(send, send);
+    else send();
   }
 
   function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {

@@ -67,7 +67,7 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
   const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
-  const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans });
+  const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans, onFallback: () => metrics.storeErrors.inc({ op: 'rate_limit' }) });
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
