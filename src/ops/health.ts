@@ -37,7 +37,8 @@ function tcpLatency(url: URL, timeoutMs: number): Promise<number> {
 }
 
 export interface ReadinessDeps {
-  store: KeyStore;
+  /** Null until the store is opened (keygate is then still starting). */
+  store: () => KeyStore | null;
   upstreamUrl: string;
   requireStore: boolean;
   version: string;
@@ -69,8 +70,9 @@ export function createReadiness(deps: ReadinessDeps) {
       phase = next;
     },
     async report(): Promise<{ httpStatus: number; body: object }> {
+      const store = deps.store();
       const [redis, up] = await Promise.all([
-        deps.store.kind === 'memory' ? Promise.resolve<Check>({ status: 'up', latencyMs: 0 }) : check(() => deps.store.ping()),
+        store === null ? Promise.resolve<Check>({ status: 'down', latencyMs: null }) : store.kind === 'memory' ? Promise.resolve<Check>({ status: 'up', latencyMs: 0 }) : check(() => store.ping()),
         check(() => tcpLatency(upstream, 1_000)),
       ]);
       deps.onStoreStatus?.(redis.status === 'up');

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { adminRouter } from '../api/admin.ts';
 import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.ts';
 import { KeyService } from '../api/key-service.ts';
@@ -25,11 +25,12 @@ import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
 import { createLogger, type Logger } from '../ops/logger.ts';
-import { createMetrics } from '../ops/metrics.ts';
+import { createMetrics, type Metrics } from '../ops/metrics.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
+import type { KeyStore } from '../store/types.ts';
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -37,30 +38,91 @@ export interface KeygateOptions {
   logger?: Logger;
 }
 
+const listenOn = (server: Server, port: number, host: string) =>
+  new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+
+/** Counts and logs management requests (the proxy path records its own, with auth details). */
+function observe(listener: 'public' | 'internal', metrics: Metrics, logger: Logger, accessLog: boolean): RequestHandler {
+  return (req, res, next) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const seconds = (performance.now() - started) / 1000;
+      metrics.requests.inc({ listener, method: req.method, status_class: `${Math.floor(res.statusCode / 100)}xx` });
+      metrics.requestDuration.observe({ listener }, seconds);
+      if (accessLog && req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
+        logger.info({ requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener, decision: 'management' }, 'request');
+      }
+    });
+    next();
+  };
+}
+
 /**
- * Assembles keygate from its configuration without listening: store, cache, auth pipeline, management APIs,
- * proxy and the ops endpoints. `main.ts` listens and handles signals.
+ * Starts keygate in the order Kubernetes probes expect (SPEC §9): the internal listener first, answering
+ * `/readyz` 503 "starting"; then the store, cache, auth pipeline and APIs; then the public listener, and only
+ * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
-export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
+export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
   const logger = opts.logger ?? createLogger(config.logging);
   const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel });
-  // The policy is compiled before anything connects, so a bad file fails start-up (exit 78) at once.
+  // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
-  const { store, redis, ready: storeReady } = await openStore(config);
-  if (store.kind === 'memory') {
-    logger.warn('no Redis configured: using the embedded in-memory store; tenants and keys vanish when keygate stops');
-  } else if (!storeReady) {
-    logger.warn('Redis is not reachable yet; starting degraded (cached keys only until it is)');
-  }
   let adminToken = config.admin.token;
   let generatedAdminToken: string | null = null;
-  if (!adminToken) {
-    adminToken = generatedAdminToken = `kg_admin_${randomBytes(24).toString('base64url')}`;
+  if (!adminToken) adminToken = generatedAdminToken = `kg_admin_${randomBytes(24).toString('base64url')}`;
+
+  // ---- internal listener, up before anything else ----------------------------------------------------------
+  let store: KeyStore | null = null;
+  let cacheSize = () => 0;
+  const readiness = createReadiness({
+    store: () => store,
+    upstreamUrl: config.upstream.url,
+    requireStore: config.readiness.requireStore,
+    version,
+    onStoreStatus: (up) => metrics.storeUp.set(up ? 1 : 0),
+  });
+  const admin = Router();
+  const ops = express();
+  ops.disable('x-powered-by');
+  ops.set('etag', false);
+  ops.use(assignRequestId, observe('internal', metrics, logger, config.logging.accessLog));
+  ops.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  ops.get('/readyz', async (_req, res) => {
+    const { httpStatus, body } = await readiness.report();
+    res.status(httpStatus).json(body);
+  });
+  ops.get('/metrics', async (_req, res) => {
+    metrics.cacheEntries.set(cacheSize());
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  ops.use('/admin/v1', admin);
+  ops.use(notFound);
+  ops.use(errorHandler(logger));
+  const opsServer = createServer(ops);
+  const opsPort = await listenOn(opsServer, config.server.opsPort, config.server.opsHost);
+
+  // ---- store and everything that needs it ------------------------------------------------------------------
+  const opened = await openStore(config);
+  store = opened.store;
+  const redis = opened.redis;
+  if (store.kind === 'memory') {
+    logger.warn('no Redis configured: using the embedded in-memory store; tenants and keys vanish when keygate stops');
+  } else if (!opened.ready) {
+    logger.warn('Redis is not reachable yet; starting degraded (cached keys only until it is)');
   }
 
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
   const hash = createKeyHasher(config.keys.pepper);
   const cache = new KeyCache(store, config.cache, metrics);
+  cacheSize = () => cache.size;
   const authenticate = createAuthenticator({ format, hash, cache });
   const usage = new Usage(store, logger, { flushIntervalMs: config.usage.flushIntervalSeconds * 1000, lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000 });
   const service = new KeyService({ store, config, format, hash, lastUsed: usage });
@@ -71,41 +133,16 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
+  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage }));
+
   const openapi = buildOpenApi(version);
   const management = express();
   management.disable('x-powered-by');
   management.set('etag', false);
-  management.use(assignRequestId);
+  management.use(assignRequestId, observe('public', metrics, logger, config.logging.accessLog));
   management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, authenticate, usage, openapi: () => openapi }));
   management.use(notFound);
   management.use(errorHandler(logger));
-
-  const readiness = createReadiness({
-    store,
-    upstreamUrl: config.upstream.url,
-    requireStore: config.readiness.requireStore,
-    version,
-    onStoreStatus: (up) => metrics.storeUp.set(up ? 1 : 0),
-  });
-
-  const ops = express();
-  ops.disable('x-powered-by');
-  ops.set('etag', false);
-  ops.use(assignRequestId);
-  ops.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  ops.get('/readyz', async (_req, res) => {
-    const { httpStatus, body } = await readiness.report();
-    res.status(httpStatus).json(body);
-  });
-  ops.get('/metrics', async (_req, res) => {
-    metrics.cacheEntries.set(cache.size);
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  ops.use('/admin/v1', ...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage }));
-  ops.use(notFound);
-  ops.use(errorHandler(logger));
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, metrics });
   const encrypted = Boolean(config.tls.cert);
@@ -151,71 +188,58 @@ export async function createKeygate(config: Config, opts: KeygateOptions = {}) {
       )
     : createServer(handlePublic);
   publicServer.on('upgrade', websockets.handleUpgrade);
-  const opsServer = createServer(ops);
   // Slow-loris protection without cutting long streams: headers must arrive promptly.
   publicServer.headersTimeout = 20_000;
   publicServer.requestTimeout = 0;
   publicServer.keepAliveTimeout = 65_000;
-
-  const listen = (server: Server, port: number, host: string) =>
-    new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
+  const port = await listenOn(publicServer, config.server.port, config.server.host);
+  readiness.set('ready');
 
   let stopping: Promise<void> | null = null;
+  const openStoreRef = store;
 
   return {
     config,
     logger,
     metrics,
-    store,
-    cache,
-    service,
-    usage,
-    readiness,
-    limits,
-    websockets,
-    publicServer,
-    opsServer,
+    store: openStoreRef,
+    port,
+    opsPort,
     adminToken,
     generatedAdminToken,
 
-    async listen(): Promise<{ port: number; opsPort: number }> {
-      const opsPort = await listen(opsServer, config.server.opsPort, config.server.opsHost);
-      const port = await listen(publicServer, config.server.port, config.server.host);
-      readiness.set('ready');
-      return { port, opsPort };
-    },
-
-    /** Graceful stop (SPEC §9): not ready at once, no new connections, in-flight work drains, then flushes. */
+    /**
+     * Graceful stop (SPEC §9): readiness fails at once; no new connections; WebSockets get 1001; in-flight
+     * requests finish (bounded by shutdown.timeoutSeconds); usage and lastUsedAt are flushed; Redis closed.
+     */
     shutdown(): Promise<void> {
       stopping ??= (async () => {
         readiness.set('stopping');
         websockets.closeAll();
-        const deadline = setTimeout(() => {
-          publicServer.closeAllConnections();
-          opsServer.closeAllConnections();
-        }, config.shutdown.timeoutSeconds * 1000);
-        deadline.unref();
         const closed = Promise.all([
           new Promise<void>((r) => publicServer.close(() => r())),
           new Promise<void>((r) => opsServer.close(() => r())),
         ]);
-        publicServer.closeIdleConnections();
-        opsServer.closeIdleConnections();
+        // Keep-alive connections close as soon as their current response is done.
+        const reaper = setInterval(() => {
+          publicServer.closeIdleConnections();
+          opsServer.closeIdleConnections();
+        }, 50);
+        const deadline = setTimeout(() => {
+          logger.warn('shutdown timeout reached; closing the remaining connections');
+          publicServer.closeAllConnections();
+          opsServer.closeAllConnections();
+        }, config.shutdown.timeoutSeconds * 1000);
         await closed;
+        clearInterval(reaper);
         clearTimeout(deadline);
         forwarder.close();
         await usage.close();
-        await store.close();
+        await openStoreRef.close();
       })();
       return stopping;
     },
   };
 }
 
-export type Keygate = Awaited<ReturnType<typeof createKeygate>>;
+export type Keygate = Awaited<ReturnType<typeof startKeygate>>;

@@ -1,6 +1,6 @@
 import { ConfigError, EX_CONFIG, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { createKeygate } from './app.ts';
+import { startKeygate } from './app.ts';
 
 /** Loads the configuration or exits 78 listing every problem (SPEC §1). */
 export function configOrExit(): Config {
@@ -18,8 +18,8 @@ export function configOrExit(): Config {
 /** `keygate serve`: listen on both ports; SIGTERM/SIGINT drain and exit 0. */
 export async function serve(): Promise<void> {
   const config = configOrExit();
-  const kg = await createKeygate(config);
-  const { port, opsPort } = await kg.listen();
+  const kg = await startKeygate(config);
+  const { port, opsPort } = kg;
   kg.logger.info({ port, opsPort, store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
   if (kg.generatedAdminToken) {
     // Printed once, on stderr, outside the JSON log stream (so log shippers do not collect it).
