@@ -106,6 +106,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   }
 
   function refuse(req: IncomingMessage, res: ServerResponse, scope: RequestScope, r: Refusal, headers?: Record<string, string>): void {
+    metrics.authDuration.observe((performance.now() - scope.started) / 1000);
     scope.decision = r.code;
     metrics.authDecisions.inc({ decision: r.code });
     if (r.identity) {
@@ -159,10 +160,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   }
 
   function decide(req: IncomingMessage, res: ServerResponse, scope: RequestScope, outcome: Outcome): void {
-    if (!outcome.ok) {
-      metrics.authDuration.observe((performance.now() - scope.started) / 1000);
-      return refuse(req, res, scope, outcome);
-    }
+    if (!outcome.ok) return refuse(req, res, scope, outcome);
     limit(req, res, scope, outcome);
   }
 

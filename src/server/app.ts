@@ -108,6 +108,7 @@ export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
   ops.use(errorHandler(logger));
   const opsServer = createServer(ops);
   const opsPort = await listenOn(opsServer, config.server.opsPort, config.server.opsHost);
+  logger.info({ opsPort }, 'internal listener up');
 
   // ---- store and everything that needs it ------------------------------------------------------------------
   const opened = await openStore(config);

@@ -27,6 +27,8 @@ export interface KeygateOptions {
   env?: Record<string, string>;
   upstream?: string;
   redisUrl?: string | null;
+  /** 'ops': resolve once the internal listener is up (keygate may still be starting). Default: both. */
+  waitForPorts?: 'ops' | 'both';
 }
 
 /** Runs the built CLI (`keygate serve`) on ephemeral ports, as production runs it. */
@@ -54,9 +56,10 @@ export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygatePr
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const m = /"port":(\d+),"opsPort":(\d+)/.exec(out);
-      if (m) {
+      const early = opts.waitForPorts === 'ops' ? /"opsPort":(\d+),"msg":"internal listener up"/.exec(out) : null;
+      if (m || early) {
         clearTimeout(timer);
-        resolvePorts({ port: Number(m[1]), opsPort: Number(m[2]) });
+        resolvePorts(m ? { port: Number(m[1]), opsPort: Number(m[2]) } : { port: 0, opsPort: Number(early![1]) });
       }
     };
     proc.stdout.on('data', onData);
