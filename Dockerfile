@@ -1,0 +1,25 @@
+# syntax=docker/dockerfile:1
+# keygate: build the TypeScript in one stage, ship only production dependencies and the build in the next.
+
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY config ./config
+# The image's unprivileged user (uid 1000); nothing in /app needs to be writable.
+USER node
+# 8080: public listener (proxy + self-service API). 9090: internal listener (health, metrics, admin API).
+EXPOSE 8080 9090
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.OPS_PORT||9090)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "dist/server/cli.js", "serve"]
