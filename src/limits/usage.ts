@@ -10,6 +10,16 @@ const MAX_MONTHS = 60;
 const zero = (): UsageCounts => ({ allowed: 0, denied: 0, rateLimited: 0 });
 const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
+// The UTC day of "now", recomputed only when a day boundary passes (record() runs on every request).
+let today = { day: '', until: 0 };
+function currentDay(now: number): string {
+  if (now >= today.until || now < today.until - DAY_MS) {
+    const start = now - (now % DAY_MS);
+    today = { day: dayOf(now), until: start + DAY_MS };
+  }
+  return today.day;
+}
+
 export interface UsageOptions {
   flushIntervalMs: number;
   lastUsedIntervalMs: number;
@@ -37,7 +47,7 @@ export class Usage implements UsageReader {
   }
 
   record(tenantId: string, keyId: string, outcome: UsageOutcome, now = Date.now()): void {
-    const day = dayOf(now);
+    const day = currentDay(now);
     const id = `${keyId}|${day}`;
     let row = this.#pending.get(id);
     if (!row) this.#pending.set(id, (row = { tenantId, keyId, day, counts: zero() }));

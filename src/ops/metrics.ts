@@ -78,7 +78,21 @@ export function createMetrics(opts: { tenantLabel: boolean }) {
       registers: [registry],
     }),
   };
-  return m;
+  // Label children bound once per combination: `inc()` on a bound child skips the label hashing.
+  const requestChildren = new Map<string, ReturnType<typeof m.requests.labels>>();
+  return {
+    ...m,
+    countRequest(listener: 'public' | 'internal', method: string, status: number): void {
+      const statusClass = `${Math.floor(status / 100)}xx`;
+      const id = `${listener} ${method} ${statusClass}`;
+      let child = requestChildren.get(id);
+      if (!child) {
+        if (requestChildren.size > 200) requestChildren.clear(); // arbitrary methods cannot grow it forever
+        requestChildren.set(id, (child = m.requests.labels(listener, method, statusClass)));
+      }
+      child.inc();
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

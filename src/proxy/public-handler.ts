@@ -43,6 +43,7 @@ export interface PublicHandlerDeps {
   signingSecret: string | null;
   metrics: Metrics;
   logger: Logger;
+  access: Logger;
   accessLog: boolean;
 }
 
@@ -82,14 +83,16 @@ export function injectIdentity(req: IncomingMessage, id: Identity, requestId: st
  * rate limits → forward.
  */
 export function createPublicHandler(deps: PublicHandlerDeps) {
-  const { pipeline, limits, failures, usage, forwarder, metrics, logger } = deps;
+  const { pipeline, limits, failures, usage, forwarder, metrics, logger, access } = deps;
+  const requestDuration = metrics.requestDuration.labels('public');
+  const allowed = metrics.authDecisions.labels('allowed');
 
   function record(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
     const seconds = (performance.now() - scope.started) / 1000;
-    metrics.requests.inc({ listener: 'public', method: req.method ?? 'GET', status_class: `${Math.floor(res.statusCode / 100)}xx` });
-    metrics.requestDuration.observe({ listener: 'public' }, seconds);
+    metrics.countRequest('public', req.method ?? 'GET', res.statusCode);
+    requestDuration.observe(seconds);
     if (!deps.accessLog) return;
-    logger.info(
+    access.info(
       {
         requestId: scope.requestId,
         method: req.method,
@@ -126,7 +129,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
     const id = grant.identity;
     scope.decision = 'allowed';
-    metrics.authDecisions.inc({ decision: 'allowed' });
+    allowed.inc();
     usage.record(id.tenant.id, id.key.id, 'allowed');
     if (verdict) for (const [k, v] of Object.entries(rateLimitHeaders(verdict))) res.setHeader(k, v);
     const origin = req.headers.origin;

@@ -24,7 +24,7 @@ import { RateLimitsImpl } from '../limits/rate-limits.ts';
 import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
-import { createLogger, type Logger } from '../ops/logger.ts';
+import { createLoggers, type Logger } from '../ops/logger.ts';
 import { createMetrics, type Metrics } from '../ops/metrics.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
@@ -35,7 +35,7 @@ import type { KeyStore } from '../store/types.ts';
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
 export interface KeygateOptions {
-  logger?: Logger;
+  loggers?: { logger: Logger; access: Logger };
 }
 
 const listenOn = (server: Server, port: number, host: string) =>
@@ -48,15 +48,15 @@ const listenOn = (server: Server, port: number, host: string) =>
   });
 
 /** Counts and logs management requests (the proxy path records its own, with auth details). */
-function observe(listener: 'public' | 'internal', metrics: Metrics, logger: Logger, accessLog: boolean): RequestHandler {
+function observe(listener: 'public' | 'internal', metrics: Metrics, access: Logger, accessLog: boolean): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
     res.once('finish', () => {
       const seconds = (performance.now() - started) / 1000;
-      metrics.requests.inc({ listener, method: req.method, status_class: `${Math.floor(res.statusCode / 100)}xx` });
+      metrics.countRequest(listener, req.method, res.statusCode);
       metrics.requestDuration.observe({ listener }, seconds);
       if (accessLog && req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
-        logger.info({ requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener, decision: 'management' }, 'request');
+        access.info({ requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener, decision: 'management' }, 'request');
       }
     });
     next();
@@ -69,7 +69,7 @@ function observe(listener: 'public' | 'internal', metrics: Metrics, logger: Logg
  * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
 export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
-  const logger = opts.logger ?? createLogger(config.logging);
+  const { logger, access } = opts.loggers ?? createLoggers(config.logging);
   const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel });
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
@@ -91,7 +91,7 @@ export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
   const ops = express();
   ops.disable('x-powered-by');
   ops.set('etag', false);
-  ops.use(assignRequestId, observe('internal', metrics, logger, config.logging.accessLog));
+  ops.use(assignRequestId, observe('internal', metrics, access, config.logging.accessLog));
   ops.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -140,7 +140,7 @@ export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
   const management = express();
   management.disable('x-powered-by');
   management.set('etag', false);
-  management.use(assignRequestId, observe('public', metrics, logger, config.logging.accessLog));
+  management.use(assignRequestId, observe('public', metrics, access, config.logging.accessLog));
   management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, authenticate, usage, openapi: () => openapi }));
   management.use(notFound);
   management.use(errorHandler(logger));
@@ -158,6 +158,7 @@ export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
     ...identityHeaders,
     metrics,
     logger,
+    access,
     accessLog: config.logging.accessLog,
   });
   const websockets = createWebSocketProxy({

@@ -31,6 +31,12 @@ export interface KeygateOptions {
   waitForPorts?: 'ops' | 'both';
 }
 
+// A test that times out never reaches its `finally`; whatever it started dies with the worker instead.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
 /** Runs the built CLI (`keygate serve`) on ephemeral ports, as production runs it. */
 export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-test-'));
@@ -49,8 +55,14 @@ export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygatePr
     ...opts.env,
   };
   const proc = spawn(process.execPath, [cli, 'serve'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
   let out = '';
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) =>
+    proc.once('exit', (code) => {
+      running.delete(proc);
+      r(code);
+    }),
+  );
   const ports = await new Promise<{ port: number; opsPort: number }>((resolvePorts, reject) => {
     const timer = setTimeout(() => reject(new Error(`keygate did not start:\n${out}`)), 15_000);
     const onData = (chunk: Buffer) => {

@@ -34,12 +34,21 @@ async function waitForPing(port: number): Promise<void> {
   }
 }
 
+// Servers die with the test worker even when a test times out before its cleanup runs.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
 /** A real redis-server on a free port, owned by one test file (never the machine's shared 6379). */
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   let proc: ChildProcess | null = null;
   const start = async () => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    proc = p;
+    running.add(p);
+    p.once('exit', () => running.delete(p));
     proc.on('error', (err) => {
       throw new Error(`cannot start redis-server (is it installed? .ci/run installs it): ${err.message}`);
     });
