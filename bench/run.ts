@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     'invalid keys': () => ({ 'x-api-key': invalid[pick()]! }),
     'over-limit keys': () => ({ 'x-api-key': limited[Math.floor(Math.random() * limited.length)]! }),
   };
-  for (const k of keys) await fetch(`${kg.url}/v1/calls/1`, { headers: { 'x-api-key': k } }); // warm keygate's cache
+  for (const k of keys) await (await fetch(`${kg.url}/v1/calls/1`, { headers: { 'x-api-key': k } })).arrayBuffer(); // warm keygate's cache
   const mixResults: Record<string, unknown> = {};
   for (const [mix, headers] of Object.entries(mixes)) {
     const a = await maxThroughput(kg, headers, quick ? 3_000 : 5_000);
@@ -214,9 +214,18 @@ async function main(): Promise<void> {
   const big = quick ? 10_000 : 100_000;
   const { keys: many } = await provision(redisUrl, big, unlimited);
   const agentUrl = kg.url;
-  for (let i = 0; i < many.length; i += 200) {
-    await Promise.all(many.slice(i, i + 200).map((k) => fetch(`${agentUrl}/v1/calls/1`, { headers: { 'x-api-key': k } }).then((r) => r.arrayBuffer())));
-  }
+  const touch = async (k: string): Promise<void> => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await (await fetch(`${agentUrl}/v1/calls/1`, { headers: { 'x-api-key': k } })).arrayBuffer();
+        return;
+      } catch {
+        // a keep-alive connection closed under us; try again
+      }
+    }
+  };
+  for (let i = 0; i < many.length; i += 100) await Promise.all(many.slice(i, i + 100).map(touch));
+  if (kg.proc.exitCode !== null) throw new Error(`keygate exited (${kg.proc.exitCode}) while caching ${big} keys`);
   const sessions: WebSocket[] = [];
   for (let i = 0; i < 1_000; i += 100) {
     await Promise.all(Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => {

@@ -5,12 +5,12 @@ import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { newKeyId, newTenantId } from '../keys/ids.ts';
-import { toApiKey, type ApiKey, type StoredKey, type Tenant } from '../keys/types.ts';
+import { toApiKey, type ApiKey, type AuthKey, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
 
 /** Who asks: the platform (admin token) or a tenant's key (self-service). */
-export type Actor = { kind: 'admin' } | { kind: 'key'; key: StoredKey };
+export type Actor = { kind: 'admin' } | { kind: 'key'; key: AuthKey };
 
 export interface CreatedApiKey extends ApiKey {
   key: string;

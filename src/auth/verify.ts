@@ -2,8 +2,8 @@ import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { KeyFormat } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
-import type { StoredKey, Tenant } from '../keys/types.ts';
-import type { Verification } from '../store/types.ts';
+import type { AuthKey, Tenant } from '../keys/types.ts';
+import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
 
 /** A refusal as data (the Unkey `verifyKey` shape): a machine code, a message, optional headers. */
@@ -16,7 +16,7 @@ export interface Denial {
 
 export interface Identity {
   ok: true;
-  key: StoredKey;
+  key: AuthKey;
   tenant: Tenant;
   credential: Credential;
   /** The presented key's hash (what the cache and store know it by); never the key itself. */
@@ -33,7 +33,7 @@ const missing = deny('missing_api_key', 'An API key is required: send it in the 
 const invalid = deny('invalid_api_key', 'The API key is not valid.');
 
 /** SPEC §5 step 7, in that order. */
-export function statusOf(v: Verification, credential: Credential, hash: string, now: number): AuthResult {
+export function statusOf(v: CachedVerification, credential: Credential, hash: string, now: number): AuthResult {
   if (v.tenant.status !== 'active') return deny('tenant_suspended', 'The tenant that owns this API key is suspended.');
   if (!v.key.isActive) return deny('key_disabled', 'The API key is disabled.');
   if (v.key.expiresAt !== null && Date.parse(v.key.expiresAt) <= now) return deny('key_expired', 'The API key has expired.');

@@ -1,6 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
+import { toAuthKey, type AuthKey } from '../keys/types.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
+
+/** A verification as cached: the key trimmed to what authorisation reads. */
+export type CachedVerification = Verification<AuthKey>;
 
 /** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
 export class StoreUnavailableError extends Error {
@@ -12,7 +16,7 @@ export class StoreUnavailableError extends Error {
 
 interface Entry {
   /** null: a well-formed key the store does not know (negative entry). */
-  v: Verification | null;
+  v: CachedVerification | null;
   loadedAt: number;
   /** When the entry stops being fresh (positive or negative TTL). */
   freshUntil: number;
@@ -68,13 +72,13 @@ export class KeyCache {
   }
 
   async #load(hash: string, options: { ttl?: number }): Promise<Entry> {
-    let v: Verification | null;
+    let found: Verification | null;
     let seq: number;
     this.#failures.delete(hash);
     do {
       seq = this.#tenantSeq;
       try {
-        v = await this.#store.lookup(hash);
+        found = await this.#store.lookup(hash);
       } catch (err) {
         this.#metrics?.storeErrors.inc({ op: 'lookup' });
         if (this.#failures.size > 10_000) this.#failures.clear();
@@ -82,6 +86,7 @@ export class KeyCache {
         throw err;
       }
     } while (seq !== this.#tenantSeq);
+    const v: CachedVerification | null = found && { key: toAuthKey(found.key), tenant: found.tenant, hashExpiresAt: found.hashExpiresAt };
     if (v === null) options.ttl = this.#negativeTtlMs;
     else {
       let hashes = this.#byTenant.get(v.tenant.id);
@@ -100,7 +105,7 @@ export class KeyCache {
   }
 
   /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
-  peek(hash: string): Verification | null | undefined {
+  peek(hash: string): CachedVerification | null | undefined {
     const entry = this.#lru.get(hash);
     if (entry === undefined) return undefined;
     this.#metrics?.cacheLookups.inc({ result: entry.v ? 'hit' : 'negative' });
@@ -108,7 +113,7 @@ export class KeyCache {
   }
 
   /** The verification for `hash`: cached, or loaded once however many requests ask at the same time. */
-  async get(hash: string): Promise<Verification | null> {
+  async get(hash: string): Promise<CachedVerification | null> {
     const fresh = this.peek(hash);
     if (fresh !== undefined) return fresh;
     this.#metrics?.cacheLookups.inc({ result: 'miss' });
@@ -137,7 +142,8 @@ export class KeyCache {
     }
     // Evicted on every attempt (a storm of mutations to this key): ask the store directly.
     try {
-      return await this.#store.lookup(hash);
+      const v = await this.#store.lookup(hash);
+      return v && { key: toAuthKey(v.key), tenant: v.tenant, hashExpiresAt: v.hashExpiresAt };
     } catch (err) {
       throw new StoreUnavailableError(err);
     }

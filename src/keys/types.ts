@@ -60,3 +60,37 @@ export interface AuditEntry {
 }
 
 export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => key;
+
+/** What authorising a request needs of a key: the in-process cache holds only this (about a third of the record). */
+export type AuthKey = Pick<
+  ApiKey,
+  | 'id'
+  | 'tenantId'
+  | 'keyType'
+  | 'permissions'
+  | 'allowedOrigins'
+  | 'allowedAssistants'
+  | 'transientAssistant'
+  | 'rateLimit'
+  | 'maxConcurrentConnections'
+  | 'enforceMtls'
+  | 'clientCertFingerprints'
+  | 'isActive'
+  | 'expiresAt'
+>;
+
+export const toAuthKey = (k: AuthKey): AuthKey => ({
+  id: k.id,
+  tenantId: k.tenantId,
+  keyType: k.keyType,
+  permissions: k.permissions,
+  allowedOrigins: k.allowedOrigins,
+  allowedAssistants: k.allowedAssistants,
+  transientAssistant: k.transientAssistant,
+  rateLimit: k.rateLimit,
+  maxConcurrentConnections: k.maxConcurrentConnections,
+  enforceMtls: k.enforceMtls,
+  clientCertFingerprints: k.clientCertFingerprints,
+  isActive: k.isActive,
+  expiresAt: k.expiresAt,
+});

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Identity } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
@@ -12,6 +13,12 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // RateLimiterMemory with the same points, so during a Redis outage each of N replicas admits up to the
 // limit on its own (N-times exposure, bounded and documented). Recovery needs no restart: the next call
 // that reaches Redis uses it again.
+//
+// Leases: a replica may take up to 1% of a window's limit (at most 64 requests) from Redis in one call and
+// spend it locally, so a busy key costs one Redis round trip per lease instead of one per request. Leased
+// requests are counted in Redis when taken, so the fleet never admits more than the limit; what a replica
+// leased and did not spend before the window ended is lost (at most 1% of the limit per replica).
+// Limits under 200 lease one request at a time, i.e. exactly as rate-limiter-flexible alone.
 
 type Window = 'm' | 'd';
 const DURATION: Record<Window, number> = { m: 60, d: 86_400 };
@@ -21,9 +28,21 @@ interface Check {
   limiter: RateLimiterAbstract;
   points: number;
   id: string;
+  /** Lease cache key: limiter name + subject. */
+  lease: string;
 }
 
-type Result = { check: Check; res: RateLimiterRes; ok: boolean };
+type Result = { check: Check; ok: boolean; remaining: number; msBeforeNext: number };
+
+interface Lease {
+  tokens: number;
+  /** Remaining in the window (fleet-wide) when the lease was taken, minus this lease. */
+  remaining: number;
+  windowEnds: number;
+}
+
+const MAX_LEASE = 64;
+const leaseSize = (points: number): number => Math.max(1, Math.min(MAX_LEASE, Math.floor(points / 100)));
 
 /** The per-process fallback; every use is reported, so an outage (and only an outage) shows in metrics. */
 class InsuranceLimiter extends RateLimiterMemory {
@@ -44,6 +63,7 @@ export class RateLimitsImpl implements RateLimits {
   readonly #plans: Config['plans'];
   readonly #limiters = new Map<string, RateLimiterAbstract>();
   readonly #onFallback: () => void;
+  readonly #leases = new LRUCache<string, Lease>({ max: 100_000 });
 
   constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans']; onFallback?: () => void }) {
     this.#redis = opts.redis;
@@ -73,7 +93,7 @@ export class RateLimitsImpl implements RateLimits {
     const out: Check[] = [];
     const plan = this.#plans[tenant.plan];
     const add = (scope: Check['scope'], window: Window, points: number | null | undefined, id: string) => {
-      if (points) out.push({ scope, limiter: this.#limiter(window, points), points, id });
+      if (points) out.push({ scope, limiter: this.#limiter(window, points), points, id, lease: `${window}${points}:${id}` });
     };
     add('key', 'm', key.rateLimit.requestsPerMinute, key.id);
     add('key', 'd', key.rateLimit.requestsPerDay, key.id);
@@ -82,20 +102,49 @@ export class RateLimitsImpl implements RateLimits {
     return out;
   }
 
-  consume(identity: Identity): Promise<RateVerdict | null> | null {
+  /** A request from a live lease, without any Redis call; null when the lease is spent or expired. */
+  #fromLease(check: Check, now: number): Result | null {
+    const lease = this.#leases.get(check.lease);
+    if (!lease || lease.tokens === 0 || lease.windowEnds <= now) return null;
+    lease.tokens--;
+    return { check, ok: true, remaining: lease.remaining + lease.tokens, msBeforeNext: lease.windowEnds - now };
+  }
+
+  async #take(check: Check, now: number): Promise<Result> {
+    let size = leaseSize(check.points);
+    for (;;) {
+      try {
+        const res = await check.limiter.consume(check.id, size);
+        this.#leases.set(check.lease, { tokens: size - 1, remaining: res.remainingPoints, windowEnds: now + res.msBeforeNext });
+        return { check, ok: true, remaining: res.remainingPoints + size - 1, msBeforeNext: res.msBeforeNext };
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        // Fewer than a lease left in the window: give the lease back and ask for this one request.
+        if (size > 1 && err.consumedPoints - size < check.points) {
+          await check.limiter.reward(check.id, size);
+          size = 1;
+          continue;
+        }
+        return { check, ok: false, remaining: 0, msBeforeNext: err.msBeforeNext };
+      }
+    }
+  }
+
+  consume(identity: Identity): RateVerdict | Promise<RateVerdict> | null {
     const checks = this.#checks(identity);
     if (checks.length === 0) return null;
-    return Promise.all(
-      checks.map((check) =>
-        check.limiter.consume(check.id).then(
-          (res) => ({ check, res, ok: true }),
-          (err: unknown) => {
-            if (err instanceof RateLimiterRes) return { check, res: err, ok: false };
-            throw err;
-          },
-        ),
-      ),
-    ).then(verdictOf);
+    const now = Date.now();
+    const results: Array<Result | Promise<Result>> = [];
+    let pending = false;
+    for (const check of checks) {
+      const leased = this.#fromLease(check, now);
+      if (leased) results.push(leased);
+      else {
+        pending = true;
+        results.push(this.#take(check, now));
+      }
+    }
+    return pending ? Promise.all(results).then(verdictOf) : verdictOf(results as Result[]);
   }
 }
 
@@ -103,12 +152,15 @@ const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /** The refusal that lasts longest, or else the window with the fewest requests left (the tightest). */
 function verdictOf(results: Result[]): RateVerdict {
-  const refused = results.filter((r) => !r.ok);
-  if (refused.length) {
-    const worst = refused.reduce((a, b) => (b.res.msBeforeNext > a.res.msBeforeNext ? b : a));
-    const wait = seconds(worst.res.msBeforeNext);
+  let worst: Result | null = null;
+  let tightest = results[0]!;
+  for (const r of results) {
+    if (!r.ok && (!worst || r.msBeforeNext > worst.msBeforeNext)) worst = r;
+    if (r.remaining < tightest.remaining) tightest = r;
+  }
+  if (worst) {
+    const wait = seconds(worst.msBeforeNext);
     return { ok: false, scope: worst.check.scope, retryAfterSeconds: wait, limit: worst.check.points, remaining: 0, resetSeconds: wait };
   }
-  const tightest = results.reduce((a, b) => (b.res.remainingPoints < a.res.remainingPoints ? b : a));
-  return { ok: true, limit: tightest.check.points, remaining: tightest.res.remainingPoints, resetSeconds: seconds(tightest.res.msBeforeNext) };
+  return { ok: true, limit: tightest.check.points, remaining: tightest.remaining, resetSeconds: seconds(tightest.msBeforeNext) };
 }

@@ -13,6 +13,7 @@ export type RateVerdict =
 
 /** Per-key and per-plan request limits; null when no window applies to this key. */
 export interface RateLimits {
+  /** Synchronous when no Redis call is needed (a live lease, or no window applies). */
   consume(identity: Identity): RateVerdict | null | Promise<RateVerdict | null>;
 }
 

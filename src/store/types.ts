@@ -1,4 +1,4 @@
-import type { AuditEntry, StoredKey, Tenant } from '../keys/types.ts';
+import type { AuditEntry, AuthKey, StoredKey, Tenant } from '../keys/types.ts';
 
 export interface Page<T> {
   data: T[];
@@ -19,8 +19,8 @@ export type StoreEvent =
   | { kind: 'tenant'; tenantId: string };
 
 /** What a key lookup resolves to: the key, its tenant, and when the presented hash stops verifying. */
-export interface Verification {
-  key: StoredKey;
+export interface Verification<K extends AuthKey = StoredKey> {
+  key: K;
   tenant: Tenant;
   hashExpiresAt: number | null;
 }
