@@ -27,7 +27,14 @@ export interface Loggers {
 }
 
 export function createLoggers(cfg: Config['logging'], destination?: DestinationStream): Loggers {
-  const dest = destination ?? pino.destination({ fd: 1, sync: false });
+  // Lines are gathered into 4 KiB writes (one write per line costs a thread-pool round trip each, measured at
+  // tens of µs per request under load) and flushed at least every 250 ms and at exit.
+  const dest = destination ?? pino.destination({ fd: 1, sync: false, minLength: 4096 });
+  if (!destination) {
+    const boom = dest as DestinationStream & { flush(): void; flushSync(): void };
+    setInterval(() => boom.flush(), 250).unref();
+    process.once('exit', () => boom.flushSync());
+  }
   const base = {
     level: cfg.level,
     base: { service: 'keygate' },
