@@ -39,9 +39,16 @@ export function startCommand(cmd: string, args: string[], env: Record<string, st
   const proc = spawn(full[0], [...full[1]], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let seen = false;
+  let tail = '';
+  proc.once('exit', (code, signal) => {
+    if (seen) console.error(`${cmd} exited (${code ?? signal}); its last output:\n${tail.slice(-3000)}`);
+  });
   return new Promise((resolve, reject) => {
     const onData = (c: Buffer) => {
-      if (seen) return; // later output (access logs) is drained and dropped
+      if (seen) {
+        tail = (tail + c.toString()).slice(-8000); // later output (access logs) is kept only as a tail
+        return;
+      }
       out += c.toString();
       if (readyLine.test(out)) {
         seen = true;

@@ -58,6 +58,8 @@ async function maxThroughput(sys: System, headers: () => Record<string, string>,
   };
 }
 
+let kgOpsPort = 0;
+
 async function main(): Promise<void> {
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), pinnedToOneCore: pinned, durationSeconds: DURATION / 1000, connections: CONNECTIONS };
   const redisPort = await freePort();
@@ -112,6 +114,7 @@ async function main(): Promise<void> {
       name: 'keygate (cache, limits, metrics, logs)',
       start: async () => {
         const [port, opsPort] = [await freePort(), await freePort()];
+        kgOpsPort = opsPort;
         const { proc } = await startCommand(process.execPath, [join(root, 'dist/server/cli.js'), 'serve'], {
           PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl,
           KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'),
@@ -224,10 +227,14 @@ async function main(): Promise<void> {
       }
     }
   };
-  for (let i = 0; i < many.length; i += 100) await Promise.all(many.slice(i, i + 100).map(touch));
-  if (kg.proc.exitCode !== null) throw new Error(`keygate exited (${kg.proc.exitCode}) while caching ${big} keys`);
+  // Moderate concurrency: this phase measures memory at rest with a full cache, not behaviour under overload.
+  for (let i = 0; i < many.length && kg.proc.exitCode === null; i += 32) await Promise.all(many.slice(i, i + 32).map(touch));
+  if (kg.proc.exitCode !== null) {
+    results.memory = `keygate exited (${kg.proc.exitCode ?? kg.proc.signalCode}) while caching ${big} keys`;
+    console.log(results.memory);
+  }
   const sessions: WebSocket[] = [];
-  for (let i = 0; i < 1_000; i += 100) {
+  for (let i = 0; i < 1_000 && kg.proc.exitCode === null; i += 100) {
     await Promise.all(Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => {
       const ws = new WebSocket(`${agentUrl.replace('http', 'ws')}/v1/voice/a/stream`, { headers: { 'x-api-key': hot } });
       sessions.push(ws);
@@ -235,8 +242,12 @@ async function main(): Promise<void> {
       ws.once('error', reject);
     })));
   }
-  results.memory = { cachedKeys: big + keys.length, openWebSockets: sessions.length, rssMb: Math.round(rssMb(kg.pid)), peakRssMb: Math.round(peakRssMb(kg.pid)) };
-  console.log('memory', results.memory);
+  if (kg.proc.exitCode === null) {
+    const metricsText = await (await fetch(`${kg.url.replace(/:\d+$/, `:${kgOpsPort}`)}/metrics`)).text();
+    const cached = Number(/^keygate_key_cache_entries (\d+)/m.exec(metricsText)?.[1]);
+    results.memory = { cachedKeys: cached, openWebSockets: sessions.length, rssMb: Math.round(rssMb(kg.pid)), peakRssMb: Math.round(peakRssMb(kg.pid)) };
+    console.log('memory', results.memory);
+  }
   for (const ws of sessions) ws.terminate();
 
   results.authDecisionOnCacheHit = await authMicro(quick ? 500_000 : 2_000_000);

@@ -46,3 +46,22 @@ export function createLoggers(cfg: Config['logging'], destination?: DestinationS
     access: pino(base, dest),
   };
 }
+
+/**
+ * A warning that may fire on every request during an outage, logged at most once per `intervalMs` with the
+ * number of repeats it stood for — so that an outage does not turn into a logging storm on top.
+ */
+export function throttledWarn(logger: Logger, msg: string, intervalMs = 1_000): (fields: Record<string, unknown>) => void {
+  let last = 0;
+  let repeats = 0;
+  return (fields) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      repeats++;
+      return;
+    }
+    logger.warn({ ...fields, repeats }, msg);
+    last = now;
+    repeats = 0;
+  };
+}

@@ -8,7 +8,7 @@ import { codeToStatus, sendError, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { Usage } from '../limits/usage.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
-import type { Logger } from '../ops/logger.ts';
+import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Forwarder } from './forward.ts';
 import { setForwarded, stripInbound } from './headers.ts';
@@ -52,6 +52,9 @@ export const pathOf = (url: string): string => {
   return q < 0 ? url : url.slice(0, q);
 };
 
+const hasUnreadBody = (req: IncomingMessage): boolean =>
+  !req.readableEnded && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
+
 /** Codes that count as a failed authentication attempt for the per-IP block (SPEC §6). */
 const AUTH_FAILURES = new Set<ErrorCode>(['missing_api_key', 'invalid_api_key']);
 
@@ -86,6 +89,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   const { pipeline, limits, failures, usage, forwarder, metrics, logger, access } = deps;
   const requestDuration = metrics.requestDuration.labels('public');
   const allowed = metrics.authDecisions.labels('allowed');
+  const warnStoreDown = throttledWarn(logger, 'key store unavailable during authentication');
 
   function record(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
     const seconds = (performance.now() - scope.started) / 1000;
@@ -117,8 +121,8 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       scope.keyId = r.identity.key.id;
       usage.record(r.identity.tenant.id, r.identity.key.id, codeToStatus[r.code] === 429 ? 'rateLimited' : 'denied');
     }
-    // An unread body (a refused upload) cannot be left in the connection.
-    if (!req.complete) res.setHeader('Connection', 'close');
+    // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
+    if (hasUnreadBody(req)) res.setHeader('Connection', 'close');
     const send = () => sendError(res, scope.requestId, r.code, r.message, { headers: { ...r.headers, ...headers } });
     // A failed authentication is counted before it is answered, so the attempt that reaches the threshold
     // is the last one let through.
@@ -170,7 +174,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   function storeDown(res: ServerResponse, scope: RequestScope, err: unknown): void {
     scope.decision = 'store_unavailable';
     metrics.authDecisions.inc({ decision: 'store_unavailable' });
-    logger.warn({ err, requestId: scope.requestId }, 'key store unavailable during authentication');
+    warnStoreDown({ err, requestId: scope.requestId });
     sendError(res, scope.requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
   }
 

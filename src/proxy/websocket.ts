@@ -14,7 +14,7 @@ import { requestIdOf } from '../http/request-id.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import type { Usage } from '../limits/usage.ts';
-import type { Logger } from '../ops/logger.ts';
+import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { injectIdentity, rateLimitHeaders } from './public-handler.ts';
@@ -67,6 +67,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   const { metrics, logger } = deps;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   const sessions = new Map<string, Session>();
+  const warnStoreDown = throttledWarn(logger, 'key store unavailable during a WebSocket upgrade');
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
 
   function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -195,7 +196,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       metrics.authDecisions.inc({ decision: 'allowed' });
       connect(req, socket, head, requestId, sessionId, identity, verdict);
     })().catch((err: unknown) => {
-      logger.warn({ err, requestId }, 'store unavailable during WebSocket upgrade');
+      warnStoreDown({ err, requestId });
       reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' });
     });
   }
