@@ -213,17 +213,32 @@ export class RedisStore implements KeyStore {
   }
 
   async addUsage(batch: UsageDelta[]): Promise<void> {
-    // Individual commands, auto-pipelined into few round trips (a MULTI could not span Cluster slots).
-    const writes: Array<Promise<unknown>> = [];
+    // One HINCRBY script call per tenant and period (fields in chunks), plus one per fleet total: a flush of
+    // 100,000 keys is a few hundred commands, not half a million queued at once.
+    const perHash = new Map<string, Array<string | number>>();
+    const totals = new Map<string, UsageCounts>();
     for (const d of batch) {
       const key = this.#usage(d.tenantId, d.period);
-      for (const [outcome, n] of Object.entries(d.counts)) {
+      let fields = perHash.get(key);
+      if (!fields) perHash.set(key, (fields = []));
+      let total = totals.get(d.period);
+      if (!total) totals.set(d.period, (total = { allowed: 0, denied: 0, rateLimited: 0 }));
+      for (const outcome of ['allowed', 'denied', 'rateLimited'] as const) {
+        const n = d.counts[outcome];
         if (n === 0) continue;
-        writes.push(this.#r.hincrby(key, `${d.keyId}:${outcome}`, n), this.#r.hincrby(key, `*:${outcome}`, n), this.#r.hincrby(this.#totals(d.period), outcome, n));
+        fields.push(`${d.keyId}:${outcome}`, n, `*:${outcome}`, n);
+        total[outcome] += n;
       }
-      writes.push(this.#r.expire(key, USAGE_TTL_SECONDS), this.#r.expire(this.#totals(d.period), USAGE_TTL_SECONDS));
     }
-    await Promise.all(writes);
+    const CHUNK = 2_000; // field/increment pairs per call
+    for (const [key, fields] of perHash) {
+      for (let i = 0; i < fields.length; i += CHUNK) {
+        await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, ...fields.slice(i, i + CHUNK)]);
+      }
+    }
+    for (const [period, t] of totals) {
+      await this.#run('incrementFields', [this.#totals(period)], [USAGE_TTL_SECONDS, 'allowed', t.allowed, 'denied', t.denied, 'rateLimited', t.rateLimited]);
+    }
   }
 
   async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
@@ -237,7 +252,15 @@ export class RedisStore implements KeyStore {
   }
 
   async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
-    await Promise.all(lastUsed.map((u) => this.#r.hset(this.#lastUsed(u.tenantId), u.keyId, u.at)));
+    const perTenant = new Map<string, string[]>();
+    for (const u of lastUsed) {
+      let pairs = perTenant.get(u.tenantId);
+      if (!pairs) perTenant.set(u.tenantId, (pairs = []));
+      pairs.push(u.keyId, u.at);
+    }
+    for (const [tenantId, pairs] of perTenant) {
+      for (let i = 0; i < pairs.length; i += 2_000) await this.#r.hset(this.#lastUsed(tenantId), ...pairs.slice(i, i + 2_000));
+    }
   }
 
   async lastUsed(tenantId: string, keyIds: string[]): Promise<Map<string, string>> {
