@@ -64,6 +64,7 @@ export class RateLimitsImpl implements RateLimits {
   readonly #limiters = new Map<string, RateLimiterAbstract>();
   readonly #onFallback: () => void;
   readonly #leases = new LRUCache<string, Lease>({ max: 100_000 });
+  readonly #inflight = new Map<string, Promise<void>>();
 
   constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans']; onFallback?: () => void }) {
     this.#redis = opts.redis;
@@ -110,7 +111,27 @@ export class RateLimitsImpl implements RateLimits {
     return { check, ok: true, remaining: lease.remaining + lease.tokens, msBeforeNext: lease.windowEnds - now };
   }
 
+  /** One lease request per window and subject at a time; concurrent requests wait for it and share it. */
   async #take(check: Check, now: number): Promise<Result> {
+    // Single-request leases have nothing to share: no waiting in line.
+    if (leaseSize(check.points) === 1) return this.#takeLease(check, now);
+    for (;;) {
+      const pending = this.#inflight.get(check.lease);
+      if (!pending) break;
+      await pending;
+      const leased = this.#fromLease(check, Date.now());
+      if (leased) return leased;
+    }
+    const taking = this.#takeLease(check, now);
+    this.#inflight.set(check.lease, taking.then(() => undefined, () => undefined));
+    try {
+      return await taking;
+    } finally {
+      this.#inflight.delete(check.lease);
+    }
+  }
+
+  async #takeLease(check: Check, now: number): Promise<Result> {
     let size = leaseSize(check.points);
     for (;;) {
       try {
