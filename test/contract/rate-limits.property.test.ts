@@ -66,3 +66,30 @@ describe('rate limits under arbitrary arrival patterns', () => {
     expect(replicas.map((r) => r.fallbacks())).toEqual([0, 0, 0]);
   });
 });
+
+describe('rate-limit leases', () => {
+  it('serve a busy key from local leases (few Redis calls), never beyond the limit across replicas', async () => {
+    const make = () => {
+      const client = new Redis(redis.url, { enableAutoPipelining: true });
+      clients.push(client);
+      return new RateLimitsImpl({ redis: client, prefix: 'lease:', plans });
+    };
+    const replicas = [make(), make(), make()];
+    await Promise.all(clients.map((c) => (c.status === 'ready' ? null : new Promise((r) => c.once('ready', r)))));
+    const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+
+    const busy = identity('key_lease_busy', 10_000); // leases of 64
+    const before = await calls();
+    const verdicts = await Promise.all(Array.from({ length: 900 }, (_, i) => replicas[i % 3]!.consume(busy)));
+    expect(verdicts.every((v) => v?.ok)).toBe(true);
+    const used = (await calls()) - before;
+    expect(used).toBeLessThanOrEqual(Math.ceil(900 / 64) + 3); // one call per lease per replica, not per request
+
+    // Near the limit the leases shrink to single requests: the fleet admits exactly the limit.
+    const tight = identity('key_lease_tight', 300); // leases of 3
+    const results = await Promise.all(Array.from({ length: 400 }, (_, i) => replicas[i % 3]!.consume(tight)));
+    const admitted = results.filter((v) => v?.ok).length;
+    expect(admitted).toBeLessThanOrEqual(300);
+    expect(admitted).toBeGreaterThanOrEqual(300 - 3 * 3); // at most one unspent lease per replica
+  });
+});

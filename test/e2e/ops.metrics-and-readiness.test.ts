@@ -91,6 +91,7 @@ describe('readiness', () => {
     expect(ready.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
 
     await down.stop();
+    await expect.poll(async () => (await readyz(kg)).body.status).toBe('degraded');
     const degraded = await readyz(kg);
     expect(degraded.status).toBe(200); // a Redis blip must not empty the Service
     expect(degraded.body.status).toBe('degraded');
@@ -99,8 +100,16 @@ describe('readiness', () => {
     await expect.poll(async () => (await readyz(kg)).body.status, { timeout: 10_000 }).toBe('ready');
 
     kg.proc.kill('SIGTERM');
-    const stopping = await readyz(kg).catch(() => ({ status: 503, body: { status: 'stopping' } }));
-    expect(stopping.status).toBe(503);
+    // From the moment the signal is handled: 503 "stopping", then the listener closes.
+    const seen: string[] = [];
+    await expect
+      .poll(async () => {
+        const r = await readyz(kg).catch(() => ({ status: 0, body: { status: 'closed' } }));
+        seen.push(`${r.status} ${r.body.status}`);
+        return r.status === 200 ? 'ready' : 'not ready';
+      })
+      .toBe('not ready');
+    expect(seen.filter((s) => !s.startsWith('200 '))[0]).toMatch(/^(503 stopping|0 closed)$/);
     expect(await kg.exited).toBe(0);
     await down.close();
   });
