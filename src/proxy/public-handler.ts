@@ -29,7 +29,15 @@ export interface RequestScope {
   upstreamSeconds: number | null;
 }
 
-export interface PublicHandlerDeps {
+/** What stamping the identity headers needs (shared by HTTP forwarding and WebSocket upgrades). */
+export interface IdentityHeaderDeps {
+  trustedProxies: BlockList | null;
+  xfccFrom: BlockList | null;
+  encrypted: boolean;
+  signingSecret: string | null;
+}
+
+export interface PublicHandlerDeps extends IdentityHeaderDeps {
   /** The Express app serving `/keygate/v1`. */
   management: (req: IncomingMessage, res: ServerResponse) => void;
   pipeline: Pipeline;
@@ -37,10 +45,6 @@ export interface PublicHandlerDeps {
   failures: FailureBlock;
   usage: Usage;
   forwarder: Forwarder;
-  trustedProxies: BlockList | null;
-  xfccFrom: BlockList | null;
-  encrypted: boolean;
-  signingSecret: string | null;
   metrics: Metrics;
   logger: Logger;
   access: Logger;
@@ -66,7 +70,7 @@ export function rateLimitHeaders(v: RateVerdict): Record<string, string> {
 }
 
 /** Sets the identity headers the upstream trusts, after removing every client copy (SPEC §5). */
-export function injectIdentity(req: IncomingMessage, id: Identity, requestId: string, deps: Pick<PublicHandlerDeps, 'trustedProxies' | 'xfccFrom' | 'encrypted' | 'signingSecret'>): void {
+export function injectIdentity(req: IncomingMessage, id: Identity, requestId: string, deps: IdentityHeaderDeps): void {
   const h = req.headers;
   stripInbound(req, id.credential.source === 'bearer' ? 'authorization' : 'x-api-key', deps.xfccFrom);
   setForwarded(req, deps.trustedProxies, deps.encrypted);

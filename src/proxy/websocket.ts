@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { withoutQueryKey } from '../auth/credential.ts';
@@ -17,7 +16,7 @@ import type { Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
-import { injectIdentity, rateLimitHeaders } from './public-handler.ts';
+import { injectIdentity, rateLimitHeaders, type IdentityHeaderDeps } from './public-handler.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the upgrade passes the same pipeline before the upstream
 // connection opens; frames are relayed by `ws` on both sides, so keygate can close a session cleanly with
@@ -42,7 +41,7 @@ const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
 // Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
 const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
 
-export interface WebSocketDeps {
+export interface WebSocketDeps extends IdentityHeaderDeps {
   pipeline: Pipeline;
   limits: RateLimits;
   failures: FailureBlock;
@@ -53,10 +52,6 @@ export interface WebSocketDeps {
   upstreamUrl: string;
   timeoutMs: number;
   revalidateSeconds: number;
-  trustedProxies: BlockList | null;
-  xfccFrom: BlockList | null;
-  encrypted: boolean;
-  signingSecret: string | null;
   metrics: Metrics;
   logger: Logger;
 }
