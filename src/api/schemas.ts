@@ -165,7 +165,6 @@ export const errorSchema = z
   })
   .meta({ id: 'Error' });
 
-export const pageOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), nextCursor: z.string().nullable() });
 
 export type CreateKeyBody = z.infer<typeof createKeyBody>;
 export type UpdateKeyBody = z.infer<typeof updateKeyBody>;

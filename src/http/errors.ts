@@ -8,7 +8,6 @@ export const codeToStatus = {
   invalid_api_key: 401,
   key_expired: 401,
   key_disabled: 401,
-  unauthorized: 401,
   insufficient_permissions: 403,
   public_key_not_allowed: 403,
   origin_not_allowed: 403,
@@ -19,19 +18,15 @@ export const codeToStatus = {
   tenant_suspended: 403,
   not_found: 404,
   route_not_allowed: 404,
-  method_not_allowed: 405,
   key_limit_reached: 409,
   cannot_revoke_current_key: 409,
-  conflict: 409,
   payload_too_large: 413,
-  unsupported_media_type: 415,
   rate_limited: 429,
   concurrency_limit_reached: 429,
   too_many_failed_attempts: 429,
   internal_error: 500,
   upstream_unavailable: 502,
   store_unavailable: 503,
-  shutting_down: 503,
   upstream_timeout: 504,
 } as const;
 
@@ -63,7 +58,6 @@ export class ApiError extends Error {
 
 const defaultHeaders: Partial<Record<ErrorCode, Record<string, string>>> = {
   store_unavailable: { 'Retry-After': '5' },
-  shutting_down: { 'Retry-After': '1', Connection: 'close' },
 };
 
 /** Writes `{"error": {code, message, requestId}}` (SPEC §4). Safe to call once headers are gone: it then just ends. */
