@@ -9,5 +9,10 @@ export default function setup(): void {
   } catch {
     throw new Error('redis-server is not installed; run .ci/run (it installs it) or apt-get install redis-server');
   }
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('openssl is not installed; run .ci/run (it installs it) or apt-get install openssl');
+  }
   if (!existsSync(cli)) throw new Error(`${cli} is missing; run "npm run build" first (npm test does)`);
 }
