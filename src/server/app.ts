@@ -34,10 +34,6 @@ import type { KeyStore } from '../store/types.ts';
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
-export interface KeygateOptions {
-  loggers?: { logger: Logger; access: Logger };
-}
-
 const listenOn = (server: Server, port: number, host: string) =>
   new Promise<number>((resolve, reject) => {
     server.once('error', reject);
@@ -68,8 +64,8 @@ function observe(listener: 'public' | 'internal', metrics: Metrics, access: Logg
  * `/readyz` 503 "starting"; then the store, cache, auth pipeline and APIs; then the public listener, and only
  * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
-export async function startKeygate(config: Config, opts: KeygateOptions = {}) {
-  const { logger, access } = opts.loggers ?? createLoggers(config.logging);
+export async function startKeygate(config: Config) {
+  const { logger, access } = createLoggers(config.logging);
   const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel });
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
