@@ -65,6 +65,7 @@ export class RateLimitsImpl implements RateLimits {
   readonly #onFallback: () => void;
   readonly #leases = new LRUCache<string, Lease>({ max: 100_000 });
   readonly #inflight = new Map<string, Promise<void>>();
+  readonly #checksByKey = new WeakMap<object, Check[]>();
 
   constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans']; onFallback?: () => void }) {
     this.#redis = opts.redis;
@@ -89,7 +90,17 @@ export class RateLimitsImpl implements RateLimits {
     return limiter;
   }
 
+  /**
+   * The windows that apply to a key, built once per cached key record rather than per request: a key or tenant
+   * mutation evicts the record, and the reloaded record (a new object) gets its checks rebuilt.
+   */
   #checks(identity: Identity): Check[] {
+    let checks = this.#checksByKey.get(identity.key);
+    if (!checks) this.#checksByKey.set(identity.key, (checks = this.#buildChecks(identity)));
+    return checks;
+  }
+
+  #buildChecks(identity: Identity): Check[] {
     const { key, tenant } = identity;
     const out: Check[] = [];
     const plan = this.#plans[tenant.plan];
