@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
+import { bearerToken } from '../auth/credential.ts';
 import { TENANT_ID } from '../keys/ids.ts';
 import { ApiError } from '../http/errors.ts';
 import { validate } from './http.ts';
@@ -14,9 +15,9 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 function requireAdminToken(token: string): RequestHandler {
   const expected = digest(token);
   return (req, _res, next) => {
-    const m = /^Bearer[ \t]+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) throw new ApiError('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
-    if (!timingSafeEqual(digest(m[1]!), expected)) throw new ApiError('invalid_api_key', 'The admin token is not valid.');
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw new ApiError('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
+    if (!timingSafeEqual(digest(token), expected)) throw new ApiError('invalid_api_key', 'The admin token is not valid.');
     next();
   };
 }

@@ -82,6 +82,10 @@ export class KeyService {
     return keys.map((k) => ({ ...toApiKey(k), lastUsedAt: seen.get(k.id) ?? k.lastUsedAt }));
   }
 
+  #unknownPlan(): ApiError {
+    return invalid([{ path: 'plan', message: `unknown plan; one of ${Object.keys(this.#config.plans).join(', ')}` }]);
+  }
+
   async #view(key: StoredKey): Promise<ApiKey> {
     return (await this.#views(key.tenantId, [key]))[0]!;
   }
@@ -91,7 +95,7 @@ export class KeyService {
   async createTenant(body: CreateTenantBody): Promise<{ tenant: Tenant; apiKey: CreatedApiKey }> {
     const planName = body.plan ?? this.#config.defaultPlan;
     const plan = this.#config.plans[planName];
-    if (!plan) throw invalid([{ path: 'plan', message: `unknown plan; one of ${Object.keys(this.#config.plans).join(', ')}` }]);
+    if (!plan) throw this.#unknownPlan();
     const now = new Date().toISOString();
     const tenant: Tenant = {
       id: newTenantId(),
@@ -125,7 +129,7 @@ export class KeyService {
 
   async updateTenant(id: string, body: UpdateTenantBody): Promise<Tenant> {
     if (body.plan !== undefined && !this.#config.plans[body.plan]) {
-      throw invalid([{ path: 'plan', message: `unknown plan; one of ${Object.keys(this.#config.plans).join(', ')}` }]);
+      throw this.#unknownPlan();
     }
     const fields = Object.keys(body);
     const updated = await guarded(

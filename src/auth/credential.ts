@@ -9,6 +9,12 @@ export interface Credential {
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(authorization: string | undefined): string | null {
+  if (!authorization) return null;
+  return BEARER.exec(authorization)?.[1] ?? null;
+}
+
 /**
  * SPEC §5 step 4: `X-API-Key`, then `Authorization: Bearer`, then `?api_key=` — the query form only for
  * WebSocket upgrades, where browsers cannot set headers.
@@ -16,11 +22,8 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 export function credentialOf(headers: IncomingHttpHeaders, url: string, allowQuery: boolean): Credential | null {
   const header = headers['x-api-key'];
   if (typeof header === 'string' && header !== '') return { value: header.trim(), source: 'header' };
-  const auth = headers.authorization;
-  if (auth) {
-    const m = BEARER.exec(auth);
-    if (m) return { value: m[1]!, source: 'bearer' };
-  }
+  const bearer = bearerToken(headers.authorization);
+  if (bearer) return { value: bearer, source: 'bearer' };
   if (allowQuery) {
     const q = url.indexOf('?');
     if (q >= 0) {

@@ -60,12 +60,14 @@ const defaultHeaders: Partial<Record<ErrorCode, Record<string, string>>> = {
   store_unavailable: { 'Retry-After': '5' },
 };
 
-/** Writes `{"error": {code, message, requestId}}` (SPEC §4). Safe to call once headers are gone: it then just ends. */
-export function sendError(res: ServerResponse, requestId: string, code: ErrorCode, message: string, options: ErrorOptions = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string | number>;
+  body: string;
+}
+
+/** The envelope `{"error": {code, message, requestId}}` (SPEC §4) with its status and headers, for any transport. */
+export function errorResponse(requestId: string, code: ErrorCode, message: string, options: ErrorOptions = {}): ErrorResponse {
   const status = codeToStatus[code];
   const body = JSON.stringify({ error: { code, message, requestId, ...(options.details ? { details: options.details } : {}) } });
   const headers: Record<string, string | number> = {
@@ -78,6 +80,16 @@ export function sendError(res: ServerResponse, requestId: string, code: ErrorCod
   };
   // RFC 9110 §11.6.1: a 401 must say how to authenticate.
   if (status === 401) headers['WWW-Authenticate'] = 'ApiKey header="X-API-Key", Bearer realm="keygate"';
+  return { status, headers, body };
+}
+
+/** Writes the error envelope. Safe to call once headers are gone: it then just ends the response. */
+export function sendError(res: ServerResponse, requestId: string, code: ErrorCode, message: string, options: ErrorOptions = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { status, headers, body } = errorResponse(requestId, code, message, options);
   res.writeHead(status, headers);
   res.end(body);
 }

@@ -1,8 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
+import type { ErrorCode } from '../http/errors.ts';
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { FailureBlock } from './types.ts';
+
+/** Refusals that count as a failed authentication attempt for the per-IP block (SPEC §6). */
+export const isFailedAttempt = (code: ErrorCode): boolean => code === 'missing_api_key' || code === 'invalid_api_key';
 
 /**
  * Failed-authentication blocking per client IP (SPEC §6). Failures are counted in Redis (shared by every

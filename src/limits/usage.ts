@@ -1,11 +1,14 @@
 import type { Overview, UsageQuery, UsageReader, UsageRow } from '../api/usage.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { KeyStore, UsageCounts, UsageDelta, UsageOutcome } from '../store/types.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_DAYS = 366;
 const MAX_MONTHS = 60;
+
+/** How a refusal of a known key is counted: limits as rate-limited, everything else as denied. */
+export const refusalOutcome = (code: ErrorCode): UsageOutcome => (codeToStatus[code] === 429 ? 'rateLimited' : 'denied');
 
 const zero = (): UsageCounts => ({ allowed: 0, denied: 0, rateLimited: 0 });
 const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);

@@ -4,9 +4,10 @@ import { answerPreflight, corsResponseHeaders, isPreflight } from '../auth/origi
 import type { Grant, Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
 import { clientIpOf } from '../http/client-ip.ts';
-import { codeToStatus, sendError, type ErrorCode } from '../http/errors.ts';
+import { sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
-import type { Usage } from '../limits/usage.ts';
+import { refusalOutcome, type Usage } from '../limits/usage.ts';
+import { isFailedAttempt } from '../limits/failures.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -58,9 +59,6 @@ export const pathOf = (url: string): string => {
 
 const hasUnreadBody = (req: IncomingMessage): boolean =>
   !req.readableEnded && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
-
-/** Codes that count as a failed authentication attempt for the per-IP block (SPEC §6). */
-const AUTH_FAILURES = new Set<ErrorCode>(['missing_api_key', 'invalid_api_key']);
 
 /** The RateLimit-* fields (draft-ietf-httpapi-ratelimit-headers) for the tightest window. */
 export function rateLimitHeaders(v: RateVerdict): Record<string, string> {
@@ -123,14 +121,14 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     if (r.identity) {
       scope.tenantId = r.identity.tenant.id;
       scope.keyId = r.identity.key.id;
-      usage.record(r.identity.tenant.id, r.identity.key.id, codeToStatus[r.code] === 429 ? 'rateLimited' : 'denied');
+      usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
     }
     // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
     if (hasUnreadBody(req)) res.setHeader('Connection', 'close');
     const send = () => sendError(res, scope.requestId, r.code, r.message, { headers: { ...r.headers, ...headers } });
     // A failed authentication is counted before it is answered, so the attempt that reaches the threshold
     // is the last one let through.
-    if (!r.identity && AUTH_FAILURES.has(r.code)) failures.fail(clientIpOf(req, deps.trustedProxies)).then(send, send);
+    if (!r.identity && isFailedAttempt(r.code)) failures.fail(clientIpOf(req, deps.trustedProxies)).then(send, send);
     else send();
   }
 

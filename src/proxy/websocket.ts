@@ -8,11 +8,12 @@ import { statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
-import { codeToStatus, type ErrorCode } from '../http/errors.ts';
+import { errorResponse, type ErrorCode } from '../http/errors.ts';
+import { isFailedAttempt } from '../limits/failures.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
-import type { Usage } from '../limits/usage.ts';
+import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
@@ -65,25 +66,17 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   const warnStoreDown = throttledWarn(logger, 'key store unavailable during a WebSocket upgrade');
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
 
+  /** Answers a refused upgrade on the raw socket with the same envelope as any HTTP error. */
   function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
-    const status = codeToStatus[code];
-    const body = JSON.stringify({ error: { code, message, requestId } });
-    const lines = [
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
-      'Content-Type: application/json',
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      'Connection: close',
-      `X-Request-Id: ${requestId}`,
-      ...(status === 401 ? ['WWW-Authenticate: ApiKey header="X-API-Key", Bearer realm="keygate"'] : []),
-      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-    ];
-    socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+    const res = errorResponse(requestId, code, message, { headers: { ...headers, Connection: 'close' } });
+    const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
+    socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
     metrics.authDecisions.inc({ decision: code });
   }
 
   function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
-    if (r.identity) deps.usage.record(r.identity.tenant.id, r.identity.key.id, codeToStatus[r.code] === 429 ? 'rateLimited' : 'denied');
-    else if (r.code === 'missing_api_key' || r.code === 'invalid_api_key') void deps.failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
+    if (r.identity) deps.usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
+    else if (isFailedAttempt(r.code)) void deps.failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
     reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers });
   }
 
@@ -192,7 +185,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       connect(req, socket, head, requestId, sessionId, identity, verdict);
     })().catch((err: unknown) => {
       warnStoreDown({ err, requestId });
-      reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' });
+      reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
     });
   }
 
@@ -207,12 +200,12 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     try {
       outcome = deps.pipeline(req, true);
     } catch {
-      return reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' });
+      return reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
     }
     if (outcome instanceof Promise) {
       outcome.then(
         (o) => afterPipeline(req, socket, head, requestId, o),
-        () => reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.', { 'Retry-After': '5' }),
+        () => reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.'),
       );
     } else afterPipeline(req, socket, head, requestId, outcome);
   }
