@@ -80,36 +80,21 @@ async function main(): Promise<void> {
   const { createHash } = await import('node:crypto');
   await Promise.all(keys.map((k) => admin.set(`naive:key:${createHash('sha256').update(k).digest('hex')}`, JSON.stringify({ tenantId: 'ten_bench' }))));
 
+  /** A baseline system script on the proxy core, forwarding to the shared upstream. */
+  const baseline = (name: string, file: string, env: Record<string, string> = {}) => ({
+    name,
+    start: async () => {
+      const port = await freePort();
+      const proc = await startScript(join(here, 'systems', file), { PORT: String(port), UPSTREAM_URL: upstreamUrl, ...env }, true);
+      return { proc, url: `http://127.0.0.1:${port}` };
+    },
+  });
   const systems: Array<{ name: string; start: () => Promise<{ proc: ChildProcess; url: string }> }> = [
     { name: 'direct upstream (floor)', start: async () => ({ proc: upstream, url: upstreamUrl }) },
-    {
-      name: 'bare Node proxy, no auth',
-      start: async () => {
-        const port = await freePort();
-        return { proc: await startScript(join(here, 'systems/bare-proxy.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl }, true), url: `http://127.0.0.1:${port}` };
-      },
-    },
-    {
-      name: 'HPM on node:http, no auth',
-      start: async () => {
-        const port = await freePort();
-        return { proc: await startScript(join(here, 'systems/hpm-only.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl }, true), url: `http://127.0.0.1:${port}` };
-      },
-    },
-    {
-      name: 'Express + HPM, no auth',
-      start: async () => {
-        const port = await freePort();
-        return { proc: await startScript(join(here, 'systems/express-hpm.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl }, true), url: `http://127.0.0.1:${port}` };
-      },
-    },
-    {
-      name: 'straightforward (HPM + 2 Redis calls)',
-      start: async () => {
-        const port = await freePort();
-        return { proc: await startScript(join(here, 'systems/straightforward.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl }, true), url: `http://127.0.0.1:${port}` };
-      },
-    },
+    baseline('bare Node proxy, no auth', 'bare-proxy.ts'),
+    baseline('HPM on node:http, no auth', 'hpm-only.ts'),
+    baseline('Express + HPM, no auth', 'express-hpm.ts'),
+    baseline('straightforward (HPM + 2 Redis calls)', 'straightforward.ts', { REDIS_URL: redisUrl }),
     {
       name: 'keygate (cache, limits, metrics, logs)',
       start: async () => {
