@@ -153,19 +153,21 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     });
   }
 
+  function applyVerdict(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
+    if (v && !v.ok) {
+      metrics.rateLimited.inc({ scope: v.scope });
+      return refuse(req, res, scope, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded; retry after the Retry-After interval.', identity: grant.identity }, rateLimitHeaders(v));
+    }
+    forward(req, res, scope, grant, v);
+  }
+
   function limit(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
     scope.tenantId = grant.identity.tenant.id;
     scope.keyId = grant.identity.key.id;
     const verdict = limits.consume(grant.identity);
-    const decide = (v: RateVerdict | null) => {
-      if (v && !v.ok) {
-        metrics.rateLimited.inc({ scope: v.scope });
-        return refuse(req, res, scope, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded; retry after the Retry-After interval.', identity: grant.identity }, rateLimitHeaders(v));
-      }
-      forward(req, res, scope, grant, v);
-    };
-    if (verdict instanceof Promise) verdict.then(decide, (err: unknown) => storeDown(res, scope, err));
-    else decide(verdict);
+    // Synchronous whenever the key's rate-limit leases are live (the common case): no closure, no promise.
+    if (!(verdict instanceof Promise)) return applyVerdict(req, res, scope, grant, verdict);
+    verdict.then((v) => applyVerdict(req, res, scope, grant, v), (err: unknown) => storeDown(res, scope, err));
   }
 
   function decide(req: IncomingMessage, res: ServerResponse, scope: RequestScope, outcome: Outcome): void {
