@@ -6,6 +6,8 @@ import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 /** A verification as cached: the key trimmed to what authorisation reads. */
 export type CachedVerification = Verification<AuthKey>;
 
+const trimmed = (v: Verification | null): CachedVerification | null => v && { key: toAuthKey(v.key), tenant: v.tenant, hashExpiresAt: v.hashExpiresAt };
+
 /** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -86,7 +88,7 @@ export class KeyCache {
         throw err;
       }
     } while (seq !== this.#tenantSeq);
-    const v: CachedVerification | null = found && { key: toAuthKey(found.key), tenant: found.tenant, hashExpiresAt: found.hashExpiresAt };
+    const v = trimmed(found);
     if (v === null) options.ttl = this.#negativeTtlMs;
     else {
       let hashes = this.#byTenant.get(v.tenant.id);
@@ -142,8 +144,7 @@ export class KeyCache {
     }
     // Evicted on every attempt (a storm of mutations to this key): ask the store directly.
     try {
-      const v = await this.#store.lookup(hash);
-      return v && { key: toAuthKey(v.key), tenant: v.tenant, hashExpiresAt: v.hashExpiresAt };
+      return trimmed(await this.#store.lookup(hash));
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
