@@ -1,12 +1,11 @@
+import { isDeepStrictEqual } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
-import { toAuthKey, type AuthKey } from '../keys/types.ts';
+import { toAuthKey, type AuthKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 
 /** A verification as cached: the key trimmed to what authorisation reads. */
 export type CachedVerification = Verification<AuthKey>;
-
-const trimmed = (v: Verification | null): CachedVerification | null => v && { key: toAuthKey(v.key), tenant: v.tenant, hashExpiresAt: v.hashExpiresAt };
 
 /** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
 export class StoreUnavailableError extends Error {
@@ -20,8 +19,12 @@ interface Entry {
   /** null: a well-formed key the store does not know (negative entry). */
   v: CachedVerification | null;
   loadedAt: number;
-  /** When the entry stops being fresh (positive or negative TTL). */
-  freshUntil: number;
+}
+
+/** The cached keys of one tenant, and the one Tenant object they all share. */
+interface TenantSlot {
+  tenant: Tenant;
+  hashes: Set<string>;
 }
 
 export interface KeyCacheOptions {
@@ -38,6 +41,9 @@ const RETRIES_AFTER_EVICTION = 3;
  * read, and aborts a read whose key is evicted while it runs — that is the generation check for key events:
  * a load that began before an eviction never writes the stale record back. Tenant events cannot name the
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
+ *
+ * Memory (bench: 100,000 cached keys): a tenant's keys share one Tenant object, and a TTL refresh that finds
+ * the record unchanged keeps the cached object, so what hangs off it (rate-limit leases) lives on.
  */
 export class KeyCache {
   readonly #store: KeyStore;
@@ -48,12 +54,15 @@ export class KeyCache {
   readonly #maxAgeMs: number;
   /** The last load error per hash, cleared by the next load: tells a store failure from an eviction. */
   readonly #failures = new Map<string, unknown>();
-  readonly #byTenant = new Map<string, Set<string>>();
+  readonly #byTenant = new Map<string, TenantSlot>();
   #tenantSeq = 0;
+  readonly #lookups: Record<'hit' | 'negative' | 'miss' | 'stale', { inc(): void }> | null;
 
   constructor(store: KeyStore, opts: KeyCacheOptions, metrics: Metrics | null = null) {
     this.#store = store;
     this.#metrics = metrics;
+    const counter = metrics?.cacheLookups;
+    this.#lookups = counter ? { hit: counter.child('hit'), negative: counter.child('negative'), miss: counter.child('miss'), stale: counter.child('stale') } : null;
     this.#ttlMs = opts.ttlSeconds * 1000;
     this.#negativeTtlMs = opts.negativeTtlSeconds * 1000;
     this.#maxAgeMs = (opts.ttlSeconds + opts.staleIfErrorSeconds) * 1000;
@@ -64,7 +73,7 @@ export class KeyCache {
       noDeleteOnStaleGet: true,
       noDeleteOnFetchRejection: true,
       allowStaleOnFetchRejection: true,
-      fetchMethod: (hash, _stale, { options }) => this.#load(hash, options),
+      fetchMethod: (hash, stale, { options }) => this.#load(hash, stale, options),
       dispose: (entry, hash) => this.#untrack(entry, hash),
     });
   }
@@ -73,7 +82,7 @@ export class KeyCache {
     return this.#lru.size;
   }
 
-  async #load(hash: string, options: { ttl?: number }): Promise<Entry> {
+  async #load(hash: string, stale: Entry | undefined, options: { ttl?: number }): Promise<Entry> {
     let found: Verification | null;
     let seq: number;
     this.#failures.delete(hash);
@@ -88,29 +97,41 @@ export class KeyCache {
         throw err;
       }
     } while (seq !== this.#tenantSeq);
-    const v = trimmed(found);
-    if (v === null) options.ttl = this.#negativeTtlMs;
-    else {
-      let hashes = this.#byTenant.get(v.tenant.id);
-      if (!hashes) this.#byTenant.set(v.tenant.id, (hashes = new Set()));
-      hashes.add(hash);
-    }
     const now = Date.now();
-    return { v, loadedAt: now, freshUntil: now + (v ? this.#ttlMs : this.#negativeTtlMs) };
+    if (found === null) {
+      options.ttl = this.#negativeTtlMs;
+      return { v: null, loadedAt: now };
+    }
+    const v = this.#cached(hash, found);
+    // Unchanged since the last load (a TTL refresh): keep the object that is already cached.
+    return { v: stale?.v && isDeepStrictEqual(stale.v, v) ? stale.v : v, loadedAt: now };
+  }
+
+  /** The cacheable form of a lookup, with the tenant shared by all of its cached keys. */
+  #cached(hash: string, found: Verification): CachedVerification {
+    let slot = this.#byTenant.get(found.tenant.id);
+    if (!slot) this.#byTenant.set(found.tenant.id, (slot = { tenant: found.tenant, hashes: new Set() }));
+    else if (!isDeepStrictEqual(slot.tenant, found.tenant)) slot.tenant = found.tenant;
+    slot.hashes.add(hash);
+    return { key: toAuthKey(found.key, slot.tenant.id), tenant: slot.tenant, hashExpiresAt: found.hashExpiresAt };
   }
 
   #untrack(entry: Entry, hash: string): void {
     if (!entry.v) return;
-    const hashes = this.#byTenant.get(entry.v.tenant.id);
-    hashes?.delete(hash);
-    if (hashes?.size === 0) this.#byTenant.delete(entry.v.tenant.id);
+    const slot = this.#byTenant.get(entry.v.tenant.id);
+    slot?.hashes.delete(hash);
+    if (slot?.hashes.size === 0) this.#byTenant.delete(entry.v.tenant.id);
+  }
+
+  #fresh(entry: Entry, now: number): boolean {
+    return now < entry.loadedAt + (entry.v ? this.#ttlMs : this.#negativeTtlMs);
   }
 
   /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
   peek(hash: string): CachedVerification | null | undefined {
     const entry = this.#lru.get(hash);
     if (entry === undefined) return undefined;
-    this.#metrics?.cacheLookups.inc({ result: entry.v ? 'hit' : 'negative' });
+    if (this.#lookups) (entry.v ? this.#lookups.hit : this.#lookups.negative).inc();
     return entry.v;
   }
 
@@ -118,7 +139,7 @@ export class KeyCache {
   async get(hash: string): Promise<CachedVerification | null> {
     const fresh = this.peek(hash);
     if (fresh !== undefined) return fresh;
-    this.#metrics?.cacheLookups.inc({ result: 'miss' });
+    this.#lookups?.miss.inc();
     for (let attempt = 0; attempt <= RETRIES_AFTER_EVICTION; attempt++) {
       let entry: Entry | undefined;
       try {
@@ -134,20 +155,22 @@ export class KeyCache {
         continue;
       }
       const now = Date.now();
-      if (entry.freshUntil <= now) {
+      if (!this.#fresh(entry, now)) {
         if (failure === undefined) continue; // a stale value handed back by an aborted reload
         // Only a positive record, and only within cache.staleIfErrorSeconds, may outlive a store failure.
         if (!entry.v || now - entry.loadedAt > this.#maxAgeMs) throw new StoreUnavailableError(failure);
-        this.#metrics?.cacheLookups.inc({ result: 'stale' });
+        this.#lookups?.stale.inc();
       }
       return entry.v;
     }
     // Evicted on every attempt (a storm of mutations to this key): ask the store directly.
+    let found: Verification | null;
     try {
-      return trimmed(await this.#store.lookup(hash));
+      found = await this.#store.lookup(hash);
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
+    return found && { key: toAuthKey(found.key, found.tenant.id), tenant: found.tenant, hashExpiresAt: found.hashExpiresAt };
   }
 
   /** Applies a mutation event from anywhere in the fleet. */
@@ -158,7 +181,7 @@ export class KeyCache {
       return;
     }
     this.#tenantSeq++;
-    for (const hash of [...(this.#byTenant.get(event.tenantId) ?? [])]) this.#lru.delete(hash);
+    for (const hash of [...(this.#byTenant.get(event.tenantId)?.hashes ?? [])]) this.#lru.delete(hash);
   }
 
   clear(): void {

@@ -1,4 +1,4 @@
-import type { AuditEntry, AuthKey, StoredKey, Tenant } from '../keys/types.ts';
+import type { AuditEntry, StoredKey, Tenant } from '../keys/types.ts';
 
 export interface Page<T> {
   data: T[];
@@ -19,7 +19,7 @@ export type StoreEvent =
   | { kind: 'tenant'; tenantId: string };
 
 /** What a key lookup resolves to: the key, its tenant, and when the presented hash stops verifying. */
-export interface Verification<K extends AuthKey = StoredKey> {
+export interface Verification<K = StoredKey> {
   key: K;
   tenant: Tenant;
   hashExpiresAt: number | null;
