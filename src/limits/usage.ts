@@ -28,16 +28,34 @@ export interface UsageOptions {
   lastUsedIntervalMs: number;
 }
 
+/** One key's counts since the last flush, and when it was last used. */
+interface Row {
+  tenantId: string;
+  keyId: string;
+  day: string;
+  allowed: number;
+  denied: number;
+  rateLimited: number;
+  /** Set by every request; a row that sees none for a whole flush interval is dropped. */
+  active: boolean;
+  lastUsedAt: number;
+  lastUsedWritten: number;
+}
+
+const countsOf = (r: UsageCounts): UsageCounts => ({ allowed: r.allowed, denied: r.denied, rateLimited: r.rateLimited });
+
 /**
- * Usage counters and lastUsedAt, batched in memory and written behind (SPEC §6): a request costs a map
- * update, and the store sees one batch every `flushIntervalMs` and at shutdown. A failed flush is merged
- * back, so counts are delayed by an outage, not lost.
+ * Usage counters and lastUsedAt, batched in memory and written behind (SPEC §6): a request costs a map lookup
+ * and an increment on its key's row, and the store sees one batch every `flushIntervalMs` and at shutdown.
+ * A failed flush is kept and sent with the next one, so counts are delayed by an outage, not lost.
  */
 export class Usage implements UsageReader {
   readonly #store: KeyStore;
   readonly #logger: Logger;
-  #pending = new Map<string, { tenantId: string; keyId: string; day: string; counts: UsageCounts }>();
-  #touched = new Map<string, { tenantId: string; keyId: string; at: number }>();
+  /** By key id: the keys used in the last flush interval or two. */
+  readonly #rows = new Map<string, Row>();
+  /** Counts not yet written: of a day that ended before its flush, or of a failed flush. By key and period. */
+  #carried = new Map<string, UsageDelta>();
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(store: KeyStore, logger: Logger, opts: UsageOptions) {
@@ -51,43 +69,60 @@ export class Usage implements UsageReader {
 
   record(tenantId: string, keyId: string, outcome: UsageOutcome, now = Date.now()): void {
     const day = currentDay(now);
-    const id = `${keyId}|${day}`;
-    let row = this.#pending.get(id);
-    if (!row) this.#pending.set(id, (row = { tenantId, keyId, day, counts: zero() }));
-    row.counts[outcome]++;
-    if (outcome === 'allowed') this.#touched.set(keyId, { tenantId, keyId, at: now });
+    let row = this.#rows.get(keyId);
+    if (!row) {
+      row = { tenantId, keyId, day, allowed: 0, denied: 0, rateLimited: 0, active: true, lastUsedAt: 0, lastUsedWritten: 0 };
+      this.#rows.set(keyId, row);
+    } else if (row.day !== day) {
+      this.#carry(row);
+      row.day = day;
+    }
+    row[outcome]++;
+    row.active = true;
+    if (outcome === 'allowed') row.lastUsedAt = now;
+  }
+
+  /** Moves a row's counts (day and month) into the carried deltas and zeroes it. */
+  #carry(row: Row): void {
+    if (row.allowed + row.denied + row.rateLimited === 0) return;
+    for (const period of [row.day, row.day.slice(0, 7)]) this.#merge({ tenantId: row.tenantId, keyId: row.keyId, period, counts: countsOf(row) });
+    row.allowed = row.denied = row.rateLimited = 0;
+  }
+
+  #merge(d: UsageDelta): void {
+    const id = `${d.keyId}|${d.period}`;
+    const have = this.#carried.get(id);
+    if (!have) this.#carried.set(id, d);
+    else for (const k of Object.keys(d.counts) as UsageOutcome[]) have.counts[k] += d.counts[k];
   }
 
   async flushCounts(): Promise<void> {
-    if (this.#pending.size === 0) return;
-    const batch = this.#pending;
-    this.#pending = new Map();
-    const deltas: UsageDelta[] = [];
-    for (const r of batch.values()) {
-      deltas.push({ tenantId: r.tenantId, keyId: r.keyId, period: r.day, counts: r.counts });
-      deltas.push({ tenantId: r.tenantId, keyId: r.keyId, period: r.day.slice(0, 7), counts: r.counts });
+    for (const [id, row] of this.#rows) {
+      this.#carry(row);
+      // Idle for a whole interval, and lastUsedAt written: the row is not needed any more.
+      if (!row.active && row.lastUsedWritten === row.lastUsedAt) this.#rows.delete(id);
+      row.active = false;
     }
+    if (this.#carried.size === 0) return;
+    const batch = this.#carried;
+    this.#carried = new Map();
     try {
-      await this.#store.addUsage(deltas);
+      await this.#store.addUsage([...batch.values()]);
     } catch (err) {
       this.#logger.warn({ err }, 'usage flush failed; will retry');
-      for (const [id, r] of batch) {
-        const now = this.#pending.get(id);
-        if (!now) this.#pending.set(id, r);
-        else for (const k of Object.keys(r.counts) as UsageOutcome[]) now.counts[k] += r.counts[k];
-      }
+      for (const d of batch.values()) this.#merge(d);
     }
   }
 
   async flushLastUsed(): Promise<void> {
-    if (this.#touched.size === 0) return;
-    const batch = this.#touched;
-    this.#touched = new Map();
+    const rows = [...this.#rows.values()].filter((r) => r.lastUsedAt > r.lastUsedWritten);
+    if (rows.length === 0) return;
+    const written = rows.map((r) => r.lastUsedAt);
     try {
-      await this.#store.touchKeys([...batch.values()].map((t) => ({ tenantId: t.tenantId, keyId: t.keyId, at: new Date(t.at).toISOString() })));
+      await this.#store.touchKeys(rows.map((r, i) => ({ tenantId: r.tenantId, keyId: r.keyId, at: new Date(written[i]!).toISOString() })));
+      rows.forEach((r, i) => (r.lastUsedWritten = written[i]!));
     } catch (err) {
       this.#logger.warn({ err }, 'lastUsedAt flush failed; will retry');
-      for (const [id, t] of batch) if (!this.#touched.has(id)) this.#touched.set(id, t);
     }
   }
 
@@ -104,8 +139,8 @@ export class Usage implements UsageReader {
   async lastUsedOf(tenantId: string, keyIds: string[]): Promise<Map<string, string>> {
     const stored = await this.#store.lastUsed(tenantId, keyIds);
     for (const id of keyIds) {
-      const local = this.#touched.get(id);
-      if (local && (!stored.has(id) || Date.parse(stored.get(id)!) < local.at)) stored.set(id, new Date(local.at).toISOString());
+      const at = this.#rows.get(id)?.lastUsedAt;
+      if (at && (!stored.has(id) || Date.parse(stored.get(id)!) < at)) stored.set(id, new Date(at).toISOString());
     }
     return stored;
   }
