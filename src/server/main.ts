@@ -35,9 +35,7 @@ export async function serve(): Promise<void> {
     kg.shutdown().then(
       () => {
         kg.logger.info('stopped');
-        kg.logger.flush();
-        process.exitCode = 0;
-        setImmediate(() => process.exit(0));
+        void kg.drainLogs().then(() => process.exit(0));
       },
       (err: unknown) => {
         kg.logger.error({ err }, 'shutdown failed');
