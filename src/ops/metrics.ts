@@ -1,7 +1,9 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram, type HotCounterChild } from './hot-metrics.ts';
 
 // Every series keygate exposes (SPEC §9), on a registry of its own. Labels stay low-cardinality: never a key,
-// and a tenant only when `metrics.tenantLabel` is on.
+// and a tenant only when `metrics.tenantLabel` is on. Series updated on every proxied request are Hot* ones
+// (hot-metrics.ts): bound once, counted into plain numbers, handed to prom-client at scrape time.
 
 // Auth decisions take microseconds on a cache hit and milliseconds on a store read.
 const authBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
@@ -14,38 +16,38 @@ export function createMetrics(opts: { tenantLabel: boolean }) {
   const tenant = opts.tenantLabel ? (['tenant'] as const) : ([] as const);
   const m = {
     registry,
-    requests: new Counter({
+    requests: new HotCounter({
       name: 'keygate_requests_total',
       help: 'Requests answered, by listener, method and status class.',
       labelNames: ['listener', 'method', 'status_class', ...tenant],
       registers: [registry],
     }),
-    authDecisions: new Counter({
+    authDecisions: new HotCounter({
       name: 'keygate_auth_decisions_total',
       help: 'Authentication and authorisation outcomes: "allowed" or the error code.',
       labelNames: ['decision', ...tenant],
       registers: [registry],
     }),
-    requestDuration: new Histogram({
+    requestDuration: new HotHistogram({
       name: 'keygate_request_duration_seconds',
       help: 'Time from request start to response end, by listener.',
       labelNames: ['listener'],
       buckets: requestBuckets,
       registers: [registry],
     }),
-    authDuration: new Histogram({
+    authDuration: new HotHistogram({
       name: 'keygate_auth_duration_seconds',
       help: 'Time spent deciding whether a request may pass.',
       buckets: authBuckets,
       registers: [registry],
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new HotHistogram({
       name: 'keygate_upstream_duration_seconds',
       help: 'Time from forwarding a request to the upstream response headers.',
       buckets: requestBuckets,
       registers: [registry],
     }),
-    cacheLookups: new Counter({
+    cacheLookups: new HotCounter({
       name: 'keygate_key_cache_lookups_total',
       help: 'Key cache lookups: hit, miss, negative (known-unknown key), stale (served during a store outage).',
       labelNames: ['result'],
@@ -78,19 +80,32 @@ export function createMetrics(opts: { tenantLabel: boolean }) {
       registers: [registry],
     }),
   };
-  // Label children bound once per combination: `inc()` on a bound child skips the label hashing.
-  const requestChildren = new Map<string, ReturnType<typeof m.requests.labels>>();
+  // Children bound on first use: keygate_requests_total by listener, method (and tenant), then status class.
+  const requestChildren = new Map<string, Array<HotCounterChild | undefined>>();
+  const decisionChildren = new Map<string, HotCounterChild>();
+  const bounded = <V>(map: Map<string, V>, id: string, make: () => V): V => {
+    let v = map.get(id);
+    if (v === undefined) {
+      if (map.size > 10_000) map.clear(); // arbitrary methods or many tenants cannot grow it forever
+      map.set(id, (v = make()));
+    }
+    return v;
+  };
   return {
     ...m,
-    countRequest(listener: 'public' | 'internal', method: string, status: number): void {
-      const statusClass = `${Math.floor(status / 100)}xx`;
-      const id = `${listener} ${method} ${statusClass}`;
-      let child = requestChildren.get(id);
-      if (!child) {
-        if (requestChildren.size > 200) requestChildren.clear(); // arbitrary methods cannot grow it forever
-        requestChildren.set(id, (child = m.requests.labels(listener, method, statusClass)));
-      }
-      child.inc();
+    tenantLabel: opts.tenantLabel,
+    /** Counts an answered request; `tenantId` becomes a label only with `metrics.tenantLabel`. */
+    countRequest(listener: 'public' | 'internal', method: string, status: number, tenantId: string | null = null): void {
+      const tenantValue = opts.tenantLabel ? (tenantId ?? '') : null;
+      const id = tenantValue === null ? `${listener} ${method}` : `${listener} ${method} ${tenantValue}`;
+      const byClass = bounded(requestChildren, id, () => []);
+      const c = Math.floor(status / 100);
+      (byClass[c] ??= tenantValue === null ? m.requests.child(listener, method, `${c}xx`) : m.requests.child(listener, method, `${c}xx`, tenantValue)).inc();
+    },
+    /** Counts an authentication decision: "allowed" or an error code. */
+    decision(decision: string, tenantId: string | null = null): void {
+      if (!opts.tenantLabel) return bounded(decisionChildren, decision, () => m.authDecisions.child(decision)).inc();
+      bounded(decisionChildren, `${decision} ${tenantId ?? ''}`, () => m.authDecisions.child(decision, tenantId ?? '')).inc();
     },
   };
 }
