@@ -61,9 +61,7 @@ export function checkOrigin(key: AuthKey, origin: string | undefined): Denial | 
   return null;
 }
 
-/** CORS headers on an allowed response; upstream copies are dropped so they never arrive twice. */
-export function corsResponseHeaders(res: ServerResponse, origin: string): void {
-  res.setHeader('Access-Control-Allow-Origin', origin);
-  res.setHeader('Access-Control-Expose-Headers', EXPOSE_HEADERS);
-  res.setHeader('Vary', 'Origin');
+/** CORS fields of an allowed response, added to a flat field list; the upstream's copies are dropped (headers.ts). */
+export function addCorsFields(fields: string[], origin: string): void {
+  fields.push('Access-Control-Allow-Origin', origin, 'Access-Control-Expose-Headers', EXPOSE_HEADERS, 'Vary', 'Origin');
 }

@@ -17,17 +17,20 @@ const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => vo
 
 let sinceGc = 0;
 
-function count(chunk: Buffer): void {
-  sinceGc += chunk.length;
+/** Whether a body is large enough (or of unknown length) to be counted as it streams. */
+export function isLargeBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length === undefined ? req.headers['transfer-encoding'] !== undefined : Number(length) > TRACK_ABOVE_BYTES;
+}
+
+/**
+ * Counts streamed body bytes as they are sent on (the forwarder reports them; a 'data' listener on the
+ * request would start its flow before the upstream connection reads it, and lose what came first).
+ */
+export function countStreamed(bytes: number): void {
+  sinceGc += bytes;
   if (sinceGc >= GC_EVERY_BYTES) {
     sinceGc = 0;
     gc({ type: 'minor' });
   }
-}
-
-/** Call once the body is about to be piped (a 'data' listener attached earlier would start the flow too soon). */
-export function trackLargeBody(req: IncomingMessage): void {
-  const length = req.headers['content-length'];
-  const large = length === undefined ? req.headers['transfer-encoding'] !== undefined : Number(length) > TRACK_ABOVE_BYTES;
-  if (large) req.on('data', count);
 }

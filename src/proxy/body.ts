@@ -22,3 +22,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
     req.once('error', reject);
   });
 }
+
+/** Whether the request says it carries a body (Transfer-Encoding, or a Content-Length other than 0). */
+export function declaresBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}

@@ -1,13 +1,19 @@
-import { Agent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
 import { sendError } from '../http/errors.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { trackLargeBody } from './body-gc.ts';
+import { declaresBody } from './body.ts';
+import { countStreamed, isLargeBody } from './body-gc.ts';
+import { fieldsRecord, responseHeaders } from './headers.ts';
+import type { RequestScope } from './scope.ts';
 
-// The proxied hot path forwards with node:http and a keep-alive agent. http-proxy-middleware 4 was measured
-// on this path (bench/README.md): its per-request machinery (async middleware, option merging, URL parsing,
-// pass pipeline) cost about 45 µs of CPU per request over plain node:http — more than keygate's whole
-// budget for authentication, limits, metrics and logs — so the forwarding is done here, in one function.
+// The upstream side of the proxy is undici's Pool (the Node.js project's HTTP/1.1 client), driven through its
+// low-level `dispatch` handler interface: the head goes out as a flat [name, value, ...] list, the response
+// arrives as raw header bytes and body chunks that are written straight to the client, and undici's own
+// headers timeout replaces a timer per request. Measured against `http.request` with a keep-alive agent on
+// the same hot path: a forwarded request costs roughly half the CPU (bench/README.md, "What the numbers
+// decided"), which is what lets keygate authenticate and still beat a bare node:http proxy.
+// http-proxy-middleware (measured ~45 µs per request over node:http) is not on this path either.
 
 export interface ForwardOptions {
   target: string;
@@ -18,97 +24,133 @@ export interface ForwardOptions {
 
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'other';
 
-/** Per-request state the forwarder needs from the caller. */
-export interface ForwardContext {
-  requestId: string;
-  /** Body bytes already read (assistant routes); written to the upstream exactly as received. */
-  body?: Buffer | null;
-  /** keygate set CORS headers itself; the upstream's are dropped so they never arrive twice. */
-  cors?: boolean;
-  /** Called once the upstream answered (for the upstream-duration histogram and access log). */
-  onUpstream?: (seconds: number) => void;
-}
-
-const TIMEOUT = 'KEYGATE_UPSTREAM_TIMEOUT';
-
 function kindOf(err: NodeJS.ErrnoException): UpstreamErrorKind {
-  if (err.code === TIMEOUT) return 'timeout';
-  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'refused';
-  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return 'reset';
-  return 'other';
+  switch (err.code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'timeout';
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+      return 'reset';
+    default:
+      return 'other';
+  }
 }
 
-// RFC 9110 §7.6.1: hop-by-hop response fields are not passed on; node frames the response itself.
-const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
-
-function responseHeaders(upstream: IncomingHttpHeaders, dropCors: boolean): IncomingHttpHeaders {
-  const connection = upstream.connection;
-  const listed = connection ? new Set(connection.split(',').map((t) => t.trim().toLowerCase())) : null;
-  const out: IncomingHttpHeaders = {};
-  for (const name in upstream) {
-    if (HOP_BY_HOP_RESPONSE.has(name) || listed?.has(name)) continue;
-    if (dropCors && name.startsWith('access-control-')) continue;
-    out[name] = upstream[name];
-  }
-  return out;
+/** What the forwarder needs to know of its caller for one exchange. */
+interface ExchangeContext {
+  upstreamDuration: { observe(seconds: number): void };
+  fail(err: NodeJS.ErrnoException, res: ServerResponse, scope: RequestScope): void;
 }
 
 /**
- * Forwards a request whose headers keygate has already cleaned and stamped: bodies stream both ways (or the
- * exact buffered bytes are written), a client that leaves aborts the upstream request, refused or reset
- * upstreams answer 502 `upstream_unavailable`, and no response headers within `upstream.timeoutMs` 504.
+ * One request/response exchange with the upstream, as undici's dispatch handler: the response head is written
+ * to the client when it arrives, body chunks as they come (the upstream is paused while the client is slow),
+ * and `cancel()` aborts it when the client leaves first. A class, so no closures are made per request.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #res: ServerResponse;
+  readonly #scope: RequestScope;
+  readonly #ctx: ExchangeContext;
+  readonly #started = performance.now();
+  readonly #countBody: boolean;
+  #abort: ((err?: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+
+  constructor(res: ServerResponse, scope: RequestScope, ctx: ExchangeContext, countBody: boolean) {
+    this.#res = res;
+    this.#scope = scope;
+    this.#ctx = ctx;
+    this.#countBody = countBody;
+  }
+
+  cancel(): void {
+    this.#abort?.();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+  }
+
+  /** undici 7 passes the chunk sent (its typings say a size): large uploads are counted for body-gc.ts. */
+  onBodySent(chunk: Buffer | number): void {
+    if (this.#countBody) countStreamed(typeof chunk === 'number' ? chunk : chunk.length);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // informational (1xx): not passed on
+    this.#resume = resume;
+    const seconds = (performance.now() - this.#started) / 1000;
+    this.#scope.upstreamSeconds = seconds;
+    this.#ctx.upstreamDuration.observe(seconds);
+    this.#res.writeHead(statusCode, statusText, responseHeaders(raw, this.#scope, this.#scope.responseHeaders));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#res.write(chunk)) return true;
+    // A slow client pauses the upstream: undici stops reading until the client has drained.
+    this.#res.once('drain', this.#resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#res.end();
+  }
+
+  onError(err: Error): void {
+    this.#ctx.fail(err, this.#res, this.#scope);
+  }
+}
+
+/**
+ * Forwards a request with the head keygate built for it: bodies stream both ways (or the exact buffered bytes
+ * are written), refused or reset upstreams answer 502 `upstream_unavailable`, and no response head within
+ * `upstream.timeoutMs` 504 `upstream_timeout`. The caller cancels `scope.upstream` when the client leaves.
  */
 export function createForwarder(opts: ForwardOptions) {
   const target = new URL(opts.target);
-  const https = target.protocol === 'https:';
-  const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: Math.min(opts.maxSockets, 256), scheduling: 'lifo' as const };
-  const agent = https ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
-  const send = https ? httpsRequest : httpRequest;
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
-  const { hostname, port } = target;
+  const pool = new Pool(target.origin, {
+    connections: opts.maxSockets,
+    headersTimeout: opts.timeoutMs,
+    connectTimeout: opts.timeoutMs,
+    bodyTimeout: 0, // streams (SSE, voice) may be quiet for long; the client going away ends them
+  });
+  const upstreamErrors = opts.metrics.upstreamErrors;
 
-  function fail(err: NodeJS.ErrnoException, res: ServerResponse, ctx: ForwardContext): void {
-    // The client left first: nothing to answer, and not the upstream's fault.
-    if (res.destroyed || res.socket?.destroyed) return;
-    const kind = kindOf(err);
-    opts.metrics.upstreamErrors.inc({ kind });
-    if (res.headersSent) {
-      res.destroy(); // a stream cut mid-way cannot become an error reply
-      return;
-    }
-    if (kind === 'timeout') sendError(res, ctx.requestId, 'upstream_timeout', 'The upstream did not answer in time.');
-    else sendError(res, ctx.requestId, 'upstream_unavailable', 'The upstream is unavailable.');
+  const ctx: ExchangeContext = {
+    upstreamDuration: opts.metrics.upstreamDuration,
+    fail(err, res, scope) {
+      // The client left first: nothing to answer, and not the upstream's fault.
+      if (res.destroyed || res.socket?.destroyed) return;
+      const kind = kindOf(err);
+      upstreamErrors.inc({ kind });
+      if (res.headersSent) {
+        res.destroy(); // a stream cut mid-way cannot become an error reply
+        return;
+      }
+      const headers = fieldsRecord(scope.responseHeaders); // keygate's own fields (RateLimit-*, CORS) stay
+      if (kind === 'timeout') sendError(res, scope.requestId, 'upstream_timeout', 'The upstream did not answer in time.', { headers });
+      else sendError(res, scope.requestId, 'upstream_unavailable', 'The upstream is unavailable.', { headers });
+    },
+  };
+
+  /** `headers`: the forwarded head (proxy/headers.ts); `body`: bytes already read (assistant routes), else null. */
+  function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, headers: string[], body: Buffer | null): void {
+    const streamed = !body && declaresBody(req);
+    const exchange = new Exchange(res, scope, ctx, streamed && isLargeBody(req));
+    scope.upstream = exchange;
+    pool.dispatch({ path: base + (req.url ?? '/'), method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: streamed ? req : body }, exchange);
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
-    const started = performance.now();
-    if (ctx.body) delete req.headers.expect;
-    const proxyReq: ClientRequest = send({ hostname, port, method: req.method, path: base + (req.url ?? '/'), headers: req.headers, agent });
-    const timer = setTimeout(() => proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: TIMEOUT })), opts.timeoutMs);
-    proxyReq.once('response', (up) => {
-      clearTimeout(timer);
-      ctx.onUpstream?.((performance.now() - started) / 1000);
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, responseHeaders(up.headers, ctx.cors === true));
-      up.pipe(res);
-      up.once('error', () => res.destroy());
-    });
-    proxyReq.once('error', (err) => {
-      clearTimeout(timer);
-      fail(err, res, ctx);
-    });
-    // A client that goes away takes the upstream request with it.
-    res.once('close', () => {
-      if (!res.writableFinished) proxyReq.destroy();
-    });
-    if (ctx.body) {
-      proxyReq.end(ctx.body);
-    } else {
-      trackLargeBody(req);
-      req.pipe(proxyReq);
-    }
-  }
-
-  return { forward, agent, close: () => agent.destroy() };
+  return { forward, close: () => pool.close() };
 }
 
 export type Forwarder = ReturnType<typeof createForwarder>;

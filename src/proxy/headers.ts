@@ -1,54 +1,154 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
+import type { Identity } from '../auth/verify.ts';
+import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
+import { pathOf } from '../http/path.ts';
+import { sign } from './signature.ts';
 
-// Header hygiene for forwarded requests (SPEC §5): strip before you inject.
+// Header hygiene for forwarded requests (SPEC §5): strip before you inject. The forwarded head is built in one
+// pass over `req.rawHeaders` into the flat [name, value, ...] list that `http.request` takes as it is: no
+// header object to copy, delete from (which drops V8 into slow dictionary mode) and re-validate per field.
 
 /** Headers keygate sets for the upstream; any client-sent copy is removed first. */
 export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-keygate-signature'] as const;
 
 // RFC 9110 §7.6.1: hop-by-hop fields, plus every field named in Connection, are never forwarded. `upgrade` is
-// handled by the WebSocket path, which sets its own.
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization'];
+// handled by the WebSocket path, which sets its own. The body is framed anew for the upstream connection
+// (Transfer-Encoding), and keygate has already answered any 100-continue (Expect).
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'transfer-encoding', 'expect'];
+const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port'];
 
-/** Removes hop-by-hop fields, names listed in Connection, the credential and client copies of identity headers. */
-export function stripInbound(req: IncomingMessage, credentialHeader: 'x-api-key' | 'authorization' | null, xfccFrom: BlockList | null): void {
-  const headers = req.headers;
-  const connection = headers.connection;
-  if (connection) {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name) delete headers[name];
-    }
-  }
-  for (const name of HOP_BY_HOP) delete headers[name];
-  for (const name of IDENTITY_HEADERS) delete headers[name];
-  // X-API-Key always goes; Authorization only when it carried the key (otherwise it belongs to the upstream).
-  delete headers['x-api-key'];
-  if (credentialHeader === 'authorization') delete headers.authorization;
-  // SPEC §7: a client certificate header is believed (and passed on) only from the configured mesh peers.
-  if (headers['x-forwarded-client-cert'] !== undefined && !(xfccFrom && contains(xfccFrom, req.socket.remoteAddress ?? ''))) {
-    delete headers['x-forwarded-client-cert'];
+/** Never passed on from the client: keygate sets (or drops) each of these itself. */
+const STRIPPED = new Set<string>([...HOP_BY_HOP, ...IDENTITY_HEADERS, ...FORWARDED, 'x-api-key', 'x-request-id']);
+
+/** What building the forwarded head needs beyond the request (shared by HTTP forwarding and WebSocket upgrades). */
+export interface IdentityHeaderDeps {
+  /** Peers whose X-Forwarded-For/-Proto/-Host are believed and extended. */
+  trustedProxies: BlockList | null;
+  /** Mesh peers whose X-Forwarded-Client-Cert is believed (SPEC §7); stripped from anyone else. */
+  xfccFrom: BlockList | null;
+  encrypted: boolean;
+  signingSecret: string | null;
+}
+
+/** Lower-case names listed in a Connection field, but for the usual keep-alive / close and Host (never hop-by-hop). */
+function connectionListed(value: string, into: Set<string>): void {
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && name !== 'keep-alive' && name !== 'close' && name !== 'host') into.add(name);
   }
 }
 
+/** A flat field list as a record (for replies built from records: error envelopes, upgrade refusals). */
+export function fieldsRecord(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < pairs.length; i += 2) out[pairs[i]!] = pairs[i + 1]!;
+  return out;
+}
+
+/** Drops the pairs whose (lower-cased) name is in `names`. */
+function without(pairs: string[], names: Set<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) if (!names.has(pairs[i]!.toLowerCase())) out.push(pairs[i]!, pairs[i + 1]!);
+  return out;
+}
+
 /**
- * X-Forwarded-For/-Proto/-Host: a client's values are kept (and extended) only when the peer is a trusted
- * proxy; from anyone else they are replaced, so a caller cannot claim another address.
+ * The head the upstream receives, as a flat [name, value, ...] list: the client's fields without hop-by-hop
+ * fields, names listed in Connection, the credential and any client copy of an identity header; then the
+ * identity headers, X-Request-Id and X-Forwarded-For/-Proto/-Host. A client's X-Forwarded-* values are kept
+ * (and extended) only when the peer is a trusted proxy, so a caller cannot claim another address.
  */
-export function setForwarded(req: IncomingMessage, trusted: BlockList | null, encrypted: boolean): void {
-  const h = req.headers;
+export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: string, deps: IdentityHeaderDeps): string[] {
+  const raw = req.rawHeaders;
   const peer = req.socket.remoteAddress ?? '';
-  const fromProxy = trusted !== null && contains(trusted, peer);
-  const proto = encrypted ? 'https' : 'http';
-  if (fromProxy) {
-    h['x-forwarded-for'] = h['x-forwarded-for'] ? `${h['x-forwarded-for']}, ${peer}` : peer;
-    h['x-forwarded-proto'] ??= proto;
-    h['x-forwarded-host'] ??= h.host ?? '';
-  } else {
-    h['x-forwarded-for'] = peer;
-    h['x-forwarded-proto'] = proto;
-    h['x-forwarded-host'] = h.host ?? '';
+  const fromProxy = deps.trustedProxies !== null && contains(deps.trustedProxies, peer);
+  const keepXfcc = deps.xfccFrom !== null && contains(deps.xfccFrom, peer);
+  // X-API-Key always goes; Authorization only when it carried the key (otherwise it belongs to the upstream).
+  const dropAuthorization = id.credential.source === 'bearer';
+  let listed: Set<string> | null = null;
+  let host: string | null = null;
+  let xff: string | null = null;
+  let proto: string | null = null;
+  let forwardedHost: string | null = null;
+  let out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (STRIPPED.has(lower)) {
+      if (lower === 'connection') connectionListed(value, (listed ??= new Set()));
+      else if (!fromProxy) continue;
+      else if (lower === 'x-forwarded-for') xff = xff === null ? value : `${xff}, ${value}`;
+      else if (lower === 'x-forwarded-proto') proto ??= value;
+      else if (lower === 'x-forwarded-host') forwardedHost ??= value;
+      continue;
+    }
+    if (lower === 'host') {
+      if (host !== null) continue; // RFC 9112 §3.2: one Host; never pass a second one on
+      host = value;
+    } else if ((lower === 'authorization' && dropAuthorization) || (lower === 'x-forwarded-client-cert' && !keepXfcc)) {
+      continue;
+    }
+    out.push(name, value);
   }
-  delete h['x-forwarded-port'];
+  if (listed?.size) out = without(out, listed);
+  const key = id.key;
+  out.push(
+    'x-tenant-id', key.tenantId,
+    'x-api-key-id', key.id,
+    'x-api-key-type', key.keyType,
+    'x-api-key-permissions', key.permissionsHeader,
+    'x-request-id', requestId,
+    'x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`,
+    'x-forwarded-proto', proto ?? (deps.encrypted ? 'https' : 'http'),
+    'x-forwarded-host', forwardedHost ?? host ?? '',
+  );
+  if (deps.signingSecret) {
+    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: key.tenantId, keyId: key.id }));
+  }
+  return out;
+}
+
+// RFC 9110 §7.6.1: hop-by-hop response fields are not passed on; node frames the response itself.
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
+const RATE_LIMIT_FIELDS = new Set(['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset']);
+
+/** Which upstream response fields keygate replaces with its own. */
+export interface ResponseFieldOwner {
+  /** keygate answers CORS itself: the upstream's Access-Control-* fields would arrive twice. */
+  cors: boolean;
+  /** keygate sets RateLimit-* for the tightest window of this key. */
+  rateLimit: boolean;
+}
+
+/**
+ * The response head for the client: the upstream's fields without hop-by-hop ones and without those keygate
+ * sets itself (X-Request-Id always; CORS and RateLimit-* when it sets them), then keygate's own.
+ */
+export function responseHeaders(raw: Buffer[], own: ResponseFieldOwner, extra: string[]): string[] {
+  let listed: Set<string> | null = null;
+  let out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    // latin1 both ways keeps any byte of a field exactly as the upstream sent it.
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP_RESPONSE.has(lower)) {
+      if (lower === 'connection') connectionListed(raw[i + 1]!.toString('latin1'), (listed ??= new Set()));
+      continue;
+    }
+    if (lower === 'x-request-id' || (own.cors && lower.startsWith('access-control-')) || (own.rateLimit && RATE_LIMIT_FIELDS.has(lower))) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (listed?.size) out = without(out, listed);
+  for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
+  return out;
+}
+
+/** The RateLimit-* fields (draft-ietf-httpapi-ratelimit-headers) for the tightest window, added to a flat list. */
+export function rateLimitFields(v: RateVerdict, into: string[] = []): string[] {
+  into.push('RateLimit-Limit', String(v.limit), 'RateLimit-Remaining', String(v.remaining), 'RateLimit-Reset', String(v.resetSeconds));
+  if (!v.ok) into.push('Retry-After', String(v.retryAfterSeconds));
+  return into;
 }

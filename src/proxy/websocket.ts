@@ -17,7 +17,7 @@ import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
-import { injectIdentity, rateLimitHeaders, type IdentityHeaderDeps } from './public-handler.ts';
+import { fieldsRecord, forwardedHeaders, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the upgrade passes the same pipeline before the upstream
 // connection opens; frames are relayed by `ws` on both sides, so keygate can close a session cleanly with
@@ -38,6 +38,14 @@ const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
   key_expired: 'key_expired',
   tenant_suspended: 'tenant_suspended',
 };
+
+/** When a session must end: the key's expiry or the end of the presented value's rotation grace, whichever is first. */
+function expiryOf(identity: Identity): number | null {
+  const { expiresAt } = identity.key;
+  const { hashExpiresAt } = identity;
+  if (expiresAt === null) return hashExpiresAt;
+  return hashExpiresAt === null ? expiresAt : Math.min(expiresAt, hashExpiresAt);
+}
 
 // Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
 const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
@@ -67,17 +75,17 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
 
   /** Answers a refused upgrade on the raw socket with the same envelope as any HTTP error. */
-  function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}, tenantId: string | null = null): void {
     const res = errorResponse(requestId, code, message, { headers: { ...headers, Connection: 'close' } });
     const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
     socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
-    metrics.authDecisions.inc({ decision: code });
+    metrics.decision(code, tenantId);
   }
 
   function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
     if (r.identity) deps.usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
     else if (isFailedAttempt(r.code)) void deps.failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
-    reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers });
+    reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers }, r.identity?.tenant.id ?? null);
   }
 
   function close(session: Session, code: number, reason: string): void {
@@ -122,14 +130,13 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   function connect(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null): void {
     const target = upstreamBase + withoutQueryKey(req.url ?? '/');
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    // The client handshake still needs its Upgrade and Connection fields after hygiene strips them.
-    const { upgrade, connection } = req.headers;
-    injectIdentity(req, identity, requestId, deps);
+    // `ws` takes a header object and makes the handshake fields itself; repeated fields are joined.
+    const fields = forwardedHeaders(req, identity, requestId, deps);
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !DROP_HEADERS.includes(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!.toLowerCase();
+      if (!DROP_HEADERS.includes(name)) headers[name] = headers[name] === undefined ? fields[i + 1]! : `${headers[name]}, ${fields[i + 1]!}`;
     }
-    Object.assign(req.headers, { upgrade, connection });
     const upstream = new WebSocket(target, protocols, { headers, perMessageDeflate: false, handshakeTimeout: deps.timeoutMs });
     let opened = false;
     const failed = (code: ErrorCode, message: string) => {
@@ -149,15 +156,12 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     });
     upstream.once('open', () => {
       opened = true;
-      const extra = verdict ? rateLimitHeaders(verdict) : {};
+      const extra = verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId];
       wss.once('headers', (lines: string[]) => {
-        lines.push(`X-Request-Id: ${requestId}`, ...Object.entries(extra).map(([k, v]) => `${k}: ${v}`));
+        for (let i = 0; i < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`);
       });
       wss.handleUpgrade(req, socket, head, (client) => {
-        const key = identity.key;
-        const keyExpiry = key.expiresAt === null ? null : Date.parse(key.expiresAt);
-        const expiresAt = [keyExpiry, identity.hashExpiresAt].filter((t): t is number => t !== null).reduce<number | null>((a, b) => (a === null ? b : Math.min(a, b)), null);
-        const session: Session = { id: sessionId, identity, client, upstream, expiresAt };
+        const session: Session = { id: sessionId, identity, client, upstream, expiresAt: expiryOf(identity) };
         sessions.set(sessionId, session);
         relay(session);
       });
@@ -172,7 +176,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       const verdict = await deps.limits.consume(identity);
       if (verdict && !verdict.ok) {
         metrics.rateLimited.inc({ scope: verdict.scope });
-        return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded.', identity }, rateLimitHeaders(verdict));
+        return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded.', identity }, fieldsRecord(rateLimitFields(verdict)));
       }
       const sessionId = randomUUID();
       const slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
@@ -181,7 +185,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         return refuse(req, socket, requestId, { ok: false, code: 'concurrency_limit_reached', message: `Too many open sessions for this ${slot === 'key' ? 'API key' : 'tenant'}.`, identity }, { 'Retry-After': '1' });
       }
       deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
-      metrics.authDecisions.inc({ decision: 'allowed' });
+      metrics.decision('allowed', identity.tenant.id);
       connect(req, socket, head, requestId, sessionId, identity, verdict);
     })().catch((err: unknown) => {
       warnStoreDown({ err, requestId });
@@ -218,7 +222,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
           const v = await deps.cache.get(s.identity.hash);
           const result = v ? statusOf(v, s.identity.credential, s.identity.hash, Date.now()) : { ok: false as const, code: 'invalid_api_key' as const };
           if (!result.ok) close(s, 1008, CLOSE_REASON[result.code] ?? 'key_revoked');
-          else s.expiresAt = result.hashExpiresAt ?? (result.key.expiresAt ? Date.parse(result.key.expiresAt) : null);
+          else s.expiresAt = expiryOf(result);
         } catch {
           // Store unreachable: live sessions continue, as cached keys do (SPEC §8).
         }

@@ -17,6 +17,7 @@ import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileCidrs } from '../http/client-ip.ts';
+import { pathOf } from '../http/path.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
 import { FailureBlockImpl } from '../limits/failures.ts';
@@ -24,7 +25,7 @@ import { RateLimitsImpl } from '../limits/rate-limits.ts';
 import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
-import { createLoggers, type Logger } from '../ops/logger.ts';
+import { createLoggers, type AccessLog } from '../ops/logger.ts';
 import { createMetrics, type Metrics } from '../ops/metrics.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
@@ -44,15 +45,15 @@ const listenOn = (server: Server, port: number, host: string) =>
   });
 
 /** Counts and logs management requests (the proxy path records its own, with auth details). */
-function observe(listener: 'public' | 'internal', metrics: Metrics, access: Logger, accessLog: boolean): RequestHandler {
+function observe(listener: 'public' | 'internal', metrics: Metrics, access: AccessLog): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
     res.once('finish', () => {
       const seconds = (performance.now() - started) / 1000;
       metrics.countRequest(listener, req.method, res.statusCode);
-      metrics.requestDuration.observe({ listener }, seconds);
-      if (accessLog && req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
-        access.info({ requestId: res.locals.requestId, method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener, decision: 'management' }, 'request');
+      metrics.requestDuration.series(listener).observe(seconds);
+      if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
+        access({ requestId: res.locals.requestId as string, method: req.method, path: pathOf(req.originalUrl), status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener, decision: 'management' });
       }
     });
     next();
@@ -65,7 +66,7 @@ function observe(listener: 'public' | 'internal', metrics: Metrics, access: Logg
  * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
 export async function startKeygate(config: Config) {
-  const { logger, access } = createLoggers(config.logging);
+  const { logger, access, drain: drainLogs } = createLoggers(config.logging);
   const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel });
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
@@ -87,7 +88,7 @@ export async function startKeygate(config: Config) {
   const ops = express();
   ops.disable('x-powered-by');
   ops.set('etag', false);
-  ops.use(assignRequestId, observe('internal', metrics, access, config.logging.accessLog));
+  ops.use(assignRequestId, observe('internal', metrics, access));
   ops.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -136,7 +137,7 @@ export async function startKeygate(config: Config) {
   const management = express();
   management.disable('x-powered-by');
   management.set('etag', false);
-  management.use(assignRequestId, observe('public', metrics, access, config.logging.accessLog));
+  management.use(assignRequestId, observe('public', metrics, access));
   management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, authenticate, usage, openapi: () => openapi }));
   management.use(notFound);
   management.use(errorHandler(logger));
@@ -155,7 +156,6 @@ export async function startKeygate(config: Config) {
     metrics,
     logger,
     access,
-    accessLog: config.logging.accessLog,
   });
   const websockets = createWebSocketProxy({
     pipeline,
@@ -205,6 +205,8 @@ export async function startKeygate(config: Config) {
     opsPort,
     adminToken,
     generatedAdminToken,
+    /** Resolves once every log line so far is written. */
+    drainLogs,
 
     /**
      * Graceful stop (SPEC §9): readiness fails at once; no new connections; WebSockets get 1001; in-flight
