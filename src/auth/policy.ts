@@ -96,9 +96,7 @@ export function compilePolicy(spec: z.infer<typeof policySchema>): Policy {
         const m = route.pattern.exec(path);
         if (!m) continue;
         const params: Record<string, string> = {};
-        route.paramNames.forEach((name, i) => {
-          params[name] = safeDecode(m[i + 1]!);
-        });
+        for (let i = 0; i < route.paramNames.length; i++) params[route.paramNames[i]!] = safeDecode(m[i + 1]!);
         return { route, params };
       }
       return null;

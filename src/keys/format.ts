@@ -32,6 +32,22 @@ export function checksum(body: string): string {
   return base62(crc32(body), CHECKSUM_CHARS);
 }
 
+// Digit values by character code (-1: not base62), so a presented checksum is compared as a number.
+const DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < ALPHABET.length; i++) DIGIT[ALPHABET.charCodeAt(i)] = i;
+
+/** The number the base62 digits of `s` from `start` to its end stand for; -1 when one is not a digit. */
+function base62Value(s: string, start: number): number {
+  let n = 0;
+  for (let i = start; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    const d = code < 128 ? DIGIT[code]! : -1;
+    if (d < 0) return -1;
+    n = n * 62 + d;
+  }
+  return n;
+}
+
 export interface KeyFormat {
   generate(type: KeyType): string;
   /** The key's type when prefix, length, alphabet and checksum are right; otherwise null. */
@@ -42,7 +58,8 @@ export interface KeyFormat {
 export function createKeyFormat(prefixes: Record<KeyType, string>): KeyFormat {
   // Longest prefix first, so a prefix that starts another never shadows it.
   const entries = (Object.entries(prefixes) as Array<[KeyType, string]>).sort((a, b) => b[1].length - a[1].length);
-  const bodyPattern = new RegExp(`^[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`);
+  // Sticky, so the body is checked where it starts without slicing it off.
+  const bodyPattern = new RegExp(`[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`, 'y');
   return {
     generate(type) {
       const body = prefixes[type] + randomBase62(RANDOM_CHARS);
@@ -52,9 +69,10 @@ export function createKeyFormat(prefixes: Record<KeyType, string>): KeyFormat {
       for (const [type, prefix] of entries) {
         if (!key.startsWith(prefix)) continue;
         if (key.length !== prefix.length + RANDOM_CHARS + CHECKSUM_CHARS) return null;
-        if (!bodyPattern.test(key.slice(prefix.length))) return null;
+        bodyPattern.lastIndex = prefix.length;
+        if (!bodyPattern.test(key)) return null;
         const cut = key.length - CHECKSUM_CHARS;
-        return checksum(key.slice(0, cut)) === key.slice(cut) ? type : null;
+        return crc32(key.slice(0, cut)) === base62Value(key, cut) ? type : null;
       }
       return null;
     },
