@@ -26,7 +26,8 @@ export class FailureBlockImpl implements FailureBlock {
     this.#limiter = opts.redis
       ? new RateLimiterRedis({ ...base, storeClient: opts.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(base) })
       : new RateLimiterMemory(base);
-    this.#blocked = new LRUCache<string, number>({ max: 100_000, ttl: opts.cfg.blockSeconds * 1000, ttlAutopurge: false });
+    // At most 100,000 blocked addresses; bounded by size because lru-cache preallocates for `max`.
+    this.#blocked = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1, ttl: opts.cfg.blockSeconds * 1000, ttlAutopurge: false });
   }
 
   blockedFor(ip: string): number {

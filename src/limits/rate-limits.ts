@@ -29,15 +29,32 @@ const DURATION: Record<Period, number> = { m: 60, d: 86_400 };
 const MAX_LEASE = 1_000;
 const leaseSize = (points: number): number => Math.max(1, Math.min(MAX_LEASE, Math.floor(points / 100)));
 
-/** One limit window of one subject (a key, or a tenant across all its keys), with this replica's lease on it. */
-class Window {
+/** What all windows of one scope, period and size share. */
+class WindowSpec {
   readonly scope: 'key' | 'tenant';
   readonly limiter: RateLimiterAbstract;
   readonly points: number;
-  readonly id: string;
   readonly leaseSize: number;
   /** The next lease is taken in the background when this few leased requests are left. */
   readonly refillAt: number;
+
+  constructor(scope: WindowSpec['scope'], limiter: RateLimiterAbstract, points: number) {
+    this.scope = scope;
+    this.limiter = limiter;
+    this.points = points;
+    this.leaseSize = leaseSize(points);
+    this.refillAt = this.leaseSize > 1 ? this.leaseSize >> 1 : -1;
+  }
+}
+
+/**
+ * One limit window of one subject (a key, or a tenant across all its keys), with this replica's lease on it.
+ * Kept small (one per cached key and period): what windows have in common lives in their WindowSpec.
+ */
+class Window {
+  readonly spec: WindowSpec;
+  /** The subject: a key id or a tenant id. */
+  readonly id: string;
   /** Leased requests not yet spent. */
   tokens = 0;
   /** Left in the window fleet-wide when the lease was taken, minus the lease. */
@@ -46,13 +63,9 @@ class Window {
   /** The lease request under way, if any: concurrent requests wait for it and share it. */
   taking: Promise<unknown> | null = null;
 
-  constructor(scope: Window['scope'], limiter: RateLimiterAbstract, points: number, id: string) {
-    this.scope = scope;
-    this.limiter = limiter;
-    this.points = points;
+  constructor(spec: WindowSpec, id: string) {
+    this.spec = spec;
     this.id = id;
-    this.leaseSize = leaseSize(points);
-    this.refillAt = this.leaseSize > 1 ? this.leaseSize >> 1 : -1;
   }
 
   live(now: number): boolean {
@@ -85,11 +98,13 @@ export class RateLimitsImpl implements RateLimits {
   readonly #prefix: string;
   readonly #plans: Config['plans'];
   readonly #limiters = new Map<string, RateLimiterAbstract>();
+  readonly #specs = new Map<string, WindowSpec>();
   readonly #onFallback: () => void;
   /** A key's windows, built once per cached key record (a refresh that changes nothing keeps the record). */
   readonly #byKey = new WeakMap<AuthKey, Window[]>();
-  /** Tenant windows, shared by all of a tenant's keys so that they spend one lease. */
-  readonly #byTenant = new LRUCache<string, Window>({ max: 100_000 });
+  /** Tenant windows, shared by all of a tenant's keys so that they spend one lease (bounded by count; lru-cache
+   *  preallocates for `max`, so the bound is a size of one per entry). */
+  readonly #byTenant = new LRUCache<string, Window>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
   constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans']; onFallback?: () => void }) {
     this.#redis = opts.redis;
@@ -120,17 +135,24 @@ export class RateLimitsImpl implements RateLimits {
     return windows;
   }
 
+  #spec(scope: WindowSpec['scope'], period: Period, points: number): WindowSpec {
+    const name = `${scope}${period}${points}`;
+    let spec = this.#specs.get(name);
+    if (!spec) this.#specs.set(name, (spec = new WindowSpec(scope, this.#limiter(period, points), points)));
+    return spec;
+  }
+
   #buildWindows({ key, tenant }: Identity): Window[] {
     const out: Window[] = [];
     const plan = this.#plans[tenant.plan];
     const forKey = (period: Period, points: number | null) => {
-      if (points) out.push(new Window('key', this.#limiter(period, points), points, key.id));
+      if (points) out.push(new Window(this.#spec('key', period, points), key.id));
     };
     const forTenant = (period: Period, points: number | null | undefined) => {
       if (!points) return;
       const name = `${period}${points}:${tenant.id}`;
       let window = this.#byTenant.get(name);
-      if (!window) this.#byTenant.set(name, (window = new Window('tenant', this.#limiter(period, points), points, tenant.id)));
+      if (!window) this.#byTenant.set(name, (window = new Window(this.#spec('tenant', period, points), tenant.id)));
       out.push(window);
     };
     forKey('m', key.rateLimit.requestsPerMinute);
@@ -143,7 +165,7 @@ export class RateLimitsImpl implements RateLimits {
   /** One lease request per window at a time; concurrent requests wait for it and share it. */
   async #take(window: Window, now: number): Promise<Result> {
     // Single-request leases have nothing to share: no waiting in line.
-    if (window.leaseSize === 1) return this.#takeLease(window, now);
+    if (window.spec.leaseSize === 1) return this.#takeLease(window, now);
     while (window.taking) {
       await window.taking;
       now = Date.now();
@@ -160,7 +182,7 @@ export class RateLimitsImpl implements RateLimits {
 
   /** Spends one request of a live lease; half-way through it, the next lease is asked for in the background. */
   #spendOne(window: Window): void {
-    if (--window.tokens === window.refillAt && window.taking === null) this.#refill(window);
+    if (--window.tokens === window.spec.refillAt && window.taking === null) this.#refill(window);
   }
 
   #spend(window: Window, now: number): Result {
@@ -171,10 +193,10 @@ export class RateLimitsImpl implements RateLimits {
   /** Takes the next lease while the current one still serves requests. */
   #refill(window: Window): void {
     const taking = (async () => {
-      const size = window.leaseSize;
+      const { limiter, leaseSize: size, points } = window.spec;
       const now = Date.now();
       try {
-        const res = await window.limiter.consume(window.id, size);
+        const res = await limiter.consume(window.id, size);
         const ends = now + res.msBeforeNext;
         // A lease from a later window than the one being spent replaces it: the leftover of the old window
         // is not spent in the new one (it was counted in the old), so the fleet still never exceeds a limit.
@@ -187,7 +209,7 @@ export class RateLimitsImpl implements RateLimits {
         window.remaining = res.remainingPoints;
       } catch (err) {
         // Fewer than a lease left (the end of a window) is left to the request that runs out: give it back.
-        if (err instanceof RateLimiterRes && err.consumedPoints - size < window.points) await window.limiter.reward(window.id, size).catch(() => {});
+        if (err instanceof RateLimiterRes && err.consumedPoints - size < points) await limiter.reward(window.id, size).catch(() => {});
       }
     })();
     window.taking = taking;
@@ -197,10 +219,11 @@ export class RateLimitsImpl implements RateLimits {
   }
 
   async #takeLease(window: Window, now: number): Promise<Result> {
-    let size = window.leaseSize;
+    const { limiter, points } = window.spec;
+    let size = window.spec.leaseSize;
     for (;;) {
       try {
-        const res = await window.limiter.consume(window.id, size);
+        const res = await limiter.consume(window.id, size);
         window.tokens = size - 1;
         window.remaining = res.remainingPoints;
         window.windowEnds = now + res.msBeforeNext;
@@ -208,8 +231,8 @@ export class RateLimitsImpl implements RateLimits {
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
         // Fewer than a lease left in the window: give the lease back and ask for this one request.
-        if (size > 1 && err.consumedPoints - size < window.points) {
-          await window.limiter.reward(window.id, size);
+        if (size > 1 && err.consumedPoints - size < points) {
+          await limiter.reward(window.id, size);
           size = 1;
           continue;
         }
@@ -229,7 +252,7 @@ export class RateLimitsImpl implements RateLimits {
         this.#spendOne(w);
         if (w.left < tightest.left) tightest = w;
       }
-      return { ok: true, limit: tightest.points, remaining: tightest.left, resetSeconds: seconds(tightest.windowEnds - now) };
+      return { ok: true, limit: tightest.spec.points, remaining: tightest.left, resetSeconds: seconds(tightest.windowEnds - now) };
     }
     const results = windows.map((w): Result | Promise<Result> => (w.live(now) ? this.#spend(w, now) : this.#take(w, now)));
     return Promise.all(results).then(verdictOf);
@@ -253,7 +276,7 @@ function verdictOf(results: Result[]): RateVerdict {
   }
   if (worst) {
     const wait = seconds(worst.msBeforeNext);
-    return { ok: false, scope: worst.window.scope, retryAfterSeconds: wait, limit: worst.window.points, remaining: 0, resetSeconds: wait };
+    return { ok: false, scope: worst.window.spec.scope, retryAfterSeconds: wait, limit: worst.window.spec.points, remaining: 0, resetSeconds: wait };
   }
-  return { ok: true, limit: tightest.window.points, remaining: tightest.remaining, resetSeconds: seconds(tightest.msBeforeNext) };
+  return { ok: true, limit: tightest.window.spec.points, remaining: tightest.remaining, resetSeconds: seconds(tightest.msBeforeNext) };
 }
