@@ -56,6 +56,8 @@ export class KeyCache {
   readonly #failures = new Map<string, unknown>();
   readonly #byTenant = new Map<string, TenantSlot>();
   #tenantSeq = 0;
+  /** Shared copies of values many keys hold alike (permission lists, rate limits), by their JSON. */
+  readonly #interned = new Map<string, unknown>();
   readonly #lookups: Record<'hit' | 'negative' | 'miss' | 'stale', { inc(): void }> | null;
 
   constructor(store: KeyStore, opts: KeyCacheOptions, metrics: Metrics | null = null) {
@@ -113,7 +115,25 @@ export class KeyCache {
     if (!slot) this.#byTenant.set(found.tenant.id, (slot = { tenant: found.tenant, hashes: new Set() }));
     else if (!isDeepStrictEqual(slot.tenant, found.tenant)) slot.tenant = found.tenant;
     slot.hashes.add(hash);
-    return { key: toAuthKey(found.key, slot.tenant.id), tenant: slot.tenant, hashExpiresAt: found.hashExpiresAt };
+    const key = toAuthKey(found.key, slot.tenant.id);
+    key.permissions = this.#intern(key.permissions);
+    key.permissionsHeader = this.#intern(key.permissionsHeader);
+    key.rateLimit = this.#intern(key.rateLimit);
+    key.allowedOrigins = this.#intern(key.allowedOrigins);
+    key.allowedAssistants = this.#intern(key.allowedAssistants);
+    key.clientCertFingerprints = this.#intern(key.clientCertFingerprints);
+    return { key, tenant: slot.tenant, hashExpiresAt: found.hashExpiresAt };
+  }
+
+  /** One shared copy per distinct value (cached records are never mutated); most keys hold the same few. */
+  #intern<T>(value: T): T {
+    if (value === null) return value;
+    const id = JSON.stringify(value);
+    const have = this.#interned.get(id);
+    if (have !== undefined) return have as T;
+    if (this.#interned.size >= 10_000) this.#interned.clear(); // many distinct values: stop sharing the old ones
+    this.#interned.set(id, value);
+    return value;
   }
 
   #untrack(entry: Entry, hash: string): void {
