@@ -40,6 +40,8 @@ export interface Loggers {
   access: AccessLog;
   /** Resolves once every line so far is written (graceful shutdown). */
   drain(): Promise<void>;
+  /** Lines dropped because the output could not keep up. */
+  dropped(): number;
 }
 
 const INFO = pino.levels.values.info!;
@@ -63,7 +65,7 @@ export function createLoggers(cfg: Config['logging'], fd = 1): Loggers {
   const access: AccessLog = on
     ? (fields) => void writer.write(`{"level":"info","time":"${isoNow()}","service":"keygate",${JSON.stringify(fields).slice(1, -1)},"msg":"request"}\n`)
     : () => {};
-  return { logger, access, drain: () => writer.drain() };
+  return { logger, access, drain: () => writer.drain(), dropped: () => writer.dropped };
 }
 
 /**

@@ -10,10 +10,11 @@ const authBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0
 // Requests and upstream calls range from a millisecond to long-running streams.
 const requestBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function createMetrics(opts: { tenantLabel: boolean }) {
+export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const tenant = opts.tenantLabel ? (['tenant'] as const) : ([] as const);
+  let droppedSeen = 0;
   const m = {
     registry,
     requests: new HotCounter({
@@ -73,6 +74,16 @@ export function createMetrics(opts: { tenantLabel: boolean }) {
       registers: [registry],
     }),
     websockets: new Gauge({ name: 'keygate_websocket_connections', help: 'Open proxied WebSocket sessions.', registers: [registry] }),
+    logLinesDropped: new Counter({
+      name: 'keygate_log_lines_dropped_total',
+      help: 'Log lines dropped because standard output could not keep up (the writer holds at most 16 Mi characters).',
+      registers: [registry],
+      collect(this: Counter) {
+        const now = opts.logLinesDropped?.() ?? 0;
+        if (now > droppedSeen) this.inc(now - droppedSeen);
+        droppedSeen = now;
+      },
+    }),
     upstreamErrors: new Counter({
       name: 'keygate_upstream_errors_total',
       help: 'Upstream failures, by kind (refused, reset, timeout, other).',

@@ -66,8 +66,8 @@ function observe(listener: 'public' | 'internal', metrics: Metrics, access: Acce
  * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
 export async function startKeygate(config: Config) {
-  const { logger, access, drain: drainLogs } = createLoggers(config.logging);
-  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel });
+  const { logger, access, drain: drainLogs, dropped } = createLoggers(config.logging);
+  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped });
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
   let adminToken = config.admin.token;
