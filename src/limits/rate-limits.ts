@@ -62,6 +62,8 @@ class Window {
   windowEnds = 0;
   /** The lease request under way, if any: concurrent requests wait for it and share it. */
   taking: Promise<unknown> | null = null;
+  /** Refused fleet-wide until then (a single request was refused): answered here, without asking Redis. */
+  blockedUntil = 0;
 
   constructor(spec: WindowSpec, id: string) {
     this.spec = spec;
@@ -164,6 +166,7 @@ export class RateLimitsImpl implements RateLimits {
 
   /** One lease request per window at a time; concurrent requests wait for it and share it. */
   async #take(window: Window, now: number): Promise<Result> {
+    if (window.blockedUntil > now) return { window, ok: false, remaining: 0, msBeforeNext: window.blockedUntil - now };
     // Single-request leases have nothing to share: no waiting in line.
     if (window.spec.leaseSize === 1) return this.#takeLease(window, now);
     while (window.taking) {
@@ -236,6 +239,8 @@ export class RateLimitsImpl implements RateLimits {
           size = 1;
           continue;
         }
+        // Not even one request is left: the window stays full until it ends, so this replica says so itself.
+        if (size === 1) window.blockedUntil = now + err.msBeforeNext;
         return { window, ok: false, remaining: 0, msBeforeNext: err.msBeforeNext };
       }
     }
