@@ -1,5 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { availableParallelism } from 'node:os';
 
@@ -10,8 +10,8 @@ export { freePort } from '../test/helpers/ports.ts';
 
 /** Pins the system under test to the last core and everything else to the others (when there are two). */
 export const pinned = availableParallelism() > 1;
-const proxyCore = String(availableParallelism() - 1);
-const otherCores = `0-${availableParallelism() - 2}`;
+export const proxyCore = String(availableParallelism() - 1);
+export const otherCores = `0-${availableParallelism() - 2}`;
 if (pinned) spawn('taskset', ['-cp', otherCores, String(process.pid)], { stdio: 'ignore' });
 
 /** Starts a TypeScript system script (Node 24 strips the types) and waits for its 'ready' message. */
@@ -25,14 +25,36 @@ export async function startScript(file: string, env: Record<string, string>, onP
   return child;
 }
 
-export function startCommand(cmd: string, args: string[], env: Record<string, string>, onProxyCore: boolean, readyLine: RegExp): Promise<{ proc: ChildProcess; output: () => string }> {
+/**
+ * Starts a command and resolves once `readyLine` appears in its output: read from the pipe, or — with `logFile` —
+ * from the file its stdout and stderr go to (polled), so nothing reads its output while it is being measured.
+ */
+export function startCommand(cmd: string, args: string[], env: Record<string, string>, onProxyCore: boolean, readyLine: RegExp, logFile?: string): Promise<{ proc: ChildProcess; output: () => string }> {
   const full = pinned ? ['taskset', ['-c', onProxyCore ? proxyCore : otherCores, cmd, ...args]] as const : [cmd, args] as const;
+  if (logFile) {
+    const fd = openSync(logFile, 'w');
+    const proc = spawn(full[0], [...full[1]], { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const output = () => readFileSync(logFile, 'utf8');
+    return new Promise((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (!readyLine.test(output())) return;
+        clearInterval(poll);
+        resolve({ proc, output });
+      }, 50);
+      proc.once('exit', (code) => {
+        clearInterval(poll);
+        reject(new Error(`${cmd} exited with ${code}: ${output().slice(-3000)}`));
+      });
+    });
+  }
   const proc = spawn(full[0], [...full[1]], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let seen = false;
   let tail = '';
-  proc.once('exit', (code, signal) => {
-    if (seen) console.error(`${cmd} exited (${code ?? signal}); its last output:\n${tail.slice(-3000)}`);
+  proc.once('exit', (code) => {
+    // A failure while running (not a stop asked for): show what the process said last.
+    if (seen && code !== null && code !== 0) console.error(`${cmd} exited (${code}); its last output:\n${tail.slice(-3000)}`);
   });
   return new Promise((resolve, reject) => {
     const onData = (c: Buffer) => {
@@ -65,6 +87,17 @@ export function stop(proc: ChildProcess): Promise<void> {
 export function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
+/** A process and its children (nginx: master and worker). */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // the process is gone
+  }
+  return [pid, ...children.flatMap(processTree)];
 }
 
 /** Peak resident set size of a process, in MB. */
