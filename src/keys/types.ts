@@ -65,19 +65,22 @@ export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => key;
  * A key as the in-process cache holds it (SPEC §8): what authorising a request reads, nothing else, with the
  * values the hot path would otherwise recompute on every request worked out once per load.
  */
-export interface AuthKey {
-  id: string;
-  tenantId: string;
-  keyType: KeyType;
-  permissions: string[];
-  allowedOrigins: string[] | null;
-  allowedAssistants: string[] | null;
-  transientAssistant: boolean;
-  rateLimit: RateLimitSettings;
-  maxConcurrentConnections: number | null;
-  enforceMtls: boolean;
-  clientCertFingerprints: string[] | null;
-  isActive: boolean;
+export interface AuthKey
+  extends Pick<
+    ApiKey,
+    | 'id'
+    | 'tenantId'
+    | 'keyType'
+    | 'permissions'
+    | 'allowedOrigins'
+    | 'allowedAssistants'
+    | 'transientAssistant'
+    | 'rateLimit'
+    | 'maxConcurrentConnections'
+    | 'enforceMtls'
+    | 'clientCertFingerprints'
+    | 'isActive'
+  > {
   /** ms since epoch; null for never. */
   expiresAt: number | null;
   /** `X-Api-Key-Permissions` as forwarded: the permissions joined once. */
