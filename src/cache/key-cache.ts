@@ -115,14 +115,19 @@ export class KeyCache {
     if (!slot) this.#byTenant.set(found.tenant.id, (slot = { tenant: found.tenant, hashes: new Set() }));
     else if (!isDeepStrictEqual(slot.tenant, found.tenant)) slot.tenant = found.tenant;
     slot.hashes.add(hash);
-    const key = toAuthKey(found.key, slot.tenant.id);
+    return this.#verification(found, slot.tenant);
+  }
+
+  /** A lookup as the cache hands it out: the key trimmed, its common values shared, with the given tenant. */
+  #verification(found: Verification, tenant: Tenant): CachedVerification {
+    const key = toAuthKey(found.key, tenant.id);
     key.permissions = this.#intern(key.permissions);
     key.permissionsHeader = this.#intern(key.permissionsHeader);
     key.rateLimit = this.#intern(key.rateLimit);
     key.allowedOrigins = this.#intern(key.allowedOrigins);
     key.allowedAssistants = this.#intern(key.allowedAssistants);
     key.clientCertFingerprints = this.#intern(key.clientCertFingerprints);
-    return { key, tenant: slot.tenant, hashExpiresAt: found.hashExpiresAt };
+    return { key, tenant, hashExpiresAt: found.hashExpiresAt };
   }
 
   /** One shared copy per distinct value (cached records are never mutated); most keys hold the same few. */
@@ -190,7 +195,7 @@ export class KeyCache {
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
-    return found && { key: toAuthKey(found.key, found.tenant.id), tenant: found.tenant, hashExpiresAt: found.hashExpiresAt };
+    return found && this.#verification(found, found.tenant);
   }
 
   /** Applies a mutation event from anywhere in the fleet. */

@@ -91,16 +91,15 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       registers: [registry],
     }),
   };
-  // Children bound on first use: keygate_requests_total by listener, method (and tenant), then status class.
-  const requestChildren = new Map<string, Array<HotCounterChild | undefined>>();
+  // Children bound on first use, found on later requests without building a string or a closure:
+  // keygate_requests_total by listener and method (plus tenant, with the label on), then status class.
+  const requestChildren = { public: new Map<string, Array<HotCounterChild | undefined>>(), internal: new Map<string, Array<HotCounterChild | undefined>>() };
   const decisionChildren = new Map<string, HotCounterChild>();
-  const bounded = <V>(map: Map<string, V>, id: string, make: () => V): V => {
-    let v = map.get(id);
-    if (v === undefined) {
-      if (map.size > 10_000) map.clear(); // arbitrary methods or many tenants cannot grow it forever
-      map.set(id, (v = make()));
-    }
-    return v;
+  /** Bounded: arbitrary methods or many tenants cannot grow the maps forever. */
+  const remember = <V>(map: Map<string, V>, id: string, value: V): V => {
+    if (map.size > 10_000) map.clear();
+    map.set(id, value);
+    return value;
   };
   return {
     ...m,
@@ -108,15 +107,19 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     /** Counts an answered request; `tenantId` becomes a label only with `metrics.tenantLabel`. */
     countRequest(listener: 'public' | 'internal', method: string, status: number, tenantId: string | null = null): void {
       const tenantValue = opts.tenantLabel ? (tenantId ?? '') : null;
-      const id = tenantValue === null ? `${listener} ${method}` : `${listener} ${method} ${tenantValue}`;
-      const byClass = bounded(requestChildren, id, () => []);
+      const id = tenantValue === null ? method : `${method} ${tenantValue}`;
+      const byClass = requestChildren[listener].get(id) ?? remember(requestChildren[listener], id, []);
       const c = Math.floor(status / 100);
       (byClass[c] ??= tenantValue === null ? m.requests.child(listener, method, `${c}xx`) : m.requests.child(listener, method, `${c}xx`, tenantValue)).inc();
     },
     /** Counts an authentication decision: "allowed" or an error code. */
     decision(decision: string, tenantId: string | null = null): void {
-      if (!opts.tenantLabel) return bounded(decisionChildren, decision, () => m.authDecisions.child(decision)).inc();
-      bounded(decisionChildren, `${decision} ${tenantId ?? ''}`, () => m.authDecisions.child(decision, tenantId ?? '')).inc();
+      if (!opts.tenantLabel) {
+        (decisionChildren.get(decision) ?? remember(decisionChildren, decision, m.authDecisions.child(decision))).inc();
+        return;
+      }
+      const id = `${decision} ${tenantId ?? ''}`;
+      (decisionChildren.get(id) ?? remember(decisionChildren, id, m.authDecisions.child(decision, tenantId ?? ''))).inc();
     },
   };
 }
