@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
-import { toAuthKey, type AuthKey, type Tenant } from '../keys/types.ts';
+import { toAuthKey, type AuthKey } from '../keys/types.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 
 /** A verification as cached: the key trimmed to what authorisation reads. */
@@ -15,17 +15,13 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-interface Entry {
-  /** null: a well-formed key the store does not know (negative entry). */
-  v: CachedVerification | null;
-  loadedAt: number;
-}
+/** The value cached for a well-formed key the store does not know (a negative entry): one object for all. */
+const UNKNOWN = Object.freeze({ unknown: true as const });
 
-/** The cached keys of one tenant, and the one Tenant object they all share. */
-interface TenantSlot {
-  tenant: Tenant;
-  hashes: Set<string>;
-}
+/** What the LRU holds per hash: the verification itself, nothing wrapped around it (see Memory below). */
+type Entry = CachedVerification | typeof UNKNOWN;
+
+const verificationOf = (entry: Entry): CachedVerification | null => (entry === UNKNOWN ? null : (entry as CachedVerification));
 
 export interface KeyCacheOptions {
   maxEntries: number;
@@ -42,21 +38,22 @@ const RETRIES_AFTER_EVICTION = 3;
  * a load that began before an eviction never writes the stale record back. Tenant events cannot name the
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
  *
- * Memory (bench: 100,000 cached keys): a tenant's keys share one Tenant object, and a TTL refresh that finds
- * the record unchanged keeps the cached object, so what hangs off it (rate-limit leases) lives on.
+ * Memory (bench: 100,000 cached keys): the LRU holds each verification as it is (lru-cache keeps the load
+ * time and TTL, in typed arrays), values many keys hold alike — the Tenant, permission lists, limits — are one
+ * shared object each, and a TTL refresh that finds the record unchanged keeps the cached object, so what
+ * hangs off it (rate-limit leases) lives on. A tenant event finds the tenant's entries by walking the cache
+ * (rare: a plan change, a suspension) rather than keeping a set of hashes per tenant.
  */
 export class KeyCache {
   readonly #store: KeyStore;
   readonly #metrics: Metrics | null;
   readonly #lru: LRUCache<string, Entry>;
-  readonly #ttlMs: number;
   readonly #negativeTtlMs: number;
-  readonly #maxAgeMs: number;
+  readonly #staleIfErrorMs: number;
   /** The last load error per hash, cleared by the next load: tells a store failure from an eviction. */
   readonly #failures = new Map<string, unknown>();
-  readonly #byTenant = new Map<string, TenantSlot>();
   #tenantSeq = 0;
-  /** Shared copies of values many keys hold alike (permission lists, rate limits), by their JSON. */
+  /** Shared copies of values many keys hold alike (tenants, permission lists, rate limits), by their JSON. */
   readonly #interned = new Map<string, unknown>();
   readonly #lookups: Record<'hit' | 'negative' | 'miss' | 'stale', { inc(): void }> | null;
 
@@ -65,9 +62,8 @@ export class KeyCache {
     this.#metrics = metrics;
     const counter = metrics?.cacheLookups;
     this.#lookups = counter ? { hit: counter.child('hit'), negative: counter.child('negative'), miss: counter.child('miss'), stale: counter.child('stale') } : null;
-    this.#ttlMs = opts.ttlSeconds * 1000;
     this.#negativeTtlMs = opts.negativeTtlSeconds * 1000;
-    this.#maxAgeMs = (opts.ttlSeconds + opts.staleIfErrorSeconds) * 1000;
+    this.#staleIfErrorMs = opts.staleIfErrorSeconds * 1000;
     this.#lru = new LRUCache<string, Entry>({
       max: opts.maxEntries,
       ttl: opts.ttlSeconds * 1000,
@@ -76,7 +72,6 @@ export class KeyCache {
       noDeleteOnFetchRejection: true,
       allowStaleOnFetchRejection: true,
       fetchMethod: (hash, stale, { options }) => this.#load(hash, stale, options),
-      dispose: (entry, hash) => this.#untrack(entry, hash),
     });
   }
 
@@ -99,27 +94,18 @@ export class KeyCache {
         throw err;
       }
     } while (seq !== this.#tenantSeq);
-    const now = Date.now();
     if (found === null) {
       options.ttl = this.#negativeTtlMs;
-      return { v: null, loadedAt: now };
+      return UNKNOWN;
     }
-    const v = this.#cached(hash, found);
+    const v = this.#verification(found);
     // Unchanged since the last load (a TTL refresh): keep the object that is already cached.
-    return { v: stale?.v && isDeepStrictEqual(stale.v, v) ? stale.v : v, loadedAt: now };
+    return stale !== undefined && isDeepStrictEqual(stale, v) ? stale : v;
   }
 
-  /** The cacheable form of a lookup, with the tenant shared by all of its cached keys. */
-  #cached(hash: string, found: Verification): CachedVerification {
-    let slot = this.#byTenant.get(found.tenant.id);
-    if (!slot) this.#byTenant.set(found.tenant.id, (slot = { tenant: found.tenant, hashes: new Set() }));
-    else if (!isDeepStrictEqual(slot.tenant, found.tenant)) slot.tenant = found.tenant;
-    slot.hashes.add(hash);
-    return this.#verification(found, slot.tenant);
-  }
-
-  /** A lookup as the cache hands it out: the key trimmed, its common values shared, with the given tenant. */
-  #verification(found: Verification, tenant: Tenant): CachedVerification {
+  /** A lookup as the cache hands it out: the key trimmed, its common values (the tenant too) shared. */
+  #verification(found: Verification): CachedVerification {
+    const tenant = this.#intern(found.tenant);
     const key = toAuthKey(found.key, tenant.id);
     key.permissions = this.#intern(key.permissions);
     key.permissionsHeader = this.#intern(key.permissionsHeader);
@@ -141,23 +127,12 @@ export class KeyCache {
     return value;
   }
 
-  #untrack(entry: Entry, hash: string): void {
-    if (!entry.v) return;
-    const slot = this.#byTenant.get(entry.v.tenant.id);
-    slot?.hashes.delete(hash);
-    if (slot?.hashes.size === 0) this.#byTenant.delete(entry.v.tenant.id);
-  }
-
-  #fresh(entry: Entry, now: number): boolean {
-    return now < entry.loadedAt + (entry.v ? this.#ttlMs : this.#negativeTtlMs);
-  }
-
   /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
   peek(hash: string): CachedVerification | null | undefined {
-    const entry = this.#lru.get(hash);
+    const entry = this.#lru.get(hash); // undefined once stale: lru-cache keeps the TTL
     if (entry === undefined) return undefined;
-    if (this.#lookups) (entry.v ? this.#lookups.hit : this.#lookups.negative).inc();
-    return entry.v;
+    if (this.#lookups) (entry === UNKNOWN ? this.#lookups.negative : this.#lookups.hit).inc();
+    return verificationOf(entry);
   }
 
   /** The verification for `hash`: cached, or loaded once however many requests ask at the same time. */
@@ -179,14 +154,14 @@ export class KeyCache {
         if (failure !== undefined) throw new StoreUnavailableError(failure);
         continue;
       }
-      const now = Date.now();
-      if (!this.#fresh(entry, now)) {
+      // Fresh: what the cache now holds for the hash, within its TTL (lru-cache's peek leaves stale values out).
+      if (this.#lru.peek(hash) !== entry) {
         if (failure === undefined) continue; // a stale value handed back by an aborted reload
         // Only a positive record, and only within cache.staleIfErrorSeconds, may outlive a store failure.
-        if (!entry.v || now - entry.loadedAt > this.#maxAgeMs) throw new StoreUnavailableError(failure);
+        if (entry === UNKNOWN || this.#lru.getRemainingTTL(hash) < -this.#staleIfErrorMs) throw new StoreUnavailableError(failure);
         this.#lookups?.stale.inc();
       }
-      return entry.v;
+      return verificationOf(entry);
     }
     // Evicted on every attempt (a storm of mutations to this key): ask the store directly.
     let found: Verification | null;
@@ -195,7 +170,7 @@ export class KeyCache {
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
-    return found && this.#verification(found, found.tenant);
+    return found && this.#verification(found);
   }
 
   /** Applies a mutation event from anywhere in the fleet. */
@@ -206,13 +181,13 @@ export class KeyCache {
       return;
     }
     this.#tenantSeq++;
-    for (const hash of [...(this.#byTenant.get(event.tenantId)?.hashes ?? [])]) this.#lru.delete(hash);
+    // Stale entries too (a store outage could serve them) and entries being reloaded: dump() holds them all.
+    for (const [hash, { value }] of this.#lru.dump()) if (value !== UNKNOWN && (value as CachedVerification).tenant.id === event.tenantId) this.#lru.delete(hash);
   }
 
   clear(): void {
     this.#tenantSeq++;
     this.#lru.clear();
-    this.#byTenant.clear();
   }
 
   /**

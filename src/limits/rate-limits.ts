@@ -161,7 +161,7 @@ export class RateLimitsImpl implements RateLimits {
     forKey('d', key.rateLimit.requestsPerDay);
     forTenant('m', plan?.requestsPerMinute.max);
     forTenant('d', plan?.requestsPerDay.max);
-    return out;
+    return out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)
   }
 
   /** One lease request per window at a time; concurrent requests wait for it and share it. */

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyCache } from '../../src/cache/key-cache.ts';
+import { KeyCache, StoreUnavailableError } from '../../src/cache/key-cache.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
@@ -21,8 +21,11 @@ afterAll(async () => {
 class SlowReads extends RedisStore {
   gate: Promise<void> | null = null;
   reads = 0;
+  /** Set: every read fails as a store outage would. */
+  down = false;
   override async lookup(hash: string): Promise<Verification | null> {
     this.reads++;
+    if (this.down) throw new Error('connection refused');
     const v = await super.lookup(hash);
     if (this.gate) await this.gate;
     return v;
@@ -31,9 +34,9 @@ class SlowReads extends RedisStore {
 
 const audit = { action: 'test', actor: 'admin', keyId: null, details: {} };
 
-async function setup() {
+async function setup(ttl = { ttlSeconds: 3600, negativeTtlSeconds: 3600, staleIfErrorSeconds: 300 }) {
   const store = new SlowReads({ client: new Redis(redis.url), subscriber: new Redis(redis.url), prefix: `r${Date.now()}:`, channel: `race${Math.random()}`, auditMaxEntries: 10 });
-  const cache = new KeyCache(store, { maxEntries: 100, ttlSeconds: 3600, negativeTtlSeconds: 3600, staleIfErrorSeconds: 300 });
+  const cache = new KeyCache(store, { maxEntries: 100, ...ttl });
   await cache.attach();
   const now = new Date().toISOString();
   const tenantId = newTenantId();
@@ -90,6 +93,36 @@ describe('key cache against a revoke during a slow read', () => {
     const all = await Promise.all(Array.from({ length: 50 }, () => cache.get(hash)));
     expect(all.every((v) => v !== null)).toBe(true);
     expect(store.reads - before).toBe(1);
+    await store.close();
+  });
+});
+
+describe('key cache during a store outage (cache.staleIfErrorSeconds)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('serves an expired positive record for staleIfErrorSeconds, then answers unavailable', async () => {
+    const { store, cache, hash, key } = await setup({ ttlSeconds: 0.2, negativeTtlSeconds: 0.2, staleIfErrorSeconds: 0.6 });
+    const cached = await cache.get(hash);
+    expect(cached?.key.id).toBe(key.id);
+    await sleep(300); // past the TTL
+    expect(cache.peek(hash)).toBeUndefined();
+    store.down = true;
+    expect(await cache.get(hash)).toBe(cached); // the same record, stale
+    await sleep(600); // past TTL + staleIfError
+    await expect(cache.get(hash)).rejects.toBeInstanceOf(StoreUnavailableError);
+    store.down = false;
+    expect((await cache.get(hash))?.key.id).toBe(key.id); // recovers with the store
+    await store.close();
+  });
+
+  it('never serves an expired negative entry: an unknown key is unavailable, not invalid, during the outage', async () => {
+    const { store, cache } = await setup({ ttlSeconds: 0.2, negativeTtlSeconds: 0.2, staleIfErrorSeconds: 300 });
+    const unknown = 'f'.repeat(64);
+    expect(await cache.get(unknown)).toBeNull();
+    expect(cache.peek(unknown)).toBeNull(); // cached as unknown
+    await sleep(300);
+    store.down = true;
+    await expect(cache.get(unknown)).rejects.toBeInstanceOf(StoreUnavailableError);
     await store.close();
   });
 });
