@@ -36,8 +36,8 @@ export async function authMicro(iterations = 2_000_000): Promise<{ opsPerSecond:
     for (let i = 0; i < n; i++) {
       const id = authenticate(credentialOf(headers, '/v1/calls/123', false));
       if (id instanceof Promise || !id.ok) throw new Error('expected a synchronous cache hit');
-      const route = authorize(id.key, 'GET', '/v1/calls/123');
-      if (route.ok && checkOrigin(id.key, undefined) === null) allowed++;
+      const route = authorize(id.key.policy, 'GET', '/v1/calls/123');
+      if (route.ok && checkOrigin(id.key.policy, undefined) === null) allowed++;
     }
   };
   run(100_000); // JIT warm-up

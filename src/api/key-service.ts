@@ -22,7 +22,7 @@ const DAY_MS = 86_400_000;
 const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const;
 
 const actorName = (a: Actor): string => (a.kind === 'admin' ? 'admin' : a.key.id);
-const actorPermissions = (a: Actor): readonly string[] => (a.kind === 'admin' ? ['*'] : a.key.permissions);
+const actorPermissions = (a: Actor): readonly string[] => (a.kind === 'admin' ? ['*'] : a.key.policy.permissions);
 
 function invalid(problems: FieldProblem[]): ApiError {
   return new ApiError('validation_error', problems.map((p) => `${p.path}: ${p.message}`).join('; '), { details: problems });

@@ -13,7 +13,7 @@ const identityOf = (res: Response): Identity => res.locals.identity as Identity;
 
 function requirePermission(res: Response, permission: string): void {
   const { key } = identityOf(res);
-  if (!holds(key.permissions, permission)) {
+  if (!holds(key.policy.permissions, permission)) {
     throw new ApiError('insufficient_permissions', `This API key lacks the ${permission} permission.`);
   }
 }

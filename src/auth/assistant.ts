@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AuthKey } from '../keys/types.ts';
+import type { KeyPolicy } from '../keys/types.ts';
 import type { AssistantRule } from './policy.ts';
 import { deny, type Denial } from './verify.ts';
 
@@ -27,7 +27,7 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
   }
 }
 
-export function checkAssistant(key: AuthKey, rule: AssistantRule, src: AssistantSource): Denial | null {
+export function checkAssistant(key: KeyPolicy, rule: AssistantRule, src: AssistantSource): Denial | null {
   const transient = rule.transientField === undefined ? undefined : read(rule, rule.transientField, src);
   if (transient !== undefined && transient !== null) {
     if (!key.transientAssistant) return deny('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');

@@ -1,4 +1,4 @@
-import type { AuthKey } from '../keys/types.ts';
+import type { KeyPolicy } from '../keys/types.ts';
 import { holds } from './permissions.ts';
 import type { Policy, RouteMatch } from './policy.ts';
 import { deny, type Denial } from './verify.ts';
@@ -14,7 +14,7 @@ export type RouteDecision = { ok: true; match: RouteMatch | null } | Denial;
 export function createAuthorizer(policy: Policy) {
   const noRoute = deny('route_not_allowed', 'No route of this API matches the request.');
   const publicKeyRefused = deny('public_key_not_allowed', 'Public keys cannot call this route; use a private key from a server.');
-  return function authorize(key: AuthKey, method: string, path: string): RouteDecision {
+  return function authorize(key: KeyPolicy, method: string, path: string): RouteDecision {
     if (AMBIGUOUS_PATH.test(path)) return deny('malformed_request', 'The request path holds dot segments or encoded separators.');
     const match = policy.match(method, path);
     if (!match) {

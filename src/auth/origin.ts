@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthKey } from '../keys/types.ts';
+import type { KeyPolicy } from '../keys/types.ts';
 import { deny, type Denial } from './verify.ts';
 
 // CORS (SPEC §7). Origins are per key, so a preflight (which carries no key) is answered for any origin but
@@ -50,7 +50,7 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse, reque
 }
 
 /** SPEC §5 step 9: a public key needs a listed Origin; any key with allowedOrigins rejects other origins. */
-export function checkOrigin(key: AuthKey, origin: string | undefined): Denial | null {
+export function checkOrigin(key: KeyPolicy, origin: string | undefined): Denial | null {
   if (origin === undefined) {
     return key.keyType === 'public' ? deny('origin_not_allowed', 'Public keys can only be used from an allowed browser origin.') : null;
   }

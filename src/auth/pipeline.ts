@@ -51,12 +51,12 @@ export function createPipeline(deps: PipelineDeps) {
     } catch {
       return refuse(notJson, identity);
     }
-    const denial = checkAssistant(identity.key, match.route.assistant!, { params: match.params, query, headers: req.headers, body: parsed });
+    const denial = checkAssistant(identity.key.policy, match.route.assistant!, { params: match.params, query, headers: req.headers, body: parsed });
     return denial ? refuse(denial, identity) : { ok: true, identity, match, body };
   }
 
   function afterIdentity(req: IncomingMessage, identity: Identity, path: string, query: string | null, upgrade: boolean): Outcome | Promise<Outcome> {
-    const key = identity.key;
+    const key = identity.key.policy;
     const denial = checkTransport(key, req, deps.xfccFrom) ?? checkOrigin(key, req.headers.origin);
     if (denial) return refuse(denial, identity);
     const route = authorize(key, req.method ?? 'GET', path);

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { contains } from '../http/client-ip.ts';
-import type { AuthKey } from '../keys/types.ts';
+import type { KeyPolicy } from '../keys/types.ts';
 import { deny, type Denial } from './verify.ts';
 
 // SPEC §7 mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
@@ -25,7 +25,7 @@ export function clientCertFingerprint(req: IncomingMessage, xfccFrom: BlockList 
   return null;
 }
 
-export function checkTransport(key: AuthKey, req: IncomingMessage, xfccFrom: BlockList | null): Denial | null {
+export function checkTransport(key: KeyPolicy, req: IncomingMessage, xfccFrom: BlockList | null): Denial | null {
   if (!key.enforceMtls) return null;
   const fp = clientCertFingerprint(req, xfccFrom);
   if (fp === null) return deny('mtls_required', 'This API key requires a verified client certificate.');

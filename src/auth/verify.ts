@@ -35,7 +35,7 @@ const invalid = deny('invalid_api_key', 'The API key is not valid.');
 /** SPEC §5 step 7, in that order. */
 export function statusOf(v: CachedVerification, credential: Credential, hash: string, now: number): AuthResult {
   if (v.tenant.status !== 'active') return deny('tenant_suspended', 'The tenant that owns this API key is suspended.');
-  if (!v.key.isActive) return deny('key_disabled', 'The API key is disabled.');
+  if (!v.key.policy.isActive) return deny('key_disabled', 'The API key is disabled.');
   if (v.key.expiresAt !== null && v.key.expiresAt <= now) return deny('key_expired', 'The API key has expired.');
   // The previous value of a rotated key stops at the end of its grace period, even if still cached.
   if (v.hashExpiresAt !== null && v.hashExpiresAt <= now) return invalid;

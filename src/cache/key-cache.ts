@@ -4,7 +4,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import { toAuthKey, type AuthKey } from '../keys/types.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 
-/** A verification as cached: the key trimmed to what authorisation reads. */
+/** A verification as cached: the key trimmed to what authorisation reads, its policy shared. */
 export type CachedVerification = Verification<AuthKey>;
 
 /** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
@@ -39,8 +39,8 @@ const RETRIES_AFTER_EVICTION = 3;
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
  *
  * Memory (bench: 100,000 cached keys): the LRU holds each verification as it is (lru-cache keeps the load
- * time and TTL, in typed arrays), values many keys hold alike — the Tenant, permission lists, limits — are one
- * shared object each, and a TTL refresh that finds the record unchanged keeps the cached object, so what
+ * time and TTL, in typed arrays), what many keys hold alike — the Tenant, the key's policy — is one shared object
+ * each (a key's own part is its id and expiry), and a TTL refresh that finds the record unchanged keeps the cached object, so what
  * hangs off it (rate-limit leases) lives on. A tenant event finds the tenant's entries by walking the cache
  * (rare: a plan change, a suspension) rather than keeping a set of hashes per tenant.
  */
@@ -53,7 +53,7 @@ export class KeyCache {
   /** The last load error per hash, cleared by the next load: tells a store failure from an eviction. */
   readonly #failures = new Map<string, unknown>();
   #tenantSeq = 0;
-  /** Shared copies of values many keys hold alike (tenants, permission lists, rate limits), by their JSON. */
+  /** Shared copies of what many keys hold alike (tenants, key policies), by their JSON. */
   readonly #interned = new Map<string, unknown>();
   readonly #lookups: Record<'hit' | 'negative' | 'miss' | 'stale', { inc(): void }> | null;
 
@@ -105,15 +105,9 @@ export class KeyCache {
 
   /** A lookup as the cache hands it out: the key trimmed, its common values (the tenant too) shared. */
   #verification(found: Verification): CachedVerification {
-    const tenant = this.#intern(found.tenant);
-    const key = toAuthKey(found.key, tenant.id);
-    key.permissions = this.#intern(key.permissions);
-    key.permissionsHeader = this.#intern(key.permissionsHeader);
-    key.rateLimit = this.#intern(key.rateLimit);
-    key.allowedOrigins = this.#intern(key.allowedOrigins);
-    key.allowedAssistants = this.#intern(key.allowedAssistants);
-    key.clientCertFingerprints = this.#intern(key.clientCertFingerprints);
-    return { key, tenant, hashExpiresAt: found.hashExpiresAt };
+    const key = toAuthKey(found.key);
+    key.policy = this.#intern(key.policy);
+    return { key, tenant: this.#intern(found.tenant), hashExpiresAt: found.hashExpiresAt };
   }
 
   /** One shared copy per distinct value (cached records are never mutated); most keys hold the same few. */

@@ -62,14 +62,13 @@ export interface AuditEntry {
 export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => key;
 
 /**
- * A key as the in-process cache holds it (SPEC §8): what authorising a request reads, nothing else, with the
- * values the hot path would otherwise recompute on every request worked out once per load.
+ * What authorising a request reads of a key besides its id and expiry, with the values the hot path would
+ * otherwise recompute on every request worked out once per load. Most keys of a tenant hold the same, so the
+ * cache keeps one object per distinct policy (SPEC §8; memory: bench/README.md).
  */
-export interface AuthKey
+export interface KeyPolicy
   extends Pick<
     ApiKey,
-    | 'id'
-    | 'tenantId'
     | 'keyType'
     | 'permissions'
     | 'allowedOrigins'
@@ -81,26 +80,33 @@ export interface AuthKey
     | 'clientCertFingerprints'
     | 'isActive'
   > {
-  /** ms since epoch; null for never. */
-  expiresAt: number | null;
   /** `X-Api-Key-Permissions` as forwarded: the permissions joined once. */
   permissionsHeader: string;
 }
 
-/** The cached form of a stored key; `tenantId` is taken from the tenant so that one string serves all its keys. */
-export const toAuthKey = (k: ApiKey, tenantId: string = k.tenantId): AuthKey => ({
+/** A key as the in-process cache holds it: what is its own, and its (shared) policy. */
+export interface AuthKey {
+  id: string;
+  /** ms since epoch; null for never. */
+  expiresAt: number | null;
+  policy: KeyPolicy;
+}
+
+/** The cached form of a stored key. */
+export const toAuthKey = (k: ApiKey): AuthKey => ({
   id: k.id,
-  tenantId,
-  keyType: k.keyType,
-  permissions: k.permissions,
-  allowedOrigins: k.allowedOrigins,
-  allowedAssistants: k.allowedAssistants,
-  transientAssistant: k.transientAssistant,
-  rateLimit: k.rateLimit,
-  maxConcurrentConnections: k.maxConcurrentConnections,
-  enforceMtls: k.enforceMtls,
-  clientCertFingerprints: k.clientCertFingerprints,
-  isActive: k.isActive,
   expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
-  permissionsHeader: k.permissions.join(','),
+  policy: {
+    keyType: k.keyType,
+    permissions: k.permissions,
+    allowedOrigins: k.allowedOrigins,
+    allowedAssistants: k.allowedAssistants,
+    transientAssistant: k.transientAssistant,
+    rateLimit: k.rateLimit,
+    maxConcurrentConnections: k.maxConcurrentConnections,
+    enforceMtls: k.enforceMtls,
+    clientCertFingerprints: k.clientCertFingerprints,
+    isActive: k.isActive,
+    permissionsHeader: k.permissions.join(','),
+  },
 });

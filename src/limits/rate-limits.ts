@@ -157,8 +157,8 @@ export class RateLimitsImpl implements RateLimits {
       if (!window) this.#byTenant.set(name, (window = new Window(this.#spec('tenant', period, points), tenant.id)));
       out.push(window);
     };
-    forKey('m', key.rateLimit.requestsPerMinute);
-    forKey('d', key.rateLimit.requestsPerDay);
+    forKey('m', key.policy.rateLimit.requestsPerMinute);
+    forKey('d', key.policy.rateLimit.requestsPerDay);
     forTenant('m', plan?.requestsPerMinute.max);
     forTenant('d', plan?.requestsPerDay.max);
     return out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)

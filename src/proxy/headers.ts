@@ -94,19 +94,19 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: 
     out.push(name, value);
   }
   if (listed?.size) out = without(out, listed);
-  const key = id.key;
+  const { key, tenant } = id;
   out.push(
-    'x-tenant-id', key.tenantId,
+    'x-tenant-id', tenant.id,
     'x-api-key-id', key.id,
-    'x-api-key-type', key.keyType,
-    'x-api-key-permissions', key.permissionsHeader,
+    'x-api-key-type', key.policy.keyType,
+    'x-api-key-permissions', key.policy.permissionsHeader,
     'x-request-id', requestId,
     'x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`,
     'x-forwarded-proto', proto ?? (deps.encrypted ? 'https' : 'http'),
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
   if (deps.signingSecret) {
-    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: key.tenantId, keyId: key.id }));
+    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: tenant.id, keyId: key.id }));
   }
   return out;
 }

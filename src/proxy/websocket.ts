@@ -179,7 +179,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded.', identity }, fieldsRecord(rateLimitFields(verdict)));
       }
       const sessionId = randomUUID();
-      const slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
+      const slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.policy.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
       if (slot !== 'ok') {
         metrics.rateLimited.inc({ scope: slot === 'key' ? 'key_connections' : 'tenant_connections' });
         return refuse(req, socket, requestId, { ok: false, code: 'concurrency_limit_reached', message: `Too many open sessions for this ${slot === 'key' ? 'API key' : 'tenant'}.`, identity }, { 'Retry-After': '1' });

@@ -25,7 +25,7 @@ let n = 0;
 function identity(keyId: string, rpm: number): Identity {
   return {
     ok: true,
-    key: { id: keyId, rateLimit: { requestsPerMinute: rpm, requestsPerDay: null } },
+    key: { id: keyId, expiresAt: null, policy: { rateLimit: { requestsPerMinute: rpm, requestsPerDay: null } } },
     tenant: { id: `ten_${keyId}`, plan: 'enterprise' },
   } as unknown as Identity;
 }
@@ -78,12 +78,12 @@ describe('rate-limit leases', () => {
     await Promise.all(clients.map((c) => (c.status === 'ready' ? null : new Promise((r) => c.once('ready', r)))));
     const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0);
 
-    const busy = identity('key_lease_busy', 10_000); // leases of 64
+    const busy = identity('key_lease_busy', 10_000); // leases of 100
     const before = await calls();
     const verdicts = await Promise.all(Array.from({ length: 900 }, (_, i) => replicas[i % 3]!.consume(busy)));
     expect(verdicts.every((v) => v?.ok)).toBe(true);
     const used = (await calls()) - before;
-    expect(used).toBeLessThanOrEqual(Math.ceil(900 / 64) + 3); // one call per lease per replica, not per request
+    expect(used).toBeLessThanOrEqual(Math.ceil(900 / 100) + 3); // one call per lease per replica, not per request
 
     // Near the limit the leases shrink to single requests: the fleet admits exactly the limit.
     const tight = identity('key_lease_tight', 300); // leases of 3
