@@ -39,7 +39,7 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user);
     expect(args('EXPOSE').join(' ').split(/\s+/).sort()).toEqual(['8080', '9090']);
     expect(args('HEALTHCHECK').at(-1)).toContain('/healthz');
-    expect(jsonArgs('CMD')).toEqual(['node', '--max-semi-space-size=8', 'dist/server/cli.js', 'serve']);
+    expect(jsonArgs('CMD')).toEqual(['node', '--max-semi-space-size=8', '--heap-growing-percent=50', 'dist/server/cli.js', 'serve']);
   });
 
   it('produces a layout that serves: production-only install, started as CMD starts it', async () => {
