@@ -15,7 +15,7 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // limit on its own (N-times exposure, bounded and documented). Recovery needs no restart: the next call
 // that reaches Redis uses it again.
 //
-// Leases: a replica may take up to 1% of a window's limit (at most 64 requests) from Redis in one call and
+// Leases: a replica may take up to 1% of a window's limit (at most 1,000 requests) from Redis in one call and
 // spend it locally, so a busy key costs one Redis round trip per lease instead of one per request. Leased
 // requests are counted in Redis when taken, so the fleet never admits more than the limit. Once half a lease
 // is spent the next one is taken in the background, so a steady stream of requests never waits for Redis
