@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import { errors, Pool, type Dispatcher } from 'undici';
 import { sendError } from '../http/errors.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { declaresBody } from './body.ts';
@@ -9,8 +9,8 @@ import type { RequestScope } from './scope.ts';
 
 // The upstream side of the proxy is undici's Pool (the Node.js project's HTTP/1.1 client), driven through its
 // low-level `dispatch` handler interface: the head goes out as a flat [name, value, ...] list, the response
-// arrives as raw header bytes and body chunks that are written straight to the client, and undici's own
-// headers timeout replaces a timer per request. Measured against `http.request` with a keep-alive agent on
+// arrives as raw header bytes and body chunks that are written straight to the client. Measured against
+// `http.request` with a keep-alive agent on
 // the same hot path: a forwarded request costs roughly half the CPU (bench/README.md, "What the numbers
 // decided"), which is what lets keygate authenticate and still beat a bare node:http proxy.
 // http-proxy-middleware (measured ~45 µs per request over node:http) is not on this path either.
@@ -45,6 +45,7 @@ function kindOf(err: NodeJS.ErrnoException): UpstreamErrorKind {
 
 /** What the forwarder needs to know of its caller for one exchange. */
 interface ExchangeContext {
+  timeoutMs: number;
   upstreamDuration: { observe(seconds: number): void };
   fail(err: NodeJS.ErrnoException, res: ServerResponse, scope: RequestScope): void;
 }
@@ -62,6 +63,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #countBody: boolean;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(res: ServerResponse, scope: RequestScope, ctx: ExchangeContext, countBody: boolean) {
     this.#res = res;
@@ -74,8 +76,26 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#abort?.();
   }
 
+  /**
+   * Written to an upstream socket: the response head must arrive within `upstream.timeoutMs`. A plain timer,
+   * cleared when the head arrives, rather than undici's `headersTimeout`: undici keeps each of those in a list
+   * it sweeps twice a second, so every request's timer outlived two young-generation GCs and was promoted
+   * (half of what keygate promoted under load; bench/README.md).
+   */
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
+    this.#timer = setTimeout(expire, this.#ctx.timeoutMs, this);
+  }
+
+  expire(): void {
+    this.#timer = null;
+    this.#abort?.(new errors.HeadersTimeoutError());
+  }
+
+  #stopTimer(): void {
+    if (this.#timer === null) return;
+    clearTimeout(this.#timer);
+    this.#timer = null;
   }
 
   /** undici 7 passes the chunk sent (its typings say a size): large uploads are counted for body-gc.ts. */
@@ -85,6 +105,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // informational (1xx): not passed on
+    this.#stopTimer();
     this.#resume = resume;
     const seconds = (performance.now() - this.#started) / 1000;
     this.#scope.upstreamSeconds = seconds;
@@ -105,9 +126,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
+    this.#stopTimer();
     this.#ctx.fail(err, this.#res, this.#scope);
   }
 }
+
+const expire = (exchange: Exchange) => exchange.expire();
 
 /**
  * Forwards a request with the head keygate built for it: bodies stream both ways (or the exact buffered bytes
@@ -119,13 +143,14 @@ export function createForwarder(opts: ForwardOptions) {
   const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
   const pool = new Pool(target.origin, {
     connections: opts.maxSockets,
-    headersTimeout: opts.timeoutMs,
+    headersTimeout: 0, // the exchange times the head itself (Exchange.onConnect)
     connectTimeout: opts.timeoutMs,
     bodyTimeout: 0, // streams (SSE, voice) may be quiet for long; the client going away ends them
   });
   const upstreamErrors = opts.metrics.upstreamErrors;
 
   const ctx: ExchangeContext = {
+    timeoutMs: opts.timeoutMs,
     upstreamDuration: opts.metrics.upstreamDuration,
     fail(err, res, scope) {
       // The client left first: nothing to answer, and not the upstream's fault.
