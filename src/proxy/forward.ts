@@ -10,9 +10,9 @@ import type { RequestScope } from './scope.ts';
 // The upstream side of the proxy is undici's Pool (the Node.js project's HTTP/1.1 client), driven through its
 // low-level `dispatch` handler interface: the head goes out as a flat [name, value, ...] list, the response
 // arrives as raw header bytes and body chunks that are written straight to the client. Measured against
-// `http.request` with a keep-alive agent on
-// the same hot path: a forwarded request costs roughly half the CPU (bench/README.md, "What the numbers
-// decided"), which is what lets keygate authenticate and still beat a bare node:http proxy.
+// `http.request` with a keep-alive agent on the same hot path: a forwarded request costs roughly half the CPU
+// (bench/README.md, "What the numbers decided"), which is what lets keygate authenticate and still beat a bare
+// node:http proxy.
 // http-proxy-middleware (measured ~45 µs per request over node:http) is not on this path either.
 
 export interface ForwardOptions {
