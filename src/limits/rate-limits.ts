@@ -239,8 +239,9 @@ export class RateLimitsImpl implements RateLimits {
           size = 1;
           continue;
         }
-        // Not even one request is left: the window stays full until it ends, so this replica says so itself.
-        if (size === 1) window.blockedUntil = now + err.msBeforeNext;
+        // Not even one request was left (whatever size was asked for): the window stays full until it ends, so
+        // this replica says so itself, without asking Redis again on every request.
+        window.blockedUntil = now + err.msBeforeNext;
         return { window, ok: false, remaining: 0, msBeforeNext: err.msBeforeNext };
       }
     }

@@ -92,4 +92,26 @@ describe('rate-limit leases', () => {
     expect(admitted).toBeLessThanOrEqual(300);
     expect(admitted).toBeGreaterThanOrEqual(300 - 3 * 3); // at most one unspent lease per replica
   });
+
+  it('answer a full window locally until it ends, whatever lease size it takes (no Redis call per refusal)', async () => {
+    const make = () => {
+      const client = new Redis(redis.url, { enableAutoPipelining: true });
+      clients.push(client);
+      return new RateLimitsImpl({ redis: client, prefix: 'full:', plans });
+    };
+    const [a, b] = [make(), make()];
+    await Promise.all(clients.map((c) => (c.status === 'ready' ? null : new Promise((r) => c.once('ready', r)))));
+    const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+    const key = identity('key_full', 500); // leases of 5
+    let admitted = 0;
+    for (let i = 0; i < 600; i++) if ((await a.consume(key))?.ok) admitted++;
+    expect(admitted).toBe(500);
+    // Another replica meets the window already full: it asks Redis once (for a lease), then answers itself.
+    const before = await calls();
+    for (let i = 0; i < 200; i++) {
+      const v = await b.consume(key);
+      expect(v && !v.ok && v.retryAfterSeconds > 0).toBe(true);
+    }
+    expect((await calls()) - before).toBeLessThanOrEqual(1);
+  });
 });
