@@ -91,11 +91,12 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       registers: [registry],
     }),
   };
-  // Children bound on first use, found on later requests without building a string or a closure:
-  // keygate_requests_total by listener and method (plus tenant, with the label on), then status class.
+  // Children bound on first use. Without a tenant label they are found on later requests without building a
+  // string or a closure: keygate_requests_total by listener, method, then status class. With it, HotCounter's
+  // own lookup by label values serves (one string per request, as the tenant is a label value).
   const requestChildren = { public: new Map<string, Array<HotCounterChild | undefined>>(), internal: new Map<string, Array<HotCounterChild | undefined>>() };
   const decisionChildren = new Map<string, HotCounterChild>();
-  /** Bounded: arbitrary methods or many tenants cannot grow the maps forever. */
+  /** Bounded: arbitrary methods cannot grow the maps forever. */
   const remember = <V>(map: Map<string, V>, id: string, value: V): V => {
     if (map.size > 10_000) map.clear();
     map.set(id, value);
@@ -103,23 +104,17 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   };
   return {
     ...m,
-    tenantLabel: opts.tenantLabel,
     /** Counts an answered request; `tenantId` becomes a label only with `metrics.tenantLabel`. */
     countRequest(listener: 'public' | 'internal', method: string, status: number, tenantId: string | null = null): void {
-      const tenantValue = opts.tenantLabel ? (tenantId ?? '') : null;
-      const id = tenantValue === null ? method : `${method} ${tenantValue}`;
-      const byClass = requestChildren[listener].get(id) ?? remember(requestChildren[listener], id, []);
       const c = Math.floor(status / 100);
-      (byClass[c] ??= tenantValue === null ? m.requests.child(listener, method, `${c}xx`) : m.requests.child(listener, method, `${c}xx`, tenantValue)).inc();
+      if (opts.tenantLabel) return m.requests.child(listener, method, `${c}xx`, tenantId ?? '').inc();
+      const byClass = requestChildren[listener].get(method) ?? remember(requestChildren[listener], method, []);
+      (byClass[c] ??= m.requests.child(listener, method, `${c}xx`)).inc();
     },
     /** Counts an authentication decision: "allowed" or an error code. */
     decision(decision: string, tenantId: string | null = null): void {
-      if (!opts.tenantLabel) {
-        (decisionChildren.get(decision) ?? remember(decisionChildren, decision, m.authDecisions.child(decision))).inc();
-        return;
-      }
-      const id = `${decision} ${tenantId ?? ''}`;
-      (decisionChildren.get(id) ?? remember(decisionChildren, id, m.authDecisions.child(decision, tenantId ?? ''))).inc();
+      if (opts.tenantLabel) return m.authDecisions.child(decision, tenantId ?? '').inc();
+      (decisionChildren.get(decision) ?? remember(decisionChildren, decision, m.authDecisions.child(decision))).inc();
     },
   };
 }
