@@ -7,7 +7,7 @@ import { pathOf } from '../http/path.ts';
 import { sign } from './signature.ts';
 
 // Header hygiene for forwarded requests (SPEC §5): strip before you inject. The forwarded head is built in one
-// pass over `req.rawHeaders` into the flat [name, value, ...] list that `http.request` takes as it is: no
+// pass over `req.rawHeaders` into the flat [name, value, ...] list that undici's dispatch takes as it is: no
 // header object to copy, delete from (which drops V8 into slow dictionary mode) and re-validate per field.
 
 /** Headers keygate sets for the upstream; any client-sent copy is removed first. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { addCorsFields, answerPreflight, isPreflight } from '../auth/origin.ts';
+import { answerPreflight, isPreflight } from '../auth/origin.ts';
 import type { Grant, Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import { clientIpOf } from '../http/client-ip.ts';
 import { sendError } from '../http/errors.ts';
@@ -86,15 +86,9 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     scope.decision = 'allowed';
     metrics.decision('allowed', scope.tenantId);
     usage.record(identity.tenant.id, identity.key.id, 'allowed');
-    if (verdict) {
-      scope.rateLimit = true;
-      rateLimitFields(verdict, scope.responseHeaders);
-    }
+    if (verdict) scope.addRateLimit(verdict);
     const origin = req.headers.origin;
-    if (origin !== undefined) {
-      scope.cors = true;
-      addCorsFields(scope.responseHeaders, origin);
-    }
+    if (origin !== undefined) scope.addCors(origin);
     const headers = forwardedHeaders(req, identity, scope.requestId, deps);
     authDuration.observe((performance.now() - scope.started) / 1000);
     forwarder.forward(req, res, scope, headers, grant.body);

@@ -1,4 +1,6 @@
-import type { ResponseFieldOwner } from './headers.ts';
+import { addCorsFields } from '../auth/origin.ts';
+import type { RateVerdict } from '../limits/types.ts';
+import { rateLimitFields, type ResponseFieldOwner } from './headers.ts';
 
 /**
  * One typed per-request record (the oauth2-proxy RequestScope idea): what the checks decided, what forwarding
@@ -13,6 +15,7 @@ export class RequestScope implements ResponseFieldOwner {
   upstreamSeconds: number | null = null;
   /** keygate's own response fields as a flat [name, value, ...] list: X-Request-Id, RateLimit-*, CORS. */
   readonly responseHeaders: string[];
+  /** Set with the fields below: the upstream's own copies of them are dropped (headers.ts responseHeaders). */
   cors = false;
   rateLimit = false;
   /** The upstream exchange while it runs: a client that leaves takes it with it. */
@@ -21,5 +24,17 @@ export class RequestScope implements ResponseFieldOwner {
   constructor(requestId: string) {
     this.requestId = requestId;
     this.responseHeaders = ['X-Request-Id', requestId];
+  }
+
+  /** RateLimit-* for the tightest window, in place of any the upstream sends. */
+  addRateLimit(verdict: RateVerdict): void {
+    this.rateLimit = true;
+    rateLimitFields(verdict, this.responseHeaders);
+  }
+
+  /** CORS fields for an allowed origin, in place of any the upstream sends. */
+  addCors(origin: string): void {
+    this.cors = true;
+    addCorsFields(this.responseHeaders, origin);
   }
 }
