@@ -8,16 +8,33 @@ import type { FailureBlock } from './types.ts';
 /** Refusals that count as a failed authentication attempt for the per-IP block (SPEC §6). */
 export const isFailedAttempt = (code: ErrorCode): boolean => code === 'missing_api_key' || code === 'invalid_api_key';
 
+const noop = (): void => {};
+
+/** Failures from one IP that arrived while its previous count was in flight: sent as one count when it returns. */
+interface Batch {
+  points: number;
+  /** The block length in seconds this batch's count started (or met), or 0. */
+  readonly counted: Promise<number>;
+}
+
 /**
  * Failed-authentication blocking per client IP (SPEC §6). Failures are counted in Redis (shared by every
  * replica); once an IP is over the threshold, each replica that sees it remembers the block locally, so a
  * blocked client costs no store lookup and no Redis call at all.
+ *
+ * One count per IP is in flight at a time: failures that arrive meanwhile wait for it and are counted
+ * together in the next call (bench: a burst of invalid keys from one address cost four Redis commands per
+ * attempt, and their p99 was four times the straightforward stack's). Each failure is still counted before it
+ * is answered, so the threshold holds exactly.
  */
 export class FailureBlockImpl implements FailureBlock {
   readonly #limiter: RateLimiterAbstract;
   readonly #blocked: LRUCache<string, number>;
   readonly #max: number;
   readonly #blockSeconds: number;
+  /** By IP: the count in flight (its promise never rejects), and the batch waiting behind it. */
+  readonly #inFlight = new Map<string, Promise<unknown>>();
+  readonly #waiting = new Map<string, Batch>();
 
   constructor(opts: { redis: RedisClient | null; prefix: string; cfg: Config['limits']['failedAttempts'] }) {
     this.#max = opts.cfg.maxFailures;
@@ -42,9 +59,38 @@ export class FailureBlockImpl implements FailureBlock {
     return Math.ceil(ms / 1000);
   }
 
-  async fail(ip: string): Promise<number> {
+  fail(ip: string): Promise<number> {
+    const waiting = this.#waiting.get(ip);
+    if (waiting) {
+      waiting.points++;
+      return waiting.counted;
+    }
+    const ahead = this.#inFlight.get(ip);
+    let counted: Promise<number>;
+    if (ahead) {
+      const batch: Batch = {
+        points: 1,
+        counted: ahead.then(() => {
+          this.#waiting.delete(ip); // sent now: later failures wait behind this batch
+          return this.#count(ip, batch.points);
+        }),
+      };
+      this.#waiting.set(ip, batch);
+      counted = batch.counted;
+    } else {
+      counted = this.#count(ip, 1);
+    }
+    const settled = counted.then(noop, noop);
+    this.#inFlight.set(ip, settled);
+    void settled.then(() => {
+      if (this.#inFlight.get(ip) === settled) this.#inFlight.delete(ip);
+    });
+    return counted;
+  }
+
+  async #count(ip: string, points: number): Promise<number> {
     try {
-      const res = await this.#limiter.consume(ip);
+      const res = await this.#limiter.consume(ip, points);
       if (res.consumedPoints < this.#max) return 0;
       // The failure that reaches the threshold starts the block, so the next attempt is refused.
       await this.#limiter.block(ip, this.#blockSeconds);
