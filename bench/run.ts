@@ -1,6 +1,6 @@
 // `npm run bench`: every system under test on loopback, the same upstream and the same load, one table and
 // one JSON file (bench/results/). See bench/README.md for what is measured and how to read it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -271,6 +271,11 @@ async function main(): Promise<void> {
   for (const s of systems) if (s.proc !== upstream) await stop(s.proc);
   results.memory = await memoryPhase(redisUrl, upstreamUrl, quick ? 10_000 : 100_000);
   console.log('memory (fresh keygate process)', results.memory);
+  // What the least a cached key can cost in this runtime, for reading the peak RSS against (bench/README.md).
+  const floor = spawnSync(process.execPath, ['--expose-gc', join(here, 'memory-floor.ts'), quick ? '10000' : '100000'], { encoding: 'utf8' });
+  if (floor.status !== 0) throw new Error(`memory-floor.ts failed: ${floor.stderr}`);
+  results.memoryFloor = JSON.parse(floor.stdout) as unknown;
+  console.log('memory floor (an lru-cache entry per key, nothing else)', results.memoryFloor);
 
   results.authDecisionOnCacheHit = await authMicro(quick ? 500_000 : 2_000_000);
   results.systems = table;
