@@ -24,7 +24,7 @@ interface Batch {
  *
  * One count per IP is in flight at a time: failures that arrive meanwhile wait for it and are counted
  * together in the next call (bench: a burst of invalid keys from one address cost four Redis commands per
- * attempt, and their p99 was four times the straightforward stack's). Each failure is still counted before it
+ * attempt, and their p99 was three times the straightforward stack's). Each failure is still counted before it
  * is answered, so the threshold holds exactly.
  */
 export class FailureBlockImpl implements FailureBlock {
@@ -32,8 +32,9 @@ export class FailureBlockImpl implements FailureBlock {
   readonly #blocked: LRUCache<string, number>;
   readonly #max: number;
   readonly #blockSeconds: number;
-  /** By IP: the count in flight (its promise never rejects), and the batch waiting behind it. */
+  /** By IP: the count in flight (a promise that never rejects). */
   readonly #inFlight = new Map<string, Promise<unknown>>();
+  /** By IP: the batch waiting for that count to return. */
   readonly #waiting = new Map<string, Batch>();
 
   constructor(opts: { redis: RedisClient | null; prefix: string; cfg: Config['limits']['failedAttempts'] }) {
