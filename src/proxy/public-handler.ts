@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerPreflight, isPreflight } from '../auth/origin.ts';
 import type { Grant, Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import { clientIpOf } from '../http/client-ip.ts';
-import { sendError } from '../http/errors.ts';
+import { refusalMessage, sendError } from '../http/errors.ts';
 import { pathOf } from '../http/path.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { isFailedAttempt } from '../limits/failures.ts';
@@ -32,8 +32,6 @@ export interface PublicHandlerDeps extends IdentityHeaderDeps {
   logger: Logger;
   access: AccessLog;
 }
-
-const rateLimitedMessage = 'Rate limit exceeded; retry after the Retry-After interval.';
 
 /**
  * The public listener's request handler. `/keygate/v1` goes to Express; everything else takes the proxy's
@@ -97,7 +95,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   function applyVerdict(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
     if (v && !v.ok) {
       metrics.rateLimited.inc({ scope: v.scope });
-      return refuse(req, res, scope, { ok: false, code: 'rate_limited', message: rateLimitedMessage, identity: grant.identity }, fieldsRecord(rateLimitFields(v)));
+      return refuse(req, res, scope, { ok: false, code: 'rate_limited', message: refusalMessage.rate_limited, identity: grant.identity }, fieldsRecord(rateLimitFields(v)));
     }
     forward(req, res, scope, grant, v);
   }
@@ -120,7 +118,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     scope.decision = 'store_unavailable';
     metrics.decision('store_unavailable');
     warnStoreDown({ err, requestId: scope.requestId });
-    sendError(res, scope.requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
+    sendError(res, scope.requestId, 'store_unavailable', refusalMessage.store_unavailable);
   }
 
   return function handlePublic(req: IncomingMessage, res: ServerResponse): void {
@@ -136,7 +134,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     }
     const blocked = failures.blockedFor(clientIpOf(req, deps.trustedProxies));
     if (blocked > 0) {
-      return refuse(req, res, scope, { ok: false, code: 'too_many_failed_attempts', message: 'Too many failed authentication attempts from this address.' }, { 'Retry-After': String(blocked) });
+      return refuse(req, res, scope, { ok: false, code: 'too_many_failed_attempts', message: refusalMessage.too_many_failed_attempts }, { 'Retry-After': String(blocked) });
     }
     let outcome: Outcome | Promise<Outcome>;
     try {

@@ -8,7 +8,7 @@ import { statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
-import { errorResponse, type ErrorCode } from '../http/errors.ts';
+import { errorResponse, refusalMessage, type ErrorCode } from '../http/errors.ts';
 import { isFailedAttempt } from '../limits/failures.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
@@ -176,7 +176,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       const verdict = await deps.limits.consume(identity);
       if (verdict && !verdict.ok) {
         metrics.rateLimited.inc({ scope: verdict.scope });
-        return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: 'Rate limit exceeded.', identity }, fieldsRecord(rateLimitFields(verdict)));
+        return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: refusalMessage.rate_limited, identity }, fieldsRecord(rateLimitFields(verdict)));
       }
       const sessionId = randomUUID();
       const slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.policy.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
@@ -189,7 +189,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       connect(req, socket, head, requestId, sessionId, identity, verdict);
     })().catch((err: unknown) => {
       warnStoreDown({ err, requestId });
-      reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
+      reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable);
     });
   }
 
@@ -199,17 +199,17 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     const requestId = requestIdOf(req);
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, requestId, 'malformed_request', 'Only WebSocket upgrades are supported.');
     const blocked = deps.failures.blockedFor(clientIpOf(req, deps.trustedProxies));
-    if (blocked > 0) return reject(socket, requestId, 'too_many_failed_attempts', 'Too many failed authentication attempts from this address.', { 'Retry-After': String(blocked) });
+    if (blocked > 0) return reject(socket, requestId, 'too_many_failed_attempts', refusalMessage.too_many_failed_attempts, { 'Retry-After': String(blocked) });
     let outcome: Outcome | Promise<Outcome>;
     try {
       outcome = deps.pipeline(req, true);
     } catch {
-      return reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
+      return reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable);
     }
     if (outcome instanceof Promise) {
       outcome.then(
         (o) => afterPipeline(req, socket, head, requestId, o),
-        () => reject(socket, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.'),
+        () => reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable),
       );
     } else afterPipeline(req, socket, head, requestId, outcome);
   }

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { admin, createTenant, self } from '../helpers/api.ts';
+import { admin, createTenant, expectError, proxied, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
@@ -113,6 +113,24 @@ describe('WebSocket voice sessions', () => {
       .toBe(true);
     two.ws.close();
     again!.ws.close();
+  });
+
+  it("refuses an upgrade over the key's rate limit with 429 rate_limited, worded as over HTTP", async () => {
+    const { key } = await createTenant(a, { name: 'ws-rpm', plan: 'pro' });
+    const made = await self(a, key, 'POST', '/api-keys', { rateLimit: { requestsPerMinute: 1 } });
+    const k = made.body.key as string;
+    const first = open(a, '/v1/voice/x/stream', { 'x-api-key': k });
+    await first.opened;
+    const second = await refusal(open(a, '/v1/voice/x/stream', { 'x-api-key': k }));
+    expect(second.status).toBe(429);
+    expect(second.body.error.code).toBe('rate_limited');
+    expect(Number(second.headers['retry-after'])).toBeGreaterThan(0);
+    expect(second.headers['ratelimit-remaining']).toBe('0');
+    const overHttp = await proxied(a, '/v1/voice/x/stream', { 'x-api-key': k });
+    expectError(overHttp, 429, 'rate_limited');
+    expect((overHttp.body as { error: { message: string } }).error.message).toBe(second.body.error.message);
+    first.ws.close();
+    await first.closed;
   });
 
   it('closes a live session with 1008 on another replica within 2 s of revocation', async () => {
