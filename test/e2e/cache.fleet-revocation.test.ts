@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, expectError, proxied, self } from '../helpers/api.ts';
-import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import type { KeygateProcess } from '../helpers/keygate.ts';
+import { useServers } from '../helpers/servers.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
+const servers = useServers();
 let a: KeygateProcess;
 let b: KeygateProcess;
 
 beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
   // A long cache TTL, so only the invalidation message can explain a prompt rejection on B.
   const config = { cache: { ttlSeconds: 3600, negativeTtlSeconds: 3600 } };
-  [a, b] = await Promise.all([
-    startKeygate({ redisUrl: redis.url, upstream: upstream.url, config }),
-    startKeygate({ redisUrl: redis.url, upstream: upstream.url, config }),
-  ]);
-});
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await Promise.all([redis?.close(), upstream?.close()]);
+  [a, b] = await Promise.all([servers.keygate({ config }), servers.keygate({ config })]);
 });
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -67,7 +57,7 @@ describe('fleet-wide revocation', () => {
     const unknown = (await self(a, key, 'POST', '/api-keys', {})).body.key as string;
     await self(a, key, 'DELETE', '/api-keys/current').catch(() => {});
     expect((await proxied(a, '/v1/calls', { 'x-api-key': key })).status).toBe(200);
-    await redis.stop();
+    await servers.redis.stop();
     try {
       expect((await proxied(a, '/v1/calls', { 'x-api-key': key })).status).toBe(200);
       const fresh = await proxied(b, '/v1/calls', { 'x-api-key': unknown });
@@ -75,7 +65,7 @@ describe('fleet-wide revocation', () => {
       expect(fresh.headers.get('retry-after')).toBeTruthy();
       expectError(await self(a, key, 'POST', '/api-keys', {}), 503, 'store_unavailable');
     } finally {
-      await redis.start();
+      await servers.redis.start();
     }
     // A restarted Redis is empty here (tests run it without persistence): the point is that keygate
     // reconnects by itself and answers from the store again.

@@ -3,11 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTenant, expectError, proxied } from '../helpers/api.ts';
 import { cli, root, startKeygate } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { useServers } from '../helpers/servers.ts';
 
 const run = promisify(execFile);
 
@@ -22,14 +21,7 @@ async function keygate(args: string[], env: Record<string, string> = {}) {
   }
 }
 
-let redis: RedisServer;
-let upstream: Upstream;
-beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.close(), upstream?.close()]);
-});
+const servers = useServers();
 
 describe('configuration', () => {
   it('reports every problem with its path and exits 78', async () => {
@@ -62,7 +54,7 @@ describe('configuration', () => {
 
 describe('CLI against the configured store', () => {
   it('creates a tenant (printing its first key once) and manages keys', async () => {
-    const env = { REDIS_URL: redis.url };
+    const env = { REDIS_URL: servers.redis.url };
     const created = await keygate(['tenants', 'create', '--name', 'cli-co', '--plan', 'pro'], env);
     expect(created.code).toBe(0);
     const [tenantJson, keyJson] = created.stdout.split(/\n(?=\{)/);
@@ -80,7 +72,7 @@ describe('CLI against the configured store', () => {
     expect(rows.map((k: { id: string }) => k.id).sort()).toEqual([first.id, second.id].sort());
     expect(listed.stdout).not.toContain(first.key);
 
-    const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
+    const kg = await servers.keygate();
     try {
       expect((await proxied(kg, '/v1/x', { 'x-api-key': second.key })).status).toBe(200);
       const rotated = await keygate(['keys', 'rotate', '--tenant', tenant.id, '--id', second.id], env);
@@ -101,7 +93,7 @@ describe('CLI against the configured store', () => {
 
 describe('embedded store (no Redis configured)', () => {
   it('warns that keys vanish, prints a generated admin token once, and works', async () => {
-    const kg = await startKeygate({ upstream: upstream.url, env: { KEYGATE_ADMIN_TOKEN: '' } });
+    const kg = await startKeygate({ upstream: servers.upstream.url, env: { KEYGATE_ADMIN_TOKEN: '' } });
     try {
       await expect.poll(() => /kg_admin_[A-Za-z0-9_-]+/.exec(kg.output())?.[0]).toBeTruthy();
       const token = /kg_admin_[A-Za-z0-9_-]+/.exec(kg.output())![0];
@@ -121,7 +113,7 @@ describe('embedded store (no Redis configured)', () => {
   });
 
   it('serves the OpenAPI document generated from the request schemas', async () => {
-    const kg = await startKeygate({ upstream: upstream.url });
+    const kg = await startKeygate({ upstream: servers.upstream.url });
     try {
       const doc = (await (await fetch(`${kg.url}/keygate/v1/openapi.json`)).json()) as any;
       expect(doc.openapi).toBe('3.1.0');

@@ -1,30 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, expectError, proxied, rawRequest, self } from '../helpers/api.ts';
 import { ADMIN_TOKEN, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { useServers } from '../helpers/servers.ts';
+import { startUpstream } from '../helpers/upstream.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
+const servers = useServers();
 let kg: KeygateProcess;
 let key: string;
 let tenantId: string;
 
 beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-  kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
+  kg = await servers.keygate();
   ({ key, tenant: { id: tenantId } } = await createTenant(kg, { name: 'errors', plan: 'pro' }));
-});
-afterAll(async () => {
-  await kg?.stop();
-  await Promise.all([redis?.close(), upstream?.close()]);
 });
 
 /** Every Redis key with its serialized value: equal snapshots mean nothing was written. */
 async function snapshot(): Promise<Map<string, string>> {
-  const keys = await redis.client.keys('*');
+  const keys = await servers.redis.client.keys('*');
   const out = new Map<string, string>();
-  for (const k of keys) out.set(k, ((await redis.client.dumpBuffer(k)) ?? Buffer.alloc(0)).toString('base64'));
+  for (const k of keys) out.set(k, ((await servers.redis.client.dumpBuffer(k)) ?? Buffer.alloc(0)).toString('base64'));
   return out;
 }
 
@@ -84,7 +78,7 @@ describe('the error envelope on every path', () => {
   });
 
   it('maps upstream failures to 502 upstream_unavailable', async () => {
-    const down = await startKeygate({ redisUrl: redis.url, upstream: 'http://127.0.0.1:1' });
+    const down = await startKeygate({ redisUrl: servers.redis.url, upstream: 'http://127.0.0.1:1' });
     try {
       const { key: k } = await createTenant(down, { name: 'down' });
       expectError(await proxied(down, '/v1/x', { 'x-api-key': k }), 502, 'upstream_unavailable');
@@ -95,7 +89,7 @@ describe('the error envelope on every path', () => {
 
   it('maps a slow upstream to 504 upstream_timeout', async () => {
     const slow = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 2_000));
-    const kg2 = await startKeygate({ redisUrl: redis.url, upstream: slow.url, env: { UPSTREAM_TIMEOUT_MS: '300' } });
+    const kg2 = await startKeygate({ redisUrl: servers.redis.url, upstream: slow.url, env: { UPSTREAM_TIMEOUT_MS: '300' } });
     try {
       const { key: k } = await createTenant(kg2, { name: 'slow' });
       expectError(await proxied(kg2, '/v1/x', { 'x-api-key': k }), 504, 'upstream_timeout');

@@ -1,32 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, expectError, proxied, self } from '../helpers/api.ts';
-import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import type { KeygateProcess } from '../helpers/keygate.ts';
+import { useServers } from '../helpers/servers.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
+const servers = useServers();
 let kg: KeygateProcess;
 
 beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-  kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
-});
-afterAll(async () => {
-  await kg?.stop();
-  await Promise.all([redis?.close(), upstream?.close()]);
+  kg = await servers.keygate();
 });
 
 /** Every key and value keygate wrote to Redis, as text (streams and hashes included). */
 async function redisDump(): Promise<string> {
-  const keys = await redis.client.keys('*');
+  const keys = await servers.redis.client.keys('*');
   const parts: string[] = [];
   for (const k of keys.sort()) {
-    const type = await redis.client.type(k);
-    if (type === 'string') parts.push(k, (await redis.client.get(k)) ?? '');
-    else if (type === 'zset') parts.push(k, ...(await redis.client.zrange(k, '0', '-1')));
-    else if (type === 'hash') parts.push(k, JSON.stringify(await redis.client.hgetall(k)));
-    else if (type === 'stream') parts.push(k, JSON.stringify(await redis.client.xrange(k, '-', '+')));
+    const type = await servers.redis.client.type(k);
+    if (type === 'string') parts.push(k, (await servers.redis.client.get(k)) ?? '');
+    else if (type === 'zset') parts.push(k, ...(await servers.redis.client.zrange(k, '0', '-1')));
+    else if (type === 'hash') parts.push(k, JSON.stringify(await servers.redis.client.hgetall(k)));
+    else if (type === 'stream') parts.push(k, JSON.stringify(await servers.redis.client.xrange(k, '-', '+')));
     else parts.push(k, type);
   }
   return parts.join('\n');

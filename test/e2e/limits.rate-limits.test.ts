@@ -1,20 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, expectError, proxied, rawRequest, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { useServers } from '../helpers/servers.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
+const servers = useServers();
 let fleet: KeygateProcess[];
 
 beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-  fleet = await Promise.all([0, 1, 2].map(() => startKeygate({ redisUrl: redis.url, upstream: upstream.url })));
-});
-afterAll(async () => {
-  await Promise.all(fleet.map((kg) => kg.stop()));
-  await Promise.all([redis?.close(), upstream?.close()]);
+  fleet = await Promise.all([0, 1, 2].map(() => servers.keygate()));
 });
 
 /** A counter from the metrics exposition (sum over label sets matching `labels`). */
@@ -67,7 +60,7 @@ describe('per-key rate limits', () => {
     const fresh = await self(fleet[0]!, key, 'POST', '/api-keys', { rateLimit: { requestsPerMinute: 20 } });
     const f = fresh.body.key as string;
     for (const kg of fleet) expect((await proxied(kg, '/v1/x', { 'x-api-key': f })).status).toBe(200); // cached everywhere
-    await redis.stop();
+    await servers.redis.stop();
     try {
       // Each process now applies the limit on its own (documented N-times exposure) and keeps serving.
       for (const kg of fleet) {
@@ -78,7 +71,7 @@ describe('per-key rate limits', () => {
         expect(await metric(kg, 'keygate_store_errors_total', 'op="rate_limit"')).toBeGreaterThan(0);
       }
     } finally {
-      await redis.start();
+      await servers.redis.start();
     }
   });
 });
@@ -86,8 +79,8 @@ describe('per-key rate limits', () => {
 describe('failed-attempt blocking', () => {
   it('blocks an IP after the threshold, with no store reads while blocked, and a spoofed X-Forwarded-For does not escape', async () => {
     const kg = await startKeygate({
-      redisUrl: redis.url,
-      upstream: upstream.url,
+      redisUrl: servers.redis.url,
+      upstream: servers.upstream.url,
       config: { limits: { failedAttempts: { maxFailures: 5, windowSeconds: 60, blockSeconds: 30 } } },
     });
     try {

@@ -1,22 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { admin, createTenant, proxied, self } from '../helpers/api.ts';
-import { startKeygate } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { useServers } from '../helpers/servers.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
-
-beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.close(), upstream?.close()]);
-});
+const servers = useServers();
 
 /** Calls of one Redis command so far (INFO commandstats). */
 async function calls(command: string): Promise<number> {
-  const info = await redis.client.info('commandstats');
+  const info = await servers.redis.client.info('commandstats');
   return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
 }
 
@@ -24,7 +14,7 @@ describe('usage statistics and lastUsedAt', () => {
   it('counts exactly what was sent, per day and month, without a Redis write per request, across a restart', async () => {
     // A long flush interval: nothing reaches Redis until shutdown flushes it.
     const config = { usage: { flushIntervalSeconds: 3600, lastUsedFlushSeconds: 60 } };
-    let kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, config });
+    let kg = await servers.keygate({ config });
     const { tenant, key } = await createTenant(kg, { name: 'usage', plan: 'pro' });
     const made = await self(kg, key, 'POST', '/api-keys', { rateLimit: { requestsPerMinute: 30 }, permissions: ['calls:read', 'usage:read'] });
     const k = made.body.key as string;
@@ -35,7 +25,7 @@ describe('usage statistics and lastUsedAt', () => {
     expect(await calls('hincrby')).toBe(writesBefore); // batched: not one write per request
 
     expect(await kg.stop('SIGTERM')).toBe(0); // flushes
-    kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, config });
+    kg = await servers.keygate({ config });
     try {
       const today = new Date().toISOString().slice(0, 10);
       const day = await self(kg, key, 'GET', `/usage?granularity=day&from=${today}&to=${today}`);
@@ -68,7 +58,7 @@ describe('usage statistics and lastUsedAt', () => {
   });
 
   it('shows lastUsedAt on reads before it is flushed', async () => {
-    const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
+    const kg = await servers.keygate();
     try {
       const { key, apiKey } = await createTenant(kg, { name: 'lastused' });
       expect(apiKey.lastUsedAt).toBeNull();

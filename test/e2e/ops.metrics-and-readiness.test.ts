@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTenant, proxied, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { startRedis } from '../helpers/redis.ts';
+import { useServers } from '../helpers/servers.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
-
-beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.close(), upstream?.close()]);
-});
+const servers = useServers();
 
 /** `name{labels} value` lines of the exposition, as a map. */
 async function series(kg: KeygateProcess): Promise<Map<string, number>> {
@@ -28,7 +20,7 @@ async function series(kg: KeygateProcess): Promise<Map<string, number>> {
 
 describe('metrics exposition', () => {
   it('matches a scripted mix of requests', async () => {
-    const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
+    const kg = await servers.keygate();
     try {
       const { key } = await createTenant(kg, { name: 'metrics' });
       const made = await self(kg, key, 'POST', '/api-keys', { rateLimit: { requestsPerMinute: 2 } });
@@ -75,7 +67,7 @@ describe('readiness', () => {
       return { status: r.status, body: (await r.json()) as any };
     };
     // Redis is down at boot: the internal listener answers "starting" while keygate waits for it.
-    const booting = startKeygate({ redisUrl: down.url, upstream: upstream.url, waitForPorts: 'ops' });
+    const booting = startKeygate({ redisUrl: down.url, upstream: servers.upstream.url, waitForPorts: 'ops' });
     const kg = await booting;
     const starting = await readyz(kg);
     expect(starting.status).toBe(503);
@@ -115,14 +107,14 @@ describe('readiness', () => {
   });
 
   it('answers 503 while Redis is down when readiness.requireStore is set', async () => {
-    const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, config: { readiness: { requireStore: true } } });
+    const kg = await servers.keygate({ config: { readiness: { requireStore: true } } });
     try {
       expect((await fetch(`${kg.opsUrl}/readyz`)).status).toBe(200);
-      redis.pause();
+      servers.redis.pause();
       try {
         expect((await fetch(`${kg.opsUrl}/readyz`)).status).toBe(503);
       } finally {
-        redis.resume();
+        servers.redis.resume();
       }
       await expect.poll(async () => (await fetch(`${kg.opsUrl}/readyz`)).status).toBe(200);
     } finally {

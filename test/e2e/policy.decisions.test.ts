@@ -1,23 +1,17 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, expectError, proxied, rawRequest, self } from '../helpers/api.ts';
 import { root, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { useServers } from '../helpers/servers.ts';
+import { startUpstream } from '../helpers/upstream.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
+const servers = useServers();
 let kg: KeygateProcess;
 let admin: string;
 
 beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-  kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, env: { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') } });
+  kg = await servers.keygate({ env: { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') } });
   ({ key: admin } = await createTenant(kg, { name: 'policy', plan: 'enterprise' }));
-});
-afterAll(async () => {
-  await kg?.stop();
-  await Promise.all([redis?.close(), upstream?.close()]);
 });
 
 async function key(body: Record<string, unknown>): Promise<string> {
@@ -85,7 +79,7 @@ describe('route policy', () => {
       res.setHeader('access-control-allow-origin', '*');
       res.end('ok');
     });
-    const kg2 = await startKeygate({ redisUrl: redis.url, upstream: corsUp.url, env: { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') } });
+    const kg2 = await startKeygate({ redisUrl: servers.redis.url, upstream: corsUp.url, env: { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') } });
     try {
       const { key: k } = await createTenant(kg2, { name: 'cors' });
       const r = await rawRequest(`${kg2.url}/v1/open/x`, { headers: { 'x-api-key': k, origin: 'https://app.example.com' } });
@@ -109,7 +103,7 @@ describe('assistant rules', () => {
     const ok = await post(k, body);
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body).bodyBytes).toBe(Buffer.byteLength(body));
-    expect(upstream.seen.at(-1)!.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(servers.upstream.seen.at(-1)!.headers['content-length']).toBe(String(Buffer.byteLength(body)));
     expectError(asReply(await post(k, '{"assistantId":"asst_2"}')), 403, 'assistant_not_allowed');
     expectError(asReply(await post(k, '{}')), 403, 'assistant_not_allowed');
     expectError(asReply(await post(k, '{"assistant":{"model":"x"}}')), 403, 'transient_assistant_not_allowed');

@@ -1,20 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, proxied, rawRequest, self } from '../helpers/api.ts';
-import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
-import { startRedis, type RedisServer } from '../helpers/redis.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import type { KeygateProcess } from '../helpers/keygate.ts';
+import { useServers } from '../helpers/servers.ts';
 
-let redis: RedisServer;
-let upstream: Upstream;
+const servers = useServers();
 let kg: KeygateProcess;
 
 beforeAll(async () => {
-  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
-  kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url });
-});
-afterAll(async () => {
-  await kg?.stop();
-  await Promise.all([redis?.close(), upstream?.close()]);
+  kg = await servers.keygate();
 });
 
 describe('what the upstream sees', () => {
@@ -23,7 +16,7 @@ describe('what the upstream sees', () => {
     const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read', 'voice:*'] });
     const reply = await proxied(kg, '/v1/calls/42?x=1', { 'x-api-key': made.body.key, 'x-request-id': 'req-abc.123' });
     expect(reply.status).toBe(200);
-    const seen = upstream.seen.at(-1)!;
+    const seen = servers.upstream.seen.at(-1)!;
     expect(seen.url).toBe('/v1/calls/42?x=1');
     expect(seen.headers['x-tenant-id']).toBe(tenant.id);
     expect(seen.headers['x-api-key-id']).toBe(made.body.id);
@@ -35,7 +28,7 @@ describe('what the upstream sees', () => {
     expect(JSON.stringify(seen.rawHeaders)).not.toContain(made.body.key);
 
     await proxied(kg, '/v1/b', { authorization: `Bearer ${made.body.key}` });
-    const bearer = upstream.seen.at(-1)!;
+    const bearer = servers.upstream.seen.at(-1)!;
     expect(bearer.headers.authorization).toBeUndefined();
     expect(JSON.stringify(bearer.rawHeaders)).not.toContain(made.body.key);
   });
@@ -51,7 +44,7 @@ describe('what the upstream sees', () => {
     for (const extra of variants) {
       const r = await rawRequest(`${kg.url}/v1/spoof`, { headers: { 'x-api-key': key, ...extra } });
       expect(r.status).toBe(200);
-      const seen = upstream.seen.at(-1)!;
+      const seen = servers.upstream.seen.at(-1)!;
       expect(seen.headers['x-tenant-id']).toBe(tenant.id);
       expect(seen.headers['x-api-key-permissions']).toBe('*');
       expect(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-tenant-id')).toHaveLength(1);
@@ -63,7 +56,7 @@ describe('what the upstream sees', () => {
   it('replaces X-Forwarded-* from an untrusted peer', async () => {
     const { key } = await createTenant(kg, { name: 'xff' });
     await rawRequest(`${kg.url}/v1/xff`, { headers: { 'x-api-key': key, 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } });
-    const seen = upstream.seen.at(-1)!;
+    const seen = servers.upstream.seen.at(-1)!;
     expect(seen.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.headers['x-forwarded-proto']).toBe('http');
     expect(seen.headers['x-forwarded-host']).toBe(`127.0.0.1:${kg.port}`);
