@@ -260,6 +260,12 @@ export class RateLimitsImpl implements RateLimits {
       }
       return { ok: true, limit: tightest.spec.points, remaining: tightest.left, resetSeconds: seconds(tightest.windowEnds - now) };
     }
+    // A window this replica knows to be full refuses the request before any other window is charged for it, so
+    // a client over its per-minute limit does not spend its per-day allowance on refusals (as Kong's
+    // rate-limiting plugin). A refusal that only Redis can tell (the window filled elsewhere, or by this very
+    // request) still counts in the other windows: once per window end and replica.
+    const full = longestBlocked(windows, now);
+    if (full) return refusal(full.spec, full.blockedUntil - now);
     const results = windows.map((w): Result | Promise<Result> => (w.live(now) ? this.#spend(w, now) : this.#take(w, now)));
     return Promise.all(results).then(verdictOf);
   }
@@ -272,6 +278,18 @@ function allLive(windows: Window[], now: number): boolean {
   return true;
 }
 
+/** Of the windows known to be full until later than `now`, the one that stays full longest. */
+function longestBlocked(windows: Window[], now: number): Window | null {
+  let full: Window | null = null;
+  for (const w of windows) if (w.blockedUntil > now && (!full || w.blockedUntil > full.blockedUntil)) full = w;
+  return full;
+}
+
+function refusal(spec: WindowSpec, msBeforeNext: number): RateVerdict {
+  const wait = seconds(msBeforeNext);
+  return { ok: false, scope: spec.scope, retryAfterSeconds: wait, limit: spec.points, remaining: 0, resetSeconds: wait };
+}
+
 /** The refusal that lasts longest, or else the window with the fewest requests left (the tightest). */
 function verdictOf(results: Result[]): RateVerdict {
   let worst: Result | null = null;
@@ -280,9 +298,6 @@ function verdictOf(results: Result[]): RateVerdict {
     if (!r.ok && (!worst || r.msBeforeNext > worst.msBeforeNext)) worst = r;
     if (r.remaining < tightest.remaining) tightest = r;
   }
-  if (worst) {
-    const wait = seconds(worst.msBeforeNext);
-    return { ok: false, scope: worst.window.spec.scope, retryAfterSeconds: wait, limit: worst.window.spec.points, remaining: 0, resetSeconds: wait };
-  }
+  if (worst) return refusal(worst.window.spec, worst.msBeforeNext);
   return { ok: true, limit: tightest.window.spec.points, remaining: tightest.remaining, resetSeconds: seconds(tightest.msBeforeNext) };
 }

@@ -93,6 +93,24 @@ describe('rate-limit leases', () => {
     expect(admitted).toBeGreaterThanOrEqual(300 - 3 * 3); // at most one unspent lease per replica
   });
 
+  it("do not spend a key's other windows on requests that a window known to be full refuses", async () => {
+    const client = new Redis(redis.url, { enableAutoPipelining: true });
+    clients.push(client);
+    await new Promise((r) => client.once('ready', r));
+    const limits = new RateLimitsImpl({ redis: client, prefix: 'union:', plans });
+    const key = {
+      ok: true,
+      key: { id: 'key_union', expiresAt: null, policy: { rateLimit: { requestsPerMinute: 5, requestsPerDay: 100 } } },
+      tenant: { id: 'ten_union', plan: 'enterprise' },
+    } as unknown as Identity;
+    let admitted = 0;
+    for (let i = 0; i < 300; i++) if ((await limits.consume(key))?.ok) admitted++;
+    expect(admitted).toBe(5);
+    // The per-day window holds the five admitted requests and the one refusal that only Redis could tell, not
+    // the 295 refusals (which would have filled it: the key shut out for the rest of the day).
+    expect(Number(await redis.client.get('union:rl:d100:key_union'))).toBe(6);
+  });
+
   it('answer a full window locally until it ends, whatever lease size it takes (no Redis call per refusal)', async () => {
     const make = () => {
       const client = new Redis(redis.url, { enableAutoPipelining: true });
