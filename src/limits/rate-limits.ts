@@ -62,7 +62,7 @@ class Window {
   windowEnds = 0;
   /** The lease request under way, if any: concurrent requests wait for it and share it. */
   taking: Promise<unknown> | null = null;
-  /** Refused fleet-wide until then (a single request was refused): answered here, without asking Redis. */
+  /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
   blockedUntil = 0;
 
   constructor(spec: WindowSpec, id: string) {
