@@ -34,7 +34,6 @@ export type ErrorCode = keyof typeof codeToStatus;
 
 /** Refusals that both the HTTP path and the WebSocket upgrade answer, worded once. */
 export const refusalMessage = {
-  rate_limited: 'Rate limit exceeded; retry after the Retry-After interval.',
   too_many_failed_attempts: 'Too many failed authentication attempts from this address.',
   store_unavailable: 'The key store is unavailable; try again shortly.',
 } as const satisfies Partial<Record<ErrorCode, string>>;

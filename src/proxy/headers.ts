@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
+import type { Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
@@ -151,4 +152,9 @@ export function rateLimitFields(v: RateVerdict, into: string[] = []): string[] {
   into.push('RateLimit-Limit', String(v.limit), 'RateLimit-Remaining', String(v.remaining), 'RateLimit-Reset', String(v.resetSeconds));
   if (!v.ok) into.push('Retry-After', String(v.retryAfterSeconds));
   return into;
+}
+
+/** The 429 for a refused verdict, alike on HTTP and on the WebSocket upgrade: wording, RateLimit-*, Retry-After. */
+export function rateLimitedRefusal(v: RateVerdict, identity: Identity): Refusal {
+  return { ok: false, code: 'rate_limited', message: 'Rate limit exceeded; retry after the Retry-After interval.', identity, headers: fieldsRecord(rateLimitFields(v)) };
 }

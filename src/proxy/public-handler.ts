@@ -12,7 +12,7 @@ import { throttledWarn, type AccessLog, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { declaresBody } from './body.ts';
 import type { Forwarder } from './forward.ts';
-import { fieldsRecord, forwardedHeaders, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
+import { forwardedHeaders, rateLimitedRefusal, type IdentityHeaderDeps } from './headers.ts';
 import { RequestScope } from './scope.ts';
 
 export const MANAGEMENT_PREFIX = '/keygate/v1';
@@ -95,7 +95,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   function applyVerdict(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
     if (v && !v.ok) {
       metrics.rateLimited.inc({ scope: v.scope });
-      return refuse(req, res, scope, { ok: false, code: 'rate_limited', message: refusalMessage.rate_limited, identity: grant.identity }, fieldsRecord(rateLimitFields(v)));
+      return refuse(req, res, scope, rateLimitedRefusal(v, grant.identity));
     }
     forward(req, res, scope, grant, v);
   }

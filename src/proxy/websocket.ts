@@ -17,7 +17,7 @@ import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
-import { fieldsRecord, forwardedHeaders, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
+import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the upgrade passes the same pipeline before the upstream
 // connection opens; frames are relayed by `ws` on both sides, so keygate can close a session cleanly with
@@ -176,7 +176,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       const verdict = await deps.limits.consume(identity);
       if (verdict && !verdict.ok) {
         metrics.rateLimited.inc({ scope: verdict.scope });
-        return refuse(req, socket, requestId, { ok: false, code: 'rate_limited', message: refusalMessage.rate_limited, identity }, fieldsRecord(rateLimitFields(verdict)));
+        return refuse(req, socket, requestId, rateLimitedRefusal(verdict, identity));
       }
       const sessionId = randomUUID();
       const slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.policy.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
