@@ -164,15 +164,18 @@ export class RateLimitsImpl implements RateLimits {
     return out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)
   }
 
-  /** One lease request per window at a time; concurrent requests wait for it and share it. */
+  /**
+   * One lease request per window at a time; concurrent requests wait for it and share it, or its refusal.
+   * (A window already known to be full never gets here: consume() refuses first.)
+   */
   async #take(window: Window, now: number): Promise<Result> {
-    if (window.blockedUntil > now) return { window, ok: false, remaining: 0, msBeforeNext: window.blockedUntil - now };
     // Single-request leases have nothing to share: no waiting in line.
     if (window.spec.leaseSize === 1) return this.#takeLease(window, now);
     while (window.taking) {
       await window.taking;
       now = Date.now();
       if (window.live(now)) return this.#spend(window, now);
+      if (window.blockedUntil > now) return { window, ok: false, remaining: 0, msBeforeNext: window.blockedUntil - now };
     }
     const taking = this.#takeLease(window, now);
     window.taking = taking.catch(() => undefined);
