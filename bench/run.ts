@@ -231,11 +231,14 @@ async function main(): Promise<void> {
   // The systems with a fixed cost per request show how steady the machine was: a large spread across rounds
   // (a shared VM's neighbours) makes this run's ratios less reliable than usual.
   const spread = (xs: number[]) => round((Math.max(...xs) - Math.min(...xs)) / median(xs), 2);
-  const steady = systems.filter((s) => s.name.startsWith('direct') || s.name.startsWith('nginx')).map((s) => ({ name: s.name, rps: runs.get(s.name)!.map((x) => x.rps) }));
-  results.machineSteadiness = steady.map((s) => ({ ...s, spread: spread(s.rps) }));
+  const steady = systems.filter((s) => s.name.startsWith('direct') || s.name.startsWith('nginx')).map((s) => {
+    const rps = runs.get(s.name)!.map((x) => x.rps);
+    return { name: s.name, rps, spread: spread(rps) };
+  });
+  results.machineSteadiness = steady;
   for (const s of steady) {
-    const note = spread(s.rps) > 0.2 ? ' — the machine\'s speed varied during this run: compare with other runs before trusting its ratios' : '';
-    console.log(`steadiness: ${s.name} ${s.rps.join(' / ')} req/s across rounds (spread ${Math.round(spread(s.rps) * 100)}%)${note}`);
+    const note = s.spread > 0.2 ? ' — the machine\'s speed varied during this run: compare with other runs before trusting its ratios' : '';
+    console.log(`steadiness: ${s.name} ${s.rps.join(' / ')} req/s across rounds (spread ${Math.round(s.spread * 100)}%)${note}`);
   }
   const table: Row[] = systems.map((sys) => {
     const rs = runs.get(sys.name)!;
