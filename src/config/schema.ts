@@ -27,6 +27,7 @@ export const configSchema = z.strictObject({
       opsPort: port.default(9090),
       trustedProxies: cidrList,
       maxBodyBytes: z.number().int().positive().default(16 * 1024),
+      managementBodyTimeoutMs: z.number().int().positive().default(10_000),
       maxAssistantBodyBytes: z.number().int().positive().default(64 * 1024),
     })
     .prefault({}),

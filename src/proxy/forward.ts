@@ -172,7 +172,7 @@ export function createForwarder(opts: ForwardOptions) {
     const streamed = !body && declaresBody(req);
     const exchange = new Exchange(res, scope, ctx, streamed && isLargeBody(req));
     scope.upstream = exchange;
-    pool.dispatch({ path: base + (req.url ?? '/'), method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: streamed ? req : body }, exchange);
+    pool.dispatch({ path: base + scope.target!.url, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: streamed ? req : body }, exchange);
   }
 
   return { forward, close: () => pool.close() };

@@ -4,7 +4,6 @@ import type { Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
-import { pathOf } from '../http/path.ts';
 import { sign } from './signature.ts';
 
 // Header hygiene for forwarded requests (SPEC §5): strip before you inject. The forwarded head is built in one
@@ -59,9 +58,10 @@ function without(pairs: string[], names: Set<string>): string[] {
  * The head the upstream receives, as a flat [name, value, ...] list: the client's fields without hop-by-hop
  * fields, names listed in Connection, the credential and any client copy of an identity header; then the
  * identity headers, X-Request-Id and X-Forwarded-For/-Proto/-Host. A client's X-Forwarded-* values are kept
- * (and extended) only when the peer is a trusted proxy, so a caller cannot claim another address.
+ * (and extended) only when the peer is a trusted proxy, so a caller cannot claim another address. `path` is the
+ * canonical path (http/target.ts), which the signature covers.
  */
-export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: string, deps: IdentityHeaderDeps): string[] {
+export function forwardedHeaders(req: IncomingMessage, id: Identity, path: string, requestId: string, deps: IdentityHeaderDeps): string[] {
   const raw = req.rawHeaders;
   const peer = req.socket.remoteAddress ?? '';
   const fromProxy = deps.trustedProxies !== null && contains(deps.trustedProxies, peer);
@@ -107,7 +107,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: 
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
   if (deps.signingSecret) {
-    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: tenant.id, keyId: key.id }));
+    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path, tenantId: tenant.id, keyId: key.id }));
   }
   return out;
 }

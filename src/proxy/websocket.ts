@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { withoutQueryKey } from '../auth/credential.ts';
 import type { Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import { statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
@@ -11,6 +10,7 @@ import { clientIpOf } from '../http/client-ip.ts';
 import { errorResponse, refusalMessage, type ErrorCode } from '../http/errors.ts';
 import { isFailedAttempt } from '../limits/failures.ts';
 import { requestIdOf } from '../http/request-id.ts';
+import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
@@ -18,6 +18,7 @@ import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
+import { isManagement } from './public-handler.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the upgrade passes the same pipeline before the upstream
 // connection opens; frames are relayed by `ws` on both sides, so keygate can close a session cleanly with
@@ -127,11 +128,11 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     upstream.on('error', () => client.terminate());
   }
 
-  function connect(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null): void {
-    const target = upstreamBase + withoutQueryKey(req.url ?? '/');
+  function connect(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null, canonical: Target): void {
+    const target = upstreamBase + canonical.url;
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
     // `ws` takes a header object and makes the handshake fields itself; repeated fields are joined.
-    const fields = forwardedHeaders(req, identity, requestId, deps);
+    const fields = forwardedHeaders(req, identity, canonical.path, requestId, deps);
     const headers: Record<string, string> = {};
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!.toLowerCase();
@@ -168,7 +169,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     });
   }
 
-  function afterPipeline(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, outcome: Outcome): void {
+  function afterPipeline(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, target: Target, outcome: Outcome): void {
     if (!outcome.ok) return refuse(req, socket, requestId, outcome);
     const identity = outcome.identity;
     const plan = deps.plans[identity.tenant.plan];
@@ -186,7 +187,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       }
       deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
       metrics.decision('allowed', identity.tenant.id);
-      connect(req, socket, head, requestId, sessionId, identity, verdict);
+      connect(req, socket, head, requestId, sessionId, identity, verdict, target);
     })().catch((err: unknown) => {
       warnStoreDown({ err, requestId });
       reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable);
@@ -198,20 +199,23 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req);
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return reject(socket, requestId, 'malformed_request', 'Only WebSocket upgrades are supported.');
+    const target = canonicalTarget(req.url ?? '/');
+    if (isRefusal(target)) return reject(socket, requestId, 'malformed_request', target.refused);
+    if (isManagement(target.path)) return reject(socket, requestId, 'malformed_request', 'The management API does not accept WebSocket upgrades.');
     const blocked = deps.failures.blockedFor(clientIpOf(req, deps.trustedProxies));
     if (blocked > 0) return reject(socket, requestId, 'too_many_failed_attempts', refusalMessage.too_many_failed_attempts, { 'Retry-After': String(blocked) });
     let outcome: Outcome | Promise<Outcome>;
     try {
-      outcome = deps.pipeline(req, true);
+      outcome = deps.pipeline(req, target, 'upgrade');
     } catch {
       return reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable);
     }
     if (outcome instanceof Promise) {
       outcome.then(
-        (o) => afterPipeline(req, socket, head, requestId, o),
+        (o) => afterPipeline(req, socket, head, requestId, target, o),
         () => reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable),
       );
-    } else afterPipeline(req, socket, head, requestId, outcome);
+    } else afterPipeline(req, socket, head, requestId, target, outcome);
   }
 
   /** Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state). */

@@ -44,8 +44,8 @@ const listenOn = (server: Server, port: number, host: string) =>
     });
   });
 
-/** Counts and logs management requests (the proxy path records its own, with auth details). */
-function observe(listener: 'public' | 'internal', metrics: Metrics, access: AccessLog): RequestHandler {
+/** Counts and logs the internal listener's requests (the public listener's gate records its own, with auth details). */
+function observe(listener: 'internal', metrics: Metrics, access: AccessLog): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
     res.once('finish', () => {
@@ -137,8 +137,9 @@ export async function startKeygate(config: Config) {
   const management = express();
   management.disable('x-powered-by');
   management.set('etag', false);
-  management.use(assignRequestId, observe('public', metrics, access));
-  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, authenticate, usage, openapi: () => openapi }));
+  // Entered only through the public listener's gate (proxy/public-handler.ts), which counts and logs the request.
+  management.use(assignRequestId);
+  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi }));
   management.use(notFound);
   management.use(errorHandler(logger));
 
@@ -147,6 +148,7 @@ export async function startKeygate(config: Config) {
   const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret };
   const handlePublic = createPublicHandler({
     management: management as unknown as (req: IncomingMessage, res: ServerResponse) => void,
+    managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
     pipeline,
     limits,
     failures,
