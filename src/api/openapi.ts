@@ -39,7 +39,7 @@ function keyPaths(base: string, tag: string, extraParams: object[]) {
   return {
     [base]: {
       post: { ...common, summary: 'Create an API key', requestBody: json(ref('CreateApiKeyRequest')), responses: { 201: { description: 'Created; `key` is shown only here', ...json(ref('CreatedApiKey')) }, 400: err('validation_error'), 409: err('key_limit_reached') } },
-      get: { ...common, parameters: [...extraParams, ...pageParams], summary: 'List API keys', responses: { 200: { description: 'A page of keys', ...json(page('ApiKey')) } } },
+      get: { ...common, parameters: [...extraParams, ...pageParams], summary: 'List API keys', description: 'Only the keys the caller has authority over: those whose every permission its own permissions cover, and itself (the admin token sees every key). A narrow key never sees a wider key. Filtering can leave a page with fewer than `limit` keys while `nextCursor` is not null: follow `nextCursor` until it is null.', responses: { 200: { description: 'A page of keys', ...json(page('ApiKey')) } } },
     },
     [`${base}/{id}`]: {
       get: { tags: [tag], parameters: idParams, summary: 'Get an API key', responses: { 200: { description: 'The key', ...json(ref('ApiKey')) }, 404: err('not_found') } },
