@@ -276,6 +276,16 @@ export class KeyService {
     throw new ApiError('insufficient_permissions', 'This API key does not hold every permission of the key it addresses.');
   }
 
+  /**
+   * Reading about a key (its usage) is reading the key: refused like `getKey` when it is wider than the actor.
+   * A key that no longer exists has no permissions to compare; what is left of it (usage counters) stays readable.
+   */
+  async assertReadable(tenantId: string, keyId: string, actor: Actor): Promise<void> {
+    const key = await guarded(this.#store.getKey(tenantId, keyId));
+    const missing = key ? this.#authorityOver(actor, key) : [];
+    if (missing.length) await this.#refuse(tenantId, actor, keyId, 'read', missing);
+  }
+
   async getKey(tenantId: string, keyId: string, actor: Actor): Promise<ApiKey> {
     return this.#view(await this.#addressed(tenantId, keyId, actor, 'read'));
   }

@@ -57,6 +57,7 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
   r.get('/usage', async (req, res) => {
     requirePermission(res, 'usage:read');
     const q = validate(usageQuery, req.query, 'query');
+    if (q.keyId) await service.assertReadable(identityOf(res).tenant.id, q.keyId, { kind: 'key', key: identityOf(res).key });
     res.json({ data: await deps.usage.read(identityOf(res).tenant.id, q) });
   });
 

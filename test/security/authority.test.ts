@@ -102,6 +102,15 @@ describe('a narrow key has no authority over a wider key', () => {
     expect((await admin(kg, 'GET', `/tenants/${tenant.id}/api-keys`)).body.data).toHaveLength(6);
   });
 
+  it("usage:read alone cannot read a wider key's usage, only its own and narrower keys'", async () => {
+    const { root, calls } = await scene();
+    const meter = await make(root.key, ['usage:read', 'calls:read'], 'meter');
+    expectRefused(await self(kg, meter.key, 'GET', `/usage?keyId=${root.id}`));
+    expect((await self(kg, meter.key, 'GET', `/usage?keyId=${calls.id}`)).status).toBe(200);
+    expect((await self(kg, meter.key, 'GET', `/usage?keyId=${meter.id}`)).status).toBe(200);
+    expect((await self(kg, meter.key, 'GET', '/usage')).status).toBe(200); // the tenant's totals name no key
+  });
+
   it('pages of a filtered list hold only covered keys, whatever the page size', async () => {
     const { root, reader } = await scene();
     const peers = [await make(root.key, ['api-keys:read']), await make(root.key, ['api-keys:read'])];
