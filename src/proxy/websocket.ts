@@ -22,6 +22,7 @@ import { createSessions, expiryOf } from './ws-sessions.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the client's handshake is checked and the upgrade passes the same
 // pipeline before a session slot is taken or the upstream dialled; the session then lives in ws-sessions.ts.
+// Frames are capped at `websocket.maxPayloadBytes` on both sides.
 
 /** Why a dial ended before the session started: the client's answer and the metric's kind; null when the client left. */
 type DialFailure = { code: ErrorCode; message: string; kind: 'refused' | 'timeout' | 'other' } | null;
@@ -37,6 +38,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
   upstreamUrl: string;
   timeoutMs: number;
   revalidateSeconds: number;
+  /** Largest message either side may send; also each direction's backpressure high-water mark. */
+  maxPayloadBytes: number;
   metrics: Metrics;
   logger: Logger;
 }
@@ -44,9 +47,9 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
 const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
 
 export function createWebSocketProxy(deps: WebSocketDeps) {
-  const { metrics, logger } = deps;
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-  const sessions = createSessions(deps);
+  const { metrics, logger, maxPayloadBytes } = deps;
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: maxPayloadBytes });
+  const sessions = createSessions({ ...deps, highWater: maxPayloadBytes });
   const warnStoreDown = throttledWarn(logger, 'key store unavailable during a WebSocket upgrade');
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
   // What the 101 adds (X-Request-Id, RateLimit-*), looked up by request: `ws` emits 'headers' with it.
@@ -130,6 +133,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         headers: upstreamHeaders(req, identity, requestId),
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
+        maxPayload: maxPayloadBytes,
       });
       upstream = dialled;
       dialled.once('unexpected-response', (_req, res) => {

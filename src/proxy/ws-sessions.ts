@@ -1,14 +1,15 @@
 import type { IncomingMessage } from 'node:http';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket } from 'ws';
 import { deny, statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
+import { relayMessages } from './ws-relay.ts';
 
-// Live WebSocket sessions (SPEC §5): relayed both ways, closed with 1008 when the key is revoked, disabled or
-// expires, with 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
+// Live WebSocket sessions (SPEC §5): relayed both ways, closed with 1009 for an oversized message, with 1008
+// when the key is revoked, disabled or expires, with 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
 
 export interface Session {
   id: string;
@@ -42,10 +43,15 @@ export function expiryOf(identity: Identity): number | null {
 // Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
 const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
 
+/** How a session ends when one side fails: an oversized message closes both sides with 1009, anything else 1011. */
+const closeFor = (err: Error & { code?: string }): [number, string] => (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? [1009, 'message_too_large'] : [1011, '']);
+
 export interface SessionDeps {
   cache: KeyCache;
   slots: SessionSlots;
   revalidateSeconds: number;
+  /** Each direction's backpressure high-water mark. */
+  highWater: number;
   metrics: Metrics;
 }
 
@@ -68,12 +74,8 @@ export function createSessions(deps: SessionDeps) {
     const { client, upstream } = session;
     sessions.set(session.id, session);
     metrics.websockets.inc();
-    client.on('message', (data: RawData, isBinary: boolean) => {
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
-    });
-    upstream.on('message', (data: RawData, isBinary: boolean) => {
-      if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
-    });
+    relayMessages(client, upstream, deps.highWater);
+    relayMessages(upstream, client, deps.highWater);
     let ended = false;
     const end = () => {
       if (ended) return;
@@ -90,8 +92,9 @@ export function createSessions(deps: SessionDeps) {
       end();
       if (client.readyState === WebSocket.OPEN) client.close(sendable(code), reason);
     });
-    client.on('error', () => upstream.terminate());
-    upstream.on('error', () => client.terminate());
+    // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.
+    client.on('error', (err) => close(session, ...closeFor(err)));
+    upstream.on('error', (err) => close(session, ...closeFor(err)));
   }
 
   /** Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state). */

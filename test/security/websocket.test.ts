@@ -9,8 +9,9 @@ import { root, type KeygateProcess } from '../helpers/keygate.ts';
 import { freePort } from '../helpers/ports.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// SPEC §5, WebSockets (issue 13 rows 5, 6): the client's handshake is checked before the upstream is dialled;
-// every failed dial gives back the session slot and the upstream socket.
+// SPEC §5, WebSockets (issue 13 rows 5, 6, 10): the client's handshake is checked before the upstream is
+// dialled; every failed dial gives back the session slot and the upstream socket; messages are capped by
+// websocket.maxPayloadBytes (1009) and each direction is paused while the other side's buffer is full.
 
 const servers = useServers();
 const MAX = 64 * 1024;
@@ -73,7 +74,7 @@ beforeAll(async () => {
     });
   });
   upstreamUrl = `http://127.0.0.1:${(upstreamServer.address() as AddressInfo).port}`;
-  const config = { upstream: { timeoutMs: 4_000 } };
+  const config = { websocket: { maxPayloadBytes: MAX }, upstream: { timeoutMs: 4_000 } };
   const env = { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') };
   [kg, embedded, unreachable] = await Promise.all([
     servers.keygate({ upstream: upstreamUrl, config, env }),
@@ -170,6 +171,13 @@ async function expectSlotFree(k: KeygateProcess, key: string): Promise<void> {
   }
 }
 
+/** The promise's value, or a failure naming what did not happen in time (rather than the test's timeout). */
+function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 describe('the client handshake is checked before the upstream is dialled', () => {
   it('refuses a bad Sec-WebSocket-Key, a bad version, POST, and a bad subprotocol list with 400, dialling nothing and holding no slot', async () => {
     const key = await oneSessionKey(kg, 'ws-handshake');
@@ -229,5 +237,79 @@ describe('a failed dial gives back the session slot and the upstream socket', ()
       const r = await refusal(open(unreachable, '/v1/voice/asst_1/stream', { 'x-api-key': key }));
       expect([r.status, r.body.error.code]).toEqual([502, 'upstream_unavailable']);
     }
+  });
+});
+
+describe('websocket.maxPayloadBytes', () => {
+  it('relays messages up to the cap both ways and closes both sides with 1009 for one over it, from either side', async () => {
+    const { key } = await createTenant(kg, { name: 'ws-payload', plan: 'pro' });
+    const s = open(kg, '/v1/voice/asst_1/stream', { 'x-api-key': key });
+    await s.opened;
+    const conn = conns.at(-1)!;
+    s.ws.send(Buffer.alloc(MAX, 7));
+    await expect.poll(() => s.got.bytes).toBe(MAX);
+    expect(s.got.frames[0]!.equals(Buffer.alloc(MAX, 7))).toBe(true);
+    s.ws.send(Buffer.alloc(MAX + 1));
+    expect((await within('client closed', 5_000, s.closed)).code).toBe(1009);
+    expect((await within('upstream closed', 5_000, conn.closed)).code).toBe(1009);
+
+    const b = open(kg, '/v1/voice/big/stream', { 'x-api-key': key });
+    await b.opened;
+    const bigConn = conns.at(-1)!;
+    b.ws.send('send me too much');
+    expect((await within('upstream closed', 5_000, bigConn.closed)).code).toBe(1009);
+    expect((await within('client closed', 5_000, b.closed)).code).toBe(1009);
+    expect(b.got.bytes).toBe(0);
+  });
+});
+
+describe('backpressure', () => {
+  // Bytes that have left the sender's process but not reached the receiver's sit in four kernel socket
+  // buffers and in keygate. Without backpressure keygate reads everything the sender writes, so that grows to
+  // all of it; with it keygate stops reading at about one cap's worth, and the sender keeps the rest.
+  const FRAME = MAX - 1024;
+  const FRAMES = 1024; // ~63 MiB, far more than the kernel holds between the two sockets
+  const TOTAL = FRAME * FRAMES;
+  const BOUND = TOTAL / 2;
+
+  /** Checks, for a while, that no more than BOUND bytes are between sender and receiver. */
+  async function expectBounded(inFlight: () => number): Promise<number> {
+    let peak = 0;
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      peak = Math.max(peak, inFlight());
+      expect(peak).toBeLessThan(BOUND);
+    }
+    return peak;
+  }
+
+  it('stops reading the client while the upstream does not read, and delivers everything once it does', async () => {
+    const { key } = await createTenant(kg, { name: 'ws-bp-up', plan: 'pro' });
+    const s = open(kg, '/v1/voice/slow/stream', { 'x-api-key': key });
+    await s.opened;
+    const conn = conns.at(-1)!;
+    for (let i = 0; i < FRAMES; i++) s.ws.send(Buffer.alloc(FRAME, i % 251));
+    const peak = await expectBounded(() => TOTAL - s.ws.bufferedAmount - conn.received);
+    console.log(`client → upstream: at most ${peak} bytes in flight of ${TOTAL}`);
+    conn.ws.resume();
+    await expect.poll(() => conn.received, { timeout: 20_000 }).toBe(TOTAL);
+    expect(s.ws.bufferedAmount).toBe(0);
+    s.ws.close();
+  });
+
+  it('stops reading the upstream while the client does not read, and delivers everything once it does', async () => {
+    const { key } = await createTenant(kg, { name: 'ws-bp-down', plan: 'pro' });
+    const s = open(kg, '/v1/voice/flood/stream', { 'x-api-key': key });
+    await s.opened;
+    const conn = conns.at(-1)!;
+    s.ws.pause();
+    s.ws.send(`${FRAMES}:${FRAME}`);
+    await expect.poll(() => conn.received).toBeGreaterThan(0);
+    const peak = await expectBounded(() => TOTAL - conn.ws.bufferedAmount - s.got.bytes);
+    console.log(`upstream → client: at most ${peak} bytes in flight of ${TOTAL}`);
+    s.ws.resume();
+    await expect.poll(() => s.got.bytes, { timeout: 20_000 }).toBe(TOTAL);
+    expect(s.got.frames.every((f, i) => f.length === FRAME && f[0] === i % 251)).toBe(true);
+    s.ws.close();
   });
 });
