@@ -34,6 +34,7 @@ export interface PipelineDeps {
 
 const tooLarge = deny('payload_too_large', 'The request body is too large for this route.');
 const notJson = deny('malformed_request', 'This route needs a JSON body.');
+const noUpgradeBody = deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.');
 
 export function createPipeline(deps: PipelineDeps) {
   const { authenticate, authorize } = deps;
@@ -66,7 +67,7 @@ export function createPipeline(deps: PipelineDeps) {
     const params = query === null ? null : new URLSearchParams(query);
     if (rule.from === 'body') {
       // A WebSocket upgrade has no body to read the assistant from.
-      if (upgrade) return refuse(deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.'), identity);
+      if (upgrade) return refuse(noUpgradeBody, identity);
       return withBody(req, identity, route.match!, params);
     }
     const refused = checkAssistant(key, rule, { params: route.match!.params, query: params, headers: req.headers, body: null });
@@ -74,7 +75,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   /** Runs the checks for a request or an upgrade; throws only when the store is unavailable. */
-  return function run(req: IncomingMessage, upgrade: boolean): Outcome | Promise<Outcome> {
+  function run(req: IncomingMessage, upgrade: boolean): Outcome | Promise<Outcome> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -82,7 +83,22 @@ export function createPipeline(deps: PipelineDeps) {
     const result = authenticate(credentialOf(req.headers, url, upgrade));
     if (result instanceof Promise) return result.then((r) => (r.ok ? afterIdentity(req, r, path, query, upgrade) : r));
     return result.ok ? afterIdentity(req, result, path, query, upgrade) : result;
-  };
+  }
+
+  /**
+   * The checks after the key's status (mTLS, origin, route policy, assistant), re-run for a live WebSocket
+   * session's upgrade request against a fresh key record: a key changed so that it may no longer open the
+   * session is refused (SPEC §5). Synchronous: an upgrade has no body to read (a body rule refuses it).
+   */
+  function recheck(req: IncomingMessage, identity: Identity): Denial | null {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const outcome = afterIdentity(req, identity, q < 0 ? url : url.slice(0, q), q < 0 ? null : url.slice(q + 1), true);
+    if (outcome instanceof Promise) return noUpgradeBody;
+    return outcome.ok ? null : outcome;
+  }
+
+  return Object.assign(run, { recheck });
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
+import type { Pipeline } from '../auth/pipeline.ts';
 import { deny, statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
@@ -8,11 +9,13 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { relayMessages } from './ws-relay.ts';
 
-// Live WebSocket sessions (SPEC §5): relayed both ways, closed with 1009 for an oversized message, with 1008
-// when the key is revoked, disabled or expires, with 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
+// Live WebSocket sessions (SPEC §5): relayed both ways; closed with 1009 for an oversized message, with 1008
+// when the key is revoked, disabled, expires or is changed so that it may no longer open the session, with
+// 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
 
 export interface Session {
   id: string;
+  /** The upgrade request the session was authorised on, re-checked whenever its key changes. */
   req: IncomingMessage;
   identity: Identity;
   client: WebSocket;
@@ -47,6 +50,7 @@ const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006
 const closeFor = (err: Error & { code?: string }): [number, string] => (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? [1009, 'message_too_large'] : [1011, '']);
 
 export interface SessionDeps {
+  pipeline: Pipeline;
   cache: KeyCache;
   slots: SessionSlots;
   revalidateSeconds: number;
@@ -97,7 +101,10 @@ export function createSessions(deps: SessionDeps) {
     upstream.on('error', (err) => close(session, ...closeFor(err)));
   }
 
-  /** Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state). */
+  /**
+   * Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state): the
+   * key's status, then everything the upgrade passed after it (mTLS, origin, route permission, assistant).
+   */
   async function revalidate(targets: Session[]): Promise<void> {
     await Promise.all(
       targets.map(async (s) => {
@@ -108,8 +115,9 @@ export function createSessions(deps: SessionDeps) {
           return; // Store unreachable: live sessions continue, as cached keys do (SPEC §8).
         }
         const fresh = v ? statusOf(v, s.identity.credential, s.identity.hash, Date.now()) : unknownKey;
-        if (!fresh.ok) close(s, 1008, CLOSE_REASON[fresh.code] ?? 'key_revoked');
-        else s.expiresAt = expiryOf(fresh);
+        const denial = fresh.ok ? deps.pipeline.recheck(s.req, fresh) : fresh;
+        if (denial) close(s, 1008, CLOSE_REASON[denial.code] ?? denial.code);
+        else if (fresh.ok) s.expiresAt = expiryOf(fresh);
       }),
     );
   }

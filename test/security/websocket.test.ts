@@ -9,12 +9,15 @@ import { root, type KeygateProcess } from '../helpers/keygate.ts';
 import { freePort } from '../helpers/ports.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// SPEC §5, WebSockets (issue 13 rows 5, 6, 10): the client's handshake is checked before the upstream is
+// SPEC §5, WebSockets (issue 13 rows 5, 6, 10, 13): the client's handshake is checked before the upstream is
 // dialled; every failed dial gives back the session slot and the upstream socket; messages are capped by
-// websocket.maxPayloadBytes (1009) and each direction is paused while the other side's buffer is full.
+// websocket.maxPayloadBytes (1009) and each direction is paused while the other side's buffer is full; a key
+// change that removes what a live session needs closes it with 1008 within 2 s.
 
 const servers = useServers();
 const MAX = 64 * 1024;
+const HASH = 'ab'.repeat(32);
+const XFCC = `By=spiffe://mesh/keygate;Hash=${HASH};Subject="CN=dialer"`;
 
 /** One connection the WebSocket upstream accepted. */
 interface UpstreamConn {
@@ -74,7 +77,7 @@ beforeAll(async () => {
     });
   });
   upstreamUrl = `http://127.0.0.1:${(upstreamServer.address() as AddressInfo).port}`;
-  const config = { websocket: { maxPayloadBytes: MAX }, upstream: { timeoutMs: 4_000 } };
+  const config = { websocket: { maxPayloadBytes: MAX }, upstream: { timeoutMs: 4_000 }, tls: { trustXfccFrom: ['127.0.0.1/32', '::1/128'] } };
   const env = { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') };
   [kg, embedded, unreachable] = await Promise.all([
     servers.keygate({ upstream: upstreamUrl, config, env }),
@@ -311,5 +314,40 @@ describe('backpressure', () => {
     await expect.poll(() => s.got.bytes, { timeout: 20_000 }).toBe(TOTAL);
     expect(s.got.frames.every((f, i) => f.length === FRAME && f[0] === i % 251)).toBe(true);
     s.ws.close();
+  });
+});
+
+describe('a key change that removes what a live session needs closes it', () => {
+  it('closes with 1008 and the refusal as reason within 2 s: permission, origin, assistant, mTLS, certificate; a rename keeps it open', async () => {
+    const { key: owner } = await createTenant(kg, { name: 'ws-narrow', plan: 'pro' });
+    const origin = 'https://app.example';
+    const cases: Array<{ reason: string; create: Record<string, unknown>; headers?: Record<string, string>; patch: Record<string, unknown> }> = [
+      { reason: 'insufficient_permissions', create: { permissions: ['voice:connect', 'usage:read'] }, patch: { permissions: ['usage:read'] } },
+      { reason: 'origin_not_allowed', create: { allowedOrigins: [origin] }, patch: { allowedOrigins: ['https://other.example'] } },
+      { reason: 'assistant_not_allowed', create: { allowedAssistants: ['asst_1', 'asst_2'] }, patch: { allowedAssistants: ['asst_2'] } },
+      { reason: 'mtls_required', create: {}, patch: { enforceMtls: true } },
+      { reason: 'client_certificate_not_allowed', create: { enforceMtls: true, clientCertFingerprints: [HASH] }, headers: { 'x-forwarded-client-cert': XFCC }, patch: { clientCertFingerprints: ['cd'.repeat(32)] } },
+    ];
+    const kept = await self(kg, owner, 'POST', '/api-keys', { permissions: ['voice:connect'], allowedOrigins: [origin], allowedAssistants: ['asst_1'] });
+    const keptSession = open(kg, '/v1/voice/asst_1/stream', { 'x-api-key': kept.body.key, origin });
+    await keptSession.opened;
+    for (const c of cases) {
+      const made = await self(kg, owner, 'POST', '/api-keys', c.create);
+      expect(made.status).toBe(201);
+      const s = open(kg, '/v1/voice/asst_1/stream', { 'x-api-key': made.body.key, origin, ...c.headers });
+      await s.opened;
+      // A change that removes nothing the sessions need, made first: it is re-checked before the next one is.
+      expect((await self(kg, owner, 'PATCH', `/api-keys/${kept.body.id}`, { name: `renamed for ${c.reason}`, allowedAssistants: ['asst_1', 'asst_9'] })).status).toBe(200);
+      const patchedAt = Date.now();
+      const patched = await self(kg, owner, 'PATCH', `/api-keys/${made.body.id}`, c.patch);
+      expect(patched.status).toBe(200);
+      const closed = await within(`session closed for ${c.reason}`, 5_000, s.closed);
+      expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1008, reason: c.reason });
+      expect(closed.at - patchedAt).toBeLessThan(2_000);
+    }
+    expect(keptSession.ws.readyState).toBe(WebSocket.OPEN);
+    keptSession.ws.send('still here');
+    await expect.poll(() => keptSession.got.frames.some((f) => f.toString() === 'still here')).toBe(true);
+    keptSession.ws.close();
   });
 });
