@@ -99,6 +99,9 @@ export function createSessions(deps: SessionDeps) {
     // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.
     client.on('error', (err) => close(session, ...closeFor(err)));
     upstream.on('error', (err) => close(session, ...closeFor(err)));
+    // A key change while the upstream was being dialled found no session to re-check: check once now (a cache
+    // hit, unless the key did change).
+    void revalidate([session]);
   }
 
   /**

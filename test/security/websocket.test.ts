@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createTenant, self } from '../helpers/api.ts';
+import { createTenant, proxied, self } from '../helpers/api.ts';
 import { root, type KeygateProcess } from '../helpers/keygate.ts';
 import { freePort } from '../helpers/ports.ts';
 import { useServers } from '../helpers/servers.ts';
@@ -34,14 +34,17 @@ let upstreamUrl: string;
 /** Every request the upstream saw (accepted, refused or left hanging), by path. */
 const dialled: string[] = [];
 const conns: UpstreamConn[] = [];
+/** Handshakes to `/held/` paths, each completed when the test calls it. */
+const held: Array<() => void> = [];
 let kg: KeygateProcess;
 let embedded: KeygateProcess;
 let unreachable: KeygateProcess;
 
 beforeAll(async () => {
-  // The voice backend: echoes, except `/refuse/` (403), `/hang/` (never answers the handshake), `/slow/` (does
-  // not read), `/flood/` (sends what the client asks for) and `/big/` (sends one frame over the cap).
-  upstreamServer = createServer();
+  // The voice backend: echoes, except `/refuse/` (403), `/hang/` (never answers the handshake), `/held/`
+  // (answers it when the test says), `/slow/` (does not read), `/flood/` (sends what the client asks for) and
+  // `/big/` (sends one frame over the cap).
+  upstreamServer = createServer((_req, res) => res.end('plain HTTP'));
   upstreamServer.on('connection', (socket) => {
     upstreamSockets.add(socket);
     socket.once('close', () => upstreamSockets.delete(socket));
@@ -54,6 +57,7 @@ beforeAll(async () => {
       dialled.push(url);
       if (url.includes('/refuse/')) return done(false, 403);
       if (url.includes('/hang/')) return;
+      if (url.includes('/held/')) return held.push(() => done(true));
       done(true);
     },
   });
@@ -349,5 +353,22 @@ describe('a key change that removes what a live session needs closes it', () => 
     keptSession.ws.send('still here');
     await expect.poll(() => keptSession.got.frames.some((f) => f.toString() === 'still here')).toBe(true);
     keptSession.ws.close();
+  });
+
+  it('closes a session whose key was narrowed while its upstream was being dialled', async () => {
+    const { key: owner } = await createTenant(kg, { name: 'ws-narrow-dialling', plan: 'pro' });
+    const made = await self(kg, owner, 'POST', '/api-keys', { permissions: ['voice:connect', 'usage:read'] });
+    const before = held.length;
+    const s = open(kg, '/v1/voice/held/stream', { 'x-api-key': made.body.key });
+    await expect.poll(() => held.length).toBe(before + 1);
+    expect((await self(kg, owner, 'PATCH', `/api-keys/${made.body.id}`, { permissions: ['usage:read'] })).status).toBe(200);
+    // This keygate has applied the change (its cache answers with the narrowed key) before the upstream accepts.
+    await expect.poll(async () => (await proxied(kg, '/v1/voice/held/stream', { 'x-api-key': made.body.key })).status).toBe(403);
+    held.at(-1)!();
+    await s.opened;
+    const openedAt = Date.now();
+    const closed = await within('session closed', 5_000, s.closed);
+    expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1008, reason: 'insufficient_permissions' });
+    expect(closed.at - openedAt).toBeLessThan(2_000);
   });
 });
