@@ -156,7 +156,8 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         }
       });
     } catch (err) {
-      logger.warn({ err, requestId }, 'WebSocket upstream dial failed');
+      // Only the error's name: `ws` puts the whole target (query included) in its messages.
+      logger.warn({ requestId, error: err instanceof Error ? err.name : typeof err }, 'WebSocket upstream dial failed');
       fail(unavailable('other'));
     }
   }
