@@ -48,12 +48,18 @@ const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec
 
 export function createWebSocketProxy(deps: WebSocketDeps) {
   const { metrics, logger, maxPayloadBytes } = deps;
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: maxPayloadBytes });
+  // What the client's 101 carries, looked up by request (`ws` passes it): X-Request-Id, RateLimit-*, and the
+  // subprotocol the upstream chose (not `ws`'s default, the client's first offer, which may differ).
+  const upgrading = new WeakMap<IncomingMessage, { requestId: string; fields: string[]; protocol: string }>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: maxPayloadBytes,
+    handleProtocols: (_offered, req) => upgrading.get(req)?.protocol || false,
+  });
   const sessions = createSessions({ ...deps, highWater: maxPayloadBytes });
   const warnStoreDown = throttledWarn(logger, 'key store unavailable during a WebSocket upgrade');
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
-  // What the 101 adds (X-Request-Id, RateLimit-*), looked up by request: `ws` emits 'headers' with it.
-  const upgrading = new WeakMap<IncomingMessage, { requestId: string; fields: string[] }>();
   wss.on('headers', (lines: string[], req: IncomingMessage) => {
     const fields = upgrading.get(req)?.fields ?? [];
     for (let i = 0; i < fields.length; i += 2) lines.push(`${fields[i]}: ${fields[i + 1]}`);
@@ -143,7 +149,8 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       // Kept for good: terminating a dial emits one more 'error'.
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
-        upgrading.set(req, { requestId, fields: verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId] });
+        const fields = verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId];
+        upgrading.set(req, { requestId, fields, protocol: dialled.protocol });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;

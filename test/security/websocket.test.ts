@@ -52,6 +52,8 @@ beforeAll(async () => {
   upstream = new WebSocketServer({
     server: upstreamServer,
     maxPayload: 256 * 1024 * 1024,
+    // Picks the client's last offer, so a proxy that answered with the first would be caught.
+    handleProtocols: (offered) => [...offered].at(-1) ?? false,
     verifyClient: (info, done) => {
       const url = info.req.url ?? '';
       dialled.push(url);
@@ -244,6 +246,21 @@ describe('a failed dial gives back the session slot and the upstream socket', ()
       const r = await refusal(open(unreachable, '/v1/voice/asst_1/stream', { 'x-api-key': key }));
       expect([r.status, r.body.error.code]).toEqual([502, 'upstream_unavailable']);
     }
+  });
+});
+
+describe('the session', () => {
+  it('tells the client the subprotocol the upstream chose, and none when it chose none', async () => {
+    const { key } = await createTenant(kg, { name: 'ws-protocol', plan: 'pro' });
+    const s = new WebSocket(`ws://127.0.0.1:${kg.port}/v1/voice/asst_1/stream`, ['voice.v1', 'voice.v2'], { headers: { 'x-api-key': key } });
+    await new Promise((r, j) => s.once('open', r).once('error', j));
+    expect(s.protocol).toBe('voice.v2');
+    expect(conns.at(-1)!.ws.protocol).toBe('voice.v2');
+    s.close();
+    const plain = open(kg, '/v1/voice/asst_1/stream', { 'x-api-key': key });
+    await plain.opened;
+    expect(plain.ws.protocol).toBe('');
+    plain.ws.close();
   });
 });
 
