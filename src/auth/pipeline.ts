@@ -92,7 +92,18 @@ export function createPipeline(deps: PipelineDeps) {
     return result.ok ? authorizeRequest(req, result, target, door) : result;
   }
 
-  return Object.assign(run, { authorizeRequest });
+  /**
+   * The checks after the key's status (mTLS, origin, route policy, assistant), re-run for a live WebSocket
+   * session's upgrade request and canonical target against a fresh key record: a key changed so that it may no
+   * longer open the session is refused (SPEC §5). Synchronous: an upgrade has no body to read.
+   */
+  function recheck(req: IncomingMessage, identity: Identity, target: Target): Denial | null {
+    const outcome = authorizeRequest(req, identity, target, 'upgrade');
+    if (outcome instanceof Promise) return noUpgradeBody;
+    return outcome.ok ? null : outcome;
+  }
+
+  return Object.assign(run, { recheck });
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;

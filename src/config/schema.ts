@@ -115,6 +115,7 @@ export const configSchema = z.strictObject({
   websocket: z
     .strictObject({
       revalidateSeconds: z.number().positive().default(30),
+      maxPayloadBytes: z.number().int().positive().default(1_048_576),
     })
     .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),

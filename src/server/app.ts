@@ -170,6 +170,7 @@ export async function startKeygate(config: Config) {
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeoutMs,
     revalidateSeconds: config.websocket.revalidateSeconds,
+    maxPayloadBytes: config.websocket.maxPayloadBytes,
     ...identityHeaders,
     metrics,
     logger,
