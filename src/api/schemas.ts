@@ -136,6 +136,7 @@ export const planSchema = z
     requestsPerMinute: limitPair,
     requestsPerDay: limitPair,
     maxConcurrentConnections: limitPair,
+    maxInFlight: z.number().int().nullable(),
   })
   .meta({ id: 'Plan' });
 

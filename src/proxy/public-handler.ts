@@ -133,6 +133,8 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       metrics.rateLimited.inc({ scope: v.scope });
       return refuse(req, res, scope, rateLimitedRefusal(v, grant.identity));
     }
+    const busy = forwarder.busy(grant.identity); // the tenant's plan maxInFlight (SPEC §5)
+    if (busy) return refuse(req, res, scope, busy);
     pass(req, res, scope, grant, v);
   }
 

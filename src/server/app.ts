@@ -143,9 +143,9 @@ export async function startKeygate(config: Config) {
   management.use(notFound);
   management.use(errorHandler(logger));
 
-  const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, metrics });
+  const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
   const handlePublic = createPublicHandler({
     management: management as unknown as (req: IncomingMessage, res: ServerResponse) => void,
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
