@@ -133,7 +133,8 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       metrics.rateLimited.inc({ scope: v.scope });
       return refuse(req, res, scope, rateLimitedRefusal(v, grant.identity));
     }
-    const busy = forwarder.busy(grant.identity); // the tenant's plan maxInFlight (SPEC §5)
+    // The tenant's plan maxInFlight (SPEC §5) counts upstream requests: management calls hold none.
+    const busy = scope.door === 'proxy' ? forwarder.busy(grant.identity) : null;
     if (busy) return refuse(req, res, scope, busy);
     pass(req, res, scope, grant, v);
   }

@@ -126,6 +126,8 @@ describe("a tenant's upstream requests in flight (plan maxInFlight)", () => {
     expect(third.headers.get('retry-after')).toBe('1');
     expect(seen('/v1/over-cap')).toBe(false);
     expect((await get(kg, '/v1/neighbour', b)).status).toBe(200);
+    // The cap counts upstream requests: the tenant's management calls hold none and still pass.
+    expect((await fetch(`${kg.url}/keygate/v1/tenants/me`, { headers: { 'x-api-key': a } })).status).toBe(200);
 
     // Released when an exchange completes...
     release('c1');
