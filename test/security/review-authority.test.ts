@@ -67,3 +67,24 @@ describe('a key cannot shed the restrictions it was given', () => {
     expect(inline.status).toBeGreaterThanOrEqual(400);
   });
 });
+
+describe('listing keys never names a key the caller has no authority over', () => {
+  it('nextCursor is not the id of a wider key', async () => {
+    const t = await createTenant(kg, { name: 'cursor-review', plan: 'pro', maxKeys: 30 });
+    const reader = (await self(kg, t.key, 'POST', '/api-keys', { permissions: ['api-keys:read'] })).body as { id: string; key: string };
+    const wider = new Set<string>([t.apiKey.id as string]);
+    for (let i = 0; i < 12; i++) wider.add((await self(kg, t.key, 'POST', '/api-keys', { permissions: ['*'] })).body.id as string);
+    const cursors: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const r = await self(kg, reader.key, 'GET', `/api-keys?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(r.status).toBe(200);
+      for (const k of r.body.data as Array<{ id: string }>) expect(k.id).toBe(reader.id);
+      cursor = r.body.nextCursor as string | null;
+      if (cursor === null) break;
+      cursors.push(cursor);
+    }
+    // Today: after the reader's own key, a page with no keys whose nextCursor is the 10th wider key's id.
+    expect(cursors.filter((c) => wider.has(c))).toEqual([]);
+  });
+});
