@@ -3,10 +3,13 @@
 // the path the upstream will route. Forms that upstream routers read differently from one another are refused
 // rather than guessed at:
 // - a fragment (`#`): Node keeps it in `req.url`, upstream routers drop it;
-// - a dot segment, also behind escapes or a matrix parameter (`%2e%2e`, `..;`): routers and servlet
-//   containers resolve them, so `/v1/public/../admin` would reach a route the policy never matched;
+// - a dot segment, also behind escapes (`%2e%2e`): routers resolve them, so `/v1/public/../admin` would reach a
+//   route the policy never matched;
+// - a `;` in the path, raw or escaped: servlet containers, Spring and find-my-way cut a segment at it (matrix
+//   parameters), Express does not, so `/v1/calls;x` is a different route to each;
 // - an encoded `/` or `\`, a raw `\`, a doubled slash: some routers split on them, others do not;
-// - a control or non-ASCII byte, escaped or not, other than well-formed UTF-8 escapes;
+// - a control or non-ASCII byte, escaped or not: a router that decodes and folds case may turn one into an ASCII
+//   letter (`%E2%84%AA`, KELVIN SIGN, lower-cases to `k`);
 // - anything but origin-form (`/path?query`).
 // Escapes of unreserved characters (RFC 3986 §2.3) are decoded, so `/v1/%63alls` is `/v1/calls` for the policy
 // and for every upstream alike (Flask decodes it, Express does not); other escapes are kept, with upper-case
@@ -34,10 +37,10 @@ const dotSegment = refusal('The request path holds a dot segment (. or ..).');
 const badEscape = refusal('The request path holds a malformed percent-escape.');
 const encodedSeparator = refusal('The request path holds an encoded / or \\.');
 const encodedControl = refusal('The request path holds an escaped control character.');
-const badUtf8 = refusal('The request path holds escapes that are not UTF-8.');
+const encodedNonAscii = refusal('The request path holds an escaped non-ASCII byte.');
+const matrixParameter = refusal('The request path holds a ; (matrix parameter), which routers read differently.');
 
 const HEX = '0123456789ABCDEF';
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -71,25 +74,9 @@ function decodeSegment(seg: string): string | TargetRefusal {
     }
     const b = escapedByte(seg, i);
     if (b < 0) return badEscape;
-    if (b >= 0x80) {
-      // A run of escaped non-ASCII bytes must be UTF-8 (no overlong forms); it stays escaped.
-      const bytes: number[] = [];
-      let run = '';
-      for (let c = b; c >= 0x80; c = escapedByte(seg, i)) {
-        bytes.push(c);
-        run += `%${HEX[c >> 4]}${HEX[c & 15]}`;
-        i += 3;
-        if (i >= seg.length || seg.charCodeAt(i) !== 0x25) break;
-      }
-      try {
-        utf8.decode(new Uint8Array(bytes));
-      } catch {
-        return badUtf8;
-      }
-      out += run;
-      continue;
-    }
+    if (b >= 0x80) return encodedNonAscii;
     if (b === 0x2f || b === 0x5c) return encodedSeparator;
+    if (b === 0x3b) return matrixParameter;
     if (b < 0x20 || b === 0x7f) return encodedControl;
     out += isUnreserved(b) ? String.fromCharCode(b) : `%${HEX[b >> 4]}${HEX[b & 15]}`;
     i += 3;
@@ -97,14 +84,10 @@ function decodeSegment(seg: string): string | TargetRefusal {
   return out;
 }
 
-/** `.` and `..`, also with a matrix parameter (`..;x`), which servlet containers resolve as `..`. */
-function isDotSegment(seg: string): boolean {
-  const semi = seg.indexOf(';');
-  const base = semi < 0 ? seg : seg.slice(0, semi);
-  return base === '.' || base === '..';
-}
+const isDotSegment = (seg: string): boolean => seg === '.' || seg === '..';
 
 function canonicalPath(raw: string): string | TargetRefusal {
+  if (raw.includes(';')) return matrixParameter;
   // Most paths hold no escape, no dot segment and no empty segment: they are canonical as they are.
   if (!raw.includes('%') && !raw.includes('/.') && !raw.includes('//')) return raw;
   const segments = raw.split('/');

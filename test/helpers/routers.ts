@@ -15,8 +15,12 @@ export const ROUTE_POLICY = {
     { method: 'GET', path: '/v1/calls/:id', permission: 'calls:read' },
     { method: 'GET', path: '/v1/admin/**', permission: 'admin:read' },
     { method: 'GET', path: '/v1/public/:id', permission: 'usage:read' },
+    { method: 'GET', path: '/v1/keys', permission: 'keys:read' },
   ],
 };
+
+/** The same routes behind a catch-all the narrow keys hold: a variant the policy does not match is forwarded. */
+export const CATCH_ALL_POLICY = { ...ROUTE_POLICY, routes: [...ROUTE_POLICY.routes, { method: '*', path: '/v1/**', permission: 'usage:read' }] };
 
 export interface Hit {
   handler: string;
@@ -67,6 +71,7 @@ export async function startExpressUpstream(): Promise<RouterUpstream> {
   app.get('/v1/calls/:id', h('calls:read'));
   app.get('/v1/admin/*splat', h('admin:read'));
   app.get('/v1/public/:id', h('usage:read'));
+  app.get('/v1/keys', h('keys:read'));
   app.use((req, res) => record(hits, 'none', req, res.status(404)));
   const server = createServer(app);
   return { name: 'express', url: await listen(server), hits, close: closer(server) };
@@ -91,6 +96,7 @@ export async function startFindMyWayUpstream(): Promise<RouterUpstream> {
   router.on('GET', '/v1/calls/:id', h('calls:read'));
   router.on('GET', '/v1/admin/*', h('admin:read'));
   router.on('GET', '/v1/public/:id', h('usage:read'));
+  router.on('GET', '/v1/keys', h('keys:read'));
   const server = createServer((req, res) => router.lookup(req, res));
   return { name: 'find-my-way', url: await listen(server), hits, close: closer(server) };
 }
