@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { StoreUnavailableError } from '../cache/key-cache.ts';
 import { grantsKeyManagement, notCovered } from '../auth/permissions.ts';
 import type { Config, Plan } from '../config/schema.ts';
@@ -9,6 +10,8 @@ import { newKeyId, newTenantId } from '../keys/ids.ts';
 import { toApiKey, type ApiKey, type AuthKey, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
+import { cursorSeal, type CursorSeal } from './cursor.ts';
+import { excessOf, isEmpty, limitsRaised, scopeOfAuthKey, scopeOfStored, type Excess } from './scope.ts';
 
 /** Who asks: the platform (admin token) or a tenant's key (self-service). */
 export type Actor = { kind: 'admin' } | { kind: 'key'; key: AuthKey };
@@ -53,6 +56,8 @@ export interface KeyServiceDeps {
   lastUsed?: { lastUsedOf(tenantId: string, keyIds: string[]): Promise<Map<string, string>> };
   /** Where a failure to audit a refusal is reported (the refusal itself is answered regardless). */
   logger?: Pick<Logger, 'warn'>;
+  /** Shared by every replica (the admin token): seals the list cursors keys are given (api/cursor.ts). */
+  cursorSecret?: string;
 }
 
 /**
@@ -60,6 +65,7 @@ export interface KeyServiceDeps {
  * three enforce the same permissions, plan limits and expiry rules.
  */
 export class KeyService {
+  readonly #cursors: CursorSeal;
   readonly #store: KeyStore;
   readonly #config: Config;
   readonly #format: KeyFormat;
@@ -69,6 +75,7 @@ export class KeyService {
   readonly #logger: KeyServiceDeps['logger'];
 
   constructor(deps: KeyServiceDeps) {
+    this.#cursors = cursorSeal(deps.cursorSecret ?? randomBytes(32).toString('hex'));
     this.#store = deps.store;
     this.#config = deps.config;
     this.#format = deps.format;
@@ -119,7 +126,8 @@ export class KeyService {
     };
     await guarded(this.#store.createTenant(tenant, { action: 'tenant.created', actor: 'admin', keyId: null, details: { name: tenant.name, plan: planName } }));
     try {
-      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'] }, { kind: 'admin' });
+      // The tenant's first key holds `*` and the widest scope, so that it can delegate any of it (api/scope.ts).
+      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'], transientAssistant: true }, { kind: 'admin' });
       return { tenant, apiKey };
     } catch (err) {
       // Nothing half-written: a tenant whose first key could not be stored is removed again.
@@ -170,15 +178,24 @@ export class KeyService {
     const tenant = await this.getTenant(tenantId);
     const plan = this.planOf(tenant);
     const problems: FieldProblem[] = [];
+    // A key delegates at most what it has (SPEC §3, api/scope.ts): what the body leaves out is the creator's —
+    // permissions, origins, assistants, mTLS binding — and a default expiry later than the creator's gives way to it.
+    const creator = actor.kind === 'key' ? scopeOfAuthKey(actor.key) : null;
     const keyType: KeyType = body.keyType ?? 'private';
     const permissions = body.permissions ?? [...actorPermissions(actor)];
     this.#checkPermissions(keyType, permissions, actorPermissions(actor), problems);
     const rateLimit = { requestsPerMinute: null as number | null, requestsPerDay: null as number | null };
     for (const f of LIMIT_FIELDS) rateLimit[f] = this.#withinPlan(plan, f, body.rateLimit?.[f], `rateLimit.${f}`, problems);
     const maxConcurrentConnections = this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
-    const expiresAt = this.#expiryOnCreate(body, problems);
+    let expiresAt = this.#expiryOnCreate(body, problems);
+    const expiryOmitted = body.expiresAt === undefined && body.expiresInDays === undefined;
+    if (expiryOmitted && creator?.expiresAt != null && (expiresAt === null || Date.parse(expiresAt) > creator.expiresAt)) {
+      expiresAt = new Date(creator.expiresAt).toISOString();
+    }
+    const enforceMtls = body.enforceMtls ?? creator?.enforceMtls ?? false;
     if (body.enforceMtls) this.#checkMtls(problems);
     if (problems.length) throw invalid(problems);
+    const inherited = <T>(own: readonly T[] | null | undefined): T[] | null => (own ? [...own] : null);
 
     const raw = this.#format.generate(keyType);
     const now = new Date().toISOString();
@@ -189,13 +206,13 @@ export class KeyService {
       keyType,
       prefix: this.#format.visiblePrefix(raw),
       permissions,
-      allowedOrigins: body.allowedOrigins ?? null,
-      allowedAssistants: body.allowedAssistants ?? null,
+      allowedOrigins: body.allowedOrigins ?? inherited(creator?.allowedOrigins),
+      allowedAssistants: body.allowedAssistants ?? inherited(creator?.allowedAssistants),
       transientAssistant: body.transientAssistant ?? false,
       rateLimit,
       maxConcurrentConnections,
-      enforceMtls: body.enforceMtls ?? false,
-      clientCertFingerprints: body.clientCertFingerprints ?? null,
+      enforceMtls,
+      clientCertFingerprints: body.clientCertFingerprints ?? (enforceMtls && creator?.enforceMtls ? inherited(creator.clientCertFingerprints) : null),
       metadata: body.metadata ?? {},
       isActive: true,
       createdAt: now,
@@ -205,6 +222,8 @@ export class KeyService {
       createdBy: actorName(actor),
       hashes: [{ hash: this.#hash(raw), expiresAt: null }],
     };
+    const wider = creator ? excessOf(creator, scopeOfStored(key)).restrictions : [];
+    if (wider.length) throw new ApiError('insufficient_permissions', `A key cannot create a key wider than itself: ${wider.join(', ')}.`);
     const result = await guarded(
       this.#store.createKey(key, { action: 'key.created', actor: actorName(actor), keyId: key.id, details: { name: key.name, keyType, permissions } }),
     );
@@ -216,12 +235,15 @@ export class KeyService {
   /**
    * The tenant's keys that `actor` has authority over: a narrow key never sees a wider key's metadata (SPEC §3).
    * Filtering can leave a page short, so up to LIST_READS store pages are read to fill it; a page may still hold
-   * fewer than `limit` keys while `nextCursor` is not null.
+   * fewer than `limit` keys while `nextCursor` is not null. A key's cursors are sealed (api/cursor.ts): the key
+   * a page stops at may be one it cannot see.
    */
   async listKeys(tenantId: string, page: PageRequest, actor: Actor): Promise<Page<ApiKey>> {
     await this.getTenant(tenantId);
+    const sealed = actor.kind === 'key';
     const shown: StoredKey[] = [];
-    let cursor = page.cursor;
+    let cursor = sealed && page.cursor !== null ? this.#cursors.open(page.cursor) : page.cursor;
+    if (cursor === null && page.cursor !== null) throw invalid([{ path: 'query.cursor', message: 'not a cursor of this list' }]);
     let more = true;
     for (let reads = 0; more && shown.length < page.limit && reads < LIST_READS; reads++) {
       const batch = await guarded(this.#store.listKeys(tenantId, { limit: page.limit, cursor }));
@@ -229,12 +251,13 @@ export class KeyService {
       for (; i < batch.data.length && shown.length < page.limit; i++) {
         const key = batch.data[i]!;
         cursor = key.id;
-        if (this.#authorityOver(actor, key).length === 0) shown.push(key);
+        if (isEmpty(this.#authorityOver(actor, key))) shown.push(key);
       }
       more = i < batch.data.length || batch.nextCursor !== null;
       if (i === batch.data.length) cursor = batch.nextCursor ?? cursor;
     }
-    return { data: await this.#views(tenantId, shown), nextCursor: more ? cursor : null };
+    const next = more ? cursor : null;
+    return { data: await this.#views(tenantId, shown), nextCursor: next !== null && sealed ? this.#cursors.seal(next) : next };
   }
 
   async #stored(tenantId: string, keyId: string): Promise<StoredKey> {
@@ -244,13 +267,14 @@ export class KeyService {
   }
 
   /**
-   * The one rule of authority over keys (SPEC §3): the target's permissions that `actor` does not hold — none
-   * when it may read, change, rotate, disable or revoke the target. The admin covers every key; a key always
-   * covers itself; otherwise the actor's permissions must cover every permission of the target, as on creation.
+   * The one rule of authority over keys (SPEC §3): what the target may do that `actor` may not (api/scope.ts) —
+   * nothing when it may read, change, rotate, disable or revoke the target. The admin covers every key; a key
+   * always covers itself; otherwise the actor must hold every permission of the target and be bound by no
+   * restriction the target is free of, as on creation.
    */
-  #authorityOver(actor: Actor, target: Pick<StoredKey, 'id' | 'permissions'>): string[] {
-    if (actor.kind === 'admin' || actor.key.id === target.id) return [];
-    return notCovered(actor.key.policy.permissions, target.permissions);
+  #authorityOver(actor: Actor, target: StoredKey): Excess {
+    if (actor.kind === 'admin' || actor.key.id === target.id) return { permissions: [], restrictions: [] };
+    return excessOf(scopeOfAuthKey(actor.key), scopeOfStored(target));
   }
 
   /**
@@ -259,14 +283,15 @@ export class KeyService {
    */
   async #addressed(tenantId: string, keyId: string, actor: Actor, operation: KeyOperation): Promise<StoredKey> {
     const key = await this.#stored(tenantId, keyId);
-    const missing = this.#authorityOver(actor, key);
-    if (missing.length) await this.#refuse(tenantId, actor, key.id, operation, missing);
+    const excess = this.#authorityOver(actor, key);
+    if (!isEmpty(excess)) await this.#refuse(tenantId, actor, key.id, operation, excess);
     return key;
   }
 
   /** Audits the refusal (best effort: a failed write is logged, and the 403 answered all the same), then throws. */
-  async #refuse(tenantId: string, actor: Actor, keyId: string, operation: KeyOperation, missing: string[]): Promise<never> {
-    const audit = { action: 'key.access_denied', actor: actorName(actor), keyId, details: { operation, permissionsMissing: missing } };
+  async #refuse(tenantId: string, actor: Actor, keyId: string, operation: KeyOperation, excess: Excess): Promise<never> {
+    const details = { operation, permissionsMissing: excess.permissions, ...(excess.restrictions.length ? { restrictionsLooser: excess.restrictions } : {}) };
+    const audit = { action: 'key.access_denied', actor: actorName(actor), keyId, details };
     try {
       await this.#store.appendAudit(tenantId, audit);
     } catch (err) {
@@ -282,8 +307,8 @@ export class KeyService {
    */
   async assertReadable(tenantId: string, keyId: string, actor: Actor): Promise<void> {
     const key = await guarded(this.#store.getKey(tenantId, keyId));
-    const missing = key ? this.#authorityOver(actor, key) : [];
-    if (missing.length) await this.#refuse(tenantId, actor, keyId, 'read', missing);
+    const excess = key ? this.#authorityOver(actor, key) : null;
+    if (excess && !isEmpty(excess)) await this.#refuse(tenantId, actor, keyId, 'read', excess);
   }
 
   async getKey(tenantId: string, keyId: string, actor: Actor): Promise<ApiKey> {
@@ -312,6 +337,16 @@ export class KeyService {
       : this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
     if (body.expiresAt !== undefined) this.#checkExpiresAt(body.expiresAt, problems);
     if (body.enforceMtls) this.#checkMtls(problems);
+    // A key never makes a key wider than itself (api/scope.ts), so on itself a PATCH only narrows (SPEC §3): it
+    // cannot shed its own assistant, origin or mTLS restrictions, nor raise its own limits. The admin may widen
+    // anything within the plan but permissions.
+    const widens = (from: StoredKey): string[] => {
+      if (actor.kind !== 'key') return [];
+      const to = { ...from, ...body, rateLimit, maxConcurrentConnections };
+      const own = actor.key.id === from.id ? limitsRaised(from, to) : [];
+      return [...excessOf(scopeOfAuthKey(actor.key), scopeOfStored(to)).restrictions, ...own];
+    };
+    for (const path of widens(current)) problems.push({ path, message: 'wider than the calling key allows (the admin API may widen it)' });
     if (problems.length) throw invalid(problems);
 
     const fields = Object.keys(body);
@@ -319,8 +354,8 @@ export class KeyService {
       this.#store.updateKey(tenantId, keyId, (k) => {
         // Checked again on the record being replaced: a narrowing that landed since the read above must not be
         // undone by this write (permissions from the older record would widen the newer one).
-        if (body.permissions && notCovered(k.permissions, body.permissions).length) {
-          throw invalid([{ path: 'permissions', message: 'the key was narrowed meanwhile; read it again' }]);
+        if ((body.permissions && notCovered(k.permissions, body.permissions).length) || widens(k).length) {
+          throw invalid([{ path: Object.keys(body).join(','), message: 'the key was narrowed meanwhile; read it again' }]);
         }
         return { ...k, ...body, rateLimit, maxConcurrentConnections, updatedAt: new Date().toISOString() };
       }, {
@@ -410,11 +445,16 @@ export class KeyService {
     return new Date(Date.now() + days * DAY_MS).toISOString();
   }
 
+  /** In the future, and — where keys must expire — no later than the longest of `keys.allowedExpiryDays`. */
   #checkExpiresAt(expiresAt: string | null, problems: FieldProblem[]): void {
+    const { allowNeverExpire, allowedExpiryDays } = this.#config.keys;
+    const longest = Math.max(...allowedExpiryDays);
     if (expiresAt === null) {
-      if (!this.#config.keys.allowNeverExpire) problems.push({ path: 'expiresAt', message: 'keys must expire on this deployment' });
+      if (!allowNeverExpire) problems.push({ path: 'expiresAt', message: 'keys must expire on this deployment' });
     } else if (Date.parse(expiresAt) <= Date.now()) {
       problems.push({ path: 'expiresAt', message: 'must be in the future' });
+    } else if (!allowNeverExpire && Date.parse(expiresAt) > Date.now() + longest * DAY_MS) {
+      problems.push({ path: 'expiresAt', message: `must be within ${longest} days` });
     }
   }
 

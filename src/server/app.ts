@@ -123,7 +123,7 @@ export async function startKeygate(config: Config) {
   cacheSize = () => cache.size;
   const authenticate = createAuthenticator({ format, hash, cache });
   const usage = new Usage(store, logger, { flushIntervalMs: config.usage.flushIntervalSeconds * 1000, lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000 });
-  const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger });
+  const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: adminToken });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
   const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });

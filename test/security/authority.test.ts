@@ -152,10 +152,10 @@ describe('a narrow key has no authority over a wider key', () => {
     expectRefused(await self(kg, deleter.key, 'DELETE', `/api-keys/${root.id}`));
     const denied = (await auditOf(tenant.id)).filter((e) => e.action === 'key.access_denied').reverse();
     expect(denied).toEqual([
-      expect.objectContaining({ actor: writer.id, keyId: root.id, details: { operation: 'rotate', permissionsMissing: ['*'] } }),
-      expect.objectContaining({ actor: writer.id, keyId: root.id, details: { operation: 'update', permissionsMissing: ['*'] } }),
+      expect.objectContaining({ actor: writer.id, keyId: root.id, details: { operation: 'rotate', permissionsMissing: ['*'], restrictionsLooser: ['transientAssistant'] } }),
+      expect.objectContaining({ actor: writer.id, keyId: root.id, details: { operation: 'update', permissionsMissing: ['*'], restrictionsLooser: ['transientAssistant'] } }),
       expect.objectContaining({ actor: reader.id, keyId: deleter.id, details: { operation: 'read', permissionsMissing: ['api-keys:delete', 'api-keys:write'] } }),
-      expect.objectContaining({ actor: deleter.id, keyId: root.id, details: { operation: 'revoke', permissionsMissing: ['*'] } }),
+      expect.objectContaining({ actor: deleter.id, keyId: root.id, details: { operation: 'revoke', permissionsMissing: ['*'], restrictionsLooser: ['transientAssistant'] } }),
     ]);
   });
 
@@ -230,5 +230,55 @@ describe('authority that holds', () => {
     expect((await admin(kg, 'DELETE', `${base}/${writer.id}`)).status).toBe(204);
     expect((await admin(kg, 'DELETE', `${base}/${root.id}`)).status).toBe(204);
     expect((await auditOf(tenant.id)).map((e) => e.action)).not.toContain('key.access_denied');
+  });
+});
+
+describe('restrictions are part of what a key holds', () => {
+  it('a key bound to assistants or origins has no authority over an unbound key, even with every permission', async () => {
+    const { root } = await scene();
+    const bound = (await self(kg, root.key, 'POST', '/api-keys', { permissions: ['*'], allowedAssistants: ['asst_ok'] })).body;
+    const free = await make(root.key, ['calls:read'], 'free');
+    expectRefused(await self(kg, bound.key, 'POST', `/api-keys/${free.id}/rotate`, {}));
+    expectRefused(await self(kg, bound.key, 'GET', `/api-keys/${root.id}`));
+    const origins = (await self(kg, root.key, 'POST', '/api-keys', { permissions: ['*'], allowedOrigins: ['https://app.example.com'] })).body;
+    expectRefused(await self(kg, origins.key, 'DELETE', `/api-keys/${free.id}`));
+    // What it covers — a key bound at least as tightly — it manages.
+    const child = (await self(kg, bound.key, 'POST', '/api-keys', { permissions: ['calls:read'] })).body;
+    expect(child.allowedAssistants).toEqual(['asst_ok']);
+    expect((await self(kg, bound.key, 'POST', `/api-keys/${child.id}/rotate`, {})).status).toBe(201);
+  });
+
+  it('a child inherits its creator’s mTLS binding and expires no later than its creator', async () => {
+    const kg2 = await servers.keygate({ config: { tls: { trustXfccFrom: ['127.0.0.1/32'] } } });
+    const { key } = await createTenant(kg2, { name: 'inherit', plan: 'pro' });
+    const hash = 'ab'.repeat(32);
+    const soon = new Date(Date.now() + 3 * 86_400_000).toISOString();
+    const parent = (await self(kg2, key, 'POST', '/api-keys', { permissions: ['api-keys:write', 'calls:read'], enforceMtls: true, clientCertFingerprints: [hash], expiresAt: soon })).body;
+    const xfcc = { 'x-api-key': parent.key, 'x-forwarded-client-cert': `Hash=${hash}`, 'content-type': 'application/json' };
+    const made = await fetch(`${kg2.url}/keygate/v1/api-keys`, { method: 'POST', headers: xfcc, body: JSON.stringify({ permissions: ['calls:read'] }) });
+    const child = (await made.json()) as { enforceMtls: boolean; clientCertFingerprints: string[]; expiresAt: string };
+    expect(made.status).toBe(201);
+    expect(child).toMatchObject({ enforceMtls: true, clientCertFingerprints: [hash], expiresAt: soon });
+    const unbound = await fetch(`${kg2.url}/keygate/v1/api-keys`, { method: 'POST', headers: xfcc, body: JSON.stringify({ permissions: ['calls:read'], enforceMtls: false }) });
+    expect(unbound.status).toBe(403);
+    const later = await fetch(`${kg2.url}/keygate/v1/api-keys`, { method: 'POST', headers: xfcc, body: JSON.stringify({ permissions: ['calls:read'], expiresInDays: 30 }) });
+    expect(later.status).toBe(403);
+  });
+
+  it('an explicit expiry is bounded by keys.allowedExpiryDays where keys must expire', async () => {
+    const { root } = await scene();
+    const far = await self(kg, root.key, 'POST', '/api-keys', { permissions: ['calls:read'], expiresAt: '9999-01-01T00:00:00Z' });
+    expectError(far, 400, 'validation_error');
+    expect(far.body.error.details).toContainEqual(expect.objectContaining({ path: 'expiresAt' }));
+  });
+
+  it('the `*` key still loosens what it covers: re-pins, adds assistants, lifts origins of a narrower key', async () => {
+    const { root } = await scene();
+    const child = (await self(kg, root.key, 'POST', '/api-keys', { permissions: ['calls:read', 'api-keys:write'], allowedAssistants: ['asst_1'], allowedOrigins: ['https://a.example.com'] })).body;
+    const patched = await self(kg, root.key, 'PATCH', `/api-keys/${child.id}`, { allowedAssistants: ['asst_1', 'asst_2'], allowedOrigins: null });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ allowedAssistants: ['asst_1', 'asst_2'], allowedOrigins: null });
+    // The child on itself only narrows.
+    expect((await self(kg, child.key, 'PATCH', '/api-keys/current', { allowedAssistants: ['asst_1', 'asst_3'] })).status).toBe(400);
   });
 });

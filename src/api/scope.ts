@@ -1,0 +1,85 @@
+import { originAllowed } from '../auth/origin.ts';
+import { notCovered } from '../auth/permissions.ts';
+import type { AuthKey, StoredKey } from '../keys/types.ts';
+
+// What a key may do, in every dimension in which one key can be narrower than another (SPEC §3 "Authority over
+// keys"). Permissions are one of them; the restrictions a key was given are the others. A key that could read,
+// rotate or create a key wider than itself in any of them could shed what it was given: rotate an unrestricted
+// key and use its new value, or mint a child without its assistant, origin or mTLS binding. So authority,
+// creation and PATCH all compare whole scopes, with the one function below.
+// Per-key rate limits and session caps are capacity, not scope: any key that manages keys may set them within the
+// plan's maxima, and the tenant's plan-wide windows hold the tenant whatever its keys say. Only a PATCH by a key
+// may not raise them (`limitsRaised`), since a PATCH never widens.
+
+export interface Scope {
+  permissions: readonly string[];
+  allowedOrigins: readonly string[] | null;
+  allowedAssistants: readonly string[] | null;
+  transientAssistant: boolean;
+  enforceMtls: boolean;
+  clientCertFingerprints: readonly string[] | null;
+  /** ms since epoch; null for never. */
+  expiresAt: number | null;
+}
+
+/** What `inner` may do that `outer` may not: permissions not held, and the restrictions it is looser in. */
+export interface Excess {
+  permissions: string[];
+  /** Field paths, e.g. `allowedAssistants`, `rateLimit.requestsPerMinute`. */
+  restrictions: string[];
+}
+
+type ScopeFields = 'permissions' | 'allowedOrigins' | 'allowedAssistants' | 'transientAssistant' | 'enforceMtls' | 'clientCertFingerprints';
+
+const fieldsOf = (k: Pick<StoredKey, ScopeFields>) => ({
+  permissions: k.permissions,
+  allowedOrigins: k.allowedOrigins,
+  allowedAssistants: k.allowedAssistants,
+  transientAssistant: k.transientAssistant,
+  enforceMtls: k.enforceMtls,
+  clientCertFingerprints: k.clientCertFingerprints,
+});
+
+export const scopeOfStored = (k: Pick<StoredKey, ScopeFields | 'expiresAt'>): Scope => ({
+  ...fieldsOf(k),
+  expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
+});
+
+export const scopeOfAuthKey = (k: AuthKey): Scope => ({ ...fieldsOf(k.policy), expiresAt: k.expiresAt });
+
+/** null (no restriction) contains everything; a list contains its own members only. */
+const within = (outer: readonly string[] | null, inner: readonly string[] | null): boolean =>
+  outer === null || (inner !== null && inner.every((x) => outer.includes(x)));
+
+/** At most `outer`; null is no limit. */
+const atMost = (outer: number | null, inner: number | null): boolean => outer === null || (inner !== null && inner <= outer);
+
+/** Every origin of `inner` is allowed by `outer`: listed there, or (a plain origin) matched by a wildcard there. */
+const originsWithin = (outer: readonly string[] | null, inner: readonly string[] | null): boolean =>
+  outer === null || (inner !== null && inner.every((o) => outer.includes(o) || (!o.includes('*') && originAllowed(outer, o))));
+
+export function excessOf(outer: Scope, inner: Scope): Excess {
+  const restrictions: string[] = [];
+  if (!within(outer.allowedAssistants, inner.allowedAssistants)) restrictions.push('allowedAssistants');
+  if (inner.transientAssistant && !outer.transientAssistant) restrictions.push('transientAssistant');
+  if (!originsWithin(outer.allowedOrigins, inner.allowedOrigins)) restrictions.push('allowedOrigins');
+  if (outer.enforceMtls) {
+    if (!inner.enforceMtls) restrictions.push('enforceMtls');
+    else if (!within(outer.clientCertFingerprints, inner.clientCertFingerprints)) restrictions.push('clientCertFingerprints');
+  }
+  if (!atMost(outer.expiresAt, inner.expiresAt)) restrictions.push('expiresAt');
+  return { permissions: notCovered(outer.permissions, inner.permissions), restrictions };
+}
+
+type Limits = Pick<StoredKey, 'rateLimit' | 'maxConcurrentConnections'>;
+
+/** The limits `to` raises above `from` (a PATCH by a key may only lower them). */
+export function limitsRaised(from: Limits, to: Limits): string[] {
+  const raised: string[] = [];
+  if (!atMost(from.rateLimit.requestsPerMinute, to.rateLimit.requestsPerMinute)) raised.push('rateLimit.requestsPerMinute');
+  if (!atMost(from.rateLimit.requestsPerDay, to.rateLimit.requestsPerDay)) raised.push('rateLimit.requestsPerDay');
+  if (!atMost(from.maxConcurrentConnections, to.maxConcurrentConnections)) raised.push('maxConcurrentConnections');
+  return raised;
+}
+
+export const isEmpty = (e: Excess): boolean => e.permissions.length === 0 && e.restrictions.length === 0;
