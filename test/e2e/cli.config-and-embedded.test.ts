@@ -35,6 +35,17 @@ describe('configuration', () => {
     }
   });
 
+  it('checks the route policy file too, as serve does at start-up (78, with its path)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-cfg-'));
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, 'defaultAction: maybe\nroutes:\n  - method: GET\n    path: /v1/x\n    surprise: true\n');
+    const r = await keygate(['config', 'check'], { KEYGATE_POLICY: policy });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`policy(${policy}).defaultAction`);
+    expect(r.stderr).toContain(`policy(${policy}).routes.0`);
+    expect((await keygate(['config', 'check'], { KEYGATE_POLICY: join(root, 'config', 'policy.yaml') })).code).toBe(0);
+  });
+
   it('prints the effective configuration with secrets redacted', async () => {
     const r = await keygate(['config', 'check'], {
       KEYGATE_ADMIN_TOKEN: 'super-secret-admin-token',
