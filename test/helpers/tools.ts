@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -72,3 +72,18 @@ export function run(file: string, args: string[], opts: { input?: string; env?: 
 
 /** The tool's own version line, for reports. */
 export const versionOf = (file: string, args: string[]): string => execFileSync(file, args, { encoding: 'utf8' }).trim().split('\n')[0]!;
+
+/** A scratch directory inside the project, so TypeScript resolves the project's node_modules from it. */
+export function scratchDir(prefix: string): string {
+  const base = join(import.meta.dirname, '..', '..', 'node_modules', '.cache');
+  mkdirSync(base, { recursive: true });
+  return mkdtempSync(join(base, `${prefix}-`));
+}
+
+/** Type-checks `files` with the project's TypeScript, strict; `output` is empty when they compile. */
+export async function typecheck(files: string[]): Promise<{ code: number | null; output: string }> {
+  const tsc = join(import.meta.dirname, '..', '..', 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = ['--ignoreConfig', '--noEmit', '--strict', '--target', 'es2023', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--pretty', 'false', ...files];
+  const r = await run(process.execPath, [tsc, ...args]);
+  return { code: r.code, output: (r.stdout + r.stderr).trim() };
+}
