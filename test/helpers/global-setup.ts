@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cli } from './keygate.ts';
+import { missingTools } from './tools.ts';
 
 // Fails the run (never skips) when a dependency of the real-process tests is missing.
 export default function setup(): void {
@@ -14,5 +15,7 @@ export default function setup(): void {
   } catch {
     throw new Error('openssl is not installed; run .ci/run (it installs it) or apt-get install openssl');
   }
+  const missing = missingTools();
+  if (missing.length) throw new Error(`missing test tools: ${missing.join('; ')}`);
   if (!existsSync(cli)) throw new Error(`${cli} is missing; run "npm run build" first (npm test does)`);
 }
