@@ -16,7 +16,7 @@ export async function authMicro(iterations = 2_000_000): Promise<{ opsPerSecond:
   const hash = createKeyHasher(null);
   const cache = new KeyCache(store, { maxEntries: 1000, ttlSeconds: 3600, negativeTtlSeconds: 5, staleIfErrorSeconds: 300 });
   const authenticate = createAuthenticator({ format, hash, cache });
-  const authorize = createAuthorizer(compilePolicy({ defaultAction: 'deny', routes: [{ method: 'POST', path: '/v1/calls', permission: 'calls:write', public: false }, { method: 'GET', path: '/v1/calls/**', permission: 'calls:read', public: false }] }));
+  const authorize = createAuthorizer(compilePolicy({ defaultAction: 'deny', defaultPermission: '*', caseSensitive: false, routes: [{ method: 'POST', path: '/v1/calls', permission: 'calls:write', public: false }, { method: 'GET', path: '/v1/calls/**', permission: 'calls:read', public: false }] }));
   const now = new Date().toISOString();
   await store.createTenant({ id: 'ten_1', name: 't', plan: 'pro', maxKeys: 10, status: 'active', createdAt: now, updatedAt: now }, { action: 'x', actor: 'admin', keyId: null, details: {} });
   const raw = format.generate('private');

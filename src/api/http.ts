@@ -12,8 +12,9 @@ import { StoreContentionError } from '../store/redis/redis-store.ts';
 
 export const requestIdOfRes = (res: Response): string => res.locals.requestId as string;
 
+/** The request id: the gate's (public listener), or one of its own (internal listener). */
 export const assignRequestId: RequestHandler = (req, res, next) => {
-  const id = requestIdOf(req);
+  const id = (res.locals.requestId as string | undefined) ?? requestIdOf(req);
   res.locals.requestId = id;
   res.setHeader('X-Request-Id', id);
   next();

@@ -41,12 +41,12 @@ export function keyRoutes(service: KeyService, ctx: KeyRouteContext): Router {
 
   r.get('/', async (req, res) => {
     ctx.require(res, 'api-keys:read');
-    res.json(await service.listKeys(ctx.tenantOf(req, res), pageOf(req)));
+    res.json(await service.listKeys(ctx.tenantOf(req, res), pageOf(req), ctx.actorOf(res)));
   });
 
   r.get('/:id', async (req, res) => {
     ctx.require(res, 'api-keys:read');
-    res.json(await service.getKey(ctx.tenantOf(req, res), keyIdOf(req, res, ctx, true)));
+    res.json(await service.getKey(ctx.tenantOf(req, res), keyIdOf(req, res, ctx, true), ctx.actorOf(res)));
   });
 
   r.patch('/:id', async (req, res) => {

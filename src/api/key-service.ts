@@ -1,6 +1,7 @@
 import { StoreUnavailableError } from '../cache/key-cache.ts';
 import { grantsKeyManagement, notCovered } from '../auth/permissions.ts';
 import type { Config, Plan } from '../config/schema.ts';
+import type { Logger } from '../ops/logger.ts';
 import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
@@ -20,6 +21,12 @@ export interface CreatedApiKey extends ApiKey {
 const CREATED_MESSAGE = 'Store this key securely. It will not be shown again.';
 const DAY_MS = 86_400_000;
 const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const;
+
+/** What a refused operation on an existing key is audited as (`key.access_denied`). */
+type KeyOperation = 'read' | 'update' | 'rotate' | 'revoke';
+
+/** Store reads at most per list request while a filtered page is filled (bounds what one request costs). */
+const LIST_READS = 10;
 
 const actorName = (a: Actor): string => (a.kind === 'admin' ? 'admin' : a.key.id);
 const actorPermissions = (a: Actor): readonly string[] => (a.kind === 'admin' ? ['*'] : a.key.policy.permissions);
@@ -44,6 +51,8 @@ export interface KeyServiceDeps {
   hash: KeyHasher;
   /** Write-behind lastUsedAt, merged into what reads return. */
   lastUsed?: { lastUsedOf(tenantId: string, keyIds: string[]): Promise<Map<string, string>> };
+  /** Where a failure to audit a refusal is reported (the refusal itself is answered regardless). */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -57,6 +66,7 @@ export class KeyService {
   readonly #hash: KeyHasher;
   readonly #lastUsed: KeyServiceDeps['lastUsed'];
   readonly #canVerifyCerts: boolean;
+  readonly #logger: KeyServiceDeps['logger'];
 
   constructor(deps: KeyServiceDeps) {
     this.#store = deps.store;
@@ -64,6 +74,7 @@ export class KeyService {
     this.#format = deps.format;
     this.#hash = deps.hash;
     this.#lastUsed = deps.lastUsed;
+    this.#logger = deps.logger;
     this.#canVerifyCerts = Boolean(deps.config.tls.clientCa) || deps.config.tls.trustXfccFrom.length > 0;
   }
 
@@ -202,10 +213,28 @@ export class KeyService {
     return { ...toApiKey(key), key: raw, message: CREATED_MESSAGE };
   }
 
-  async listKeys(tenantId: string, page: PageRequest): Promise<Page<ApiKey>> {
+  /**
+   * The tenant's keys that `actor` has authority over: a narrow key never sees a wider key's metadata (SPEC §3).
+   * Filtering can leave a page short, so up to LIST_READS store pages are read to fill it; a page may still hold
+   * fewer than `limit` keys while `nextCursor` is not null.
+   */
+  async listKeys(tenantId: string, page: PageRequest, actor: Actor): Promise<Page<ApiKey>> {
     await this.getTenant(tenantId);
-    const { data, nextCursor } = await guarded(this.#store.listKeys(tenantId, page));
-    return { data: await this.#views(tenantId, data), nextCursor };
+    const shown: StoredKey[] = [];
+    let cursor = page.cursor;
+    let more = true;
+    for (let reads = 0; more && shown.length < page.limit && reads < LIST_READS; reads++) {
+      const batch = await guarded(this.#store.listKeys(tenantId, { limit: page.limit, cursor }));
+      let i = 0;
+      for (; i < batch.data.length && shown.length < page.limit; i++) {
+        const key = batch.data[i]!;
+        cursor = key.id;
+        if (this.#authorityOver(actor, key).length === 0) shown.push(key);
+      }
+      more = i < batch.data.length || batch.nextCursor !== null;
+      if (i === batch.data.length) cursor = batch.nextCursor ?? cursor;
+    }
+    return { data: await this.#views(tenantId, shown), nextCursor: more ? cursor : null };
   }
 
   async #stored(tenantId: string, keyId: string): Promise<StoredKey> {
@@ -214,19 +243,63 @@ export class KeyService {
     return key;
   }
 
-  async getKey(tenantId: string, keyId: string): Promise<ApiKey> {
-    return this.#view(await this.#stored(tenantId, keyId));
+  /**
+   * The one rule of authority over keys (SPEC §3): the target's permissions that `actor` does not hold — none
+   * when it may read, change, rotate, disable or revoke the target. The admin covers every key; a key always
+   * covers itself; otherwise the actor's permissions must cover every permission of the target, as on creation.
+   */
+  #authorityOver(actor: Actor, target: Pick<StoredKey, 'id' | 'permissions'>): string[] {
+    if (actor.kind === 'admin' || actor.key.id === target.id) return [];
+    return notCovered(actor.key.policy.permissions, target.permissions);
+  }
+
+  /**
+   * The tenant's key `keyId`, when `actor` has authority over it. Another tenant's key is 404 like a missing one
+   * (the lookup is tenant-scoped); a wider key of the same tenant is 403, written to the tenant's audit log.
+   */
+  async #addressed(tenantId: string, keyId: string, actor: Actor, operation: KeyOperation): Promise<StoredKey> {
+    const key = await this.#stored(tenantId, keyId);
+    const missing = this.#authorityOver(actor, key);
+    if (missing.length) await this.#refuse(tenantId, actor, key.id, operation, missing);
+    return key;
+  }
+
+  /** Audits the refusal (best effort: a failed write is logged, and the 403 answered all the same), then throws. */
+  async #refuse(tenantId: string, actor: Actor, keyId: string, operation: KeyOperation, missing: string[]): Promise<never> {
+    const audit = { action: 'key.access_denied', actor: actorName(actor), keyId, details: { operation, permissionsMissing: missing } };
+    try {
+      await this.#store.appendAudit(tenantId, audit);
+    } catch (err) {
+      this.#logger?.warn({ err, tenantId, keyId, operation }, 'could not write the audit entry of a refused key operation');
+    }
+    // The message names no permission: the caller may not read the target, so it learns nothing of it here.
+    throw new ApiError('insufficient_permissions', 'This API key does not hold every permission of the key it addresses.');
+  }
+
+  /**
+   * Reading about a key (its usage) is reading the key: refused like `getKey` when it is wider than the actor.
+   * A key that no longer exists has no permissions to compare; what is left of it (usage counters) stays readable.
+   */
+  async assertReadable(tenantId: string, keyId: string, actor: Actor): Promise<void> {
+    const key = await guarded(this.#store.getKey(tenantId, keyId));
+    const missing = key ? this.#authorityOver(actor, key) : [];
+    if (missing.length) await this.#refuse(tenantId, actor, keyId, 'read', missing);
+  }
+
+  async getKey(tenantId: string, keyId: string, actor: Actor): Promise<ApiKey> {
+    return this.#view(await this.#addressed(tenantId, keyId, actor, 'read'));
   }
 
   async updateKey(tenantId: string, keyId: string, body: UpdateKeyBody, actor: Actor): Promise<ApiKey> {
-    const current = await this.#stored(tenantId, keyId);
+    const current = await this.#addressed(tenantId, keyId, actor, 'update');
     const plan = this.planOf(await this.getTenant(tenantId));
     const problems: FieldProblem[] = [];
     if (body.permissions) {
-      // Narrow only: the new set must be covered by what the key has now, and by what the caller has.
+      // Narrow only: the new set must be covered by what the key has now (which the caller covers, above).
       const widened = notCovered(current.permissions, body.permissions);
+      // Narrowed, they are covered by the caller too; a widening is a 400 whoever asks.
       if (widened.length) problems.push({ path: 'permissions', message: `can only be narrowed; not held by the key: ${widened.join(', ')}` });
-      this.#checkPermissions(current.keyType, body.permissions, actorPermissions(actor), problems);
+      else this.#checkPermissions(current.keyType, body.permissions, actorPermissions(actor), problems);
     }
     const rateLimit = { ...current.rateLimit };
     if (body.rateLimit) {
@@ -243,7 +316,14 @@ export class KeyService {
 
     const fields = Object.keys(body);
     const updated = await guarded(
-      this.#store.updateKey(tenantId, keyId, (k) => ({ ...k, ...body, rateLimit, maxConcurrentConnections, updatedAt: new Date().toISOString() }), {
+      this.#store.updateKey(tenantId, keyId, (k) => {
+        // Checked again on the record being replaced: a narrowing that landed since the read above must not be
+        // undone by this write (permissions from the older record would widen the newer one).
+        if (body.permissions && notCovered(k.permissions, body.permissions).length) {
+          throw invalid([{ path: 'permissions', message: 'the key was narrowed meanwhile; read it again' }]);
+        }
+        return { ...k, ...body, rateLimit, maxConcurrentConnections, updatedAt: new Date().toISOString() };
+      }, {
         action: 'key.updated',
         actor: actorName(actor),
         keyId,
@@ -258,6 +338,7 @@ export class KeyService {
     if (actor.kind === 'key' && actor.key.id === keyId) {
       throw new ApiError('cannot_revoke_current_key', 'A key cannot revoke itself; use another key or the admin API.');
     }
+    await this.#addressed(tenantId, keyId, actor, 'revoke');
     const ok = await guarded(this.#store.revokeKey(tenantId, keyId, { action: 'key.revoked', actor: actorName(actor), keyId, details: {} }));
     if (!ok) throw new ApiError('not_found', `No API key ${keyId}.`);
   }
@@ -266,7 +347,7 @@ export class KeyService {
     if (gracePeriodSeconds > this.#config.keys.maxGracePeriodSeconds) {
       throw invalid([{ path: 'gracePeriodSeconds', message: `must be at most ${this.#config.keys.maxGracePeriodSeconds}` }]);
     }
-    const current = await this.#stored(tenantId, keyId);
+    const current = await this.#addressed(tenantId, keyId, actor, 'rotate');
     const raw = this.#format.generate(current.keyType);
     const rotated = await guarded(
       this.#store.rotateKey(tenantId, keyId, { hash: this.#hash(raw), prefix: this.#format.visiblePrefix(raw) }, gracePeriodSeconds, {

@@ -136,7 +136,7 @@ export const planSchema = z
     requestsPerMinute: limitPair,
     requestsPerDay: limitPair,
     maxConcurrentConnections: limitPair,
-    maxInFlight: z.number().int().nullable().optional().describe('Upstream requests the tenant may have in flight at once (null: no cap)'),
+    maxInFlight: z.number().int().nullable().describe('Upstream requests the tenant may have in flight at once (null: no cap)'),
   })
   .meta({ id: 'Plan' });
 

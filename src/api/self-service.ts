@@ -1,7 +1,6 @@
-import { Router, type RequestHandler, type Response } from 'express';
-import { credentialOf } from '../auth/credential.ts';
+import { Router, type Response } from 'express';
 import { holds } from '../auth/permissions.ts';
-import type { Authenticator, Identity } from '../auth/verify.ts';
+import type { Identity } from '../auth/verify.ts';
 import { ApiError } from '../http/errors.ts';
 import { validate } from './http.ts';
 import type { KeyService } from './key-service.ts';
@@ -9,7 +8,13 @@ import { keyRoutes, pageOf } from './key-routes.ts';
 import { usageQuery } from './schemas.ts';
 import type { UsageReader } from './usage.ts';
 
-const identityOf = (res: Response): Identity => res.locals.identity as Identity;
+/** The caller, as the public listener's gate authenticated it (proxy/public-handler.ts) before Express ran. */
+function identityOf(res: Response): Identity {
+  const identity = res.locals.identity as Identity | null | undefined;
+  // Only the OpenAPI document is let through the gate without a key; no other route may run without one.
+  if (!identity) throw new ApiError('missing_api_key', 'An API key is required.');
+  return identity;
+}
 
 function requirePermission(res: Response, permission: string): void {
   const { key } = identityOf(res);
@@ -18,31 +23,23 @@ function requirePermission(res: Response, permission: string): void {
   }
 }
 
-/** Authenticates the caller's own key (header or Bearer; never the query string) with the proxy's pipeline. */
-function authenticateCaller(authenticate: Authenticator): RequestHandler {
-  return async (req, res, next) => {
-    const result = await authenticate(credentialOf(req.headers, req.url, false));
-    if (!result.ok) throw new ApiError(result.code, result.message, { headers: result.headers });
-    res.locals.identity = result;
-    next();
-  };
-}
-
 export interface SelfServiceDeps {
   service: KeyService;
-  authenticate: Authenticator;
   usage: UsageReader;
   openapi: () => unknown;
 }
 
-/** `/keygate/v1` on the public listener: a tenant manages its own keys with one of them (SPEC §3). */
+/**
+ * `/keygate/v1` on the public listener: a tenant manages its own keys with one of them (SPEC §3). The caller was
+ * authenticated by the gate every public request passes (key, status, mTLS, origin, key type, rate limits);
+ * these routes only check what each operation needs.
+ */
 export function selfServiceRouter(deps: SelfServiceDeps): Router {
   const { service } = deps;
   const r = Router();
   r.get('/openapi.json', (_req, res) => {
     res.json(deps.openapi());
   });
-  r.use(authenticateCaller(deps.authenticate));
 
   r.get('/tenants/me', async (_req, res) => {
     res.json(await service.tenantSummary(identityOf(res).tenant.id));
@@ -60,6 +57,7 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
   r.get('/usage', async (req, res) => {
     requirePermission(res, 'usage:read');
     const q = validate(usageQuery, req.query, 'query');
+    if (q.keyId) await service.assertReadable(identityOf(res).tenant.id, q.keyId, { kind: 'key', key: identityOf(res).key });
     res.json({ data: await deps.usage.read(identityOf(res).tenant.id, q) });
   });
 

@@ -18,8 +18,11 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
   switch (rule.from) {
     case 'path':
       return src.params[field];
-    case 'query':
-      return src.query?.get(field) ?? undefined;
+    case 'query': {
+      // A repeated parameter is ambiguous (Express reads an array, Flask the first): it names no single assistant.
+      const all = src.query?.getAll(field) ?? [];
+      return all.length === 0 ? undefined : all.length === 1 ? all[0] : all;
+    }
     case 'header':
       return src.headers[field.toLowerCase()];
     case 'body':

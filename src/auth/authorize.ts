@@ -3,23 +3,23 @@ import { holds } from './permissions.ts';
 import type { Policy, RouteMatch } from './policy.ts';
 import { deny, type Denial } from './verify.ts';
 
-// SPEC §5 step 10: route policy, permission, public-key restrictions.
-
-// Dot segments and encoded slashes or dots could make the upstream resolve a different route from the one
-// the policy matched (`/v1/public/../admin`); such paths are refused rather than normalised.
-const AMBIGUOUS_PATH = /(^|\/)\.\.?(\/|$)|%2f|%5c|%2e|\/\/|\\/i;
+// SPEC §5 step 10: route policy, permission, public-key restrictions. `path` is the canonical path
+// (http/target.ts), so what is matched here is what the upstream routes.
 
 export type RouteDecision = { ok: true; match: RouteMatch | null } | Denial;
 
 export function createAuthorizer(policy: Policy) {
   const noRoute = deny('route_not_allowed', 'No route of this API matches the request.');
   const publicKeyRefused = deny('public_key_not_allowed', 'Public keys cannot call this route; use a private key from a server.');
+  const { defaultPermission } = policy;
+  const narrowKey = deny('insufficient_permissions', `This route is outside the route policy; it needs the ${defaultPermission} permission.`);
   return function authorize(key: KeyPolicy, method: string, path: string): RouteDecision {
-    if (AMBIGUOUS_PATH.test(path)) return deny('malformed_request', 'The request path holds dot segments or encoded separators.');
     const match = policy.match(method, path);
     if (!match) {
       if (policy.defaultAction === 'deny') return noRoute;
-      return key.keyType === 'public' ? publicKeyRefused : { ok: true, match: null };
+      if (key.keyType === 'public') return publicKeyRefused;
+      // A key narrowed to some routes stays narrow: the routes the policy does not list need defaultPermission.
+      return holds(key.permissions, defaultPermission) ? { ok: true, match: null } : narrowKey;
     }
     const { route } = match;
     if (key.keyType === 'public' && !route.public) return publicKeyRefused;

@@ -33,13 +33,3 @@ export function credentialOf(headers: IncomingHttpHeaders, url: string, allowQue
   }
   return null;
 }
-
-/** The request target without `api_key` (so the upstream never sees it). */
-export function withoutQueryKey(url: string): string {
-  const q = url.indexOf('?');
-  if (q < 0) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  params.delete('api_key');
-  const rest = params.toString();
-  return rest ? `${url.slice(0, q)}?${rest}` : url.slice(0, q);
-}

@@ -1,16 +1,24 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
+import type { Target } from '../http/target.ts';
 import { readBody } from '../proxy/body.ts';
 import { checkAssistant } from './assistant.ts';
 import type { Authorizer } from './authorize.ts';
 import { credentialOf } from './credential.ts';
+import { readJsonBody } from './json-body.ts';
 import { checkOrigin } from './origin.ts';
-import type { RouteMatch } from './policy.ts';
+import type { AssistantRule, RouteMatch } from './policy.ts';
 import { checkTransport } from './transport.ts';
 import { deny, type Authenticator, type Denial, type Identity } from './verify.ts';
 
 // SPEC §5 steps 4–11 as one straight line: credential → verify → mTLS → origin → route policy → assistant.
 // Each stage returns a Denial or passes; the line stays synchronous unless the store or a body must be read.
+// Both doors of the public listener run it (SPEC §3 "One gate for every door"): the proxy, its WebSocket
+// upgrades and the management API differ only in the last stage — route policy and assistant rules for what
+// is forwarded, a refusal of public keys for `/keygate/v1`.
+
+/** Which door a request came through. */
+export type Door = 'proxy' | 'upgrade' | 'management';
 
 export interface Grant {
   ok: true;
@@ -33,7 +41,11 @@ export interface PipelineDeps {
 }
 
 const tooLarge = deny('payload_too_large', 'The request body is too large for this route.');
-const notJson = deny('malformed_request', 'This route needs a JSON body.');
+const noManagement = deny('public_key_not_allowed', 'Public keys cannot use the management API; use a private key from a server.');
+const noUpgradeBody = deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.');
+
+/** The body members an assistant rule reads: none of them may appear twice (auth/json-body.ts). */
+const namesOf = (rule: AssistantRule): ReadonlySet<string> => new Set(rule.transientField ? [rule.field, rule.transientField] : [rule.field]);
 
 export function createPipeline(deps: PipelineDeps) {
   const { authenticate, authorize } = deps;
@@ -45,44 +57,53 @@ export function createPipeline(deps: PipelineDeps) {
   async function withBody(req: IncomingMessage, identity: Identity, match: RouteMatch, query: URLSearchParams | null): Promise<Outcome> {
     const body = await readBody(req, deps.maxAssistantBodyBytes);
     if (body === 'too_large') return refuse(tooLarge, identity);
-    let parsed: unknown;
-    try {
-      parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
-    } catch {
-      return refuse(notJson, identity);
-    }
-    const denial = checkAssistant(identity.key.policy, match.route.assistant!, { params: match.params, query, headers: req.headers, body: parsed });
+    const rule = match.route.assistant!;
+    const json = readJsonBody(req.headers, body, namesOf(rule));
+    if (!json.ok) return refuse(deny('malformed_request', json.message), identity);
+    const denial = checkAssistant(identity.key.policy, rule, { params: match.params, query, headers: req.headers, body: json.value });
     return denial ? refuse(denial, identity) : { ok: true, identity, match, body };
   }
 
-  function afterIdentity(req: IncomingMessage, identity: Identity, path: string, query: string | null, upgrade: boolean): Outcome | Promise<Outcome> {
+  /**
+   * What the key may do with this request once it is known to be valid (steps 8–11). Without a body to read
+   * it is synchronous: WebSocket sessions are checked again with it whenever their key changes.
+   */
+  function authorizeRequest(req: IncomingMessage, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
     const key = identity.key.policy;
     const denial = checkTransport(key, req, deps.xfccFrom) ?? checkOrigin(key, req.headers.origin);
     if (denial) return refuse(denial, identity);
-    const route = authorize(key, req.method ?? 'GET', path);
+    if (door === 'management') return key.keyType === 'public' ? refuse(noManagement, identity) : { ok: true, identity, match: null, body: null };
+    const route = authorize(key, req.method ?? 'GET', target.path);
     if (!route.ok) return refuse(route, identity);
     const rule = route.match?.route.assistant;
     if (!rule) return { ok: true, identity, match: route.match, body: null };
-    const params = query === null ? null : new URLSearchParams(query);
-    if (rule.from === 'body') {
-      // A WebSocket upgrade has no body to read the assistant from.
-      if (upgrade) return refuse(deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.'), identity);
-      return withBody(req, identity, route.match!, params);
-    }
-    const refused = checkAssistant(key, rule, { params: route.match!.params, query: params, headers: req.headers, body: null });
+    const q = target.url.indexOf('?');
+    const query = q < 0 ? null : new URLSearchParams(target.url.slice(q + 1));
+    if (rule.from === 'body') return door === 'upgrade' ? refuse(noUpgradeBody, identity) : withBody(req, identity, route.match!, query);
+    const refused = checkAssistant(key, rule, { params: route.match!.params, query, headers: req.headers, body: null });
     return refused ? refuse(refused, identity) : { ok: true, identity, match: route.match, body: null };
   }
 
-  /** Runs the checks for a request or an upgrade; throws only when the store is unavailable. */
-  return function run(req: IncomingMessage, upgrade: boolean): Outcome | Promise<Outcome> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? null : url.slice(q + 1);
-    const result = authenticate(credentialOf(req.headers, url, upgrade));
-    if (result instanceof Promise) return result.then((r) => (r.ok ? afterIdentity(req, r, path, query, upgrade) : r));
-    return result.ok ? afterIdentity(req, result, path, query, upgrade) : result;
-  };
+  /** Runs the checks for a request on one door; throws only when the store is unavailable. */
+  function run(req: IncomingMessage, target: Target, door: Door): Outcome | Promise<Outcome> {
+    // The credential is read from the target as sent: the canonical one has no `api_key` left in it.
+    const result = authenticate(credentialOf(req.headers, req.url ?? '/', door === 'upgrade'));
+    if (result instanceof Promise) return result.then((r) => (r.ok ? authorizeRequest(req, r, target, door) : r));
+    return result.ok ? authorizeRequest(req, result, target, door) : result;
+  }
+
+  /**
+   * The checks after the key's status (mTLS, origin, route policy, assistant), re-run for a live WebSocket
+   * session's upgrade request and canonical target against a fresh key record: a key changed so that it may no
+   * longer open the session is refused (SPEC §5). Synchronous: an upgrade has no body to read.
+   */
+  function recheck(req: IncomingMessage, identity: Identity, target: Target): Denial | null {
+    const outcome = authorizeRequest(req, identity, target, 'upgrade');
+    if (outcome instanceof Promise) return noUpgradeBody;
+    return outcome.ok ? null : outcome;
+  }
+
+  return Object.assign(run, { recheck });
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;

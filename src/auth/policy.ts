@@ -27,6 +27,10 @@ const routeSchema = z.strictObject({
 
 export const policySchema = z.strictObject({
   defaultAction: z.enum(['allow', 'deny']).default('deny'),
+  /** What a key must hold to reach an unmatched route under `defaultAction: allow`: a narrowed key stays narrow. */
+  defaultPermission: z.string().regex(PERMISSION).default('*'),
+  /** Route paths match case-insensitively unless this is true (Express and most routers ignore case). */
+  caseSensitive: z.boolean().default(false),
   routes: z.array(routeSchema).default([]),
 });
 
@@ -50,6 +54,8 @@ export interface RouteMatch {
 
 export interface Policy {
   defaultAction: 'allow' | 'deny';
+  defaultPermission: string;
+  /** `path` is the canonical path (http/target.ts); `HEAD` matches the routes of `GET`, as routers run them. */
   match(method: string, path: string): RouteMatch | null;
 }
 
@@ -63,8 +69,11 @@ function safeDecode(s: string): string {
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** `/v1/calls/:id` → one segment per `:name` or `*`; a final `**` matches the rest (including nothing). */
-function compilePath(path: string): { pattern: RegExp; paramNames: string[] } {
+/**
+ * `/v1/calls/:id` → one segment per `:name` or `*`; a final `**` matches the rest (including nothing); a trailing
+ * slash matches the same route.
+ */
+function compilePath(path: string, caseSensitive: boolean): { pattern: RegExp; paramNames: string[] } {
   const paramNames: string[] = [];
   const parts = path.split('/').slice(1);
   let source = '';
@@ -80,16 +89,19 @@ function compilePath(path: string): { pattern: RegExp; paramNames: string[] } {
       source += `/${escape(part)}`;
     }
   }
-  return { pattern: new RegExp(`^${source || '/'}/?$`), paramNames };
+  return { pattern: new RegExp(`^${source || '/'}/?$`, caseSensitive ? '' : 'i'), paramNames };
 }
 
 export function compilePolicy(spec: z.infer<typeof policySchema>): Policy {
   const routes: CompiledRoute[] = spec.routes.map((r) => {
-    const methods = r.method === '*' || (Array.isArray(r.method) && r.method.includes('*')) ? null : new Set(Array.isArray(r.method) ? r.method : [r.method]);
-    return { methods, ...compilePath(r.path), permission: r.permission ?? null, public: r.public, assistant: r.assistant ?? null, path: r.path };
+    const listed = r.method === '*' || (Array.isArray(r.method) && r.method.includes('*')) ? null : new Set(Array.isArray(r.method) ? r.method : [r.method]);
+    // Routers answer HEAD with the GET handler (Express, find-my-way), so a GET route's permission covers HEAD.
+    if (listed?.has('GET')) listed.add('HEAD');
+    return { methods: listed, ...compilePath(r.path, spec.caseSensitive), permission: r.permission ?? null, public: r.public, assistant: r.assistant ?? null, path: r.path };
   });
   return {
     defaultAction: spec.defaultAction,
+    defaultPermission: spec.defaultPermission,
     match(method, path) {
       for (const route of routes) {
         if (route.methods && !route.methods.has(method)) continue;

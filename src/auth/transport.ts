@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { contains } from '../http/client-ip.ts';
 import type { KeyPolicy } from '../keys/types.ts';
 import { deny, type Denial } from './verify.ts';
+import { xfccFingerprint } from './xfcc.ts';
 
 // SPEC §7 mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
 // or — only from `tls.trustXfccFrom` peers — from a mesh sidecar's X-Forwarded-Client-Cert.
@@ -17,10 +18,8 @@ export function clientCertFingerprint(req: IncomingMessage, xfccFrom: BlockList 
   }
   const xfcc = req.headers['x-forwarded-client-cert'];
   if (typeof xfcc === 'string' && xfccFrom && contains(xfccFrom, req.socket.remoteAddress ?? '')) {
-    // Envoy: `By=...;Hash=<hex sha256 of the DER certificate>;Subject="..."`; the last element is the nearest hop.
-    const last = xfcc.split(',').at(-1)!;
-    const m = /(?:^|;)\s*Hash=([0-9A-Fa-f]{64})/.exec(last);
-    if (m) return m[1]!.toLowerCase();
+    // Envoy's grammar, the nearest element's Hash only; a malformed header is no certificate (xfcc.ts).
+    return xfccFingerprint(xfcc);
   }
   return null;
 }

@@ -48,7 +48,7 @@ export interface paths {
         };
         /**
          * List API keys
-         * @description Newest first. Keys whose permissions the caller does not cover are left out. Needs `api-keys:read`.
+         * @description Only the keys the caller has authority over: those whose every permission its own permissions cover, and itself (the admin token sees every key). Filtering can leave a page with fewer than `limit` keys while `nextCursor` is not null: follow `nextCursor` until it is null. Needs `api-keys:read`.
          */
         get: operations["listApiKeys"];
         put?: never;
@@ -126,7 +126,7 @@ export interface paths {
         };
         /**
          * Request counts per day or month
-         * @description Needs `usage:read`.
+         * @description Needs `usage:read`; with `keyId`, authority over that key too (403 otherwise).
          */
         get: operations["getUsage"];
         put?: never;
@@ -229,7 +229,7 @@ export interface paths {
         };
         /**
          * List API keys
-         * @description Newest first.
+         * @description Only the keys the caller has authority over: those whose every permission its own permissions cover, and itself (the admin token sees every key). Filtering can leave a page with fewer than `limit` keys while `nextCursor` is not null: follow `nextCursor` until it is null.
          */
         get: operations["adminListApiKeys"];
         put?: never;
@@ -432,7 +432,7 @@ export interface components {
                 max: number | null;
             };
             /** @description Upstream requests the tenant may have in flight at once (null: no cap) */
-            maxInFlight?: number | null;
+            maxInFlight: number | null;
         };
         AuditEntryPage: {
             data: components["schemas"]["AuditEntry"][];

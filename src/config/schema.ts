@@ -14,6 +14,8 @@ export const planSchema = z.strictObject({
   requestsPerMinute: limitPair,
   requestsPerDay: limitPair,
   maxConcurrentConnections: limitPair,
+  /** Upstream requests a tenant may have in flight at once, per replica; null = no cap. */
+  maxInFlight: z.number().int().positive().nullable().default(null),
 });
 
 const cidrList = z.array(z.string().min(1)).default([]);
@@ -27,6 +29,7 @@ export const configSchema = z.strictObject({
       opsPort: port.default(9090),
       trustedProxies: cidrList,
       maxBodyBytes: z.number().int().positive().default(16 * 1024),
+      managementBodyTimeoutMs: z.number().int().positive().default(10_000),
       maxAssistantBodyBytes: z.number().int().positive().default(64 * 1024),
     })
     .prefault({}),
@@ -35,6 +38,7 @@ export const configSchema = z.strictObject({
       url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
       timeoutMs: z.number().int().positive().default(30_000),
       maxSockets: z.number().int().positive().default(256),
+      maxQueue: z.number().int().min(0).default(1024),
       signingSecret: z.string().min(16).nullable().default(null),
     })
     .prefault({}),
@@ -70,18 +74,21 @@ export const configSchema = z.strictObject({
       requestsPerMinute: { default: 60, max: 600 },
       requestsPerDay: { default: 10_000, max: 100_000 },
       maxConcurrentConnections: { default: 2, max: 10 },
+      maxInFlight: 32,
     },
     pro: {
       maxKeys: 25,
       requestsPerMinute: { default: 600, max: 6_000 },
       requestsPerDay: { default: 500_000, max: 5_000_000 },
       maxConcurrentConnections: { default: 20, max: 200 },
+      maxInFlight: 128,
     },
     enterprise: {
       maxKeys: 1_000,
       requestsPerMinute: { default: null, max: null },
       requestsPerDay: { default: null, max: null },
       maxConcurrentConnections: { default: null, max: null },
+      maxInFlight: null,
     },
   }),
   defaultPlan: z.string().default('free'),
@@ -114,6 +121,7 @@ export const configSchema = z.strictObject({
   websocket: z
     .strictObject({
       revalidateSeconds: z.number().positive().default(30),
+      maxPayloadBytes: z.number().int().positive().default(1_048_576),
     })
     .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),

@@ -20,6 +20,7 @@ export const codeToStatus = {
   route_not_allowed: 404,
   key_limit_reached: 409,
   cannot_revoke_current_key: 409,
+  request_timeout: 408,
   payload_too_large: 413,
   rate_limited: 429,
   concurrency_limit_reached: 429,

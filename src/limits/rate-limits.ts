@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Identity } from '../auth/verify.ts';
 import type { AuthKey } from '../keys/types.ts';
 import type { Config } from '../config/schema.ts';
@@ -9,9 +9,9 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // SPEC §6: per-key requestsPerMinute / requestsPerDay, and per-tenant limits across all its keys (the plan's
 // maxima), shared through Redis by rate-limiter-flexible so N replicas enforce one limit.
 //
-// Over-limit is not an error: a limiter's "no" arrives as a RateLimiterRes and is answered 429. Only a store
+// Over-limit is not an error: a count past the window's limit is a verdict, answered 429. Only a store
 // failure (an Error) makes rate-limiter-flexible fall back to the insurance limiter — a per-process
-// RateLimiterMemory with the same points, so during a Redis outage each of N replicas admits up to the
+// RateLimiterMemory counting the same windows, so during a Redis outage each of N replicas admits up to the
 // limit on its own (N-times exposure, bounded and documented). Recovery needs no restart: the next call
 // that reaches Redis uses it again.
 //
@@ -22,25 +22,39 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // (a wait there was the whole p99 at saturation: bench/README.md). What a replica leased and did not spend
 // before the window ended is lost: at most one and a half leases (1.5% of the limit) per replica and window.
 // Limits under 200 lease one request at a time, i.e. exactly as rate-limiter-flexible alone.
+//
+// Bounded state (issue 13): rate-limiter-flexible fixes `points` per limiter instance, so one limiter per
+// distinct limit value would grow with every value a key was ever PATCHed to, and never shrink. Instead there
+// is one limiter per period whose own limit is never reached: it only counts, and keygate compares the count
+// with the window's limit itself. The Redis keys stay `<prefix>rl:<period><limit>:<id>` (a new limit value
+// starts a new count, as before), and so do the insurance limiter's counts; what is shared by windows of one
+// size (WindowSpec) is stateless, so it lives in a bounded LRU and an evicted one is simply built again.
 
 type Period = 'm' | 'd';
 const DURATION: Record<Period, number> = { m: 60, d: 86_400 };
 
 const MAX_LEASE = 1_000;
+/** The limiters' own limit: never reached, they only count (keygate compares the count with the window's limit). */
+const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
+/** WindowSpecs kept for reuse; they hold no state, so more distinct sizes than this only cost a rebuild. */
+const MAX_SPECS = 1_024;
 const leaseSize = (points: number): number => Math.max(1, Math.min(MAX_LEASE, Math.floor(points / 100)));
 
-/** What all windows of one scope, period and size share. */
+/** What all windows of one scope, period and size share (no state: an evicted spec is built again, equal). */
 class WindowSpec {
   readonly scope: 'key' | 'tenant';
   readonly limiter: RateLimiterAbstract;
+  /** `<period><points>`: the Redis key of a subject's count is `<prefix>rl:<name>:<id>`. */
+  readonly name: string;
   readonly points: number;
   readonly leaseSize: number;
   /** The next lease is taken in the background when this few leased requests are left. */
   readonly refillAt: number;
 
-  constructor(scope: WindowSpec['scope'], limiter: RateLimiterAbstract, points: number) {
+  constructor(scope: WindowSpec['scope'], limiter: RateLimiterAbstract, period: Period, points: number) {
     this.scope = scope;
     this.limiter = limiter;
+    this.name = `${period}${points}`;
     this.points = points;
     this.leaseSize = leaseSize(points);
     this.refillAt = this.leaseSize > 1 ? this.leaseSize >> 1 : -1;
@@ -53,7 +67,7 @@ class WindowSpec {
  */
 class Window {
   readonly spec: WindowSpec;
-  /** The subject: a key id or a tenant id. */
+  /** The subject's count in the period's limiter: `<period><points>:<key or tenant id>`. */
   readonly id: string;
   /** Leased requests not yet spent. */
   tokens = 0;
@@ -65,9 +79,9 @@ class Window {
   /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
   blockedUntil = 0;
 
-  constructor(spec: WindowSpec, id: string) {
+  constructor(spec: WindowSpec, subject: string) {
     this.spec = spec;
-    this.id = id;
+    this.id = `${spec.name}:${subject}`;
   }
 
   live(now: number): boolean {
@@ -99,8 +113,9 @@ export class RateLimitsImpl implements RateLimits {
   readonly #redis: RedisClient | null;
   readonly #prefix: string;
   readonly #plans: Config['plans'];
-  readonly #limiters = new Map<string, RateLimiterAbstract>();
-  readonly #specs = new Map<string, WindowSpec>();
+  /** One counting limiter per period (see the top of this file). */
+  readonly #limiters = new Map<Period, RateLimiterAbstract>();
+  readonly #specs = new LRUCache<string, WindowSpec>({ maxSize: MAX_SPECS, sizeCalculation: () => 1 });
   readonly #onFallback: () => void;
   /** A key's windows, built once per cached key record (a refresh that changes nothing keeps the record). */
   readonly #byKey = new WeakMap<AuthKey, Window[]>();
@@ -115,19 +130,23 @@ export class RateLimitsImpl implements RateLimits {
     this.#onFallback = opts.onFallback ?? (() => {});
   }
 
-  /** One limiter per period and size (rate-limiter-flexible fixes `points` per instance); few distinct sizes exist. */
-  #limiter(period: Period, points: number): RateLimiterAbstract {
-    const name = `${period}${points}`;
-    let limiter = this.#limiters.get(name);
+  /** How many limiter and WindowSpec objects this instance holds (bounded whatever limits keys are given). */
+  get size(): { limiters: number; specs: number } {
+    return { limiters: this.#limiters.size, specs: this.#specs.size };
+  }
+
+  /** The period's counting limiter (its own limit is never reached: the windows compare counts themselves). */
+  #limiter(period: Period): RateLimiterAbstract {
+    let limiter = this.#limiters.get(period);
     if (limiter) return limiter;
-    const base = { points, duration: DURATION[period], keyPrefix: `${this.#prefix}rl:${name}` };
+    const base = { points: COUNT_ONLY, duration: DURATION[period], keyPrefix: `${this.#prefix}rl` };
     if (this.#redis) {
       const insurance = new InsuranceLimiter(base, this.#onFallback);
       limiter = new RateLimiterRedis({ ...base, storeClient: this.#redis, rejectIfRedisNotReady: true, insuranceLimiter: insurance });
     } else {
       limiter = new RateLimiterMemory(base);
     }
-    this.#limiters.set(name, limiter);
+    this.#limiters.set(period, limiter);
     return limiter;
   }
 
@@ -140,7 +159,7 @@ export class RateLimitsImpl implements RateLimits {
   #spec(scope: WindowSpec['scope'], period: Period, points: number): WindowSpec {
     const name = `${scope}${period}${points}`;
     let spec = this.#specs.get(name);
-    if (!spec) this.#specs.set(name, (spec = new WindowSpec(scope, this.#limiter(period, points), points)));
+    if (!spec) this.#specs.set(name, (spec = new WindowSpec(scope, this.#limiter(period), period, points)));
     return spec;
   }
 
@@ -203,6 +222,11 @@ export class RateLimitsImpl implements RateLimits {
       const now = Date.now();
       try {
         const res = await limiter.consume(window.id, size);
+        if (res.consumedPoints > points) {
+          // Fewer than a lease left (the end of a window) is left to the request that runs out: give it back.
+          if (res.consumedPoints - size < points) await limiter.reward(window.id, size).catch(() => {});
+          return;
+        }
         const ends = now + res.msBeforeNext;
         // A lease from a later window than the one being spent replaces it: the leftover of the old window
         // is not spent in the new one (it was counted in the old), so the fleet still never exceeds a limit.
@@ -212,10 +236,9 @@ export class RateLimitsImpl implements RateLimits {
         } else {
           window.tokens += size;
         }
-        window.remaining = res.remainingPoints;
-      } catch (err) {
-        // Fewer than a lease left (the end of a window) is left to the request that runs out: give it back.
-        if (err instanceof RateLimiterRes && err.consumedPoints - size < points) await limiter.reward(window.id, size).catch(() => {});
+        window.remaining = points - res.consumedPoints;
+      } catch {
+        // A store failure: the request that runs out of the current lease asks again (and meets the failure).
       }
     })();
     window.taking = taking;
@@ -228,25 +251,24 @@ export class RateLimitsImpl implements RateLimits {
     const { limiter, points } = window.spec;
     let size = window.spec.leaseSize;
     for (;;) {
-      try {
-        const res = await limiter.consume(window.id, size);
+      const res = await limiter.consume(window.id, size); // only a store failure throws (the limiter only counts)
+      if (res.consumedPoints <= points) {
+        const remaining = points - res.consumedPoints;
         window.tokens = size - 1;
-        window.remaining = res.remainingPoints;
+        window.remaining = remaining;
         window.windowEnds = now + res.msBeforeNext;
-        return { window, ok: true, remaining: res.remainingPoints + size - 1, msBeforeNext: res.msBeforeNext };
-      } catch (err) {
-        if (!(err instanceof RateLimiterRes)) throw err;
-        // Fewer than a lease left in the window: give the lease back and ask for this one request.
-        if (size > 1 && err.consumedPoints - size < points) {
-          await limiter.reward(window.id, size);
-          size = 1;
-          continue;
-        }
-        // Not even one request was left (whatever size was asked for): the window stays full until it ends, so
-        // this replica says so itself, without asking Redis again on every request.
-        window.blockedUntil = now + err.msBeforeNext;
-        return { window, ok: false, remaining: 0, msBeforeNext: err.msBeforeNext };
+        return { window, ok: true, remaining: remaining + size - 1, msBeforeNext: res.msBeforeNext };
       }
+      // Fewer than a lease left in the window: give the lease back and ask for this one request.
+      if (size > 1 && res.consumedPoints - size < points) {
+        await limiter.reward(window.id, size);
+        size = 1;
+        continue;
+      }
+      // Not even one request was left (whatever size was asked for): the window stays full until it ends, so
+      // this replica says so itself, without asking Redis again on every request.
+      window.blockedUntil = now + res.msBeforeNext;
+      return { window, ok: false, remaining: 0, msBeforeNext: res.msBeforeNext };
     }
   }
 

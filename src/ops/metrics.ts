@@ -98,7 +98,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     }),
     upstreamErrors: new Counter({
       name: 'keygate_upstream_errors_total',
-      help: 'Upstream failures, by kind (refused, reset, timeout, other).',
+      help: 'Upstream failures, by kind (refused, reset, timeout, invalid, overloaded, other).',
       labelNames: ['kind'],
       registers: [registry],
     }),

@@ -4,7 +4,6 @@ import type { Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
-import { pathOf } from '../http/path.ts';
 import { sign } from './signature.ts';
 
 // Header hygiene for forwarded requests (SPEC §5): strip before you inject. The forwarded head is built in one
@@ -20,8 +19,47 @@ export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type'
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'transfer-encoding', 'expect'];
 const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port'];
 
+// Method overrides (Express's method-override, Symfony, Rails' Rack::MethodOverride and others honour them):
+// keygate authorises the request's own method, so a header that makes the upstream run another one is dropped
+// from every peer.
+const METHOD_OVERRIDE = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+
 /** Never passed on from the client: keygate sets (or drops) each of these itself. */
-const STRIPPED = new Set<string>([...HOP_BY_HOP, ...IDENTITY_HEADERS, ...FORWARDED, 'x-api-key', 'x-request-id']);
+const STRIPPED = new Set<string>([...HOP_BY_HOP, ...IDENTITY_HEADERS, ...FORWARDED, ...METHOD_OVERRIDE, 'x-api-key', 'x-request-id']);
+
+/**
+ * Passed on only from `server.trustedProxies` (SPEC §5): other spellings of the client's address, scheme and
+ * host (RFC 7239 Forwarded, and what nginx, Akamai, Cloudflare, Fastly and frameworks' IP helpers read), and
+ * path overrides that IIS, Symfony, Spring and Traefik believe (X-Original-URL, X-Rewrite-URL,
+ * X-Forwarded-Prefix, X-Forwarded-Uri): a direct client could otherwise tell the upstream another address or
+ * another path than the one keygate authorised.
+ */
+const UNTRUSTED_STRIPPED = new Set<string>([
+  'forwarded', 'x-forwarded', 'forwarded-for', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https',
+  'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
+  'x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-prefix', 'x-forwarded-uri', 'x-forwarded-path', 'x-original-host',
+]);
+
+/**
+ * Client-certificate headers a TLS-terminating proxy adds for its backend, passed on only from trusted proxies:
+ * RFC 9440 Client-Cert(-Chain); X-Client-Cert*, X-SSL-Client-* / SSL-Client-* (nginx, HAProxy, Apache, F5,
+ * Google Cloud load balancers); X-Forwarded-Tls-Client-Cert(-Info) (Traefik); X-Amzn-Mtls-Clientcert* (AWS
+ * ALB); CloudFront-Viewer-Cert-*; Cf-Cert-* / Cf-Client-Cert-* (Cloudflare); X-ARR-ClientCert (Azure).
+ * Envoy's X-Forwarded-Client-Cert has its own rule (`tls.trustXfccFrom`). Matched by family, not name by
+ * name, since each proxy names its fields in its own way.
+ */
+const CLIENT_CERT = /^(?:x-)?(?:ssl-client|ssl-cert|client-cert|client-verify|amzn-mtls-|forwarded-tls-client-|arr-clientcert)|^cf-(?:client-)?cert|^cloudfront-viewer-cert/;
+
+/** `Authorization: Bearer <token>`, up to the token (RFC 6750 §2.1; the scheme is case-insensitive). */
+const BEARER_SCHEME = /^[ \t]*bearer[ \t]+/i;
+
+/** Whether an Authorization value is a Bearer credential holding a keygate key (of either type). */
+function isKeygateBearer(value: string, prefixes: readonly string[]): boolean {
+  const scheme = BEARER_SCHEME.exec(value);
+  if (!scheme) return false;
+  for (const prefix of prefixes) if (value.startsWith(prefix, scheme[0].length)) return true;
+  return false;
+}
 
 /** What building the forwarded head needs beyond the request (shared by HTTP forwarding and WebSocket upgrades). */
 export interface IdentityHeaderDeps {
@@ -31,6 +69,8 @@ export interface IdentityHeaderDeps {
   xfccFrom: BlockList | null;
   encrypted: boolean;
   signingSecret: string | null;
+  /** `keys.privatePrefix` and `keys.publicPrefix`: an `Authorization: Bearer` holding a keygate key never travels on. */
+  keyPrefixes: readonly string[];
 }
 
 /** Lower-case names listed in a Connection field, but for the usual keep-alive / close and Host (never hop-by-hop). */
@@ -57,11 +97,14 @@ function without(pairs: string[], names: Set<string>): string[] {
 
 /**
  * The head the upstream receives, as a flat [name, value, ...] list: the client's fields without hop-by-hop
- * fields, names listed in Connection, the credential and any client copy of an identity header; then the
- * identity headers, X-Request-Id and X-Forwarded-For/-Proto/-Host. A client's X-Forwarded-* values are kept
- * (and extended) only when the peer is a trusted proxy, so a caller cannot claim another address.
+ * fields, names listed in Connection, any credential (every X-API-Key, the Authorization that authenticated
+ * and any other `Bearer <keygate key>`) and any client copy of an identity header; then the identity headers,
+ * X-Request-Id and X-Forwarded-For/-Proto/-Host. A client's X-Forwarded-* values are kept (and extended), and
+ * the other forwarding, path-override and client-certificate fields passed on, only when the peer is a trusted
+ * proxy, so a caller cannot claim another address, path or certificate. `path` is the canonical
+ * path (http/target.ts), which the signature covers.
  */
-export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: string, deps: IdentityHeaderDeps): string[] {
+export function forwardedHeaders(req: IncomingMessage, id: Identity, path: string, requestId: string, deps: IdentityHeaderDeps): string[] {
   const raw = req.rawHeaders;
   const peer = req.socket.remoteAddress ?? '';
   const fromProxy = deps.trustedProxies !== null && contains(deps.trustedProxies, peer);
@@ -89,7 +132,12 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: 
     if (lower === 'host') {
       if (host !== null) continue; // RFC 9112 §3.2: one Host; never pass a second one on
       host = value;
-    } else if ((lower === 'authorization' && dropAuthorization) || (lower === 'x-forwarded-client-cert' && !keepXfcc)) {
+    } else if (lower === 'authorization') {
+      // No second credential travels on (SPEC §5): a Bearer keygate key beside the one that authenticated.
+      if (dropAuthorization || isKeygateBearer(value, deps.keyPrefixes)) continue;
+    } else if (lower === 'x-forwarded-client-cert') {
+      if (!keepXfcc) continue;
+    } else if (!fromProxy && (UNTRUSTED_STRIPPED.has(lower) || CLIENT_CERT.test(lower))) {
       continue;
     }
     out.push(name, value);
@@ -107,7 +155,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, requestId: 
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
   if (deps.signingSecret) {
-    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: pathOf(req.url ?? '/'), tenantId: tenant.id, keyId: key.id }));
+    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path, tenantId: tenant.id, keyId: key.id }));
   }
   return out;
 }

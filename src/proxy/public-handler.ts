@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answerPreflight, isPreflight } from '../auth/origin.ts';
-import type { Grant, Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
+import type { Door, Grant, Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import { clientIpOf } from '../http/client-ip.ts';
 import { refusalMessage, sendError } from '../http/errors.ts';
-import { pathOf } from '../http/path.ts';
 import { requestIdOf } from '../http/request-id.ts';
+import { canonicalTarget, isRefusal } from '../http/target.ts';
 import { isFailedAttempt } from '../limits/failures.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
@@ -16,13 +16,18 @@ import { forwardedHeaders, rateLimitedRefusal, type IdentityHeaderDeps } from '.
 import { RequestScope } from './scope.ts';
 
 export const MANAGEMENT_PREFIX = '/keygate/v1';
+/** The one management resource that needs no key: the API's own description. */
+const OPENAPI_PATH = `${MANAGEMENT_PREFIX}/openapi.json`;
 
-export const isManagement = (url: string): boolean =>
-  url.startsWith(MANAGEMENT_PREFIX) && (url.length === MANAGEMENT_PREFIX.length || url[MANAGEMENT_PREFIX.length] === '/' || url[MANAGEMENT_PREFIX.length] === '?');
+/** Whether a canonical path is the management API's (http/target.ts). */
+export const isManagement = (path: string): boolean =>
+  path.startsWith(MANAGEMENT_PREFIX) && (path.length === MANAGEMENT_PREFIX.length || path[MANAGEMENT_PREFIX.length] === '/');
 
 export interface PublicHandlerDeps extends IdentityHeaderDeps {
-  /** The Express app serving `/keygate/v1`. */
+  /** The Express app serving `/keygate/v1`, entered only through the gate: `res.locals.identity` is the caller. */
   management: (req: IncomingMessage, res: ServerResponse) => void;
+  /** How long a management request's body may take to arrive once it has passed the gate (408 after). */
+  managementBodyTimeoutMs: number;
   pipeline: Pipeline;
   limits: RateLimits;
   failures: FailureBlock;
@@ -34,9 +39,11 @@ export interface PublicHandlerDeps extends IdentityHeaderDeps {
 }
 
 /**
- * The public listener's request handler. `/keygate/v1` goes to Express; everything else takes the proxy's
- * straight line (SPEC §5) with no Express machinery on it: request id → preflight → IP block → pipeline →
- * rate limits → forward. A cache hit with a live rate-limit lease runs it synchronously, without a promise.
+ * The public listener's request handler: one gate for both doors (SPEC §3, §5). Every request takes the same
+ * straight line — request id → canonical target → preflight → IP block → pipeline → rate limits — and only then
+ * is forwarded (the proxy) or handed to Express (`/keygate/v1`), so no check exists on one door and not on the
+ * other, and an unauthenticated request is answered before its body is read. A cache hit with a live
+ * rate-limit lease runs it synchronously, without a promise.
  */
 export function createPublicHandler(deps: PublicHandlerDeps) {
   const { pipeline, limits, failures, usage, forwarder, metrics, logger, access } = deps;
@@ -51,7 +58,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     access({
       requestId: scope.requestId,
       method: req.method ?? 'GET',
-      path: pathOf(req.url ?? '/'),
+      path: scope.target?.path ?? '(refused)',
       status: res.statusCode,
       durationMs: Math.round(seconds * 1e6) / 1e3,
       upstreamMs: scope.upstreamSeconds === null ? null : Math.round(scope.upstreamSeconds * 1e6) / 1e3,
@@ -67,7 +74,8 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     if (r.identity) {
       scope.tenantId = r.identity.tenant.id;
       scope.keyId = r.identity.key.id;
-      usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
+      // Usage counts what the key asked of the upstream; management calls are not part of it.
+      if (scope.door !== 'management') usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
     }
     metrics.decision(r.code, scope.tenantId);
     // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
@@ -79,17 +87,45 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     else send();
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
+  function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
     const { identity } = grant;
+    usage.record(identity.tenant.id, identity.key.id, 'allowed');
+    const headers = forwardedHeaders(req, identity, scope.target!.path, scope.requestId, deps);
+    authDuration.observe((performance.now() - scope.started) / 1000);
+    forwarder.forward(req, res, scope, headers, grant.body);
+  }
+
+  /**
+   * Hands a request that passed the gate (or needs none: `grant` null) to Express, with keygate's own response
+   * fields set, the canonical target as its URL, and a deadline for its body (a slow upload holds a socket and a
+   * parser; the proxy's long streams have no such limit).
+   */
+  function manage(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant | null): void {
+    const fields = scope.responseHeaders;
+    for (let i = 0; i < fields.length; i += 2) res.setHeader(fields[i]!, fields[i + 1]!);
+    (res as ServerResponse & { locals: object }).locals = { requestId: scope.requestId, identity: grant?.identity ?? null };
+    req.url = scope.target!.url;
+    if (!req.readableEnded && declaresBody(req)) {
+      const deadline = setTimeout(() => {
+        if (req.complete) return;
+        scope.decision = 'request_timeout';
+        res.once('finish', () => req.socket.destroy());
+        sendError(res, scope.requestId, 'request_timeout', 'The request body did not arrive in time.', { headers: { Connection: 'close' } });
+      }, deps.managementBodyTimeoutMs);
+      deadline.unref();
+      res.once('close', () => clearTimeout(deadline));
+    }
+    deps.management(req, res);
+  }
+
+  function pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
     scope.decision = 'allowed';
     metrics.decision('allowed', scope.tenantId);
-    usage.record(identity.tenant.id, identity.key.id, 'allowed');
     if (verdict) scope.addRateLimit(verdict);
     const origin = req.headers.origin;
     if (origin !== undefined) scope.addCors(origin);
-    const headers = forwardedHeaders(req, identity, scope.requestId, deps);
-    authDuration.observe((performance.now() - scope.started) / 1000);
-    forwarder.forward(req, res, scope, headers, grant.body);
+    if (scope.door === 'management') manage(req, res, scope, grant);
+    else forward(req, res, scope, grant);
   }
 
   function applyVerdict(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
@@ -97,7 +133,10 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       metrics.rateLimited.inc({ scope: v.scope });
       return refuse(req, res, scope, rateLimitedRefusal(v, grant.identity));
     }
-    forward(req, res, scope, grant, v);
+    // The tenant's plan maxInFlight (SPEC §5) counts upstream requests: management calls hold none.
+    const busy = scope.door === 'proxy' ? forwarder.busy(grant.identity) : null;
+    if (busy) return refuse(req, res, scope, busy);
+    pass(req, res, scope, grant, v);
   }
 
   function limit(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
@@ -122,15 +161,23 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   }
 
   return function handlePublic(req: IncomingMessage, res: ServerResponse): void {
-    if (isManagement(req.url ?? '/')) return deps.management(req, res);
     const scope = new RequestScope(requestIdOf(req));
     res.on('close', () => {
       if (!res.writableFinished) scope.upstream?.cancel(); // the client left first: so does the upstream request
       record(req, res, scope);
     });
+    const target = canonicalTarget(req.url ?? '/');
+    if (isRefusal(target)) return refuse(req, res, scope, { ok: false, code: 'malformed_request', message: target.refused });
+    scope.target = target;
+    const door: Door = isManagement(target.path) ? 'management' : 'proxy';
+    scope.door = door;
     if (isPreflight(req)) {
       scope.decision = 'preflight';
       return answerPreflight(req, res, scope.requestId);
+    }
+    if (door === 'management' && target.path === OPENAPI_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      scope.decision = 'open';
+      return manage(req, res, scope, null);
     }
     const blocked = failures.blockedFor(clientIpOf(req, deps.trustedProxies));
     if (blocked > 0) {
@@ -138,7 +185,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     }
     let outcome: Outcome | Promise<Outcome>;
     try {
-      outcome = pipeline(req, false);
+      outcome = pipeline(req, target, door);
     } catch (err) {
       return storeDown(res, scope, err);
     }

@@ -1,4 +1,6 @@
 import { addCorsFields } from '../auth/origin.ts';
+import type { Door } from '../auth/pipeline.ts';
+import type { Target } from '../http/target.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { rateLimitFields, type ResponseFieldOwner } from './headers.ts';
 
@@ -9,6 +11,9 @@ import { rateLimitFields, type ResponseFieldOwner } from './headers.ts';
 export class RequestScope implements ResponseFieldOwner {
   readonly requestId: string;
   readonly started = performance.now();
+  /** The canonical request target (http/target.ts), once the request has one. */
+  target: Target | null = null;
+  door: Door = 'proxy';
   decision = 'pending';
   tenantId: string | null = null;
   keyId: string | null = null;

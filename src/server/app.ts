@@ -44,8 +44,8 @@ const listenOn = (server: Server, port: number, host: string) =>
     });
   });
 
-/** Counts and logs management requests (the proxy path records its own, with auth details). */
-function observe(listener: 'public' | 'internal', metrics: Metrics, access: AccessLog): RequestHandler {
+/** Counts and logs the internal listener's requests (the public listener's gate records its own, with auth details). */
+function observe(listener: 'internal', metrics: Metrics, access: AccessLog): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
     res.once('finish', () => {
@@ -123,7 +123,7 @@ export async function startKeygate(config: Config) {
   cacheSize = () => cache.size;
   const authenticate = createAuthenticator({ format, hash, cache });
   const usage = new Usage(store, logger, { flushIntervalMs: config.usage.flushIntervalSeconds * 1000, lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000 });
-  const service = new KeyService({ store, config, format, hash, lastUsed: usage });
+  const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
   const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
@@ -137,16 +137,18 @@ export async function startKeygate(config: Config) {
   const management = express();
   management.disable('x-powered-by');
   management.set('etag', false);
-  management.use(assignRequestId, observe('public', metrics, access));
-  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, authenticate, usage, openapi: () => openapi }));
+  // Entered only through the public listener's gate (proxy/public-handler.ts), which counts and logs the request.
+  management.use(assignRequestId);
+  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi }));
   management.use(notFound);
   management.use(errorHandler(logger));
 
-  const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, metrics });
+  const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
   const handlePublic = createPublicHandler({
     management: management as unknown as (req: IncomingMessage, res: ServerResponse) => void,
+    managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
     pipeline,
     limits,
     failures,
@@ -168,6 +170,7 @@ export async function startKeygate(config: Config) {
     upstreamUrl: config.upstream.url,
     timeoutMs: config.upstream.timeoutMs,
     revalidateSeconds: config.websocket.revalidateSeconds,
+    maxPayloadBytes: config.websocket.maxPayloadBytes,
     ...identityHeaders,
     metrics,
     logger,

@@ -48,7 +48,7 @@ export async function manage(command: string, sub: string | undefined, values: R
       const tenant = need(v.tenant, 'tenant');
       let cursor: string | null = null;
       do {
-        const page = await service.listKeys(tenant, { limit: 100, cursor });
+        const page = await service.listKeys(tenant, { limit: 100, cursor }, { kind: 'admin' });
         for (const k of page.data) process.stdout.write(`${JSON.stringify(k)}\n`);
         cursor = page.nextCursor;
       } while (cursor);

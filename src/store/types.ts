@@ -62,6 +62,8 @@ export interface KeyStore extends UsageStore {
   rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null>;
 
   lookup(hash: string): Promise<Verification | null>;
+  /** An audit line with no mutation beside it (a refused operation); false, and nothing written, without the tenant. */
+  appendAudit(tenantId: string, audit: AuditInput): Promise<boolean>;
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;
 
   /** `onEvent` per mutation anywhere in the fleet; `onReset` when events may have been missed. */

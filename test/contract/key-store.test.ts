@@ -151,6 +151,22 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect(second.nextCursor).toBeNull();
   });
 
+  it('appends a standalone audit entry to an existing tenant only', async () => {
+    const t = tenant();
+    await store.createTenant(t, { ...audit, action: 'tenant.created' });
+    const refused = { action: 'key.access_denied', actor: 'key_a', keyId: 'key_b', details: { operation: 'rotate', permissionsMissing: ['*'] } };
+    expect(await store.appendAudit(t.id, refused)).toBe(true);
+    const log = await store.listAudit(t.id, { limit: 10, cursor: null });
+    expect(log.data.map((e) => e.action)).toEqual(['key.access_denied', 'tenant.created']);
+    expect(log.data[0]).toMatchObject(refused);
+    expect(log.data[0]!.id).toEqual(expect.any(String));
+    expect(Date.parse(log.data[0]!.at)).not.toBeNaN();
+
+    const gone = newTenantId();
+    expect(await store.appendAudit(gone, refused)).toBe(false);
+    expect((await store.listAudit(gone, { limit: 10, cursor: null })).data).toEqual([]);
+  });
+
   it('lists keys and tenants with cursors', async () => {
     const t = tenant(10);
     await store.createTenant(t, audit);

@@ -85,14 +85,14 @@ describe('CLI against the configured store', () => {
 
     const kg = await servers.keygate();
     try {
-      expect((await proxied(kg, '/v1/x', { 'x-api-key': second.key })).status).toBe(200);
+      expect((await proxied(kg, '/v1/calls/x', { 'x-api-key': second.key })).status).toBe(200);
       const rotated = await keygate(['keys', 'rotate', '--tenant', tenant.id, '--id', second.id], env);
       expect(rotated.code).toBe(0);
       const third = JSON.parse(rotated.stdout);
-      expectError(await proxied(kg, '/v1/x', { 'x-api-key': second.key }), 401, 'invalid_api_key');
-      expect((await proxied(kg, '/v1/x', { 'x-api-key': third.key })).status).toBe(200);
+      expectError(await proxied(kg, '/v1/calls/x', { 'x-api-key': second.key }), 401, 'invalid_api_key');
+      expect((await proxied(kg, '/v1/calls/x', { 'x-api-key': third.key })).status).toBe(200);
       expect((await keygate(['keys', 'revoke', '--tenant', tenant.id, '--id', second.id], env)).code).toBe(0);
-      expectError(await proxied(kg, '/v1/x', { 'x-api-key': third.key }), 401, 'invalid_api_key');
+      expectError(await proxied(kg, '/v1/calls/x', { 'x-api-key': third.key }), 401, 'invalid_api_key');
     } finally {
       await kg.stop();
     }

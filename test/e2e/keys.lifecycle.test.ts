@@ -12,7 +12,8 @@ beforeAll(async () => {
 
 /** Every key and value keygate wrote to Redis, as text (streams and hashes included). */
 async function redisDump(): Promise<string> {
-  const keys = await servers.redis.client.keys('*');
+  // Rate-limit counters move with every authenticated call, management calls included (the gate counts them).
+  const keys = (await servers.redis.client.keys('*')).filter((k) => !k.includes(':rl:'));
   const parts: string[] = [];
   for (const k of keys.sort()) {
     const type = await servers.redis.client.type(k);
@@ -95,14 +96,14 @@ describe('key lifecycle through the APIs and the proxy', () => {
     const { key } = await createTenant(kg);
     const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'] });
     const old = made.body.key as string;
-    expect((await proxied(kg, '/v1/x', { authorization: `Bearer ${old}` })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${old}` })).status).toBe(200);
     const rotated = await self(kg, key, 'POST', `/api-keys/${made.body.id}/rotate`, { gracePeriodSeconds: 2 });
     expect(rotated.status).toBe(201);
-    expect((await proxied(kg, '/v1/x', { authorization: `Bearer ${old}` })).status).toBe(200);
-    expect((await proxied(kg, '/v1/x', { authorization: `Bearer ${rotated.body.key}` })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${old}` })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${rotated.body.key}` })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 2_200));
-    expectError(await proxied(kg, '/v1/x', { authorization: `Bearer ${old}` }), 401, 'invalid_api_key');
-    expect((await proxied(kg, '/v1/x', { authorization: `Bearer ${rotated.body.key}` })).status).toBe(200);
+    expectError(await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${old}` }), 401, 'invalid_api_key');
+    expect((await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${rotated.body.key}` })).status).toBe(200);
   });
 
   it('rotates the calling key through the `current` alias', async () => {
@@ -200,35 +201,35 @@ describe('statuses of a key', () => {
     const { tenant, key } = await createTenant(kg, { name: 'status', plan: 'pro' });
     const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'] });
     await self(kg, key, 'PATCH', `/api-keys/${made.body.id}`, { isActive: false });
-    expectError(await proxied(kg, '/v1/a', { 'x-api-key': made.body.key }), 401, 'key_disabled');
+    expectError(await proxied(kg, '/v1/calls/a', { 'x-api-key': made.body.key }), 401, 'key_disabled');
     await self(kg, key, 'PATCH', `/api-keys/${made.body.id}`, { isActive: true });
-    expect((await proxied(kg, '/v1/a', { 'x-api-key': made.body.key })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/a', { 'x-api-key': made.body.key })).status).toBe(200);
 
     const soon = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'], expiresAt: new Date(Date.now() + 1_500).toISOString() });
-    expect((await proxied(kg, '/v1/a', { 'x-api-key': soon.body.key })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/a', { 'x-api-key': soon.body.key })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1_600));
-    expectError(await proxied(kg, '/v1/a', { 'x-api-key': soon.body.key }), 401, 'key_expired');
+    expectError(await proxied(kg, '/v1/calls/a', { 'x-api-key': soon.body.key }), 401, 'key_expired');
 
     await admin(kg, 'PATCH', `/tenants/${tenant.id}`, { status: 'suspended' });
-    expectError(await proxied(kg, '/v1/a', { 'x-api-key': made.body.key }), 403, 'tenant_suspended');
+    expectError(await proxied(kg, '/v1/calls/a', { 'x-api-key': made.body.key }), 403, 'tenant_suspended');
     await admin(kg, 'PATCH', `/tenants/${tenant.id}`, { status: 'active' });
-    expect((await proxied(kg, '/v1/a', { 'x-api-key': made.body.key })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/a', { 'x-api-key': made.body.key })).status).toBe(200);
   });
 
   it('rejects malformed keys and bad checksums as invalid_api_key', async () => {
     const { key } = await createTenant(kg);
     const flipped = key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A');
-    expectError(await proxied(kg, '/v1/a', { 'x-api-key': flipped }), 401, 'invalid_api_key');
-    expectError(await proxied(kg, '/v1/a', { 'x-api-key': 'nonsense' }), 401, 'invalid_api_key');
-    expectError(await proxied(kg, '/v1/a'), 401, 'missing_api_key');
-    expectError(await proxied(kg, '/v1/a', { authorization: 'Basic Zm9vOmJhcg==' }), 401, 'missing_api_key');
+    expectError(await proxied(kg, '/v1/calls/a', { 'x-api-key': flipped }), 401, 'invalid_api_key');
+    expectError(await proxied(kg, '/v1/calls/a', { 'x-api-key': 'nonsense' }), 401, 'invalid_api_key');
+    expectError(await proxied(kg, '/v1/calls/a'), 401, 'missing_api_key');
+    expectError(await proxied(kg, '/v1/calls/a', { authorization: 'Basic Zm9vOmJhcg==' }), 401, 'missing_api_key');
   });
 
   it('deleting a tenant revokes every key', async () => {
     const { tenant, key } = await createTenant(kg);
-    expect((await proxied(kg, '/v1/a', { 'x-api-key': key })).status).toBe(200);
+    expect((await proxied(kg, '/v1/calls/a', { 'x-api-key': key })).status).toBe(200);
     expect((await admin(kg, 'DELETE', `/tenants/${tenant.id}`)).status).toBe(204);
-    expectError(await proxied(kg, '/v1/a', { 'x-api-key': key }), 401, 'invalid_api_key');
+    expectError(await proxied(kg, '/v1/calls/a', { 'x-api-key': key }), 401, 'invalid_api_key');
     expectError(await admin(kg, 'GET', `/tenants/${tenant.id}`), 404, 'not_found');
   });
 });

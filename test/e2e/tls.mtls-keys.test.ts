@@ -82,12 +82,12 @@ describe('mTLS-bound keys', () => {
     const pinned = await call('/keygate/v1/api-keys', { 'x-api-key': admin }, undefined, JSON.stringify({ enforceMtls: true, clientCertFingerprints: [fingerprint('client')] }));
     expect(pinned.status).toBe(201);
 
-    const none = await call('/v1/x', { 'x-api-key': bound.body.key });
+    const none = await call('/v1/calls/x', { 'x-api-key': bound.body.key });
     expect([none.status, none.body.error.code]).toEqual([403, 'mtls_required']);
-    const rogue = await call('/v1/x', { 'x-api-key': bound.body.key }, 'outsider');
+    const rogue = await call('/v1/calls/x', { 'x-api-key': bound.body.key }, 'outsider');
     expect([rogue.status, rogue.body.error.code]).toEqual([403, 'mtls_required']); // not verified against tls.clientCa
-    expect((await call('/v1/x', { 'x-api-key': bound.body.key }, 'client')).status).toBe(200);
-    expect((await call('/v1/x', { 'x-api-key': bound.body.key }, 'other')).status).toBe(200);
+    expect((await call('/v1/calls/x', { 'x-api-key': bound.body.key }, 'client')).status).toBe(200);
+    expect((await call('/v1/calls/x', { 'x-api-key': bound.body.key }, 'other')).status).toBe(200);
 
     expect((await call('/v1/x', { 'x-api-key': pinned.body.key }, 'client')).status).toBe(200);
     const wrong = await call('/v1/x', { 'x-api-key': pinned.body.key }, 'other');

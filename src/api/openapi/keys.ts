@@ -32,7 +32,10 @@ export function keyPaths(api: Api, base: string, server: object[]) {
         ...op,
         operationId: id('listApiKeys'),
         summary: 'List API keys',
-        description: `Newest first.${admin ? '' : ' Keys whose permissions the caller does not cover are left out.'}${needs('api-keys:read')}`,
+        description:
+          'Only the keys the caller has authority over: those whose every permission its own permissions cover, and itself (the admin token sees every key). ' +
+          'Filtering can leave a page with fewer than `limit` keys while `nextCursor` is not null: follow `nextCursor` until it is null.' +
+          needs('api-keys:read'),
         parameters: [...scope, ...queryParameters(pageQuery)],
         responses: { 200: { description: 'A page of keys', ...json(ref('schemas', 'ApiKeyPage')) }, ...errors({ query: true, addressed: admin }) },
       },

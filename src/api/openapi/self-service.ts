@@ -48,7 +48,7 @@ export function selfServicePaths() {
         ...op,
         operationId: 'getUsage',
         summary: 'Request counts per day or month',
-        description: 'Needs `usage:read`.',
+        description: 'Needs `usage:read`; with `keyId`, authority over that key too (403 otherwise).',
         parameters: queryParameters(usageQuery),
         responses: { 200: { description: 'Usage rows, oldest first', ...json(ref('schemas', 'UsageReport')) }, ...selfServiceErrors({ permission: true, query: true }) },
       },

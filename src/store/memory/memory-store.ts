@@ -145,6 +145,13 @@ export class MemoryStore implements KeyStore {
     return { key: structuredClone(key), tenant: structuredClone(state.tenant), hashExpiresAt };
   }
 
+  async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {
+    const state = this.#tenants.get(tenantId);
+    if (!state) return false;
+    this.#audit(state, audit);
+    return true;
+  }
+
   async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     // Newest first; ids are ULIDs, so a reversed sort is time order.
     const entries = [...(this.#tenants.get(tenantId)?.audit ?? [])].reverse();

@@ -203,6 +203,10 @@ export class RedisStore implements KeyStore {
     return { key, tenant: JSON.parse(rawTenant) as Tenant, hashExpiresAt };
   }
 
+  async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {
+    return (await this.#run('appendAudit', [this.#t(tenantId), this.#audit(tenantId)], [this.#auditJson(audit), this.#auditMax])) === 1;
+  }
+
   async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     const end = page.cursor === null ? '+' : `(${page.cursor}`;
     const rows = await this.#r.xrevrange(this.#audit(tenantId), end, '-', 'COUNT', page.limit + 1);

@@ -35,6 +35,12 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') == false then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
 return 1`;
 
+/** KEYS: tenant, audit. ARGV: auditJson, auditMax. → 1 | 0 (no tenant: no stray stream is created) */
+export const appendAudit = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+return 1`;
+
 /** KEYS: hash. ARGV: ttlSeconds, field1, n1, field2, n2, … → 1. Usage counters: one call per batch. */
 export const incrementFields = `
 for i = 2, #ARGV, 2 do
@@ -43,6 +49,6 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
-export const scripts = { createKey, compareAndSet, removeKey, createTenant, incrementFields } as const;
+export const scripts = { createKey, compareAndSet, removeKey, createTenant, appendAudit, incrementFields } as const;
 export type ScriptName = keyof typeof scripts;
-export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 4, compareAndSet: 2, removeKey: 3, createTenant: 2, incrementFields: 1 };
+export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 4, compareAndSet: 2, removeKey: 3, createTenant: 2, appendAudit: 2, incrementFields: 1 };

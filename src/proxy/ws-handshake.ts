@@ -1,0 +1,34 @@
+import type { IncomingMessage } from 'node:http';
+import { deny, type Denial } from '../auth/verify.ts';
+
+// The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
+// dialled (SPEC §5). `ws` checks the same things, but only inside `handleUpgrade`, which keygate can call only
+// once the upstream has accepted; a handshake `ws` would refuse must never get that far. The rules mirror
+// `ws`'s (its key pattern, its subprotocol grammar), so a handshake that passes here is one it accepts.
+
+const KEY = /^[+/0-9A-Za-z]{22}==$/; // base64 of 16 bytes
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2
+const UPGRADE_TOKEN = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
+
+const malformed = (message: string, headers?: Record<string, string>): Denial => deny('malformed_request', message, headers);
+
+/** `Sec-WebSocket-Protocol` as a list (empty when absent), or null when it is not a list of distinct tokens. */
+export function subprotocolsOf(req: IncomingMessage): string[] | null {
+  const header = req.headers['sec-websocket-protocol'];
+  if (header === undefined) return [];
+  const list = header.replace(/^[ \t]+|[ \t]+$/g, '').split(/[ \t]*,[ \t]*/);
+  return list.every((p) => TOKEN.test(p)) && new Set(list).size === list.length ? list : null;
+}
+
+/** Why this upgrade request is not a valid WebSocket opening handshake, or null when it is. */
+export function handshakeProblem(req: IncomingMessage): Denial | null {
+  const h = req.headers;
+  if (req.method !== 'GET') return malformed('A WebSocket upgrade must be a GET request.');
+  if ((h.upgrade ?? '').toLowerCase() !== 'websocket') return malformed('Only WebSocket upgrades are supported.');
+  if (!UPGRADE_TOKEN.test(h.connection ?? '')) return malformed('A WebSocket upgrade needs "Connection: Upgrade".');
+  if (h['sec-websocket-version'] !== '13') return malformed('A WebSocket upgrade needs "Sec-WebSocket-Version: 13".', { 'Sec-WebSocket-Version': '13' });
+  const key = h['sec-websocket-key'];
+  if (key === undefined || !KEY.test(key)) return malformed('A WebSocket upgrade needs a Sec-WebSocket-Key of 16 base64-encoded bytes.');
+  if (subprotocolsOf(req) === null) return malformed('Sec-WebSocket-Protocol must list distinct tokens.');
+  return null;
+}

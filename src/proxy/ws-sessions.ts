@@ -1,0 +1,168 @@
+import type { IncomingMessage } from 'node:http';
+import { WebSocket } from 'ws';
+import type { Pipeline } from '../auth/pipeline.ts';
+import { deny, statusOf, type Identity } from '../auth/verify.ts';
+import type { KeyCache } from '../cache/key-cache.ts';
+import type { ErrorCode } from '../http/errors.ts';
+import type { Target } from '../http/target.ts';
+import type { SessionSlots } from '../limits/sessions.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { StoreEvent } from '../store/types.ts';
+import { relayMessages } from './ws-relay.ts';
+
+// Live WebSocket sessions (SPEC §5): relayed both ways; closed with 1009 for an oversized message, with 1008
+// when the key is revoked, disabled, expires or is changed so that it may no longer open the session, with
+// 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
+
+export interface Session {
+  id: string;
+  /** The upgrade request the session was authorised on, re-checked whenever its key changes. */
+  req: IncomingMessage;
+  /** The canonical target the upgrade was authorised on (http/target.ts), re-checked when the key changes. */
+  target: Target;
+  identity: Identity;
+  client: WebSocket;
+  upstream: WebSocket;
+  /** ms since epoch when the key or the presented value stops being valid; null for never. */
+  expiresAt: number | null;
+  /** Gives the session slot back; does so once, however often called. */
+  release: () => void;
+}
+
+const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
+  invalid_api_key: 'key_revoked',
+  key_disabled: 'key_disabled',
+  key_expired: 'key_expired',
+  tenant_suspended: 'tenant_suspended',
+};
+
+const unknownKey = deny('invalid_api_key', 'The API key is not valid.');
+
+/** When a session must end: the key's expiry or the end of the presented value's rotation grace, whichever is first. */
+export function expiryOf(identity: Identity): number | null {
+  const { expiresAt } = identity.key;
+  const { hashExpiresAt } = identity;
+  if (expiresAt === null) return hashExpiresAt;
+  return hashExpiresAt === null ? expiresAt : Math.min(expiresAt, hashExpiresAt);
+}
+
+// Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
+const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
+
+/** How a session ends when one side fails: an oversized message closes both sides with 1009, anything else 1011. */
+const closeFor = (err: Error & { code?: string }): [number, string] => (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? [1009, 'message_too_large'] : [1011, '']);
+
+export interface SessionDeps {
+  pipeline: Pipeline;
+  cache: KeyCache;
+  slots: SessionSlots;
+  revalidateSeconds: number;
+  /** Each direction's backpressure high-water mark. */
+  highWater: number;
+  metrics: Metrics;
+}
+
+export function createSessions(deps: SessionDeps) {
+  const { metrics } = deps;
+  const sessions = new Map<string, Session>();
+
+  function close(session: Session, code: number, reason: string): void {
+    if (!sessions.delete(session.id)) return;
+    session.client.close(code, reason);
+    session.upstream.close(code === 1008 ? 1000 : code, reason);
+    setTimeout(() => {
+      session.client.terminate();
+      session.upstream.terminate();
+    }, 2_000).unref();
+  }
+
+  /** Starts relaying a session whose both handshakes are complete. */
+  function start(session: Session): void {
+    const { client, upstream } = session;
+    sessions.set(session.id, session);
+    metrics.websockets.inc();
+    relayMessages(client, upstream, deps.highWater);
+    relayMessages(upstream, client, deps.highWater);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      sessions.delete(session.id);
+      metrics.websockets.dec();
+      session.release();
+    };
+    client.on('close', (code, reason) => {
+      end();
+      if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code), reason);
+    });
+    upstream.on('close', (code, reason) => {
+      end();
+      if (client.readyState === WebSocket.OPEN) client.close(sendable(code), reason);
+    });
+    // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.
+    client.on('error', (err) => close(session, ...closeFor(err)));
+    upstream.on('error', (err) => close(session, ...closeFor(err)));
+    // A key change while the upstream was being dialled found no session to re-check: check once now (a cache
+    // hit, unless the key did change).
+    void revalidate([session]);
+  }
+
+  /**
+   * Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state): the
+   * key's status, then everything the upgrade passed after it (mTLS, origin, route permission, assistant).
+   */
+  async function revalidate(targets: Session[]): Promise<void> {
+    await Promise.all(
+      targets.map(async (s) => {
+        let v;
+        try {
+          v = await deps.cache.get(s.identity.hash);
+        } catch {
+          return; // Store unreachable: live sessions continue, as cached keys do (SPEC §8).
+        }
+        const fresh = v ? statusOf(v, s.identity.credential, s.identity.hash, Date.now()) : unknownKey;
+        const denial = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;
+        if (denial) close(s, 1008, CLOSE_REASON[denial.code] ?? denial.code);
+        else if (fresh.ok) s.expiresAt = expiryOf(fresh);
+      }),
+    );
+  }
+
+  // Expiry is checked locally every second; the lease renewal and a slower store re-check run alongside.
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const s of sessions.values()) if (s.expiresAt !== null && s.expiresAt <= now) close(s, 1008, 'key_expired');
+  }, 1_000);
+  ticker.unref();
+  const renewer = setInterval(() => {
+    const live = [...sessions.values()].map((s) => ({ tenantId: s.identity.tenant.id, keyId: s.identity.key.id, sessionId: s.id }));
+    if (live.length) void deps.slots.renew(live).catch(() => {});
+  }, 20_000);
+  renewer.unref();
+  const sweeper = setInterval(() => void revalidate([...sessions.values()]), deps.revalidateSeconds * 1000);
+  sweeper.unref();
+
+  return {
+    start,
+    get size() {
+      return sessions.size;
+    },
+    /** Called for every store mutation event, after the cache has applied it. */
+    onEvent(event: StoreEvent): void {
+      const affected = [...sessions.values()].filter((s) =>
+        event.kind === 'key' ? s.identity.key.id === event.keyId : s.identity.tenant.id === event.tenantId,
+      );
+      if (affected.length) void revalidate(affected);
+    },
+    onReset(): void {
+      void revalidate([...sessions.values()]);
+    },
+    /** Shutdown: every session gets 1001 (going away). */
+    closeAll(): void {
+      clearInterval(ticker);
+      clearInterval(renewer);
+      clearInterval(sweeper);
+      for (const s of [...sessions.values()]) close(s, 1001, 'shutting_down');
+    },
+  };
+}
