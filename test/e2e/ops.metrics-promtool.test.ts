@@ -65,6 +65,8 @@ describe('metrics exposition', () => {
     for (const series of [
       'keygate_auth_decisions_total{decision="allowed",listener="public"}',
       'keygate_auth_decisions_total{decision="rate_limited",listener="public"}',
+      'keygate_auth_decisions_total{decision="allowed",listener="management"}',
+      'keygate_auth_decisions_total{decision="invalid_api_key",listener="management"}',
       'keygate_auth_decisions_total{decision="allowed",listener="internal"}',
       'keygate_auth_decisions_total{decision="invalid_api_key",listener="internal"}',
       'keygate_auth_decisions_total{decision="missing_api_key",listener="internal"}',
