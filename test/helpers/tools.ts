@@ -36,7 +36,8 @@ function cachedHelm(): string | null {
 export function findTool(tool: Tool): string | null {
   const override = process.env[tool.toUpperCase()];
   if (override) return existsSync(override) ? override : null;
-  if (tool === 'helm') return cachedHelm() ?? onPath('helm');
+  // helm: the one on PATH (.ci/run puts its pinned build first), else the one .ci/run cached.
+  if (tool === 'helm') return onPath('helm') ?? cachedHelm();
   return onPath(tool);
 }
 
