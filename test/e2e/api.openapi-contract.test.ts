@@ -185,6 +185,11 @@ describe('the OpenAPI document as a contract', () => {
     const byAdmin = await admin.POST('/admin/v1/tenants/{tenantId}/api-keys', { params: { path: tenant }, body: { name: 'by admin', keyType: 'public', permissions: ['calls:read'], allowedOrigins: ['https://app.example.com'] } });
     expect(byAdmin.response.status).toBe(201);
     const keyPath = { params: { path: { tenantId, id: byAdmin.data!.id } } };
+    // The gate's rate limits hold on /keygate/v1 too: 429 with Retry-After.
+    const limited = await admin.POST('/admin/v1/tenants/{tenantId}/api-keys', { params: { path: tenant }, body: { name: 'limited', rateLimit: { requestsPerMinute: 1 } } });
+    const slow = selfService(limited.data!.key);
+    expect((await slow.GET('/keygate/v1/tenants/me')).response.status).toBe(200);
+    expect((await slow.GET('/keygate/v1/tenants/me')).response.status).toBe(429);
     expect((await admin.GET('/admin/v1/tenants/{tenantId}/api-keys', { params: { path: tenant, query: { limit: 2 } } })).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/tenants/{tenantId}/api-keys/{id}', keyPath)).response.status).toBe(200);
     expect((await admin.PATCH('/admin/v1/tenants/{tenantId}/api-keys/{id}', { ...keyPath, body: { isActive: false } })).response.status).toBe(200);
