@@ -74,11 +74,13 @@ export function run(file: string, args: string[], opts: { input?: string; env?: 
 /** The tool's own version line, for reports. */
 export const versionOf = (file: string, args: string[]): string => execFileSync(file, args, { encoding: 'utf8' }).trim().split('\n')[0]!;
 
-/** A scratch directory inside the project, so TypeScript resolves the project's node_modules from it. */
+/** Where scratch directories go: inside the project, so TypeScript resolves its node_modules from them. */
+export const SCRATCH_ROOT = join(import.meta.dirname, '..', '..', 'node_modules', '.cache', 'keygate-tests');
+
+/** A scratch directory (the global setup's teardown removes them all). */
 export function scratchDir(prefix: string): string {
-  const base = join(import.meta.dirname, '..', '..', 'node_modules', '.cache');
-  mkdirSync(base, { recursive: true });
-  return mkdtempSync(join(base, `${prefix}-`));
+  mkdirSync(SCRATCH_ROOT, { recursive: true });
+  return mkdtempSync(join(SCRATCH_ROOT, `${prefix}-`));
 }
 
 /** Type-checks `files` with the project's TypeScript, strict; `output` is empty when they compile. */
