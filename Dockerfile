@@ -20,8 +20,10 @@ COPY config ./config
 USER node
 # 8080: public listener (proxy + self-service API). 9090: internal listener (health, metrics, admin API).
 EXPOSE 8080 9090
+# `keygate healthcheck` reads the effective configuration (KEYGATE_CONFIG, OPS_PORT, ...), so the internal
+# listener is probed wherever it was configured to listen.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.OPS_PORT||9090)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "dist/server/cli.js", "healthcheck"]
 # --max-semi-space-size=8: V8's young generation stops at 8 MiB semi-spaces instead of growing to 64+ MiB under
 # load. --heap-growing-percent=50: the old generation is collected once it grows by half, not by up to 4x, which
 # roughly halves peak RSS with a full key cache. Both measured free of throughput and p99 cost (bench/README.md,

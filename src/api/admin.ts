@@ -3,6 +3,7 @@ import { Router, type RequestHandler } from 'express';
 import { bearerToken } from '../auth/credential.ts';
 import { TENANT_ID } from '../keys/ids.ts';
 import { ApiError } from '../http/errors.ts';
+import type { Metrics } from '../ops/metrics.ts';
 import { validate } from './http.ts';
 import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
@@ -11,13 +12,21 @@ import type { UsageReader } from './usage.ts';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/** `Authorization: Bearer <admin token>`, compared in constant time (equal-length digests, so no length leak). */
-function requireAdminToken(token: string): RequestHandler {
+/**
+ * `Authorization: Bearer <admin token>`, compared in constant time (equal-length digests, so no length leak).
+ * Every outcome is counted in keygate_auth_decisions_total{listener="internal"}: a guessed token shows there.
+ */
+function requireAdminToken(token: string, count: (decision: string) => void): RequestHandler {
   const expected = digest(token);
+  const refuse = (code: 'missing_api_key' | 'invalid_api_key', message: string): never => {
+    count(code);
+    throw new ApiError(code, message);
+  };
   return (req, _res, next) => {
     const token = bearerToken(req.headers.authorization);
-    if (!token) throw new ApiError('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
-    if (!timingSafeEqual(digest(token), expected)) throw new ApiError('invalid_api_key', 'The admin token is not valid.');
+    if (!token) refuse('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
+    else if (!timingSafeEqual(digest(token), expected)) refuse('invalid_api_key', 'The admin token is not valid.');
+    count('allowed');
     next();
   };
 }
@@ -31,13 +40,14 @@ export interface AdminDeps {
   service: KeyService;
   adminToken: string;
   usage: UsageReader;
+  metrics?: Pick<Metrics, 'decision'>;
 }
 
 /** `/admin/v1` on the internal listener: the platform manages every tenant (SPEC §3). */
 export function adminRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = Router();
-  r.use(requireAdminToken(deps.adminToken));
+  r.use(requireAdminToken(deps.adminToken, (decision) => deps.metrics?.decision(decision, null, 'internal')));
 
   r.post('/tenants', async (req, res) => {
     res.status(201).json(await service.createTenant(validate(createTenantBody, req.body)));

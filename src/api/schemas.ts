@@ -136,7 +136,7 @@ export const planSchema = z
     requestsPerMinute: limitPair,
     requestsPerDay: limitPair,
     maxConcurrentConnections: limitPair,
-    maxInFlight: z.number().int().nullable(),
+    maxInFlight: z.number().int().nullable().describe('Upstream requests the tenant may have in flight at once (null: no cap)'),
   })
   .meta({ id: 'Plan' });
 
@@ -155,6 +155,27 @@ export const usageRowSchema = z
   .object({ period: z.string(), requests: z.number().int(), allowed: z.number().int(), denied: z.number().int(), rateLimited: z.number().int() })
   .meta({ id: 'UsageRow' });
 
+const page = <T extends z.ZodType>(item: T, id: string) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last') }).meta({ id });
+
+export const apiKeyPageSchema = page(apiKeySchema, 'ApiKeyPage');
+export const tenantPageSchema = page(tenantSchema, 'TenantPage');
+export const auditEntryPageSchema = page(auditEntrySchema, 'AuditEntryPage');
+
+export const tenantSummarySchema = z
+  .object({ tenant: tenantSchema, plan: planSchema, keyCount: z.number().int() })
+  .meta({ id: 'TenantSummary' });
+
+export const createdTenantSchema = z
+  .object({ tenant: tenantSchema, apiKey: createdApiKeySchema })
+  .meta({ id: 'CreatedTenant' });
+
+export const usageReportSchema = z.object({ data: z.array(usageRowSchema) }).meta({ id: 'UsageReport' });
+
+export const overviewSchema = z
+  .object({ tenants: z.number().int(), keys: z.number().int(), requestsToday: z.number().int() })
+  .meta({ id: 'Overview' });
+
 export const errorSchema = z
   .object({
     error: z.object({
@@ -165,7 +186,6 @@ export const errorSchema = z
     }),
   })
   .meta({ id: 'Error' });
-
 
 export type CreateKeyBody = z.infer<typeof createKeyBody>;
 export type UpdateKeyBody = z.infer<typeof updateKeyBody>;

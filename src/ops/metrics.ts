@@ -10,9 +10,21 @@ const authBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0
 // Requests and upstream calls range from a millisecond to long-running streams.
 const requestBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/**
+ * Where an authentication was decided: `public` the proxy, `management` the self-service API's gate (both on
+ * the public listener), `internal` the admin API's token check.
+ */
+export type DecisionListener = 'public' | 'management' | 'internal';
+
+// prom-client's process defaults include these three gauges whose names end in `_total`, which Prometheus
+// reserves for counters (`promtool check metrics` fails on them). Each is the sum of the `nodejs_active_*{type}`
+// gauge that is kept beside it, so nothing is lost: `sum(nodejs_active_handles)` gives the same number.
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   const tenant = opts.tenantLabel ? (['tenant'] as const) : ([] as const);
   let droppedSeen = 0;
   const m = {
@@ -25,8 +37,8 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     }),
     authDecisions: new HotCounter({
       name: 'keygate_auth_decisions_total',
-      help: 'Authentication and authorisation outcomes: "allowed" or the error code.',
-      labelNames: ['decision', ...tenant],
+      help: 'Authentication and authorisation outcomes: "allowed" or the error code, by listener (public: the proxy; management: /keygate/v1; internal: the admin API).',
+      labelNames: ['decision', 'listener', ...tenant],
       registers: [registry],
     }),
     requestDuration: new HotHistogram({
@@ -95,7 +107,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   // string or a closure: keygate_requests_total by listener, method, then status class. With it, HotCounter's
   // own lookup by label values serves (one string per request, as the tenant is a label value).
   const requestChildren = { public: new Map<string, Array<HotCounterChild | undefined>>(), internal: new Map<string, Array<HotCounterChild | undefined>>() };
-  const decisionChildren = new Map<string, HotCounterChild>();
+  const decisionChildren = { public: new Map<string, HotCounterChild>(), management: new Map<string, HotCounterChild>(), internal: new Map<string, HotCounterChild>() };
   /** Bounded: arbitrary methods cannot grow the maps forever. */
   const remember = <V>(map: Map<string, V>, id: string, value: V): V => {
     if (map.size > 10_000) map.clear();
@@ -111,10 +123,11 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       const byClass = requestChildren[listener].get(method) ?? remember(requestChildren[listener], method, []);
       (byClass[c] ??= m.requests.child(listener, method, `${c}xx`)).inc();
     },
-    /** Counts an authentication decision: "allowed" or an error code. */
-    decision(decision: string, tenantId: string | null = null): void {
-      if (opts.tenantLabel) return m.authDecisions.child(decision, tenantId ?? '').inc();
-      (decisionChildren.get(decision) ?? remember(decisionChildren, decision, m.authDecisions.child(decision))).inc();
+    /** Counts an authentication decision: "allowed" or an error code; the proxy's unless `listener` says otherwise. */
+    decision(decision: string, tenantId: string | null = null, listener: DecisionListener = 'public'): void {
+      if (opts.tenantLabel) return m.authDecisions.child(decision, listener, tenantId ?? '').inc();
+      const children = decisionChildren[listener];
+      (children.get(decision) ?? remember(children, decision, m.authDecisions.child(decision, listener))).inc();
     },
   };
 }

@@ -9,7 +9,7 @@ import { isFailedAttempt } from '../limits/failures.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type AccessLog, type Logger } from '../ops/logger.ts';
-import type { Metrics } from '../ops/metrics.ts';
+import type { DecisionListener, Metrics } from '../ops/metrics.ts';
 import { declaresBody } from './body.ts';
 import type { Forwarder } from './forward.ts';
 import { forwardedHeaders, rateLimitedRefusal, type IdentityHeaderDeps } from './headers.ts';
@@ -18,6 +18,9 @@ import { RequestScope } from './scope.ts';
 export const MANAGEMENT_PREFIX = '/keygate/v1';
 /** The one management resource that needs no key: the API's own description. */
 const OPENAPI_PATH = `${MANAGEMENT_PREFIX}/openapi.json`;
+
+/** keygate_auth_decisions_total's listener: the gate counts /keygate/v1 apart from the proxy. */
+const decidedAt = (scope: RequestScope): DecisionListener => (scope.door === 'management' ? 'management' : 'public');
 
 /** Whether a canonical path is the management API's (http/target.ts). */
 export const isManagement = (path: string): boolean =>
@@ -77,7 +80,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       // Usage counts what the key asked of the upstream; management calls are not part of it.
       if (scope.door !== 'management') usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
     }
-    metrics.decision(r.code, scope.tenantId);
+    metrics.decision(r.code, scope.tenantId, decidedAt(scope));
     // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
     if (!req.readableEnded && declaresBody(req)) res.setHeader('Connection', 'close');
     const send = () => sendError(res, scope.requestId, r.code, r.message, { headers: { ...r.headers, ...headers } });
@@ -120,7 +123,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
 
   function pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
     scope.decision = 'allowed';
-    metrics.decision('allowed', scope.tenantId);
+    metrics.decision('allowed', scope.tenantId, decidedAt(scope));
     if (verdict) scope.addRateLimit(verdict);
     const origin = req.headers.origin;
     if (origin !== undefined) scope.addCors(origin);
@@ -155,7 +158,7 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
 
   function storeDown(res: ServerResponse, scope: RequestScope, err: unknown): void {
     scope.decision = 'store_unavailable';
-    metrics.decision('store_unavailable');
+    metrics.decision('store_unavailable', null, decidedAt(scope));
     warnStoreDown({ err, requestId: scope.requestId });
     sendError(res, scope.requestId, 'store_unavailable', refusalMessage.store_unavailable);
   }

@@ -131,7 +131,7 @@ export async function startKeygate(config: Config) {
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage }));
+  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics }));
 
   const openapi = buildOpenApi(version);
   const management = express();

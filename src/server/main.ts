@@ -1,3 +1,4 @@
+import { loadPolicy } from '../auth/policy.ts';
 import { ConfigError, EX_CONFIG, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { startKeygate } from './app.ts';
@@ -13,6 +14,24 @@ export function configOrExit(): Config {
     }
     throw err;
   }
+}
+
+/**
+ * `keygate config check`: everything `serve` refuses at start-up with 78 — the configuration and the route
+ * policy file it names — so a configuration that passes the check starts.
+ */
+export function checkedConfigOrExit(): Config {
+  const config = configOrExit();
+  try {
+    loadPolicy(config.policy.file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`keygate: ${err.message}\n`);
+      process.exit(EX_CONFIG);
+    }
+    throw err;
+  }
+  return config;
 }
 
 /** `keygate serve`: listen on both ports; SIGTERM/SIGINT drain and exit 0. */

@@ -35,6 +35,17 @@ describe('configuration', () => {
     }
   });
 
+  it('checks the route policy file too, as serve does at start-up (78, with its path)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-cfg-'));
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(policy, 'defaultAction: maybe\nroutes:\n  - method: GET\n    path: /v1/x\n    surprise: true\n');
+    const r = await keygate(['config', 'check'], { KEYGATE_POLICY: policy });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`policy(${policy}).defaultAction`);
+    expect(r.stderr).toContain(`policy(${policy}).routes.0`);
+    expect((await keygate(['config', 'check'], { KEYGATE_POLICY: join(root, 'config', 'policy.yaml') })).code).toBe(0);
+  });
+
   it('prints the effective configuration with secrets redacted', async () => {
     const r = await keygate(['config', 'check'], {
       KEYGATE_ADMIN_TOKEN: 'super-secret-admin-token',
@@ -118,12 +129,12 @@ describe('embedded store (no Redis configured)', () => {
       const doc = (await (await fetch(`${kg.url}/keygate/v1/openapi.json`)).json()) as any;
       expect(doc.openapi).toBe('3.1.0');
       expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/keygate/v1/api-keys', '/keygate/v1/api-keys/{id}/rotate', '/admin/v1/tenants', '/admin/v1/overview']));
-      const create = doc.components.schemas.CreateApiKeyRequest;
+      const create = doc.components.requestBodies.CreateApiKey.content['application/json'].schema;
       expect(create.additionalProperties).toBe(false);
       expect(Object.keys(create.properties)).toEqual(expect.arrayContaining(['name', 'permissions', 'keyType', 'expiresInDays', 'rateLimit']));
-      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/(\w+)\/([^"]+)"/g)].map((m) => [m[1]!, m[2]!] as const);
       expect(refs.length).toBeGreaterThan(10);
-      expect(refs.filter((name) => !doc.components.schemas[name])).toEqual([]);
+      expect(refs.filter(([kind, name]) => !doc.components[kind]?.[name])).toEqual([]);
       const { tenant } = await createTenant(kg);
       expect(tenant.id).toMatch(/^ten_/);
     } finally {

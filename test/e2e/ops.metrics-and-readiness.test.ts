@@ -32,10 +32,10 @@ describe('metrics exposition', () => {
       const after = await series(kg);
       const delta = (name: string) => (after.get(name) ?? 0) - (base.get(name) ?? 0);
 
-      expect(delta('keygate_auth_decisions_total{decision="allowed"}')).toBe(5);
-      expect(delta('keygate_auth_decisions_total{decision="missing_api_key"}')).toBe(1);
-      expect(delta('keygate_auth_decisions_total{decision="invalid_api_key"}')).toBe(1);
-      expect(delta('keygate_auth_decisions_total{decision="rate_limited"}')).toBe(1);
+      expect(delta('keygate_auth_decisions_total{decision="allowed",listener="public"}')).toBe(5);
+      expect(delta('keygate_auth_decisions_total{decision="missing_api_key",listener="public"}')).toBe(1);
+      expect(delta('keygate_auth_decisions_total{decision="invalid_api_key",listener="public"}')).toBe(1);
+      expect(delta('keygate_auth_decisions_total{decision="rate_limited",listener="public"}')).toBe(1);
       expect(delta('keygate_rate_limited_total{scope="key"}')).toBe(1);
       expect(delta('keygate_requests_total{listener="public",method="GET",status_class="2xx"}')).toBe(5);
       expect(delta('keygate_requests_total{listener="public",method="GET",status_class="4xx"}')).toBe(3);

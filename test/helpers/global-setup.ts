@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { cli } from './keygate.ts';
+import { missingTools, SCRATCH_ROOT } from './tools.ts';
 
-// Fails the run (never skips) when a dependency of the real-process tests is missing.
-export default function setup(): void {
+// Fails the run (never skips) when a dependency of the real-process tests is missing; afterwards removes the
+// scratch directories the tool tests wrote.
+export default function setup(): () => void {
   try {
     execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -14,5 +16,8 @@ export default function setup(): void {
   } catch {
     throw new Error('openssl is not installed; run .ci/run (it installs it) or apt-get install openssl');
   }
+  const missing = missingTools();
+  if (missing.length) throw new Error(`missing test tools: ${missing.join('; ')}`);
   if (!existsSync(cli)) throw new Error(`${cli} is missing; run "npm run build" first (npm test does)`);
+  return () => rmSync(SCRATCH_ROOT, { recursive: true, force: true });
 }

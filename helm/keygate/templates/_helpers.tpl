@@ -8,6 +8,7 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "keygate.selectorLabels" -}}
@@ -19,7 +20,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.existingSecret -}}{{ .Values.existingSecret }}{{- else -}}{{ include "keygate.fullname" . }}{{- end -}}
 {{- end -}}
 
-{{/* The upstream: the app container on localhost (sidecar) or the configured Service (gateway). */}}
-{{- define "keygate.upstreamUrl" -}}
-{{- if eq .Values.mode "sidecar" -}}http://127.0.0.1:{{ .Values.app.port }}{{- else -}}{{ required "gateway.upstreamUrl is required in gateway mode" .Values.gateway.upstreamUrl }}{{- end -}}
+{{/*
+The keygate configuration file, as one YAML document: what the chart derives from its values (ports, upstream,
+Redis topology, policy file), with .Values.config merged over it key by key (a key set there wins; lists and
+scalars replace).
+*/}}
+{{- define "keygate.config" -}}
+{{- $upstream := "" -}}
+{{- if eq .Values.mode "sidecar" -}}
+{{- $upstream = printf "http://127.0.0.1:%v" .Values.app.port -}}
+{{- else -}}
+{{- $upstream = required "gateway.upstreamUrl is required in gateway mode" .Values.gateway.upstreamUrl -}}
+{{- end -}}
+{{- $generated := dict "server" (dict "port" .Values.ports.public "opsPort" .Values.ports.ops) "upstream" (dict "url" $upstream) -}}
+{{- if eq .Values.redis.mode "sentinel" -}}
+{{- $_ := set $generated "redis" (dict "sentinelName" .Values.redis.sentinel.name "sentinels" .Values.redis.sentinel.hosts) -}}
+{{- else if eq .Values.redis.mode "cluster" -}}
+{{- $_ := set $generated "redis" (dict "clusterNodes" .Values.redis.cluster.nodes) -}}
+{{- end -}}
+{{- if .Values.policy -}}
+{{- $_ := set $generated "policy" (dict "file" "/etc/keygate/policy.yaml") -}}
+{{- end -}}
+{{- toYaml (mergeOverwrite $generated (deepCopy .Values.config)) -}}
+{{- end -}}
+
+{{/* Does .Values.config set this path? Then the chart leaves the matching environment variable out. */}}
+{{- define "keygate.configSets" -}}
+{{- $node := .root.Values.config -}}
+{{- $found := true -}}
+{{- range .path -}}
+{{- if and $found (kindIs "map" $node) (hasKey $node .) -}}{{- $node = get $node . -}}{{- else -}}{{- $found = false -}}{{- end -}}
+{{- end -}}
+{{- if $found -}}true{{- end -}}
 {{- end -}}

@@ -1,0 +1,83 @@
+import { pageQuery } from '../schemas.ts';
+import { adminErrors, json, queryParameters, ref, security } from './components.ts';
+import { keyPaths } from './keys.ts';
+
+// `/admin/v1` on the internal listener: the platform manages every tenant with the admin token (SPEC §3).
+
+export const INTERNAL_SERVER = [
+  {
+    url: 'http://{host}:{port}',
+    description: 'Internal listener (`server.opsPort`): /admin/v1, health and metrics; never exposed publicly',
+    variables: { host: { default: 'localhost' }, port: { default: '9090' } },
+  },
+];
+
+const op = { tags: ['admin'], security: security.admin };
+const tenant = [ref('parameters', 'TenantId')];
+
+export function adminPaths() {
+  return {
+    '/admin/v1/tenants': {
+      servers: INTERNAL_SERVER,
+      post: {
+        ...op,
+        operationId: 'adminCreateTenant',
+        summary: 'Create a tenant and its first key (permissions `*`)',
+        requestBody: ref('requestBodies', 'CreateTenant'),
+        responses: { 201: { description: "The tenant and its first key; the key's value is shown only here", ...json(ref('schemas', 'CreatedTenant')) }, ...adminErrors({ body: true }) },
+      },
+      get: {
+        ...op,
+        operationId: 'adminListTenants',
+        summary: 'List tenants',
+        parameters: queryParameters(pageQuery),
+        responses: { 200: { description: 'A page of tenants', ...json(ref('schemas', 'TenantPage')) }, ...adminErrors({ query: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      get: {
+        ...op,
+        operationId: 'adminGetTenant',
+        summary: 'Get a tenant',
+        responses: { 200: { description: 'The tenant', ...json(ref('schemas', 'Tenant')) }, ...adminErrors({ addressed: true }) },
+      },
+      patch: {
+        ...op,
+        operationId: 'adminUpdateTenant',
+        summary: 'Update a tenant (name, plan, maxKeys, status)',
+        description: 'Suspending a tenant makes every one of its keys fail with `tenant_suspended`.',
+        requestBody: ref('requestBodies', 'UpdateTenant'),
+        responses: { 200: { description: 'The tenant', ...json(ref('schemas', 'Tenant')) }, ...adminErrors({ body: true, addressed: true }) },
+      },
+      delete: {
+        ...op,
+        operationId: 'adminDeleteTenant',
+        summary: 'Delete a tenant, revoking every key',
+        responses: { 204: { description: 'Deleted' }, ...adminErrors({ addressed: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}/audit-log': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      get: {
+        ...op,
+        operationId: 'adminListTenantAuditLog',
+        summary: "A tenant's audit log, newest first",
+        parameters: queryParameters(pageQuery),
+        responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...adminErrors({ query: true, addressed: true }) },
+      },
+    },
+    ...keyPaths('admin', '/admin/v1/tenants/{tenantId}/api-keys', INTERNAL_SERVER),
+    '/admin/v1/overview': {
+      servers: INTERNAL_SERVER,
+      get: {
+        ...op,
+        operationId: 'adminGetOverview',
+        summary: 'Fleet totals',
+        responses: { 200: { description: 'Tenants, keys and requests today', ...json(ref('schemas', 'Overview')) }, ...adminErrors({}) },
+      },
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import { pageQuery, usageQuery } from '../schemas.ts';
+import { json, queryParameters, ref, security, selfServiceErrors } from './components.ts';
+import { keyPaths } from './keys.ts';
+
+// `/keygate/v1` on the public listener: a tenant manages its own keys with one of them (SPEC §3). Every
+// authenticated operation passes the proxy's gate first, so each can answer its 401, 403, 429 and 503.
+
+export const PUBLIC_SERVER = [
+  {
+    url: 'http://{host}:{port}',
+    description: 'Public listener (`server.port`): the proxy and /keygate/v1',
+    variables: { host: { default: 'localhost' }, port: { default: '8080' } },
+  },
+];
+
+const op = { tags: ['self-service'], security: security.selfService };
+
+export function selfServicePaths() {
+  return {
+    '/keygate/v1/openapi.json': {
+      servers: PUBLIC_SERVER,
+      get: {
+        tags: ['self-service'],
+        operationId: 'getOpenApiDocument',
+        summary: 'This document',
+        security: [],
+        responses: {
+          200: { description: 'The OpenAPI 3.1 document of both APIs', ...json({ type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string' }, info: { type: 'object' }, paths: { type: 'object' } } }) },
+          400: selfServiceErrors({ permission: false })[400],
+          500: ref('responses', 'InternalError'),
+        },
+      },
+    },
+    '/keygate/v1/tenants/me': {
+      servers: PUBLIC_SERVER,
+      get: {
+        ...op,
+        operationId: 'getMyTenant',
+        summary: "The caller's tenant, plan and key count",
+        description: 'Any valid private key.',
+        responses: { 200: { description: 'The tenant', ...json(ref('schemas', 'TenantSummary')) }, ...selfServiceErrors({ permission: false }) },
+      },
+    },
+    ...keyPaths('self-service', '/keygate/v1/api-keys', PUBLIC_SERVER),
+    '/keygate/v1/usage': {
+      servers: PUBLIC_SERVER,
+      get: {
+        ...op,
+        operationId: 'getUsage',
+        summary: 'Request counts per day or month',
+        description: 'Needs `usage:read`; with `keyId`, authority over that key too (403 otherwise).',
+        parameters: queryParameters(usageQuery),
+        responses: { 200: { description: 'Usage rows, oldest first', ...json(ref('schemas', 'UsageReport')) }, ...selfServiceErrors({ permission: true, query: true }) },
+      },
+    },
+    '/keygate/v1/audit-log': {
+      servers: PUBLIC_SERVER,
+      get: {
+        ...op,
+        operationId: 'listAuditLog',
+        summary: "The tenant's audit log, newest first",
+        description: 'Needs `audit:read`.',
+        parameters: queryParameters(pageQuery),
+        responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...selfServiceErrors({ permission: true, query: true }) },
+      },
+    },
+  };
+}

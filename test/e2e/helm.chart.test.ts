@@ -1,0 +1,344 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { createTenant, proxied } from '../helpers/api.ts';
+import { cli, root, startKeygate } from '../helpers/keygate.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { run, scratchDir, tool, typecheck } from '../helpers/tools.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+// The chart as helm renders it (issue 15): `helm lint --strict` and `helm template` over a matrix of values,
+// every rendered object checked against the Kubernetes schemas (kubernetes-models' validators, and TypeScript's
+// excess-property check against its types, which catches a misspelt field), every rendered keygate
+// configuration run through `keygate config check` as the container would run it, the README's installs
+// started for real, and values the schema must refuse.
+
+const chart = join(root, 'helm', 'keygate');
+let helm: string;
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; [k: string]: any };
+
+interface Rendered {
+  name: string;
+  objects: K8sObject[];
+}
+
+const scratch = scratchDir('helm');
+let counter = 0;
+
+function valuesFile(values: object): string {
+  const file = join(scratch, `values-${++counter}.yaml`);
+  writeFileSync(file, stringify(values));
+  return file;
+}
+
+/** `helm template` with these values (or raw `--set` arguments); throws with helm's output when it fails. */
+async function template(name: string, values: object | string[]): Promise<Rendered> {
+  const args = Array.isArray(values) ? values : ['-f', valuesFile(values)];
+  const r = await run(helm, ['template', 'kg', chart, '--namespace', 'voice', ...args]);
+  if (r.code !== 0) throw new Error(`helm template (${name}) failed: ${r.stderr}`);
+  const objects: K8sObject[] = [];
+  for (const doc of parseAllDocuments(r.stdout, { uniqueKeys: true })) {
+    expect(doc.errors.map((e) => e.message), name).toEqual([]);
+    const obj = doc.toJS() as K8sObject | null;
+    if (obj) objects.push(obj);
+  }
+  return { name, objects };
+}
+
+const one = (r: Rendered, kind: string): K8sObject => {
+  const found = r.objects.filter((o) => o.kind === kind);
+  expect(found.length, `${r.name}: one ${kind}`).toBe(1);
+  return found[0]!;
+};
+const containers = (r: Rendered): any[] => one(r, 'Deployment').spec.template.spec.containers;
+const keygateContainer = (r: Rendered): any => containers(r).find((c) => c.name === 'keygate');
+
+// ---- the Kubernetes schemas --------------------------------------------------------------------------------
+
+/** Where kubernetes-models keeps an apiVersion's models (the ServiceMonitor CRD in its prometheus-operator set). */
+function modelModule(apiVersion: string): string {
+  if (apiVersion.startsWith('monitoring.coreos.com/')) return `@kubernetes-models/prometheus-operator/${apiVersion}`;
+  return `kubernetes-models/${apiVersion}`;
+}
+
+async function validateObject(obj: K8sObject): Promise<void> {
+  const models = (await import(modelModule(obj.apiVersion))) as Record<string, new (data: object) => { validate(): void }>;
+  const Model = models[obj.kind];
+  if (!Model) throw new Error(`no Kubernetes schema for ${obj.apiVersion} ${obj.kind}`);
+  new Model(obj).validate();
+}
+
+/** Every object as a typed constant, for tsc: it rejects unknown fields, which the validators let through. */
+function typedSource(renders: Rendered[]): { source: string; count: number } {
+  const imports = new Set<string>();
+  const constants: string[] = [];
+  for (const r of renders) {
+    for (const obj of r.objects) {
+      const type = `${obj.apiVersion.replace(/[^A-Za-z0-9]/g, '_')}_${obj.kind}`;
+      imports.add(`import type { I${obj.kind} as ${type} } from '${modelModule(obj.apiVersion)}';`);
+      constants.push(`// ${r.name}\nexport const o${constants.length}: ${type} = ${JSON.stringify(obj, null, 1)};`);
+    }
+  }
+  return { source: `${[...imports].join('\n')}\n\n${constants.join('\n\n')}\n`, count: constants.length };
+}
+
+// ---- keygate's configuration, as the container reads it ---------------------------------------------------
+
+/** Stand-in content of a Secret the user manages (existingSecret). */
+const EXISTING_SECRET = { 'admin-token': 'existing-secret-admin-token', 'redis-url': 'redis://user:pw@redis-from-secret:6379' };
+
+/**
+ * The keygate container's environment and files: the ConfigMap's files in a directory standing for the
+ * /etc/keygate mount, environment values and secretKeyRefs resolved from the rendered Secret (or the user's).
+ */
+function containerSetup(r: Rendered, overrides: { secret?: Record<string, string> } = {}): { env: Record<string, string>; config: any; dir: string } {
+  const dir = join(scratch, `etc-keygate-${++counter}`);
+  mkdirSync(dir);
+  const configMap = one(r, 'ConfigMap');
+  for (const [file, text] of Object.entries(configMap.data as Record<string, string>)) {
+    writeFileSync(join(dir, file), text.replaceAll('/etc/keygate/', `${dir}/`));
+  }
+  const secret = r.objects.find((o) => o.kind === 'Secret')?.stringData ?? overrides.secret ?? EXISTING_SECRET;
+  const env: Record<string, string> = {};
+  for (const e of keygateContainer(r).env as any[]) {
+    if (e.value !== undefined) env[e.name] = e.value === '/etc/keygate/config.yaml' ? join(dir, 'config.yaml') : e.value;
+    else {
+      const ref = e.valueFrom.secretKeyRef;
+      const value = secret[ref.key];
+      if (value === undefined && !ref.optional) throw new Error(`${r.name}: ${e.name} needs secret key ${ref.key}`);
+      if (value !== undefined) env[e.name] = value;
+    }
+  }
+  return { env, config: parse(configMap.data['config.yaml'], { uniqueKeys: true }), dir };
+}
+
+/** `keygate config check` in the image's working directory (it holds config/), with the container's environment. */
+async function configCheck(r: Rendered): Promise<any> {
+  const { env } = containerSetup(r);
+  const result = await run(process.execPath, [cli, 'config', 'check'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
+  expect({ case: r.name, code: result.code, stderr: result.stderr }).toEqual({ case: r.name, code: 0, stderr: '' });
+  return JSON.parse(result.stdout);
+}
+
+// ---- the matrix --------------------------------------------------------------------------------------------
+
+const modes = {
+  sidecar: { mode: 'sidecar', app: { image: 'registry.example.com/voice-api:1.4.2', port: 3000 } },
+  gateway: { mode: 'gateway', gateway: { upstreamUrl: 'http://voice-api.default.svc:80' } },
+};
+const stores = {
+  standalone: { redis: { mode: 'standalone', url: 'redis://redis:6379' } },
+  sentinel: { redis: { mode: 'sentinel', sentinel: { name: 'voice', hosts: [{ host: 'sentinel-0.sentinel', port: 26379 }, { host: 'sentinel-1.sentinel', port: 26379 }] } } },
+  cluster: { redis: { mode: 'cluster', cluster: { nodes: ['redis://redis-0.redis:6379', 'redis://redis-1.redis:6379'] } } },
+};
+const secretsChoice = {
+  chartSecret: { secrets: { adminToken: 'chart-admin-token-0123456789', signingSecret: 'chart-signing-secret-0123' } },
+  existingSecret: { existingSecret: 'keygate-secrets' },
+};
+const extras = {
+  plain: {},
+  monitored: {
+    serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+    networkPolicy: { enabled: true, opsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] },
+  },
+};
+
+const matrix: Array<{ name: string; values: any }> = [];
+for (const [m, mv] of Object.entries(modes)) {
+  for (const [s, sv] of Object.entries(stores)) {
+    for (const [c, cv] of Object.entries(secretsChoice)) {
+      for (const [e, ev] of Object.entries(extras)) matrix.push({ name: `${m}/${s}/${c}/${e}`, values: { ...mv, ...sv, ...cv, ...ev } });
+    }
+  }
+}
+// Beyond the matrix: the embedded store, an autoscaler, and a policy and configuration of the user's own.
+matrix.push(
+  { name: 'sidecar/embedded', values: { ...modes.sidecar, redis: { mode: 'none' }, replicaCount: 1, ...secretsChoice.chartSecret } },
+  { name: 'gateway/autoscaled', values: { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret, autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 6 } } },
+  {
+    name: 'gateway/own-policy-and-config',
+    values: {
+      ...modes.gateway,
+      ...stores.sentinel,
+      ...secretsChoice.chartSecret,
+      policy: { defaultAction: 'deny', routes: [{ method: 'GET', path: '/v1/calls/**', permission: 'calls:read' }] },
+      config: { server: { port: 8443, trustedProxies: ['10.0.0.0/8'] }, redis: { sentinelName: 'from-config', keyPrefix: 'voice:' }, logging: { level: 'debug' } },
+    },
+  },
+);
+
+let matrixRenders: Promise<Rendered[]> | null = null;
+/** Every matrix case rendered once, for the tests that look at them. */
+const renders = (): Promise<Rendered[]> => (matrixRenders ??= (async () => {
+  const out: Rendered[] = [];
+  for (const { name, values } of matrix) out.push(await template(name, values));
+  return out;
+})());
+
+/** The `helm install` commands of the README, as arguments to `helm template` (the secret's shell substitution fixed). */
+function readmeInstalls(): string[][] {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const commands = [...readme.matchAll(/^helm install (?:[^\n]*\\\n)*[^\n]*/gm)].map((m) => m[0].replace(/\\\n/g, ' '));
+  return commands.map((command) => {
+    const words = [...command.replace('$(openssl rand -hex 24)', 'readme-admin-token-0123456789').matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((w) => w[1] ?? w[2] ?? w[3]!);
+    // helm install NAME CHART ...flags
+    expect(words.slice(0, 4), command).toEqual(['helm', 'install', words[2], 'helm/keygate']);
+    return words.slice(4);
+  });
+}
+
+// ---- tests -------------------------------------------------------------------------------------------------
+
+let redis: RedisServer;
+let upstream: Upstream;
+beforeAll(async () => {
+  helm = tool('helm');
+  [redis, upstream] = await Promise.all([startRedis(), startUpstream()]);
+});
+afterAll(async () => {
+  await Promise.all([redis?.close(), upstream?.close()]);
+});
+
+describe('helm/keygate rendered by helm', () => {
+  it('passes helm lint --strict with every matrix case', async () => {
+    for (const { name, values } of matrix) {
+      const r = await run(helm, ['lint', '--strict', chart, '-f', valuesFile(values)]);
+      expect({ name, code: r.code, out: r.stdout.split('\n').filter((l) => /\[(WARNING|ERROR)\]/.test(l)) }).toEqual({ name, code: 0, out: [] });
+    }
+  });
+
+  it('renders every matrix case into objects the Kubernetes schemas accept, and configurations keygate accepts', async () => {
+    for (const [i, r] of (await renders()).entries()) {
+      const { name, values } = matrix[i]!;
+      for (const obj of r.objects) {
+        try {
+          await validateObject(obj);
+        } catch (err) {
+          throw new Error(`${name}: ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+
+      // What each case must hold.
+      const kinds = r.objects.map((o) => o.kind).sort();
+      expect(kinds.includes('Secret'), name).toBe(!values.existingSecret);
+      expect(kinds.includes('ServiceMonitor'), name).toBe(Boolean(values.serviceMonitor?.enabled));
+      expect(kinds.includes('NetworkPolicy'), name).toBe(Boolean(values.networkPolicy?.enabled));
+      expect(kinds.includes('HorizontalPodAutoscaler'), name).toBe(Boolean(values.autoscaling?.enabled));
+      const deployment = one(r, 'Deployment');
+      expect(deployment.spec.replicas, name).toBe(values.autoscaling?.enabled ? undefined : (values.replicaCount ?? 2));
+      expect(kinds.includes('PodDisruptionBudget'), name).toBe(deployment.spec.replicas !== 1);
+      const kgc = keygateContainer(r);
+      expect(kgc.securityContext, name).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect(deployment.spec.template.spec.securityContext, `${name}: nothing pod-wide`).toBeUndefined();
+      if (values.mode === 'sidecar') {
+        const app = containers(r).find((c) => c.name === 'app');
+        expect(app.securityContext, `${name}: the app's own security context`).toBeUndefined();
+      }
+      if (values.networkPolicy?.enabled) {
+        const rules = one(r, 'NetworkPolicy').spec.ingress as any[];
+        expect(rules.map((rule) => rule.ports[0].port)).toEqual(['http', 'ops']);
+        expect(rules[1].from, `${name}: the internal port only from opsFrom`).toEqual(values.networkPolicy.opsFrom);
+      }
+
+      const effective = await configCheck(r);
+      const ports = Object.fromEntries((kgc.ports as any[]).map((p) => [p.name, p.containerPort]));
+      expect({ port: effective.server.port, opsPort: effective.server.opsPort }, name).toEqual({ port: ports.http, opsPort: ports.ops });
+      expect(effective.upstream.url, name).toBe(values.mode === 'sidecar' ? 'http://127.0.0.1:3000' : values.gateway.upstreamUrl);
+      const store = values.redis.mode;
+      expect({ url: effective.redis.url !== null, sentinels: effective.redis.sentinels !== null, cluster: effective.redis.clusterNodes !== null }, name).toEqual({
+        url: store === 'standalone',
+        sentinels: store === 'sentinel',
+        cluster: store === 'cluster',
+      });
+      expect(effective.policy.file, name).toBe(values.policy ? `${scratch}/etc-keygate-${counter}/policy.yaml` : 'config/policy.yaml');
+    }
+  }, 120_000);
+
+  it('renders objects whose every field is in the Kubernetes types (tsc excess-property check)', async () => {
+    const { source, count } = typedSource(await renders());
+    expect(count).toBeGreaterThan(matrix.length * 4);
+    const file = join(scratch, 'rendered.ts');
+    writeFileSync(file, source);
+    expect(await typecheck([file])).toEqual({ code: 0, output: '' });
+    // The check bites: a misspelt field in any object is an error.
+    writeFileSync(file, source.replace('"readOnlyRootFilesystem"', '"readOnlyRootFileSystem"'));
+    expect((await typecheck([file])).output).toMatch(/readOnlyRootFileSystem\W+ does not exist in type 'ISecurityContext'/);
+  }, 120_000);
+
+  it('merges `config` into the generated configuration as one document: a key set there wins, nothing twice', async () => {
+    const r = await template('own config', matrix.find((c) => c.name === 'gateway/own-policy-and-config')!.values);
+    const text = one(r, 'ConfigMap').data['config.yaml'] as string;
+    expect(() => parse(text, { uniqueKeys: true })).not.toThrow();
+    const config = parse(text);
+    expect(config.server).toEqual({ port: 8443, opsPort: 9090, trustedProxies: ['10.0.0.0/8'] });
+    expect(config.redis).toMatchObject({ sentinelName: 'from-config', keyPrefix: 'voice:', sentinels: [{ host: 'sentinel-0.sentinel', port: 26379 }, { host: 'sentinel-1.sentinel', port: 26379 }] });
+    expect(config.logging).toEqual({ level: 'debug' });
+    expect(keygateContainer(r).ports.find((p: any) => p.name === 'http').containerPort).toBe(8443);
+    expect(parse(one(r, 'ConfigMap').data['policy.yaml'])).toMatchObject({ defaultAction: 'deny' });
+
+    // A secret given in `config` wins over the chart's Secret, so the chart leaves that variable out.
+    const own = await template('config redis.url', { ...modes.sidecar, ...stores.standalone, ...secretsChoice.chartSecret, config: { redis: { url: 'redis://configured:6379' } } });
+    expect((keygateContainer(own).env as any[]).map((e) => e.name)).not.toContain('REDIS_URL');
+    expect(containerSetup(own).config.redis.url).toBe('redis://configured:6379');
+  });
+
+  it("defaults to the image's config/policy.yaml, and both README installs let a `*` key through", async () => {
+    const installs = readmeInstalls();
+    expect(installs).toHaveLength(2);
+    for (const [i, args] of installs.entries()) {
+      const r = await template(`README install ${i + 1}`, args);
+      expect(one(r, 'ConfigMap').data['policy.yaml'], 'no policy of its own').toBeUndefined();
+      await configCheck(r);
+      // Started as the container starts it, but on this machine's Redis, upstream and free ports (the
+      // README's Redis hosts and Cluster do not exist here; config check above covered that part).
+      const { env, config, dir } = containerSetup(r, { secret: EXISTING_SECRET });
+      delete config.redis;
+      writeFileSync(join(dir, 'config.yaml'), stringify(config));
+      const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, env: { ...env, PORT: '0', OPS_PORT: '0', UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, KEYGATE_ADMIN_TOKEN: 'test-admin-token-0123456789' } });
+      try {
+        const { key } = await createTenant(kg, { name: `readme-${i}` });
+        for (const path of ['/v1/calls/1', '/v1/anything/else']) expect((await proxied(kg, path, { 'x-api-key': key })).status, path).toBe(200);
+      } finally {
+        await kg.stop();
+      }
+    }
+  }, 60_000);
+
+  it('refuses, through values.schema.json, values keygate could not run with', async () => {
+    const base = { ...modes.sidecar, ...stores.standalone, ...secretsChoice.chartSecret };
+    const refused: Array<[string, object, RegExp]> = [
+      ['the embedded store with two replicas', { ...base, redis: { mode: 'none' }, replicaCount: 2 }, /replicaCount/],
+      ['the embedded store with an autoscaler', { ...base, redis: { mode: 'none' }, replicaCount: 1, autoscaling: { enabled: true } }, /autoscaling/],
+      ['an unknown mode', { ...base, mode: 'mesh' }, /mode/],
+      ['gateway mode without an upstream URL', { ...base, mode: 'gateway' }, /upstreamUrl/],
+      ['a misspelt value', { ...base, replicas: 3 }, /replicas/],
+      ['a policy field keygate does not know', { ...base, policy: { defaultAction: 'allow', rutes: [] } }, /rutes/],
+      ['a Redis URL of another scheme', { ...base, redis: { mode: 'standalone', url: 'http://redis:6379' } }, /redis/],
+    ];
+    for (const [what, values, mentions] of refused) {
+      const r = await run(helm, ['template', 'kg', chart, '-f', valuesFile(values)]);
+      expect(r.code, what).not.toBe(0);
+      expect(r.stderr, what).toContain('values don\'t meet the specifications of the schema');
+      expect(r.stderr, what).toMatch(mentions);
+    }
+  });
+
+  it('uses only .Values paths that exist in values.yaml (helm renders a misspelt one as empty)', () => {
+    const values = parse(readFileSync(join(chart, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    const missing: string[] = [];
+    for (const name of ['_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml', 'NOTES.txt']) {
+      const text = readFileSync(join(chart, 'templates', name), 'utf8');
+      for (const m of text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
+        let node: unknown = values;
+        for (const part of m[1]!.slice(1).split('.')) {
+          node = node !== null && typeof node === 'object' && part in node ? (node as Record<string, unknown>)[part] : undefined;
+          if (node === undefined) break;
+        }
+        if (node === undefined) missing.push(`${name}: .Values${m[1]}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
