@@ -23,8 +23,13 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
       const all = src.query?.getAll(field) ?? [];
       return all.length === 0 ? undefined : all.length === 1 ? all[0] : all;
     }
-    case 'header':
-      return src.headers[field.toLowerCase()];
+    case 'header': {
+      // CGI-style servers (WSGI, PHP) read `X_Assistant_Id` as `X-Assistant-Id`: a header named either way counts,
+      // and one named both ways is ambiguous (an array: no single assistant).
+      const want = field.toLowerCase().replaceAll('_', '-');
+      const names = Object.keys(src.headers).filter((n) => n.replaceAll('_', '-') === want);
+      return names.length === 0 ? undefined : names.length === 1 ? src.headers[names[0]!] : names.map((n) => src.headers[n]);
+    }
     case 'body':
       return src.body !== null && typeof src.body === 'object' ? (src.body as Record<string, unknown>)[field] : undefined;
   }

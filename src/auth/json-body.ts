@@ -20,7 +20,11 @@ function isJsonType(contentType: string | undefined): boolean {
   return params.every((p) => !p.startsWith('charset=') || p === 'charset=utf-8' || p === 'charset="utf-8"');
 }
 
-/** Top-level member names that occur more than once among `names`. */
+/**
+ * Top-level member names that make the body ambiguous: those of `names` that occur more than once, and
+ * `__proto__`, which JSON.parse keeps as a member but an upstream's Object.assign or merge turns into a prototype
+ * (one that could carry an inline assistant keygate never read).
+ */
 function repeated(text: string, names: ReadonlySet<string>): string[] {
   const seen = new Set<string>();
   const twice: string[] = [];
@@ -33,7 +37,9 @@ function repeated(text: string, names: ReadonlySet<string>): string[] {
     onArrayBegin: enter,
     onArrayEnd: leave,
     onObjectProperty: (name) => {
-      if (depth !== 1 || !names.has(name)) return;
+      if (depth !== 1) return;
+      if (name === '__proto__') twice.push(name);
+      if (!names.has(name)) return;
       if (seen.has(name)) twice.push(name);
       seen.add(name);
     },
@@ -48,6 +54,8 @@ function repeated(text: string, names: ReadonlySet<string>): string[] {
 export function readJsonBody(headers: IncomingHttpHeaders, bytes: Buffer, names: ReadonlySet<string>): JsonBody {
   if (bytes.length === 0) return { ok: true, value: {} };
   if (!isJsonType(headers['content-type'])) return { ok: false, message: 'This route reads the assistant from the body, which must be JSON (Content-Type: application/json).' };
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return { ok: false, message: 'This route reads the assistant from the body, which must not be compressed (Content-Encoding).' };
   let text: string;
   let value: unknown;
   try {
@@ -57,6 +65,6 @@ export function readJsonBody(headers: IncomingHttpHeaders, bytes: Buffer, names:
     return { ok: false, message: 'The request body is not valid UTF-8 JSON.' };
   }
   const twice = repeated(text, names);
-  if (twice.length) return { ok: false, message: `The request body names ${twice.join(', ')} more than once.` };
+  if (twice.length) return { ok: false, message: `The request body is ambiguous: ${twice.join(', ')} (repeated, or a prototype).` };
   return { ok: true, value };
 }

@@ -8,7 +8,7 @@ import { InFlight } from '../limits/in-flight.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { declaresBody } from './body.ts';
 import { countStreamed, isLargeBody } from './body-gc.ts';
-import { fieldsRecord, responseHeaders } from './headers.ts';
+import { basePathOf, fieldsRecord, responseHeaders } from './headers.ts';
 import type { RequestScope } from './scope.ts';
 
 // The upstream side of the proxy is undici's Pool (the Node.js project's HTTP/1.1 client), driven through its
@@ -311,7 +311,7 @@ const RETRY_AFTER = { 'Retry-After': '1' };
  */
 export function createForwarder(opts: ForwardOptions) {
   const target = new URL(opts.target);
-  const base = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+  const base = basePathOf(opts.target);
   const upstream = new Upstream(opts);
 
   /** `headers`: the forwarded head (proxy/headers.ts); `body`: bytes already read (assistant routes), else null. */

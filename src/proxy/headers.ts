@@ -62,6 +62,12 @@ function isKeygateBearer(value: string, prefixes: readonly string[]): boolean {
 }
 
 /** What building the forwarded head needs beyond the request (shared by HTTP forwarding and WebSocket upgrades). */
+/** The path prefix of an upstream URL, without a trailing slash ('' for `http://host` or `http://host/`). */
+export function basePathOf(upstreamUrl: string): string {
+  const { pathname } = new URL(upstreamUrl);
+  return pathname === '/' ? '' : pathname.replace(/\/$/, '');
+}
+
 export interface IdentityHeaderDeps {
   /** Peers whose X-Forwarded-For/-Proto/-Host are believed and extended. */
   trustedProxies: BlockList | null;
@@ -69,6 +75,8 @@ export interface IdentityHeaderDeps {
   xfccFrom: BlockList | null;
   encrypted: boolean;
   signingSecret: string | null;
+  /** The path of `upstream.url` (basePathOf): the upstream receives it before the canonical path, and so does the signature. */
+  basePath: string;
   /** `keys.privatePrefix` and `keys.publicPrefix`: an `Authorization: Bearer` holding a keygate key never travels on. */
   keyPrefixes: readonly string[];
 }
@@ -155,7 +163,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
   if (deps.signingSecret) {
-    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path, tenantId: tenant.id, keyId: key.id }));
+    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: deps.basePath + path, tenantId: tenant.id, keyId: key.id }));
   }
   return out;
 }

@@ -78,9 +78,11 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   }
 
   function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
+    const send = () => reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers }, r.identity?.tenant.id ?? null);
     if (r.identity) deps.usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
-    else if (isFailedAttempt(r.code)) void deps.failures.fail(clientIpOf(req, deps.trustedProxies)).catch(() => {});
-    reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers }, r.identity?.tenant.id ?? null);
+    // As on HTTP, a failed authentication is counted before it is answered: parallel upgrades cannot pass the block.
+    if (!r.identity && isFailedAttempt(r.code)) deps.failures.fail(clientIpOf(req, deps.trustedProxies)).then(send, send);
+    else send();
   }
 
   function storeDown(socket: Duplex, requestId: string, err: unknown): void {
@@ -191,9 +193,14 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       metrics.rateLimited.inc({ scope: slot === 'key' ? 'key_connections' : 'tenant_connections' });
       return refuse(req, socket, requestId, { ok: false, code: 'concurrency_limit_reached', message: `Too many open sessions for this ${slot === 'key' ? 'API key' : 'tenant'}.`, identity }, { 'Retry-After': '1' });
     }
-    deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
-    metrics.decision('allowed', identity.tenant.id);
-    dial(req, target, socket, head, requestId, sessionId, identity, verdict);
+    try {
+      deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
+      metrics.decision('allowed', identity.tenant.id);
+      dial(req, target, socket, head, requestId, sessionId, identity, verdict);
+    } catch (err) {
+      slotLease(identity, sessionId)(); // whatever fails between the slot and the dial gives the slot back
+      throw err;
+    }
   }
 
   function afterPipeline(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, outcome: Outcome): void {

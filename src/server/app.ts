@@ -28,6 +28,7 @@ import { createReadiness } from '../ops/health.ts';
 import { createLoggers, type AccessLog } from '../ops/logger.ts';
 import { createMetrics, type Metrics } from '../ops/metrics.ts';
 import { createForwarder } from '../proxy/forward.ts';
+import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
@@ -145,7 +146,7 @@ export async function startKeygate(config: Config) {
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
   const handlePublic = createPublicHandler({
     management: management as unknown as (req: IncomingMessage, res: ServerResponse) => void,
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,

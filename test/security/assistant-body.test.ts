@@ -12,7 +12,7 @@ import { ROUTE_POLICY, sendRaw, startExpressUpstream, type RouterUpstream } from
 // assistant twice; what it read is what the upstream parses, and the exact bytes are forwarded.
 
 const policyFile = join(mkdtempSync(join(tmpdir(), 'kg-policy-')), 'policy.yaml');
-writeFileSync(policyFile, stringify({ ...ROUTE_POLICY, routes: [...ROUTE_POLICY.routes, { method: 'GET', path: '/v1/search', permission: 'calls:write', assistant: { from: 'query', field: 'assistant' } }] }));
+writeFileSync(policyFile, stringify({ ...ROUTE_POLICY, routes: [...ROUTE_POLICY.routes, { method: 'GET', path: '/v1/search', permission: 'calls:write', assistant: { from: 'query', field: 'assistant' } }, { method: 'GET', path: '/v1/chat', permission: 'calls:write', assistant: { from: 'header', field: 'X-Assistant-Id', transientField: 'X-Assistant-Config' } }] }));
 
 let redis: RedisServer;
 let upstream: RouterUpstream;
@@ -30,9 +30,9 @@ afterAll(async () => {
   await Promise.all([upstream?.close(), redis?.close()]);
 });
 
-async function call(contentType: string | null, body: string, target = '/v1/calls', method = 'POST') {
+async function call(contentType: string | null, body: string, target = '/v1/calls', method = 'POST', headers: Record<string, string> = {}) {
   const before = upstream.hits.length;
-  const res = await sendRaw(kg.url, method, target, { 'X-API-Key': key, ...(contentType === null ? {} : { 'Content-Type': contentType }) }, body);
+  const res = await sendRaw(kg.url, method, target, { 'X-API-Key': key, ...(contentType === null ? {} : { 'Content-Type': contentType }), ...headers }, body);
   const error = res.status >= 400 ? ((JSON.parse(res.body) as { error?: { code: string } }).error?.code ?? null) : null;
   return { status: res.status, error, hits: upstream.hits.slice(before) };
 }
@@ -60,6 +60,19 @@ describe('assistant rules on bodies', () => {
     ['the transient field repeated', '{"assistantId":"asst_ok","assistant":null,"assistant":{"model":"x"}}'],
   ])('refuses a body with the assistant %s', async (_name, body) => {
     expect(await call('application/json', body)).toMatchObject({ status: 400, error: 'malformed_request', hits: [] });
+  });
+
+  it('refuses a compressed body and a body with a top-level __proto__ (an upstream merge would make it a prototype)', async () => {
+    expect(await call('application/json', '{"assistantId":"asst_ok"}', '/v1/calls', 'POST', { 'Content-Encoding': 'gzip' })).toMatchObject({ status: 400, error: 'malformed_request', hits: [] });
+    const proto = '{"assistantId":"asst_ok","__proto__":{"assistant":{"model":"x"}}}';
+    expect(await call('application/json', proto)).toMatchObject({ status: 400, error: 'malformed_request', hits: [] });
+  });
+
+  it('reads a header rule the way CGI-style servers do: X_Assistant_Id is X-Assistant-Id', async () => {
+    const get = (headers: Record<string, string>) => call(null, '', '/v1/chat', 'GET', headers);
+    expect((await get({ 'X-Assistant-Id': 'asst_ok' })).hits).toHaveLength(1);
+    expect(await get({ 'X-Assistant-Id': 'asst_ok', X_Assistant_Id: 'asst_evil' })).toMatchObject({ status: 403, error: 'assistant_not_allowed', hits: [] });
+    expect(await get({ 'X-Assistant-Id': 'asst_ok', X_Assistant_Config: '{"model":"x"}' })).toMatchObject({ status: 403, error: 'transient_assistant_not_allowed', hits: [] });
   });
 
   it('forwards the exact bytes of an allowed JSON body, +json types included', async () => {
