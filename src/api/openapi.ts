@@ -70,6 +70,7 @@ export function buildOpenApi(version: string): object {
         [s.planSchema, 'output'],
         [s.auditEntrySchema, 'output'],
         [s.usageRowSchema, 'output'],
+        [s.overviewSchema, 'output'],
         [s.errorSchema, 'output'],
         [s.createKeyBody, 'input'],
         [s.updateKeyBody, 'input'],
@@ -88,7 +89,7 @@ export function buildOpenApi(version: string): object {
       '/keygate/v1/usage': {
         get: {
           tags: ['self-service'],
-          summary: 'Request counts per day or month',
+          summary: 'Request and WebSocket session counts per day or month',
           parameters: [
             { name: 'granularity', in: 'query', schema: { type: 'string', enum: ['day', 'month'], default: 'day' } },
             { name: 'from', in: 'query', schema: { type: 'string', format: 'date' } },
@@ -115,7 +116,7 @@ export function buildOpenApi(version: string): object {
       },
       ...keyPaths('/admin/v1/tenants/{tenantId}/api-keys', 'admin', tenantParam),
       '/admin/v1/overview': {
-        get: { tags: ['admin'], security: [{ bearerKey: [] }], summary: 'Fleet totals', responses: { 200: { description: 'Totals', ...json({ type: 'object', properties: { tenants: { type: 'integer' }, keys: { type: 'integer' }, requestsToday: { type: 'integer' } } }) } } },
+        get: { tags: ['admin'], security: [{ bearerKey: [] }], summary: 'Fleet totals', responses: { 200: { description: 'Totals', ...json(ref('Overview')) } } },
       },
     },
   };

@@ -152,8 +152,26 @@ export const auditEntrySchema = z
   .meta({ id: 'AuditEntry' });
 
 export const usageRowSchema = z
-  .object({ period: z.string(), requests: z.number().int(), allowed: z.number().int(), denied: z.number().int(), rateLimited: z.number().int() })
+  .object({
+    period: z.string(),
+    requests: z.number().int(),
+    allowed: z.number().int(),
+    denied: z.number().int(),
+    rateLimited: z.number().int(),
+    sessions: z.number().int().describe('WebSocket sessions opened in the period'),
+    sessionSeconds: z.number().describe('Their time in the period, in seconds (millisecond precision); a session spanning midnight is split'),
+  })
   .meta({ id: 'UsageRow' });
+
+export const overviewSchema = z
+  .object({
+    tenants: z.number().int(),
+    keys: z.number().int(),
+    requestsToday: z.number().int(),
+    sessionsToday: z.number().int(),
+    sessionSecondsToday: z.number(),
+  })
+  .meta({ id: 'Overview' });
 
 export const errorSchema = z
   .object({

@@ -74,6 +74,11 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       registers: [registry],
     }),
     websockets: new Gauge({ name: 'keygate_websocket_connections', help: 'Open proxied WebSocket sessions.', registers: [registry] }),
+    sessionSeconds: new Counter({
+      name: 'keygate_session_seconds_total',
+      help: 'Time of proxied WebSocket sessions, counted as usage is (at every usage flush and when a session ends).',
+      registers: [registry],
+    }),
     logLinesDropped: new Counter({
       name: 'keygate_log_lines_dropped_total',
       help: 'Log lines dropped because standard output could not keep up (the writer holds at most 16 Mi characters).',

@@ -6,13 +6,15 @@ import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { Target } from '../http/target.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
+import type { Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { relayMessages } from './ws-relay.ts';
 
 // Live WebSocket sessions (SPEC §5): relayed both ways; closed with 1009 for an oversized message, with 1008
 // when the key is revoked, disabled, expires or is changed so that it may no longer open the session, with
-// 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
+// 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends; its time is
+// metered in usage (issue 17).
 
 export interface Session {
   id: string;
@@ -56,6 +58,7 @@ export interface SessionDeps {
   pipeline: Pipeline;
   cache: KeyCache;
   slots: SessionSlots;
+  usage: Usage;
   revalidateSeconds: number;
   /** Each direction's backpressure high-water mark. */
   highWater: number;
@@ -81,6 +84,7 @@ export function createSessions(deps: SessionDeps) {
     const { client, upstream } = session;
     sessions.set(session.id, session);
     metrics.websockets.inc();
+    const metered = deps.usage.openSession(session.identity.tenant.id, session.identity.key.id);
     relayMessages(client, upstream, deps.highWater);
     relayMessages(upstream, client, deps.highWater);
     let ended = false;
@@ -89,6 +93,7 @@ export function createSessions(deps: SessionDeps) {
       ended = true;
       sessions.delete(session.id);
       metrics.websockets.dec();
+      metered.close();
       session.release();
     };
     client.on('close', (code, reason) => {

@@ -122,7 +122,11 @@ export async function startKeygate(config: Config) {
   const cache = new KeyCache(store, config.cache, metrics);
   cacheSize = () => cache.size;
   const authenticate = createAuthenticator({ format, hash, cache });
-  const usage = new Usage(store, logger, { flushIntervalMs: config.usage.flushIntervalSeconds * 1000, lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000 });
+  const usage = new Usage(store, logger, {
+    flushIntervalMs: config.usage.flushIntervalSeconds * 1000,
+    lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000,
+    onSessionSeconds: (s) => metrics.sessionSeconds.inc(s),
+  });
   const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
