@@ -69,7 +69,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     }),
     rateLimited: new Counter({
       name: 'keygate_rate_limited_total',
-      help: 'Requests refused by a limit, by scope.',
+      help: 'Requests and WebSocket upgrades refused by a limit or a monthly quota, by scope.',
       labelNames: ['scope'],
       registers: [registry],
     }),

@@ -28,7 +28,7 @@ function key(tenantId: string, hash: string): StoredKey {
   return {
     id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_abcdef', permissions: ['*'], allowedOrigins: null,
     allowedAssistants: null, transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
-    maxConcurrentConnections: null, enforceMtls: false, clientCertFingerprints: null, metadata: {}, isActive: true,
+    quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false, clientCertFingerprints: null, metadata: {}, isActive: true,
     createdAt: now(), updatedAt: now(), expiresAt: null, lastUsedAt: null, createdBy: 'admin', hashes: [{ hash, expiresAt: null }],
   };
 }

@@ -42,6 +42,7 @@ export class StoreContentionError extends Error {}
  *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
  *                            the request outcomes, `sessions` opened and `sessionMs` of session time)
  *   p u:<period>           → HASH "<field>" → count (fleet totals)
+ *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
  */
 export class RedisStore implements KeyStore {
