@@ -127,6 +127,12 @@ export const configSchema = z.strictObject({
       lastUsedFlushSeconds: z.number().positive().max(60).default(30),
     })
     .prefault({}),
+  quotas: z
+    .strictObject({
+      sessionWarningSeconds: z.number().min(0).default(60),
+      sessionGraceSeconds: z.number().min(0).default(0),
+    })
+    .prefault({}),
   websocket: z
     .strictObject({
       revalidateSeconds: z.number().positive().default(30),

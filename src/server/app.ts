@@ -24,6 +24,7 @@ import { MonthCounter } from '../limits/calendar.ts';
 import { FailureBlockImpl } from '../limits/failures.ts';
 import { QuotaEvents } from '../limits/quota-events.ts';
 import { RateLimitsImpl } from '../limits/rate-limits.ts';
+import { MemoryTimeBank, RedisTimeBank, SessionQuota } from '../limits/session-quota.ts';
 import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
@@ -139,6 +140,14 @@ export async function startKeygate(config: Config) {
   const onQuotaThreshold = (event: Parameters<QuotaEvents['emit']>[0]) => quotaEvents.emit(event);
   const months = new MonthCounter({ redis, prefix: config.redis.keyPrefix, onFallback: () => metrics.storeErrors.inc({ op: 'quota' }) });
   const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans, onFallback: () => metrics.storeErrors.inc({ op: 'rate_limit' }), months, onQuotaThreshold });
+  const sessionQuota = new SessionQuota({
+    bank: redis ? new RedisTimeBank(redis, config.redis.keyPrefix) : new MemoryTimeBank(),
+    plans: config.plans,
+    warningSeconds: config.quotas.sessionWarningSeconds,
+    graceSeconds: config.quotas.sessionGraceSeconds,
+    onThreshold: onQuotaThreshold,
+    logger,
+  });
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
@@ -175,6 +184,7 @@ export async function startKeygate(config: Config) {
     limits,
     failures,
     slots,
+    sessionQuota,
     cache,
     usage,
     plans: config.plans,

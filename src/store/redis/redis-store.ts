@@ -43,6 +43,7 @@ export class StoreContentionError extends Error {}
  *                            the request outcomes, `sessions` opened and `sessionMs` of session time)
  *   p u:<period>           → HASH "<field>" → count (fleet totals)
  *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
+ *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
  */
 export class RedisStore implements KeyStore {
