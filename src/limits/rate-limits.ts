@@ -360,7 +360,7 @@ export class RateLimitsImpl implements RateLimits {
     const full = longestBlocked(windows, now);
     if (full) return refusal(full.spec, full.windowEnds - now);
     const results = windows.map((w): Result | Promise<Result> => (w.live(now) ? this.#spend(w, now) : this.#take(w, now)));
-    return Promise.all(results).then(verdictOf);
+    return Promise.all(results).then(settle);
   }
 }
 
@@ -382,6 +382,17 @@ function refusal(spec: WindowSpec, msBeforeNext: number): RateVerdict {
   const wait = seconds(msBeforeNext);
   const [code, scope] = spec.quota ? (['quota_exceeded', `${spec.scope}_quota`] as const) : (['rate_limited', spec.scope] as const);
   return { ok: false, code, scope, retryAfterSeconds: wait, limit: spec.points, remaining: 0, resetSeconds: wait };
+}
+
+/**
+ * The verdict of windows asked at once. A refused request gives its quota windows their request back (to this
+ * replica's lease, so the count in Redis stays what was admitted plus what is leased), so a key over its
+ * per-minute limit does not spend its month on refusals.
+ */
+function settle(results: Result[]): RateVerdict {
+  const verdict = verdictOf(results);
+  if (!verdict.ok) for (const r of results) if (r.ok && r.window.spec.quota) r.window.tokens++;
+  return verdict;
 }
 
 /** The refusal that lasts longest, or else the window with the fewest requests left (the tightest). */
