@@ -23,7 +23,7 @@ export async function authMicro(iterations = 2_000_000): Promise<{ opsPerSecond:
   await store.createKey(
     {
       id: 'key_1', tenantId: 'ten_1', name: null, keyType: 'private', prefix: raw.slice(0, 12), permissions: ['calls:*'], allowedOrigins: null, allowedAssistants: null,
-      transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null }, maxConcurrentConnections: null, enforceMtls: false,
+      transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null }, quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
       clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
       hashes: [{ hash: hash(raw), expiresAt: null }],
     },

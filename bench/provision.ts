@@ -28,7 +28,7 @@ export async function provision(redisUrl: string, count: number, rateLimit: { re
         store.createKey(
           {
             id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: format.visiblePrefix(raw), permissions: ['*'], allowedOrigins: null,
-            allowedAssistants: null, transientAssistant: false, rateLimit, maxConcurrentConnections: null, enforceMtls: false,
+            allowedAssistants: null, transientAssistant: false, rateLimit, quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
             clientCertFingerprints: null, metadata: { plan: 'bench' }, isActive: true, createdAt: now, updatedAt: now, expiresAt: null,
             lastUsedAt: null, createdBy: 'admin', hashes: [{ hash: hash(raw), expiresAt: null }],
           },

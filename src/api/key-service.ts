@@ -7,7 +7,7 @@ import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { newKeyId, newTenantId } from '../keys/ids.ts';
-import { toApiKey, type ApiKey, type AuthKey, type StoredKey, type Tenant } from '../keys/types.ts';
+import { NO_QUOTA, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
@@ -24,6 +24,8 @@ export interface CreatedApiKey extends ApiKey {
 const CREATED_MESSAGE = 'Store this key securely. It will not be shown again.';
 const DAY_MS = 86_400_000;
 const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const;
+const QUOTA_FIELDS = ['requestsPerMonth', 'sessionMinutesPerMonth'] as const;
+type PlanLimit = (typeof LIMIT_FIELDS)[number] | (typeof QUOTA_FIELDS)[number] | 'maxConcurrentConnections';
 
 /** What a refused operation on an existing key is audited as (`key.access_denied`). */
 type KeyOperation = 'read' | 'update' | 'rotate' | 'revoke';
@@ -186,6 +188,8 @@ export class KeyService {
     this.#checkPermissions(keyType, permissions, actorPermissions(actor), problems);
     const rateLimit = { requestsPerMinute: null as number | null, requestsPerDay: null as number | null };
     for (const f of LIMIT_FIELDS) rateLimit[f] = this.#withinPlan(plan, f, body.rateLimit?.[f], `rateLimit.${f}`, problems);
+    const quota: QuotaSettings = { ...NO_QUOTA };
+    for (const f of QUOTA_FIELDS) quota[f] = this.#withinPlan(plan, f, body.quota?.[f], `quota.${f}`, problems);
     const maxConcurrentConnections = this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
     let expiresAt = this.#expiryOnCreate(body, problems);
     const expiryOmitted = body.expiresAt === undefined && body.expiresInDays === undefined;
@@ -210,6 +214,7 @@ export class KeyService {
       allowedAssistants: body.allowedAssistants ?? inherited(creator?.allowedAssistants),
       transientAssistant: body.transientAssistant ?? false,
       rateLimit,
+      quota,
       maxConcurrentConnections,
       enforceMtls,
       clientCertFingerprints: body.clientCertFingerprints ?? (enforceMtls && creator?.enforceMtls ? inherited(creator.clientCertFingerprints) : null),
@@ -332,6 +337,12 @@ export class KeyService {
         if (body.rateLimit[f] !== undefined) rateLimit[f] = this.#withinPlan(plan, f, body.rateLimit[f], `rateLimit.${f}`, problems);
       }
     }
+    const quota: QuotaSettings = { ...(current.quota ?? NO_QUOTA) };
+    if (body.quota) {
+      for (const f of QUOTA_FIELDS) {
+        if (body.quota[f] !== undefined) quota[f] = this.#withinPlan(plan, f, body.quota[f], `quota.${f}`, problems);
+      }
+    }
     const maxConcurrentConnections = body.maxConcurrentConnections === undefined
       ? current.maxConcurrentConnections
       : this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
@@ -357,7 +368,7 @@ export class KeyService {
         if ((body.permissions && notCovered(k.permissions, body.permissions).length) || widens(k).length) {
           throw invalid([{ path: Object.keys(body).join(','), message: 'the key was narrowed meanwhile; read it again' }]);
         }
-        return { ...k, ...body, rateLimit, maxConcurrentConnections, updatedAt: new Date().toISOString() };
+        return { ...k, ...body, rateLimit, quota, maxConcurrentConnections, updatedAt: new Date().toISOString() };
       }, {
         action: 'key.updated',
         actor: actorName(actor),
@@ -416,7 +427,7 @@ export class KeyService {
   }
 
   /** A plan limit: omitted → the plan default; null (unlimited) or above the plan maximum → a problem. */
-  #withinPlan(plan: Plan, field: 'requestsPerMinute' | 'requestsPerDay' | 'maxConcurrentConnections', value: number | null | undefined, path: string, problems: FieldProblem[]): number | null {
+  #withinPlan(plan: Plan, field: PlanLimit, value: number | null | undefined, path: string, problems: FieldProblem[]): number | null {
     const { default: dflt, max } = plan[field];
     if (value === undefined) return dflt;
     if (max !== null && (value === null || value > max)) {

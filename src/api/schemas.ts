@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PERMISSION } from '../auth/permissions.ts';
+import { codeToStatus, type ErrorCode } from '../http/errors.ts';
 
 // Request and response schemas of both management APIs (SPEC §3). The same objects validate requests and
 // generate the OpenAPI document, so the two cannot disagree. Request objects are strict: an unknown field
@@ -24,6 +25,11 @@ export const rateLimitInput = z.strictObject({
   requestsPerDay: positiveInt.nullable().optional(),
 });
 
+export const quotaInput = z.strictObject({
+  requestsPerMonth: positiveInt.nullable().optional(),
+  sessionMinutesPerMonth: positiveInt.nullable().optional(),
+});
+
 const keySettings = {
   name: z.string().min(1).max(100).nullable(),
   permissions: z.array(permission).max(100),
@@ -31,6 +37,7 @@ const keySettings = {
   allowedAssistants: z.array(z.string().min(1).max(200)).max(1000).nullable(),
   transientAssistant: z.boolean(),
   rateLimit: rateLimitInput,
+  quota: quotaInput,
   maxConcurrentConnections: positiveInt.nullable(),
   enforceMtls: z.boolean(),
   clientCertFingerprints: z.array(fingerprint).max(100).nullable(),
@@ -44,7 +51,7 @@ export const createKeyBody = z
     expiresAt: isoDate.optional(),
     expiresInDays: positiveInt.nullable().optional(),
   })
-  .partial({ name: true, permissions: true, allowedOrigins: true, allowedAssistants: true, transientAssistant: true, rateLimit: true, maxConcurrentConnections: true, enforceMtls: true, clientCertFingerprints: true, metadata: true })
+  .partial({ name: true, permissions: true, allowedOrigins: true, allowedAssistants: true, transientAssistant: true, rateLimit: true, quota: true, maxConcurrentConnections: true, enforceMtls: true, clientCertFingerprints: true, metadata: true })
   .meta({ id: 'CreateApiKeyRequest' });
 
 export const updateKeyBody = z
@@ -99,6 +106,9 @@ export const apiKeySchema = z
     allowedAssistants: z.array(z.string()).nullable(),
     transientAssistant: z.boolean(),
     rateLimit: z.object({ requestsPerMinute: z.number().int().nullable(), requestsPerDay: z.number().int().nullable() }),
+    quota: z
+      .object({ requestsPerMonth: z.number().int().nullable(), sessionMinutesPerMonth: z.number().int().nullable() })
+      .describe("Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant)"),
     maxConcurrentConnections: z.number().int().nullable(),
     enforceMtls: z.boolean(),
     clientCertFingerprints: z.array(z.string()).nullable(),
@@ -136,6 +146,8 @@ export const planSchema = z
     requestsPerMinute: limitPair,
     requestsPerDay: limitPair,
     maxConcurrentConnections: limitPair,
+    requestsPerMonth: limitPair,
+    sessionMinutesPerMonth: limitPair,
     maxInFlight: z.number().int().nullable().describe('Upstream requests the tenant may have in flight at once (null: no cap)'),
   })
   .meta({ id: 'Plan' });
@@ -152,7 +164,15 @@ export const auditEntrySchema = z
   .meta({ id: 'AuditEntry' });
 
 export const usageRowSchema = z
-  .object({ period: z.string(), requests: z.number().int(), allowed: z.number().int(), denied: z.number().int(), rateLimited: z.number().int() })
+  .object({
+    period: z.string(),
+    requests: z.number().int(),
+    allowed: z.number().int(),
+    denied: z.number().int(),
+    rateLimited: z.number().int(),
+    sessions: z.number().int().describe('WebSocket sessions opened in the period'),
+    sessionSeconds: z.number().describe('Their time in the period, in seconds (millisecond precision); a session spanning midnight is split'),
+  })
   .meta({ id: 'UsageRow' });
 
 const page = <T extends z.ZodType>(item: T, id: string) =>
@@ -173,13 +193,19 @@ export const createdTenantSchema = z
 export const usageReportSchema = z.object({ data: z.array(usageRowSchema) }).meta({ id: 'UsageReport' });
 
 export const overviewSchema = z
-  .object({ tenants: z.number().int(), keys: z.number().int(), requestsToday: z.number().int() })
+  .object({
+    tenants: z.number().int(),
+    keys: z.number().int(),
+    requestsToday: z.number().int(),
+    sessionsToday: z.number().int(),
+    sessionSecondsToday: z.number(),
+  })
   .meta({ id: 'Overview' });
 
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.string(),
+      code: z.enum(Object.keys(codeToStatus) as [ErrorCode, ...ErrorCode[]]).describe('The machine code; the status it comes with is fixed per code (SPEC §4)'),
       message: z.string(),
       requestId: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),

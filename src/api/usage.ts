@@ -1,10 +1,14 @@
-/** One row of `GET /keygate/v1/usage` (SPEC §3). */
+/** One row of `GET /keygate/v1/usage` (SPEC §3): requests, and proxied WebSocket sessions and their time. */
 export interface UsageRow {
   period: string;
   requests: number;
   allowed: number;
   denied: number;
   rateLimited: number;
+  /** WebSocket sessions opened in the period. */
+  sessions: number;
+  /** Their time in the period (seconds, millisecond precision; a session spanning midnight is split). */
+  sessionSeconds: number;
 }
 
 export interface UsageQuery {
@@ -18,6 +22,8 @@ export interface Overview {
   tenants: number;
   keys: number;
   requestsToday: number;
+  sessionsToday: number;
+  sessionSecondsToday: number;
 }
 
 /** What the management APIs read from the usage counters (implemented in limits/usage.ts). */

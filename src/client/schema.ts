@@ -125,7 +125,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Request counts per day or month
+         * Request and WebSocket session counts per day or month
          * @description Needs `usage:read`; with `keyId`, authority over that key too (403 otherwise).
          */
         get: operations["getUsage"];
@@ -338,6 +338,11 @@ export interface components {
                 requestsPerMinute: number | null;
                 requestsPerDay: number | null;
             };
+            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant) */
+            quota: {
+                requestsPerMonth: number | null;
+                sessionMinutesPerMonth: number | null;
+            };
             maxConcurrentConnections: number | null;
             enforceMtls: boolean;
             clientCertFingerprints: string[] | null;
@@ -367,6 +372,11 @@ export interface components {
             rateLimit: {
                 requestsPerMinute: number | null;
                 requestsPerDay: number | null;
+            };
+            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant) */
+            quota: {
+                requestsPerMonth: number | null;
+                sessionMinutesPerMonth: number | null;
             };
             maxConcurrentConnections: number | null;
             enforceMtls: boolean;
@@ -431,6 +441,14 @@ export interface components {
                 default: number | null;
                 max: number | null;
             };
+            requestsPerMonth: {
+                default: number | null;
+                max: number | null;
+            };
+            sessionMinutesPerMonth: {
+                default: number | null;
+                max: number | null;
+            };
             /** @description Upstream requests the tenant may have in flight at once (null: no cap) */
             maxInFlight: number | null;
         };
@@ -459,15 +477,25 @@ export interface components {
             allowed: number;
             denied: number;
             rateLimited: number;
+            /** @description WebSocket sessions opened in the period */
+            sessions: number;
+            /** @description Their time in the period, in seconds (millisecond precision); a session spanning midnight is split */
+            sessionSeconds: number;
         };
         Overview: {
             tenants: number;
             keys: number;
             requestsToday: number;
+            sessionsToday: number;
+            sessionSecondsToday: number;
         };
         Error: {
             error: {
-                code: string;
+                /**
+                 * @description The machine code; the status it comes with is fixed per code (SPEC §4)
+                 * @enum {string}
+                 */
+                code: "validation_error" | "malformed_request" | "missing_api_key" | "invalid_api_key" | "key_expired" | "key_disabled" | "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "assistant_not_allowed" | "transient_assistant_not_allowed" | "tenant_suspended" | "not_found" | "route_not_allowed" | "key_limit_reached" | "cannot_revoke_current_key" | "request_timeout" | "payload_too_large" | "rate_limited" | "concurrency_limit_reached" | "too_many_failed_attempts" | "quota_exceeded" | "internal_error" | "upstream_unavailable" | "store_unavailable" | "upstream_timeout";
                 message: string;
                 requestId: string;
                 details?: {
@@ -617,6 +645,10 @@ export interface components {
                         requestsPerMinute?: number | null;
                         requestsPerDay?: number | null;
                     };
+                    quota?: {
+                        requestsPerMonth?: number | null;
+                        sessionMinutesPerMonth?: number | null;
+                    };
                     maxConcurrentConnections?: number | null;
                     enforceMtls?: boolean;
                     clientCertFingerprints?: string[] | null;
@@ -646,6 +678,10 @@ export interface components {
                     rateLimit?: {
                         requestsPerMinute?: number | null;
                         requestsPerDay?: number | null;
+                    };
+                    quota?: {
+                        requestsPerMonth?: number | null;
+                        sessionMinutesPerMonth?: number | null;
                     };
                     maxConcurrentConnections?: number | null;
                     enforceMtls?: boolean;

@@ -14,6 +14,9 @@ export const planSchema = z.strictObject({
   requestsPerMinute: limitPair,
   requestsPerDay: limitPair,
   maxConcurrentConnections: limitPair,
+  /** Monthly quotas (calendar month, UTC): the key's default and maximum; the max also caps the tenant's keys together. */
+  requestsPerMonth: limitPair.default({ default: null, max: null }),
+  sessionMinutesPerMonth: limitPair.default({ default: null, max: null }),
   /** Upstream requests a tenant may have in flight at once, per replica; null = no cap. */
   maxInFlight: z.number().int().positive().nullable().default(null),
 });
@@ -74,6 +77,8 @@ export const configSchema = z.strictObject({
       requestsPerMinute: { default: 60, max: 600 },
       requestsPerDay: { default: 10_000, max: 100_000 },
       maxConcurrentConnections: { default: 2, max: 10 },
+      requestsPerMonth: { default: 100_000, max: 1_000_000 },
+      sessionMinutesPerMonth: { default: 1_000, max: 10_000 },
       maxInFlight: 32,
     },
     pro: {
@@ -81,6 +86,8 @@ export const configSchema = z.strictObject({
       requestsPerMinute: { default: 600, max: 6_000 },
       requestsPerDay: { default: 500_000, max: 5_000_000 },
       maxConcurrentConnections: { default: 20, max: 200 },
+      requestsPerMonth: { default: 10_000_000, max: 100_000_000 },
+      sessionMinutesPerMonth: { default: 50_000, max: 500_000 },
       maxInFlight: 128,
     },
     enterprise: {
@@ -88,6 +95,8 @@ export const configSchema = z.strictObject({
       requestsPerMinute: { default: null, max: null },
       requestsPerDay: { default: null, max: null },
       maxConcurrentConnections: { default: null, max: null },
+      requestsPerMonth: { default: null, max: null },
+      sessionMinutesPerMonth: { default: null, max: null },
       maxInFlight: null,
     },
   }),
@@ -116,6 +125,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       flushIntervalSeconds: z.number().positive().default(10),
       lastUsedFlushSeconds: z.number().positive().max(60).default(30),
+    })
+    .prefault({}),
+  quotas: z
+    .strictObject({
+      sessionWarningSeconds: z.number().min(0).default(60),
+      sessionGraceSeconds: z.number().min(0).default(0),
     })
     .prefault({}),
   websocket: z

@@ -25,6 +25,7 @@ export const codeToStatus = {
   rate_limited: 429,
   concurrency_limit_reached: 429,
   too_many_failed_attempts: 429,
+  quota_exceeded: 429,
   internal_error: 500,
   upstream_unavailable: 502,
   store_unavailable: 503,

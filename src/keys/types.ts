@@ -5,6 +5,15 @@ export interface RateLimitSettings {
   requestsPerDay: number | null;
 }
 
+/** Monthly quotas of a key (calendar month, UTC; issue 17); null = none of its own (the plan's still applies). */
+export interface QuotaSettings {
+  requestsPerMonth: number | null;
+  sessionMinutesPerMonth: number | null;
+}
+
+/** A key stored before quotas existed has none of its own. */
+export const NO_QUOTA: QuotaSettings = Object.freeze({ requestsPerMonth: null, sessionMinutesPerMonth: null });
+
 /** What every read returns (SPEC §2). */
 export interface ApiKey {
   id: string;
@@ -17,6 +26,7 @@ export interface ApiKey {
   allowedAssistants: string[] | null;
   transientAssistant: boolean;
   rateLimit: RateLimitSettings;
+  quota: QuotaSettings;
   maxConcurrentConnections: number | null;
   enforceMtls: boolean;
   clientCertFingerprints: string[] | null;
@@ -59,7 +69,7 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
-export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => key;
+export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
 
 /**
  * What authorising a request reads of a key besides its id and expiry, with the values the hot path would
@@ -75,6 +85,7 @@ export interface KeyPolicy
     | 'allowedAssistants'
     | 'transientAssistant'
     | 'rateLimit'
+    | 'quota'
     | 'maxConcurrentConnections'
     | 'enforceMtls'
     | 'clientCertFingerprints'
@@ -103,6 +114,7 @@ export const toAuthKey = (k: ApiKey): AuthKey => ({
     allowedAssistants: k.allowedAssistants,
     transientAssistant: k.transientAssistant,
     rateLimit: k.rateLimit,
+    quota: k.quota ?? NO_QUOTA,
     maxConcurrentConnections: k.maxConcurrentConnections,
     enforceMtls: k.enforceMtls,
     clientCertFingerprints: k.clientCertFingerprints,

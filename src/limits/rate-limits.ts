@@ -4,6 +4,8 @@ import type { Identity } from '../auth/verify.ts';
 import type { AuthKey } from '../keys/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { RedisClient } from '../store/redis/redis-store.ts';
+import { monthOf, type Counter } from './calendar.ts';
+import { crossed, type QuotaThreshold } from './quota-events.ts';
 import type { RateLimits, RateVerdict } from './types.ts';
 
 // SPEC §6: per-key requestsPerMinute / requestsPerDay, and per-tenant limits across all its keys (the plan's
@@ -29,9 +31,19 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // with the window's limit itself. The Redis keys stay `<prefix>rl:<period><limit>:<id>` (a new limit value
 // starts a new count, as before), and so do the insurance limiter's counts; what is shared by windows of one
 // size (WindowSpec) is stateless, so it lives in a bounded LRU and an evicted one is simply built again.
+//
+// Monthly quotas (issue 17, `requestsPerMonth` of a key and of its plan) are windows of period 'M' on the same
+// leases, counted by a MonthCounter (calendar.ts) per calendar month (UTC) instead of a rate-limiter-flexible
+// window; they differ in three ways. Their count carries no limit (a quota changed mid-month keeps what was
+// used). A lease or request that does not fit is given back, so the count is exactly what was admitted. And a
+// replica that finds a quota used up refuses locally for at most QUOTA_RECHECK_MS before asking Redis again
+// (another replica may give back a lease, or the quota be raised), while Retry-After says when the month ends.
+// Management requests (`/keygate/v1`) are not counted against quotas, so an exhausted key can still read its
+// usage. Crossing 80% and 100% of a quota emits `quota.threshold` (quota-events.ts).
 
-type Period = 'm' | 'd';
-const DURATION: Record<Period, number> = { m: 60, d: 86_400 };
+type Period = 'm' | 'd' | 'M';
+const DURATION: Record<'m' | 'd', number> = { m: 60, d: 86_400 };
+const QUOTA_RECHECK_MS = 60_000;
 
 const MAX_LEASE = 1_000;
 /** The limiters' own limit: never reached, they only count (keygate compares the count with the window's limit). */
@@ -43,21 +55,24 @@ const leaseSize = (points: number): number => Math.max(1, Math.min(MAX_LEASE, Ma
 /** What all windows of one scope, period and size share (no state: an evicted spec is built again, equal). */
 class WindowSpec {
   readonly scope: 'key' | 'tenant';
-  readonly limiter: RateLimiterAbstract;
+  readonly limiter: Counter;
   /** `<period><points>`: the Redis key of a subject's count is `<prefix>rl:<name>:<id>`. */
   readonly name: string;
   readonly points: number;
   readonly leaseSize: number;
   /** The next lease is taken in the background when this few leased requests are left. */
   readonly refillAt: number;
+  /** A monthly quota (period 'M'), not a rate limit. */
+  readonly quota: boolean;
 
-  constructor(scope: WindowSpec['scope'], limiter: RateLimiterAbstract, period: Period, points: number) {
+  constructor(scope: WindowSpec['scope'], limiter: Counter, period: Period, points: number) {
     this.scope = scope;
     this.limiter = limiter;
     this.name = `${period}${points}`;
     this.points = points;
     this.leaseSize = leaseSize(points);
     this.refillAt = this.leaseSize > 1 ? this.leaseSize >> 1 : -1;
+    this.quota = period === 'M';
   }
 }
 
@@ -79,9 +94,10 @@ class Window {
   /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
   blockedUntil = 0;
 
+  /** `subject` is the key or tenant id; a quota's count is `<tenantId>:<keyId|*>` whatever its limit (calendar.ts). */
   constructor(spec: WindowSpec, subject: string) {
     this.spec = spec;
-    this.id = `${spec.name}:${subject}`;
+    this.id = spec.quota ? subject : `${spec.name}:${subject}`;
   }
 
   live(now: number): boolean {
@@ -95,6 +111,12 @@ class Window {
 }
 
 type Result = { window: Window; ok: boolean; remaining: number; msBeforeNext: number };
+
+/** A key's windows; `rates` without its monthly quotas (for management requests), the same array when it has none. */
+interface KeyWindows {
+  all: Window[];
+  rates: Window[];
+}
 
 /** The per-process fallback; every use is reported, so an outage (and only an outage) shows in metrics. */
 class InsuranceLimiter extends RateLimiterMemory {
@@ -113,21 +135,34 @@ export class RateLimitsImpl implements RateLimits {
   readonly #redis: RedisClient | null;
   readonly #prefix: string;
   readonly #plans: Config['plans'];
-  /** One counting limiter per period (see the top of this file). */
-  readonly #limiters = new Map<Period, RateLimiterAbstract>();
+  /** One counting limiter per rate-limit period (see the top of this file). */
+  readonly #limiters = new Map<'m' | 'd', RateLimiterAbstract>();
+  /** The monthly quotas' counter (calendar.ts); null: keys get no monthly quota windows. */
+  readonly #months: Counter | null;
+  readonly #onQuota: (event: QuotaThreshold) => void;
   readonly #specs = new LRUCache<string, WindowSpec>({ maxSize: MAX_SPECS, sizeCalculation: () => 1 });
   readonly #onFallback: () => void;
   /** A key's windows, built once per cached key record (a refresh that changes nothing keeps the record). */
-  readonly #byKey = new WeakMap<AuthKey, Window[]>();
+  readonly #byKey = new WeakMap<AuthKey, KeyWindows>();
   /** Tenant windows, shared by all of a tenant's keys so that they spend one lease (bounded by count; lru-cache
    *  preallocates for `max`, so the bound is a size of one per entry). */
   readonly #byTenant = new LRUCache<string, Window>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
-  constructor(opts: { redis: RedisClient | null; prefix: string; plans: Config['plans']; onFallback?: () => void }) {
+  constructor(opts: {
+    redis: RedisClient | null;
+    prefix: string;
+    plans: Config['plans'];
+    onFallback?: () => void;
+    /** Counts monthly quotas; without it, quotas are not enforced. */
+    months?: Counter;
+    onQuotaThreshold?: (event: QuotaThreshold) => void;
+  }) {
     this.#redis = opts.redis;
     this.#prefix = opts.prefix;
     this.#plans = opts.plans;
     this.#onFallback = opts.onFallback ?? (() => {});
+    this.#months = opts.months ?? null;
+    this.#onQuota = opts.onQuotaThreshold ?? (() => {});
   }
 
   /** How many limiter and WindowSpec objects this instance holds (bounded whatever limits keys are given). */
@@ -136,7 +171,8 @@ export class RateLimitsImpl implements RateLimits {
   }
 
   /** The period's counting limiter (its own limit is never reached: the windows compare counts themselves). */
-  #limiter(period: Period): RateLimiterAbstract {
+  #limiter(period: Period): Counter {
+    if (period === 'M') return this.#months!;
     let limiter = this.#limiters.get(period);
     if (limiter) return limiter;
     const base = { points: COUNT_ONLY, duration: DURATION[period], keyPrefix: `${this.#prefix}rl` };
@@ -150,7 +186,7 @@ export class RateLimitsImpl implements RateLimits {
     return limiter;
   }
 
-  #windows(identity: Identity): Window[] {
+  #windows(identity: Identity): KeyWindows {
     let windows = this.#byKey.get(identity.key);
     if (!windows) this.#byKey.set(identity.key, (windows = this.#buildWindows(identity)));
     return windows;
@@ -163,24 +199,49 @@ export class RateLimitsImpl implements RateLimits {
     return spec;
   }
 
-  #buildWindows({ key, tenant }: Identity): Window[] {
+  #buildWindows({ key, tenant }: Identity): KeyWindows {
     const out: Window[] = [];
     const plan = this.#plans[tenant.plan];
-    const forKey = (period: Period, points: number | null) => {
-      if (points) out.push(new Window(this.#spec('key', period, points), key.id));
+    const forKey = (period: Period, points: number | null | undefined) => {
+      if (points) out.push(new Window(this.#spec('key', period, points), period === 'M' ? `${tenant.id}:${key.id}` : key.id));
     };
     const forTenant = (period: Period, points: number | null | undefined) => {
       if (!points) return;
       const name = `${period}${points}:${tenant.id}`;
       let window = this.#byTenant.get(name);
-      if (!window) this.#byTenant.set(name, (window = new Window(this.#spec('tenant', period, points), tenant.id)));
+      if (!window) this.#byTenant.set(name, (window = new Window(this.#spec('tenant', period, points), period === 'M' ? `${tenant.id}:*` : tenant.id)));
       out.push(window);
     };
     forKey('m', key.policy.rateLimit.requestsPerMinute);
     forKey('d', key.policy.rateLimit.requestsPerDay);
     forTenant('m', plan?.requestsPerMinute.max);
     forTenant('d', plan?.requestsPerDay.max);
-    return out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)
+    const rates = out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)
+    if (!this.#months) return { all: rates, rates };
+    forKey('M', key.policy.quota?.requestsPerMonth);
+    forTenant('M', plan?.requestsPerMonth?.max);
+    return out.length === rates.length ? { all: rates, rates } : { all: out.slice(), rates };
+  }
+
+  /** A monthly quota's count went from `before` to `after`: the thresholds crossed are announced (quota-events.ts). */
+  #announce(window: Window, before: number, after: number): void {
+    if (!window.spec.quota) return;
+    const points = window.spec.points;
+    for (const threshold of crossed(before, after, points)) {
+      const colon = window.id.indexOf(':');
+      const keyId = window.id.slice(colon + 1);
+      this.#onQuota({
+        type: 'quota.threshold',
+        tenantId: window.id.slice(0, colon),
+        keyId: keyId === '*' ? null : keyId,
+        quota: 'requestsPerMonth',
+        threshold,
+        limit: points,
+        used: Math.min(after, points),
+        period: monthOf(Date.now()),
+        at: new Date().toISOString(),
+      });
+    }
   }
 
   /**
@@ -194,7 +255,7 @@ export class RateLimitsImpl implements RateLimits {
       await window.taking;
       now = Date.now();
       if (window.live(now)) return this.#spend(window, now);
-      if (window.blockedUntil > now) return { window, ok: false, remaining: 0, msBeforeNext: window.blockedUntil - now };
+      if (window.blockedUntil > now) return { window, ok: false, remaining: 0, msBeforeNext: window.windowEnds - now };
     }
     const taking = this.#takeLease(window, now);
     window.taking = taking.catch(() => undefined);
@@ -224,9 +285,11 @@ export class RateLimitsImpl implements RateLimits {
         const res = await limiter.consume(window.id, size);
         if (res.consumedPoints > points) {
           // Fewer than a lease left (the end of a window) is left to the request that runs out: give it back.
-          if (res.consumedPoints - size < points) await limiter.reward(window.id, size).catch(() => {});
+          // A quota's count is what was admitted, so it gets back even a lease that found nothing left.
+          if (res.consumedPoints - size < points || window.spec.quota) await limiter.reward(window.id, size).catch(() => {});
           return;
         }
+        this.#announce(window, res.consumedPoints - size, res.consumedPoints);
         const ends = now + res.msBeforeNext;
         // A lease from a later window than the one being spent replaces it: the leftover of the old window
         // is not spent in the new one (it was counted in the old), so the fleet still never exceeds a limit.
@@ -253,6 +316,7 @@ export class RateLimitsImpl implements RateLimits {
     for (;;) {
       const res = await limiter.consume(window.id, size); // only a store failure throws (the limiter only counts)
       if (res.consumedPoints <= points) {
+        this.#announce(window, res.consumedPoints - size, res.consumedPoints);
         const remaining = points - res.consumedPoints;
         window.tokens = size - 1;
         window.remaining = remaining;
@@ -266,14 +330,18 @@ export class RateLimitsImpl implements RateLimits {
         continue;
       }
       // Not even one request was left (whatever size was asked for): the window stays full until it ends, so
-      // this replica says so itself, without asking Redis again on every request.
-      window.blockedUntil = now + res.msBeforeNext;
+      // this replica says so itself, without asking Redis again on every request (a quota: not for a month).
+      if (window.spec.quota) await limiter.reward(window.id, size);
+      window.tokens = 0;
+      window.windowEnds = now + res.msBeforeNext;
+      window.blockedUntil = now + (window.spec.quota ? Math.min(res.msBeforeNext, QUOTA_RECHECK_MS) : res.msBeforeNext);
       return { window, ok: false, remaining: 0, msBeforeNext: res.msBeforeNext };
     }
   }
 
-  consume(identity: Identity): RateVerdict | Promise<RateVerdict> | null {
-    const windows = this.#windows(identity);
+  consume(identity: Identity, quotas = true): RateVerdict | Promise<RateVerdict> | null {
+    const set = this.#windows(identity);
+    const windows = quotas ? set.all : set.rates;
     if (windows.length === 0) return null;
     const now = Date.now();
     if (allLive(windows, now)) {
@@ -290,9 +358,9 @@ export class RateLimitsImpl implements RateLimits {
     // rate-limiting plugin). A refusal that only Redis can tell (the window filled elsewhere, or by this very
     // request) still counts in the other windows: once per window end and replica.
     const full = longestBlocked(windows, now);
-    if (full) return refusal(full.spec, full.blockedUntil - now);
+    if (full) return refusal(full.spec, full.windowEnds - now);
     const results = windows.map((w): Result | Promise<Result> => (w.live(now) ? this.#spend(w, now) : this.#take(w, now)));
-    return Promise.all(results).then(verdictOf);
+    return Promise.all(results).then(settle);
   }
 }
 
@@ -303,16 +371,28 @@ function allLive(windows: Window[], now: number): boolean {
   return true;
 }
 
-/** Of the windows known to be full until later than `now`, the one that stays full longest. */
+/** Of the windows known to be full until later than `now`, the one that stays full longest (until its end). */
 function longestBlocked(windows: Window[], now: number): Window | null {
   let full: Window | null = null;
-  for (const w of windows) if (w.blockedUntil > now && (!full || w.blockedUntil > full.blockedUntil)) full = w;
+  for (const w of windows) if (w.blockedUntil > now && (!full || w.windowEnds > full.windowEnds)) full = w;
   return full;
 }
 
 function refusal(spec: WindowSpec, msBeforeNext: number): RateVerdict {
   const wait = seconds(msBeforeNext);
-  return { ok: false, scope: spec.scope, retryAfterSeconds: wait, limit: spec.points, remaining: 0, resetSeconds: wait };
+  const [code, scope] = spec.quota ? (['quota_exceeded', `${spec.scope}_quota`] as const) : (['rate_limited', spec.scope] as const);
+  return { ok: false, code, scope, retryAfterSeconds: wait, limit: spec.points, remaining: 0, resetSeconds: wait };
+}
+
+/**
+ * The verdict of windows asked at once. A refused request gives its quota windows their request back (to this
+ * replica's lease, so the count in Redis stays what was admitted plus what is leased), so a key over its
+ * per-minute limit does not spend its month on refusals.
+ */
+function settle(results: Result[]): RateVerdict {
+  const verdict = verdictOf(results);
+  if (!verdict.ok) for (const r of results) if (r.ok && r.window.spec.quota) r.window.tokens++;
+  return verdict;
 }
 
 /** The refusal that lasts longest, or else the window with the fewest requests left (the tightest). */

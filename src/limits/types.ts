@@ -9,12 +9,22 @@ export interface WindowState {
 
 export type RateVerdict =
   | ({ ok: true } & WindowState)
-  | ({ ok: false; scope: 'key' | 'tenant'; retryAfterSeconds: number } & WindowState);
+  | ({
+      ok: false;
+      /** A rate-limit window, or a monthly quota (issue 17). */
+      code: 'rate_limited' | 'quota_exceeded';
+      /** Whose window refused: the `scope` label of keygate_rate_limited_total. */
+      scope: 'key' | 'tenant' | 'key_quota' | 'tenant_quota';
+      retryAfterSeconds: number;
+    } & WindowState);
 
-/** Per-key and per-plan request limits; null when no window applies to this key. */
+/** Per-key and per-plan request limits and monthly request quotas; null when no window applies to this key. */
 export interface RateLimits {
-  /** Synchronous when no Redis call is needed (a live lease, or no window applies). */
-  consume(identity: Identity): RateVerdict | null | Promise<RateVerdict | null>;
+  /**
+   * Synchronous when no Redis call is needed (a live lease, or no window applies). `quotas` false: the monthly
+   * quotas are neither checked nor charged (management requests).
+   */
+  consume(identity: Identity, quotas?: boolean): RateVerdict | null | Promise<RateVerdict | null>;
 }
 
 /** Per-client-IP failed-authentication blocking (SPEC §6). */

@@ -1,7 +1,7 @@
 import type { Overview, UsageQuery, UsageReader, UsageRow } from '../api/usage.ts';
 import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { KeyStore, UsageCounts, UsageDelta, UsageOutcome } from '../store/types.ts';
+import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_DAYS = 366;
@@ -10,93 +10,168 @@ const MAX_MONTHS = 60;
 /** How a refusal of a known key is counted: limits as rate-limited, everything else as denied. */
 export const refusalOutcome = (code: ErrorCode): UsageOutcome => (codeToStatus[code] === 429 ? 'rateLimited' : 'denied');
 
-const zero = (): UsageCounts => ({ allowed: 0, denied: 0, rateLimited: 0 });
 const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
-
-// The UTC day of "now", recomputed only when a day boundary passes (record() runs on every request).
-let today = { day: '', until: 0 };
-function currentDay(now: number): string {
-  if (now >= today.until || now < today.until - DAY_MS) {
-    const start = now - (now % DAY_MS);
-    today = { day: dayOf(now), until: start + DAY_MS };
-  }
-  return today.day;
-}
 
 export interface UsageOptions {
   flushIntervalMs: number;
   lastUsedIntervalMs: number;
+  /** The clock (ms since epoch); a test moves it across midnight. */
+  now?: () => number;
+  /** Called with the session seconds each metering step adds (keygate_session_seconds_total). */
+  onSessionSeconds?: (seconds: number) => void;
 }
 
 /** One key's counts since the last flush, and when it was last used. */
-interface Row {
+interface Row extends UsageCounts {
   tenantId: string;
   keyId: string;
   day: string;
-  allowed: number;
-  denied: number;
-  rateLimited: number;
   /** Set by every request; a row that sees none for a whole flush interval is dropped. */
   active: boolean;
   lastUsedAt: number;
   lastUsedWritten: number;
 }
 
-const countsOf = (r: UsageCounts): UsageCounts => ({ allowed: r.allowed, denied: r.denied, rateLimited: r.rateLimited });
+/** A live WebSocket session's time not yet counted: [since, now). */
+interface OpenSession {
+  tenantId: string;
+  keyId: string;
+  since: number;
+}
+
+/** What a proxied session holds: its time is counted until `close()` (once, however often called). */
+export interface MeteredSession {
+  close(): void;
+}
+
+const countsOf = (r: UsageCounts): UsageCounts => {
+  const c = zeroCounts();
+  for (const f of USAGE_FIELDS) c[f] = r[f];
+  return c;
+};
+const isEmpty = (r: UsageCounts): boolean => USAGE_FIELDS.every((f) => r[f] === 0);
 
 /**
  * Usage counters and lastUsedAt, batched in memory and written behind (SPEC §6): a request costs a map lookup
  * and an increment on its key's row, and the store sees one batch every `flushIntervalMs` and at shutdown.
  * A failed flush is kept and sent with the next one, so counts are delayed by an outage, not lost.
+ *
+ * WebSocket sessions (issue 17) ride the same rows: a session opened counts in `sessions` on its first day, and
+ * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC midnight it spans, so
+ * a crash loses at most the time and requests of one flush interval.
  */
 export class Usage implements UsageReader {
   readonly #store: KeyStore;
   readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #onSessionSeconds: (seconds: number) => void;
   /** By key id: the keys used in the last flush interval or two. */
   readonly #rows = new Map<string, Row>();
   /** Counts not yet written: of a day that ended before its flush, or of a failed flush. By key and period. */
   #carried = new Map<string, UsageDelta>();
+  /** Live sessions whose time is counted at each flush. */
+  readonly #open = new Set<OpenSession>();
   readonly #timers: NodeJS.Timeout[] = [];
+  // The UTC day of "now", recomputed only when a day boundary passes (record() runs on every request).
+  #today = { day: '', until: 0 };
 
   constructor(store: KeyStore, logger: Logger, opts: UsageOptions) {
     this.#store = store;
     this.#logger = logger;
+    this.#now = opts.now ?? Date.now;
+    this.#onSessionSeconds = opts.onSessionSeconds ?? (() => {});
     this.#timers.push(
       setInterval(() => void this.flushCounts(), opts.flushIntervalMs).unref(),
       setInterval(() => void this.flushLastUsed(), opts.lastUsedIntervalMs).unref(),
     );
   }
 
-  record(tenantId: string, keyId: string, outcome: UsageOutcome, now = Date.now()): void {
-    const day = currentDay(now);
+  #currentDay(now: number): string {
+    const today = this.#today;
+    if (now >= today.until || now < today.until - DAY_MS) this.#today = { day: dayOf(now), until: now - (now % DAY_MS) + DAY_MS };
+    return this.#today.day;
+  }
+
+  /** The key's row, moved on to `day` (what it held for an earlier day carried first). */
+  #row(tenantId: string, keyId: string, day: string): Row {
     let row = this.#rows.get(keyId);
     if (!row) {
-      row = { tenantId, keyId, day, allowed: 0, denied: 0, rateLimited: 0, active: true, lastUsedAt: 0, lastUsedWritten: 0 };
+      row = { tenantId, keyId, day, ...zeroCounts(), active: true, lastUsedAt: 0, lastUsedWritten: 0 };
       this.#rows.set(keyId, row);
     } else if (row.day !== day) {
       this.#carry(row);
       row.day = day;
     }
+    return row;
+  }
+
+  record(tenantId: string, keyId: string, outcome: UsageOutcome): void {
+    const now = this.#now();
+    const row = this.#row(tenantId, keyId, this.#currentDay(now));
     row[outcome]++;
     row.active = true;
     if (outcome === 'allowed') row.lastUsedAt = now;
   }
 
+  /** Starts counting a proxied WebSocket session: one session now, and its time until `close()`. */
+  openSession(tenantId: string, keyId: string): MeteredSession {
+    const since = this.#now();
+    const row = this.#row(tenantId, keyId, this.#currentDay(since));
+    row.sessions++;
+    row.active = true;
+    const session: OpenSession = { tenantId, keyId, since };
+    this.#open.add(session);
+    return {
+      close: () => {
+        if (!this.#open.delete(session)) return;
+        this.#accrue(session, this.#now());
+      },
+    };
+  }
+
+  /** Counts a live session's time since it was last counted, split at every UTC midnight in between. */
+  #accrue(s: OpenSession, now: number): void {
+    let t = s.since;
+    if (now <= t) return;
+    this.#onSessionSeconds((now - t) / 1000);
+    while (t < now) {
+      const to = Math.min(now, t - (t % DAY_MS) + DAY_MS);
+      this.#addTime(s, dayOf(t), to - t);
+      t = to;
+    }
+    s.since = now;
+  }
+
+  #addTime(s: OpenSession, day: string, ms: number): void {
+    const row = this.#rows.get(s.keyId);
+    // Time of a day the key's row has already left behind (a request after midnight moved it on) is carried as is.
+    if (row && day < row.day) return this.#carryTime(s, day, ms);
+    const current = this.#row(s.tenantId, s.keyId, day);
+    current.sessionMs += ms;
+    current.active = true;
+  }
+
+  #carryTime(s: OpenSession, day: string, ms: number): void {
+    for (const period of [day, day.slice(0, 7)]) this.#merge({ tenantId: s.tenantId, keyId: s.keyId, period, counts: { ...zeroCounts(), sessionMs: ms } });
+  }
+
   /** Moves a row's counts (day and month) into the carried deltas and zeroes it. */
   #carry(row: Row): void {
-    if (row.allowed + row.denied + row.rateLimited === 0) return;
+    if (isEmpty(row)) return;
     for (const period of [row.day, row.day.slice(0, 7)]) this.#merge({ tenantId: row.tenantId, keyId: row.keyId, period, counts: countsOf(row) });
-    row.allowed = row.denied = row.rateLimited = 0;
+    for (const f of USAGE_FIELDS) row[f] = 0;
   }
 
   #merge(d: UsageDelta): void {
     const id = `${d.keyId}|${d.period}`;
     const have = this.#carried.get(id);
     if (!have) this.#carried.set(id, d);
-    else for (const k of Object.keys(d.counts) as UsageOutcome[]) have.counts[k] += d.counts[k];
+    else for (const f of USAGE_FIELDS) have.counts[f] += d.counts[f];
   }
 
   async flushCounts(): Promise<void> {
+    const now = this.#now();
+    for (const s of this.#open) this.#accrue(s, now);
     for (const [id, row] of this.#rows) {
       this.#carry(row);
       // Idle for a whole interval, and lastUsedAt written: the row is not needed any more.
@@ -130,8 +205,12 @@ export class Usage implements UsageReader {
     await Promise.all([this.flushCounts(), this.flushLastUsed()]);
   }
 
+  /** Shutdown: sessions still open are counted up to now (and no further), then everything is flushed. */
   async close(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    const now = this.#now();
+    for (const s of this.#open) this.#accrue(s, now);
+    this.#open.clear();
     await this.flush();
   }
 
@@ -147,12 +226,10 @@ export class Usage implements UsageReader {
 
   async read(tenantId: string, q: UsageQuery): Promise<UsageRow[]> {
     await this.flushCounts();
-    const periods = q.granularity === 'day' ? daysBetween(q.from, q.to) : monthsBetween(q.from, q.to);
+    const today = dayOf(this.#now());
+    const periods = q.granularity === 'day' ? daysBetween(today, q.from, q.to) : monthsBetween(today, q.from, q.to);
     const counts = await this.#store.readUsage(tenantId, periods, q.keyId ?? null);
-    return periods.map((period) => {
-      const c = counts.get(period) ?? zero();
-      return { period, requests: c.allowed + c.denied + c.rateLimited, ...c };
-    });
+    return periods.map((period) => rowOf(period, counts.get(period) ?? zeroCounts()));
   }
 
   async overview(): Promise<Overview> {
@@ -167,9 +244,22 @@ export class Usage implements UsageReader {
       keys += counts.reduce((a, b) => a + b, 0);
       cursor = page.nextCursor;
     } while (cursor);
-    const today = await this.#store.readTotals(dayOf(Date.now()));
-    return { tenants, keys, requestsToday: today.allowed + today.denied + today.rateLimited };
+    const today = rowOf('', await this.#store.readTotals(dayOf(this.#now())));
+    return { tenants, keys, requestsToday: today.requests, sessionsToday: today.sessions, sessionSecondsToday: today.sessionSeconds };
   }
+}
+
+/** A report row: session time in seconds (millisecond precision). */
+function rowOf(period: string, c: UsageCounts): UsageRow {
+  return {
+    period,
+    requests: c.allowed + c.denied + c.rateLimited,
+    allowed: c.allowed,
+    denied: c.denied,
+    rateLimited: c.rateLimited,
+    sessions: c.sessions,
+    sessionSeconds: c.sessionMs / 1000,
+  };
 }
 
 function rangeError(message: string): ApiError {
@@ -177,8 +267,8 @@ function rangeError(message: string): ApiError {
 }
 
 /** Days from `from` to `to` inclusive (default: the last 30 days, ending today, UTC). */
-function daysBetween(from?: string, to?: string): string[] {
-  const end = to ? Date.parse(`${to}T00:00:00Z`) : Date.parse(`${dayOf(Date.now())}T00:00:00Z`);
+function daysBetween(today: string, from?: string, to?: string): string[] {
+  const end = Date.parse(`${to ?? today}T00:00:00Z`);
   const start = from ? Date.parse(`${from}T00:00:00Z`) : end - 29 * DAY_MS;
   if (start > end) throw rangeError('from must not be after to');
   if ((end - start) / DAY_MS + 1 > MAX_DAYS) throw rangeError(`at most ${MAX_DAYS} days per request`);
@@ -188,8 +278,8 @@ function daysBetween(from?: string, to?: string): string[] {
 }
 
 /** Months from `from` to `to` inclusive (default: the last 12 months, ending this month). */
-function monthsBetween(from?: string, to?: string): string[] {
-  const endMonth = (to ?? dayOf(Date.now())).slice(0, 7);
+function monthsBetween(today: string, from?: string, to?: string): string[] {
+  const endMonth = (to ?? today).slice(0, 7);
   const [ey, em] = endMonth.split('-').map(Number) as [number, number];
   const startMonth = from ? from.slice(0, 7) : new Date(Date.UTC(ey, em - 12, 1)).toISOString().slice(0, 7);
   if (startMonth > endMonth) throw rangeError('from must not be after to');

@@ -81,11 +81,16 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     }),
     rateLimited: new Counter({
       name: 'keygate_rate_limited_total',
-      help: 'Requests refused by a limit, by scope.',
+      help: 'Requests and WebSocket upgrades refused by a limit or a monthly quota, by scope.',
       labelNames: ['scope'],
       registers: [registry],
     }),
     websockets: new Gauge({ name: 'keygate_websocket_connections', help: 'Open proxied WebSocket sessions.', registers: [registry] }),
+    sessionSeconds: new Counter({
+      name: 'keygate_session_seconds_total',
+      help: 'Time of proxied WebSocket sessions, counted as usage is (at every usage flush and when a session ends).',
+      registers: [registry],
+    }),
     logLinesDropped: new Counter({
       name: 'keygate_log_lines_dropped_total',
       help: 'Log lines dropped because standard output could not keep up (the writer holds at most 16 Mi characters).',

@@ -310,7 +310,6 @@ const RETRY_AFTER = { 'Retry-After': '1' };
  * asks `busy()` first: a tenant at its plan's maxInFlight is refused, never forwarded.
  */
 export function createForwarder(opts: ForwardOptions) {
-  const target = new URL(opts.target);
   const base = basePathOf(opts.target);
   const upstream = new Upstream(opts);
 

@@ -211,6 +211,9 @@ export function rateLimitFields(v: RateVerdict, into: string[] = []): string[] {
 }
 
 /** The 429 for a refused verdict, alike on HTTP and on the WebSocket upgrade: wording, RateLimit-*, Retry-After. */
-export function rateLimitedRefusal(v: RateVerdict, identity: Identity): Refusal {
-  return { ok: false, code: 'rate_limited', message: 'Rate limit exceeded; retry after the Retry-After interval.', identity, headers: fieldsRecord(rateLimitFields(v)) };
+export function rateLimitedRefusal(v: RateVerdict & { ok: false }, identity: Identity): Refusal {
+  const message = v.code === 'quota_exceeded'
+    ? `Monthly quota exceeded for this ${v.scope === 'key_quota' ? 'API key' : 'tenant'}; it renews when the month (UTC) ends.`
+    : 'Rate limit exceeded; retry after the Retry-After interval.';
+  return { ok: false, code: v.code, message, identity, headers: fieldsRecord(rateLimitFields(v)) };
 }

@@ -145,8 +145,9 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
   function limit(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
     scope.tenantId = grant.identity.tenant.id;
     scope.keyId = grant.identity.key.id;
-    const verdict = limits.consume(grant.identity);
-    // Synchronous whenever the key's rate-limit leases are live (the common case): no closure, no promise.
+    // Monthly quotas count what a key asks of the upstream (as usage does): management requests are not charged.
+    const verdict = limits.consume(grant.identity, scope.door !== 'management');
+    // Synchronous whenever the key's rate-limit and quota leases are live (the common case): no closure, no promise.
     if (!(verdict instanceof Promise)) return applyVerdict(req, res, scope, grant, verdict);
     verdict.then((v) => applyVerdict(req, res, scope, grant, v), (err: unknown) => storeDown(res, scope, err));
   }

@@ -11,6 +11,7 @@ import { errorResponse, refusalMessage, type ErrorCode } from '../http/errors.ts
 import { isFailedAttempt } from '../limits/failures.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
+import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots, SlotResult } from '../limits/sessions.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
@@ -33,6 +34,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
   limits: RateLimits;
   failures: FailureBlock;
   slots: SessionSlots;
+  /** Session minutes per month (issue 17). */
+  sessionQuota: SessionQuota;
   cache: KeyCache;
   usage: Usage;
   plans: Config['plans'];
@@ -115,8 +118,13 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
    * session starts (the dial throwing, the upstream refusing or timing out, the client leaving, `ws` not
    * completing the handshake) goes through `fail`: the upstream socket closed, the slot released, once.
    */
-  function dial(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null): void {
-    const release = slotLease(identity, sessionId);
+  function dial(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null, meter: SessionMeter | null): void {
+    const releaseSlot = slotLease(identity, sessionId);
+    // The slot, and the session time reserved and not used (SessionMeter.close is once, too).
+    const release = () => {
+      releaseSlot();
+      meter?.close(Date.now());
+    };
     let upstream: WebSocket | null = null;
     let done = false;
     const fail = (why: DialFailure): void => {
@@ -158,7 +166,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;
             socket.off('end', left).off('close', left);
-            sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), release });
+            sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release });
           });
         } catch (err) {
           logger.error({ err, requestId }, 'WebSocket handshake failed');
@@ -172,11 +180,12 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     }
   }
 
-  /** Rate limits, then a session slot, then the dial; only the store failing here is a 503. */
+  /** Rate limits and request quotas, then a session slot, then session minutes, then the dial; only the store failing here is a 503. */
   async function admit(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, identity: Identity): Promise<void> {
     const sessionId = randomUUID();
     let verdict: RateVerdict | null;
     let slot: SlotResult;
+    let meter: SessionMeter | null = null;
     try {
       verdict = await deps.limits.consume(identity);
       if (verdict && !verdict.ok) {
@@ -185,6 +194,17 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       }
       const plan = deps.plans[identity.tenant.plan];
       slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.policy.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
+      if (slot === 'ok') {
+        const opened = await deps.sessionQuota.open(identity, sessionId);
+        if (opened && 'refused' in opened) {
+          slotLease(identity, sessionId)();
+          metrics.rateLimited.inc({ scope: `${opened.scope}_quota` });
+          const whose = opened.scope === 'key' ? 'API key' : 'tenant';
+          const message = `Monthly session minutes used up for this ${whose}; they renew when the month (UTC) ends.`;
+          return refuse(req, socket, requestId, { ok: false, code: 'quota_exceeded', message, identity }, { 'Retry-After': String(opened.retryAfterSeconds) });
+        }
+        meter = opened;
+      }
     } catch (err) {
       slotLease(identity, sessionId)(); // the store may have taken the slot before failing to answer
       return storeDown(socket, requestId, err);
@@ -196,7 +216,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     try {
       deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
       metrics.decision('allowed', identity.tenant.id);
-      dial(req, target, socket, head, requestId, sessionId, identity, verdict);
+      dial(req, target, socket, head, requestId, sessionId, identity, verdict, meter);
     } catch (err) {
       slotLease(identity, sessionId)(); // whatever fails between the slot and the dial gives the slot back
       throw err;

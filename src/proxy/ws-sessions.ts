@@ -5,14 +5,17 @@ import { deny, statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { Target } from '../http/target.ts';
+import type { SessionMeter } from '../limits/session-quota.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
+import type { Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { relayMessages } from './ws-relay.ts';
 
 // Live WebSocket sessions (SPEC §5): relayed both ways; closed with 1009 for an oversized message, with 1008
-// when the key is revoked, disabled, expires or is changed so that it may no longer open the session, with
-// 1001 at shutdown. Each session's slot lease is renewed while it lives and released when it ends.
+// when the key is revoked, disabled, expires or is changed so that it may no longer open the session, or when
+// its key's or tenant's session minutes run out (`quota_exceeded`, issue 17), with 1001 at shutdown. Each
+// session's slot lease is renewed while it lives and released when it ends; its time is metered in usage.
 
 export interface Session {
   id: string;
@@ -25,7 +28,9 @@ export interface Session {
   upstream: WebSocket;
   /** ms since epoch when the key or the presented value stops being valid; null for never. */
   expiresAt: number | null;
-  /** Gives the session slot back; does so once, however often called. */
+  /** The session's share of its key's and tenant's monthly minutes; null when no quota applies. */
+  meter: SessionMeter | null;
+  /** Gives the session slot (and unused reserved minutes) back; does so once, however often called. */
   release: () => void;
 }
 
@@ -56,6 +61,7 @@ export interface SessionDeps {
   pipeline: Pipeline;
   cache: KeyCache;
   slots: SessionSlots;
+  usage: Usage;
   revalidateSeconds: number;
   /** Each direction's backpressure high-water mark. */
   highWater: number;
@@ -81,6 +87,7 @@ export function createSessions(deps: SessionDeps) {
     const { client, upstream } = session;
     sessions.set(session.id, session);
     metrics.websockets.inc();
+    const metered = deps.usage.openSession(session.identity.tenant.id, session.identity.key.id);
     relayMessages(client, upstream, deps.highWater);
     relayMessages(upstream, client, deps.highWater);
     let ended = false;
@@ -89,6 +96,7 @@ export function createSessions(deps: SessionDeps) {
       ended = true;
       sessions.delete(session.id);
       metrics.websockets.dec();
+      metered.close();
       session.release();
     };
     client.on('close', (code, reason) => {
@@ -128,10 +136,14 @@ export function createSessions(deps: SessionDeps) {
     );
   }
 
-  // Expiry is checked locally every second; the lease renewal and a slower store re-check run alongside.
+  // Expiry and session minutes are checked locally every second; the lease renewal and a slower store re-check
+  // run alongside.
   const ticker = setInterval(() => {
     const now = Date.now();
-    for (const s of sessions.values()) if (s.expiresAt !== null && s.expiresAt <= now) close(s, 1008, 'key_expired');
+    for (const s of sessions.values()) {
+      if (s.expiresAt !== null && s.expiresAt <= now) close(s, 1008, 'key_expired');
+      else if (s.meter?.tick(now)) close(s, 1008, 'quota_exceeded');
+    }
   }, 1_000);
   ticker.unref();
   const renewer = setInterval(() => {
@@ -162,7 +174,11 @@ export function createSessions(deps: SessionDeps) {
       clearInterval(ticker);
       clearInterval(renewer);
       clearInterval(sweeper);
-      for (const s of [...sessions.values()]) close(s, 1001, 'shutting_down');
+      const now = Date.now();
+      for (const s of [...sessions.values()]) {
+        s.meter?.close(now); // while Redis is still open: the unused reservation goes back
+        close(s, 1001, 'shutting_down');
+      }
     },
   };
 }

@@ -20,8 +20,11 @@ import { compileCidrs } from '../http/client-ip.ts';
 import { pathOf } from '../http/path.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
+import { MonthCounter } from '../limits/calendar.ts';
 import { FailureBlockImpl } from '../limits/failures.ts';
+import { QuotaEvents } from '../limits/quota-events.ts';
 import { RateLimitsImpl } from '../limits/rate-limits.ts';
+import { MemoryTimeBank, RedisTimeBank, SessionQuota } from '../limits/session-quota.ts';
 import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
@@ -123,12 +126,29 @@ export async function startKeygate(config: Config) {
   const cache = new KeyCache(store, config.cache, metrics);
   cacheSize = () => cache.size;
   const authenticate = createAuthenticator({ format, hash, cache });
-  const usage = new Usage(store, logger, { flushIntervalMs: config.usage.flushIntervalSeconds * 1000, lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000 });
+  const usage = new Usage(store, logger, {
+    flushIntervalMs: config.usage.flushIntervalSeconds * 1000,
+    lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000,
+    onSessionSeconds: (s) => metrics.sessionSeconds.inc(s),
+  });
   const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: adminToken });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
   const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
-  const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans, onFallback: () => metrics.storeErrors.inc({ op: 'rate_limit' }) });
+  // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
+  const quotaEvents = new QuotaEvents();
+  quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
+  const onQuotaThreshold = (event: Parameters<QuotaEvents['emit']>[0]) => quotaEvents.emit(event);
+  const months = new MonthCounter({ redis, prefix: config.redis.keyPrefix, onFallback: () => metrics.storeErrors.inc({ op: 'quota' }) });
+  const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans, onFallback: () => metrics.storeErrors.inc({ op: 'rate_limit' }), months, onQuotaThreshold });
+  const sessionQuota = new SessionQuota({
+    bank: redis ? new RedisTimeBank(redis, config.redis.keyPrefix) : new MemoryTimeBank(),
+    plans: config.plans,
+    warningSeconds: config.quotas.sessionWarningSeconds,
+    graceSeconds: config.quotas.sessionGraceSeconds,
+    onThreshold: onQuotaThreshold,
+    logger,
+  });
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
@@ -165,6 +185,7 @@ export async function startKeygate(config: Config) {
     limits,
     failures,
     slots,
+    sessionQuota,
     cache,
     usage,
     plans: config.plans,
@@ -209,6 +230,8 @@ export async function startKeygate(config: Config) {
     opsPort,
     adminToken,
     generatedAdminToken,
+    /** `quota.threshold` events (issue 17), for delivery to subscribers. */
+    quotaEvents,
     /** Resolves once every log line so far is written. */
     drainLogs,
 

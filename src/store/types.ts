@@ -75,7 +75,11 @@ export interface KeyStore extends UsageStore {
 
 /** Request outcomes counted per key and tenant (SPEC §6). */
 export type UsageOutcome = 'allowed' | 'denied' | 'rateLimited';
-export type UsageCounts = Record<UsageOutcome, number>;
+/** Everything counted per key, tenant and period: request outcomes, WebSocket sessions opened, and their time (ms). */
+export const USAGE_FIELDS = ['allowed', 'denied', 'rateLimited', 'sessions', 'sessionMs'] as const;
+export type UsageField = (typeof USAGE_FIELDS)[number];
+export type UsageCounts = Record<UsageField, number>;
+export const zeroCounts = (): UsageCounts => ({ allowed: 0, denied: 0, rateLimited: 0, sessions: 0, sessionMs: 0 });
 
 /** One batched increment: `period` is a day (YYYY-MM-DD) or a month (YYYY-MM). */
 export interface UsageDelta {

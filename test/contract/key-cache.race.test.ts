@@ -44,7 +44,8 @@ async function setup(ttl = { ttlSeconds: 3600, negativeTtlSeconds: 3600, staleIf
   const hash = `race${Date.now()}`.padEnd(64, '0');
   const key: StoredKey = {
     id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_xxxxxx', permissions: ['*'], allowedOrigins: null, allowedAssistants: null,
-    transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null }, maxConcurrentConnections: null, enforceMtls: false,
+    transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
+    quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
     clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
     hashes: [{ hash, expiresAt: null }],
   };

@@ -4,7 +4,7 @@ import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey, Tenant } from '../../src/keys/types.ts';
 import { MemoryStore } from '../../src/store/memory/memory-store.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
-import type { KeyStore, StoreEvent } from '../../src/store/types.ts';
+import { zeroCounts, type KeyStore, type StoreEvent, type UsageCounts } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 // One suite, every KeyStore: the Redis store against a real redis-server, and the memory store.
@@ -28,7 +28,7 @@ function key(tenantId: string, hash: string): StoredKey {
   return {
     id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_abcdef', permissions: ['*'], allowedOrigins: null,
     allowedAssistants: null, transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
-    maxConcurrentConnections: null, enforceMtls: false, clientCertFingerprints: null, metadata: {}, isActive: true,
+    quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false, clientCertFingerprints: null, metadata: {}, isActive: true,
     createdAt: now(), updatedAt: now(), expiresAt: null, lastUsedAt: null, createdBy: 'admin', hashes: [{ hash, expiresAt: null }],
   };
 }
@@ -197,16 +197,18 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
   it('adds usage in batches and reads it per period, key and fleet', async () => {
     const t = tenant();
     await store.createTenant(t, audit);
+    const counts = (c: Partial<UsageCounts>): UsageCounts => ({ ...zeroCounts(), ...c });
     await store.addUsage([
-      { tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: { allowed: 3, denied: 1, rateLimited: 0 } },
-      { tenantId: t.id, keyId: 'key_b', period: '2026-11-22', counts: { allowed: 2, denied: 0, rateLimited: 4 } },
+      { tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: counts({ allowed: 3, denied: 1, sessions: 1, sessionMs: 1_500 }) },
+      { tenantId: t.id, keyId: 'key_b', period: '2026-11-22', counts: counts({ allowed: 2, rateLimited: 4 }) },
     ]);
-    await store.addUsage([{ tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: { allowed: 1, denied: 0, rateLimited: 0 } }]);
+    await store.addUsage([{ tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: counts({ allowed: 1, sessionMs: 250 }) }]);
     const all = await store.readUsage(t.id, ['2026-11-22', '2026-11-21'], null);
-    expect(all.get('2026-11-22')).toEqual({ allowed: 6, denied: 1, rateLimited: 4 });
-    expect(all.get('2026-11-21')).toEqual({ allowed: 0, denied: 0, rateLimited: 0 });
-    expect((await store.readUsage(t.id, ['2026-11-22'], 'key_a')).get('2026-11-22')).toEqual({ allowed: 4, denied: 1, rateLimited: 0 });
+    expect(all.get('2026-11-22')).toEqual(counts({ allowed: 6, denied: 1, rateLimited: 4, sessions: 1, sessionMs: 1_750 }));
+    expect(all.get('2026-11-21')).toEqual(zeroCounts());
+    expect((await store.readUsage(t.id, ['2026-11-22'], 'key_a')).get('2026-11-22')).toEqual(counts({ allowed: 4, denied: 1, sessions: 1, sessionMs: 1_750 }));
     expect((await store.readTotals('2026-11-22')).allowed).toBeGreaterThanOrEqual(6);
+    expect((await store.readTotals('2026-11-22')).sessionMs).toBeGreaterThanOrEqual(1_750);
     await store.touchKeys([{ tenantId: t.id, keyId: 'key_a', at: '2026-11-22T10:00:00.000Z' }]);
     expect(await store.lastUsed(t.id, ['key_a', 'key_b'])).toEqual(new Map([['key_a', '2026-11-22T10:00:00.000Z']]));
   });

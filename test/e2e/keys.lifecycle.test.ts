@@ -42,7 +42,7 @@ describe('key lifecycle through the APIs and the proxy', () => {
     expect(got.status).toBe(200);
     expect(got.body).not.toHaveProperty('key');
     expect(Object.keys(got.body).sort()).toEqual(
-      ['allowedAssistants', 'allowedOrigins', 'clientCertFingerprints', 'createdAt', 'createdBy', 'enforceMtls', 'expiresAt', 'id', 'isActive', 'keyType', 'lastUsedAt', 'maxConcurrentConnections', 'metadata', 'name', 'permissions', 'prefix', 'rateLimit', 'tenantId', 'transientAssistant', 'updatedAt'].sort(),
+      ['allowedAssistants', 'allowedOrigins', 'clientCertFingerprints', 'createdAt', 'createdBy', 'enforceMtls', 'expiresAt', 'id', 'isActive', 'keyType', 'lastUsedAt', 'maxConcurrentConnections', 'metadata', 'name', 'permissions', 'prefix', 'quota', 'rateLimit', 'tenantId', 'transientAssistant', 'updatedAt'].sort(),
     );
     expect(got.body.createdBy).toBe(apiKey.id);
     const list = await admin(kg, 'GET', `/tenants/${tenant.id}/api-keys`);

@@ -47,7 +47,7 @@ export function selfServicePaths() {
       get: {
         ...op,
         operationId: 'getUsage',
-        summary: 'Request counts per day or month',
+        summary: 'Request and WebSocket session counts per day or month',
         description: 'Needs `usage:read`; with `keyId`, authority over that key too (403 otherwise).',
         parameters: queryParameters(usageQuery),
         responses: { 200: { description: 'Usage rows, oldest first', ...json(ref('schemas', 'UsageReport')) }, ...selfServiceErrors({ permission: true, query: true }) },

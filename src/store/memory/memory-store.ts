@@ -3,6 +3,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
+import { USAGE_FIELDS, zeroCounts } from '../types.ts';
 
 interface TenantState {
   tenant: Tenant;
@@ -162,10 +163,8 @@ export class MemoryStore implements KeyStore {
   }
 
   #bump(id: string, counts: UsageCounts): void {
-    const row = this.#usage.get(id) ?? { allowed: 0, denied: 0, rateLimited: 0 };
-    row.allowed += counts.allowed;
-    row.denied += counts.denied;
-    row.rateLimited += counts.rateLimited;
+    const row = this.#usage.get(id) ?? zeroCounts();
+    for (const f of USAGE_FIELDS) row[f] += counts[f];
     this.#usage.set(id, row);
   }
 
@@ -178,12 +177,11 @@ export class MemoryStore implements KeyStore {
   }
 
   async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
-    const zero = { allowed: 0, denied: 0, rateLimited: 0 };
-    return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zero) }]));
+    return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zeroCounts()) }]));
   }
 
   async readTotals(period: string): Promise<UsageCounts> {
-    return { ...(this.#usage.get(`|${period}|`) ?? { allowed: 0, denied: 0, rateLimited: 0 }) };
+    return { ...(this.#usage.get(`|${period}|`) ?? zeroCounts()) };
   }
 
   async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {

@@ -3,6 +3,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
+import { USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -20,11 +21,12 @@ const CAS_ATTEMPTS = 8;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
 const USAGE_TTL_SECONDS = 400 * 86_400;
 
-const countsOf = (values: Array<string | null>): UsageCounts => ({
-  allowed: Number(values[0] ?? 0),
-  denied: Number(values[1] ?? 0),
-  rateLimited: Number(values[2] ?? 0),
-});
+/** Counts from HMGET replies in USAGE_FIELDS order. */
+function countsOf(values: Array<string | null>): UsageCounts {
+  const counts = zeroCounts();
+  USAGE_FIELDS.forEach((f, i) => (counts[f] = Number(values[i] ?? 0)));
+  return counts;
+}
 
 /** Thrown when a record kept changing under a compare-and-set loop; surfaces as 503. */
 export class StoreContentionError extends Error {}
@@ -37,8 +39,11 @@ export class StoreContentionError extends Error {}
  *   p {ten}:k:<keyId>      → StoredKey JSON
  *   p {ten}:audit          → capped STREAM of audit entries
  *   p tenants              → ZSET of tenant ids
- *   p {ten}:u:<period>     → HASH "<keyId|*>:<outcome>" → count (usage per day YYYY-MM-DD and month YYYY-MM)
- *   p u:<period>           → HASH "<outcome>" → count (fleet totals)
+ *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
+ *                            the request outcomes, `sessions` opened and `sessionMs` of session time)
+ *   p u:<period>           → HASH "<field>" → count (fleet totals)
+ *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
+ *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
  */
 export class RedisStore implements KeyStore {
@@ -226,12 +231,12 @@ export class RedisStore implements KeyStore {
       let fields = perHash.get(key);
       if (!fields) perHash.set(key, (fields = []));
       let total = totals.get(d.period);
-      if (!total) totals.set(d.period, (total = { allowed: 0, denied: 0, rateLimited: 0 }));
-      for (const outcome of ['allowed', 'denied', 'rateLimited'] as const) {
-        const n = d.counts[outcome];
+      if (!total) totals.set(d.period, (total = zeroCounts()));
+      for (const field of USAGE_FIELDS) {
+        const n = d.counts[field];
         if (n === 0) continue;
-        fields.push(`${d.keyId}:${outcome}`, n, `*:${outcome}`, n);
-        total[outcome] += n;
+        fields.push(`${d.keyId}:${field}`, n, `*:${field}`, n);
+        total[field] += n;
       }
     }
     const CHUNK = 2_000; // field/increment pairs per call
@@ -241,18 +246,18 @@ export class RedisStore implements KeyStore {
       }
     }
     for (const [period, t] of totals) {
-      await this.#run('incrementFields', [this.#totals(period)], [USAGE_TTL_SECONDS, 'allowed', t.allowed, 'denied', t.denied, 'rateLimited', t.rateLimited]);
+      await this.#run('incrementFields', [this.#totals(period)], [USAGE_TTL_SECONDS, ...USAGE_FIELDS.flatMap((f) => [f, t[f]])]);
     }
   }
 
   async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
     const who = keyId ?? '*';
-    const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), `${who}:allowed`, `${who}:denied`, `${who}:rateLimited`)));
+    const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
     return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
   }
 
   async readTotals(period: string): Promise<UsageCounts> {
-    return countsOf(await this.#r.hmget(this.#totals(period), 'allowed', 'denied', 'rateLimited'));
+    return countsOf(await this.#r.hmget(this.#totals(period), ...USAGE_FIELDS));
   }
 
   async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
