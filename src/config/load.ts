@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { compileCidrs } from '../http/client-ip.ts';
 import { configSchema, secretPaths, type Config } from './schema.ts';
 
 export interface ConfigProblem {
@@ -32,6 +33,7 @@ const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | '
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['OPS_PORT', 'server.opsPort', 'number'],
+  ['AUTHZ_PORT', 'server.authzPort', 'number'],
   ['UPSTREAM_URL', 'upstream.url', 'string'],
   ['UPSTREAM_TIMEOUT_MS', 'upstream.timeoutMs', 'number'],
   ['REDIS_URL', 'redis.url', 'string'],
@@ -104,6 +106,35 @@ function semanticProblems(c: Config): ConfigProblem[] {
       const { default: d, max } = plan[field];
       if (max !== null && (d === null || d > max)) {
         out.push({ path: `plans.${name}.${field}.default`, message: 'must be set and at most max when max is set' });
+      }
+    }
+  }
+  out.push(...authzProblems(c));
+  return out;
+}
+
+/** What the authorizer listener cannot enforce is refused at start-up (docs/gateways/README.md). */
+function authzProblems(c: Config): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const [path, cidrs] of [['server.trustedProxies', c.server.trustedProxies], ['tls.trustXfccFrom', c.tls.trustXfccFrom], ['authz.trustedGateways', c.authz.trustedGateways]] as const) {
+    try {
+      compileCidrs(cidrs);
+    } catch (err) {
+      out.push({ path, message: (err as Error).message });
+    }
+  }
+  if (c.server.authzPort === null) return out;
+  if (c.authz.trustedGateways.length === 0) {
+    out.push({ path: 'authz.trustedGateways', message: 'must list the gateways that call the authorizer (server.authzPort is set)' });
+  }
+  if (c.authz.websocket === 'handshake') {
+    for (const [name, plan] of Object.entries(c.plans)) {
+      const { default: d, max } = plan.maxConcurrentConnections;
+      if (d !== null || max !== null) {
+        out.push({
+          path: `plans.${name}.maxConcurrentConnections`,
+          message: 'must be null with authz.websocket: handshake (the gateway does not report session ends, so the authorizer cannot cap sessions)',
+        });
       }
     }
   }

@@ -94,7 +94,11 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   // Children bound on first use. Without a tenant label they are found on later requests without building a
   // string or a closure: keygate_requests_total by listener, method, then status class. With it, HotCounter's
   // own lookup by label values serves (one string per request, as the tenant is a label value).
-  const requestChildren = { public: new Map<string, Array<HotCounterChild | undefined>>(), internal: new Map<string, Array<HotCounterChild | undefined>>() };
+  const requestChildren = {
+    public: new Map<string, Array<HotCounterChild | undefined>>(),
+    internal: new Map<string, Array<HotCounterChild | undefined>>(),
+    authz: new Map<string, Array<HotCounterChild | undefined>>(),
+  };
   const decisionChildren = new Map<string, HotCounterChild>();
   /** Bounded: arbitrary methods cannot grow the maps forever. */
   const remember = <V>(map: Map<string, V>, id: string, value: V): V => {
@@ -105,7 +109,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   return {
     ...m,
     /** Counts an answered request; `tenantId` becomes a label only with `metrics.tenantLabel`. */
-    countRequest(listener: 'public' | 'internal', method: string, status: number, tenantId: string | null = null): void {
+    countRequest(listener: 'public' | 'internal' | 'authz', method: string, status: number, tenantId: string | null = null): void {
       const c = Math.floor(status / 100);
       if (opts.tenantLabel) return m.requests.child(listener, method, `${c}xx`, tenantId ?? '').inc();
       const byClass = requestChildren[listener].get(method) ?? remember(requestChildren[listener], method, []);
