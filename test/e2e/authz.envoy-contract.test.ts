@@ -97,7 +97,7 @@ beforeAll(async () => {
     upstream: servers.upstream.url,
     env: { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') },
     authz: { requestBody: true },
-    config: { tls: { trustXfccFrom: ['127.0.0.1/32', '::1/128'] } },
+    config: { tls: { trustXfccFrom: ['127.0.0.1/32', '::1/128'] }, usage: { flushIntervalSeconds: 0.1 } },
   });
 });
 afterAll(async () => {
@@ -178,6 +178,27 @@ describe('Envoy ext_authz HTTP service (docs/gateways/envoy.yaml)', () => {
     expect(o.clientHeaders['access-control-allow-headers']).toContain('x-api-key');
     expect(o.upstream!['x-tenant-id']).toBeUndefined();
     expect(o.upstream!['x-keygate-signature']).toBeUndefined();
+  });
+
+  it('counts its decisions in usage, metrics and the access log as the proxy counts its own', async () => {
+    const { key } = await createTenant(kg, { name: 'envoy-usage', plan: 'pro' });
+    const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'], rateLimit: { requestsPerMinute: 3 } });
+    for (let i = 0; i < 5; i++) await throughEnvoy(kg, { path: '/v1/calls/1', headers: { 'x-api-key': made.body.key } }); // 3 allowed, 2 rate-limited
+    await throughEnvoy(kg, { method: 'POST', path: '/v1/assistants', headers: { 'x-api-key': made.body.key } }); // denied (policy)
+    const today = new Date().toISOString().slice(0, 10);
+    let usage: any;
+    for (let i = 0; i < 50; i++) {
+      usage = await self(kg, key, 'GET', `/usage?keyId=${made.body.id}&from=${today}&to=${today}`);
+      if (usage.body.data[0]?.requests === 6) break;
+      await new Promise((r) => setTimeout(r, 100)); // usage.flushIntervalSeconds: 0.1
+    }
+    expect(usage.body.data[0]).toMatchObject({ requests: 6, allowed: 3, denied: 1, rateLimited: 2 });
+    const metrics = await (await fetch(`${kg.opsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/keygate_requests_total\{listener="authz",method="GET",status_class="2xx"\} [1-9]/);
+    expect(metrics).toMatch(/keygate_requests_total\{listener="authz",method="GET",status_class="4xx"\} [1-9]/);
+    const line = kg.output().split('\n').find((l) => l.includes('"listener":"authz"') && l.includes('"decision":"rate_limited"') && l.includes(made.body.id));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ method: 'GET', path: '/v1/calls/1', status: 429, keyId: made.body.id });
   });
 
   it('refuses a WebSocket handshake: session caps and closing need keygate as the proxy', async () => {

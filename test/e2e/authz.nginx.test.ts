@@ -137,8 +137,10 @@ describe('nginx auth_request with keygate as the authorizer (docs/gateways/nginx
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expectError(await get(nginx, '/v1/calls/1', { 'x-api-key': web.body.key, origin: 'https://evil.example.com' }), 403, 'origin_not_allowed');
-    const preflight = await get(nginx, '/v1/calls/1', { origin: 'https://app.example.com', 'access-control-request-method': 'GET' }, 'OPTIONS');
+    const preflight = await get(nginx, '/v1/calls/1', { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'x-tenant-id': 'ten_spoofed' }, 'OPTIONS');
     expect(preflight.status).toBe(200);
+    expect(lastSeen().method).toBe('OPTIONS');
+    expect(lastSeen().headers['x-tenant-id']).toBeUndefined();
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(preflight.headers.get('access-control-allow-headers')).toContain('x-api-key');
   });
