@@ -29,11 +29,12 @@ export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 type Env = Record<string, string | undefined>;
 
 // The common options, settable without a file (twelve-factor style).
-const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number']> = [
+const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list']> = [
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['OPS_PORT', 'server.opsPort', 'number'],
   ['AUTHZ_PORT', 'server.authzPort', 'number'],
+  ['AUTHZ_TRUSTED_GATEWAYS', 'authz.trustedGateways', 'list'],
   ['UPSTREAM_URL', 'upstream.url', 'string'],
   ['UPSTREAM_TIMEOUT_MS', 'upstream.timeoutMs', 'number'],
   ['REDIS_URL', 'redis.url', 'string'],
@@ -158,7 +159,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     fromEnv.set(path, name);
-    setPath(tree, path, kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw);
+    const value = kind === 'list' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    setPath(tree, path, value);
   }
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {

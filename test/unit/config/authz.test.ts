@@ -26,6 +26,9 @@ describe('authorizer configuration', () => {
     expect(c.server.authzPort).toBeNull();
     expect(c.authz).toEqual({ trustedGateways: [], requestBody: false, websocket: 'refuse' });
     expect(problems({ authz: { trustedGateways: ['10.0.0.0/8'] } }, { AUTHZ_PORT: '8081' })).toEqual([]);
+    const fromEnv = loadConfig({ env: { AUTHZ_PORT: '8081', AUTHZ_TRUSTED_GATEWAYS: '10.0.0.0/8, 172.16.0.0/12' } });
+    expect(fromEnv.server.authzPort).toBe(8081);
+    expect(fromEnv.authz.trustedGateways).toEqual(['10.0.0.0/8', '172.16.0.0/12']);
   });
 
   it('refuses an authorizer that would answer nobody in particular, and CIDRs that are not', () => {

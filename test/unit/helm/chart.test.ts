@@ -54,7 +54,7 @@ describe('helm/keygate', () => {
         kinds.push(obj.kind!);
       }
     }
-    expect(kinds.sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'ServiceMonitor']);
+    expect(kinds.sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'PodDisruptionBudget', 'Secret', 'Service', 'Service', 'Service', 'ServiceMonitor']);
   });
 
   it('covers both modes, probes on the internal port, and a read-only non-root container', () => {
