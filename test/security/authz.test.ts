@@ -128,7 +128,7 @@ describe('what only keygate as the proxy can enforce', () => {
   });
 
   it('refuses WebSocket handshakes by default, however the gateway describes them', async () => {
-    for (const headers of [{ 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }, { upgrade: 'WebSocket' }]) {
+    for (const headers of [{ 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }, { upgrade: 'WebSocket' }] as Array<Record<string, string>>) {
       refused(await forwardAuth(kg, '/v1/voice/asst_1/stream', { 'x-api-key': key, ...headers }), 403, 'inline_proxy_required');
     }
   });
