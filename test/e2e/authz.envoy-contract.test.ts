@@ -196,7 +196,10 @@ describe('Envoy ext_authz HTTP service (docs/gateways/envoy.yaml)', () => {
     const metrics = await (await fetch(`${kg.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(/keygate_requests_total\{listener="authz",method="GET",status_class="2xx"\} [1-9]/);
     expect(metrics).toMatch(/keygate_requests_total\{listener="authz",method="GET",status_class="4xx"\} [1-9]/);
-    const line = kg.output().split('\n').find((l) => l.includes('"listener":"authz"') && l.includes('"decision":"rate_limited"') && l.includes(made.body.id));
+    // Access lines are written in batches: wait for this one.
+    const find = () => kg.output().split('\n').find((l) => l.includes('"listener":"authz"') && l.includes('"decision":"rate_limited"') && l.includes(made.body.id));
+    for (let i = 0; i < 50 && !find(); i++) await new Promise((r) => setTimeout(r, 100));
+    const line = find();
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ method: 'GET', path: '/v1/calls/1', status: 429, keyId: made.body.id });
   });
