@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
@@ -38,7 +38,7 @@ export interface AuthzDeps extends GateDeps {
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
 const noSessionCap = deny('inline_proxy_required', 'This API key caps its WebSocket sessions, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
 const queryKey = deny('malformed_request', 'Send the API key in the X-API-Key header: through a gateway, a key in the query would reach the upstream.');
-const notCanonical = deny('malformed_request', 'The request path escapes characters that need no escape (e.g. %61 for a); send it plainly.');
+const notCanonical = deny('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
 
 const asciiJson = (json: string): string => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
@@ -130,4 +130,13 @@ export function createAuthzHandler(deps: AuthzDeps) {
     scope.clientIp = gatewayClientIp(req, deps.trustedProxies);
     gate.enter(req, res, scope);
   };
+}
+
+/** The authorizer listener (plain HTTP; node answers a check that asks to upgrade as a plain request). */
+export function createAuthzServer(deps: AuthzDeps): Server {
+  const server = createServer(createAuthzHandler(deps));
+  // Slow-loris protection, as on the public listener.
+  server.headersTimeout = 20_000;
+  server.keepAliveTimeout = 65_000;
+  return server;
 }

@@ -10,7 +10,7 @@ import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
 import { selfServiceRouter } from '../api/self-service.ts';
 import { createAuthorizer } from '../auth/authorize.ts';
-import { createAuthzHandler } from '../authz/handler.ts';
+import { createAuthzServer } from '../authz/handler.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createAuthenticator } from '../auth/verify.ts';
@@ -199,24 +199,20 @@ export async function startKeygate(config: Config) {
   let authzServer: Server | null = null;
   let authzPort: number | null = null;
   if (config.server.authzPort !== null) {
-    authzServer = createServer(
-      createAuthzHandler({
-        pipeline,
-        limits,
-        failures,
-        usage,
-        metrics,
-        logger,
-        access,
-        trustedGateways: compileCidrs(config.authz.trustedGateways),
-        trustedProxies,
-        signingSecret: config.upstream.signingSecret,
-        requestBody: config.authz.requestBody,
-        websocket: config.authz.websocket,
-      }),
-    );
-    authzServer.headersTimeout = 20_000;
-    authzServer.keepAliveTimeout = 65_000;
+    authzServer = createAuthzServer({
+      pipeline,
+      limits,
+      failures,
+      usage,
+      metrics,
+      logger,
+      access,
+      trustedGateways: compileCidrs(config.authz.trustedGateways),
+      trustedProxies,
+      signingSecret: config.upstream.signingSecret,
+      requestBody: config.authz.requestBody,
+      websocket: config.authz.websocket,
+    });
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');

@@ -131,9 +131,13 @@ describe('what only keygate as the proxy can enforce', () => {
   });
 
   it('refuses WebSocket handshakes by default, however the gateway describes them', async () => {
-    for (const headers of [{ 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' }, { upgrade: 'WebSocket' }] as Array<Record<string, string>>) {
-      refused(await forwardAuth(kg, '/v1/voice/asst_1/stream', { 'x-api-key': key, ...headers }), 403, 'inline_proxy_required');
-    }
+    const described: Array<Record<string, string>> = [
+      { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+      { upgrade: 'WebSocket' },
+      // A gateway that passes the hop-by-hop fields on: the check itself asks to upgrade, and is still answered.
+      { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' },
+    ];
+    for (const headers of described) refused(await forwardAuth(kg, '/v1/voice/asst_1/stream', { 'x-api-key': key, ...headers }), 403, 'inline_proxy_required');
   });
 
   it('with authz.websocket: handshake, authorises a handshake only for keys that cap no sessions, and never with a query key', async () => {
