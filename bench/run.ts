@@ -9,6 +9,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { authMicro } from './auth-micro.ts';
+import { authzBench } from './authz.ts';
 import { cpuMicros, freePort, openLoop, otherCores, peakRssMb, proxyCore, percentile, pinned, processTree, rssMb, startCommand, startScript, stop, zipf, type OpenLoopResult } from './lib.ts';
 import { provision } from './provision.ts';
 import { nginxConfig, nginxInstalled } from './systems/nginx.ts';
@@ -17,6 +18,8 @@ import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
 const here = import.meta.dirname;
 const root = join(here, '..');
 const quick = process.env.BENCH_QUICK === '1';
+/** `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine. */
+const only = process.env.BENCH_ONLY;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (quick ? 1 : 3));
 const CONNECTIONS = 64;
@@ -52,10 +55,14 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 
 /** Closed-loop load, `keys` cycled through in order (or one fixed header set): wrk when installed, else autocannon. */
 async function load(url: string, seconds: number, headers: Record<string, string>, keys?: string[]): Promise<LoadResult> {
-  if (wrkInstalled) return wrk(url + PATH, { connections: CONNECTIONS, seconds, headers, keys, cpus: pinned ? otherCores : undefined });
+  return loadUrl(url + PATH, seconds, headers, keys);
+}
+
+async function loadUrl(url: string, seconds: number, headers: Record<string, string>, keys?: string[]): Promise<LoadResult> {
+  if (wrkInstalled) return wrk(url, { connections: CONNECTIONS, seconds, headers, keys, cpus: pinned ? otherCores : undefined });
   let n = 0;
   const r = await autocannon({
-    url: url + PATH,
+    url,
     connections: CONNECTIONS,
     duration: seconds,
     requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...headers, ...(keys ? { 'x-api-key': keys[n++ % keys.length]! } : {}) } }) }],
@@ -70,18 +77,44 @@ async function measure(sys: System, seconds: number, headers: Record<string, str
   return { ...r, cpuUsPerRequest: round((cpuOf(sys.proc) - before) / Math.max(1, r.total)) };
 }
 
-async function startKeygate(redisUrl: string, upstreamUrl: string): Promise<System> {
-  const [port, opsPort] = [await freePort(), await freePort()];
+async function startKeygate(redisUrl: string, upstreamUrl: string): Promise<System & { opsUrl: string; authzPort: number }> {
+  const [port, opsPort, authzPort] = [await freePort(), await freePort(), await freePort()];
   // Its log goes to a file, as a container runtime would take it: not through a pipe this process must read on
   // the load generator's core.
   const log = join(mkdtempSync(join(tmpdir(), 'keygate-bench-log-')), 'keygate.log');
   const { proc } = await startCommand(process.execPath, [...keygateNodeFlags, join(root, 'dist/server/cli.js'), 'serve'], {
     PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl,
+    // The authorizer listener too (bench/authz.ts); the proxy's hot path does not touch it.
+    AUTHZ_PORT: String(authzPort), AUTHZ_TRUSTED_GATEWAYS: '127.0.0.1/32',
     KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'),
     // Each mix is measured on its own: the invalid-key mix must not leave 127.0.0.1 blocked for the next.
     KEYGATE_CONFIG: join(here, 'keygate.yaml'),
   }, true, /keygate listening/, log);
-  return { name: 'keygate (cache, limits, metrics, logs)', url: `http://127.0.0.1:${port}`, proc, opsUrl: `http://127.0.0.1:${opsPort}` } as System & { opsUrl: string };
+  return { name: 'keygate (cache, limits, metrics, logs)', url: `http://127.0.0.1:${port}`, proc, opsUrl: `http://127.0.0.1:${opsPort}`, authzPort };
+}
+
+/** keygate as nginx's authorizer against keygate as the proxy, and the authorizer's decisions per second. */
+async function runAuthz(redisUrl: string, upstreamUrl: string, upstreamPort: number, key: string): Promise<unknown> {
+  if (!nginxInstalled) {
+    console.log('nginx not installed: the authorizer comparison was skipped (apt-get install nginx-light)');
+    return 'not run: nginx is not installed (apt-get install nginx-light)';
+  }
+  const kg = await startKeygate(redisUrl, upstreamUrl);
+  try {
+    const r = await authzBench({
+      kg, authzPort: kg.authzPort, upstreamPort, key, path: PATH, seconds: SECONDS, repeats: REPEATS,
+      load: (url, seconds, headers) => load(url, seconds, headers),
+      decisionLoad: (url, seconds, headers) => loadUrl(url, seconds, headers),
+    });
+    const line = (name: string, x: typeof r.inline) => `| ${name} | ${x.rps} | ${x.p50} | ${x.p99} | ${x.cpuUsPerRequest} | ${x.non2xx} |`;
+    console.log('\n| keygate as the authorizer (one core) | req/s | p50 ms | p99 ms | CPU µs/req | errors |\n|---|---|---|---|---|---|');
+    console.log(line('authorizer alone: decisions (/forward-auth)', r.decisionsPerSecond));
+    console.log(line('keygate inline (proxy)', r.inline));
+    console.log(line('nginx + keygate authorizer (auth_request)', r.nginxAuthorizer));
+    return r;
+  } finally {
+    await stop(kg.proc);
+  }
 }
 
 /** Connect rate (1,000 sessions, 50 at a time) and the round trip of a 320-byte frame (20 ms of 8 kHz audio). */
@@ -177,6 +210,17 @@ async function main(): Promise<void> {
   const unlimited = { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 };
   const { keys } = await provision(redisUrl, quick ? 1_000 : 10_000, unlimited);
   const hot = keys[0]!;
+  if (only === 'authz') {
+    results.authz = await runAuthz(redisUrl, upstreamUrl, upstreamPort, hot);
+    mkdirSync(join(here, 'results'), { recursive: true });
+    const file = join(here, 'results', `bench-authz-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2));
+    console.log(`\nwrote ${file}`);
+    await stop(upstream);
+    admin.disconnect();
+    redis.proc.kill('SIGKILL');
+    return;
+  }
   const { keys: limited } = await provision(redisUrl, 50, { requestsPerMinute: 1, requestsPerDay: 1_000 });
   // The straightforward stack reads the same keys from its own records.
   await Promise.all(keys.map((k) => admin.set(`naive:key:${createHash('sha256').update(k).digest('hex')}`, JSON.stringify({ tenantId: 'ten_bench' }))));
@@ -281,6 +325,7 @@ async function main(): Promise<void> {
   console.log('websocket', results.websocket);
 
   for (const s of systems) if (s.proc !== upstream) await stop(s.proc);
+  results.authz = await runAuthz(redisUrl, upstreamUrl, upstreamPort, hot);
   results.memory = await memoryPhase(redisUrl, upstreamUrl, quick ? 10_000 : 100_000);
   console.log('memory (fresh keygate process)', results.memory);
   // What the least a cached key can cost in this runtime, for reading the peak RSS against (bench/README.md).

@@ -29,8 +29,8 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
 export const isPreflight = (req: IncomingMessage): boolean =>
   req.method === 'OPTIONS' && typeof req.headers.origin === 'string' && typeof req.headers['access-control-request-method'] === 'string';
 
-/** Answers a CORS preflight without a key (SPEC §5 step 2). */
-export function answerPreflight(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+/** The fields answering a CORS preflight (SPEC §7): none but Vary and X-Request-Id for the `null` origin. */
+export function preflightFields(req: IncomingMessage, requestId: string): Record<string, string> {
   const origin = req.headers.origin!;
   const requested = (req.headers['access-control-request-headers'] ?? '')
     .split(',')
@@ -45,7 +45,12 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse, reque
       'Access-Control-Max-Age': MAX_AGE,
     });
   }
-  res.writeHead(204, headers);
+  return headers;
+}
+
+/** Answers a CORS preflight without a key (SPEC §5 step 2). */
+export function answerPreflight(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+  res.writeHead(204, preflightFields(req, requestId));
   res.end();
 }
 

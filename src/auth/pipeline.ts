@@ -17,8 +17,11 @@ import { deny, type Authenticator, type Denial, type Identity } from './verify.t
 // upgrades and the management API differ only in the last stage — route policy and assistant rules for what
 // is forwarded, a refusal of public keys for `/keygate/v1`.
 
-/** Which door a request came through. */
-export type Door = 'proxy' | 'upgrade' | 'management';
+/**
+ * Which door a request came through. `check`: a gateway's authorization check (src/authz/) that does not carry
+ * the request body, so a route whose assistant rule reads the body cannot be decided on it.
+ */
+export type Door = 'proxy' | 'upgrade' | 'management' | 'check';
 
 export interface Grant {
   ok: true;
@@ -43,6 +46,7 @@ export interface PipelineDeps {
 const tooLarge = deny('payload_too_large', 'The request body is too large for this route.');
 const noManagement = deny('public_key_not_allowed', 'Public keys cannot use the management API; use a private key from a server.');
 const noUpgradeBody = deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.');
+const noCheckBody = deny('assistant_not_allowed', 'This route reads the assistant from the body, which the gateway did not send to keygate whole.');
 
 /** The body members an assistant rule reads: none of them may appear twice (auth/json-body.ts). */
 const namesOf = (rule: AssistantRule): ReadonlySet<string> => new Set(rule.transientField ? [rule.field, rule.transientField] : [rule.field]);
@@ -79,7 +83,10 @@ export function createPipeline(deps: PipelineDeps) {
     if (!rule) return { ok: true, identity, match: route.match, body: null };
     const q = target.url.indexOf('?');
     const query = q < 0 ? null : new URLSearchParams(target.url.slice(q + 1));
-    if (rule.from === 'body') return door === 'upgrade' ? refuse(noUpgradeBody, identity) : withBody(req, identity, route.match!, query);
+    if (rule.from === 'body') {
+      if (door === 'upgrade') return refuse(noUpgradeBody, identity);
+      return door === 'check' ? refuse(noCheckBody, identity) : withBody(req, identity, route.match!, query);
+    }
     const refused = checkAssistant(key, rule, { params: route.match!.params, query, headers: req.headers, body: null });
     return refused ? refuse(refused, identity) : { ok: true, identity, match: route.match, body: null };
   }

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { compileCidrs } from '../http/client-ip.ts';
 import { configSchema, secretPaths, type Config } from './schema.ts';
 
 export interface ConfigProblem {
@@ -28,10 +29,12 @@ export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 type Env = Record<string, string | undefined>;
 
 // The common options, settable without a file (twelve-factor style).
-const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number']> = [
+const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list']> = [
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['OPS_PORT', 'server.opsPort', 'number'],
+  ['AUTHZ_PORT', 'server.authzPort', 'number'],
+  ['AUTHZ_TRUSTED_GATEWAYS', 'authz.trustedGateways', 'list'],
   ['UPSTREAM_URL', 'upstream.url', 'string'],
   ['UPSTREAM_TIMEOUT_MS', 'upstream.timeoutMs', 'number'],
   ['REDIS_URL', 'redis.url', 'string'],
@@ -107,6 +110,35 @@ function semanticProblems(c: Config): ConfigProblem[] {
       }
     }
   }
+  out.push(...authzProblems(c));
+  return out;
+}
+
+/** What the authorizer listener cannot enforce is refused at start-up (docs/gateways/README.md). */
+function authzProblems(c: Config): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const [path, cidrs] of [['server.trustedProxies', c.server.trustedProxies], ['tls.trustXfccFrom', c.tls.trustXfccFrom], ['authz.trustedGateways', c.authz.trustedGateways]] as const) {
+    try {
+      compileCidrs(cidrs);
+    } catch (err) {
+      out.push({ path, message: (err as Error).message });
+    }
+  }
+  if (c.server.authzPort === null) return out;
+  if (c.authz.trustedGateways.length === 0) {
+    out.push({ path: 'authz.trustedGateways', message: 'must list the gateways that call the authorizer (server.authzPort is set)' });
+  }
+  if (c.authz.websocket === 'handshake') {
+    for (const [name, plan] of Object.entries(c.plans)) {
+      const { default: d, max } = plan.maxConcurrentConnections;
+      if (d !== null || max !== null) {
+        out.push({
+          path: `plans.${name}.maxConcurrentConnections`,
+          message: 'must be null with authz.websocket: handshake (the gateway does not report session ends, so the authorizer cannot cap sessions)',
+        });
+      }
+    }
+  }
   return out;
 }
 
@@ -127,7 +159,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     fromEnv.set(path, name);
-    setPath(tree, path, kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw);
+    const value = kind === 'list' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    setPath(tree, path, value);
   }
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {

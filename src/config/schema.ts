@@ -34,6 +34,9 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.number().int().positive().default(16 * 1024),
       managementBodyTimeoutMs: z.number().int().positive().default(10_000),
       maxAssistantBodyBytes: z.number().int().positive().default(64 * 1024),
+      // The authorizer listener (issue 16, src/authz/): off unless a port is given.
+      authzHost: z.string().default('0.0.0.0'),
+      authzPort: port.nullable().default(null),
     })
     .prefault({}),
   upstream: z
@@ -137,6 +140,13 @@ export const configSchema = z.strictObject({
     .strictObject({
       revalidateSeconds: z.number().positive().default(30),
       maxPayloadBytes: z.number().int().positive().default(1_048_576),
+    })
+    .prefault({}),
+  authz: z
+    .strictObject({
+      trustedGateways: cidrList,
+      requestBody: z.boolean().default(false),
+      websocket: z.enum(['refuse', 'handshake']).default('refuse'),
     })
     .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),

@@ -16,6 +16,10 @@ export const codeToStatus = {
   assistant_not_allowed: 403,
   transient_assistant_not_allowed: 403,
   tenant_suspended: 403,
+  // The authorizer listener (src/authz/): a caller outside authz.trustedGateways, and what only the inline
+  // proxy can enforce (docs/gateways/README.md).
+  gateway_not_trusted: 403,
+  inline_proxy_required: 403,
   not_found: 404,
   route_not_allowed: 404,
   key_limit_reached: 409,

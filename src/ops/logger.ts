@@ -28,7 +28,7 @@ export interface AccessFields {
   tenantId?: string | null;
   keyId?: string | null;
   decision: string;
-  listener?: 'public' | 'internal';
+  listener?: 'public' | 'internal' | 'authz';
 }
 
 /** Writes one access line, or does nothing when access logging is off. */

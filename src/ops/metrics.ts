@@ -12,9 +12,9 @@ const requestBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 
 /**
  * Where an authentication was decided: `public` the proxy, `management` the self-service API's gate (both on
- * the public listener), `internal` the admin API's token check.
+ * the public listener), `internal` the admin API's token check, `authz` the authorizer listener's checks.
  */
-export type DecisionListener = 'public' | 'management' | 'internal';
+export type DecisionListener = 'public' | 'management' | 'internal' | 'authz';
 
 // prom-client's process defaults include these three gauges whose names end in `_total`, which Prometheus
 // reserves for counters (`promtool check metrics` fails on them). Each is the sum of the `nodejs_active_*{type}`
@@ -111,8 +111,17 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   // Children bound on first use. Without a tenant label they are found on later requests without building a
   // string or a closure: keygate_requests_total by listener, method, then status class. With it, HotCounter's
   // own lookup by label values serves (one string per request, as the tenant is a label value).
-  const requestChildren = { public: new Map<string, Array<HotCounterChild | undefined>>(), internal: new Map<string, Array<HotCounterChild | undefined>>() };
-  const decisionChildren = { public: new Map<string, HotCounterChild>(), management: new Map<string, HotCounterChild>(), internal: new Map<string, HotCounterChild>() };
+  const requestChildren = {
+    public: new Map<string, Array<HotCounterChild | undefined>>(),
+    internal: new Map<string, Array<HotCounterChild | undefined>>(),
+    authz: new Map<string, Array<HotCounterChild | undefined>>(),
+  };
+  const decisionChildren = {
+    public: new Map<string, HotCounterChild>(),
+    management: new Map<string, HotCounterChild>(),
+    internal: new Map<string, HotCounterChild>(),
+    authz: new Map<string, HotCounterChild>(),
+  };
   /** Bounded: arbitrary methods cannot grow the maps forever. */
   const remember = <V>(map: Map<string, V>, id: string, value: V): V => {
     if (map.size > 10_000) map.clear();
@@ -122,7 +131,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   return {
     ...m,
     /** Counts an answered request; `tenantId` becomes a label only with `metrics.tenantLabel`. */
-    countRequest(listener: 'public' | 'internal', method: string, status: number, tenantId: string | null = null): void {
+    countRequest(listener: 'public' | 'internal' | 'authz', method: string, status: number, tenantId: string | null = null): void {
       const c = Math.floor(status / 100);
       if (opts.tenantLabel) return m.requests.child(listener, method, `${c}xx`, tenantId ?? '').inc();
       const byClass = requestChildren[listener].get(method) ?? remember(requestChildren[listener], method, []);

@@ -14,6 +14,8 @@ export class RequestScope implements ResponseFieldOwner {
   /** The canonical request target (http/target.ts), once the request has one. */
   target: Target | null = null;
   door: Door = 'proxy';
+  /** The client's address (http/client-ip.ts, or a trusted gateway's word for it): what failed attempts count against. */
+  clientIp = '';
   decision = 'pending';
   tenantId: string | null = null;
   keyId: string | null = null;

@@ -10,6 +10,7 @@ import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
 import { selfServiceRouter } from '../api/self-service.ts';
 import { createAuthorizer } from '../auth/authorize.ts';
+import { createAuthzServer } from '../authz/handler.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createAuthenticator } from '../auth/verify.ts';
@@ -216,6 +217,27 @@ export async function startKeygate(config: Config) {
   publicServer.requestTimeout = 0;
   publicServer.keepAliveTimeout = 65_000;
   const port = await listenOn(publicServer, config.server.port, config.server.host);
+
+  // ---- the authorizer for an existing gateway (issue 16), when configured ------------------------------------
+  let authzServer: Server | null = null;
+  let authzPort: number | null = null;
+  if (config.server.authzPort !== null) {
+    authzServer = createAuthzServer({
+      pipeline,
+      limits,
+      failures,
+      usage,
+      metrics,
+      logger,
+      access,
+      trustedGateways: compileCidrs(config.authz.trustedGateways),
+      trustedProxies,
+      signingSecret: config.upstream.signingSecret,
+      requestBody: config.authz.requestBody,
+      websocket: config.authz.websocket,
+    });
+    authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
+  }
   readiness.set('ready');
 
   let stopping: Promise<void> | null = null;
@@ -228,6 +250,8 @@ export async function startKeygate(config: Config) {
     store: openStoreRef,
     port,
     opsPort,
+    /** The authorizer listener's port, or null when it is off. */
+    authzPort,
     adminToken,
     generatedAdminToken,
     /** `quota.threshold` events (issue 17), for delivery to subscribers. */
@@ -243,19 +267,15 @@ export async function startKeygate(config: Config) {
       stopping ??= (async () => {
         readiness.set('stopping');
         websockets.closeAll();
-        const closed = Promise.all([
-          new Promise<void>((r) => publicServer.close(() => r())),
-          new Promise<void>((r) => opsServer.close(() => r())),
-        ]);
+        const servers = authzServer ? [publicServer, opsServer, authzServer] : [publicServer, opsServer];
+        const closed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
         // Keep-alive connections close as soon as their current response is done.
         const reaper = setInterval(() => {
-          publicServer.closeIdleConnections();
-          opsServer.closeIdleConnections();
+          for (const server of servers) server.closeIdleConnections();
         }, 50);
         const deadline = setTimeout(() => {
           logger.warn('shutdown timeout reached; closing the remaining connections');
-          publicServer.closeAllConnections();
-          opsServer.closeAllConnections();
+          for (const server of servers) server.closeAllConnections();
         }, config.shutdown.timeoutSeconds * 1000);
         await closed;
         clearInterval(reaper);

@@ -38,8 +38,8 @@ export function checkedConfigOrExit(): Config {
 export async function serve(): Promise<void> {
   const config = configOrExit();
   const kg = await startKeygate(config);
-  const { port, opsPort } = kg;
-  kg.logger.info({ port, opsPort, store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
+  const { port, opsPort, authzPort } = kg;
+  kg.logger.info({ port, opsPort, ...(authzPort === null ? {} : { authzPort }), store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
   if (kg.generatedAdminToken) {
     // Printed once, on stderr, outside the JSON log stream (so log shippers do not collect it).
     process.stderr.write(

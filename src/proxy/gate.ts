@@ -1,0 +1,150 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
+import { refusalMessage, type ErrorCode } from '../http/errors.ts';
+import type { Target } from '../http/target.ts';
+import { isFailedAttempt } from '../limits/failures.ts';
+import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
+import { refusalOutcome, type Usage } from '../limits/usage.ts';
+import { throttledWarn, type AccessLog, type Logger } from '../ops/logger.ts';
+import type { DecisionListener, Metrics } from '../ops/metrics.ts';
+import { declaresBody } from './body.ts';
+import { rateLimitedRefusal } from './headers.ts';
+import type { RequestScope } from './scope.ts';
+
+// The gate (SPEC §3 "One gate for every door", §5 steps 3–12): IP block → pipeline → rate limits, with usage,
+// metrics and failed-attempt counting, as one straight line that every listener enters once it knows the
+// request's canonical target, door and client address. Listeners differ only in what they do at its two exits:
+// the public listener forwards or hands the request to Express, the authorizer (src/authz/) answers the
+// gateway that asked. A cache hit with a live rate-limit lease runs it synchronously, without a promise.
+
+export interface GateDeps {
+  /** The checks of auth/pipeline.ts (steps 4–11); throws only when the store is unavailable. */
+  pipeline: (req: IncomingMessage, target: Target, door: Door) => Outcome | Promise<Outcome>;
+  limits: RateLimits;
+  failures: FailureBlock;
+  usage: Usage;
+  metrics: Metrics;
+  logger: Logger;
+  /** The tenant's plan maxInFlight (SPEC §5), on the proxy door: a refusal when the tenant is at its cap. */
+  busy?: (identity: Grant['identity']) => Refusal | null;
+}
+
+/** keygate_auth_decisions_total's listener: /keygate/v1 and the authorizer are counted apart from the proxy. */
+const LISTENER_OF: Record<Door, DecisionListener> = { proxy: 'public', upgrade: 'public', management: 'management', check: 'authz' };
+
+/** What a listener does with a decided request. */
+export interface GateExits {
+  /** The request passed; keygate's own response fields (X-Request-Id, RateLimit-*, CORS) are in `scope.responseHeaders`. */
+  pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void;
+  /** Answers a refusal with the JSON envelope (http/errors.ts); `headers` are the refusal's own fields. */
+  send(res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void;
+}
+
+export function createGate(deps: GateDeps, exits: GateExits) {
+  const { pipeline, limits, failures, usage, metrics } = deps;
+  const authDuration = metrics.authDuration;
+  const warnStoreDown = throttledWarn(deps.logger, 'key store unavailable during authentication');
+
+  function refuse(req: IncomingMessage, res: ServerResponse, scope: RequestScope, r: Refusal, headers?: Record<string, string>): void {
+    authDuration.observe((performance.now() - scope.started) / 1000);
+    scope.decision = r.code;
+    if (r.identity) {
+      scope.tenantId = r.identity.tenant.id;
+      scope.keyId = r.identity.key.id;
+      // Usage counts what the key asked of the upstream; management calls are not part of it.
+      if (scope.door !== 'management') usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
+    }
+    metrics.decision(r.code, scope.tenantId, LISTENER_OF[scope.door]);
+    // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
+    if (!req.readableEnded && declaresBody(req)) res.setHeader('Connection', 'close');
+    const send = () => exits.send(res, scope, r.code, r.message, { ...r.headers, ...headers });
+    // A failed authentication is counted before it is answered, so the attempt that reaches the threshold
+    // is the last one let through.
+    if (!r.identity && isFailedAttempt(r.code)) failures.fail(scope.clientIp).then(send, send);
+    else send();
+  }
+
+  function storeDown(res: ServerResponse, scope: RequestScope, err: unknown): void {
+    scope.decision = 'store_unavailable';
+    metrics.decision('store_unavailable', null, LISTENER_OF[scope.door]);
+    warnStoreDown({ err, requestId: scope.requestId });
+    exits.send(res, scope, 'store_unavailable', refusalMessage.store_unavailable);
+  }
+
+  function pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
+    scope.decision = 'allowed';
+    metrics.decision('allowed', scope.tenantId, LISTENER_OF[scope.door]);
+    if (verdict) scope.addRateLimit(verdict);
+    const origin = req.headers.origin;
+    if (origin !== undefined) scope.addCors(origin);
+    exits.pass(req, res, scope, grant);
+  }
+
+  function applyVerdict(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
+    if (v && !v.ok) {
+      metrics.rateLimited.inc({ scope: v.scope });
+      return refuse(req, res, scope, rateLimitedRefusal(v, grant.identity));
+    }
+    // The tenant's plan maxInFlight counts upstream requests: management calls and checks hold none.
+    const busy = scope.door === 'proxy' && deps.busy ? deps.busy(grant.identity) : null;
+    if (busy) return refuse(req, res, scope, busy);
+    pass(req, res, scope, grant, v);
+  }
+
+  function limit(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
+    scope.tenantId = grant.identity.tenant.id;
+    scope.keyId = grant.identity.key.id;
+    // Monthly quotas count what a key asks of the upstream (as usage does): management requests are not charged.
+    const verdict = limits.consume(grant.identity, scope.door !== 'management');
+    // Synchronous whenever the key's rate-limit and quota leases are live (the common case): no closure, no promise.
+    if (!(verdict instanceof Promise)) return applyVerdict(req, res, scope, grant, verdict);
+    verdict.then((v) => applyVerdict(req, res, scope, grant, v), (err: unknown) => storeDown(res, scope, err));
+  }
+
+  function decide(req: IncomingMessage, res: ServerResponse, scope: RequestScope, outcome: Outcome): void {
+    if (!outcome.ok) return refuse(req, res, scope, outcome);
+    limit(req, res, scope, outcome);
+  }
+
+  /** Runs the gate for a request whose `scope.target`, `scope.door` and `scope.clientIp` are set. */
+  function enter(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
+    const blocked = failures.blockedFor(scope.clientIp);
+    if (blocked > 0) {
+      return refuse(req, res, scope, { ok: false, code: 'too_many_failed_attempts', message: refusalMessage.too_many_failed_attempts }, { 'Retry-After': String(blocked) });
+    }
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = pipeline(req, scope.target!, scope.door);
+    } catch (err) {
+      return storeDown(res, scope, err);
+    }
+    if (outcome instanceof Promise) outcome.then((o) => decide(req, res, scope, o), (err: unknown) => storeDown(res, scope, err));
+    else decide(req, res, scope, outcome);
+  }
+
+  return { enter, refuse };
+}
+
+export type Gate = ReturnType<typeof createGate>;
+
+/** The access line and request metrics of a listener's requests, written when the response closes. */
+export function createRecorder(listener: 'public' | 'authz', metrics: Metrics, access: AccessLog) {
+  const requestDuration = metrics.requestDuration.series(listener);
+  return function record(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
+    const seconds = (performance.now() - scope.started) / 1000;
+    metrics.countRequest(listener, req.method ?? 'GET', res.statusCode, scope.tenantId);
+    requestDuration.observe(seconds);
+    access({
+      requestId: scope.requestId,
+      method: req.method ?? 'GET',
+      path: scope.target?.path ?? '(refused)',
+      status: res.statusCode,
+      durationMs: Math.round(seconds * 1e6) / 1e3,
+      upstreamMs: scope.upstreamSeconds === null ? null : Math.round(scope.upstreamSeconds * 1e6) / 1e3,
+      tenantId: scope.tenantId,
+      keyId: scope.keyId,
+      decision: scope.decision,
+      ...(listener === 'authz' ? { listener } : {}),
+    });
+  };
+}

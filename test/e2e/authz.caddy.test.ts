@@ -1,0 +1,159 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifySignature } from '../../dist/verify.js';
+import { admin, createTenant, expectError, rawRequest, self, type Reply } from '../helpers/api.ts';
+import { startCaddy, startAuthzKeygate, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
+import { root } from '../helpers/keygate.ts';
+import { useServers } from '../helpers/servers.ts';
+
+// Issue 16: Caddy (Debian caddy, forward_auth) in front of a test upstream, with keygate as its authorizer,
+// configured by docs/gateways/Caddyfile as it stands. The same checks as the proxy's e2e tests, through Caddy,
+// which passes keygate's refusals to the client as they are (status, envelope, WWW-Authenticate, Retry-After).
+
+const POLICY = join(root, 'test/fixtures/policy.yaml');
+const SECRET = 'caddy-signing-secret-0123456789';
+const servers = useServers();
+let kg: AuthzKeygate;
+let caddy: Gateway;
+let signing: AuthzKeygate;
+let signingCaddy: Gateway;
+
+beforeAll(async () => {
+  [kg, signing] = await Promise.all([
+    startAuthzKeygate({ redisUrl: servers.redis.url, upstream: servers.upstream.url, env: { KEYGATE_POLICY: POLICY } }),
+    startAuthzKeygate({ redisUrl: servers.redis.url, upstream: servers.upstream.url, env: { KEYGATE_POLICY: POLICY, KEYGATE_SIGNING_SECRET: SECRET } }),
+  ]);
+  [caddy, signingCaddy] = await Promise.all([
+    startCaddy({ authz: kg.authzPort, upstream: servers.upstream.port }),
+    startCaddy({ authz: signing.authzPort, upstream: servers.upstream.port }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([caddy?.stop(), signingCaddy?.stop()]);
+  await Promise.all([kg?.stop(), signing?.stop()]);
+});
+
+async function get(gw: Gateway, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+  const res = await fetch(gw.url + path, { method, headers });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+const lastSeen = () => servers.upstream.seen.at(-1)!;
+
+describe('Caddy forward_auth with keygate as the authorizer (docs/gateways/Caddyfile)', () => {
+  it('lets a valid key through with the identity headers at the upstream, the key stripped and spoofed copies replaced', async () => {
+    const { tenant, apiKey, key } = await createTenant(kg, { name: 'caddy' });
+    const before = servers.upstream.seen.length;
+    const r = await get(caddy, '/v1/calls/1?page=2', {
+      'x-api-key': key,
+      authorization: 'Basic dXBzdHJlYW06b3du', // the upstream's own credential: not the key, so it stays
+      'x-tenant-id': 'ten_spoofed',
+      'X-Api-Key-Id': 'key_spoofed',
+      'x-api-key-permissions': '*',
+      'x-keygate-signature': 't=1,v1=forged',
+      'x-request-id': 'client-chosen-id-1',
+    });
+    expect(r.status).toBe(200);
+    expect(servers.upstream.seen.length).toBe(before + 1);
+    const seen = lastSeen();
+    expect(seen.url).toBe('/v1/calls/1?page=2');
+    expect(seen.headers['x-tenant-id']).toBe(tenant.id);
+    expect(seen.headers['x-api-key-id']).toBe(apiKey.id);
+    expect(seen.headers['x-api-key-type']).toBe('private');
+    expect(seen.headers['x-api-key-permissions']).toBe('*');
+    expect(seen.headers['x-request-id']).toBe('client-chosen-id-1');
+    expect(seen.headers['x-api-key']).toBeUndefined();
+    expect(seen.headers['x-keygate-signature']).toBeUndefined();
+    expect(seen.headers.authorization).toBe('Basic dXBzdHJlYW06b3du');
+    // One copy of each, whatever the client sent.
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    for (const h of ['x-tenant-id', 'x-api-key-id', 'x-api-key-permissions']) expect(names.filter((n) => n === h)).toHaveLength(1);
+  });
+
+  it('strips a Bearer key and never forwards a spoofed identity with it', async () => {
+    const { tenant, key } = await createTenant(kg, { name: 'caddy-bearer' });
+    const r = await get(caddy, '/v1/calls/2', { authorization: `Bearer ${key}`, 'x-tenant-id': 'ten_spoofed' });
+    expect(r.status).toBe(200);
+    expect(lastSeen().headers.authorization).toBeUndefined();
+    expect(lastSeen().headers['x-tenant-id']).toBe(tenant.id);
+  });
+
+  it('answers a missing or invalid key 401 with the envelope and WWW-Authenticate, and the upstream sees nothing', async () => {
+    const before = servers.upstream.seen.length;
+    const missing = await get(caddy, '/v1/calls/1', { 'x-tenant-id': 'ten_spoofed' });
+    expectError(missing, 401, 'missing_api_key');
+    expect(missing.headers.get('x-request-id')).toBe(missing.body.error.requestId);
+    expectError(await get(caddy, '/v1/calls/1', { 'x-api-key': 'kg_sk_notakeyatall' }), 401, 'invalid_api_key');
+    expect(servers.upstream.seen.length).toBe(before);
+  });
+
+  it('answers 403 for a key without the permission, 404 for a route the policy denies, 400 for a malformed target', async () => {
+    const { key } = await createTenant(kg, { name: 'caddy-narrow' });
+    const narrow = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:write'] });
+    const before = servers.upstream.seen.length;
+    expectError(await get(caddy, '/v1/calls/1', { 'x-api-key': narrow.body.key }), 403, 'insufficient_permissions');
+    expectError(await get(caddy, '/v1/nowhere', { 'x-api-key': key }), 404, 'route_not_allowed');
+    const dots = await rawRequest(`${caddy.url}/v1/open/../calls/1`, { headers: { 'x-api-key': key } });
+    expect(dots.status).toBe(400);
+    expect(JSON.parse(dots.body).error.code).toBe('malformed_request');
+    expect(servers.upstream.seen.length).toBe(before);
+  });
+
+  it('answers the request over the limit 429 with Retry-After and RateLimit-*, as keygate answered it', async () => {
+    const { key } = await createTenant(kg, { name: 'caddy-limited' });
+    const limited = await self(kg, key, 'POST', '/api-keys', { rateLimit: { requestsPerMinute: 2 } });
+    for (let i = 0; i < 2; i++) expect((await get(caddy, '/v1/calls/1', { 'x-api-key': limited.body.key })).status).toBe(200);
+    const before = servers.upstream.seen.length;
+    const over = await get(caddy, '/v1/calls/1', { 'x-api-key': limited.body.key });
+    expectError(over, 429, 'rate_limited');
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(over.headers.get('ratelimit-limit')).toBe('2');
+    expect(over.headers.get('ratelimit-remaining')).toBe('0');
+    expect(over.headers.get('x-keygate-error')).toBeNull(); // nginx's copy of the envelope stays with Caddy
+    expect(servers.upstream.seen.length).toBe(before);
+  });
+
+  it('refuses a revoked key at once', async () => {
+    const { key } = await createTenant(kg, { name: 'caddy-revoke' });
+    const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'] });
+    expect((await get(caddy, '/v1/calls/1', { 'x-api-key': made.body.key })).status).toBe(200);
+    expect((await self(kg, key, 'DELETE', `/api-keys/${made.body.id}`)).status).toBe(204);
+    expectError(await get(caddy, '/v1/calls/1', { 'x-api-key': made.body.key }), 401, 'invalid_api_key');
+  });
+
+  it('holds a key to its allowed origins, and lets a preflight through to the upstream without a key', async () => {
+    const { key } = await createTenant(kg, { name: 'caddy-cors' });
+    const web = await self(kg, key, 'POST', '/api-keys', { allowedOrigins: ['https://app.example.com'] });
+    expect((await get(caddy, '/v1/calls/1', { 'x-api-key': web.body.key, origin: 'https://app.example.com' })).status).toBe(200);
+    expectError(await get(caddy, '/v1/calls/1', { 'x-api-key': web.body.key, origin: 'https://evil.example.com' }), 403, 'origin_not_allowed');
+    const preflight = await get(caddy, '/v1/calls/1', { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'x-tenant-id': 'ten_spoofed' }, 'OPTIONS');
+    expect(preflight.status).toBe(200);
+    expect(lastSeen().method).toBe('OPTIONS');
+    expect(lastSeen().headers['x-tenant-id']).toBeUndefined();
+  });
+
+  it('forwards a signature the backend can verify over the original method and path', async () => {
+    const { tenant, apiKey, key } = await createTenant(signing, { name: 'caddy-signed' });
+    const r = await get(signingCaddy, '/v1/calls/7?x=1', { 'x-api-key': key, 'x-keygate-signature': 't=1,v1=forged' });
+    expect(r.status).toBe(200);
+    const fields = { method: 'GET', path: '/v1/calls/7', tenantId: tenant.id, keyId: apiKey.id };
+    expect(verifySignature(SECRET, lastSeen().headers['x-keygate-signature'] as string, fields).ok).toBe(true);
+  });
+
+  it('fails closed when keygate does not answer', async () => {
+    const { key } = await createTenant(kg, { name: 'caddy-down' });
+    expect((await admin(kg, 'GET', '/overview')).status).toBe(200);
+    const before = servers.upstream.seen.length;
+    await kg.stop();
+    const r = await get(caddy, '/v1/calls/1', { 'x-api-key': key });
+    expect(r.status).toBe(502);
+    expect(servers.upstream.seen.length).toBe(before);
+  });
+});
