@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Overview, UsageQuery, UsageReader, UsageRow } from '../api/usage.ts';
 import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { KeyStore, UsageCounts, UsageDelta, UsageOutcome } from '../store/types.ts';
+import type { KeyStore, UsageBatch, UsageCounts, UsageDelta, UsageOutcome } from '../store/types.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_DAYS = 366;
@@ -47,15 +48,24 @@ const countsOf = (r: UsageCounts): UsageCounts => ({ allowed: r.allowed, denied:
 /**
  * Usage counters and lastUsedAt, batched in memory and written behind (SPEC §6): a request costs a map lookup
  * and an increment on its key's row, and the store sees one batch every `flushIntervalMs` and at shutdown.
- * A failed flush is kept and sent with the next one, so counts are delayed by an outage, not lost.
+ * A failed flush is sent again, as it was, before anything newer, so counts are delayed by an outage, not lost;
+ * and the store counts a batch once however often it arrives, so a flush that failed half-way (a Cluster
+ * failover takes some slots' masters, not all) or timed out after Redis applied it is not counted twice.
  */
 export class Usage implements UsageReader {
   readonly #store: KeyStore;
   readonly #logger: Logger;
   /** By key id: the keys used in the last flush interval or two. */
   readonly #rows = new Map<string, Row>();
-  /** Counts not yet written: of a day that ended before its flush, or of a failed flush. By key and period. */
+  /** Counts not yet sent: of a day that ended before its flush, or collected while a batch was pending. */
   #carried = new Map<string, UsageDelta>();
+  /** The batch sent and not yet stored: sent again, alone, until it is. */
+  #pending: UsageBatch | null = null;
+  /** Names this process's batches; `#seq` orders them. */
+  readonly #writer = randomBytes(9).toString('base64url');
+  #seq = 0;
+  /** Flushes run one at a time, so batches reach the store in order. */
+  #flushing: Promise<void> = Promise.resolve();
   readonly #timers: NodeJS.Timeout[] = [];
 
   constructor(store: KeyStore, logger: Logger, opts: UsageOptions) {
@@ -96,21 +106,33 @@ export class Usage implements UsageReader {
     else for (const k of Object.keys(d.counts) as UsageOutcome[]) have.counts[k] += d.counts[k];
   }
 
-  async flushCounts(): Promise<void> {
+  flushCounts(): Promise<void> {
+    const run = this.#flushing.then(() => this.#flushCounts());
+    this.#flushing = run.catch(() => {});
+    return run;
+  }
+
+  async #flushCounts(): Promise<void> {
     for (const [id, row] of this.#rows) {
       this.#carry(row);
       // Idle for a whole interval, and lastUsedAt written: the row is not needed any more.
       if (!row.active && row.lastUsedWritten === row.lastUsedAt) this.#rows.delete(id);
       row.active = false;
     }
-    if (this.#carried.size === 0) return;
-    const batch = this.#carried;
-    this.#carried = new Map();
-    try {
-      await this.#store.addUsage([...batch.values()]);
-    } catch (err) {
-      this.#logger.warn({ err }, 'usage flush failed; will retry');
-      for (const d of batch.values()) this.#merge(d);
+    // The pending batch first; once it is stored, what was carried meanwhile.
+    for (let round = 0; round < 2; round++) {
+      if (!this.#pending) {
+        if (this.#carried.size === 0) return;
+        this.#pending = { writer: this.#writer, seq: ++this.#seq, deltas: [...this.#carried.values()] };
+        this.#carried = new Map();
+      }
+      try {
+        await this.#store.addUsage(this.#pending);
+        this.#pending = null;
+      } catch (err) {
+        this.#logger.warn({ err }, 'usage flush failed; will retry');
+        return;
+      }
     }
   }
 
