@@ -18,6 +18,8 @@ export interface RedisStoreOptions {
 }
 
 const CAS_ATTEMPTS = 8;
+/** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one. */
+const CLUSTER_RESUBSCRIBE_MS = 1_000;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
 const USAGE_TTL_SECONDS = 400 * 86_400;
 
@@ -32,15 +34,16 @@ export class StoreContentionError extends Error {}
 
 /**
  * A Redis failure, named by the store operation and, when ioredis says, the Redis command it failed on (SPEC
- * §8: every store failure answered as 503 is logged with its cause and operation). The message carries
- * both, so any log line with the error shows them.
+ * §8: every store failure answered as 503 is logged with its cause and operation). The message names both
+ * and the cause is the Redis error, so a logged error reads e.g. "revokeKey (DEL): CROSSSLOT Keys in request
+ * don't hash to the same slot" (pino appends the causes' messages).
  */
 export class StoreError extends Error {
   readonly op: string;
   readonly command: string | null;
   constructor(op: string, cause: unknown) {
     const command = commandOf(cause);
-    super(`${op}${command ? ` (${command})` : ''}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`${op}${command ? ` (${command})` : ''}`, { cause });
     this.name = 'StoreError';
     this.op = op;
     this.command = command;
@@ -390,6 +393,20 @@ export class RedisStore implements KeyStore {
       if (connectedBefore) onReset();
       connectedBefore = true;
     });
+    // On Cluster the client stays ready while ioredis moves the subscription to another node, silently, when
+    // its node goes away (a failover). A node leaving the client's view is the sign: once the move is done,
+    // a second later, the cache is reset all the same.
+    if (this.#sub.isCluster) {
+      let timer: NodeJS.Timeout | null = null;
+      this.#sub.on('-node', () => {
+        if (!connectedBefore) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          timer = null;
+          onReset();
+        }, CLUSTER_RESUBSCRIBE_MS).unref();
+      });
+    }
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
       try {
