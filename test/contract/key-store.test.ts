@@ -47,12 +47,12 @@ const redisConfig = (topology: Partial<Config['redis']>): Config['redis'] => ({
   url: null, sentinels: null, sentinelName: 'mymaster', clusterNodes: null, keyPrefix: 'kg:', commandTimeoutMs: 2_000, channel: 'inv', ...topology,
 });
 
-async function redisStore(topology: Partial<Config['redis']>, prefix = `c${n++}:`): Promise<RedisStore> {
+async function redisStore(topology: Partial<Config['redis']>, prefix = `c${n++}:`, channel = `inv${n}`): Promise<RedisStore> {
   const cfg = redisConfig(topology);
   const client = createRedisClient(cfg, 'main');
   const subscriber = createRedisClient(cfg, 'subscriber');
   if (!(await waitReady(client, 10_000))) throw new Error('the store did not connect');
-  return new RedisStore({ client, subscriber, prefix, channel: `inv${n}`, auditMaxEntries: 100 });
+  return new RedisStore({ client, subscriber, prefix, channel, auditMaxEntries: 100 });
 }
 
 const factories: Array<[string, () => Promise<KeyStore>]> = [
@@ -322,11 +322,39 @@ describe('Redis store failures', () => {
 });
 
 describe('Redis Cluster invalidation subscription', () => {
+  it('subscribes even when ioredis moves its subscriber connection during start-up', async () => {
+    // ioredis Cluster first connects to the configured nodes, then replaces them with the slot map's; a
+    // SUBSCRIBE sent meanwhile on a node that goes is dropped (and was never sent again: that replica never
+    // evicted anything). Eight stores, each subscribing at once, as keygate does at start-up.
+    const cfg = redisConfig(cluster.config);
+    const channel = `start${n++}`;
+    const stores = Array.from({ length: 8 }, () => new RedisStore({
+      client: createRedisClient(cfg, 'main'), subscriber: createRedisClient(cfg, 'subscriber'), prefix: 'start:', channel, auditMaxEntries: 10,
+    }));
+    const seen = stores.map(() => [] as StoreEvent[]);
+    await Promise.all(stores.map((s, i) => s.subscribe((e) => seen[i]!.push(e), () => {}).catch(() => {})));
+    const publisher = await redisStore(cluster.config, 'start:', channel);
+    try {
+      const t = tenant();
+      await publisher.createTenant(t, audit);
+      // Published again until every store has one (a store may still be subscribing again).
+      await expect.poll(async () => {
+        await publisher.updateTenant(t.id, (cur) => ({ ...cur, name: `n${Date.now()}` }), audit);
+        return seen.filter((events) => events.some((e) => e.kind === 'tenant' && e.tenantId === t.id)).length;
+      }, { timeout: 10_000, interval: 500 }).toBe(8);
+    } finally {
+      await Promise.all([publisher.close(), ...stores.map((s) => s.close())]);
+    }
+  });
+
   it('resets the cache once a failover has moved the subscription (messages in between may be lost)', async () => {
     const store = await redisStore(cluster.config);
     let resets = 0;
     try {
       await store.subscribe(() => {}, () => resets++);
+      // Start-up settled (the client's first slot map replaces the configured nodes, which may reset once).
+      await new Promise((r) => setTimeout(r, 1_500));
+      resets = 0;
       const { promoted } = await cluster.killMaster();
       await promoted;
       // ioredis moves the subscription to a live node by itself; the store says so once it has.

@@ -75,6 +75,12 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
     const victimTenant = tenants[0]!.tenant.id;
 
     const samples: Sample[] = [];
+    // Each key is sent to one replica by the loop below (the parity of its index): cached there before it starts.
+    for (const [i, k] of keys.entries()) {
+      const { status, ms } = await timed(`${(i % 2 ? a : b).url}/v1/calls`, k.key);
+      expect(status).toBe(200);
+      samples.push({ valid: true, key: k.key, status, ms, at: Date.now() });
+    }
     let stop = false;
     const worker = async (w: number) => {
       for (let i = w; !stop; i++) {
@@ -131,6 +137,16 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
     };
     // Reported in the closing note; figures, not timed assertions (the bounds below are generous).
     console.log(`failover figures: ${JSON.stringify(summary)}`);
+    const valid503 = validOnes.filter((s) => s.status === 503);
+    if (valid503.length) {
+      // Which keys, when, and how long after that key's last 200 (was it cached?).
+      console.log('valid keys answered 503:', JSON.stringify(valid503.slice(0, 20).map((s) => ({
+        key: keys.findIndex((k) => k.key === s.key),
+        afterKillMs: s.at - killedAt,
+        sinceLast200Ms: s.at - (samples.findLast((x) => x.key === s.key && x.status === 200 && x.at <= s.at)?.at ?? NaN),
+      }))));
+      for (const kg of replicas) console.log(kg.output().split('\n').filter((l) => l.includes('"warn"')).slice(0, 20).join('\n'));
+    }
 
     // Every valid key was cached before the kill: served from the cache (stale if need be, SPEC §8) throughout.
     expect(wrongForValid.map((s) => s.status)).toEqual([]);

@@ -18,7 +18,8 @@ export interface RedisStoreOptions {
 }
 
 const CAS_ATTEMPTS = 8;
-/** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one. */
+/** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one; and how long
+ *  keygate waits before sending a SUBSCRIBE that failed again. */
 const CLUSTER_RESUBSCRIBE_MS = 1_000;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
 const USAGE_TTL_SECONDS = 400 * 86_400;
@@ -92,6 +93,7 @@ export class RedisStore implements KeyStore {
   readonly #local: Array<(event: StoreEvent) => void> = [];
   /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
   readonly #origin = randomBytes(9).toString('base64url');
+  #closed = false;
 
   constructor(opts: RedisStoreOptions) {
     this.#r = opts.client;
@@ -416,8 +418,26 @@ export class RedisStore implements KeyStore {
         onReset();
       }
     });
-    await this.#sub.subscribe(this.#channel);
+    await this.#subscribeChannel(onReset);
     connectedBefore = true;
+  }
+
+  /**
+   * SUBSCRIBE, again every second until it succeeds (then a reset: events may have been missed meanwhile). ioredis
+   * Cluster drops a SUBSCRIBE still under way when it moves its subscriber connection — as it does at start-up
+   * when the slot map replaces the configured nodes — and would never send it again; the first failure is
+   * still thrown, so start-up says the subscription is pending.
+   */
+  async #subscribeChannel(onReset: () => void): Promise<void> {
+    try {
+      await this.#sub.subscribe(this.#channel);
+    } catch (err) {
+      const retry = setTimeout(() => {
+        if (!this.#closed) void this.#subscribeChannel(onReset).then(onReset, () => {});
+      }, CLUSTER_RESUBSCRIBE_MS);
+      retry.unref();
+      throw err;
+    }
   }
 
   async ping(): Promise<number> {
@@ -427,6 +447,7 @@ export class RedisStore implements KeyStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.allSettled([this.#r.quit(), this.#sub.quit()]);
   }
 }
