@@ -5,7 +5,7 @@ import { issuePath } from '../config/load.ts';
 import { ApiError, sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { Logger } from '../ops/logger.ts';
-import { StoreContentionError } from '../store/redis/redis-store.ts';
+import { StoreContentionError, StoreError } from '../store/redis/redis-store.ts';
 
 // Plumbing shared by the self-service and admin routers: request ids, strict JSON bodies, validation with
 // field paths, and the one error envelope (SPEC §4).
@@ -66,6 +66,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const requestId = requestIdOfRes(res);
     if (err instanceof ApiError) return sendError(res, requestId, err.code, err.message, err.options);
     if (err instanceof StoreUnavailableError || err instanceof StoreContentionError) {
+      // SPEC §8: every store failure answered 503 is logged with its cause and operation (issue 14: a CROSSSLOT
+      // behind a 503 left no trace).
+      const cause = err instanceof StoreUnavailableError ? err.cause : err;
+      const store = cause instanceof StoreError ? { op: cause.op, command: cause.command } : {};
+      logger.warn({ err, requestId, ...store }, 'key store unavailable; answered 503');
       return sendError(res, requestId, 'store_unavailable', 'The key store is unavailable; try again shortly.');
     }
     const type = (err as BodyParserError)?.type;

@@ -179,13 +179,24 @@ export class KeyCache {
     for (const [hash, { value }] of this.#lru.dump()) if (value !== UNKNOWN && (value as CachedVerification).tenant.id === event.tenantId) this.#lru.delete(hash);
   }
 
-  clear(): void {
+  /**
+   * Events may have been missed (the subscription dropped): every entry is read from the store again before it
+   * is trusted, and a load under way is discarded. Records stay behind as stale entries, though, for
+   * stale-if-error only: during a failover the subscriber may reach the promoted master before the main
+   * connection does (issue 14), and a reset then must not turn every cached key into a 503.
+   */
+  reset(): void {
     this.#tenantSeq++;
-    this.#lru.clear();
+    // Expired as of now, on lru-cache's clock: stale at once, and stale-if-error counts from now.
+    const expired = { ttl: 1, start: this.#lru.perf.now() - 2 };
+    for (const [hash, { value }] of this.#lru.dump()) {
+      if (value === UNKNOWN) this.#lru.delete(hash);
+      else this.#lru.set(hash, value, expired);
+    }
   }
 
   /**
-   * Subscribes to the store's mutation events; a dropped subscription clears everything. `also` runs after
+   * Subscribes to the store's mutation events; a dropped subscription resets everything. `also` runs after
    * the cache has applied an event (live WebSocket sessions re-check their keys there).
    */
   attach(also?: { onEvent(event: StoreEvent): void; onReset(): void }): Promise<void> {
@@ -195,7 +206,7 @@ export class KeyCache {
         also?.onEvent(event);
       },
       () => {
-        this.clear();
+        this.reset();
         also?.onReset();
       },
     );

@@ -10,6 +10,9 @@ export const isFailedAttempt = (code: ErrorCode): boolean => code === 'missing_a
 
 const noop = (): void => {};
 
+/** After a Redis failure, failures are counted in this process for this long before Redis is asked again. */
+export const LOCAL_AFTER_ERROR_MS = 1_000;
+
 /** Failures from one IP that arrived while its previous count was in flight: sent as one count when it returns. */
 interface Batch {
   points: number;
@@ -26,9 +29,19 @@ interface Batch {
  * together in the next call (bench: a burst of invalid keys from one address cost four Redis commands per
  * attempt, and their p99 was three times the straightforward stack's). Each failure is still counted before it
  * is answered, so the threshold holds exactly.
+ *
+ * A 401 never waits for a Redis node that is gone (issue 14: on Cluster every 401 waited out the failover of the
+ * master holding its counter): when a count fails, it is made in this process instead (as rate limits fall back
+ * to their insurance limiter), and so are all counts for the next LOCAL_AFTER_ERROR_MS, so that only the first
+ * failure after an outage begins waits, at most `redis.commandTimeoutMs`. Counted locally, each replica blocks
+ * an address on its own count: up to N times the threshold across N replicas while Redis is away.
  */
 export class FailureBlockImpl implements FailureBlock {
-  readonly #limiter: RateLimiterAbstract;
+  /** The shared counter in Redis; null for the embedded store. */
+  readonly #shared: RateLimiterAbstract | null;
+  readonly #local: RateLimiterAbstract;
+  /** Until then counts are made locally (a Redis call failed just now). */
+  #localUntil = 0;
   readonly #blocked: LRUCache<string, number>;
   readonly #max: number;
   readonly #blockSeconds: number;
@@ -41,9 +54,8 @@ export class FailureBlockImpl implements FailureBlock {
     this.#max = opts.cfg.maxFailures;
     this.#blockSeconds = opts.cfg.blockSeconds;
     const base = { points: opts.cfg.maxFailures, duration: opts.cfg.windowSeconds, blockDuration: opts.cfg.blockSeconds, keyPrefix: `${opts.prefix}fail` };
-    this.#limiter = opts.redis
-      ? new RateLimiterRedis({ ...base, storeClient: opts.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(base) })
-      : new RateLimiterMemory(base);
+    this.#local = new RateLimiterMemory(base);
+    this.#shared = opts.redis ? new RateLimiterRedis({ ...base, storeClient: opts.redis, rejectIfRedisNotReady: true }) : null;
     // At most 100,000 blocked addresses; bounded by size because lru-cache preallocates for `max`.
     this.#blocked = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1, ttl: opts.cfg.blockSeconds * 1000, ttlAutopurge: false });
   }
@@ -89,16 +101,28 @@ export class FailureBlockImpl implements FailureBlock {
     return counted;
   }
 
+  #limiter(): RateLimiterAbstract {
+    return this.#shared && Date.now() >= this.#localUntil ? this.#shared : this.#local;
+  }
+
+  #storeFailed(): void {
+    this.#localUntil = Date.now() + LOCAL_AFTER_ERROR_MS;
+  }
+
   async #count(ip: string, points: number): Promise<number> {
+    const limiter = this.#limiter();
     try {
-      const res = await this.#limiter.consume(ip, points);
+      const res = await limiter.consume(ip, points);
       if (res.consumedPoints < this.#max) return 0;
-      // The failure that reaches the threshold starts the block, so the next attempt is refused.
-      await this.#limiter.block(ip, this.#blockSeconds);
+      // The failure that reaches the threshold starts the block, so the next attempt is refused (here at once;
+      // elsewhere once Redis has it).
+      await limiter.block(ip, this.#blockSeconds).catch(() => this.#storeFailed());
       return this.#remember(ip, this.#blockSeconds * 1000);
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      return this.#remember(ip, err.msBeforeNext);
+      if (err instanceof RateLimiterRes) return this.#remember(ip, err.msBeforeNext);
+      if (limiter === this.#local) throw err;
+      this.#storeFailed();
+      return this.#count(ip, points);
     }
   }
 }

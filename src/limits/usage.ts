@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Overview, UsageQuery, UsageReader, UsageRow } from '../api/usage.ts';
 import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
-import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
+import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageBatch, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_DAYS = 366;
@@ -54,7 +55,9 @@ const isEmpty = (r: UsageCounts): boolean => USAGE_FIELDS.every((f) => r[f] === 
 /**
  * Usage counters and lastUsedAt, batched in memory and written behind (SPEC §6): a request costs a map lookup
  * and an increment on its key's row, and the store sees one batch every `flushIntervalMs` and at shutdown.
- * A failed flush is kept and sent with the next one, so counts are delayed by an outage, not lost.
+ * A failed flush is sent again, as it was, before anything newer, so counts are delayed by an outage, not lost;
+ * and the store counts a batch once however often it arrives, so a flush that failed half-way (a Cluster
+ * failover takes some slots' masters, not all) or timed out after Redis applied it is not counted twice.
  *
  * WebSocket sessions (issue 17) ride the same rows: a session opened counts in `sessions` on its first day, and
  * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC midnight it spans, so
@@ -67,10 +70,17 @@ export class Usage implements UsageReader {
   readonly #onSessionSeconds: (seconds: number) => void;
   /** By key id: the keys used in the last flush interval or two. */
   readonly #rows = new Map<string, Row>();
-  /** Counts not yet written: of a day that ended before its flush, or of a failed flush. By key and period. */
+  /** Counts not yet sent: of a day that ended before its flush, or collected while a batch was pending. */
   #carried = new Map<string, UsageDelta>();
   /** Live sessions whose time is counted at each flush. */
   readonly #open = new Set<OpenSession>();
+  /** The batch sent and not yet stored: sent again, alone, until it is. */
+  #pending: UsageBatch | null = null;
+  /** Names this process's batches; `#seq` orders them. */
+  readonly #writer = randomBytes(9).toString('base64url');
+  #seq = 0;
+  /** Flushes run one at a time, so batches reach the store in order. */
+  #flushing: Promise<void> = Promise.resolve();
   readonly #timers: NodeJS.Timeout[] = [];
   // The UTC day of "now", recomputed only when a day boundary passes (record() runs on every request).
   #today = { day: '', until: 0 };
@@ -169,7 +179,13 @@ export class Usage implements UsageReader {
     else for (const f of USAGE_FIELDS) have.counts[f] += d.counts[f];
   }
 
-  async flushCounts(): Promise<void> {
+  flushCounts(): Promise<void> {
+    const run = this.#flushing.then(() => this.#flushCounts());
+    this.#flushing = run.catch(() => {});
+    return run;
+  }
+
+  async #flushCounts(): Promise<void> {
     const now = this.#now();
     for (const s of this.#open) this.#accrue(s, now);
     for (const [id, row] of this.#rows) {
@@ -178,14 +194,20 @@ export class Usage implements UsageReader {
       if (!row.active && row.lastUsedWritten === row.lastUsedAt) this.#rows.delete(id);
       row.active = false;
     }
-    if (this.#carried.size === 0) return;
-    const batch = this.#carried;
-    this.#carried = new Map();
-    try {
-      await this.#store.addUsage([...batch.values()]);
-    } catch (err) {
-      this.#logger.warn({ err }, 'usage flush failed; will retry');
-      for (const d of batch.values()) this.#merge(d);
+    // The pending batch first; once it is stored, what was carried meanwhile.
+    for (let round = 0; round < 2; round++) {
+      if (!this.#pending) {
+        if (this.#carried.size === 0) return;
+        this.#pending = { writer: this.#writer, seq: ++this.#seq, deltas: [...this.#carried.values()] };
+        this.#carried = new Map();
+      }
+      try {
+        await this.#store.addUsage(this.#pending);
+        this.#pending = null;
+      } catch (err) {
+        this.#logger.warn({ err }, 'usage flush failed; will retry');
+        return;
+      }
     }
   }
 

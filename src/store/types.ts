@@ -66,7 +66,10 @@ export interface KeyStore extends UsageStore {
   appendAudit(tenantId: string, audit: AuditInput): Promise<boolean>;
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;
 
-  /** `onEvent` per mutation anywhere in the fleet; `onReset` when events may have been missed. */
+  /**
+   * `onEvent` per mutation anywhere in the fleet — this process's own mutations before they resolve (SPEC §8:
+   * the replica answering a revoke has already evicted the key); `onReset` when events may have been missed.
+   */
   subscribe(onEvent: (event: StoreEvent) => void, onReset: () => void): Promise<void>;
   /** Round-trip latency in ms; throws when the store is unreachable. */
   ping(): Promise<number>;
@@ -89,9 +92,20 @@ export interface UsageDelta {
   counts: UsageCounts;
 }
 
+/**
+ * One flush of usage counts. A writer (one per process) sends its batches in `seq` order, each again until it
+ * is stored, and the store counts a batch once however often it arrives: a flush that failed half-way, or that
+ * timed out after Redis had applied it, is retried without counting anything twice.
+ */
+export interface UsageBatch {
+  writer: string;
+  seq: number;
+  deltas: UsageDelta[];
+}
+
 /** Usage counters and lastUsedAt, written in batches (never one store write per request). */
 export interface UsageStore {
-  addUsage(batch: UsageDelta[]): Promise<void>;
+  addUsage(batch: UsageBatch): Promise<void>;
   /** Counts per period for the tenant (keyId null) or one key. */
   readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>>;
   /** Fleet-wide totals for one period. */

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FailureBlockImpl } from '../../src/limits/failures.ts';
+import { FailureBlockImpl, LOCAL_AFTER_ERROR_MS } from '../../src/limits/failures.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 // Failed-authentication counting per client IP against a real Redis: exact at the threshold, and a burst of
@@ -67,5 +67,36 @@ describe('failed-attempt counting', () => {
     expect(failures.blockedFor('10.0.1.3')).toBe(0);
     const prefix = `fail${n - 1}:fail:`;
     expect(await redis.client.mget(`${prefix}10.0.1.2`, `${prefix}10.0.1.3`)).toEqual(['19', '5']);
+  });
+
+  it('counts in this process, without waiting for Redis, while Redis does not answer; then uses Redis again', async () => {
+    // Issue 14: every 401 waited for the Redis node holding its counter. Here only the first waits.
+    const stalled = await startRedis();
+    const c = new Redis(stalled.url, { enableAutoPipelining: true, commandTimeout: 1_000, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    c.on('error', () => {});
+    await new Promise((r) => c.once('ready', r));
+    const failures = new FailureBlockImpl({ redis: c, prefix: 'x:', cfg: { maxFailures: 5, windowSeconds: 60, blockSeconds: 30 } });
+    stalled.pause();
+    try {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const started = performance.now();
+        expect(await failures.fail(`10.9.0.${i}`)).toBe(0);
+        times.push(performance.now() - started);
+      }
+      expect(times[0]).toBeGreaterThanOrEqual(900); // the command timeout
+      expect(Math.max(...times.slice(1))).toBeLessThan(500); // counted here at once
+      // Still counted: the fifth failure from one address blocks it.
+      for (let i = 0; i < 4; i++) expect(await failures.fail('10.9.1.1')).toBe(0);
+      expect(await failures.fail('10.9.1.1')).toBe(30);
+      expect(failures.blockedFor('10.9.1.1')).toBeGreaterThan(0);
+    } finally {
+      stalled.resume();
+    }
+    await new Promise((r) => setTimeout(r, LOCAL_AFTER_ERROR_MS + 100));
+    await failures.fail('10.9.2.1');
+    expect(await stalled.client.get('x:fail:10.9.2.1')).toBe('1');
+    c.disconnect();
+    await stalled.close();
   });
 });

@@ -126,4 +126,21 @@ describe('key cache during a store outage (cache.staleIfErrorSeconds)', () => {
     await expect(cache.get(unknown)).rejects.toBeInstanceOf(StoreUnavailableError);
     await store.close();
   });
+
+  it('a reset (events may have been missed) reloads every entry, but keeps it for stale-if-error', async () => {
+    // Issue 14: in a failover the subscriber can reconnect, and reset the cache, while the main connection still
+    // fails; a reset that deleted the entries turned cached keys into 503s.
+    const { store, cache, hash, key } = await setup();
+    const cached = await cache.get(hash);
+    const reads = store.reads;
+    cache.reset();
+    expect(cache.peek(hash)).toBeUndefined(); // no longer trusted without a read
+    store.down = true;
+    expect(await cache.get(hash)).toBe(cached); // the store fails: served stale, not 503
+    store.down = false;
+    expect((await cache.get(hash))?.key.id).toBe(key.id);
+    expect(store.reads - reads).toBe(2); // read again (the failed read and this one)
+    expect(cache.peek(hash)?.key.id).toBe(key.id); // fresh once more
+    await store.close();
+  });
 });

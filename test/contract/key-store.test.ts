@@ -1,20 +1,27 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Config } from '../../src/config/schema.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey, Tenant } from '../../src/keys/types.ts';
 import { MemoryStore } from '../../src/store/memory/memory-store.ts';
-import { RedisStore } from '../../src/store/redis/redis-store.ts';
+import { createRedisClient, waitReady } from '../../src/store/redis/connect.ts';
+import { RedisStore, StoreError } from '../../src/store/redis/redis-store.ts';
 import { zeroCounts, type KeyStore, type StoreEvent, type UsageCounts } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { startRedisCluster, startRedisSentinel, type RedisTopology } from '../helpers/redis-topologies.ts';
 
-// One suite, every KeyStore: the Redis store against a real redis-server, and the memory store.
+// One suite, every KeyStore: the memory store, and the Redis store on a real redis-server standalone, behind
+// a Sentinel trio and on a six-node Cluster, connected as keygate connects (src/store/redis/connect.ts). On
+// Cluster a multi-key command across slots fails (CROSSSLOT), so the suite is what keeps the key layout
+// slot-safe (docs/redis-keys.md).
 
 let redis: RedisServer;
+let sentinel: RedisTopology;
+let cluster: RedisTopology;
 beforeAll(async () => {
-  redis = await startRedis();
-});
+  [redis, sentinel, cluster] = await Promise.all([startRedis(), startRedisSentinel(), startRedisCluster()]);
+}, 60_000);
 afterAll(async () => {
-  await redis.close();
+  await Promise.all([redis?.close(), sentinel?.close(), cluster?.close()]);
 });
 
 const audit = { action: 'test', actor: 'admin', keyId: null, details: {} };
@@ -36,16 +43,23 @@ function key(tenantId: string, hash: string): StoredKey {
 let n = 0;
 const hash = () => `h${Date.now()}${n++}`.padEnd(64, '0');
 
+const redisConfig = (topology: Partial<Config['redis']>): Config['redis'] => ({
+  url: null, sentinels: null, sentinelName: 'mymaster', clusterNodes: null, keyPrefix: 'kg:', commandTimeoutMs: 2_000, channel: 'inv', ...topology,
+});
+
+async function redisStore(topology: Partial<Config['redis']>, prefix = `c${n++}:`, channel = `inv${n}`): Promise<RedisStore> {
+  const cfg = redisConfig(topology);
+  const client = createRedisClient(cfg, 'main');
+  const subscriber = createRedisClient(cfg, 'subscriber');
+  if (!(await waitReady(client, 10_000))) throw new Error('the store did not connect');
+  return new RedisStore({ client, subscriber, prefix, channel, auditMaxEntries: 100 });
+}
+
 const factories: Array<[string, () => Promise<KeyStore>]> = [
   ['memory', async () => new MemoryStore({ auditMaxEntries: 100 })],
-  [
-    'redis',
-    async () => {
-      const client = new Redis(redis.url, { enableAutoPipelining: true });
-      const subscriber = new Redis(redis.url);
-      return new RedisStore({ client, subscriber, prefix: `c${n++}:`, channel: `inv${n}`, auditMaxEntries: 100 });
-    },
-  ],
+  ['redis standalone', () => redisStore({ url: redis.url })],
+  ['redis sentinel', () => redisStore(sentinel.config)],
+  ['redis cluster', () => redisStore(cluster.config)],
 ];
 
 describe.each(factories)('KeyStore contract: %s', (_name, make) => {
@@ -137,6 +151,76 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     await expect.poll(() => events.length).toBeGreaterThanOrEqual(7);
     expect(events).toContainEqual({ kind: 'tenant', tenantId: t.id });
     expect(events.filter((e) => e.kind === 'key' && e.hashes.includes(h))).toHaveLength(6);
+    // Once each: this process's own mutations are not delivered again when their message comes back.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(events).toHaveLength(7);
+  });
+
+  it("delivers this process's own mutation events before the mutation resolves", async () => {
+    const events: StoreEvent[] = [];
+    await store.subscribe((e) => events.push(e), () => {});
+    const t = tenant();
+    await store.createTenant(t, audit);
+    const [h1, h2] = [hash(), hash()];
+    const k = key(t.id, h1);
+    await store.createKey(k, audit);
+    // Each assertion runs right after the mutation resolves: no poll, no wait for the channel (issue 14: on
+    // Cluster the message came back 20–36 ms after the answer).
+    await store.updateKey(t.id, k.id, (cur) => ({ ...cur, isActive: false }), audit);
+    expect(events.at(-1)).toEqual({ kind: 'key', tenantId: t.id, keyId: k.id, hashes: [h1] });
+    await store.rotateKey(t.id, k.id, { hash: h2, prefix: 'kg_sk_zzzzzz' }, 0, audit);
+    expect(events.at(-1)).toEqual({ kind: 'key', tenantId: t.id, keyId: k.id, hashes: [h1] });
+    await store.updateTenant(t.id, (cur) => ({ ...cur, status: 'suspended' }), audit);
+    expect(events.at(-1)).toEqual({ kind: 'tenant', tenantId: t.id });
+    await store.revokeKey(t.id, k.id, audit);
+    expect(events.at(-1)).toEqual({ kind: 'key', tenantId: t.id, keyId: k.id, hashes: [h2] });
+    await store.deleteTenant(t.id);
+    expect(events.at(-1)).toEqual({ kind: 'tenant', tenantId: t.id });
+  });
+
+  it('revokes a key rotated with a grace period: both values stop verifying at once', async () => {
+    const t = tenant();
+    await store.createTenant(t, audit);
+    const [h1, h2] = [hash(), hash()];
+    const k = key(t.id, h1);
+    await store.createKey(k, audit);
+    await store.rotateKey(t.id, k.id, { hash: h2, prefix: 'kg_sk_zzzzzz' }, 3600, audit);
+    expect((await store.lookup(h1))?.key.id).toBe(k.id);
+    // Two verification records in two Cluster slots (issue 14: one DEL for both was CROSSSLOT, every time).
+    expect(await store.revokeKey(t.id, k.id, audit)).toBe(true);
+    expect(await store.lookup(h1)).toBeNull();
+    expect(await store.lookup(h2)).toBeNull();
+    expect(await store.getKey(t.id, k.id)).toBeNull();
+  });
+
+  it('rotates twice, with grace and then without: only the newest value verifies', async () => {
+    const t = tenant();
+    await store.createTenant(t, audit);
+    const [h1, h2, h3, h4] = [hash(), hash(), hash(), hash()];
+    const k = key(t.id, h1);
+    await store.createKey(k, audit);
+    await store.rotateKey(t.id, k.id, { hash: h2, prefix: 'kg_sk_zzzzzz' }, 3600, audit);
+    await store.rotateKey(t.id, k.id, { hash: h3, prefix: 'kg_sk_yyyyyy' }, 3600, audit);
+    for (const h of [h1, h2, h3]) expect((await store.lookup(h))?.key.id).toBe(k.id);
+    // The second rotation without grace drops three values at once.
+    const last = await store.rotateKey(t.id, k.id, { hash: h4, prefix: 'kg_sk_xxxxxx' }, 0, audit);
+    expect(last?.hashes.map((x) => x.hash)).toEqual([h4]);
+    for (const h of [h1, h2, h3]) expect(await store.lookup(h)).toBeNull();
+    expect((await store.lookup(h4))?.key.id).toBe(k.id);
+  });
+
+  it('deletes a tenant in the middle of a grace period: every value of every key stops verifying', async () => {
+    const t = tenant();
+    await store.createTenant(t, audit);
+    const [h1, h2, h3] = [hash(), hash(), hash()];
+    const k = key(t.id, h1);
+    await store.createKey(k, audit);
+    await store.createKey(key(t.id, h3), audit);
+    await store.rotateKey(t.id, k.id, { hash: h2, prefix: 'kg_sk_zzzzzz' }, 3600, audit);
+    expect(await store.deleteTenant(t.id)).toBe(true);
+    for (const h of [h1, h2, h3]) expect(await store.lookup(h)).toBeNull();
+    expect(await store.getTenant(t.id)).toBeNull();
+    expect((await store.listTenants({ limit: 1000, cursor: null })).data.map((x) => x.id)).not.toContain(t.id);
   });
 
   it('writes an audit entry per mutation, newest first, paginated', async () => {
@@ -198,11 +282,12 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     const t = tenant();
     await store.createTenant(t, audit);
     const counts = (c: Partial<UsageCounts>): UsageCounts => ({ ...zeroCounts(), ...c });
-    await store.addUsage([
+    const writer = `w${n++}`;
+    await store.addUsage({ writer, seq: 1, deltas: [
       { tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: counts({ allowed: 3, denied: 1, sessions: 1, sessionMs: 1_500 }) },
       { tenantId: t.id, keyId: 'key_b', period: '2026-11-22', counts: counts({ allowed: 2, rateLimited: 4 }) },
-    ]);
-    await store.addUsage([{ tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: counts({ allowed: 1, sessionMs: 250 }) }]);
+    ] });
+    await store.addUsage({ writer, seq: 2, deltas: [{ tenantId: t.id, keyId: 'key_a', period: '2026-11-22', counts: counts({ allowed: 1, sessionMs: 250 }) }] });
     const all = await store.readUsage(t.id, ['2026-11-22', '2026-11-21'], null);
     expect(all.get('2026-11-22')).toEqual(counts({ allowed: 6, denied: 1, rateLimited: 4, sessions: 1, sessionMs: 1_750 }));
     expect(all.get('2026-11-21')).toEqual(zeroCounts());
@@ -212,4 +297,89 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     await store.touchKeys([{ tenantId: t.id, keyId: 'key_a', at: '2026-11-22T10:00:00.000Z' }]);
     expect(await store.lastUsed(t.id, ['key_a', 'key_b'])).toEqual(new Map([['key_a', '2026-11-22T10:00:00.000Z']]));
   });
+
+  it('counts a usage batch once however often it is sent (a retried flush)', async () => {
+    const t = tenant();
+    await store.createTenant(t, audit);
+    const period = '2026-11-23';
+    const batch = (seq: number, allowed: number) => ({
+      writer: `w${n}`,
+      seq,
+      deltas: [{ tenantId: t.id, keyId: 'key_a', period, counts: { ...zeroCounts(), allowed } }],
+    });
+    const totalBefore = (await store.readTotals(period)).allowed;
+    await store.addUsage(batch(1, 5));
+    await store.addUsage(batch(1, 5));
+    await store.addUsage(batch(2, 1));
+    await store.addUsage(batch(2, 1));
+    expect((await store.readUsage(t.id, [period], 'key_a')).get(period)?.allowed).toBe(6);
+    expect((await store.readUsage(t.id, [period], null)).get(period)?.allowed).toBe(6);
+    expect((await store.readTotals(period)).allowed - totalBefore).toBe(6);
+    // Another writer's batch 1 is its own.
+    await store.addUsage({ ...batch(1, 2), writer: `other${n}` });
+    expect((await store.readUsage(t.id, [period], 'key_a')).get(period)?.allowed).toBe(8);
+  });
+});
+
+describe('Redis store failures', () => {
+  it('name the store operation and the Redis command', async () => {
+    const store = await redisStore(cluster.config, 'failing:');
+    try {
+      const h = hash();
+      // A verification record of the wrong type: the GET fails with a reply error.
+      await cluster.client.hset(`failing:vr:${h}`, 'x', '1');
+      const err = await store.lookup(h).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreError);
+      expect(err).toMatchObject({ op: 'lookup', command: 'GET' });
+      expect((err as Error).message).toBe('lookup (GET)');
+      expect(((err as Error).cause as Error).message).toMatch(/^WRONGTYPE/);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('Redis Cluster invalidation subscription', () => {
+  it('subscribes even when ioredis moves its subscriber connection during start-up', async () => {
+    // ioredis Cluster first connects to the configured nodes, then replaces them with the slot map's; a
+    // SUBSCRIBE sent meanwhile on a node that goes is dropped (and was never sent again: that replica never
+    // evicted anything). Eight stores, each subscribing at once, as keygate does at start-up.
+    const cfg = redisConfig(cluster.config);
+    const channel = `start${n++}`;
+    const stores = Array.from({ length: 8 }, () => new RedisStore({
+      client: createRedisClient(cfg, 'main'), subscriber: createRedisClient(cfg, 'subscriber'), prefix: 'start:', channel, auditMaxEntries: 10,
+    }));
+    const seen = stores.map(() => [] as StoreEvent[]);
+    await Promise.all(stores.map((s, i) => s.subscribe((e) => seen[i]!.push(e), () => {}).catch(() => {})));
+    const publisher = await redisStore(cluster.config, 'start:', channel);
+    try {
+      const t = tenant();
+      await publisher.createTenant(t, audit);
+      // Published again until every store has one (a store may still be subscribing again).
+      await expect.poll(async () => {
+        await publisher.updateTenant(t.id, (cur) => ({ ...cur, name: `n${Date.now()}` }), audit);
+        return seen.filter((events) => events.some((e) => e.kind === 'tenant' && e.tenantId === t.id)).length;
+      }, { timeout: 10_000, interval: 500 }).toBe(8);
+    } finally {
+      await Promise.all([publisher.close(), ...stores.map((s) => s.close())]);
+    }
+  });
+
+  it('resets the cache once a failover has moved the subscription (messages in between may be lost)', async () => {
+    const store = await redisStore(cluster.config);
+    let resets = 0;
+    try {
+      await store.subscribe(() => {}, () => resets++);
+      // Start-up settled (the client's first slot map replaces the configured nodes, which may reset once).
+      await new Promise((r) => setTimeout(r, 1_500));
+      resets = 0;
+      const { promoted } = await cluster.killMaster();
+      await promoted;
+      // ioredis moves the subscription to a live node by itself; the store says so once it has.
+      await expect.poll(() => resets, { timeout: 15_000, interval: 200 }).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+      await cluster.heal();
+    }
+  }, 60_000);
 });

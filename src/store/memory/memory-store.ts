@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { USAGE_FIELDS, zeroCounts } from '../types.ts';
 
 interface TenantState {
@@ -25,6 +25,8 @@ export class MemoryStore implements KeyStore {
   /** "<tenantId>|<period>|<keyId or *>" → counts; "|<period>|" → fleet totals. */
   readonly #usage = new Map<string, UsageCounts>();
   readonly #lastUsed = new Map<string, string>();
+  /** The last usage batch counted, by writer. */
+  readonly #usageSeq = new Map<string, number>();
 
   constructor(opts: { auditMaxEntries: number }) {
     this.#auditMax = opts.auditMaxEntries;
@@ -168,8 +170,10 @@ export class MemoryStore implements KeyStore {
     this.#usage.set(id, row);
   }
 
-  async addUsage(batch: UsageDelta[]): Promise<void> {
-    for (const d of batch) {
+  async addUsage(batch: UsageBatch): Promise<void> {
+    if ((this.#usageSeq.get(batch.writer) ?? 0) >= batch.seq) return;
+    this.#usageSeq.set(batch.writer, batch.seq);
+    for (const d of batch.deltas) {
       this.#bump(`${d.tenantId}|${d.period}|${d.keyId}`, d.counts);
       this.#bump(`${d.tenantId}|${d.period}|*`, d.counts);
       this.#bump(`|${d.period}|`, d.counts);

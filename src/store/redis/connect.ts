@@ -1,6 +1,9 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import type { RedisClient } from './redis-store.ts';
+
+/** Reconnection backoff: quick at first, then every 500 ms (a promoted replica is found within half a second). */
+const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, 500);
 
 /**
  * One ioredis client per the configured topology. Commands fail fast rather than queue while Redis is down
@@ -8,36 +11,66 @@ import type { RedisClient } from './redis-store.ts';
  * recovery needs no restart. Auto-pipelining batches concurrent commands into one round trip.
  */
 export function createRedisClient(cfg: Config['redis'], role: 'main' | 'subscriber'): RedisClient {
+  const main = role === 'main';
   const common: RedisOptions = {
-    commandTimeout: role === 'main' ? cfg.commandTimeoutMs : undefined,
-    enableAutoPipelining: role === 'main',
+    commandTimeout: main ? cfg.commandTimeoutMs : undefined,
+    enableAutoPipelining: main,
     // A subscriber must queue its SUBSCRIBE until connected; the main client never queues.
-    enableOfflineQueue: role === 'subscriber',
-    maxRetriesPerRequest: role === 'main' ? 0 : null,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    enableOfflineQueue: !main,
+    maxRetriesPerRequest: main ? 0 : null,
+    retryStrategy: reconnectDelay,
     connectTimeout: 2_000,
     lazyConnect: false,
   };
-  if (cfg.clusterNodes) {
-    const nodes = cfg.clusterNodes.map((u) => {
-      const url = new URL(u);
-      return { host: url.hostname, port: Number(url.port || 6379) };
-    });
-    const first = new URL(cfg.clusterNodes[0]!);
-    return new Cluster(nodes, {
-      enableAutoPipelining: common.enableAutoPipelining,
-      enableOfflineQueue: common.enableOfflineQueue,
-      clusterRetryStrategy: common.retryStrategy,
-      redisOptions: {
-        ...common,
-        username: first.username || undefined,
-        password: first.password ? decodeURIComponent(first.password) : undefined,
-        tls: first.protocol === 'rediss:' ? {} : undefined,
-      },
-    });
+  if (cfg.clusterNodes) return new Cluster(clusterNodesOf(cfg.clusterNodes), clusterOptions(cfg, main, common));
+  if (cfg.sentinels) {
+    // failoverDetector: the sentinels' +switch-master makes the client reconnect to the promoted replica at
+    // once, also when the old master is still reachable (a partition, a manual failover).
+    return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.sentinelName, failoverDetector: true, sentinelCommandTimeout: cfg.commandTimeoutMs });
   }
-  if (cfg.sentinels) return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.sentinelName });
   return new Redis(cfg.url!, common);
+}
+
+function clusterNodesOf(urls: string[]): Array<{ host: string; port: number }> {
+  return urls.map((u) => {
+    const url = new URL(u);
+    return { host: url.hostname, port: Number(url.port || 6379) };
+  });
+}
+
+/**
+ * Cluster options chosen so that a command fails within about `redis.commandTimeoutMs` while its slot has no
+ * master, instead of waiting out the failover (issue 14: with ioredis's defaults a request touching a dead
+ * master's slots waited 1.1–2.2 s). ioredis sets `commandTimeout` only once a command is handed to a node, and
+ * by default re-queues a command that finds its node gone ("Connection is closed") every
+ * `retryDelayOnFailover` ms up to `maxRedirections` times, and one that gets CLUSTERDOWN every
+ * `retryDelayOnClusterDown` ms — 16 × 100 ms of waiting with no timer running. Here those errors fail the
+ * command at once (the caller falls back: stale cache, local rate limits, 503); MOVED and ASK, which a failover
+ * and a resharding answer with, are still followed at once, a few times.
+ */
+function clusterOptions(cfg: Config['redis'], main: boolean, common: RedisOptions): ClusterOptions {
+  const first = new URL(cfg.clusterNodes![0]!);
+  return {
+    enableAutoPipelining: common.enableAutoPipelining,
+    enableOfflineQueue: common.enableOfflineQueue,
+    maxRedirections: 6,
+    retryDelayOnMoved: 0,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    // TRYAGAIN (a multi-key command during a slot migration) clears within milliseconds; the timeout bounds it.
+    retryDelayOnTryAgain: main ? 20 : 100,
+    // The slot map: asked for with the command timeout, and refreshed every 5 s as well as on MOVED, so a
+    // promoted replica is found even by a replica of keygate that sends nothing to its slots meanwhile.
+    slotsRefreshTimeout: Math.min(cfg.commandTimeoutMs, 1_000),
+    slotsRefreshInterval: 5_000,
+    clusterRetryStrategy: reconnectDelay,
+    redisOptions: {
+      ...common,
+      username: first.username || undefined,
+      password: first.password ? decodeURIComponent(first.password) : undefined,
+      tls: first.protocol === 'rediss:' ? {} : undefined,
+    },
+  };
 }
 
 /** Resolves once the client is ready, or after `timeoutMs` (keygate then starts degraded). */

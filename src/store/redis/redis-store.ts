@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageCounts, UsageDelta, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
@@ -18,6 +19,9 @@ export interface RedisStoreOptions {
 }
 
 const CAS_ATTEMPTS = 8;
+/** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one; and how long
+ *  keygate waits before sending a SUBSCRIBE that failed again. */
+const CLUSTER_RESUBSCRIBE_MS = 1_000;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
 const USAGE_TTL_SECONDS = 400 * 86_400;
 
@@ -32,19 +36,56 @@ function countsOf(values: Array<string | null>): UsageCounts {
 export class StoreContentionError extends Error {}
 
 /**
- * Key layout (`p` = configured prefix; `{ten_…}` is a Cluster hash tag, so one tenant's records share a slot):
- *   p vr:<hash>            → {"t":tenantId,"k":keyId}   verification record, one per live hash
+ * A Redis failure, named by the store operation and, when ioredis says, the Redis command it failed on (SPEC
+ * §8: every store failure answered as 503 is logged with its cause and operation). The message names both
+ * and the cause is the Redis error, so a logged error reads e.g. "revokeKey (DEL): CROSSSLOT Keys in request
+ * don't hash to the same slot" (pino appends the causes' messages).
+ */
+export class StoreError extends Error {
+  readonly op: string;
+  readonly command: string | null;
+  constructor(op: string, cause: unknown) {
+    const command = commandOf(cause);
+    super(`${op}${command ? ` (${command})` : ''}`, { cause });
+    this.name = 'StoreError';
+    this.op = op;
+    this.command = command;
+  }
+}
+
+/** The command a Redis error came from: ioredis names it on server replies and aborted commands. */
+function commandOf(err: unknown): string | null {
+  const command = (err as { command?: { name?: unknown } } | null)?.command;
+  return typeof command?.name === 'string' ? command.name.toUpperCase() : null;
+}
+
+/** Runs a store operation; a Redis failure becomes a StoreError naming it (contention stays as it is). */
+async function named<T>(op: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw err instanceof StoreError || err instanceof StoreContentionError ? err : new StoreError(op, err);
+  }
+}
+
+/**
+ * Key layout (`p` = configured prefix; `{ten_…}` is a Cluster hash tag, so one tenant's records share a slot;
+ * docs/redis-keys.md has the whole table, with the keys the limiters write):
+ *   p vr:<hash>            → {"t":tenantId,"k":keyId}   verification record, one per live hash; each in its
+ *                            own slot, so only ever named one per command
  *   p {ten}:t              → Tenant JSON
  *   p {ten}:keys           → ZSET of key ids (lex order = creation order, ids are ULIDs)
  *   p {ten}:k:<keyId>      → StoredKey JSON
  *   p {ten}:audit          → capped STREAM of audit entries
- *   p tenants              → ZSET of tenant ids
+ *   p tenants              → ZSET of tenant ids (single-key commands only)
  *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
- *                            the request outcomes, `sessions` opened and `sessionMs` of session time)
- *   p u:<period>           → HASH "<field>" → count (fleet totals)
+ *                            the request outcomes, `sessions` opened and `sessionMs` of session time),
+ *                            plus "~w:<writer>" → the last batch of that writer counted
+ *   p u:<period>           → HASH "<field>" → count (fleet totals; single-key script), "~w:<writer>" likewise
  *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
+ * Every multi-key command and script names keys of one tenant only; nothing else is multi-key.
  */
 export class RedisStore implements KeyStore {
   readonly kind = 'redis' as const;
@@ -53,6 +94,11 @@ export class RedisStore implements KeyStore {
   readonly #p: string;
   readonly #channel: string;
   readonly #auditMax: string;
+  /** This process's own subscribers: its mutations reach them before the mutation resolves. */
+  readonly #local: Array<(event: StoreEvent) => void> = [];
+  /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
+  readonly #origin = randomBytes(9).toString('base64url');
+  #closed = false;
 
   constructor(opts: RedisStoreOptions) {
     this.#r = opts.client;
@@ -84,21 +130,48 @@ export class RedisStore implements KeyStore {
     return JSON.stringify({ id: newAuditId(), at: new Date().toISOString(), ...input });
   }
 
-  async createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
-    await this.#run('createTenant', [this.#t(tenant.id), this.#audit(tenant.id)], [JSON.stringify(tenant), this.#auditJson(audit), this.#auditMax]);
-    await this.#r.zadd(this.#tenants(), 0, tenant.id);
+  /**
+   * Evicts here before the mutation is answered. The PUBLISH in the script reaches the other replicas (and
+   * this one again); on Cluster it travels from the slot's master over the cluster bus to whichever node this
+   * process subscribed on, and arrived 20–36 ms after the answer (issue 14).
+   */
+  #evictHere(event: StoreEvent): void {
+    for (const onEvent of this.#local) onEvent(event);
   }
 
-  async getTenant(id: string): Promise<Tenant | null> {
+  /** An event as published: the event and the process that published it (`o`; other replicas ignore it). */
+  #message(event: StoreEvent): string {
+    return JSON.stringify({ ...event, o: this.#origin });
+  }
+
+  /** Deletes verification records, one DEL each (they live in different slots), pipelined together. */
+  async #dropVerifications(hashes: string[]): Promise<void> {
+    await Promise.all(hashes.map((h) => this.#r.del(this.#vr(h))));
+  }
+
+  createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
+    return named('createTenant', (async () => {
+      await this.#run('createTenant', [this.#t(tenant.id), this.#audit(tenant.id)], [JSON.stringify(tenant), this.#auditJson(audit), this.#auditMax]);
+      await this.#r.zadd(this.#tenants(), 0, tenant.id);
+    })());
+  }
+
+  getTenant(id: string): Promise<Tenant | null> {
+    return named('getTenant', this.#tenant(id));
+  }
+
+  async #tenant(id: string): Promise<Tenant | null> {
     const raw = await this.#r.get(this.#t(id));
     return raw ? (JSON.parse(raw) as Tenant) : null;
   }
 
-  async listTenants(page: PageRequest): Promise<Page<Tenant>> {
-    const { ids, nextCursor } = await this.#lexPage(this.#tenants(), page);
-    // Tenants live in different slots; one GET each (pipelined automatically).
-    const rows = await Promise.all(ids.map((id) => this.getTenant(id)));
-    return { data: rows.filter((t): t is Tenant => t !== null), nextCursor };
+  listTenants(page: PageRequest): Promise<Page<Tenant>> {
+    return named('listTenants', (async () => {
+      const { ids, nextCursor } = await this.#lexPage(this.#tenants(), page);
+      // Tenants live in different slots; one GET each (pipelined automatically).
+      const rows = await Promise.all(ids.map((id) => this.#tenant(id)));
+      return { data: rows.filter((t): t is Tenant => t !== null), nextCursor };
+    })());
   }
 
   async #lexPage(zset: string, page: PageRequest): Promise<{ ids: string[]; nextCursor: string | null }> {
@@ -118,115 +191,153 @@ export class RedisStore implements KeyStore {
       const next = update(JSON.parse(raw) as T);
       if (next === null) return current;
       if (before) await before(current, next);
-      const ok = await this.#run('compareAndSet', [recordKey, auditKey], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, JSON.stringify(event(current))]);
-      if (ok === 1) return next;
+      const changed = event(current);
+      const ok = await this.#run('compareAndSet', [recordKey, auditKey], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed)]);
+      if (ok === 1) {
+        this.#evictHere(changed);
+        return next;
+      }
     }
     throw new StoreContentionError(`record ${recordKey} kept changing`);
   }
 
   updateTenant(id: string, update: Updater<Tenant>, audit: AuditInput): Promise<Tenant | null> {
-    return this.#casUpdate(this.#t(id), this.#audit(id), update, audit, () => ({ kind: 'tenant', tenantId: id }));
+    return named('updateTenant', this.#casUpdate(this.#t(id), this.#audit(id), update, audit, () => ({ kind: 'tenant', tenantId: id })));
   }
 
-  async deleteTenant(id: string): Promise<boolean> {
-    if (!(await this.getTenant(id))) return false;
-    const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
-    for (const keyId of keyIds) await this.revokeKey(id, keyId, null);
-    await this.#r.del(this.#t(id), this.#keys(id), this.#audit(id), this.#lastUsed(id));
-    await this.#r.zrem(this.#tenants(), id);
-    await this.#r.publish(this.#channel, JSON.stringify({ kind: 'tenant', tenantId: id } satisfies StoreEvent));
-    return true;
+  deleteTenant(id: string): Promise<boolean> {
+    return named('deleteTenant', (async () => {
+      if (!(await this.#tenant(id))) return false;
+      const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
+      for (const keyId of keyIds) await this.#revoke(id, keyId, null);
+      // One tenant's keys: one slot.
+      await this.#r.del(this.#t(id), this.#keys(id), this.#audit(id), this.#lastUsed(id));
+      await this.#r.zrem(this.#tenants(), id);
+      const event: StoreEvent = { kind: 'tenant', tenantId: id };
+      this.#evictHere(event);
+      await this.#r.publish(this.#channel, this.#message(event));
+      return true;
+    })());
   }
 
-  async createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult> {
-    const t = key.tenantId;
-    const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax]);
-    if (res === -1) return 'no_tenant';
-    if (res === 0) return 'limit';
-    // The verification record is written last: until then the key exists but cannot be used.
-    for (const h of key.hashes) await this.#r.set(this.#vr(h.hash), JSON.stringify({ t, k: key.id }));
-    return 'created';
+  createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult> {
+    return named('createKey', (async (): Promise<CreateKeyResult> => {
+      const t = key.tenantId;
+      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax]);
+      if (res === -1) return 'no_tenant';
+      if (res === 0) return 'limit';
+      // The verification record is written last: until then the key exists but cannot be used.
+      for (const h of key.hashes) await this.#r.set(this.#vr(h.hash), JSON.stringify({ t, k: key.id }));
+      return 'created';
+    })());
   }
 
-  async getKey(tenantId: string, keyId: string): Promise<StoredKey | null> {
+  getKey(tenantId: string, keyId: string): Promise<StoredKey | null> {
+    return named('getKey', this.#key(tenantId, keyId));
+  }
+
+  async #key(tenantId: string, keyId: string): Promise<StoredKey | null> {
     const raw = await this.#r.get(this.#k(tenantId, keyId));
     return raw ? (JSON.parse(raw) as StoredKey) : null;
   }
 
-  async listKeys(tenantId: string, page: PageRequest): Promise<Page<StoredKey>> {
-    const { ids, nextCursor } = await this.#lexPage(this.#keys(tenantId), page);
-    const raws = ids.length ? await this.#r.mget(ids.map((id) => this.#k(tenantId, id))) : [];
-    return { data: raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as StoredKey), nextCursor };
+  listKeys(tenantId: string, page: PageRequest): Promise<Page<StoredKey>> {
+    return named('listKeys', (async () => {
+      const { ids, nextCursor } = await this.#lexPage(this.#keys(tenantId), page);
+      const raws = ids.length ? await this.#r.mget(ids.map((id) => this.#k(tenantId, id))) : [];
+      return { data: raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as StoredKey), nextCursor };
+    })());
   }
 
   countKeys(tenantId: string): Promise<number> {
-    return this.#r.zcard(this.#keys(tenantId));
+    return named('countKeys', this.#r.zcard(this.#keys(tenantId)));
   }
 
   updateKey(tenantId: string, keyId: string, update: Updater<StoredKey>, audit: AuditInput): Promise<StoredKey | null> {
-    return this.#casUpdate(this.#k(tenantId, keyId), this.#audit(tenantId), update, audit, keyEvent);
+    return named('updateKey', this.#casUpdate(this.#k(tenantId, keyId), this.#audit(tenantId), update, audit, keyEvent));
   }
 
-  async revokeKey(tenantId: string, keyId: string, audit: AuditInput | null): Promise<boolean> {
-    const key = await this.getKey(tenantId, keyId);
+  revokeKey(tenantId: string, keyId: string, audit: AuditInput | null): Promise<boolean> {
+    return named('revokeKey', this.#revoke(tenantId, keyId, audit));
+  }
+
+  async #revoke(tenantId: string, keyId: string, audit: AuditInput | null): Promise<boolean> {
+    const key = await this.#key(tenantId, keyId);
     if (!key) return false;
-    // Verification records first: whatever happens after this line, the key no longer verifies.
-    await this.#r.del(...key.hashes.map((h) => this.#vr(h.hash)));
-    const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, JSON.stringify(keyEvent(key))]);
-    return res === 1;
+    const event = keyEvent(key);
+    try {
+      // Verification records first: whatever happens after this line, the key no longer verifies.
+      await this.#dropVerifications(key.hashes.map((h) => h.hash));
+      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event)]);
+      return res === 1;
+    } finally {
+      // Also when a later step failed: the records may be gone already, and a reload costs one lookup.
+      this.#evictHere(event);
+    }
   }
 
-  async rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null> {
-    const next = await this.#casUpdate<StoredKey>(
-      this.#k(tenantId, keyId),
-      this.#audit(tenantId),
-      (key) => ({ ...key, prefix: secret.prefix, hashes: rotatedHashes(key, secret.hash, graceSeconds), updatedAt: new Date().toISOString() }),
-      audit,
-      keyEvent,
-      // Before the record changes: values that stop now lose their verification record; values in a grace
-      // period get one that expires with it.
-      async (current, updated) => {
-        const dropped = droppedHashes(current.hashes, updated.hashes);
-        if (dropped.length) await this.#r.del(...dropped.map((h) => this.#vr(h)));
-        for (const h of updated.hashes) if (h.expiresAt) await this.#r.pexpireat(this.#vr(h.hash), Date.parse(h.expiresAt));
-      },
-    );
-    if (next) await this.#r.set(this.#vr(secret.hash), JSON.stringify({ t: tenantId, k: keyId }));
-    return next;
+  rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null> {
+    return named('rotateKey', (async () => {
+      const next = await this.#casUpdate<StoredKey>(
+        this.#k(tenantId, keyId),
+        this.#audit(tenantId),
+        (key) => ({ ...key, prefix: secret.prefix, hashes: rotatedHashes(key, secret.hash, graceSeconds), updatedAt: new Date().toISOString() }),
+        audit,
+        keyEvent,
+        // Before the record changes: values that stop now lose their verification record; values in a grace
+        // period get one that expires with it. One command per record: each hash has its own slot.
+        async (current, updated) => {
+          await this.#dropVerifications(droppedHashes(current.hashes, updated.hashes));
+          await Promise.all(updated.hashes.filter((h) => h.expiresAt).map((h) => this.#r.pexpireat(this.#vr(h.hash), Date.parse(h.expiresAt!))));
+        },
+      );
+      if (next) await this.#r.set(this.#vr(secret.hash), JSON.stringify({ t: tenantId, k: keyId }));
+      return next;
+    })());
   }
 
-  async lookup(hash: string): Promise<Verification | null> {
-    const ref = await this.#r.get(this.#vr(hash));
-    if (!ref) return null;
-    const { t, k } = JSON.parse(ref) as { t: string; k: string };
-    const [rawKey, rawTenant] = await this.#r.mget(this.#k(t, k), this.#t(t));
-    if (!rawKey || !rawTenant) return null;
-    const key = JSON.parse(rawKey) as StoredKey;
-    // A verification record left behind by an interrupted write never outlives its key record.
-    const hashExpiresAt = hashExpiry(key, hash);
-    if (hashExpiresAt === undefined) return null;
-    return { key, tenant: JSON.parse(rawTenant) as Tenant, hashExpiresAt };
+  lookup(hash: string): Promise<Verification | null> {
+    return named('lookup', (async () => {
+      const ref = await this.#r.get(this.#vr(hash));
+      if (!ref) return null;
+      const { t, k } = JSON.parse(ref) as { t: string; k: string };
+      const [rawKey, rawTenant] = await this.#r.mget(this.#k(t, k), this.#t(t));
+      if (!rawKey || !rawTenant) return null;
+      const key = JSON.parse(rawKey) as StoredKey;
+      // A verification record left behind by an interrupted write never outlives its key record.
+      const hashExpiresAt = hashExpiry(key, hash);
+      if (hashExpiresAt === undefined) return null;
+      return { key, tenant: JSON.parse(rawTenant) as Tenant, hashExpiresAt };
+    })());
   }
 
   async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {
     return (await this.#run('appendAudit', [this.#t(tenantId), this.#audit(tenantId)], [this.#auditJson(audit), this.#auditMax])) === 1;
   }
 
-  async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
-    const end = page.cursor === null ? '+' : `(${page.cursor}`;
-    const rows = await this.#r.xrevrange(this.#audit(tenantId), end, '-', 'COUNT', page.limit + 1);
-    const more = rows.length > page.limit;
-    const pageRows = rows.slice(0, page.limit);
-    const data = pageRows.map(([, fields]) => JSON.parse(fields[1]!) as AuditEntry);
-    return { data, nextCursor: more ? (pageRows.at(-1)?.[0] ?? null) : null };
+  listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
+    return named('listAudit', (async () => {
+      const end = page.cursor === null ? '+' : `(${page.cursor}`;
+      const rows = await this.#r.xrevrange(this.#audit(tenantId), end, '-', 'COUNT', page.limit + 1);
+      const more = rows.length > page.limit;
+      const pageRows = rows.slice(0, page.limit);
+      const data = pageRows.map(([, fields]) => JSON.parse(fields[1]!) as AuditEntry);
+      return { data, nextCursor: more ? (pageRows.at(-1)?.[0] ?? null) : null };
+    })());
   }
 
-  async addUsage(batch: UsageDelta[]): Promise<void> {
+  addUsage(batch: UsageBatch): Promise<void> {
+    return named('addUsage', this.#addUsage(batch));
+  }
+
+  async #addUsage({ writer, seq, deltas }: UsageBatch): Promise<void> {
     // One HINCRBY script call per tenant and period (fields in chunks), plus one per fleet total: a flush of
-    // 100,000 keys is a few hundred commands, not half a million queued at once.
+    // 100,000 keys is a few hundred commands, not half a million queued at once. Each call is counted once per
+    // writer, batch and chunk (the hash keeps the last one), so a retried batch adds only what was not added.
+    const writerField = `~w:${writer}`;
     const perHash = new Map<string, Array<string | number>>();
     const totals = new Map<string, UsageCounts>();
-    for (const d of batch) {
+    for (const d of deltas) {
       const key = this.#usage(d.tenantId, d.period);
       let fields = perHash.get(key);
       if (!fields) perHash.set(key, (fields = []));
@@ -240,45 +351,52 @@ export class RedisStore implements KeyStore {
       }
     }
     const CHUNK = 2_000; // field/increment pairs per call
+    // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches).
+    const chunkSeq = (c: number) => seq * 1_000_000 + c;
     for (const [key, fields] of perHash) {
       for (let i = 0; i < fields.length; i += CHUNK) {
-        await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, ...fields.slice(i, i + CHUNK)]);
+        await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
       }
     }
     for (const [period, t] of totals) {
-      await this.#run('incrementFields', [this.#totals(period)], [USAGE_TTL_SECONDS, ...USAGE_FIELDS.flatMap((f) => [f, t[f]])]);
+      await this.#run('incrementFields', [this.#totals(period)], [USAGE_TTL_SECONDS, writerField, chunkSeq(0), ...USAGE_FIELDS.flatMap((f) => [f, t[f]])]);
     }
   }
 
-  async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
+  readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
     const who = keyId ?? '*';
-    const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
-    return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
+    return named('readUsage', (async () => {
+      const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
+      return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
+    })());
   }
 
   async readTotals(period: string): Promise<UsageCounts> {
-    return countsOf(await this.#r.hmget(this.#totals(period), ...USAGE_FIELDS));
+    return countsOf(await named('readTotals', this.#r.hmget(this.#totals(period), ...USAGE_FIELDS)));
   }
 
-  async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
+  touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
     const perTenant = new Map<string, string[]>();
     for (const u of lastUsed) {
       let pairs = perTenant.get(u.tenantId);
       if (!pairs) perTenant.set(u.tenantId, (pairs = []));
       pairs.push(u.keyId, u.at);
     }
-    for (const [tenantId, pairs] of perTenant) {
-      for (let i = 0; i < pairs.length; i += 2_000) await this.#r.hset(this.#lastUsed(tenantId), ...pairs.slice(i, i + 2_000));
-    }
+    return named('touchKeys', (async () => {
+      for (const [tenantId, pairs] of perTenant) {
+        for (let i = 0; i < pairs.length; i += 2_000) await this.#r.hset(this.#lastUsed(tenantId), ...pairs.slice(i, i + 2_000));
+      }
+    })());
   }
 
   async lastUsed(tenantId: string, keyIds: string[]): Promise<Map<string, string>> {
     if (!keyIds.length) return new Map();
-    const values = await this.#r.hmget(this.#lastUsed(tenantId), ...keyIds);
+    const values = await named('lastUsed', this.#r.hmget(this.#lastUsed(tenantId), ...keyIds));
     return new Map(keyIds.flatMap((id, i) => (values[i] ? [[id, values[i]!] as [string, string]] : [])));
   }
 
   async subscribe(onEvent: (event: StoreEvent) => void, onReset: () => void): Promise<void> {
+    this.#local.push(onEvent);
     let connectedBefore = false;
     // ioredis re-subscribes after a reconnect; whatever was published meanwhile is lost, so the cache is
     // cleared (SPEC §8: the TTL bounds a lost message's cost, the reset removes even that).
@@ -286,16 +404,49 @@ export class RedisStore implements KeyStore {
       if (connectedBefore) onReset();
       connectedBefore = true;
     });
+    // On Cluster the client stays ready while ioredis moves the subscription to another node, silently, when
+    // its node goes away (a failover). A node leaving the client's view is the sign: once the move is done,
+    // a second later, the cache is reset all the same.
+    if (this.#sub.isCluster) {
+      let timer: NodeJS.Timeout | null = null;
+      this.#sub.on('-node', () => {
+        if (!connectedBefore) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => {
+          timer = null;
+          onReset();
+        }, CLUSTER_RESUBSCRIBE_MS).unref();
+      });
+    }
     this.#sub.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
       try {
-        onEvent(JSON.parse(message) as StoreEvent);
+        const { o, ...event } = JSON.parse(message) as StoreEvent & { o?: string };
+        if (o !== this.#origin) onEvent(event as StoreEvent);
       } catch {
         onReset();
       }
     });
-    await this.#sub.subscribe(this.#channel);
+    await this.#subscribeChannel(onReset);
     connectedBefore = true;
+  }
+
+  /**
+   * SUBSCRIBE, again every second until it succeeds (then a reset: events may have been missed meanwhile). ioredis
+   * Cluster drops a SUBSCRIBE still under way when it moves its subscriber connection — as it does at start-up
+   * when the slot map replaces the configured nodes — and would never send it again; the first failure is
+   * still thrown, so start-up says the subscription is pending.
+   */
+  async #subscribeChannel(onReset: () => void): Promise<void> {
+    try {
+      await this.#sub.subscribe(this.#channel);
+    } catch (err) {
+      const retry = setTimeout(() => {
+        if (!this.#closed) void this.#subscribeChannel(onReset).then(onReset, () => {});
+      }, CLUSTER_RESUBSCRIBE_MS);
+      retry.unref();
+      throw err;
+    }
   }
 
   async ping(): Promise<number> {
@@ -305,6 +456,7 @@ export class RedisStore implements KeyStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.allSettled([this.#r.quit(), this.#sub.quit()]);
   }
 }

@@ -1,6 +1,7 @@
-// Lua scripts: each touches keys of one tenant only (one hash tag), so they run on Redis Cluster too.
-// The audit entry (XADD, capped) and the invalidation message (PUBLISH) are written in the same script
-// as the mutation, so a mutation is never without its audit line or its eviction.
+// Lua scripts: each touches keys of one Cluster slot only (one tenant's hash tag, or a single key), so they run
+// on Redis Cluster too (docs/redis-keys.md). The audit entry (XADD, capped) and the invalidation message
+// (PUBLISH) are written in the same script as the mutation, so a mutation is never without its audit line or
+// its eviction.
 
 /** KEYS: tenant, keyset, key, audit. ARGV: keyId, keyJson, auditJson, auditMax. → 1 | 0 (limit) | -1 (no tenant) */
 export const createKey = `
@@ -41,9 +42,16 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
 return 1`;
 
-/** KEYS: hash. ARGV: ttlSeconds, field1, n1, field2, n2, … → 1. Usage counters: one call per batch. */
+/**
+ * KEYS: hash. ARGV: ttlSeconds, writerField, seq, field1, n1, field2, n2, … → 1 | 0 (counted before).
+ * Usage counters: one call per hash and batch. `writerField` holds the last batch of that writer counted in
+ * this hash, so a batch sent again (a retried flush) is counted once.
+ */
 export const incrementFields = `
-for i = 2, #ARGV, 2 do
+local seq = tonumber(ARGV[3])
+if tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0') >= seq then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+for i = 4, #ARGV, 2 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
