@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, expectError, proxied, self } from '../helpers/api.ts';
-import { check, startAuthzKeygate, type AuthzKeygate } from '../helpers/gateways.ts';
+import { check, DOCS, startAuthzKeygate, type AuthzKeygate } from '../helpers/gateways.ts';
 import { root } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
@@ -66,5 +68,28 @@ describe('the authorizer does not let a WebSocket session escape what only the i
     const r = await check(kg.authzUrl, { path: '/forward-auth', headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/v1/open/ws', 'x-api-key': key, ...ws } });
     expect(r.status, r.body).toBe(403);
     expect(r.json?.error?.code).toBe('inline_proxy_required');
+  });
+});
+
+// docs/gateways/envoy.yaml's allowed_headers: what of the client's request Envoy (and Istio) sends keygate.
+const envoyDoc = parse(readFileSync(join(DOCS, 'envoy.yaml'), 'utf8')) as any;
+const extAuthz = envoyDoc.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.find((f: any) => f.name === 'envoy.filters.http.ext_authz').typed_config;
+const allowedHeader = (name: string) => (extAuthz.allowed_headers.patterns as { exact?: string; prefix?: string }[]).some((m) => (m.exact !== undefined ? m.exact === name : name.startsWith(m.prefix!)));
+
+describe('header rules through the documented Envoy/Istio configuration (docs/gateways/envoy.yaml)', () => {
+  it('refuses a request that names the assistant header both ways (X-Assistant-Id and X_Assistant_Id), as the inline proxy does', async () => {
+    // Envoy forwards headers with underscores by default (headers_with_underscores_action: ALLOW) but sends
+    // keygate only the exact `x-assistant-id`: keygate decides on asst_ok while a CGI-style upstream (WSGI, PHP)
+    // may read asst_evil from X_Assistant_Id. The inline proxy refuses such a request (assistant-body.test.ts).
+    const made = await admin(kg, 'POST', `/tenants/${tenantId}/api-keys`, { permissions: ['chat:write'], allowedAssistants: ['asst_ok'] });
+    const key = made.body.key as string;
+    const client = { 'x-api-key': key, 'x-assistant-id': 'asst_ok', x_assistant_id: 'asst_evil' };
+    // Control: the inline proxy refuses it.
+    expectError(await proxied(kg, '/v1/chat', client), 403, 'assistant_not_allowed');
+    const headers: Record<string, string> = { host: 'api.example.com' };
+    for (const [name, value] of Object.entries(client)) if (allowedHeader(name)) headers[name] = value;
+    const r = await check(kg.authzUrl, { path: '/ext-authz/v1/chat', headers });
+    // Today: 200 (the check carries only x-assistant-id: asst_ok), and Envoy forwards both headers upstream.
+    expect(r.status, r.body).toBe(403);
   });
 });
