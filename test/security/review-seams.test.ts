@@ -56,6 +56,19 @@ describe('a key cannot raise its own monthly quotas (SPEC §3 "a PATCH never wid
     const after = (await self(kg, key, 'GET', '/api-keys/current')).body;
     expect({ refused: r.status >= 400, sessionMinutesPerMonth: after.quota.sessionMinutesPerMonth }).toEqual({ refused: true, sessionMinutesPerMonth: 1 });
   });
+
+  it('a key cannot mint a key of its own scope with a larger monthly quota, and spend it instead of its own', async () => {
+    // Without this the rule above is moot: a key whose quota is used up creates a key with every permission and
+    // restriction it has (the whole-scope rule allows an equal scope) and the plan's maximum quota, and goes on.
+    // Only the tenant-wide plan maximum bounds it; the per-key quota the admin set bounds nothing.
+    const { key } = await quotaKey({ requestsPerMonth: 2 });
+    for (let i = 0; i < 2; i++) expect((await proxied(kg, '/v1/open/x', { 'x-api-key': key })).status).toBe(200);
+    expectError(await proxied(kg, '/v1/open/x', { 'x-api-key': key }), 429, 'quota_exceeded');
+    const child = await self(kg, key, 'POST', '/api-keys', { quota: { requestsPerMonth: 100_000_000 } });
+    const omitted = await self(kg, key, 'POST', '/api-keys', {});
+    // Today: both 201, the first with 100,000,000 requests a month, the second with the plan default (10,000,000).
+    expect({ explicit: child.status >= 400 || child.body.quota.requestsPerMonth <= 2, omitted: omitted.status >= 400 || omitted.body.quota.requestsPerMonth <= 2 }).toEqual({ explicit: true, omitted: true });
+  });
 });
 
 describe('the authorizer does not let a WebSocket session escape what only the inline proxy meters', () => {
