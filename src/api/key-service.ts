@@ -11,7 +11,7 @@ import { NO_QUOTA, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
-import { excessOf, isEmpty, limitsRaised, scopeOfAuthKey, scopeOfStored, type Excess } from './scope.ts';
+import { excessOf, isEmpty, scopeOfAuthKey, scopeOfStored, type Excess } from './scope.ts';
 
 /** Who asks: the platform (admin token) or a tenant's key (self-service). */
 export type Actor = { kind: 'admin' } | { kind: 'key'; key: AuthKey };
@@ -128,8 +128,14 @@ export class KeyService {
     };
     await guarded(this.#store.createTenant(tenant, { action: 'tenant.created', actor: 'admin', keyId: null, details: { name: tenant.name, plan: planName } }));
     try {
-      // The tenant's first key holds `*` and the widest scope, so that it can delegate any of it (api/scope.ts).
-      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'], transientAssistant: true }, { kind: 'admin' });
+      // The tenant's first key holds `*` and the widest scope the plan allows — its maxima included — so that it
+      // can delegate any of it (api/scope.ts).
+      const widest = {
+        rateLimit: { requestsPerMinute: plan.requestsPerMinute.max, requestsPerDay: plan.requestsPerDay.max },
+        quota: { requestsPerMonth: plan.requestsPerMonth.max, sessionMinutesPerMonth: plan.sessionMinutesPerMonth.max },
+        maxConcurrentConnections: plan.maxConcurrentConnections.max,
+      };
+      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'], transientAssistant: true, ...widest }, { kind: 'admin' });
       return { tenant, apiKey };
     } catch (err) {
       // Nothing half-written: a tenant whose first key could not be stored is removed again.
@@ -181,16 +187,23 @@ export class KeyService {
     const plan = this.planOf(tenant);
     const problems: FieldProblem[] = [];
     // A key delegates at most what it has (SPEC §3, api/scope.ts): what the body leaves out is the creator's —
-    // permissions, origins, assistants, mTLS binding — and a default expiry later than the creator's gives way to it.
+    // permissions, origins, assistants, mTLS binding — and a plan default or expiry looser than the creator's
+    // gives way to the creator's.
     const creator = actor.kind === 'key' ? scopeOfAuthKey(actor.key) : null;
     const keyType: KeyType = body.keyType ?? 'private';
     const permissions = body.permissions ?? [...actorPermissions(actor)];
     this.#checkPermissions(keyType, permissions, actorPermissions(actor), problems);
+    const capped = (value: number | null | undefined, chosen: number | null, mine: number | null | undefined): number | null =>
+      value === undefined && mine != null && (chosen === null || chosen > mine) ? mine : chosen;
     const rateLimit = { requestsPerMinute: null as number | null, requestsPerDay: null as number | null };
-    for (const f of LIMIT_FIELDS) rateLimit[f] = this.#withinPlan(plan, f, body.rateLimit?.[f], `rateLimit.${f}`, problems);
+    for (const f of LIMIT_FIELDS) {
+      const value = body.rateLimit?.[f];
+      rateLimit[f] = capped(value, this.#withinPlan(plan, f, value, `rateLimit.${f}`, problems), creator?.rateLimit[f]);
+    }
     const quota: QuotaSettings = { ...NO_QUOTA };
-    for (const f of QUOTA_FIELDS) quota[f] = this.#withinPlan(plan, f, body.quota?.[f], `quota.${f}`, problems);
-    const maxConcurrentConnections = this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
+    for (const f of QUOTA_FIELDS) quota[f] = capped(body.quota?.[f], this.#withinPlan(plan, f, body.quota?.[f], `quota.${f}`, problems), creator?.quota[f]);
+    const connections = body.maxConcurrentConnections;
+    const maxConcurrentConnections = capped(connections, this.#withinPlan(plan, 'maxConcurrentConnections', connections, 'maxConcurrentConnections', problems), creator?.maxConcurrentConnections);
     let expiresAt = this.#expiryOnCreate(body, problems);
     const expiryOmitted = body.expiresAt === undefined && body.expiresInDays === undefined;
     if (expiryOmitted && creator?.expiresAt != null && (expiresAt === null || Date.parse(expiresAt) > creator.expiresAt)) {
@@ -349,13 +362,11 @@ export class KeyService {
     if (body.expiresAt !== undefined) this.#checkExpiresAt(body.expiresAt, problems);
     if (body.enforceMtls) this.#checkMtls(problems);
     // A key never makes a key wider than itself (api/scope.ts), so on itself a PATCH only narrows (SPEC §3): it
-    // cannot shed its own assistant, origin or mTLS restrictions, nor raise its own limits. The admin may widen
-    // anything within the plan but permissions.
+    // cannot shed its own assistant, origin or mTLS restrictions, nor raise its own limits or quotas. The admin may
+    // widen anything within the plan but permissions.
     const widens = (from: StoredKey): string[] => {
       if (actor.kind !== 'key') return [];
-      const to = { ...from, ...body, rateLimit, maxConcurrentConnections };
-      const own = actor.key.id === from.id ? limitsRaised(from, to) : [];
-      return [...excessOf(scopeOfAuthKey(actor.key), scopeOfStored(to)).restrictions, ...own];
+      return excessOf(scopeOfAuthKey(actor.key), scopeOfStored({ ...from, ...body, rateLimit, quota, maxConcurrentConnections })).restrictions;
     };
     for (const path of widens(current)) problems.push({ path, message: 'wider than the calling key allows (the admin API may widen it)' });
     if (problems.length) throw invalid(problems);

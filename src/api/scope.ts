@@ -1,21 +1,24 @@
 import { originAllowed } from '../auth/origin.ts';
 import { notCovered } from '../auth/permissions.ts';
-import type { AuthKey, StoredKey } from '../keys/types.ts';
+import { NO_QUOTA, type AuthKey, type QuotaSettings, type RateLimitSettings, type StoredKey } from '../keys/types.ts';
 
 // What a key may do, in every dimension in which one key can be narrower than another (SPEC §3 "Authority over
 // keys"). Permissions are one of them; the restrictions a key was given are the others. A key that could read,
 // rotate or create a key wider than itself in any of them could shed what it was given: rotate an unrestricted
 // key and use its new value, or mint a child without its assistant, origin or mTLS binding. So authority,
 // creation and PATCH all compare whole scopes, with the one function below.
-// Per-key rate limits and session caps are capacity, not scope: any key that manages keys may set them within the
-// plan's maxima, and the tenant's plan-wide windows hold the tenant whatever its keys say. Only a PATCH by a key
-// may not raise them (`limitsRaised`), since a PATCH never widens.
+// Limits are part of it too — rate limits, the session cap, monthly quotas: a key holding api-keys:write that
+// was given 1,000 requests a month must not mint a key with the plan's 10 million, nor raise its own. (The
+// tenant's first key holds the plan's maxima, so that it can delegate whatever the plan allows.)
 
 export interface Scope {
   permissions: readonly string[];
   allowedOrigins: readonly string[] | null;
   allowedAssistants: readonly string[] | null;
   transientAssistant: boolean;
+  rateLimit: RateLimitSettings;
+  maxConcurrentConnections: number | null;
+  quota: QuotaSettings;
   enforceMtls: boolean;
   clientCertFingerprints: readonly string[] | null;
   /** ms since epoch; null for never. */
@@ -29,18 +32,22 @@ export interface Excess {
   restrictions: string[];
 }
 
-type ScopeFields = 'permissions' | 'allowedOrigins' | 'allowedAssistants' | 'transientAssistant' | 'enforceMtls' | 'clientCertFingerprints';
+type ScopeFields =
+  | 'permissions' | 'allowedOrigins' | 'allowedAssistants' | 'transientAssistant' | 'rateLimit' | 'maxConcurrentConnections' | 'enforceMtls' | 'clientCertFingerprints';
 
-const fieldsOf = (k: Pick<StoredKey, ScopeFields>) => ({
+const fieldsOf = (k: Pick<StoredKey, ScopeFields> & { quota?: QuotaSettings | null }) => ({
   permissions: k.permissions,
   allowedOrigins: k.allowedOrigins,
   allowedAssistants: k.allowedAssistants,
   transientAssistant: k.transientAssistant,
+  rateLimit: k.rateLimit,
+  maxConcurrentConnections: k.maxConcurrentConnections,
+  quota: k.quota ?? NO_QUOTA,
   enforceMtls: k.enforceMtls,
   clientCertFingerprints: k.clientCertFingerprints,
 });
 
-export const scopeOfStored = (k: Pick<StoredKey, ScopeFields | 'expiresAt'>): Scope => ({
+export const scopeOfStored = (k: Pick<StoredKey, ScopeFields | 'expiresAt'> & { quota?: QuotaSettings | null }): Scope => ({
   ...fieldsOf(k),
   expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
 });
@@ -63,23 +70,15 @@ export function excessOf(outer: Scope, inner: Scope): Excess {
   if (!within(outer.allowedAssistants, inner.allowedAssistants)) restrictions.push('allowedAssistants');
   if (inner.transientAssistant && !outer.transientAssistant) restrictions.push('transientAssistant');
   if (!originsWithin(outer.allowedOrigins, inner.allowedOrigins)) restrictions.push('allowedOrigins');
+  for (const f of ['requestsPerMinute', 'requestsPerDay'] as const) if (!atMost(outer.rateLimit[f], inner.rateLimit[f])) restrictions.push(`rateLimit.${f}`);
+  if (!atMost(outer.maxConcurrentConnections, inner.maxConcurrentConnections)) restrictions.push('maxConcurrentConnections');
+  for (const f of ['requestsPerMonth', 'sessionMinutesPerMonth'] as const) if (!atMost(outer.quota[f], inner.quota[f])) restrictions.push(`quota.${f}`);
   if (outer.enforceMtls) {
     if (!inner.enforceMtls) restrictions.push('enforceMtls');
     else if (!within(outer.clientCertFingerprints, inner.clientCertFingerprints)) restrictions.push('clientCertFingerprints');
   }
   if (!atMost(outer.expiresAt, inner.expiresAt)) restrictions.push('expiresAt');
   return { permissions: notCovered(outer.permissions, inner.permissions), restrictions };
-}
-
-type Limits = Pick<StoredKey, 'rateLimit' | 'maxConcurrentConnections'>;
-
-/** The limits `to` raises above `from` (a PATCH by a key may only lower them). */
-export function limitsRaised(from: Limits, to: Limits): string[] {
-  const raised: string[] = [];
-  if (!atMost(from.rateLimit.requestsPerMinute, to.rateLimit.requestsPerMinute)) raised.push('rateLimit.requestsPerMinute');
-  if (!atMost(from.rateLimit.requestsPerDay, to.rateLimit.requestsPerDay)) raised.push('rateLimit.requestsPerDay');
-  if (!atMost(from.maxConcurrentConnections, to.maxConcurrentConnections)) raised.push('maxConcurrentConnections');
-  return raised;
 }
 
 export const isEmpty = (e: Excess): boolean => e.permissions.length === 0 && e.restrictions.length === 0;

@@ -36,7 +36,7 @@ export interface AuthzDeps extends GateDeps {
 }
 
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
-const noSessionCap = deny('inline_proxy_required', 'This API key caps its WebSocket sessions, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
+const noSessionCap = deny('inline_proxy_required', 'This API key caps its WebSocket sessions or their minutes, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
 const queryKey = deny('malformed_request', 'Send the API key in the X-API-Key header: through a gateway, a key in the query would reach the upstream.');
 const notCanonical = deny('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
 
@@ -54,9 +54,14 @@ export function createAuthzHandler(deps: AuthzDeps) {
   const record = createRecorder('authz', metrics, deps.access);
   const warnUntrusted = throttledWarn(deps.logger, 'authorizer called by a peer outside authz.trustedGateways');
 
-  /** With `authz.websocket: handshake`, a key that caps its sessions asks for what the authorizer cannot enforce. */
+  /**
+   * With `authz.websocket: handshake`, a key that caps its sessions or their minutes asks for what the authorizer
+   * cannot enforce: the gateway reports neither when a session ends nor how long it lasted.
+   */
   function withoutSessionCaps(outcome: Outcome): Outcome {
-    return outcome.ok && outcome.identity.key.policy.maxConcurrentConnections !== null ? { ...noSessionCap, identity: outcome.identity } : outcome;
+    if (!outcome.ok) return outcome;
+    const { maxConcurrentConnections, quota } = outcome.identity.key.policy;
+    return maxConcurrentConnections !== null || quota.sessionMinutesPerMonth !== null ? { ...noSessionCap, identity: outcome.identity } : outcome;
   }
   const pipeline = (req: IncomingMessage, target: Target, door: Door): Outcome | Promise<Outcome> => {
     const outcome = deps.pipeline(req, target, door);

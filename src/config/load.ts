@@ -129,13 +129,13 @@ function authzProblems(c: Config): ConfigProblem[] {
     out.push({ path: 'authz.trustedGateways', message: 'must list the gateways that call the authorizer (server.authzPort is set)' });
   }
   if (c.authz.websocket === 'handshake') {
+    // The gateway reports neither when a session ends nor how long it lasted: caps on either cannot be enforced.
     for (const [name, plan] of Object.entries(c.plans)) {
-      const { default: d, max } = plan.maxConcurrentConnections;
-      if (d !== null || max !== null) {
-        out.push({
-          path: `plans.${name}.maxConcurrentConnections`,
-          message: 'must be null with authz.websocket: handshake (the gateway does not report session ends, so the authorizer cannot cap sessions)',
-        });
+      for (const field of ['maxConcurrentConnections', 'sessionMinutesPerMonth'] as const) {
+        const { default: d, max } = plan[field];
+        if (d !== null || max !== null) {
+          out.push({ path: `plans.${name}.${field}`, message: 'must be null with authz.websocket: handshake (the gateway does not report sessions, so the authorizer cannot cap them)' });
+        }
       }
     }
   }

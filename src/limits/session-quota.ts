@@ -192,6 +192,21 @@ export class SessionQuota {
     return { refused: true, scope: meter.exhausted(r), retryAfterSeconds: Math.max(1, Math.ceil((monthEnd(now) - now) / 1000)) };
   }
 
+  /**
+   * A live session's key changed: when its minutes are capped differently now (a cap set, raised or lowered), a
+   * new meter starts under the new limits and the old one gives its unused time back; a refusal when nothing is
+   * left (the session closes, 1008 quota_exceeded). 'same' when the limits did not change. Throws when the store
+   * cannot answer, leaving the running meter as it was.
+   */
+  async remeter(identity: Identity, sessionId: string, current: SessionMeter | null): Promise<SessionMeter | QuotaRefusal | null | 'same'> {
+    const limits = this.limitsOf(identity);
+    const was = current?.limits ?? null;
+    if (limits?.keyMs === was?.keyMs && limits?.tenantMs === was?.tenantMs) return 'same';
+    const next = await this.open(identity, sessionId);
+    current?.close(this.now());
+    return next;
+  }
+
   /** Announces the thresholds a reservation crossed (quota-events.ts). */
   announce(tenantId: string, keyId: string | null, before: number, after: number, limitMs: number): void {
     for (const threshold of crossed(before, after, limitMs)) {
@@ -229,6 +244,11 @@ export class SessionMeter {
     this.#keyId = identity.key.id;
     this.#sessionId = sessionId;
     this.#limits = limits;
+  }
+
+  /** The key's and tenant's minutes in ms this meter was opened under. */
+  get limits(): Limits {
+    return this.#limits;
   }
 
   /** Which counter a short reservation ran into. */

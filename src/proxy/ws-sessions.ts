@@ -5,7 +5,7 @@ import { deny, statusOf, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { Target } from '../http/target.ts';
-import type { SessionMeter } from '../limits/session-quota.ts';
+import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
 import type { Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -62,6 +62,7 @@ export interface SessionDeps {
   cache: KeyCache;
   slots: SessionSlots;
   usage: Usage;
+  sessionQuota: SessionQuota;
   revalidateSeconds: number;
   /** Each direction's backpressure high-water mark. */
   highWater: number;
@@ -130,8 +131,21 @@ export function createSessions(deps: SessionDeps) {
         }
         const fresh = v ? statusOf(v, s.identity.credential, s.identity.hash, Date.now()) : unknownKey;
         const denial = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;
-        if (denial) close(s, 1008, CLOSE_REASON[denial.code] ?? denial.code);
-        else if (fresh.ok) s.expiresAt = expiryOf(fresh);
+        if (denial) return close(s, 1008, CLOSE_REASON[denial.code] ?? denial.code);
+        if (!fresh.ok) return;
+        s.expiresAt = expiryOf(fresh);
+        // Its session minutes too: a key capped (or re-capped) while the session runs is metered from now on.
+        let next: Awaited<ReturnType<SessionQuota['remeter']>>;
+        try {
+          next = await deps.sessionQuota.remeter(fresh, s.id, s.meter);
+        } catch {
+          return; // the store cannot answer: the running meter stays
+        }
+        if (next === 'same') return;
+        if (next !== null && 'refused' in next) {
+          s.meter = null;
+          close(s, 1008, 'quota_exceeded');
+        } else s.meter = next;
       }),
     );
   }

@@ -115,7 +115,7 @@ describe('Envoy ext_authz HTTP service (docs/gateways/envoy.yaml)', () => {
     expect(o.upstream).toMatchObject({ 'x-tenant-id': tenant.id, 'x-api-key-id': apiKey.id, 'x-api-key-type': 'private', 'x-api-key-permissions': '*', 'x-request-id': 'envoy-req-1' });
     expect(o.upstream!['x-api-key']).toBeUndefined();
     expect(o.upstream!['x-keygate-signature']).toBeUndefined();
-    expect(o.clientHeaders['ratelimit-limit']).toBe('60');
+    expect(o.clientHeaders['ratelimit-limit']).toBe('600'); // the first key holds the free plan's maximum
   });
 
   it('removes Authorization only when it carried the key', async () => {

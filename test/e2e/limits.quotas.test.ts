@@ -138,7 +138,8 @@ describe('monthly request quotas', () => {
 
   it('validate a key quota against the plan maximum and keep it on the key', async () => {
     const { key, apiKey } = await createTenant(a, { name: 'validate', plan: 'metered' });
-    expect(apiKey.quota).toEqual({ requestsPerMonth: null, sessionMinutesPerMonth: null });
+    // The tenant's first key holds the plan's maxima (it can delegate whatever the plan allows).
+    expect(apiKey.quota.requestsPerMonth).toBe(30);
     const over = await self(a, key, 'POST', '/api-keys', { quota: { requestsPerMonth: 31 } });
     expectError(over, 400, 'validation_error');
     expect(over.body.error.details).toEqual([{ path: 'quota.requestsPerMonth', message: 'the plan allows at most 30' }]);

@@ -10,7 +10,7 @@ import { useServers } from '../helpers/servers.ts';
 // (unlike keygate as the proxy) forwards the request as the client sent it.
 
 const POLICY = join(root, 'test/fixtures/policy.yaml');
-const noSessionCaps = { maxConcurrentConnections: { default: null, max: null } };
+const noSessionCaps = { maxConcurrentConnections: { default: null, max: null }, sessionMinutesPerMonth: { default: null, max: null } };
 const servers = useServers();
 let kg: AuthzKeygate; // trusts loopback; failed-attempt block after 3; 10.9.9.9 is a trusted proxy
 let elsewhere: AuthzKeygate; // trusts only 10.0.0.0/8 as gateways

@@ -12,7 +12,7 @@ import { useServers } from '../helpers/servers.ts';
 // something of the other that does not hold. Each test is named by the behaviour keygate should have.
 
 const POLICY = join(root, 'test/fixtures/policy.yaml');
-const noSessionCaps = { maxConcurrentConnections: { default: null, max: null } };
+const noSessionCaps = { maxConcurrentConnections: { default: null, max: null }, sessionMinutesPerMonth: { default: null, max: null } };
 const servers = useServers();
 let kg: AuthzKeygate; // authz.websocket: handshake (plans cap no sessions; their session minutes stay)
 let tenantId: string;

@@ -36,13 +36,15 @@ describe('authorizer configuration', () => {
     expect(problems({ server: { authzPort: 8081 }, authz: { trustedGateways: ['10.0.0.0/8', 'gateway.local'] } })).toEqual([expect.stringMatching(/^authz\.trustedGateways: not an IP address or CIDR: gateway\.local/)]);
   });
 
-  it('refuses authz.websocket: handshake while any plan caps WebSocket sessions, naming each', () => {
+  it('refuses authz.websocket: handshake while any plan caps WebSocket sessions or their minutes, naming each', () => {
     const found = problems({ server: { authzPort: 8081 }, authz: { trustedGateways: ['10.0.0.0/8'], websocket: 'handshake' } });
     expect(found).toEqual([
       expect.stringMatching(/^plans\.free\.maxConcurrentConnections: must be null with authz\.websocket: handshake/),
+      expect.stringMatching(/^plans\.free\.sessionMinutesPerMonth: /),
       expect.stringMatching(/^plans\.pro\.maxConcurrentConnections: /),
+      expect.stringMatching(/^plans\.pro\.sessionMinutesPerMonth: /),
     ]);
-    const none = { maxConcurrentConnections: { default: null, max: null } };
+    const none = { maxConcurrentConnections: { default: null, max: null }, sessionMinutesPerMonth: { default: null, max: null } };
     expect(problems({ server: { authzPort: 8081 }, authz: { trustedGateways: ['10.0.0.0/8'], websocket: 'handshake' }, plans: { free: none, pro: none } })).toEqual([]);
     // Without the authorizer listener there is nothing to refuse.
     expect(problems({ authz: { websocket: 'handshake' } })).toEqual([]);
