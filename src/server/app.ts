@@ -36,6 +36,8 @@ import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
+import { newMessageId } from '../webhooks/events.ts';
+import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
@@ -139,6 +141,17 @@ export async function startKeygate(config: Config) {
   // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
   const quotaEvents = new QuotaEvents();
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
+  // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
+  // store, with their mutation); every replica runs a delivery worker.
+  const webhooks = opened.webhooks;
+  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger) : null;
+  if (webhooks) {
+    quotaEvents.on((event) => {
+      const { type, at, tenantId, ...data } = event;
+      webhooks.enqueue(tenantId, { id: newMessageId(), type, timestamp: at, data: { tenantId, ...data } })
+        .catch((err: unknown) => logger.warn({ err, event }, 'quota.threshold not written to the webhook outbox'));
+    });
+  }
   const onQuotaThreshold = (event: Parameters<QuotaEvents['emit']>[0]) => quotaEvents.emit(event);
   const months = new MonthCounter({ redis, prefix: config.redis.keyPrefix, onFallback: () => metrics.storeErrors.inc({ op: 'quota' }) });
   const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans, onFallback: () => metrics.storeErrors.inc({ op: 'rate_limit' }), months, onQuotaThreshold });
@@ -153,7 +166,7 @@ export async function startKeygate(config: Config) {
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics }));
+  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics, webhooks }));
 
   const openapi = buildOpenApi(version);
   const management = express();
@@ -239,6 +252,7 @@ export async function startKeygate(config: Config) {
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');
+  webhookWorker?.start();
 
   let stopping: Promise<void> | null = null;
   const openStoreRef = store;
@@ -281,6 +295,7 @@ export async function startKeygate(config: Config) {
         clearInterval(reaper);
         clearTimeout(deadline);
         forwarder.close();
+        await webhookWorker?.stop();
         await usage.close();
         await openStoreRef.close();
       })();

@@ -1,0 +1,12 @@
+// Redis keys of the webhook delivery (issue 17; docs/redis-keys.md). Everything global shares the hash tag
+// `{webhooks}`, so the delivery scripts (several of these keys at once) run on Redis Cluster; each tenant's
+// outbox stream lives under the tenant's own tag, written in the key mutation's script (store/redis/scripts.ts).
+
+/** SET of tenant ids whose outbox the workers read. */
+export const outboxSetKey = (p: string): string => `${p}{webhooks}:outboxes`;
+export const tenantOutboxKey = (p: string, tenantId: string): string => `${p}{${tenantId}}:outbox`;
+export const endpointsKey = (p: string): string => `${p}{webhooks}:endpoints`;
+export const dueKey = (p: string): string => `${p}{webhooks}:due`;
+export const jobsKey = (p: string): string => `${p}{webhooks}:jobs`;
+export const deadKey = (p: string): string => `${p}{webhooks}:dead`;
+export const logKey = (p: string, endpointId: string): string => `${p}{webhooks}:log:${endpointId}`;
