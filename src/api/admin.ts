@@ -82,7 +82,7 @@ export function adminRouter(deps: AdminDeps): Router {
     }),
   );
 
-  r.use('/webhooks', webhookRouter(deps.webhooks ?? null));
+  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: () => null, require: () => {} }));
 
   r.get('/overview', async (_req, res) => {
     res.json(await deps.usage.overview());

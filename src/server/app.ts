@@ -174,7 +174,7 @@ export async function startKeygate(config: Config) {
   management.set('etag', false);
   // Entered only through the public listener's gate (proxy/public-handler.ts), which counts and logs the request.
   management.use(assignRequestId);
-  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi }));
+  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi, webhooks }));
   management.use(notFound);
   management.use(errorHandler(logger));
 

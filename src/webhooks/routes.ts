@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { monotonicFactory } from 'ulid';
 import { StoreUnavailableError } from '../cache/key-cache.ts';
 import { ApiError } from '../http/errors.ts';
@@ -10,6 +10,15 @@ import type { Endpoint, WebhookQueue } from './types.ts';
 const ulid = monotonicFactory();
 const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
 const DEAD_LETTERS = 1000;
+/** Endpoints one tenant may have (the platform's are not counted). */
+const TENANT_ENDPOINTS = 10;
+
+/** Whose endpoints a request addresses, and what the caller must hold (the admin holds everything). */
+export interface WebhookRouteContext {
+  /** The caller's tenant (self-service), or null for the platform (admin). */
+  ownerOf(res: Response): string | null;
+  require(res: Response, permission: 'webhooks:read' | 'webhooks:write'): void;
+}
 
 const view = (e: Endpoint, now = Date.now()) => ({
   id: e.id,
@@ -30,48 +39,68 @@ async function guarded<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-/** `/admin/v1/webhooks`: the platform's webhook endpoints, their delivery logs and the dead letters (issue 17). */
-export function webhookRouter(queue: WebhookQueue | null): Router {
+/**
+ * Webhook endpoints, their delivery logs and dead letters (issue 17): the platform's on `/admin/v1/webhooks`, a
+ * tenant's own on `/keygate/v1/webhooks`. Each owner sees only its own endpoints; another owner's are 404.
+ */
+export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteContext): Router {
   const r = Router();
   const q = (): WebhookQueue => {
     if (!queue) throw new ApiError('not_found', 'Webhooks are not enabled on this deployment (webhooks.enabled).');
     return queue;
   };
-  const endpoint = async (id: string): Promise<Endpoint> => {
+  const endpoint = async (res: Response, id: string): Promise<Endpoint> => {
     const found = ENDPOINT_ID.test(id) ? await guarded(q().getEndpoint(id)) : null;
-    if (!found) throw new ApiError('not_found', `No webhook endpoint ${id}.`);
+    if (!found || found.tenantId !== ctx.ownerOf(res)) throw new ApiError('not_found', `No webhook endpoint ${id}.`);
     return found;
   };
+  const own = async (res: Response): Promise<Endpoint[]> => (await guarded(q().listEndpoints())).filter((e) => e.tenantId === ctx.ownerOf(res));
 
   r.post('/', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
     const body = validate(createEndpointBody, req.body ?? {});
+    const owner = ctx.ownerOf(res);
+    if (owner !== null && (await own(res)).length >= TENANT_ENDPOINTS) {
+      throw new ApiError('validation_error', `A tenant may have at most ${TENANT_ENDPOINTS} webhook endpoints.`, { details: [{ path: '(body)', message: `at most ${TENANT_ENDPOINTS} endpoints` }] });
+    }
     const now = new Date().toISOString();
     const secret = newSecret();
-    const e: Endpoint = { id: `whe_${ulid()}`, url: body.url, description: body.description ?? null, events: body.events, secrets: [{ secret, expiresAt: null }], createdAt: now, updatedAt: now };
+    const e: Endpoint = { id: `whe_${ulid()}`, tenantId: owner, url: body.url, description: body.description ?? null, events: body.events, secrets: [{ secret, expiresAt: null }], createdAt: now, updatedAt: now };
     await guarded(q().putEndpoint(e));
     res.status(201).json({ ...view(e), secret });
   });
   r.get('/', async (_req, res) => {
-    res.json({ data: (await guarded(q().listEndpoints())).map((e) => view(e)) });
+    ctx.require(res, 'webhooks:read');
+    res.json({ data: (await own(res)).map((e) => view(e)) });
   });
   r.get('/dead-letters', async (_req, res) => {
-    res.json({ data: await guarded(q().deadLetters(DEAD_LETTERS)) });
+    ctx.require(res, 'webhooks:read');
+    const mine = new Set((await own(res)).map((e) => e.id));
+    res.json({ data: (await guarded(q().deadLetters(DEAD_LETTERS))).filter((d) => mine.has(d.endpointId)) });
   });
   r.post('/dead-letters/:key/redeliver', async (req, res) => {
-    if (!(await guarded(q().redeliver(req.params.key as string, Date.now())))) throw new ApiError('not_found', `No dead letter ${req.params.key as string}.`);
+    ctx.require(res, 'webhooks:write');
+    const key = req.params.key as string;
+    // A job key is `<event id>:<endpoint id>`: only the endpoint's owner may send it again.
+    const endpointId = key.split(':')[1] ?? '';
+    const mine = ENDPOINT_ID.test(endpointId) ? await guarded(q().getEndpoint(endpointId)) : null;
+    if (!mine || mine.tenantId !== ctx.ownerOf(res) || !(await guarded(q().redeliver(key, Date.now())))) throw new ApiError('not_found', `No dead letter ${key}.`);
     res.status(204).end();
   });
   r.get('/:endpointId', async (req, res) => {
-    res.json(view(await endpoint(req.params.endpointId as string)));
+    ctx.require(res, 'webhooks:read');
+    res.json(view(await endpoint(res, req.params.endpointId as string)));
   });
   r.delete('/:endpointId', async (req, res) => {
-    const id = req.params.endpointId as string;
-    if (!ENDPOINT_ID.test(id) || !(await guarded(q().deleteEndpoint(id)))) throw new ApiError('not_found', `No webhook endpoint ${id}.`);
+    ctx.require(res, 'webhooks:write');
+    const e = await endpoint(res, req.params.endpointId as string);
+    if (!(await guarded(q().deleteEndpoint(e.id)))) throw new ApiError('not_found', `No webhook endpoint ${e.id}.`);
     res.status(204).end();
   });
   r.post('/:endpointId/rotate-secret', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
     const { gracePeriodSeconds } = validate(rotateSecretBody, req.body ?? {});
-    const current = await endpoint(req.params.endpointId as string);
+    const current = await endpoint(res, req.params.endpointId as string);
     const now = Date.now();
     const secret = newSecret();
     const until = new Date(now + gracePeriodSeconds * 1000).toISOString();
@@ -82,8 +111,9 @@ export function webhookRouter(queue: WebhookQueue | null): Router {
     res.json({ ...view(next), secret });
   });
   r.get('/:endpointId/deliveries', async (req, res) => {
+    ctx.require(res, 'webhooks:read');
     const { limit } = validate(deliveriesQuery, req.query, 'query');
-    const e = await endpoint(req.params.endpointId as string);
+    const e = await endpoint(res, req.params.endpointId as string);
     res.json({ data: await guarded(q().deliveries(e.id, limit)) });
   });
   return r;

@@ -9,6 +9,8 @@ export interface EndpointSecret {
 /** A platform webhook endpoint. */
 export interface Endpoint {
   id: string;
+  /** The tenant whose endpoint it is (its events only); null: the platform's (every tenant's events). */
+  tenantId: string | null;
   url: string;
   description: string | null;
   /** Event types delivered; `*` for all. */

@@ -14,7 +14,9 @@ export function backoffMs(attempts: number, baseMs: number, maxMs: number, rando
   return Math.round(ceiling * (0.5 + random() / 2));
 }
 
-const wants = (endpoint: Endpoint, type: string): boolean => endpoint.events.includes('*') || endpoint.events.includes(type);
+/** The platform's endpoints hear of every tenant; a tenant's, of its own events only. */
+const wants = (endpoint: Endpoint, m: OutboxMessage): boolean =>
+  (endpoint.tenantId === null || endpoint.tenantId === m.tenantId) && (endpoint.events.includes('*') || endpoint.events.includes(m.event.type));
 
 /**
  * Delivers webhook events, at least once, on every replica: each poll it fans new outbox entries out into one
@@ -82,7 +84,7 @@ export class WebhookWorker {
     const jobs: Job[] = [];
     for (const m of messages) {
       for (const e of endpoints) {
-        if (wants(e, m.event.type)) jobs.push({ key: `${m.event.id}:${e.id}`, endpointId: e.id, tenantId: m.tenantId, event: m.event, attempts: 0, since: now });
+        if (wants(e, m)) jobs.push({ key: `${m.event.id}:${e.id}`, endpointId: e.id, tenantId: m.tenantId, event: m.event, attempts: 0, since: now });
       }
     }
     // Jobs first, then the acknowledgement: a crash between the two fans the entry out again (a duplicate with

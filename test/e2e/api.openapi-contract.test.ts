@@ -160,6 +160,32 @@ describe('the OpenAPI document as a contract', () => {
     expect((await weak.GET('/keygate/v1/usage', {})).response.status).toBe(403);
     expect((await weak.GET('/keygate/v1/audit-log', {})).response.status).toBe(403);
 
+    // The tenant's own webhook endpoints (issue 17): `*` holds webhooks:*, the narrow key neither read nor write.
+    const myHook = await me.POST('/keygate/v1/webhooks', { body: { url: 'http://127.0.0.1:9/mine', events: ['key.updated'] } });
+    expect(myHook.response.status).toBe(201);
+    const myEp = { params: { path: { endpointId: myHook.data!.id } } };
+    expect((await me.PATCH('/keygate/v1/api-keys/{id}', { params: { path: { id: narrowId } }, body: { name: 'hooked' } })).response.status).toBe(200);
+    let myDead: string | undefined;
+    for (let i = 0; i < 100 && !myDead; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      myDead = (await me.GET('/keygate/v1/webhooks/dead-letters')).data?.data[0]?.key;
+    }
+    expect((await me.POST('/keygate/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: myDead! } } })).response.status).toBe(204);
+    expect((await me.GET('/keygate/v1/webhooks')).response.status).toBe(200);
+    expect((await me.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(200);
+    expect((await me.POST('/keygate/v1/webhooks/{endpointId}/rotate-secret', { ...myEp, body: {} })).response.status).toBe(200);
+    expect((await me.GET('/keygate/v1/webhooks/{endpointId}/deliveries', myEp)).response.status).toBe(200);
+    expect((await weak.POST('/keygate/v1/webhooks', { body: { url: 'https://example.com/' } })).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks')).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks/dead-letters')).response.status).toBe(403);
+    expect((await weak.POST('/keygate/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: myDead! } } })).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(403);
+    expect((await weak.POST('/keygate/v1/webhooks/{endpointId}/rotate-secret', { ...myEp, body: {} })).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks/{endpointId}/deliveries', myEp)).response.status).toBe(403);
+    expect((await weak.DELETE('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(403);
+    expect((await me.DELETE('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(204);
+    expect((await me.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(404);
+
     // No key and a wrong key: 401 on every authenticated operation.
     const anonymous = createClient<SelfServicePaths>({ baseUrl: kg.url });
     anonymous.use(contract.middleware());

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
-import { admin, createTenant, proxied } from '../helpers/api.ts';
+import { admin, createTenant, proxied, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
@@ -211,6 +211,38 @@ describe('signed webhooks', () => {
     // Given up after the (short) retry window: dead letters, never a request to the receiver.
     await until('dead letters', async () => (await admin(kg, 'GET', '/webhooks/dead-letters')).body.data.length === 2);
     expect(rec.got).toEqual([]);
+  }, 60_000);
+
+  it("deliver a tenant's own events only to its endpoints, managed with webhooks:write and webhooks:read", async () => {
+    const kg = await servers.keygate({ config: isolated({ webhooks: FAST }) });
+    const platform = await startReceiver();
+    const mine = await startReceiver();
+    await endpoint(kg, platform, ['key.created']);
+    const acme = await createTenant(kg, { name: 'acme', plan: 'pro' });
+    const other = await createTenant(kg, { name: 'other', plan: 'pro' });
+    const made = await self(kg, acme.key, 'POST', '/webhooks', { url: mine.url, events: ['key.created', 'key.revoked'] });
+    expect(made.status).toBe(201);
+    mine.secrets.push(made.body.secret);
+    // Another tenant cannot see it; a key without webhooks:* cannot manage it; a public key cannot be given them.
+    expect((await self(kg, other.key, 'GET', `/webhooks/${made.body.id}`)).status).toBe(404);
+    expect((await self(kg, other.key, 'GET', '/webhooks')).body.data).toEqual([]);
+    const narrow = await self(kg, acme.key, 'POST', '/api-keys', { name: 'narrow', permissions: ['api-keys:read', 'webhooks:read'] });
+    expect((await self(kg, narrow.body.key, 'GET', '/webhooks')).body.data.map((e: any) => e.id)).toEqual([made.body.id]);
+    expect((await self(kg, narrow.body.key, 'DELETE', `/webhooks/${made.body.id}`)).body.error.code).toBe('insufficient_permissions');
+    const pub = await self(kg, acme.key, 'POST', '/api-keys', { keyType: 'public', permissions: ['webhooks:read'], allowedOrigins: ['https://app.example.com'] });
+    expect(pub.status).toBe(400);
+
+    const otherKey = await self(kg, other.key, 'POST', '/api-keys', { name: 'elsewhere' });
+    const acmeKey = await self(kg, acme.key, 'POST', '/api-keys', { name: 'here' });
+    expect((await self(kg, acme.key, 'DELETE', `/api-keys/${acmeKey.body.id}`)).status).toBe(204);
+    await until('the tenant endpoint\'s events', () => mine.got.length >= 3 && platform.got.length >= 5);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(mine.got.map((g) => [g.type, g.data.keyId])).toEqual([['key.created', narrow.body.id], ['key.created', acmeKey.body.id], ['key.revoked', acmeKey.body.id]]);
+    expect(mine.got.every((g) => g.verifiedWith.length === 1 && g.data.tenantId === acme.tenant.id)).toBe(true);
+    // The platform hears of every tenant's key.created (the one type it asked for), the tenants' first keys too.
+    expect(platform.got.map((g) => g.data.keyId).sort()).toEqual([acme.apiKey.id, other.apiKey.id, narrow.body.id, otherKey.body.id, acmeKey.body.id].sort());
+    const log = await self(kg, narrow.body.key, 'GET', `/webhooks/${made.body.id}/deliveries`);
+    expect(log.body.data.map((d: any) => d.outcome)).toEqual(['delivered', 'delivered', 'delivered']);
   }, 60_000);
 
   it('deliver from the embedded store too', async () => {

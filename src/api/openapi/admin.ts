@@ -71,7 +71,7 @@ export function adminPaths() {
       },
     },
     ...keyPaths('admin', '/admin/v1/tenants/{tenantId}/api-keys', INTERNAL_SERVER),
-    ...webhookPaths(INTERNAL_SERVER),
+    ...webhookPaths('admin', '/admin/v1/webhooks', INTERNAL_SERVER),
     '/admin/v1/overview': {
       servers: INTERNAL_SERVER,
       get: {

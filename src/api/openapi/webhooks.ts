@@ -1,40 +1,47 @@
 import { deliveriesQuery } from '../../webhooks/schemas.ts';
-import { adminErrors, json, queryParameters, ref, security } from './components.ts';
+import { adminErrors, json, queryParameters, ref, security, selfServiceErrors } from './components.ts';
 
-// `/admin/v1/webhooks` (issue 17): the platform's webhook endpoints, their delivery logs and the dead letters.
+// Webhook endpoints (issue 17), the same operations on both APIs (webhooks/routes.ts serves both): the platform's
+// endpoints (`/admin/v1/webhooks`, every tenant's events) and a tenant's own (`/keygate/v1/webhooks`, its events
+// only; `webhooks:write` to change, `webhooks:read` to read).
 
-const op = { tags: ['admin'], security: security.admin };
+type Api = 'self-service' | 'admin';
 const endpoint = [ref('parameters', 'WebhookEndpointId')];
-const DISABLED = 'Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).';
 
-export function webhookPaths(servers: object[]) {
-  return {
+export function webhookPaths(api: Api, base: string, servers: object[]) {
+  const admin = api === 'admin';
+  const named = (name: string) => (admin ? `admin${name[0]!.toUpperCase()}${name.slice(1)}` : name);
+  const op = { tags: [api], security: admin ? security.admin : security.selfService };
+  const errs = admin ? adminErrors : (o: Parameters<typeof adminErrors>[0]) => selfServiceErrors({ ...o, permission: true });
+  const needs = (permission: string) => (admin ? '' : ` Needs \`${permission}\`.`);
+  const DISABLED = 'Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).';
+  const paths = {
     '/admin/v1/webhooks': {
       servers,
       post: {
         ...op,
-        operationId: 'adminCreateWebhookEndpoint',
+        operationId: named('createWebhookEndpoint'),
         summary: 'Add a webhook endpoint',
-        description: `Events are POSTed signed per the Standard Webhooks specification (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). ${DISABLED}`,
+        description: `Events are POSTed signed per the Standard Webhooks specification (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). ${DISABLED}${needs('webhooks:write')}`,
         requestBody: ref('requestBodies', 'CreateWebhookEndpoint'),
-        responses: { 201: { description: 'The endpoint and its signing secret; the secret is shown only here', ...json(ref('schemas', 'CreatedWebhookEndpoint')) }, ...adminErrors({ body: true, addressed: true }) },
+        responses: { 201: { description: 'The endpoint and its signing secret; the secret is shown only here', ...json(ref('schemas', 'CreatedWebhookEndpoint')) }, ...errs({ body: true, addressed: true }) },
       },
       get: {
         ...op,
-        operationId: 'adminListWebhookEndpoints',
+        operationId: named('listWebhookEndpoints'),
         summary: 'List webhook endpoints',
-        description: DISABLED,
-        responses: { 200: { description: 'Every endpoint', ...json(ref('schemas', 'WebhookEndpointList')) }, ...adminErrors({ addressed: true }) },
+        description: `${DISABLED}${needs('webhooks:read')}`,
+        responses: { 200: { description: 'Every endpoint', ...json(ref('schemas', 'WebhookEndpointList')) }, ...errs({ addressed: true }) },
       },
     },
     '/admin/v1/webhooks/dead-letters': {
       servers,
       get: {
         ...op,
-        operationId: 'adminListWebhookDeadLetters',
+        operationId: named('listWebhookDeadLetters'),
         summary: 'Deliveries given up after their retry window, newest first',
-        description: DISABLED,
-        responses: { 200: { description: 'Dead letters', ...json(ref('schemas', 'WebhookDeadLetterList')) }, ...adminErrors({ addressed: true }) },
+        description: `${DISABLED}${needs('webhooks:read')}`,
+        responses: { 200: { description: 'Dead letters', ...json(ref('schemas', 'WebhookDeadLetterList')) }, ...errs({ addressed: true }) },
       },
     },
     '/admin/v1/webhooks/dead-letters/{key}/redeliver': {
@@ -42,9 +49,9 @@ export function webhookPaths(servers: object[]) {
       parameters: [{ name: 'key', in: 'path', required: true, description: 'The dead letter\'s `key`', schema: { type: 'string' } }],
       post: {
         ...op,
-        operationId: 'adminRedeliverWebhook',
+        operationId: named('redeliverWebhook'),
         summary: 'Deliver a dead letter again (due now, with a fresh retry window)',
-        responses: { 204: { description: 'Queued' }, ...adminErrors({ addressed: true }) },
+        responses: { 204: { description: 'Queued' }, ...errs({ addressed: true }) },
       },
     },
     '/admin/v1/webhooks/{endpointId}': {
@@ -52,15 +59,15 @@ export function webhookPaths(servers: object[]) {
       parameters: endpoint,
       get: {
         ...op,
-        operationId: 'adminGetWebhookEndpoint',
+        operationId: named('getWebhookEndpoint'),
         summary: 'Get a webhook endpoint',
-        responses: { 200: { description: 'The endpoint', ...json(ref('schemas', 'WebhookEndpoint')) }, ...adminErrors({ addressed: true }) },
+        responses: { 200: { description: 'The endpoint', ...json(ref('schemas', 'WebhookEndpoint')) }, ...errs({ addressed: true }) },
       },
       delete: {
         ...op,
-        operationId: 'adminDeleteWebhookEndpoint',
+        operationId: named('deleteWebhookEndpoint'),
         summary: 'Delete a webhook endpoint (its pending deliveries are dropped)',
-        responses: { 204: { description: 'Deleted' }, ...adminErrors({ addressed: true }) },
+        responses: { 204: { description: 'Deleted' }, ...errs({ addressed: true }) },
       },
     },
     '/admin/v1/webhooks/{endpointId}/rotate-secret': {
@@ -68,10 +75,10 @@ export function webhookPaths(servers: object[]) {
       parameters: endpoint,
       post: {
         ...op,
-        operationId: 'adminRotateWebhookSecret',
+        operationId: named('rotateWebhookSecret'),
         summary: 'A new signing secret; the old one keeps signing too for the grace period',
         requestBody: ref('requestBodies', 'RotateWebhookSecret'),
-        responses: { 200: { description: 'The endpoint and its new secret, shown only here', ...json(ref('schemas', 'CreatedWebhookEndpoint')) }, ...adminErrors({ body: true, addressed: true }) },
+        responses: { 200: { description: 'The endpoint and its new secret, shown only here', ...json(ref('schemas', 'CreatedWebhookEndpoint')) }, ...errs({ body: true, addressed: true }) },
       },
     },
     '/admin/v1/webhooks/{endpointId}/deliveries': {
@@ -79,11 +86,13 @@ export function webhookPaths(servers: object[]) {
       parameters: endpoint,
       get: {
         ...op,
-        operationId: 'adminListWebhookDeliveries',
+        operationId: named('listWebhookDeliveries'),
         summary: "The endpoint's delivery log (every attempt), newest first",
         parameters: queryParameters(deliveriesQuery),
-        responses: { 200: { description: 'Attempts', ...json(ref('schemas', 'WebhookDeliveryList')) }, ...adminErrors({ query: true, addressed: true }) },
+        responses: { 200: { description: 'Attempts', ...json(ref('schemas', 'WebhookDeliveryList')) }, ...errs({ query: true, addressed: true }) },
       },
     },
   };
+  // Rebased from the admin paths written above onto `base`.
+  return Object.fromEntries(Object.entries(paths).map(([path, item]) => [path.replace('/admin/v1/webhooks', base), item]));
 }
