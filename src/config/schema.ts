@@ -164,6 +164,7 @@ export const configSchema = z.strictObject({
       retryForHours: z.number().positive().default(24),
       deliveryLogEntries: z.number().int().positive().default(100),
       outboxMaxEntries: z.number().int().positive().default(1_000_000),
+      expiryScanSeconds: z.number().positive().default(300),
     })
     .prefault({}),
   logging: z

@@ -37,6 +37,7 @@ import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
 import { newMessageId } from '../webhooks/events.ts';
+import { ExpiryScanner } from '../webhooks/expiry.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
 
@@ -145,6 +146,7 @@ export async function startKeygate(config: Config) {
   // store, with their mutation); every replica runs a delivery worker.
   const webhooks = opened.webhooks;
   const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger) : null;
+  const expiryScanner = webhooks ? new ExpiryScanner(store, webhooks, config.webhooks.expiryScanSeconds, logger) : null;
   if (webhooks) {
     quotaEvents.on((event) => {
       const { type, at, tenantId, ...data } = event;
@@ -253,6 +255,7 @@ export async function startKeygate(config: Config) {
   }
   readiness.set('ready');
   webhookWorker?.start();
+  expiryScanner?.start();
 
   let stopping: Promise<void> | null = null;
   const openStoreRef = store;
@@ -295,6 +298,7 @@ export async function startKeygate(config: Config) {
         clearInterval(reaper);
         clearTimeout(deadline);
         forwarder.close();
+        await expiryScanner?.stop();
         await webhookWorker?.stop();
         await usage.close();
         await openStoreRef.close();

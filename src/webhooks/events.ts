@@ -5,7 +5,7 @@ import type { AuditInput } from '../store/types.ts';
 // message id that is sent as `webhook-id`. The id is chosen when the event is written to the outbox, so every
 // attempt and every duplicate of one event carries the same `webhook-id` (receivers dedupe on it).
 
-export const WEBHOOK_EVENT_TYPES = ['key.created', 'key.updated', 'key.rotated', 'key.revoked', 'quota.threshold'] as const;
+export const WEBHOOK_EVENT_TYPES = ['key.created', 'key.updated', 'key.rotated', 'key.revoked', 'key.expiring', 'key.expired', 'quota.threshold'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export interface WebhookEvent {

@@ -24,6 +24,8 @@ export class MemoryWebhookQueue implements WebhookQueue {
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #jobs = new Map<string, { job: Job; due: number; dead: number | null }>();
   readonly #logs = new Map<string, DeliveryLogEntry[]>();
+  /** Markers of events sent once, and leases: name → until (ms). */
+  readonly #until = new Map<string, number>();
 
   constructor(outbox: MemoryOutbox) {
     this.#outbox = outbox;
@@ -48,6 +50,23 @@ export class MemoryWebhookQueue implements WebhookQueue {
 
   async enqueue(tenantId: string, event: WebhookEvent): Promise<void> {
     this.#outbox.push(tenantId, event);
+  }
+
+  #take(name: string, ms: number): boolean {
+    const now = Date.now();
+    if ((this.#until.get(name) ?? 0) > now) return false;
+    this.#until.set(name, now + ms);
+    return true;
+  }
+
+  async enqueueOnce(tenantId: string, marker: string, ttlMs: number, event: WebhookEvent): Promise<boolean> {
+    if (!this.#take(`once:${tenantId}:${marker}`, ttlMs)) return false;
+    this.#outbox.push(tenantId, event);
+    return true;
+  }
+
+  async lease(name: string, ms: number): Promise<boolean> {
+    return this.#take(`lease:${name}`, ms);
   }
 
   // One process: an entry handed out is fanned out before the next await, so nothing is ever left to claim.

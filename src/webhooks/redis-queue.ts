@@ -1,6 +1,6 @@
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { deadKey, dueKey, endpointsKey, jobsKey, logKey, outboxSetKey, tenantOutboxKey } from './keys.ts';
+import { deadKey, dueKey, endpointsKey, jobsKey, leaseKey, logKey, onceKey, outboxSetKey, tenantOutboxKey } from './keys.ts';
 import type { DeadLetter, DeliveryLogEntry, Endpoint, Job, WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
@@ -67,7 +67,13 @@ redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(j))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1`;
 
-const SCRIPTS = { addJobs: [2, addJobs], takeDue: [2, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
+/** KEYS: marker, outbox. ARGV: ttlMs, eventJson, outboxMax. → 1 (written) | 0 (sent before) */
+const enqueueOnce = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
+return 1`;
+
+const SCRIPTS = { enqueueOnce: [2, enqueueOnce], addJobs: [2, addJobs], takeDue: [2, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
 type Script = keyof typeof SCRIPTS;
 
 /**
@@ -118,6 +124,15 @@ export class RedisWebhookQueue implements WebhookQueue {
     // Named first, like a mutation does (store/redis/redis-store.ts), so the entry is never in an unread outbox.
     await this.#r.sadd(outboxSetKey(this.#p), tenantId);
     await this.#r.xadd(tenantOutboxKey(this.#p, tenantId), 'MAXLEN', '~', this.#outboxMax, '*', 'e', JSON.stringify(event));
+  }
+
+  async enqueueOnce(tenantId: string, marker: string, ttlMs: number, event: WebhookEvent): Promise<boolean> {
+    await this.#r.sadd(outboxSetKey(this.#p), tenantId);
+    return (await this.#run<number>('enqueueOnce', [onceKey(this.#p, tenantId, marker), tenantOutboxKey(this.#p, tenantId)], [Math.max(1, Math.round(ttlMs)), JSON.stringify(event), this.#outboxMax])) === 1;
+  }
+
+  async lease(name: string, ms: number): Promise<boolean> {
+    return (await this.#r.set(leaseKey(this.#p, name), '1', 'PX', Math.max(1, Math.round(ms)), 'NX')) === 'OK';
   }
 
   async #ensureGroup(stream: string): Promise<void> {

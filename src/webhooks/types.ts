@@ -66,6 +66,13 @@ export interface WebhookQueue {
 
   /** An event without a store mutation beside it (quota.threshold): written to the tenant's outbox. */
   enqueue(tenantId: string, event: WebhookEvent): Promise<void>;
+  /**
+   * Writes the event unless `marker` (per tenant) was written before, atomically: the event is sent once across
+   * the fleet however many replicas find it. The marker is kept `ttlMs`. True when written now.
+   */
+  enqueueOnce(tenantId: string, marker: string, ttlMs: number, event: WebhookEvent): Promise<boolean>;
+  /** True for the one caller (fleet-wide) that takes `name` for `ms`. */
+  lease(name: string, ms: number): Promise<boolean>;
   /** Outbox entries for this consumer: new ones, and those another consumer held longer than `claimIdleMs`. */
   readOutbox(consumer: string, count: number, claimIdleMs: number): Promise<OutboxMessage[]>;
   ackOutbox(messages: OutboxMessage[]): Promise<void>;

@@ -245,6 +245,28 @@ describe('signed webhooks', () => {
     expect(log.body.data.map((d: any) => d.outcome)).toEqual(['delivered', 'delivered', 'delivered']);
   }, 60_000);
 
+  it('send key.expiring 7 and 1 days before and key.expired after, once each across two scanning replicas', async () => {
+    const cfg = isolated({ webhooks: { ...FAST, expiryScanSeconds: 0.3 } });
+    const [a, b] = await Promise.all([servers.keygate({ config: cfg }), servers.keygate({ config: cfg })]);
+    const rec = await startReceiver();
+    await endpoint(a, rec, ['key.expiring', 'key.expired']);
+    const { tenant } = await createTenant(a, { name: 'expiring', plan: 'pro' });
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const make = async (name: string, expiresAt: string) => (await admin(b, 'POST', `/tenants/${tenant.id}/api-keys`, { name, expiresAt })).body.id as string;
+    const inThreeDays = await make('3d', at(3 * 86_400_000));
+    const inHalfADay = await make('12h', at(12 * 3_600_000));
+    const soon = await make('soon', at(2_000));
+    const far = await make('far', at(30 * 86_400_000));
+    await until('four events', () => rec.got.length >= 4, 15_000);
+    // Many more scans by both replicas: nothing is sent twice.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const seen = rec.got.map((g) => [g.data.keyId, g.type, g.data.days ?? null]);
+    expect(seen.sort()).toEqual([[inThreeDays, 'key.expiring', 7], [inHalfADay, 'key.expiring', 1], [soon, 'key.expiring', 1], [soon, 'key.expired', null]].sort());
+    expect(seen.some(([k]) => k === far)).toBe(false);
+    expect(rec.got.every((g) => g.verifiedWith.length === 1)).toBe(true);
+    expect(new Set(rec.got.map((g) => g.id)).size).toBe(4);
+  }, 60_000);
+
   it('deliver from the embedded store too', async () => {
     const kg = await startKeygate({ redisUrl: null, upstream: servers.upstream.url, config: { webhooks: FAST } });
     try {
