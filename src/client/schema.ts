@@ -242,6 +242,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/keygate/v1/webhooks/{endpointId}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Webhook endpoint id (`whe_...`) */
+                endpointId: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver to an endpoint again after it was disabled for failing a day
+         * @description What was dead-lettered meanwhile can be redelivered. Needs `webhooks:write`.
+         */
+        post: operations["enableWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/keygate/v1/webhooks/{endpointId}/rotate-secret": {
         parameters: {
             query?: never;
@@ -512,6 +535,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/webhooks/{endpointId}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Webhook endpoint id (`whe_...`) */
+                endpointId: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver to an endpoint again after it was disabled for failing a day
+         * @description What was dead-lettered meanwhile can be redelivered.
+         */
+        post: operations["adminEnableWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/webhooks/{endpointId}/rotate-secret": {
         parameters: {
             query?: never;
@@ -761,6 +807,10 @@ export interface components {
             events: string[];
             /** @description Secrets signing each delivery (2 while a rotation is in its grace period) */
             secretsActive: number;
+            /** @description When its deliveries started failing (null: the last one succeeded) */
+            failingSince: string | null;
+            /** @description Disabled after failing for `webhooks.retryForHours`: no deliveries until enabled again */
+            disabledAt: string | null;
             createdAt: string;
             updatedAt: string;
         };
@@ -771,6 +821,10 @@ export interface components {
             events: string[];
             /** @description Secrets signing each delivery (2 while a rotation is in its grace period) */
             secretsActive: number;
+            /** @description When its deliveries started failing (null: the last one succeeded) */
+            failingSince: string | null;
+            /** @description Disabled after failing for `webhooks.retryForHours`: no deliveries until enabled again */
+            disabledAt: string | null;
             createdAt: string;
             updatedAt: string;
             /** @description `whsec_` + base64: the signing secret, shown only here */
@@ -1053,7 +1107,7 @@ export interface components {
                      *       "*"
                      *     ]
                      */
-                    events?: ("*" | "key.created" | "key.updated" | "key.rotated" | "key.revoked" | "quota.threshold")[];
+                    events?: ("*" | "key.created" | "key.updated" | "key.rotated" | "key.revoked" | "key.expiring" | "key.expired" | "quota.threshold")[];
                 };
             };
         };
@@ -1971,6 +2025,62 @@ export interface operations {
             503: components["responses"]["StoreUnavailable"];
         };
     };
+    enableWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Webhook endpoint id (`whe_...`) */
+                endpointId: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["SelfServiceUnauthorized"];
+            /** @description `insufficient_permissions`, `public_key_not_allowed`, `origin_not_allowed`, `mtls_required`, `client_certificate_not_allowed`, `tenant_suspended` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "tenant_suspended";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
     rotateWebhookSecret: {
         parameters: {
             query?: never;
@@ -2816,6 +2926,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminEnableWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Webhook endpoint id (`whe_...`) */
+                endpointId: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
             };
             /** @description `malformed_request` */
             400: {

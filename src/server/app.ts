@@ -145,7 +145,11 @@ export async function startKeygate(config: Config) {
   // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
   const webhooks = opened.webhooks;
-  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger) : null;
+  // An endpoint disabled after failing for a day: its tenant reads it in the audit log; the platform's, in the log.
+  const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
+    if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
+  };
+  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled) : null;
   const expiryScanner = webhooks ? new ExpiryScanner(store, webhooks, config.webhooks.expiryScanSeconds, logger) : null;
   if (webhooks) {
     quotaEvents.on((event) => {

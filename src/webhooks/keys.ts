@@ -10,6 +10,7 @@ export const dueKey = (p: string): string => `${p}{webhooks}:due`;
 export const jobsKey = (p: string): string => `${p}{webhooks}:jobs`;
 export const deadKey = (p: string): string => `${p}{webhooks}:dead`;
 export const logKey = (p: string, endpointId: string): string => `${p}{webhooks}:log:${endpointId}`;
+export const healthKey = (p: string): string => `${p}{webhooks}:health`;
 export const leaseKey = (p: string, name: string): string => `${p}{webhooks}:lease:${name}`;
 /** An event sent once (key.expiring, key.expired): the marker sits in the tenant's slot beside its outbox. */
 export const onceKey = (p: string, tenantId: string, marker: string): string => `${p}{${tenantId}}:once:${marker}`;

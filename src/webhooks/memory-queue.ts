@@ -1,5 +1,5 @@
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import type { DeadLetter, DeliveryLogEntry, Endpoint, Job, WebhookQueue } from './types.ts';
+import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
 
 /** Where the embedded store (store/memory) writes webhook events, in the same synchronous step as the mutation. */
 export class MemoryOutbox {
@@ -45,7 +45,19 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
+    this.#health.delete(id);
     return this.#endpoints.delete(id);
+  }
+
+  readonly #health = new Map<string, EndpointHealth>();
+
+  async health(): Promise<Map<string, EndpointHealth>> {
+    return structuredClone(this.#health);
+  }
+
+  async setHealth(id: string, health: EndpointHealth | null): Promise<void> {
+    if (health === null) this.#health.delete(id);
+    else this.#health.set(id, structuredClone(health));
   }
 
   async enqueue(tenantId: string, event: WebhookEvent): Promise<void> {

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { deadKey, dueKey, endpointsKey, jobsKey, leaseKey, logKey, onceKey, outboxSetKey, tenantOutboxKey } from './keys.ts';
-import type { DeadLetter, DeliveryLogEntry, Endpoint, Job, WebhookQueue } from './types.ts';
+import { deadKey, dueKey, endpointsKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxSetKey, tenantOutboxKey } from './keys.ts';
+import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
 
@@ -117,7 +117,18 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
+    await this.#r.hdel(healthKey(this.#p), id);
     return (await this.#r.hdel(endpointsKey(this.#p), id)) === 1;
+  }
+
+  async health(): Promise<Map<string, EndpointHealth>> {
+    const all = await this.#r.hgetall(healthKey(this.#p));
+    return new Map(Object.entries(all).map(([id, raw]) => [id, JSON.parse(raw) as EndpointHealth]));
+  }
+
+  async setHealth(id: string, health: EndpointHealth | null): Promise<void> {
+    if (health === null) await this.#r.hdel(healthKey(this.#p), id);
+    else await this.#r.hset(healthKey(this.#p), id, JSON.stringify(health));
   }
 
   async enqueue(tenantId: string, event: WebhookEvent): Promise<void> {

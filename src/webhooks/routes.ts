@@ -5,7 +5,7 @@ import { ApiError } from '../http/errors.ts';
 import { validate } from '../api/http.ts';
 import { newSecret } from './deliver.ts';
 import { createEndpointBody, deliveriesQuery, rotateSecretBody } from './schemas.ts';
-import type { Endpoint, WebhookQueue } from './types.ts';
+import type { Endpoint, EndpointHealth, WebhookQueue } from './types.ts';
 
 const ulid = monotonicFactory();
 const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -20,12 +20,14 @@ export interface WebhookRouteContext {
   require(res: Response, permission: 'webhooks:read' | 'webhooks:write'): void;
 }
 
-const view = (e: Endpoint, now = Date.now()) => ({
+const view = (e: Endpoint, h: EndpointHealth | undefined, now = Date.now()) => ({
   id: e.id,
   url: e.url,
   description: e.description,
   events: e.events,
   secretsActive: e.secrets.filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now).length,
+  failingSince: h?.failingSince ? new Date(h.failingSince).toISOString() : null,
+  disabledAt: h?.disabledAt ?? null,
   createdAt: e.createdAt,
   updatedAt: e.updatedAt,
 });
@@ -67,11 +69,12 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     const secret = newSecret();
     const e: Endpoint = { id: `whe_${ulid()}`, tenantId: owner, url: body.url, description: body.description ?? null, events: body.events, secrets: [{ secret, expiresAt: null }], createdAt: now, updatedAt: now };
     await guarded(q().putEndpoint(e));
-    res.status(201).json({ ...view(e), secret });
+    res.status(201).json({ ...view(e, undefined), secret });
   });
   r.get('/', async (_req, res) => {
     ctx.require(res, 'webhooks:read');
-    res.json({ data: (await own(res)).map((e) => view(e)) });
+    const health = await guarded(q().health());
+    res.json({ data: (await own(res)).map((e) => view(e, health.get(e.id))) });
   });
   r.get('/dead-letters', async (_req, res) => {
     ctx.require(res, 'webhooks:read');
@@ -89,7 +92,15 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
   });
   r.get('/:endpointId', async (req, res) => {
     ctx.require(res, 'webhooks:read');
-    res.json(view(await endpoint(res, req.params.endpointId as string)));
+    const e = await endpoint(res, req.params.endpointId as string);
+    res.json(view(e, (await guarded(q().health())).get(e.id)));
+  });
+  r.post('/:endpointId/enable', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
+    const e = await endpoint(res, req.params.endpointId as string);
+    // Delivering again; what was dead-lettered meanwhile can be redelivered.
+    await guarded(q().setHealth(e.id, null));
+    res.json(view(e, undefined));
   });
   r.delete('/:endpointId', async (req, res) => {
     ctx.require(res, 'webhooks:write');
@@ -108,7 +119,7 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     const kept = gracePeriodSeconds > 0 ? current.secrets.filter((s) => s.expiresAt === null).map((s) => ({ secret: s.secret, expiresAt: until })) : [];
     const next: Endpoint = { ...current, secrets: [{ secret, expiresAt: null }, ...kept], updatedAt: new Date(now).toISOString() };
     await guarded(q().putEndpoint(next));
-    res.json({ ...view(next), secret });
+    res.json({ ...view(next, (await guarded(q().health())).get(next.id)), secret });
   });
   r.get('/:endpointId/deliveries', async (req, res) => {
     ctx.require(res, 'webhooks:read');

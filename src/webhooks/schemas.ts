@@ -31,6 +31,8 @@ export const endpointSchema = z
     description: z.string().nullable(),
     events: z.array(z.string()),
     secretsActive: z.number().int().describe('Secrets signing each delivery (2 while a rotation is in its grace period)'),
+    failingSince: z.string().nullable().describe('When its deliveries started failing (null: the last one succeeded)'),
+    disabledAt: z.string().nullable().describe('Disabled after failing for `webhooks.retryForHours`: no deliveries until enabled again'),
     createdAt: z.string(),
     updatedAt: z.string(),
   })

@@ -20,6 +20,12 @@ export interface Endpoint {
   updatedAt: string;
 }
 
+/** How an endpoint fares: failing since its first failure after a success; disabled after a day of failing. */
+export interface EndpointHealth {
+  failingSince: number | null;
+  disabledAt: string | null;
+}
+
 /** One delivery of one event to one endpoint; `key` is `<event id>:<endpoint id>`. */
 export interface Job {
   key: string;
@@ -63,6 +69,10 @@ export interface WebhookQueue {
   getEndpoint(id: string): Promise<Endpoint | null>;
   listEndpoints(): Promise<Endpoint[]>;
   deleteEndpoint(id: string): Promise<boolean>;
+  /** Health of the endpoints that have failed since their last success (absent: healthy). */
+  health(): Promise<Map<string, EndpointHealth>>;
+  /** null: healthy again (a success, or re-enabled). */
+  setHealth(id: string, health: EndpointHealth | null): Promise<void>;
 
   /** An event without a store mutation beside it (quota.threshold): written to the tenant's outbox. */
   enqueue(tenantId: string, event: WebhookEvent): Promise<void>;

@@ -173,6 +173,8 @@ describe('the OpenAPI document as a contract', () => {
     expect((await me.POST('/keygate/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: myDead! } } })).response.status).toBe(204);
     expect((await me.GET('/keygate/v1/webhooks')).response.status).toBe(200);
     expect((await me.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(200);
+    expect((await me.POST('/keygate/v1/webhooks/{endpointId}/enable', myEp)).response.status).toBe(200);
+    expect((await weak.POST('/keygate/v1/webhooks/{endpointId}/enable', myEp)).response.status).toBe(403);
     expect((await me.POST('/keygate/v1/webhooks/{endpointId}/rotate-secret', { ...myEp, body: {} })).response.status).toBe(200);
     expect((await me.GET('/keygate/v1/webhooks/{endpointId}/deliveries', myEp)).response.status).toBe(200);
     expect((await weak.POST('/keygate/v1/webhooks', { body: { url: 'https://example.com/' } })).response.status).toBe(403);
@@ -259,6 +261,8 @@ describe('the OpenAPI document as a contract', () => {
     const noEp = { params: { path: { endpointId: 'whe_00000000000000000000000000' } } };
     expect((await admin.GET('/admin/v1/webhooks')).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/webhooks/{endpointId}', ep)).response.status).toBe(200);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/enable', ep)).response.status).toBe(200);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/enable', noEp)).response.status).toBe(404);
     expect((await admin.POST('/admin/v1/webhooks/{endpointId}/rotate-secret', { ...ep, body: { gracePeriodSeconds: 60 } })).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/webhooks/{endpointId}/deliveries', { params: { ...ep.params, query: { limit: 10 } } })).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/webhooks/dead-letters')).response.status).toBe(200);
@@ -298,6 +302,7 @@ describe('the OpenAPI document as a contract', () => {
         (await client.DELETE('/admin/v1/webhooks/{endpointId}', { params: { path: { endpointId: 'whe_x' } } })).response.status,
         (await client.POST('/admin/v1/webhooks/{endpointId}/rotate-secret', { params: { path: { endpointId: 'whe_x' } }, body: {} })).response.status,
         (await client.GET('/admin/v1/webhooks/{endpointId}/deliveries', { params: { path: { endpointId: 'whe_x' } } })).response.status,
+        (await client.POST('/admin/v1/webhooks/{endpointId}/enable', { params: { path: { endpointId: 'whe_x' } } })).response.status,
       ];
       expect(new Set(statuses)).toEqual(new Set([401]));
     }

@@ -267,6 +267,42 @@ describe('signed webhooks', () => {
     expect(new Set(rec.got.map((g) => g.id)).size).toBe(4);
   }, 60_000);
 
+  it('disable an endpoint failing for retryForHours, tell its tenant in the audit log, and deliver again once enabled', async () => {
+    // retryForHours 0.0005: a "day" of failing is 1.8 s here.
+    const kg = await servers.keygate({ config: isolated({ webhooks: { ...FAST, retryForHours: 0.0005 } }) });
+    let up = false;
+    const rec = await startReceiver(() => (up ? 200 : 503));
+    const { tenant, key } = await createTenant(kg, { name: 'down', plan: 'pro' });
+    const made = await self(kg, key, 'POST', '/webhooks', { url: rec.url, events: ['key.created'] });
+    rec.secrets.push(made.body.secret);
+    const first = await self(kg, key, 'POST', '/api-keys', { name: 'first' });
+    const disabled = await until('the endpoint disabled', async () => {
+      const e = (await self(kg, key, 'GET', `/webhooks/${made.body.id}`)).body;
+      return e.disabledAt ? e : undefined;
+    });
+    expect(disabled.failingSince).not.toBeNull();
+    const audit = (await admin(kg, 'GET', `/tenants/${tenant.id}/audit-log`)).body.data as any[];
+    expect(audit.filter((a) => a.action === 'webhook.disabled').map((a) => a.details)).toEqual([{ endpointId: made.body.id, url: rec.url }]);
+    // Disabled: a new event is not sent to it (nor queued for it).
+    up = true;
+    const before = rec.got.length;
+    const second = await self(kg, key, 'POST', '/api-keys', { name: 'second' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(rec.got.length).toBe(before);
+    // Enabled again: the next event is delivered, and the dead-lettered one can be sent again.
+    const enabled = await self(kg, key, 'POST', `/webhooks/${made.body.id}/enable`);
+    expect([enabled.status, enabled.body.disabledAt, enabled.body.failingSince]).toEqual([200, null, null]);
+    const third = await self(kg, key, 'POST', '/api-keys', { name: 'third' });
+    await until('the third delivered', () => rec.delivered.has(rec.got.find((g) => g.data.keyId === third.body.id)?.id ?? ''));
+    const dead = (await self(kg, key, 'GET', '/webhooks/dead-letters')).body.data as any[];
+    // (The tenant's first key's event may be there too: fanned out just after the endpoint was added.)
+    expect(dead.map((d) => d.event.data.keyId)).toContain(first.body.id);
+    expect(dead.map((d) => d.event.data.keyId)).not.toContain(second.body.id);
+    for (const d of dead) expect((await self(kg, key, 'POST', `/webhooks/dead-letters/${encodeURIComponent(d.key)}/redeliver`)).status).toBe(204);
+    await until('the first delivered', () => rec.delivered.has(rec.got.find((g) => g.data.keyId === first.body.id)?.id ?? ''));
+    expect(rec.got.some((g) => g.data.keyId === second.body.id)).toBe(false);
+  }, 60_000);
+
   it('deliver from the embedded store too', async () => {
     const kg = await startKeygate({ redisUrl: null, upstream: servers.upstream.url, config: { webhooks: FAST } });
     try {

@@ -70,6 +70,17 @@ export function webhookPaths(api: Api, base: string, servers: object[]) {
         responses: { 204: { description: 'Deleted' }, ...errs({ addressed: true }) },
       },
     },
+    '/admin/v1/webhooks/{endpointId}/enable': {
+      servers,
+      parameters: endpoint,
+      post: {
+        ...op,
+        operationId: named('enableWebhookEndpoint'),
+        summary: 'Deliver to an endpoint again after it was disabled for failing a day',
+        description: `What was dead-lettered meanwhile can be redelivered.${needs('webhooks:write')}`,
+        responses: { 200: { description: 'The endpoint', ...json(ref('schemas', 'WebhookEndpoint')) }, ...errs({ addressed: true }) },
+      },
+    },
     '/admin/v1/webhooks/{endpointId}/rotate-secret': {
       servers,
       parameters: endpoint,
