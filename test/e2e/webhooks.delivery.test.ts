@@ -220,6 +220,9 @@ describe('signed webhooks', () => {
     await endpoint(kg, platform, ['key.created']);
     const acme = await createTenant(kg, { name: 'acme', plan: 'pro' });
     const other = await createTenant(kg, { name: 'other', plan: 'pro' });
+    // The tenants' first keys' events fanned out before the tenant's endpoint exists (an endpoint gets the events
+    // fanned out after it is added).
+    await until('the first keys\' events', () => platform.got.length === 2);
     const made = await self(kg, acme.key, 'POST', '/webhooks', { url: mine.url, events: ['key.created', 'key.revoked'] });
     expect(made.status).toBe(201);
     mine.secrets.push(made.body.secret);
