@@ -175,8 +175,13 @@ export class RedisWebhookQueue implements WebhookQueue {
     return per.flat();
   }
 
+  /** Acknowledged and removed: a fanned-out entry lives on as its jobs, so the outbox holds only what is pending. */
   async ackOutbox(messages: OutboxMessage[]): Promise<void> {
-    await Promise.all(messages.map((m) => this.#r.xack(tenantOutboxKey(this.#p, m.tenantId), GROUP, m.ref)));
+    await Promise.all(messages.map(async (m) => {
+      const stream = tenantOutboxKey(this.#p, m.tenantId);
+      await this.#r.xack(stream, GROUP, m.ref);
+      await this.#r.xdel(stream, m.ref);
+    }));
   }
 
   async addJobs(jobs: Job[], now: number): Promise<void> {
