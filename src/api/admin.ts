@@ -9,6 +9,8 @@ import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { createTenantBody, updateTenantBody } from './schemas.ts';
 import type { UsageReader } from './usage.ts';
+import { webhookRouter } from '../webhooks/routes.ts';
+import type { WebhookQueue } from '../webhooks/types.ts';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -41,6 +43,8 @@ export interface AdminDeps {
   adminToken: string;
   usage: UsageReader;
   metrics?: Pick<Metrics, 'decision'>;
+  /** Webhook delivery state (issue 17); null when webhooks are off. */
+  webhooks?: WebhookQueue | null;
 }
 
 /** `/admin/v1` on the internal listener: the platform manages every tenant (SPEC §3). */
@@ -77,6 +81,8 @@ export function adminRouter(deps: AdminDeps): Router {
       require: () => {},
     }),
   );
+
+  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: () => null, require: () => {} }));
 
   r.get('/overview', async (_req, res) => {
     res.json(await deps.usage.overview());

@@ -432,7 +432,7 @@ export class KeyService {
     if (keyType === 'public') {
       const management = wanted.filter(grantsKeyManagement);
       if (management.length) {
-        problems.push({ path: 'permissions', message: `public keys cannot hold api-keys permissions (${management.join(', ')}); list the permissions explicitly` });
+        problems.push({ path: 'permissions', message: `public keys cannot hold api-keys or webhooks permissions (${management.join(', ')}); list the permissions explicitly` });
       }
     }
   }

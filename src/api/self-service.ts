@@ -7,6 +7,8 @@ import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { usageQuery } from './schemas.ts';
 import type { UsageReader } from './usage.ts';
+import { webhookRouter } from '../webhooks/routes.ts';
+import type { WebhookQueue } from '../webhooks/types.ts';
 
 /** The caller, as the public listener's gate authenticated it (proxy/public-handler.ts) before Express ran. */
 function identityOf(res: Response): Identity {
@@ -27,6 +29,8 @@ export interface SelfServiceDeps {
   service: KeyService;
   usage: UsageReader;
   openapi: () => unknown;
+  /** Webhook delivery state (issue 17); null when webhooks are off. */
+  webhooks?: WebhookQueue | null;
 }
 
 /**
@@ -60,6 +64,8 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
     if (q.keyId) await service.assertReadable(identityOf(res).tenant.id, q.keyId, { kind: 'key', key: identityOf(res).key });
     res.json({ data: await deps.usage.read(identityOf(res).tenant.id, q) });
   });
+
+  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: (res) => identityOf(res).tenant.id, require: requirePermission }));
 
   r.get('/audit-log', async (req, res) => {
     requirePermission(res, 'audit:read');

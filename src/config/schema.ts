@@ -151,6 +151,22 @@ export const configSchema = z.strictObject({
     .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),
   audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000) }).prefault({}),
+  webhooks: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      allowPrivateTargets: z.boolean().default(false),
+      timeoutMs: z.number().int().positive().default(10_000),
+      maxResponseBytes: z.number().int().positive().default(65_536),
+      pollIntervalMs: z.number().int().positive().default(500),
+      claimIdleMs: z.number().int().positive().default(30_000),
+      retryBaseMs: z.number().int().positive().default(5_000),
+      retryMaxMs: z.number().int().positive().default(3_600_000),
+      retryForHours: z.number().positive().default(24),
+      deliveryLogEntries: z.number().int().positive().default(100),
+      outboxMaxEntries: z.number().int().positive().default(1_000_000),
+      expiryScanSeconds: z.number().positive().default(300),
+    })
+    .prefault({}),
   logging: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

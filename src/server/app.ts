@@ -36,6 +36,9 @@ import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
+import { newMessageId } from '../webhooks/events.ts';
+import { ExpiryScanner } from '../webhooks/expiry.ts';
+import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
@@ -139,6 +142,22 @@ export async function startKeygate(config: Config) {
   // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
   const quotaEvents = new QuotaEvents();
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
+  // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
+  // store, with their mutation); every replica runs a delivery worker.
+  const webhooks = opened.webhooks;
+  // An endpoint disabled after failing for a day: its tenant reads it in the audit log; the platform's, in the log.
+  const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
+    if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
+  };
+  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled) : null;
+  const expiryScanner = webhooks ? new ExpiryScanner(store, webhooks, config.webhooks.expiryScanSeconds, logger) : null;
+  if (webhooks) {
+    quotaEvents.on((event) => {
+      const { type, at, tenantId, ...data } = event;
+      webhooks.enqueue(tenantId, { id: newMessageId(), type, timestamp: at, data: { tenantId, ...data } })
+        .catch((err: unknown) => logger.warn({ err, event }, 'quota.threshold not written to the webhook outbox'));
+    });
+  }
   const onQuotaThreshold = (event: Parameters<QuotaEvents['emit']>[0]) => quotaEvents.emit(event);
   const months = new MonthCounter({ redis, prefix: config.redis.keyPrefix, onFallback: () => metrics.storeErrors.inc({ op: 'quota' }) });
   const limits = new RateLimitsImpl({ redis, prefix: config.redis.keyPrefix, plans: config.plans, onFallback: () => metrics.storeErrors.inc({ op: 'rate_limit' }), months, onQuotaThreshold });
@@ -153,7 +172,7 @@ export async function startKeygate(config: Config) {
   const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics }));
+  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics, webhooks }));
 
   const openapi = buildOpenApi(version);
   const management = express();
@@ -161,7 +180,7 @@ export async function startKeygate(config: Config) {
   management.set('etag', false);
   // Entered only through the public listener's gate (proxy/public-handler.ts), which counts and logs the request.
   management.use(assignRequestId);
-  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi }));
+  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi, webhooks }));
   management.use(notFound);
   management.use(errorHandler(logger));
 
@@ -239,6 +258,8 @@ export async function startKeygate(config: Config) {
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');
+  webhookWorker?.start();
+  expiryScanner?.start();
 
   let stopping: Promise<void> | null = null;
   const openStoreRef = store;
@@ -281,6 +302,8 @@ export async function startKeygate(config: Config) {
         clearInterval(reaper);
         clearTimeout(deadline);
         forwarder.close();
+        await expiryScanner?.stop();
+        await webhookWorker?.stop();
         await usage.close();
         await openStoreRef.close();
       })();

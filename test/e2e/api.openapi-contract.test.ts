@@ -87,7 +87,7 @@ const selfService = (apiKey: string) => {
 };
 
 beforeAll(async () => {
-  kg = await servers.keygate();
+  kg = await servers.keygate({ config: { webhooks: { enabled: true, allowPrivateTargets: true, pollIntervalMs: 100, retryBaseMs: 50, retryMaxMs: 100, retryForHours: 0.0002 } } });
   const served = await fetch(`${kg.url}/keygate/v1/openapi.json`);
   contract = new Contract((await served.json()) as Doc);
   admin = createAdminClient({ baseUrl: kg.opsUrl, adminToken: ADMIN_TOKEN });
@@ -160,6 +160,34 @@ describe('the OpenAPI document as a contract', () => {
     expect((await weak.GET('/keygate/v1/usage', {})).response.status).toBe(403);
     expect((await weak.GET('/keygate/v1/audit-log', {})).response.status).toBe(403);
 
+    // The tenant's own webhook endpoints (issue 17): `*` holds webhooks:*, the narrow key neither read nor write.
+    const myHook = await me.POST('/keygate/v1/webhooks', { body: { url: 'http://127.0.0.1:9/mine', events: ['key.updated'] } });
+    expect(myHook.response.status).toBe(201);
+    const myEp = { params: { path: { endpointId: myHook.data!.id } } };
+    expect((await me.PATCH('/keygate/v1/api-keys/{id}', { params: { path: { id: narrowId } }, body: { name: 'hooked' } })).response.status).toBe(200);
+    let myDead: string | undefined;
+    for (let i = 0; i < 100 && !myDead; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      myDead = (await me.GET('/keygate/v1/webhooks/dead-letters')).data?.data[0]?.key;
+    }
+    expect((await me.POST('/keygate/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: myDead! } } })).response.status).toBe(204);
+    expect((await me.GET('/keygate/v1/webhooks')).response.status).toBe(200);
+    expect((await me.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(200);
+    expect((await me.POST('/keygate/v1/webhooks/{endpointId}/enable', myEp)).response.status).toBe(200);
+    expect((await weak.POST('/keygate/v1/webhooks/{endpointId}/enable', myEp)).response.status).toBe(403);
+    expect((await me.POST('/keygate/v1/webhooks/{endpointId}/rotate-secret', { ...myEp, body: {} })).response.status).toBe(200);
+    expect((await me.GET('/keygate/v1/webhooks/{endpointId}/deliveries', myEp)).response.status).toBe(200);
+    expect((await weak.POST('/keygate/v1/webhooks', { body: { url: 'https://example.com/' } })).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks')).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks/dead-letters')).response.status).toBe(403);
+    expect((await weak.POST('/keygate/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: myDead! } } })).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(403);
+    expect((await weak.POST('/keygate/v1/webhooks/{endpointId}/rotate-secret', { ...myEp, body: {} })).response.status).toBe(403);
+    expect((await weak.GET('/keygate/v1/webhooks/{endpointId}/deliveries', myEp)).response.status).toBe(403);
+    expect((await weak.DELETE('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(403);
+    expect((await me.DELETE('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(204);
+    expect((await me.GET('/keygate/v1/webhooks/{endpointId}', myEp)).response.status).toBe(404);
+
     // No key and a wrong key: 401 on every authenticated operation.
     const anonymous = createClient<SelfServicePaths>({ baseUrl: kg.url });
     anonymous.use(contract.middleware());
@@ -218,6 +246,36 @@ describe('the OpenAPI document as a contract', () => {
     expect((await admin.DELETE('/admin/v1/tenants/{tenantId}/api-keys/{id}', nokey)).response.status).toBe(404);
     expect((await admin.POST('/admin/v1/tenants/{tenantId}/api-keys/{id}/rotate', nokey)).response.status).toBe(404);
 
+    // Webhook endpoints (issue 17).
+    // Port 9 refuses, and the retry window is under a second: the event of the key created next is dead-lettered.
+    const hook = await admin.POST('/admin/v1/webhooks', { body: { url: 'http://127.0.0.1:9/hook', events: ['key.created'] } });
+    expect(hook.response.status).toBe(201);
+    expect((await admin.POST('/admin/v1/tenants/{tenantId}/api-keys', { params: { path: tenant }, body: { name: 'hooked' } })).response.status).toBe(201);
+    let dead: string | undefined;
+    for (let i = 0; i < 100 && !dead; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      dead = (await admin.GET('/admin/v1/webhooks/dead-letters')).data?.data[0]?.key;
+    }
+    expect((await admin.POST('/admin/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: dead! } } })).response.status).toBe(204);
+    const ep = { params: { path: { endpointId: hook.data!.id } } };
+    const noEp = { params: { path: { endpointId: 'whe_00000000000000000000000000' } } };
+    expect((await admin.GET('/admin/v1/webhooks')).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/webhooks/{endpointId}', ep)).response.status).toBe(200);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/enable', ep)).response.status).toBe(200);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/enable', noEp)).response.status).toBe(404);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/rotate-secret', { ...ep, body: { gracePeriodSeconds: 60 } })).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/webhooks/{endpointId}/deliveries', { params: { ...ep.params, query: { limit: 10 } } })).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/webhooks/dead-letters')).response.status).toBe(200);
+    expect((await admin.POST('/admin/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: 'msg_x:whe_y' } } })).response.status).toBe(404);
+    expect((await admin.DELETE('/admin/v1/webhooks/{endpointId}', ep)).response.status).toBe(204);
+    expect((await admin.POST('/admin/v1/webhooks', { body: { url: 'ftp://example.com/' } })).response.status).toBe(400);
+    expect((await admin.GET('/admin/v1/webhooks/{endpointId}', noEp)).response.status).toBe(404);
+    expect((await admin.DELETE('/admin/v1/webhooks/{endpointId}', noEp)).response.status).toBe(404);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/rotate-secret', { ...noEp, body: {} })).response.status).toBe(404);
+    expect((await admin.POST('/admin/v1/webhooks/{endpointId}/rotate-secret', { ...noEp, body: { gracePeriodSeconds: -1 } })).response.status).toBe(400);
+    expect((await admin.GET('/admin/v1/webhooks/{endpointId}/deliveries', { params: { ...noEp.params, query: { limit: 0 } } })).response.status).toBe(400);
+    expect((await admin.GET('/admin/v1/webhooks/{endpointId}/deliveries', noEp)).response.status).toBe(404);
+
     for (const token of [null, 'not-the-admin-token-0123']) {
       const client = token ? createAdminClient({ baseUrl: kg.opsUrl, adminToken: token }) : createClient<AdminPaths>({ baseUrl: kg.opsUrl });
       client.use(contract.middleware());
@@ -236,6 +294,15 @@ describe('the OpenAPI document as a contract', () => {
         (await client.DELETE('/admin/v1/tenants/{tenantId}/api-keys/{id}', some)).response.status,
         (await client.POST('/admin/v1/tenants/{tenantId}/api-keys/{id}/rotate', some)).response.status,
         (await client.GET('/admin/v1/overview')).response.status,
+        (await client.POST('/admin/v1/webhooks', { body: { url: 'https://example.com/' } })).response.status,
+        (await client.GET('/admin/v1/webhooks')).response.status,
+        (await client.GET('/admin/v1/webhooks/dead-letters')).response.status,
+        (await client.POST('/admin/v1/webhooks/dead-letters/{key}/redeliver', { params: { path: { key: 'k' } } })).response.status,
+        (await client.GET('/admin/v1/webhooks/{endpointId}', { params: { path: { endpointId: 'whe_x' } } })).response.status,
+        (await client.DELETE('/admin/v1/webhooks/{endpointId}', { params: { path: { endpointId: 'whe_x' } } })).response.status,
+        (await client.POST('/admin/v1/webhooks/{endpointId}/rotate-secret', { params: { path: { endpointId: 'whe_x' } }, body: {} })).response.status,
+        (await client.GET('/admin/v1/webhooks/{endpointId}/deliveries', { params: { path: { endpointId: 'whe_x' } } })).response.status,
+        (await client.POST('/admin/v1/webhooks/{endpointId}/enable', { params: { path: { endpointId: 'whe_x' } } })).response.status,
       ];
       expect(new Set(statuses)).toEqual(new Set([401]));
     }

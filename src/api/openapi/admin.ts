@@ -1,6 +1,7 @@
 import { pageQuery } from '../schemas.ts';
 import { adminErrors, json, queryParameters, ref, security } from './components.ts';
 import { keyPaths } from './keys.ts';
+import { webhookPaths } from './webhooks.ts';
 
 // `/admin/v1` on the internal listener: the platform manages every tenant with the admin token (SPEC §3).
 
@@ -70,6 +71,7 @@ export function adminPaths() {
       },
     },
     ...keyPaths('admin', '/admin/v1/tenants/{tenantId}/api-keys', INTERNAL_SERVER),
+    ...webhookPaths('admin', '/admin/v1/webhooks', INTERNAL_SERVER),
     '/admin/v1/overview': {
       servers: INTERNAL_SERVER,
       get: {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import * as s from '../schemas.ts';
+import * as wh from '../../webhooks/schemas.ts';
 
 // The building blocks of the OpenAPI document: component schemas generated from the zod schemas (output types
 // for responses; input types for requests, so a field with a default is optional), the shared responses,
@@ -23,6 +24,7 @@ function responseSchemas(): Record<string, Json> {
   const schemas = [
     s.apiKeySchema, s.createdApiKeySchema, s.apiKeyPageSchema, s.tenantSchema, s.tenantPageSchema, s.createdTenantSchema,
     s.tenantSummarySchema, s.planSchema, s.auditEntryPageSchema, s.usageReportSchema, s.overviewSchema, s.errorSchema,
+    ...wh.webhookResponseSchemas,
   ];
   for (const schema of schemas) Object.assign(out, toJsonSchema(schema, 'output').defs);
   return out;
@@ -144,10 +146,13 @@ export function components(): Json {
       RotateApiKey: requestBody(s.rotateKeyBody, 'How long the old value keeps working', false),
       CreateTenant: requestBody(s.createTenantBody, 'The new tenant', true),
       UpdateTenant: requestBody(s.updateTenantBody, 'The fields to change', false),
+      CreateWebhookEndpoint: requestBody(wh.createEndpointBody, 'The endpoint', true),
+      RotateWebhookSecret: requestBody(wh.rotateSecretBody, 'How long the old secret keeps signing too', false),
     },
     parameters: {
       KeyId: { name: 'id', in: 'path', required: true, description: 'Key id (`key_...`)', schema: { type: 'string' } },
       KeyIdOrCurrent: { name: 'id', in: 'path', required: true, description: 'Key id (`key_...`), or `current`: the calling key', schema: { type: 'string' } },
+      WebhookEndpointId: { name: 'endpointId', in: 'path', required: true, description: 'Webhook endpoint id (`whe_...`)', schema: { type: 'string' } },
       TenantId: { name: 'tenantId', in: 'path', required: true, description: 'Tenant id (`ten_...`)', schema: { type: 'string' } },
     },
     headers,

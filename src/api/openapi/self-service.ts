@@ -1,6 +1,7 @@
 import { pageQuery, usageQuery } from '../schemas.ts';
 import { json, queryParameters, ref, security, selfServiceErrors } from './components.ts';
 import { keyPaths } from './keys.ts';
+import { webhookPaths } from './webhooks.ts';
 
 // `/keygate/v1` on the public listener: a tenant manages its own keys with one of them (SPEC §3). Every
 // authenticated operation passes the proxy's gate first, so each can answer its 401, 403, 429 and 503.
@@ -64,5 +65,6 @@ export function selfServicePaths() {
         responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...selfServiceErrors({ permission: true, query: true }) },
       },
     },
+    ...webhookPaths('self-service', '/keygate/v1/webhooks', PUBLIC_SERVER),
   };
 }

@@ -5,6 +5,8 @@ import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { eventOfAudit } from '../../webhooks/events.ts';
+import { outboxSetKey } from '../../webhooks/keys.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -16,6 +18,8 @@ export interface RedisStoreOptions {
   prefix: string;
   channel: string;
   auditMaxEntries: number;
+  /** Write webhook events to each tenant's outbox (issue 17): the cap of an outbox stream; null: no outbox. */
+  outboxMaxEntries?: number | null;
 }
 
 const CAS_ATTEMPTS = 8;
@@ -85,6 +89,7 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
+ *   p {ten}:outbox         → STREAM of webhook events (consumer group `delivery`; webhooks/redis-queue.ts)
  * Every multi-key command and script names keys of one tenant only; nothing else is multi-key.
  */
 export class RedisStore implements KeyStore {
@@ -94,6 +99,7 @@ export class RedisStore implements KeyStore {
   readonly #p: string;
   readonly #channel: string;
   readonly #auditMax: string;
+  readonly #outboxMax: number | null;
   /** This process's own subscribers: its mutations reach them before the mutation resolves. */
   readonly #local: Array<(event: StoreEvent) => void> = [];
   /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
@@ -106,6 +112,7 @@ export class RedisStore implements KeyStore {
     this.#p = opts.prefix;
     this.#channel = opts.channel;
     this.#auditMax = String(opts.auditMaxEntries);
+    this.#outboxMax = opts.outboxMaxEntries ?? null;
     for (const [name, lua] of Object.entries(scripts)) {
       this.#r.defineCommand(`kg_${name}`, { numberOfKeys: scriptKeyCounts[name as ScriptName], lua });
     }
@@ -125,6 +132,19 @@ export class RedisStore implements KeyStore {
   #usage = (tenantId: string, period: string) => `${this.#p}{${tenantId}}:u:${period}`;
   #totals = (period: string) => `${this.#p}u:${period}`;
   #lastUsed = (tenantId: string) => `${this.#p}{${tenantId}}:lu`;
+  #outbox = (tenantId: string) => `${this.#p}{${tenantId}}:outbox`;
+
+  /**
+   * The webhook event of a mutation, as the script's ARGV: the event JSON ('' for none) and the outbox cap. The
+   * tenant is named in the set of outboxes the delivery worker reads BEFORE the script writes (single-key
+   * command; its own slot): an event is never in an outbox the workers do not know of.
+   */
+  async #webhookArgs(tenantId: string, audit: AuditInput | null): Promise<[string, number]> {
+    const event = this.#outboxMax !== null && audit ? eventOfAudit(tenantId, audit) : null;
+    if (!event) return ['', 0];
+    await this.#r.sadd(outboxSetKey(this.#p), tenantId);
+    return [JSON.stringify(event), this.#outboxMax!];
+  }
 
   #auditJson(input: AuditInput): string {
     return JSON.stringify({ id: newAuditId(), at: new Date().toISOString(), ...input });
@@ -183,7 +203,7 @@ export class RedisStore implements KeyStore {
   }
 
   /** Read-modify-write with a Lua compare-and-set, retried while another writer got there first. */
-  async #casUpdate<T>(recordKey: string, auditKey: string, update: Updater<T>, audit: AuditInput, event: (current: T) => StoreEvent, before?: (current: T, next: T) => Promise<void>): Promise<T | null> {
+  async #casUpdate<T>(tenantId: string, recordKey: string, update: Updater<T>, audit: AuditInput, event: (current: T) => StoreEvent, before?: (current: T, next: T) => Promise<void>): Promise<T | null> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const raw = await this.#r.get(recordKey);
       if (raw === null) return null;
@@ -192,7 +212,8 @@ export class RedisStore implements KeyStore {
       if (next === null) return current;
       if (before) await before(current, next);
       const changed = event(current);
-      const ok = await this.#run('compareAndSet', [recordKey, auditKey], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed)]);
+      const hook = await this.#webhookArgs(tenantId, audit);
+      const ok = await this.#run('compareAndSet', [recordKey, this.#audit(tenantId), this.#outbox(tenantId)], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed), ...hook]);
       if (ok === 1) {
         this.#evictHere(changed);
         return next;
@@ -202,7 +223,7 @@ export class RedisStore implements KeyStore {
   }
 
   updateTenant(id: string, update: Updater<Tenant>, audit: AuditInput): Promise<Tenant | null> {
-    return named('updateTenant', this.#casUpdate(this.#t(id), this.#audit(id), update, audit, () => ({ kind: 'tenant', tenantId: id })));
+    return named('updateTenant', this.#casUpdate(id, this.#t(id), update, audit, () => ({ kind: 'tenant', tenantId: id })));
   }
 
   deleteTenant(id: string): Promise<boolean> {
@@ -223,7 +244,8 @@ export class RedisStore implements KeyStore {
   createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult> {
     return named('createKey', (async (): Promise<CreateKeyResult> => {
       const t = key.tenantId;
-      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax]);
+      const hook = await this.#webhookArgs(t, audit);
+      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t), this.#outbox(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax, ...hook]);
       if (res === -1) return 'no_tenant';
       if (res === 0) return 'limit';
       // The verification record is written last: until then the key exists but cannot be used.
@@ -254,7 +276,7 @@ export class RedisStore implements KeyStore {
   }
 
   updateKey(tenantId: string, keyId: string, update: Updater<StoredKey>, audit: AuditInput): Promise<StoredKey | null> {
-    return named('updateKey', this.#casUpdate(this.#k(tenantId, keyId), this.#audit(tenantId), update, audit, keyEvent));
+    return named('updateKey', this.#casUpdate(tenantId, this.#k(tenantId, keyId), update, audit, keyEvent));
   }
 
   revokeKey(tenantId: string, keyId: string, audit: AuditInput | null): Promise<boolean> {
@@ -268,7 +290,8 @@ export class RedisStore implements KeyStore {
     try {
       // Verification records first: whatever happens after this line, the key no longer verifies.
       await this.#dropVerifications(key.hashes.map((h) => h.hash));
-      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event)]);
+      const hook = await this.#webhookArgs(tenantId, audit);
+      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outbox(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
       return res === 1;
     } finally {
       // Also when a later step failed: the records may be gone already, and a reload costs one lookup.
@@ -279,8 +302,8 @@ export class RedisStore implements KeyStore {
   rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null> {
     return named('rotateKey', (async () => {
       const next = await this.#casUpdate<StoredKey>(
+        tenantId,
         this.#k(tenantId, keyId),
-        this.#audit(tenantId),
         (key) => ({ ...key, prefix: secret.prefix, hashes: rotatedHashes(key, secret.hash, graceSeconds), updatedAt: new Date().toISOString() }),
         audit,
         keyEvent,

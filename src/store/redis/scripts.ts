@@ -1,9 +1,10 @@
 // Lua scripts: each touches keys of one Cluster slot only (one tenant's hash tag, or a single key), so they run
 // on Redis Cluster too (docs/redis-keys.md). The audit entry (XADD, capped) and the invalidation message
 // (PUBLISH) are written in the same script as the mutation, so a mutation is never without its audit line or
-// its eviction.
+// its eviction; the webhook event (issue 17) goes to the tenant's outbox stream in the same script too, so a key
+// mutation is never without its event.
 
-/** KEYS: tenant, keyset, key, audit. ARGV: keyId, keyJson, auditJson, auditMax. → 1 | 0 (limit) | -1 (no tenant) */
+/** KEYS: tenant, keyset, key, audit, outbox. ARGV: keyId, keyJson, auditJson, auditMax, eventJson ('' for none), outboxMax. → 1 | 0 (limit) | -1 (no tenant) */
 export const createKey = `
 local tenant = redis.call('GET', KEYS[1])
 if not tenant then return -1 end
@@ -12,22 +13,25 @@ if redis.call('ZCARD', KEYS[2]) >= maxKeys then return 0 end
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
+if ARGV[5] ~= '' then redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5]) end
 return 1`;
 
-/** KEYS: record, audit. ARGV: expectedJson, newJson, auditJson, auditMax, channel, eventJson. → 1 | 0 (changed meanwhile) */
+/** KEYS: record, audit, outbox. ARGV: expectedJson, newJson, auditJson, auditMax, channel, eventJson, webhookJson ('' for none), outboxMax. → 1 | 0 (changed meanwhile) */
 export const compareAndSet = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
+if ARGV[7] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'e', ARGV[7]) end
 return 1`;
 
-/** KEYS: key, keyset, audit. ARGV: keyId, auditJson, auditMax, channel, eventJson. → 1 | 0 (gone) */
+/** KEYS: key, keyset, audit, outbox. ARGV: keyId, auditJson, auditMax, channel, eventJson, webhookJson ('' for none), outboxMax. → 1 | 0 (gone) */
 export const removeKey = `
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 if ARGV[2] ~= '' then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2]) end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+if ARGV[6] ~= '' then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'e', ARGV[6]) end
 return 1`;
 
 /** KEYS: tenant, audit. ARGV: tenantJson, auditJson, auditMax. → 1 | 0 (exists) */
@@ -59,4 +63,4 @@ return 1`;
 
 export const scripts = { createKey, compareAndSet, removeKey, createTenant, appendAudit, incrementFields } as const;
 export type ScriptName = keyof typeof scripts;
-export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 4, compareAndSet: 2, removeKey: 3, createTenant: 2, appendAudit: 2, incrementFields: 1 };
+export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 5, compareAndSet: 3, removeKey: 4, createTenant: 2, appendAudit: 2, incrementFields: 1 };

@@ -1,0 +1,130 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { Agent, request } from 'undici';
+import type { EndpointSecret } from './types.ts';
+
+// Standard Webhooks (https://www.standardwebhooks.com): `webhook-id`, `webhook-timestamp` (unix seconds) and
+// `webhook-signature`: space-separated `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the
+// base64-decoded part of the `whsec_` secret; one signature per valid secret while a rotation is in progress.
+
+export const newSecret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
+
+export function sign(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/** The signatures header: one per secret not yet expired. */
+export function signatures(secrets: EndpointSecret[], id: string, timestamp: number, body: string, now = Date.now()): string {
+  return secrets
+    .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now)
+    .map((s) => sign(s.secret, id, timestamp, body))
+    .join(' ');
+}
+
+// Receivers are untrusted (SSRF): loopback, private, link-local, CGNAT, unique-local, multicast and unspecified
+// addresses are refused unless `webhooks.allowPrivateTargets`.
+const blocked = new BlockList();
+for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16], ['224.0.0.0', 3]] as const) {
+  blocked.addSubnet(net, bits, 'ipv4');
+}
+for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) blocked.addSubnet(net, bits, 'ipv6');
+
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
+  const family = isIP(address);
+  if (family === 0) return true;
+  return blocked.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+export class BlockedTargetError extends Error {
+  readonly code = 'EWEBHOOKBLOCKED';
+}
+
+/**
+ * The address check runs in the connection's own DNS lookup, so the address checked is the address connected
+ * to (a name that resolves to a public address for a check and to a private one for the connection — DNS
+ * rebinding — cannot get through).
+ */
+const guardedLookup: LookupFunction = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+    if (err) return callback(err, '', 0);
+    const bad = addresses.find((a) => isPrivateAddress(a.address));
+    if (bad) return callback(new BlockedTargetError(`${hostname} resolves to a private address (${bad.address})`), '', 0);
+    if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+    return callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
+};
+
+export interface DeliveryOptions {
+  timeoutMs: number;
+  maxResponseBytes: number;
+  allowPrivateTargets: boolean;
+}
+
+export interface AttemptResult {
+  status: number | null;
+  ok: boolean;
+  latencyMs: number;
+  error: string | null;
+}
+
+/** One HTTP POST to a receiver: never follows a redirect, reads at most `maxResponseBytes`, bounded in time. */
+export class Deliverer {
+  readonly #agent: Agent;
+  readonly #opts: DeliveryOptions;
+
+  constructor(opts: DeliveryOptions) {
+    this.#opts = opts;
+    this.#agent = new Agent({
+      connect: opts.allowPrivateTargets ? { timeout: opts.timeoutMs } : { timeout: opts.timeoutMs, lookup: guardedLookup },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      keepAliveTimeout: 4_000,
+    });
+  }
+
+  async post(url: string, headers: Record<string, string>, body: string): Promise<AttemptResult> {
+    const started = performance.now();
+    const done = (status: number | null, error: string | null): AttemptResult => ({
+      status,
+      ok: error === null && status !== null && status >= 200 && status < 300,
+      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      error,
+    });
+    try {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      // An address in the URL is never looked up: checked here.
+      if (!this.#opts.allowPrivateTargets && isIP(host) && isPrivateAddress(host)) {
+        throw new BlockedTargetError(`${host} is a private address`);
+      }
+      const res = await request(url, {
+        method: 'POST',
+        dispatcher: this.#agent,
+        headers: { 'content-type': 'application/json', 'user-agent': 'keygate-webhooks', ...headers },
+        body,
+        signal: AbortSignal.timeout(this.#opts.timeoutMs),
+      });
+      let read = 0;
+      for await (const chunk of res.body) {
+        read += (chunk as Buffer).length;
+        if (read > this.#opts.maxResponseBytes) {
+          res.body.destroy();
+          break;
+        }
+      }
+      // A redirect is an answer like any other non-2xx: not followed.
+      return done(res.statusCode, null);
+    } catch (err) {
+      const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+      const blockedErr = err instanceof BlockedTargetError || e.cause instanceof BlockedTargetError;
+      return done(null, blockedErr ? `blocked: ${(e.cause as Error | undefined)?.message ?? e.message}` : (e.code ?? e.name ?? 'error') + `: ${e.message}`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}

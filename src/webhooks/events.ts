@@ -1,0 +1,40 @@
+import { monotonicFactory } from 'ulid';
+import type { AuditInput } from '../store/types.ts';
+
+// Webhook events (issue 17): the payload of the Standard Webhooks format (`type`, `timestamp`, `data`) plus the
+// message id that is sent as `webhook-id`. The id is chosen when the event is written to the outbox, so every
+// attempt and every duplicate of one event carries the same `webhook-id` (receivers dedupe on it).
+
+export const WEBHOOK_EVENT_TYPES = ['key.created', 'key.updated', 'key.rotated', 'key.revoked', 'key.expiring', 'key.expired', 'quota.threshold'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export interface WebhookEvent {
+  id: string;
+  type: WebhookEventType;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
+
+/** An outbox entry: the event and the tenant it is about. */
+export interface OutboxMessage {
+  /** Where the entry sits in its outbox (stream entry id), to acknowledge it. */
+  ref: string;
+  tenantId: string;
+  event: WebhookEvent;
+}
+
+const ulid = monotonicFactory();
+export const newMessageId = (): string => `msg_${ulid()}`;
+
+const KEY_EVENTS = new Set<string>(['key.created', 'key.updated', 'key.rotated', 'key.revoked']);
+
+/** The event a key mutation's audit line stands for, or null (tenant changes and refusals send none). */
+export function eventOfAudit(tenantId: string, audit: AuditInput): WebhookEvent | null {
+  if (!KEY_EVENTS.has(audit.action) || audit.keyId === null) return null;
+  return {
+    id: newMessageId(),
+    type: audit.action as WebhookEventType,
+    timestamp: new Date().toISOString(),
+    data: { tenantId, keyId: audit.keyId, actor: audit.actor, ...audit.details },
+  };
+}

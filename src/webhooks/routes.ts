@@ -1,0 +1,131 @@
+import { Router, type Response } from 'express';
+import { monotonicFactory } from 'ulid';
+import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { ApiError } from '../http/errors.ts';
+import { validate } from '../api/http.ts';
+import { newSecret } from './deliver.ts';
+import { createEndpointBody, deliveriesQuery, rotateSecretBody } from './schemas.ts';
+import type { Endpoint, EndpointHealth, WebhookQueue } from './types.ts';
+
+const ulid = monotonicFactory();
+const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
+const DEAD_LETTERS = 1000;
+/** Endpoints one tenant may have (the platform's are not counted). */
+const TENANT_ENDPOINTS = 10;
+
+/** Whose endpoints a request addresses, and what the caller must hold (the admin holds everything). */
+export interface WebhookRouteContext {
+  /** The caller's tenant (self-service), or null for the platform (admin). */
+  ownerOf(res: Response): string | null;
+  require(res: Response, permission: 'webhooks:read' | 'webhooks:write'): void;
+}
+
+const view = (e: Endpoint, h: EndpointHealth | undefined, now = Date.now()) => ({
+  id: e.id,
+  url: e.url,
+  description: e.description,
+  events: e.events,
+  secretsActive: e.secrets.filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now).length,
+  failingSince: h?.failingSince ? new Date(h.failingSince).toISOString() : null,
+  disabledAt: h?.disabledAt ?? null,
+  createdAt: e.createdAt,
+  updatedAt: e.updatedAt,
+});
+
+/** Store calls fail as 503 `store_unavailable`, never as a 500. */
+async function guarded<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw err instanceof ApiError ? err : new StoreUnavailableError(err);
+  }
+}
+
+/**
+ * Webhook endpoints, their delivery logs and dead letters (issue 17): the platform's on `/admin/v1/webhooks`, a
+ * tenant's own on `/keygate/v1/webhooks`. Each owner sees only its own endpoints; another owner's are 404.
+ */
+export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteContext): Router {
+  const r = Router();
+  const q = (): WebhookQueue => {
+    if (!queue) throw new ApiError('not_found', 'Webhooks are not enabled on this deployment (webhooks.enabled).');
+    return queue;
+  };
+  const endpoint = async (res: Response, id: string): Promise<Endpoint> => {
+    const found = ENDPOINT_ID.test(id) ? await guarded(q().getEndpoint(id)) : null;
+    if (!found || found.tenantId !== ctx.ownerOf(res)) throw new ApiError('not_found', `No webhook endpoint ${id}.`);
+    return found;
+  };
+  const own = async (res: Response): Promise<Endpoint[]> => (await guarded(q().listEndpoints())).filter((e) => e.tenantId === ctx.ownerOf(res));
+
+  r.post('/', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
+    const body = validate(createEndpointBody, req.body ?? {});
+    const owner = ctx.ownerOf(res);
+    if (owner !== null && (await own(res)).length >= TENANT_ENDPOINTS) {
+      throw new ApiError('validation_error', `A tenant may have at most ${TENANT_ENDPOINTS} webhook endpoints.`, { details: [{ path: '(body)', message: `at most ${TENANT_ENDPOINTS} endpoints` }] });
+    }
+    const now = new Date().toISOString();
+    const secret = newSecret();
+    const e: Endpoint = { id: `whe_${ulid()}`, tenantId: owner, url: body.url, description: body.description ?? null, events: body.events, secrets: [{ secret, expiresAt: null }], createdAt: now, updatedAt: now };
+    await guarded(q().putEndpoint(e));
+    res.status(201).json({ ...view(e, undefined), secret });
+  });
+  r.get('/', async (_req, res) => {
+    ctx.require(res, 'webhooks:read');
+    const health = await guarded(q().health());
+    res.json({ data: (await own(res)).map((e) => view(e, health.get(e.id))) });
+  });
+  r.get('/dead-letters', async (_req, res) => {
+    ctx.require(res, 'webhooks:read');
+    const mine = new Set((await own(res)).map((e) => e.id));
+    res.json({ data: (await guarded(q().deadLetters(DEAD_LETTERS))).filter((d) => mine.has(d.endpointId)) });
+  });
+  r.post('/dead-letters/:key/redeliver', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
+    const key = req.params.key as string;
+    // A job key is `<event id>:<endpoint id>`: only the endpoint's owner may send it again.
+    const endpointId = key.split(':')[1] ?? '';
+    const mine = ENDPOINT_ID.test(endpointId) ? await guarded(q().getEndpoint(endpointId)) : null;
+    if (!mine || mine.tenantId !== ctx.ownerOf(res) || !(await guarded(q().redeliver(key, Date.now())))) throw new ApiError('not_found', `No dead letter ${key}.`);
+    res.status(204).end();
+  });
+  r.get('/:endpointId', async (req, res) => {
+    ctx.require(res, 'webhooks:read');
+    const e = await endpoint(res, req.params.endpointId as string);
+    res.json(view(e, (await guarded(q().health())).get(e.id)));
+  });
+  r.post('/:endpointId/enable', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
+    const e = await endpoint(res, req.params.endpointId as string);
+    // Delivering again; what was dead-lettered meanwhile can be redelivered.
+    await guarded(q().setHealth(e.id, null));
+    res.json(view(e, undefined));
+  });
+  r.delete('/:endpointId', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
+    const e = await endpoint(res, req.params.endpointId as string);
+    if (!(await guarded(q().deleteEndpoint(e.id)))) throw new ApiError('not_found', `No webhook endpoint ${e.id}.`);
+    res.status(204).end();
+  });
+  r.post('/:endpointId/rotate-secret', async (req, res) => {
+    ctx.require(res, 'webhooks:write');
+    const { gracePeriodSeconds } = validate(rotateSecretBody, req.body ?? {});
+    const current = await endpoint(res, req.params.endpointId as string);
+    const now = Date.now();
+    const secret = newSecret();
+    const until = new Date(now + gracePeriodSeconds * 1000).toISOString();
+    // Until the grace period ends, each delivery is signed with both secrets (the receiver may hold either).
+    const kept = gracePeriodSeconds > 0 ? current.secrets.filter((s) => s.expiresAt === null).map((s) => ({ secret: s.secret, expiresAt: until })) : [];
+    const next: Endpoint = { ...current, secrets: [{ secret, expiresAt: null }, ...kept], updatedAt: new Date(now).toISOString() };
+    await guarded(q().putEndpoint(next));
+    res.json({ ...view(next, (await guarded(q().health())).get(next.id)), secret });
+  });
+  r.get('/:endpointId/deliveries', async (req, res) => {
+    ctx.require(res, 'webhooks:read');
+    const { limit } = validate(deliveriesQuery, req.query, 'query');
+    const e = await endpoint(res, req.params.endpointId as string);
+    res.json({ data: await guarded(q().deliveries(e.id, limit)) });
+  });
+  return r;
+}

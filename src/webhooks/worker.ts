@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../ops/logger.ts';
+import { Deliverer, signatures } from './deliver.ts';
+import type { OutboxMessage } from './events.ts';
+import type { DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
+
+const BATCH = 50;
+const PARALLEL = 16;
+
+/** Exponential backoff with jitter: attempt n waits base·2^(n-1), capped, times a random factor in [0.5, 1). */
+export function backoffMs(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempts - 1, 40));
+  return Math.round(ceiling * (0.5 + random() / 2));
+}
+
+/** The platform's endpoints hear of every tenant; a tenant's, of its own events only. */
+const wants = (endpoint: Endpoint, m: OutboxMessage): boolean =>
+  (endpoint.tenantId === null || endpoint.tenantId === m.tenantId) && (endpoint.events.includes('*') || endpoint.events.includes(m.event.type));
+
+/**
+ * Delivers webhook events, at least once, on every replica: each poll it fans new outbox entries out into one
+ * job per interested endpoint (then acknowledges them) and sends the jobs that are due. A failed attempt is
+ * retried with backoff until `retryForHours` after the first, then dead-lettered. Every attempt goes to the
+ * endpoint's delivery log.
+ */
+export class WebhookWorker {
+  readonly #queue: WebhookQueue;
+  readonly #cfg: Config['webhooks'];
+  readonly #logger: Logger;
+  readonly #deliverer: Deliverer;
+  readonly #consumer = `c-${randomBytes(6).toString('hex')}`;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #stopped = false;
+  /** Tells an endpoint's owner it was disabled (the tenant's audit log; the log for the platform's). */
+  readonly #onDisabled: (endpoint: Endpoint) => Promise<void>;
+
+  constructor(queue: WebhookQueue, cfg: Config['webhooks'], logger: Logger, onDisabled: (endpoint: Endpoint) => Promise<void> = async () => {}) {
+    this.#queue = queue;
+    this.#onDisabled = onDisabled;
+    this.#cfg = cfg;
+    this.#logger = logger;
+    this.#deliverer = new Deliverer({ timeoutMs: cfg.timeoutMs, maxResponseBytes: cfg.maxResponseBytes, allowPrivateTargets: cfg.allowPrivateTargets });
+  }
+
+  /** A delivery is leased for longer than an attempt can take, so only a dead replica's lease runs out. */
+  get #leaseMs(): number {
+    return Math.max(this.#cfg.claimIdleMs, this.#cfg.timeoutMs * 2);
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.#stopped) return;
+      this.#running = this.#poll()
+        .catch((err: unknown) => this.#logger.warn({ err }, 'webhook delivery poll failed'))
+        .finally(() => {
+          this.#running = null;
+          if (!this.#stopped) this.#timer = setTimeout(tick, this.#cfg.pollIntervalMs);
+        });
+    };
+    this.#timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+    await this.#deliverer.close();
+  }
+
+  async #poll(): Promise<void> {
+    const now = Date.now();
+    const health = await this.#queue.health();
+    const messages = await this.#queue.readOutbox(this.#consumer, BATCH, this.#cfg.claimIdleMs);
+    if (messages.length) await this.#fanOut(messages, now, health);
+    for (;;) {
+      const jobs = await this.#queue.takeDue(Date.now(), Date.now() + this.#leaseMs, PARALLEL);
+      if (!jobs.length) return;
+      const endpoints = new Map((await this.#queue.listEndpoints()).map((e) => [e.id, e]));
+      await Promise.all(jobs.map((job) => this.#attempt(job, endpoints.get(job.endpointId) ?? null, health)));
+      if (this.#stopped || jobs.length < PARALLEL) return;
+    }
+  }
+
+  async #fanOut(messages: OutboxMessage[], now: number, health: Map<string, EndpointHealth>): Promise<void> {
+    // A disabled endpoint gets no new events until it is enabled again.
+    const endpoints = (await this.#queue.listEndpoints()).filter((e) => !health.get(e.id)?.disabledAt);
+    const jobs: Job[] = [];
+    for (const m of messages) {
+      for (const e of endpoints) {
+        if (wants(e, m)) jobs.push({ key: `${m.event.id}:${e.id}`, endpointId: e.id, tenantId: m.tenantId, event: m.event, attempts: 0, since: now });
+      }
+    }
+    // Jobs first, then the acknowledgement: a crash between the two fans the entry out again (a duplicate with
+    // the same webhook-id, never a loss).
+    await this.#queue.addJobs(jobs, now);
+    await this.#queue.ackOutbox(messages);
+  }
+
+  async #attempt(job: Job, endpoint: Endpoint | null, health: Map<string, EndpointHealth>): Promise<void> {
+    const attempt = job.attempts + 1;
+    const next: Job = { ...job, attempts: attempt };
+    const entry = (r: { status: number | null; ok: boolean; latencyMs: number; error: string | null }, outcome: DeliveryLogEntry['outcome'], nextAt: number | null): DeliveryLogEntry => ({
+      eventId: job.event.id,
+      eventType: job.event.type,
+      attempt,
+      ...r,
+      at: new Date().toISOString(),
+      outcome,
+      nextAttemptAt: nextAt === null ? null : new Date(nextAt).toISOString(),
+    });
+    const max = this.#cfg.deliveryLogEntries;
+    if (!endpoint) {
+      // The endpoint was deleted: nothing to deliver to.
+      await this.#queue.finish(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint deleted' }, 'dead', null), max);
+      return;
+    }
+    if (health.get(endpoint.id)?.disabledAt) {
+      // Queued before it was disabled: dead-lettered at once (redeliverable once it is enabled again).
+      await this.#queue.bury(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint disabled' }, 'dead', null), max, Date.now());
+      return;
+    }
+    const timestamp = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({ type: job.event.type, timestamp: job.event.timestamp, data: job.event.data });
+    const result = await this.#deliverer.post(endpoint.url, {
+      'webhook-id': job.event.id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signatures(endpoint.secrets, job.event.id, timestamp, body),
+    }, body);
+    if (result.ok) {
+      await this.#queue.finish(next, entry(result, 'delivered', null), max);
+      if (health.has(endpoint.id)) {
+        health.delete(endpoint.id);
+        await this.#queue.setHealth(endpoint.id, null);
+      }
+      return;
+    }
+    const now = Date.now();
+    const dueAt = now + backoffMs(attempt, this.#cfg.retryBaseMs, this.#cfg.retryMaxMs);
+    await this.#failing(endpoint, health, job.since, dueAt);
+    if (dueAt - job.since > this.#cfg.retryForHours * 3_600_000) {
+      await this.#queue.bury(next, entry(result, 'dead', null), max, now);
+      this.#logger.warn({ endpointId: endpoint.id, eventId: job.event.id, attempts: attempt }, 'webhook dead-lettered after its retry window');
+      return;
+    }
+    await this.#queue.retry(next, dueAt, entry(result, 'retry', dueAt), max);
+  }
+
+  /**
+   * An endpoint failing, without a success, for `retryForHours` is disabled and its owner told. It fails since
+   * the first undelivered event of the run of failures was due (`since`), so it is disabled at the latest
+   * when that event is dead-lettered (the same test against the next attempt's due time).
+   */
+  async #failing(endpoint: Endpoint, health: Map<string, EndpointHealth>, since: number, dueAt: number): Promise<void> {
+    const now = Date.now();
+    const h = health.get(endpoint.id);
+    if (!h) {
+      const started = { failingSince: Math.min(since, now), disabledAt: null };
+      health.set(endpoint.id, started);
+      await this.#queue.setHealth(endpoint.id, started);
+      if (dueAt - started.failingSince <= this.#cfg.retryForHours * 3_600_000) return;
+      return this.#disable(endpoint, health, started, now);
+    }
+    if (h.disabledAt || h.failingSince === null || dueAt - h.failingSince <= this.#cfg.retryForHours * 3_600_000) return;
+    return this.#disable(endpoint, health, h, now);
+  }
+
+  async #disable(endpoint: Endpoint, health: Map<string, EndpointHealth>, h: EndpointHealth, now: number): Promise<void> {
+    const disabled = { ...h, disabledAt: new Date(now).toISOString() };
+    health.set(endpoint.id, disabled);
+    await this.#queue.setHealth(endpoint.id, disabled);
+    this.#logger.warn({ endpointId: endpoint.id, tenantId: endpoint.tenantId, failingSince: new Date(h.failingSince ?? now).toISOString() }, 'webhook endpoint disabled: failing for retryForHours');
+    await this.#onDisabled(endpoint).catch((err: unknown) => this.#logger.warn({ err, endpointId: endpoint.id }, 'could not tell the owner of a disabled webhook endpoint'));
+  }
+}
