@@ -7,7 +7,7 @@ import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { newKeyId, newTenantId } from '../keys/ids.ts';
-import { NO_QUOTA, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
+import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
@@ -23,8 +23,6 @@ export interface CreatedApiKey extends ApiKey {
 
 const CREATED_MESSAGE = 'Store this key securely. It will not be shown again.';
 const DAY_MS = 86_400_000;
-const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const;
-const QUOTA_FIELDS = ['requestsPerMonth', 'sessionMinutesPerMonth'] as const;
 type PlanLimit = (typeof LIMIT_FIELDS)[number] | (typeof QUOTA_FIELDS)[number] | 'maxConcurrentConnections';
 
 /** What a refused operation on an existing key is audited as (`key.access_denied`). */

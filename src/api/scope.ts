@@ -1,15 +1,14 @@
 import { originAllowed } from '../auth/origin.ts';
 import { notCovered } from '../auth/permissions.ts';
-import { NO_QUOTA, type AuthKey, type QuotaSettings, type RateLimitSettings, type StoredKey } from '../keys/types.ts';
+import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, type AuthKey, type QuotaSettings, type RateLimitSettings, type StoredKey } from '../keys/types.ts';
 
 // What a key may do, in every dimension in which one key can be narrower than another (SPEC §3 "Authority over
-// keys"). Permissions are one of them; the restrictions a key was given are the others. A key that could read,
-// rotate or create a key wider than itself in any of them could shed what it was given: rotate an unrestricted
-// key and use its new value, or mint a child without its assistant, origin or mTLS binding. So authority,
-// creation and PATCH all compare whole scopes, with the one function below.
-// Limits are part of it too — rate limits, the session cap, monthly quotas: a key holding api-keys:write that
-// was given 1,000 requests a month must not mint a key with the plan's 10 million, nor raise its own. (The
-// tenant's first key holds the plan's maxima, so that it can delegate whatever the plan allows.)
+// keys"): its permissions, the restrictions it was given, and its limits (rate limits, session cap, monthly
+// quotas). A key that could read, rotate or create a key wider than itself in any of them could shed what it was
+// given — rotate an unrestricted key and use its new value, mint a child without its assistant, origin or mTLS
+// binding, or with the plan's 10 million requests when it was given 1,000. So authority, creation and PATCH all
+// compare whole scopes, with the one function below. (The tenant's first key holds the plan's maxima, so that it
+// can delegate whatever the plan allows.)
 
 export interface Scope {
   permissions: readonly string[];
@@ -70,9 +69,9 @@ export function excessOf(outer: Scope, inner: Scope): Excess {
   if (!within(outer.allowedAssistants, inner.allowedAssistants)) restrictions.push('allowedAssistants');
   if (inner.transientAssistant && !outer.transientAssistant) restrictions.push('transientAssistant');
   if (!originsWithin(outer.allowedOrigins, inner.allowedOrigins)) restrictions.push('allowedOrigins');
-  for (const f of ['requestsPerMinute', 'requestsPerDay'] as const) if (!atMost(outer.rateLimit[f], inner.rateLimit[f])) restrictions.push(`rateLimit.${f}`);
+  for (const f of LIMIT_FIELDS) if (!atMost(outer.rateLimit[f], inner.rateLimit[f])) restrictions.push(`rateLimit.${f}`);
   if (!atMost(outer.maxConcurrentConnections, inner.maxConcurrentConnections)) restrictions.push('maxConcurrentConnections');
-  for (const f of ['requestsPerMonth', 'sessionMinutesPerMonth'] as const) if (!atMost(outer.quota[f], inner.quota[f])) restrictions.push(`quota.${f}`);
+  for (const f of QUOTA_FIELDS) if (!atMost(outer.quota[f], inner.quota[f])) restrictions.push(`quota.${f}`);
   if (outer.enforceMtls) {
     if (!inner.enforceMtls) restrictions.push('enforceMtls');
     else if (!within(outer.clientCertFingerprints, inner.clientCertFingerprints)) restrictions.push('clientCertFingerprints');

@@ -11,6 +11,10 @@ export interface QuotaSettings {
   sessionMinutesPerMonth: number | null;
 }
 
+/** The fields of a key's rate limit and of its monthly quota, each at most its plan's maximum. */
+export const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const satisfies ReadonlyArray<keyof RateLimitSettings>;
+export const QUOTA_FIELDS = ['requestsPerMonth', 'sessionMinutesPerMonth'] as const satisfies ReadonlyArray<keyof QuotaSettings>;
+
 /** A key stored before quotas existed has none of its own. */
 export const NO_QUOTA: QuotaSettings = Object.freeze({ requestsPerMonth: null, sessionMinutesPerMonth: null });
 

@@ -1,49 +1,25 @@
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '../../dist/verify.js';
-import { admin, createTenant, expectError, rawRequest, self, type Reply } from '../helpers/api.ts';
-import { startCaddy, startAuthzKeygate, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
-import { root } from '../helpers/keygate.ts';
+import { admin, call, createTenant, expectError, rawRequest, self, type Reply } from '../helpers/api.ts';
+import { startCaddy, useGateways, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
 import { useServers } from '../helpers/servers.ts';
 
 // Issue 16: Caddy (Debian caddy, forward_auth) in front of a test upstream, with keygate as its authorizer,
 // configured by docs/gateways/Caddyfile as it stands. The same checks as the proxy's e2e tests, through Caddy,
 // which passes keygate's refusals to the client as they are (status, envelope, WWW-Authenticate, Retry-After).
 
-const POLICY = join(root, 'test/fixtures/policy.yaml');
 const SECRET = 'caddy-signing-secret-0123456789';
 const servers = useServers();
+const gateways = useGateways(servers, startCaddy, SECRET);
 let kg: AuthzKeygate;
 let caddy: Gateway;
 let signing: AuthzKeygate;
 let signingCaddy: Gateway;
-
-beforeAll(async () => {
-  [kg, signing] = await Promise.all([
-    startAuthzKeygate({ redisUrl: servers.redis.url, upstream: servers.upstream.url, env: { KEYGATE_POLICY: POLICY } }),
-    startAuthzKeygate({ redisUrl: servers.redis.url, upstream: servers.upstream.url, env: { KEYGATE_POLICY: POLICY, KEYGATE_SIGNING_SECRET: SECRET } }),
-  ]);
-  [caddy, signingCaddy] = await Promise.all([
-    startCaddy({ authz: kg.authzPort, upstream: servers.upstream.port }),
-    startCaddy({ authz: signing.authzPort, upstream: servers.upstream.port }),
-  ]);
-});
-afterAll(async () => {
-  await Promise.all([caddy?.stop(), signingCaddy?.stop()]);
-  await Promise.all([kg?.stop(), signing?.stop()]);
+beforeAll(() => {
+  ({ kg, gateway: caddy, signing, signingGateway: signingCaddy } = gateways);
 });
 
-async function get(gw: Gateway, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
-  const res = await fetch(gw.url + path, { method, headers });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, headers: res.headers, body };
-}
+const get = (gw: Gateway, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> => call(gw.url + path, { method, headers });
 
 const lastSeen = () => servers.upstream.seen.at(-1)!;
 

@@ -7,7 +7,8 @@ export interface Reply<T = any> {
   body: T;
 }
 
-async function call<T>(url: string, init: RequestInit): Promise<Reply<T>> {
+/** One request, its body parsed as JSON when it is JSON. */
+export async function call<T>(url: string, init: RequestInit): Promise<Reply<T>> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: unknown = text;

@@ -4,8 +4,10 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { root, startKeygate, type KeygateOptions, type KeygateProcess } from './keygate.ts';
 import { freePort } from './ports.ts';
+import type { Servers } from './servers.ts';
 
 // Real gateways in front of a test upstream, with keygate as their authorizer (issue 16). Each runs the
 // configuration from docs/gateways/ as it stands, with only the three documented addresses replaced (keygate's
@@ -162,4 +164,37 @@ export function check(authzUrl: string, opts: { method?: string; path: string; h
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+export interface GatewayPair {
+  /** A keygate authorizer, and the gateway in front of it. */
+  kg: AuthzKeygate;
+  gateway: Gateway;
+  /** The same with `upstream.signingSecret` set, for the signature checks. */
+  signing: AuthzKeygate;
+  signingGateway: Gateway;
+}
+
+/**
+ * Two keygate authorizers on a test file's Redis and upstream (one signing with `secret`), each behind a gateway
+ * `start`ed with the docs' configuration; set before the file's tests, stopped after them (gateways first).
+ */
+export function useGateways(servers: Servers, start: (ports: { authz: number; upstream: number }) => Promise<Gateway>, secret: string): GatewayPair {
+  const pair = {} as GatewayPair;
+  const env = { KEYGATE_POLICY: join(root, 'test/fixtures/policy.yaml') };
+  beforeAll(async () => {
+    [pair.kg, pair.signing] = await Promise.all([
+      startAuthzKeygate({ redisUrl: servers.redis.url, upstream: servers.upstream.url, env }),
+      startAuthzKeygate({ redisUrl: servers.redis.url, upstream: servers.upstream.url, env: { ...env, KEYGATE_SIGNING_SECRET: secret } }),
+    ]);
+    [pair.gateway, pair.signingGateway] = await Promise.all([
+      start({ authz: pair.kg.authzPort, upstream: servers.upstream.port }),
+      start({ authz: pair.signing.authzPort, upstream: servers.upstream.port }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([pair.gateway?.stop(), pair.signingGateway?.stop()]);
+    await Promise.all([pair.kg?.stop(), pair.signing?.stop()]);
+  });
+  return pair;
 }
