@@ -95,24 +95,34 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
     const loop = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
     await new Promise((r) => setTimeout(r, 1_000));
 
-    // Writes to the victim tenant's slot, every 100 ms from the kill on, until one succeeds.
+    // Writes to the victim tenant's slot, every 100 ms from the kill on, until one succeeds. How long the
+    // topology takes to promote a replica is its business (a Sentinel election that fails is retried after
+    // 2 × failover-timeout); keygate's is to write again soon after it has.
     const { killedAt, promoted } = await topology.killMaster(`{${victimTenant}}`);
+    let promotedAt = 0;
+    let promotionFailed: unknown = null;
+    promoted.then(() => (promotedAt = Date.now()), (e: unknown) => (promotionFailed = e));
     let writesBackAt = 0;
     const writeLatencies: number[] = [];
-    while (!writesBackAt) {
-      const started = performance.now();
-      const r = await admin(a, 'POST', `/tenants/${victimTenant}/api-keys`, { permissions: ['calls:read'] });
-      writeLatencies.push(performance.now() - started);
-      if (r.status === 201) writesBackAt = Date.now();
-      else expect(r.status).toBe(503);
-      if (Date.now() - killedAt > 20_000) throw new Error('writes did not come back within 20 s');
-      await new Promise((r2) => setTimeout(r2, 100));
+    try {
+      while (!writesBackAt) {
+        const started = performance.now();
+        const r = await admin(a, 'POST', `/tenants/${victimTenant}/api-keys`, { permissions: ['calls:read'] });
+        writeLatencies.push(performance.now() - started);
+        if (r.status === 201) writesBackAt = Date.now();
+        else expect(r.status).toBe(503);
+        if (promotionFailed) throw promotionFailed;
+        // Writes come back once a replica has been promoted (and the client has found it).
+        if (promotedAt && Date.now() - promotedAt > 5_000) throw new Error('writes did not come back within 5 s of the promotion');
+        await new Promise((r2) => setTimeout(r2, 100));
+      }
+      // Keep the loop running a little after recovery.
+      await new Promise((r) => setTimeout(r, 1_500));
+    } finally {
+      stop = true;
+      await loop;
     }
     const promotedAfterMs = await promoted;
-    // Keep the loop running a little after recovery, then stop it.
-    await new Promise((r) => setTimeout(r, 1_500));
-    stop = true;
-    await loop;
 
     const during = samples.filter((s) => s.at >= killedAt);
     const validOnes = samples.filter((s) => s.valid);
@@ -154,8 +164,6 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
     expect(samples.filter((s) => !s.valid && s.status !== 401 && s.status !== 503)).toEqual([]);
     expect(slowest).toBeLessThan(LATENCY_BOUND_MS);
     expect(Math.max(...writeLatencies)).toBeLessThan(LATENCY_BOUND_MS);
-    // Writes come back once a replica has been promoted (and the client has found it).
-    expect(writesBackAt - killedAt).toBeLessThan(promotedAfterMs + 5_000);
     // After recovery every valid key is served again.
     const last = validOnes.filter((s) => s.at > writesBackAt + 1_000);
     expect(last.length).toBeGreaterThan(0);
@@ -171,5 +179,5 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
         .poll(async () => (await self(a, owner.key, 'GET', `/usage?keyId=${k.id}&from=${today}&to=${today}`)).body?.data?.[0]?.allowed, { timeout: 10_000, interval: 250 })
         .toBe(allowed);
     }
-  }, 90_000);
+  }, 120_000);
 });
