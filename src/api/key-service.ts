@@ -137,7 +137,7 @@ export class KeyService {
       return { tenant, apiKey };
     } catch (err) {
       // Nothing half-written: a tenant whose first key could not be stored is removed again.
-      await this.#store.deleteTenant(tenant.id).catch(() => {});
+      await this.#store.deleteTenant(tenant.id, 'admin').catch(() => {});
       throw err;
     }
   }
@@ -170,7 +170,7 @@ export class KeyService {
   }
 
   async deleteTenant(id: string): Promise<void> {
-    if (!(await guarded(this.#store.deleteTenant(id)))) throw new ApiError('not_found', `No tenant ${id}.`);
+    if (!(await guarded(this.#store.deleteTenant(id, 'admin')))) throw new ApiError('not_found', `No tenant ${id}.`);
   }
 
   async tenantSummary(tenantId: string) {

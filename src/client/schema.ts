@@ -1107,7 +1107,7 @@ export interface components {
                      *       "*"
                      *     ]
                      */
-                    events?: ("*" | "key.created" | "key.updated" | "key.rotated" | "key.revoked" | "key.expiring" | "key.expired" | "quota.threshold")[];
+                    events?: ("*" | "key.created" | "key.updated" | "key.rotated" | "key.revoked" | "key.expiring" | "key.expired" | "quota.threshold" | "limits.blocked" | "webhook.disabled")[];
                 };
             };
         };

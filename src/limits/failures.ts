@@ -49,8 +49,14 @@ export class FailureBlockImpl implements FailureBlock {
   readonly #inFlight = new Map<string, Promise<unknown>>();
   /** By IP: the batch waiting for that count to return. */
   readonly #waiting = new Map<string, Batch>();
+  readonly #onBlocked: (ip: string, blockSeconds: number) => void;
 
-  constructor(opts: { redis: RedisClient | null; prefix: string; cfg: Config['limits']['failedAttempts'] }) {
+  /**
+   * `onBlocked` hears of each block once: from the count that crossed the threshold (one across the fleet while
+   * Redis counts; each replica's own while it counts locally).
+   */
+  constructor(opts: { redis: RedisClient | null; prefix: string; cfg: Config['limits']['failedAttempts']; onBlocked?: (ip: string, blockSeconds: number) => void }) {
+    this.#onBlocked = opts.onBlocked ?? noop;
     this.#max = opts.cfg.maxFailures;
     this.#blockSeconds = opts.cfg.blockSeconds;
     const base = { points: opts.cfg.maxFailures, duration: opts.cfg.windowSeconds, blockDuration: opts.cfg.blockSeconds, keyPrefix: `${opts.prefix}fail` };
@@ -109,6 +115,11 @@ export class FailureBlockImpl implements FailureBlock {
     this.#localUntil = Date.now() + LOCAL_AFTER_ERROR_MS;
   }
 
+  /** The count that took the address from below the threshold to it (counts are atomic: one such count). */
+  #crossed(ip: string, res: RateLimiterRes, points: number): void {
+    if (res.consumedPoints - points < this.#max) this.#onBlocked(ip, this.#blockSeconds);
+  }
+
   async #count(ip: string, points: number): Promise<number> {
     const limiter = this.#limiter();
     try {
@@ -117,9 +128,14 @@ export class FailureBlockImpl implements FailureBlock {
       // The failure that reaches the threshold starts the block, so the next attempt is refused (here at once;
       // elsewhere once Redis has it).
       await limiter.block(ip, this.#blockSeconds).catch(() => this.#storeFailed());
+      this.#crossed(ip, res, points);
       return this.#remember(ip, this.#blockSeconds * 1000);
     } catch (err) {
-      if (err instanceof RateLimiterRes) return this.#remember(ip, err.msBeforeNext);
+      if (err instanceof RateLimiterRes) {
+        // A batch that went past the threshold at once is refused by the limiter, which starts the block itself.
+        this.#crossed(ip, err, points);
+        return this.#remember(ip, err.msBeforeNext);
+      }
       if (limiter === this.#local) throw err;
       this.#storeFailed();
       return this.#count(ip, points);

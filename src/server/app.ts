@@ -36,7 +36,7 @@ import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
-import { newMessageId } from '../webhooks/events.ts';
+import { newEvent } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
@@ -145,7 +145,7 @@ export async function startKeygate(config: Config) {
   // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
   const webhooks = opened.webhooks;
-  // An endpoint disabled after failing for a day: its tenant reads it in the audit log; the platform's, in the log.
+  // An endpoint disabled after failing for a day: a webhook.disabled event (worker.ts), and its tenant's audit log.
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
   };
@@ -154,7 +154,7 @@ export async function startKeygate(config: Config) {
   if (webhooks) {
     quotaEvents.on((event) => {
       const { type, at, tenantId, ...data } = event;
-      webhooks.enqueue(tenantId, { id: newMessageId(), type, timestamp: at, data: { tenantId, ...data } })
+      webhooks.enqueue(tenantId, newEvent(type, { tenantId, ...data }, new Date(at)))
         .catch((err: unknown) => logger.warn({ err, event }, 'quota.threshold not written to the webhook outbox'));
     });
   }
@@ -169,7 +169,19 @@ export async function startKeygate(config: Config) {
     onThreshold: onQuotaThreshold,
     logger,
   });
-  const failures = new FailureBlockImpl({ redis, prefix: config.redis.keyPrefix, cfg: config.limits.failedAttempts });
+  const failed = config.limits.failedAttempts;
+  const failures = new FailureBlockImpl({
+    redis,
+    prefix: config.redis.keyPrefix,
+    cfg: failed,
+    // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked.
+    onBlocked: (ip, blockSeconds) => {
+      const at = new Date();
+      logger.info({ ip, blockSeconds }, 'address blocked for failed authentication attempts');
+      const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString() };
+      webhooks?.enqueue(null, newEvent('limits.blocked', data, at)).catch((err: unknown) => logger.warn({ err, ip }, 'limits.blocked not written to the webhook outbox'));
+    },
+  });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
   admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics, webhooks }));

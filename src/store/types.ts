@@ -13,6 +13,9 @@ export interface PageRequest {
 /** One audit-log line, written atomically with the mutation it describes. */
 export type AuditInput = Omit<AuditEntry, 'id' | 'at'>;
 
+/** What deleting a tenant records for each of its keys (the audit log goes with the tenant; the event stays). */
+export const tenantDeletedRevocation = (keyId: string, actor: string): AuditInput => ({ action: 'key.revoked', actor, keyId, details: { reason: 'tenant_deleted' } });
+
 /** Published after every mutation so that every replica evicts what it cached (SPEC §8). */
 export type StoreEvent =
   | { kind: 'key'; tenantId: string; keyId: string; hashes: string[] }
@@ -47,8 +50,11 @@ export interface KeyStore extends UsageStore {
   getTenant(id: string): Promise<Tenant | null>;
   listTenants(page: PageRequest): Promise<Page<Tenant>>;
   updateTenant(id: string, update: Updater<Tenant>, audit: AuditInput): Promise<Tenant | null>;
-  /** Revokes every key (verification records first), then removes the tenant and its audit log. */
-  deleteTenant(id: string): Promise<boolean>;
+  /**
+   * Revokes every key (verification records first; each a `key.revoked` webhook event by `actor`), then removes
+   * the tenant and its audit log.
+   */
+  deleteTenant(id: string, actor: string): Promise<boolean>;
 
   /** Atomic: creates the key only while the tenant holds fewer than its `maxKeys`. */
   createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult>;

@@ -5,7 +5,9 @@ import type { AuditInput } from '../store/types.ts';
 // message id that is sent as `webhook-id`. The id is chosen when the event is written to the outbox, so every
 // attempt and every duplicate of one event carries the same `webhook-id` (receivers dedupe on it).
 
-export const WEBHOOK_EVENT_TYPES = ['key.created', 'key.updated', 'key.rotated', 'key.revoked', 'key.expiring', 'key.expired', 'quota.threshold'] as const;
+export const WEBHOOK_EVENT_TYPES = ['key.created', 'key.updated', 'key.rotated', 'key.revoked', 'key.expiring', 'key.expired', 'quota.threshold', 'limits.blocked', 'webhook.disabled'] as const;
+/** Events about no tenant: written to the platform's outbox, delivered to the platform's endpoints only. */
+export const PLATFORM_EVENT_TYPES: ReadonlySet<string> = new Set(['limits.blocked']);
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export interface WebhookEvent {
@@ -19,12 +21,15 @@ export interface WebhookEvent {
 export interface OutboxMessage {
   /** Where the entry sits in its outbox (stream entry id), to acknowledge it. */
   ref: string;
-  tenantId: string;
+  /** null: the platform's outbox (an event about no tenant). */
+  tenantId: string | null;
   event: WebhookEvent;
 }
 
 const ulid = monotonicFactory();
 export const newMessageId = (): string => `msg_${ulid()}`;
+
+export const newEvent = (type: WebhookEventType, data: Record<string, unknown>, at = new Date()): WebhookEvent => ({ id: newMessageId(), type, timestamp: at.toISOString(), data });
 
 const KEY_EVENTS = new Set<string>(['key.created', 'key.updated', 'key.rotated', 'key.revoked']);
 

@@ -2,9 +2,12 @@
 // `{webhooks}`, so the delivery scripts (several of these keys at once) run on Redis Cluster; each tenant's
 // outbox stream lives under the tenant's own tag, written in the key mutation's script (store/redis/scripts.ts).
 
-/** SET of tenant ids whose outbox the workers read. */
+/** SET of tenant ids whose outbox the workers read (and PLATFORM_OUTBOX, the platform's). */
 export const outboxSetKey = (p: string): string => `${p}{webhooks}:outboxes`;
-export const tenantOutboxKey = (p: string, tenantId: string): string => `${p}{${tenantId}}:outbox`;
+/** The member of the outbox set that stands for the platform's outbox (a tenant id starts `ten_`). */
+export const PLATFORM_OUTBOX = 'platform';
+/** A tenant's outbox, or the platform's (null: events about no tenant, in the `{webhooks}` slot). */
+export const outboxKey = (p: string, tenantId: string | null): string => (tenantId === null ? `${p}{webhooks}:outbox` : `${p}{${tenantId}}:outbox`);
 export const endpointsKey = (p: string): string => `${p}{webhooks}:endpoints`;
 export const dueKey = (p: string): string => `${p}{webhooks}:due`;
 export const jobsKey = (p: string): string => `${p}{webhooks}:jobs`;

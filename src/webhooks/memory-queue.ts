@@ -6,7 +6,7 @@ export class MemoryOutbox {
   readonly #entries: OutboxMessage[] = [];
   #seq = 0;
 
-  push(tenantId: string, event: WebhookEvent): void {
+  push(tenantId: string | null, event: WebhookEvent): void {
     this.#entries.push({ ref: String(++this.#seq), tenantId, event: structuredClone(event) });
   }
 
@@ -60,7 +60,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
     else this.#health.set(id, structuredClone(health));
   }
 
-  async enqueue(tenantId: string, event: WebhookEvent): Promise<void> {
+  async enqueue(tenantId: string | null, event: WebhookEvent): Promise<void> {
     this.#outbox.push(tenantId, event);
   }
 

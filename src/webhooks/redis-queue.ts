@@ -1,6 +1,6 @@
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { deadKey, dueKey, endpointsKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxSetKey, tenantOutboxKey } from './keys.ts';
+import { deadKey, dueKey, endpointsKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX } from './keys.ts';
 import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
@@ -131,15 +131,15 @@ export class RedisWebhookQueue implements WebhookQueue {
     else await this.#r.hset(healthKey(this.#p), id, JSON.stringify(health));
   }
 
-  async enqueue(tenantId: string, event: WebhookEvent): Promise<void> {
+  async enqueue(tenantId: string | null, event: WebhookEvent): Promise<void> {
     // Named first, like a mutation does (store/redis/redis-store.ts), so the entry is never in an unread outbox.
-    await this.#r.sadd(outboxSetKey(this.#p), tenantId);
-    await this.#r.xadd(tenantOutboxKey(this.#p, tenantId), 'MAXLEN', '~', this.#outboxMax, '*', 'e', JSON.stringify(event));
+    await this.#r.sadd(outboxSetKey(this.#p), tenantId ?? PLATFORM_OUTBOX);
+    await this.#r.xadd(outboxKey(this.#p, tenantId), 'MAXLEN', '~', this.#outboxMax, '*', 'e', JSON.stringify(event));
   }
 
   async enqueueOnce(tenantId: string, marker: string, ttlMs: number, event: WebhookEvent): Promise<boolean> {
     await this.#r.sadd(outboxSetKey(this.#p), tenantId);
-    return (await this.#run<number>('enqueueOnce', [onceKey(this.#p, tenantId, marker), tenantOutboxKey(this.#p, tenantId)], [Math.max(1, Math.round(ttlMs)), JSON.stringify(event), this.#outboxMax])) === 1;
+    return (await this.#run<number>('enqueueOnce', [onceKey(this.#p, tenantId, marker), outboxKey(this.#p, tenantId)], [Math.max(1, Math.round(ttlMs)), JSON.stringify(event), this.#outboxMax])) === 1;
   }
 
   async lease(name: string, ms: number): Promise<boolean> {
@@ -157,9 +157,10 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async readOutbox(consumer: string, count: number, claimIdleMs: number): Promise<OutboxMessage[]> {
-    const tenants = await this.#r.smembers(outboxSetKey(this.#p));
-    const per = await Promise.all(tenants.map(async (tenantId) => {
-      const stream = tenantOutboxKey(this.#p, tenantId);
+    const owners = await this.#r.smembers(outboxSetKey(this.#p));
+    const per = await Promise.all(owners.map(async (owner) => {
+      const tenantId = owner === PLATFORM_OUTBOX ? null : owner;
+      const stream = outboxKey(this.#p, tenantId);
       try {
         await this.#ensureGroup(stream);
         const claimed = (await this.#r.xautoclaim(stream, GROUP, consumer, claimIdleMs, '0-0', 'COUNT', count)) as [string, Array<[string, string[]] | null>];
@@ -178,7 +179,7 @@ export class RedisWebhookQueue implements WebhookQueue {
   /** Acknowledged and removed: a fanned-out entry lives on as its jobs, so the outbox holds only what is pending. */
   async ackOutbox(messages: OutboxMessage[]): Promise<void> {
     await Promise.all(messages.map(async (m) => {
-      const stream = tenantOutboxKey(this.#p, m.tenantId);
+      const stream = outboxKey(this.#p, m.tenantId);
       await this.#r.xack(stream, GROUP, m.ref);
       await this.#r.xdel(stream, m.ref);
     }));

@@ -4,6 +4,7 @@ import { StoreUnavailableError } from '../cache/key-cache.ts';
 import { ApiError } from '../http/errors.ts';
 import { validate } from '../api/http.ts';
 import { newSecret } from './deliver.ts';
+import { PLATFORM_EVENT_TYPES } from './events.ts';
 import { createEndpointBody, deliveriesQuery, rotateSecretBody } from './schemas.ts';
 import type { Endpoint, EndpointHealth, WebhookQueue } from './types.ts';
 
@@ -62,6 +63,10 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     ctx.require(res, 'webhooks:write');
     const body = validate(createEndpointBody, req.body ?? {});
     const owner = ctx.ownerOf(res);
+    const platformOnly = owner === null ? [] : body.events.filter((t) => PLATFORM_EVENT_TYPES.has(t));
+    if (platformOnly.length) {
+      throw new ApiError('validation_error', `${platformOnly.join(', ')} ${platformOnly.length > 1 ? 'are' : 'is'} sent to the platform's endpoints only.`, { details: [{ path: 'events', message: `platform only: ${platformOnly.join(', ')}` }] });
+    }
     if (owner !== null && (await own(res)).length >= TENANT_ENDPOINTS) {
       throw new ApiError('validation_error', `A tenant may have at most ${TENANT_ENDPOINTS} webhook endpoints.`, { details: [{ path: '(body)', message: `at most ${TENANT_ENDPOINTS} endpoints` }] });
     }

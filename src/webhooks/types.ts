@@ -30,7 +30,8 @@ export interface EndpointHealth {
 export interface Job {
   key: string;
   endpointId: string;
-  tenantId: string;
+  /** The event's tenant; null for a platform event. */
+  tenantId: string | null;
   event: WebhookEvent;
   /** Attempts made so far. */
   attempts: number;
@@ -74,8 +75,11 @@ export interface WebhookQueue {
   /** null: healthy again (a success, or re-enabled). */
   setHealth(id: string, health: EndpointHealth | null): Promise<void>;
 
-  /** An event without a store mutation beside it (quota.threshold): written to the tenant's outbox. */
-  enqueue(tenantId: string, event: WebhookEvent): Promise<void>;
+  /**
+   * An event without a store mutation beside it (quota.threshold, limits.blocked, webhook.disabled): written to
+   * the tenant's outbox, or the platform's (tenantId null).
+   */
+  enqueue(tenantId: string | null, event: WebhookEvent): Promise<void>;
   /**
    * Writes the event unless `marker` (per tenant) was written before, atomically: the event is sent once across
    * the fleet however many replicas find it. The marker is kept `ttlMs`. True when written now.

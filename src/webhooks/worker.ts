@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import { Deliverer, signatures } from './deliver.ts';
-import type { OutboxMessage } from './events.ts';
+import { newEvent, type OutboxMessage } from './events.ts';
 import type { DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
 
 const BATCH = 50;
@@ -33,7 +33,7 @@ export class WebhookWorker {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #stopped = false;
-  /** Tells an endpoint's owner it was disabled (the tenant's audit log; the log for the platform's). */
+  /** Also tells a tenant that its endpoint was disabled (its audit log). */
   readonly #onDisabled: (endpoint: Endpoint) => Promise<void>;
 
   constructor(queue: WebhookQueue, cfg: Config['webhooks'], logger: Logger, onDisabled: (endpoint: Endpoint) => Promise<void> = async () => {}) {
@@ -170,7 +170,12 @@ export class WebhookWorker {
     const disabled = { ...h, disabledAt: new Date(now).toISOString() };
     health.set(endpoint.id, disabled);
     await this.#queue.setHealth(endpoint.id, disabled);
-    this.#logger.warn({ endpointId: endpoint.id, tenantId: endpoint.tenantId, failingSince: new Date(h.failingSince ?? now).toISOString() }, 'webhook endpoint disabled: failing for retryForHours');
-    await this.#onDisabled(endpoint).catch((err: unknown) => this.#logger.warn({ err, endpointId: endpoint.id }, 'could not tell the owner of a disabled webhook endpoint'));
+    const failingSince = new Date(h.failingSince ?? now).toISOString();
+    this.#logger.warn({ endpointId: endpoint.id, tenantId: endpoint.tenantId, failingSince }, 'webhook endpoint disabled: failing for retryForHours');
+    // Its owner hears of it on the channels that still work: the owner's other endpoints (and, for a tenant's,
+    // the platform's) through a webhook.disabled event, and a tenant's audit log.
+    const data = { ...(endpoint.tenantId ? { tenantId: endpoint.tenantId } : {}), endpointId: endpoint.id, url: endpoint.url, failingSince, disabledAt: disabled.disabledAt };
+    const told = await Promise.allSettled([this.#queue.enqueue(endpoint.tenantId, newEvent('webhook.disabled', data, new Date(now))), this.#onDisabled(endpoint)]);
+    for (const t of told) if (t.status === 'rejected') this.#logger.warn({ err: t.reason as unknown, endpointId: endpoint.id }, 'could not tell the owner of a disabled webhook endpoint');
   }
 }

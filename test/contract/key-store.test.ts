@@ -174,7 +174,7 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect(events.at(-1)).toEqual({ kind: 'tenant', tenantId: t.id });
     await store.revokeKey(t.id, k.id, audit);
     expect(events.at(-1)).toEqual({ kind: 'key', tenantId: t.id, keyId: k.id, hashes: [h2] });
-    await store.deleteTenant(t.id);
+    await store.deleteTenant(t.id, 'admin');
     expect(events.at(-1)).toEqual({ kind: 'tenant', tenantId: t.id });
   });
 
@@ -217,7 +217,7 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     await store.createKey(k, audit);
     await store.createKey(key(t.id, h3), audit);
     await store.rotateKey(t.id, k.id, { hash: h2, prefix: 'kg_sk_zzzzzz' }, 3600, audit);
-    expect(await store.deleteTenant(t.id)).toBe(true);
+    expect(await store.deleteTenant(t.id, 'admin')).toBe(true);
     for (const h of [h1, h2, h3]) expect(await store.lookup(h)).toBeNull();
     expect(await store.getTenant(t.id)).toBeNull();
     expect((await store.listTenants({ limit: 1000, cursor: null })).data.map((x) => x.id)).not.toContain(t.id);
@@ -272,10 +272,10 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     await store.createTenant(t, audit);
     const h = hash();
     await store.createKey(key(t.id, h), audit);
-    expect(await store.deleteTenant(t.id)).toBe(true);
+    expect(await store.deleteTenant(t.id, 'admin')).toBe(true);
     expect(await store.lookup(h)).toBeNull();
     expect(await store.getTenant(t.id)).toBeNull();
-    expect(await store.deleteTenant(t.id)).toBe(false);
+    expect(await store.deleteTenant(t.id, 'admin')).toBe(false);
   });
 
   it('adds usage in batches and reads it per period, key and fleet', async () => {

@@ -1,121 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Webhook } from 'standardwebhooks';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { admin, createTenant, proxied, self } from '../helpers/api.ts';
-import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
+import { startKeygate } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
+import { FAST_WEBHOOKS as FAST, platformEndpoint as endpoint, until, useReceivers } from '../helpers/webhooks.ts';
 
 // Signed webhooks (issue 17) against real processes: keygate replicas on one real Redis (and the embedded store),
 // receivers on 127.0.0.1 that verify every delivery with `standardwebhooks` — the specification's own library,
 // not keygate's code. Short timeouts and backoff are configured so retries are observed within a test.
 
 const servers = useServers();
-
-interface Received {
-  id: string;
-  type: string;
-  data: Record<string, any>;
-  at: number;
-  /** Secrets (of those given to the receiver) whose signature verified. */
-  verifiedWith: string[];
-}
-
-type Answer = number | 'hang';
-
-interface Receiver {
-  url: string;
-  got: Received[];
-  secrets: string[];
-  /** Open requests (held or hanging): answer them with `release`. */
-  held: Array<{ req: IncomingMessage; res: ServerResponse; r: Received }>;
-  /** Event ids answered 2xx (on a connection still open: the sender saw the answer). */
-  delivered: Set<string>;
-  answer: (r: Received, nth: number) => Answer;
-  release(status: number): void;
-  close(): Promise<void>;
-}
-
-const receivers: Receiver[] = [];
-afterAll(async () => {
-  await Promise.all(receivers.map((r) => r.close()));
-});
-
-async function startReceiver(answer: Receiver['answer'] = () => 204): Promise<Receiver> {
-  const rec: Receiver = {
-    url: '',
-    got: [],
-    secrets: [],
-    held: [],
-    delivered: new Set(),
-    answer,
-    release(status) {
-      for (const { res, r } of rec.held.splice(0)) {
-        if (res.destroyed || res.socket?.destroyed) continue;
-        res.writeHead(status).end();
-        if (status < 300) rec.delivered.add(r.id);
-      }
-    },
-    close: () => new Promise((r) => {
-      for (const { res } of rec.held.splice(0)) res.destroy();
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString();
-      const headers = { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) };
-      const verifiedWith = rec.secrets.filter((s) => {
-        try {
-          new Webhook(s).verify(body, headers);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      const payload = JSON.parse(body) as { type: string; data: Record<string, unknown> };
-      const r: Received = { id: headers['webhook-id'], type: payload.type, data: payload.data, at: Date.now(), verifiedWith };
-      rec.got.push(r);
-      const a = rec.answer(r, rec.got.filter((g) => g.id === r.id).length);
-      if (a === 'hang') return void rec.held.push({ req, res, r });
-      res.writeHead(a).end();
-      if (a < 300) rec.delivered.add(r.id);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  rec.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-  receivers.push(rec);
-  return rec;
-}
-
-async function until<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const startReceiver = useReceivers();
 
 // Each test has its own key prefix: the platform's endpoints and the delivery queue are fleet-wide, and a replica
 // of one test must not deliver another test's events.
 let prefixes = 0;
 const isolated = (config: Record<string, unknown>) => ({ ...config, redis: { keyPrefix: `wh${++prefixes}:` } });
-
-const FAST = { enabled: true, allowPrivateTargets: true, pollIntervalMs: 50, retryBaseMs: 100, retryMaxMs: 400, timeoutMs: 1_000, claimIdleMs: 2_000 };
-
-async function endpoint(kg: KeygateProcess, rec: Receiver, events: string[] = ['*']): Promise<{ id: string; secret: string }> {
-  const r = await admin(kg, 'POST', '/webhooks', { url: rec.url, events });
-  expect(r.status).toBe(201);
-  expect(r.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
-  rec.secrets.push(r.body.secret);
-  return { id: r.body.id, secret: r.body.secret };
-}
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
@@ -270,11 +170,16 @@ describe('signed webhooks', () => {
     expect(new Set(rec.got.map((g) => g.id)).size).toBe(4);
   }, 60_000);
 
-  it('disable an endpoint failing for retryForHours, tell its tenant in the audit log, and deliver again once enabled', async () => {
+  it('disable an endpoint failing for retryForHours, tell its owner (webhook.disabled, a tenant\'s audit log), and deliver again once enabled', async () => {
     // retryForHours 0.0005: a "day" of failing is 1.8 s here.
     const kg = await servers.keygate({ config: isolated({ webhooks: { ...FAST, retryForHours: 0.0005 } }) });
     let up = false;
     const rec = await startReceiver(() => (up ? 200 : 503));
+    // The platform hears of every disabled endpoint on its working ones: a tenant's, and one of its own.
+    const watcher = await startReceiver();
+    await endpoint(kg, watcher, ['webhook.disabled']);
+    const platformDown = await startReceiver(() => 503);
+    const platformEp = await endpoint(kg, platformDown, ['key.created']);
     const { tenant, key } = await createTenant(kg, { name: 'down', plan: 'pro' });
     const made = await self(kg, key, 'POST', '/webhooks', { url: rec.url, events: ['key.created'] });
     rec.secrets.push(made.body.secret);
@@ -286,6 +191,9 @@ describe('signed webhooks', () => {
     expect(disabled.failingSince).not.toBeNull();
     const audit = (await admin(kg, 'GET', `/tenants/${tenant.id}/audit-log`)).body.data as any[];
     expect(audit.filter((a) => a.action === 'webhook.disabled').map((a) => a.details)).toEqual([{ endpointId: made.body.id, url: rec.url }]);
+    const told = await until('both webhook.disabled events', () => (watcher.got.length >= 2 ? watcher.got : null));
+    expect(told.map((g) => [g.data.endpointId, g.data.tenantId ?? null, g.data.url]).sort()).toEqual([[made.body.id, tenant.id, rec.url], [platformEp.id, null, platformDown.url]].sort());
+    expect(told.every((g) => g.type === 'webhook.disabled' && g.verifiedWith.length === 1 && g.data.disabledAt && g.data.failingSince)).toBe(true);
     // Disabled: a new event is not sent to it (nor queued for it).
     up = true;
     const before = rec.got.length;
@@ -306,6 +214,54 @@ describe('signed webhooks', () => {
     expect(rec.got.some((g) => g.data.keyId === second.body.id)).toBe(false);
   }, 60_000);
 
+  it('send key.revoked for every key of a deleted tenant, written with each revocation', async () => {
+    const kg = await servers.keygate({ config: isolated({ webhooks: FAST }) });
+    const rec = await startReceiver();
+    await endpoint(kg, rec, ['key.revoked']);
+    const { tenant, apiKey, key } = await createTenant(kg, { name: 'leaving', plan: 'pro' });
+    const more = await Promise.all([1, 2].map(async (i) => (await self(kg, key, 'POST', '/api-keys', { name: `k${i}` })).body.id as string));
+    expect((await admin(kg, 'DELETE', `/tenants/${tenant.id}`)).status).toBe(204);
+    await until('three key.revoked', () => rec.got.length >= 3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rec.got.map((g) => g.data.keyId).sort()).toEqual([apiKey.id, ...more].sort());
+    expect(rec.got.every((g) => g.type === 'key.revoked' && g.data.tenantId === tenant.id && g.data.reason === 'tenant_deleted' && g.data.actor === 'admin' && g.verifiedWith.length === 1)).toBe(true);
+    // The keys are gone: a revoked key is refused like any unknown one.
+    expect((await proxied(kg, '/v1/calls', { 'x-api-key': key })).status).toBe(401);
+  }, 60_000);
+
+  it('send limits.blocked once per blocked address across two replicas, to the platform\'s endpoints only', async () => {
+    const cfg = isolated({ webhooks: FAST, limits: { failedAttempts: { maxFailures: 5, windowSeconds: 60, blockSeconds: 120 } } });
+    const [a, b] = await Promise.all([servers.keygate({ config: cfg }), servers.keygate({ config: cfg })]);
+    const platform = await startReceiver();
+    await endpoint(a, platform, ['*']);
+    const tenantRec = await startReceiver();
+    const { tenant, key } = await createTenant(a, { name: 'watching', plan: 'pro' });
+    // A tenant cannot subscribe to a platform event, nor hear of it through `*`.
+    const refused = await self(a, key, 'POST', '/webhooks', { url: tenantRec.url, events: ['key.created', 'limits.blocked'] });
+    expect([refused.status, refused.body.error.code]).toEqual([400, 'validation_error']);
+    expect(refused.body.error.message).toMatch(/limits\.blocked/);
+    const mine = await self(a, key, 'POST', '/webhooks', { url: tenantRec.url, events: ['*'] });
+    expect(mine.status).toBe(201);
+
+    // Ten failures from 127.0.0.1, alternating replicas: the fifth (on b) blocks the address; a learns of the
+    // block from Redis with its next failure (counted, answered 401), and both refuse it from then on.
+    const bad = { 'x-api-key': 'kg_sk_not-a-real-key' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await proxied(i % 2 ? a : b, '/v1/calls', bad)).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429, 429, 429, 429]);
+    const blocked = await until('limits.blocked', () => platform.got.find((g) => g.type === 'limits.blocked'));
+    expect(blocked.data).toEqual({ ip: '127.0.0.1', failures: 5, windowSeconds: 60, blockSeconds: 120, blockedUntil: expect.any(String) });
+    expect(Date.parse(blocked.data.blockedUntil) - Date.parse(new Date(blocked.at).toISOString())).toBeGreaterThan(100_000);
+    expect(blocked.verifiedWith).toHaveLength(1);
+    // A key event after it (through the admin API: the address is blocked on the public listener): once it is
+    // delivered, anything sent before it has been too.
+    expect((await admin(a, 'POST', `/tenants/${tenant.id}/api-keys`, { name: 'after' })).status).toBe(201);
+    await until('the tenant\'s key.created', () => tenantRec.got.some((g) => g.type === 'key.created'));
+    await until('the platform\'s key.created', () => platform.got.filter((g) => g.type === 'key.created').length >= 2);
+    expect(platform.got.filter((g) => g.type === 'limits.blocked')).toHaveLength(1);
+    expect(tenantRec.got.map((g) => g.type)).toEqual(['key.created']);
+  }, 60_000);
+
   it('deliver from the embedded store too', async () => {
     const kg = await startKeygate({ redisUrl: null, upstream: servers.upstream.url, config: { webhooks: FAST } });
     try {
@@ -313,8 +269,10 @@ describe('signed webhooks', () => {
       await endpoint(kg, rec);
       const { tenant, apiKey } = await createTenant(kg, { name: 'embedded' });
       expect((await admin(kg, 'PATCH', `/tenants/${tenant.id}/api-keys/${apiKey.id}`, { name: 'n' })).status).toBe(200);
-      await until('two events', () => rec.got.length === 2);
-      expect(rec.got.map((g) => g.type)).toEqual(['key.created', 'key.updated']);
+      expect((await admin(kg, 'DELETE', `/tenants/${tenant.id}`)).status).toBe(204);
+      await until('three events', () => rec.got.length === 3);
+      expect(rec.got.map((g) => [g.type, g.data.keyId])).toEqual([['key.created', apiKey.id], ['key.updated', apiKey.id], ['key.revoked', apiKey.id]]);
+      expect(rec.got[2]!.data).toMatchObject({ tenantId: tenant.id, actor: 'admin', reason: 'tenant_deleted' });
       expect(rec.got.every((g) => g.verifiedWith.length === 1)).toBe(true);
     } finally {
       await kg.stop();

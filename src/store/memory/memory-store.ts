@@ -3,7 +3,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
 
@@ -76,10 +76,13 @@ export class MemoryStore implements KeyStore {
     return structuredClone(next);
   }
 
-  async deleteTenant(id: string): Promise<boolean> {
+  async deleteTenant(id: string, actor: string): Promise<boolean> {
     const state = this.#tenants.get(id);
     if (!state) return false;
-    for (const key of state.keys.values()) for (const h of key.hashes) this.#byHash.delete(h.hash);
+    for (const key of state.keys.values()) {
+      for (const h of key.hashes) this.#byHash.delete(h.hash);
+      this.#audit(state, tenantDeletedRevocation(key.id, actor));
+    }
     this.#tenants.delete(id);
     this.#publish({ kind: 'tenant', tenantId: id });
     return true;

@@ -4,9 +4,9 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
-import { outboxSetKey } from '../../webhooks/keys.ts';
+import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -132,7 +132,7 @@ export class RedisStore implements KeyStore {
   #usage = (tenantId: string, period: string) => `${this.#p}{${tenantId}}:u:${period}`;
   #totals = (period: string) => `${this.#p}u:${period}`;
   #lastUsed = (tenantId: string) => `${this.#p}{${tenantId}}:lu`;
-  #outbox = (tenantId: string) => `${this.#p}{${tenantId}}:outbox`;
+  #outbox = (tenantId: string) => outboxKey(this.#p, tenantId);
 
   /**
    * The webhook event of a mutation, as the script's ARGV: the event JSON ('' for none) and the outbox cap. The
@@ -226,11 +226,11 @@ export class RedisStore implements KeyStore {
     return named('updateTenant', this.#casUpdate(id, this.#t(id), update, audit, () => ({ kind: 'tenant', tenantId: id })));
   }
 
-  deleteTenant(id: string): Promise<boolean> {
+  deleteTenant(id: string, actor: string): Promise<boolean> {
     return named('deleteTenant', (async () => {
       if (!(await this.#tenant(id))) return false;
       const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
-      for (const keyId of keyIds) await this.#revoke(id, keyId, null);
+      for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
       // One tenant's keys: one slot.
       await this.#r.del(this.#t(id), this.#keys(id), this.#audit(id), this.#lastUsed(id));
       await this.#r.zrem(this.#tenants(), id);
