@@ -15,8 +15,8 @@ export const otherCores = `0-${availableParallelism() - 2}`;
 if (pinned) spawn('taskset', ['-cp', otherCores, String(process.pid)], { stdio: 'ignore' });
 
 /** Starts a TypeScript system script (Node 24 strips the types) and waits for its 'ready' message. */
-export async function startScript(file: string, env: Record<string, string>, onProxyCore: boolean): Promise<ChildProcess> {
-  const child = fork(file, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+export async function startScript(file: string, env: Record<string, string>, onProxyCore: boolean, execArgv: string[] = []): Promise<ChildProcess> {
+  const child = fork(file, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...execArgv] });
   if (pinned) spawn('taskset', ['-cp', onProxyCore ? proxyCore : otherCores, String(child.pid)], { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());

@@ -2,6 +2,7 @@
 // flags plus --cpu-prof, on one core, under the same closed-loop load as `npm run bench` (one hot key, cached,
 // rate limits, policy, metrics and the access log on); the profile's self time is summed per source file of
 // keygate and per library, and divided by the requests served. Prints a table for bench/README.md.
+// `BENCH_PROFILE=ceiling` profiles the ceiling (bench/systems/ceiling.ts) the same way, to compare bucket by bucket.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,8 @@ function bucketOf(node: ProfileNode): string {
   if (lib) return lib[1]!;
   const own = /\/dist\/(.+)\.js$/.exec(url);
   if (own) return `keygate: src/${own[1]}.ts`;
-  if (url.startsWith('node:')) return `node: ${url.slice(5).split('/')[0]}`;
+  // Node's internals by area (node:internal/crypto, node:internal/streams, …).
+  if (url.startsWith('node:')) return `node: ${url.slice(5).split('/').slice(0, url.startsWith('node:internal/') ? 2 : 1).join('/')}`;
   return url;
 }
 
@@ -50,14 +52,19 @@ async function main(): Promise<void> {
   const { keys } = await provision(redisUrl, 10, { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 });
   const dir = mkdtempSync(join(tmpdir(), 'keygate-profile-'));
   const [port, opsPort] = [await freePort(), await freePort()];
-  const { proc } = await startCommand(process.execPath, [...flags, '--cpu-prof', `--cpu-prof-dir=${dir}`, join(root, 'dist/server/cli.js'), 'serve'], {
-    PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, REDIS_URL: redisUrl,
-    KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: join(here, 'keygate.yaml'),
-  }, true, /keygate listening/, join(dir, 'keygate.log'));
+  const profiled = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  const proc = process.env.BENCH_PROFILE === 'ceiling'
+    ? await startScript(join(here, 'systems/ceiling.ts'), { PORT: String(port), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` }, true, [...flags, ...profiled])
+    : (await startCommand(process.execPath, [...flags, ...profiled, join(root, 'dist/server/cli.js'), 'serve'], {
+        PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, REDIS_URL: redisUrl,
+        KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: join(here, 'keygate.yaml'),
+      }, true, /keygate listening/, join(dir, 'keygate.log'))).proc;
   const url = `http://127.0.0.1:${port}/v1/calls/1`;
   const headers = { 'x-api-key': keys[0]! };
+  const loadFrom = Number(process.hrtime.bigint() / 1000n);
   const warm = await wrk(url, { connections: 64, seconds: 3, headers, cpus: pinned ? otherCores : undefined });
   const run = await wrk(url, { connections: 64, seconds: SECONDS, headers, cpus: pinned ? otherCores : undefined });
+  const loadTo = Number(process.hrtime.bigint() / 1000n);
   await stop(proc); // the profile is written as the process exits
   await stop(upstream);
   redis.proc.kill('SIGKILL');
@@ -66,38 +73,23 @@ async function main(): Promise<void> {
   if (!file) throw new Error('no .cpuprofile written');
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  // --cpu-prof covers the whole process: start-up (configuration, the OpenAPI document) and shutdown too, both
-  // busy. Only the load counts: the longest run of 100 ms bins in which the process was busy more than half the
-  // time (warm-up and measured run back to back).
-  const BIN_US = 100_000;
+  // --cpu-prof covers the whole process: start-up (configuration, the OpenAPI document) and shutdown too. Only
+  // the load counts: V8's profile clock is the monotonic clock process.hrtime reads here (µs), so the samples
+  // taken between the start of the warm-up and the end of the measured run are the load's.
   const at: number[] = [];
-  const idleInBin = new Map<number, number>();
-  const allInBin = new Map<number, number>();
   let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     t += profile.timeDeltas[i] ?? 0;
-    const bin = Math.floor((t - profile.startTime) / BIN_US);
-    at.push(bin);
-    const delta = profile.timeDeltas[i] ?? 0;
-    allInBin.set(bin, (allInBin.get(bin) ?? 0) + delta);
-    if (byId.get(profile.samples[i]!)!.callFrame.functionName === '(idle)') idleInBin.set(bin, (idleInBin.get(bin) ?? 0) + delta);
+    at.push(t);
   }
-  const busyBin = (bin: number) => (idleInBin.get(bin) ?? 0) < 0.5 * (allInBin.get(bin) ?? 0);
-  const lastBin = at.at(-1) ?? 0;
-  let best = [0, -1];
-  for (let start = 0, bin = 0; bin <= lastBin + 1; bin++) {
-    if (bin <= lastBin && busyBin(bin)) continue;
-    if (bin - 1 - start > best[1]! - best[0]!) best = [start, bin - 1];
-    start = bin + 1;
-  }
-  const loaded = (bin: number) => bin >= best[0]! && bin <= best[1]!;
+  const loaded = (us: number) => us >= loadFrom && us <= loadTo;
   const selfUs = new Map<string, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     if (!loaded(at[i]!)) continue;
     const bucket = bucketOf(byId.get(profile.samples[i]!)!);
     selfUs.set(bucket, (selfUs.get(bucket) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
-  // The loaded bins span the warm-up and the measured run: their time is divided by the requests of both.
+  // The window spans the warm-up and the measured run: its time is divided by the requests of both.
   const busy = [...selfUs.entries()].filter(([b]) => b !== '(idle)');
   const total = busy.reduce((s, [, us]) => s + us, 0);
   const requests = warm.total + run.total;
@@ -111,6 +103,19 @@ async function main(): Promise<void> {
     console.log(`| ${bucket} | ${(us / requests).toFixed(2)} | ${((100 * us) / total).toFixed(1)}% |`);
   }
   console.log(`| keygate's own code, all files | ${(keygateOwn / requests).toFixed(2)} | ${((100 * keygateOwn) / total).toFixed(1)}% |`);
+  // BENCH_PROFILE_FUNCTIONS=n: the n functions with the most self time, to see inside a bucket.
+  const topN = Number(process.env.BENCH_PROFILE_FUNCTIONS ?? 0);
+  if (topN > 0) {
+    const perFn = new Map<string, number>();
+    for (let i = 0; i < profile.samples.length; i++) {
+      if (!loaded(at[i]!)) continue;
+      const { functionName, url } = byId.get(profile.samples[i]!)!.callFrame;
+      const name = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|dist)\//, '$1/')}`;
+      perFn.set(name, (perFn.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    }
+    console.log(`\n| function | µs per request |\n|---|---|`);
+    for (const [name, us] of [...perFn].filter(([n]) => !n.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, topN)) console.log(`| ${name} | ${(us / requests).toFixed(2)} |`);
+  }
 }
 
 await main();

@@ -42,3 +42,6 @@ createServer((req, res) => {
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   pool.dispatch({ path: req.url ?? '/', method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: hasBody ? req : null }, handler);
 }).listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.('ready'));
+
+// Exits normally on SIGTERM, so that a profile (bench/profile.ts, --cpu-prof) is written.
+process.on('SIGTERM', () => process.exit(0));

@@ -46,6 +46,24 @@ export interface Loggers {
 
 const INFO = pino.levels.values.info!;
 
+const quoted = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
+
+/**
+ * One access line, in the same JSON shape as pino's lines (and what JSON.stringify would write for `f`: absent
+ * fields left out), built by hand: the fields are fixed and hold no secrets, so pino's generic per-line work
+ * (serialiser lookups, redaction, formatters) and a generic stringify of the object are not needed. Strings go
+ * through JSON.stringify, which escapes them.
+ */
+export function accessLine(f: AccessFields, time: string): string {
+  let line = `{"level":"info","time":"${time}","service":"keygate","requestId":${quoted(f.requestId)},"method":${quoted(f.method)},"path":${quoted(f.path)},"status":${f.status},"durationMs":${f.durationMs}`;
+  if (f.upstreamMs !== undefined) line += `,"upstreamMs":${f.upstreamMs}`;
+  if (f.tenantId !== undefined) line += `,"tenantId":${quoted(f.tenantId)}`;
+  if (f.keyId !== undefined) line += `,"keyId":${quoted(f.keyId)}`;
+  line += `,"decision":${quoted(f.decision)}`;
+  if (f.listener !== undefined) line += `,"listener":"${f.listener}"`;
+  return `${line},"msg":"request"}\n`;
+}
+
 export function createLoggers(cfg: Config['logging'], fd = 1): Loggers {
   const writer = new LineWriter(fd);
   process.once('exit', () => writer.close());
@@ -59,12 +77,8 @@ export function createLoggers(cfg: Config['logging'], fd = 1): Loggers {
     },
     writer,
   );
-  // One line per request, in the same JSON shape as pino's lines, without pino's generic per-line work
-  // (serialiser lookups, redaction, formatters): the fields are fixed and hold no secrets.
   const on = cfg.accessLog && (pino.levels.values[cfg.level] ?? Infinity) <= INFO;
-  const access: AccessLog = on
-    ? (fields) => void writer.write(`{"level":"info","time":"${isoNow()}","service":"keygate",${JSON.stringify(fields).slice(1, -1)},"msg":"request"}\n`)
-    : () => {};
+  const access: AccessLog = on ? (fields) => void writer.write(accessLine(fields, isoNow())) : () => {};
   return { logger, access, drain: () => writer.drain(), dropped: () => writer.dropped };
 }
 

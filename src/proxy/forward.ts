@@ -85,12 +85,16 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly #tenant: string | null;
   prev: Exchange | null = null;
   next: Exchange | null = null;
+  /** When the response head is due (performance.now() ms), and the links of the upstream's deadline list. */
+  deadline: number;
+  timed = false;
+  earlier: Exchange | null = null;
+  later: Exchange | null = null;
   #state = QUEUED;
   /** The client has its answer from keygate already (a timeout before undici connected), or has left. */
   #settled = false;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
-  #timer: NodeJS.Timeout | null;
 
   constructor(res: ServerResponse, scope: RequestScope, upstream: Upstream, request: Dispatcher.DispatchOptions, countBody: boolean) {
     this.#res = res;
@@ -100,11 +104,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#countBody = countBody;
     this.#tenant = scope.tenantId;
     if (this.#tenant !== null) upstream.inFlight.take(this.#tenant);
-    // The response head must arrive within `upstream.timeoutMs` of now, queued or not. A plain timer, cleared
-    // when the head arrives, rather than undici's `headersTimeout`: undici keeps each of those in a list it
-    // sweeps twice a second, so every request's timer outlived two young-generation GCs and was promoted (half
-    // of what keygate promoted under load; bench/README.md). And undici's would start only at the connection.
-    this.#timer = setTimeout(expire, upstream.timeoutMs, this);
+    // The response head must arrive within `upstream.timeoutMs` of now, queued or not: the exchange joins the
+    // upstream's deadline list (Upstream.watch) and leaves it when the head arrives. Not undici's
+    // `headersTimeout`: undici keeps each of those in a list it sweeps twice a second, so every request's timer
+    // outlived two young-generation GCs and was promoted (half of what keygate promoted under load;
+    // bench/README.md), and it would start only at the connection. Nor a timer per request (an insert and a
+    // removal in node's timer lists each time): one timer serves the whole list.
+    this.deadline = this.#started + upstream.timeoutMs;
+    upstream.watch(this);
   }
 
   /** Handed to undici (from the queue or at once). */
@@ -121,7 +128,6 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   expire(): void {
-    this.#timer = null;
     const timeout = new errors.HeadersTimeoutError();
     if (this.#state === QUEUED) {
       this.#drop();
@@ -147,9 +153,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   #stopTimer(): void {
-    if (this.#timer === null) return;
-    clearTimeout(this.#timer);
-    this.#timer = null;
+    if (this.timed) this.#upstream.unwatch(this);
   }
 
   /** Once per exchange: the tenant's in-flight count, and the connection if undici had it, are released. */
@@ -212,8 +216,6 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-const expire = (exchange: Exchange) => exchange.expire();
-
 /** The pool, the queue in front of it, and the per-tenant in-flight counts: what every exchange shares. */
 class Upstream {
   readonly pool: Pool;
@@ -229,6 +231,14 @@ class Upstream {
   #head: Exchange | null = null;
   #tail: Exchange | null = null;
   #waiting = 0;
+  /**
+   * Exchanges waiting for their response head, by deadline: every exchange has the same timeout, so the order
+   * they started in is the order they expire in, and one timer, set for the earliest deadline, serves them all.
+   */
+  #earliest: Exchange | null = null;
+  #latest: Exchange | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #expireDue = () => this.#expire();
 
   constructor(opts: ForwardOptions) {
     this.pool = new Pool(new URL(opts.target).origin, {
@@ -243,6 +253,40 @@ class Upstream {
     this.#upstreamErrors = opts.metrics.upstreamErrors;
     this.#maxSockets = opts.maxSockets;
     this.#maxQueue = opts.maxQueue;
+  }
+
+  watch(exchange: Exchange): void {
+    exchange.timed = true;
+    exchange.earlier = this.#latest;
+    if (this.#latest) this.#latest.later = exchange;
+    else this.#earliest = exchange;
+    this.#latest = exchange;
+    this.#timer ??= this.#at(exchange.deadline - performance.now());
+  }
+
+  /** Out of the deadline list (the head arrived, or the exchange ended). The timer stays: it finds nothing due. */
+  unwatch(exchange: Exchange): void {
+    exchange.timed = false;
+    if (exchange.earlier) exchange.earlier.later = exchange.later;
+    else this.#earliest = exchange.later;
+    if (exchange.later) exchange.later.earlier = exchange.earlier;
+    else this.#latest = exchange.earlier;
+    exchange.earlier = exchange.later = null;
+  }
+
+  #expire(): void {
+    this.#timer = null;
+    const now = performance.now();
+    for (let e = this.#earliest; e !== null && e.deadline <= now; e = this.#earliest) {
+      this.unwatch(e);
+      e.expire();
+    }
+    if (this.#earliest) this.#timer = this.#at(this.#earliest.deadline - now);
+  }
+
+  /** Unreferenced: an exchange's sockets keep the process up, an empty list does not. */
+  #at(ms: number): NodeJS.Timeout {
+    return setTimeout(this.#expireDue, Math.max(0, ms)).unref();
   }
 
   start(exchange: Exchange): void {

@@ -81,12 +81,20 @@ export interface IdentityHeaderDeps {
   keyPrefixes: readonly string[];
 }
 
-/** Lower-case names listed in a Connection field, but for the usual keep-alive / close and Host (never hop-by-hop). */
-function connectionListed(value: string, into: Set<string>): void {
+/**
+ * Adds the lower-case names listed in a Connection field to `into` (made when first needed), but for the usual
+ * keep-alive / close and Host (never hop-by-hop). The common values list nothing and cost no split.
+ */
+function connectionListed(value: string, into: Set<string> | null): Set<string> | null {
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return into;
+  }
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();
-    if (name && name !== 'keep-alive' && name !== 'close' && name !== 'host') into.add(name);
+    if (name && name !== 'keep-alive' && name !== 'close' && name !== 'host') (into ??= new Set()).add(name);
   }
+  return into;
 }
 
 /** A flat field list as a record (for replies built from records: error envelopes, upgrade refusals). */
@@ -130,7 +138,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
     const value = raw[i + 1]!;
     const lower = name.toLowerCase();
     if (STRIPPED.has(lower)) {
-      if (lower === 'connection') connectionListed(value, (listed ??= new Set()));
+      if (lower === 'connection') listed = connectionListed(value, listed);
       else if (!fromProxy) continue;
       else if (lower === 'x-forwarded-for') xff = xff === null ? value : `${xff}, ${value}`;
       else if (lower === 'x-forwarded-proto') proto ??= value;
@@ -192,7 +200,7 @@ export function responseHeaders(raw: Buffer[], own: ResponseFieldOwner, extra: s
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
     if (HOP_BY_HOP_RESPONSE.has(lower)) {
-      if (lower === 'connection') connectionListed(raw[i + 1]!.toString('latin1'), (listed ??= new Set()));
+      if (lower === 'connection') listed = connectionListed(raw[i + 1]!.toString('latin1'), listed);
       continue;
     }
     if (lower === 'x-request-id' || (own.cors && lower.startsWith('access-control-')) || (own.rateLimit && RATE_LIMIT_FIELDS.has(lower))) continue;

@@ -29,6 +29,9 @@ export interface PublicHandlerDeps extends IdentityHeaderDeps, GateDeps {
   access: AccessLog;
 }
 
+const SCOPE = Symbol('keygate.scope');
+type Tracked = ServerResponse & { [SCOPE]: RequestScope };
+
 const sendRefusal = (res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void =>
   sendError(res, scope.requestId, code, message, { headers });
 
@@ -79,12 +82,17 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     send: sendRefusal,
   });
 
+  /** One listener for every response (no closure per request): the scope rides on the response. */
+  function closed(this: Tracked): void {
+    const scope = this[SCOPE];
+    if (!this.writableFinished) scope.upstream?.cancel(); // the client left first: so does the upstream request
+    record(this.req, this, scope);
+  }
+
   return function handlePublic(req: IncomingMessage, res: ServerResponse): void {
     const scope = new RequestScope(requestIdOf(req));
-    res.on('close', () => {
-      if (!res.writableFinished) scope.upstream?.cancel(); // the client left first: so does the upstream request
-      record(req, res, scope);
-    });
+    (res as Tracked)[SCOPE] = scope;
+    res.on('close', closed);
     const target = canonicalTarget(req.url ?? '/');
     if (isRefusal(target)) return gate.refuse(req, res, scope, { ok: false, code: 'malformed_request', message: target.refused });
     scope.target = target;
