@@ -261,7 +261,7 @@ class Upstream {
     if (this.#latest) this.#latest.later = exchange;
     else this.#earliest = exchange;
     this.#latest = exchange;
-    this.#timer ??= this.#at(exchange.deadline - performance.now());
+    if (this.#timer === null) this.#timer = this.#at(exchange.deadline - performance.now());
   }
 
   /** Out of the deadline list (the head arrived, or the exchange ended). The timer stays: it finds nothing due. */
