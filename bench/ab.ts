@@ -1,15 +1,16 @@
-// `node bench/ab.ts <distA> <distB>`: CPU µs per proxied request of two keygate builds on the same Redis,
-// upstream and load, measured in interleaved rounds (ABAB…), so a busy machine slows both alike. For deciding
-// whether a change to the hot path pays (issue 18): CPU time per request is steadier than req/s on a shared
-// machine. Prints each round and the medians.
+// `node bench/ab.ts <a> <b> [...]`: CPU µs per proxied request of two or more proxies on the same Redis,
+// upstream and load, measured in interleaved rounds, so a busy machine slows all alike. Each argument is a keygate
+// build (its dist/ directory) or a system script (bench/systems/*.ts, started with PORT and UPSTREAM_URL). For
+// deciding whether a change to the hot path pays (issue 18): CPU time per request is steadier than req/s on a
+// shared machine, and the minimum over rounds is the least disturbed. Prints each round, medians and minima.
 import { join } from 'node:path';
 import { cpuMicros, freePort, otherCores, pinned, startCommand, startScript, stop } from './lib.ts';
 import { provision } from './provision.ts';
 import { wrk } from './wrk.ts';
 
 const here = import.meta.dirname;
-const [distA, distB] = process.argv.slice(2);
-if (!distA || !distB) throw new Error('usage: node bench/ab.ts <distA> <distB>');
+const targets = process.argv.slice(2);
+if (targets.length < 2) throw new Error('usage: node bench/ab.ts <dist or system script> <dist or system script> [...]');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_REPEATS ?? 4);
 
@@ -19,15 +20,22 @@ const redisUrl = `redis://127.0.0.1:${redisPort}`;
 const upstreamPort = await freePort();
 const upstream = await startScript(join(here, 'systems/upstream.ts'), { PORT: String(upstreamPort) }, false);
 const { keys } = await provision(redisUrl, 10, { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 });
-const start = async (dist: string) => {
+// `dist@file.yaml`: that build with another configuration file than bench/keygate.yaml (a feature off, say).
+const start = async (target: string) => {
+  const [dist, config = join(here, 'keygate.yaml')] = target.split('@') as [string, string?];
   const port = await freePort();
+  if (dist.endsWith('.ts')) {
+    const proc = await startScript(dist, { PORT: String(port), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` }, true, ['--max-semi-space-size=8', '--heap-growing-percent=50']);
+    return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist };
+  }
   const { proc } = await startCommand(process.execPath, ['--max-semi-space-size=8', '--heap-growing-percent=50', join(dist, 'server/cli.js'), 'serve'], {
     PORT: String(port), OPS_PORT: String(await freePort()), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, REDIS_URL: redisUrl,
-    KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: join(here, 'keygate.yaml'),
+    KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: config,
   }, true, /keygate listening/, join(dist, '..', `ab-${port}.log`));
-  return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist };
+  return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: target };
 };
-const systems = [await start(distA), await start(distB)];
+const systems = [];
+for (const t of targets) systems.push(await start(t));
 const headers = { 'x-api-key': keys[0]! };
 const results = new Map<string, number[]>(systems.map((s) => [s.dist, []]));
 for (const s of systems) await wrk(s.url, { connections: 64, seconds: 2, headers, cpus: pinned ? otherCores : undefined });
@@ -42,7 +50,7 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-for (const [dist, xs] of results) console.log(`median ${dist}: ${median(xs).toFixed(1)} µs CPU/request`);
+for (const [dist, xs] of results) console.log(`${dist}: median ${median(xs).toFixed(1)}, min ${Math.min(...xs).toFixed(1)} µs CPU/request`);
 for (const s of systems) await stop(s.proc);
 await stop(upstream);
 redis.proc.kill('SIGKILL');

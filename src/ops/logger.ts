@@ -46,13 +46,15 @@ export interface Loggers {
 
 const INFO = pino.levels.values.info!;
 
-const quoted = (s: string | null): string => (s === null ? 'null' : JSON.stringify(s));
+/** Printable ASCII but `"` and `\`: what JSON writes as it is. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** A JSON string (or null); a plain one without JSON.stringify's cost (ids, methods, canonical paths always are). */
+const quoted = (s: string | null): string => (s === null ? 'null' : PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
 
 /**
  * One access line, in the same JSON shape as pino's lines (and what JSON.stringify would write for `f`: absent
  * fields left out), built by hand: the fields are fixed and hold no secrets, so pino's generic per-line work
- * (serialiser lookups, redaction, formatters) and a generic stringify of the object are not needed. Strings go
- * through JSON.stringify, which escapes them.
+ * (serialiser lookups, redaction, formatters) and a generic stringify of the object are not needed.
  */
 export function accessLine(f: AccessFields, time: string): string {
   let line = `{"level":"info","time":"${time}","service":"keygate","requestId":${quoted(f.requestId)},"method":${quoted(f.method)},"path":${quoted(f.path)},"status":${f.status},"durationMs":${f.durationMs}`;
