@@ -9,7 +9,7 @@ import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { createTenantBody, updateTenantBody } from './schemas.ts';
 import type { UsageReader } from './usage.ts';
-import { webhookRouter } from '../webhooks/routes.ts';
+import { deleteTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -67,7 +67,11 @@ export function adminRouter(deps: AdminDeps): Router {
     res.json(await service.updateTenant(id, validate(updateTenantBody, req.body)));
   });
   r.delete('/tenants/:tenantId', async (req, res) => {
-    await service.deleteTenant(tenantIdOf(req.params.tenantId as string));
+    const id = tenantIdOf(req.params.tenantId as string);
+    // Its webhook endpoints first (their URLs and secrets; the platform's endpoints hear of the keys' key.revoked):
+    // a deletion that fails after this is finished by the retry.
+    if (deps.webhooks) await deleteTenantEndpoints(deps.webhooks, id);
+    await service.deleteTenant(id);
     res.status(204).end();
   });
   r.get('/tenants/:tenantId/audit-log', async (req, res) => {

@@ -10,6 +10,41 @@ export const isFailedAttempt = (code: ErrorCode): boolean => code === 'missing_a
 
 const noop = (): void => {};
 
+/** The eight hextets of an IPv6 address (a trailing dotted IPv4 part and a zone allowed), or null. */
+function hextets(ip: string): string[] | null {
+  let s = ip.split('%')[0]!;
+  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    s = `${s.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const left = halves[0] ? halves[0].split(':') : [];
+  const right = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const all = halves.length === 2 ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  if (all.length !== 8 || !all.every((h) => /^[0-9a-f]{1,4}$/i.test(h))) return null;
+  return all.map((h) => parseInt(h, 16).toString(16));
+}
+
+/**
+ * What failed attempts are counted against (SPEC §6): an IPv4 address, or the /64 of an IPv6 address — a single
+ * IPv6 client holds at least a /64 (2^64 addresses), so counting each address would let it try forever and have
+ * every address blocked (and announced) on its own. An IPv4-mapped address counts as its IPv4 address.
+ */
+export function failureSubject(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  // What a dual-stack listener reports for an IPv4 client: the common case, without parsing.
+  if (ip.startsWith('::ffff:') && /^::ffff:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip)) return ip.slice(7);
+  const h = hextets(ip);
+  if (!h) return ip;
+  if (h.slice(0, 5).every((x) => x === '0') && h[5] === 'ffff') {
+    const [hi, lo] = [parseInt(h[6]!, 16), parseInt(h[7]!, 16)];
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return `${h.slice(0, 4).join(':')}::/64`;
+}
+
 /** After a Redis failure, failures are counted in this process for this long before Redis is asked again. */
 export const LOCAL_AFTER_ERROR_MS = 1_000;
 
@@ -53,7 +88,7 @@ export class FailureBlockImpl implements FailureBlock {
 
   /**
    * `onBlocked` hears of each block once: from the count that crossed the threshold (one across the fleet while
-   * Redis counts; each replica's own while it counts locally).
+   * Redis counts; each replica's own while it counts locally), with what was blocked (failureSubject).
    */
   constructor(opts: { redis: RedisClient | null; prefix: string; cfg: Config['limits']['failedAttempts']; onBlocked?: (ip: string, blockSeconds: number) => void }) {
     this.#onBlocked = opts.onBlocked ?? noop;
@@ -67,7 +102,7 @@ export class FailureBlockImpl implements FailureBlock {
   }
 
   blockedFor(ip: string): number {
-    const until = this.#blocked.get(ip);
+    const until = this.#blocked.get(failureSubject(ip));
     if (until === undefined) return 0;
     const left = until - Date.now();
     return left > 0 ? Math.ceil(left / 1000) : 0;
@@ -78,7 +113,8 @@ export class FailureBlockImpl implements FailureBlock {
     return Math.ceil(ms / 1000);
   }
 
-  fail(ip: string): Promise<number> {
+  fail(address: string): Promise<number> {
+    const ip = failureSubject(address);
     const waiting = this.#waiting.get(ip);
     if (waiting) {
       waiting.points++;

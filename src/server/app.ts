@@ -36,10 +36,13 @@ import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
-import { newEvent } from '../webhooks/events.ts';
+import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
+
+/** limits.blocked events one replica sends per minute at most (the rest are counted in the next one's `suppressed`). */
+const BLOCKED_EVENTS_PER_MINUTE = 60;
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -174,13 +177,15 @@ export async function startKeygate(config: Config) {
     redis,
     prefix: config.redis.keyPrefix,
     cfg: failed,
-    // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked.
-    onBlocked: (ip, blockSeconds) => {
+    // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked;
+    // at most BLOCKED_EVENTS_PER_MINUTE per replica (a client with many addresses causes blocks at will), the
+    // next one saying how many were left out.
+    onBlocked: perMinute(BLOCKED_EVENTS_PER_MINUTE, (suppressed, ip: string, blockSeconds: number) => {
       const at = new Date();
       logger.info({ ip, blockSeconds }, 'address blocked for failed authentication attempts');
-      const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString() };
+      const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString(), suppressed };
       webhooks?.enqueue(null, newEvent('limits.blocked', data, at)).catch((err: unknown) => logger.warn({ err, ip }, 'limits.blocked not written to the webhook outbox'));
-    },
+    }),
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 

@@ -29,6 +29,31 @@ export interface OutboxMessage {
 const ulid = monotonicFactory();
 export const newMessageId = (): string => `msg_${ulid()}`;
 
+/**
+ * At most `perMinute` calls of `send` per minute (a fixed window); the calls over it are dropped and counted, and
+ * the next call sent is told how many (`suppressed`). For events a client can cause at will (limits.blocked).
+ */
+export function perMinute<A extends unknown[]>(limit: number, send: (suppressed: number, ...args: A) => void): (...args: A) => void {
+  let windowStart = 0;
+  let sent = 0;
+  let suppressed = 0;
+  return (...args) => {
+    const now = Date.now();
+    if (now - windowStart >= 60_000) {
+      windowStart = now;
+      sent = 0;
+    }
+    if (sent >= limit) {
+      suppressed++;
+      return;
+    }
+    sent++;
+    const dropped = suppressed;
+    suppressed = 0;
+    send(dropped, ...args);
+  };
+}
+
 export const newEvent = (type: WebhookEventType, data: Record<string, unknown>, at = new Date()): WebhookEvent => ({ id: newMessageId(), type, timestamp: at.toISOString(), data });
 
 const KEY_EVENTS = new Set<string>(['key.created', 'key.updated', 'key.rotated', 'key.revoked']);

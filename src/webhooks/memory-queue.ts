@@ -1,5 +1,5 @@
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
+import { endpointOfJob, type DeadLetter, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookQueue } from './types.ts';
 
 /** Where the embedded store (store/memory) writes webhook events, in the same synchronous step as the mutation. */
 export class MemoryOutbox {
@@ -60,6 +60,19 @@ export class MemoryWebhookQueue implements WebhookQueue {
     else this.#health.set(id, structuredClone(health));
   }
 
+  async startFailing(id: string, since: number): Promise<EndpointHealth> {
+    const cur = this.#health.get(id) ?? { failingSince: since, disabledAt: null };
+    this.#health.set(id, cur);
+    return structuredClone(cur);
+  }
+
+  async disable(id: string, health: EndpointHealth): Promise<boolean> {
+    const cur = this.#health.get(id);
+    if (!cur || cur.disabledAt) return false;
+    this.#health.set(id, structuredClone(health));
+    return true;
+  }
+
   async enqueue(tenantId: string | null, event: WebhookEvent): Promise<void> {
     this.#outbox.push(tenantId, event);
   }
@@ -92,10 +105,23 @@ export class MemoryWebhookQueue implements WebhookQueue {
     for (const job of jobs) if (!this.#jobs.has(job.key)) this.#jobs.set(job.key, { job: structuredClone(job), due: now, dead: null });
   }
 
-  async takeDue(now: number, leaseUntil: number, count: number): Promise<Job[]> {
-    const due = [...this.#jobs.values()].filter((j) => j.dead === null && j.due <= now).sort((a, b) => a.due - b.due).slice(0, count);
-    for (const j of due) j.due = leaseUntil;
-    return due.map((j) => structuredClone(j.job));
+  async takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]> {
+    const busy = new Map(fairness.busy);
+    const taken: Job[] = [];
+    for (const j of [...this.#jobs.values()].filter((x) => x.dead === null && x.due <= now).sort((a, b) => a.due - b.due)) {
+      if (taken.length >= count) break;
+      const ep = endpointOfJob(j.job.key);
+      const group = fairness.groupOf.get(ep) ?? ep;
+      const running = busy.get(group) ?? 0;
+      if (running >= fairness.perGroup) {
+        j.due = now + (fairness.postponeMs.get(group) ?? 50);
+        continue;
+      }
+      busy.set(group, running + 1);
+      j.due = leaseUntil;
+      taken.push(structuredClone(j.job));
+    }
+    return taken;
   }
 
   #log(endpointId: string, entry: DeliveryLogEntry, max: number): void {

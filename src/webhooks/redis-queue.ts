@@ -1,9 +1,11 @@
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
 import { deadKey, dueKey, endpointsKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX } from './keys.ts';
-import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
+import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Fairness, Job, WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
+/** Due jobs looked at per job wanted: beyond them, capped endpoints' jobs wait for the next scan. */
+const SCAN_PER_JOB = 8;
 
 // Each script names keys of the `{webhooks}` tag only (one Cluster slot).
 
@@ -14,17 +16,38 @@ for i = 2, #ARGV, 2 do
 end
 return 1`;
 
-/** KEYS: due, jobs. ARGV: now, leaseUntil, count. → job JSONs (each now leased: due again at leaseUntil) */
+/**
+ * KEYS: due, jobs. ARGV: now, leaseUntil, count, perGroup, busyJson ({group: attempts running}), postponeJson
+ * ({group: ms}), scanMax, groupsJson ({endpoint: group}). → job JSONs, each now leased (due again at leaseUntil).
+ * Of the due jobs, oldest first, a group's are taken while it has fewer than perGroup attempts running; the rest
+ * of its due jobs are put back by its postpone time, so the next scan reaches other groups' jobs first (types.ts
+ * Fairness).
+ */
 const takeDue = `
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local busy = cjson.decode(ARGV[5])
+local postpone = cjson.decode(ARGV[6])
+local groups = cjson.decode(ARGV[8])
+local now = tonumber(ARGV[1])
+local per = tonumber(ARGV[4])
+local want = tonumber(ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[7]))
 local out = {}
 for _, id in ipairs(ids) do
-  local job = redis.call('HGET', KEYS[2], id)
-  if job then
-    redis.call('ZADD', KEYS[1], ARGV[2], id)
-    out[#out + 1] = job
+  if #out >= want then break end
+  local ep = string.match(id, ':([^:]*)$') or ''
+  local g = groups[ep] or ep
+  local running = busy[g] or 0
+  if running >= per then
+    redis.call('ZADD', KEYS[1], now + (postpone[g] or 50), id)
   else
-    redis.call('ZREM', KEYS[1], id)
+    local job = redis.call('HGET', KEYS[2], id)
+    if job then
+      busy[g] = running + 1
+      redis.call('ZADD', KEYS[1], ARGV[2], id)
+      out[#out + 1] = job
+    else
+      redis.call('ZREM', KEYS[1], id)
+    end
   end
 end
 return out`;
@@ -73,7 +96,23 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', ARGV[2])
 return 1`;
 
-const SCRIPTS = { enqueueOnce: [2, enqueueOnce], addJobs: [2, addJobs], takeDue: [2, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
+/** KEYS: health. ARGV: id, healthJson. → the record that holds (the existing one, or this) */
+const startFailing = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then return cur end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return ARGV[2]`;
+
+/** KEYS: health. ARGV: id, healthJson. → 1 (disabled now) | 0 (healthy again meanwhile, or disabled already) */
+const disable = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local h = cjson.decode(cur)
+if h.disabledAt and h.disabledAt ~= cjson.null then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
+const SCRIPTS = { startFailing: [1, startFailing], disable: [1, disable], enqueueOnce: [2, enqueueOnce], addJobs: [2, addJobs], takeDue: [2, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
 type Script = keyof typeof SCRIPTS;
 
 /**
@@ -129,6 +168,15 @@ export class RedisWebhookQueue implements WebhookQueue {
   async setHealth(id: string, health: EndpointHealth | null): Promise<void> {
     if (health === null) await this.#r.hdel(healthKey(this.#p), id);
     else await this.#r.hset(healthKey(this.#p), id, JSON.stringify(health));
+  }
+
+  async startFailing(id: string, since: number): Promise<EndpointHealth> {
+    const raw = await this.#run<string>('startFailing', [healthKey(this.#p)], [id, JSON.stringify({ failingSince: since, disabledAt: null })]);
+    return JSON.parse(raw) as EndpointHealth;
+  }
+
+  async disable(id: string, health: EndpointHealth): Promise<boolean> {
+    return (await this.#run<number>('disable', [healthKey(this.#p)], [id, JSON.stringify(health)])) === 1;
   }
 
   async enqueue(tenantId: string | null, event: WebhookEvent): Promise<void> {
@@ -190,8 +238,12 @@ export class RedisWebhookQueue implements WebhookQueue {
     await this.#run('addJobs', [dueKey(this.#p), jobsKey(this.#p)], [now, ...jobs.flatMap((j) => [j.key, JSON.stringify(j)])]);
   }
 
-  async takeDue(now: number, leaseUntil: number, count: number): Promise<Job[]> {
-    const rows = await this.#run<string[]>('takeDue', [dueKey(this.#p), jobsKey(this.#p)], [now, leaseUntil, count]);
+  async takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]> {
+    const busy = JSON.stringify(Object.fromEntries(fairness.busy));
+    const groups = JSON.stringify(Object.fromEntries(fairness.groupOf));
+    const postpone = JSON.stringify(Object.fromEntries(fairness.postponeMs));
+    const args = [now, leaseUntil, count, fairness.perGroup, busy, postpone, count * SCAN_PER_JOB, groups];
+    const rows = await this.#run<string[]>('takeDue', [dueKey(this.#p), jobsKey(this.#p)], args);
     return rows.map((raw) => JSON.parse(raw) as Job);
   }
 

@@ -42,6 +42,12 @@ async function guarded<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+/** Removes a tenant's endpoints (deleting the tenant); store failures answer 503. */
+export async function deleteTenantEndpoints(queue: WebhookQueue, tenantId: string): Promise<void> {
+  const mine = (await guarded(queue.listEndpoints())).filter((e) => e.tenantId === tenantId);
+  for (const e of mine) await guarded(queue.deleteEndpoint(e.id));
+}
+
 /**
  * Webhook endpoints, their delivery logs and dead letters (issue 17): the platform's on `/admin/v1/webhooks`, a
  * tenant's own on `/keygate/v1/webhooks`. Each owner sees only its own endpoints; another owner's are 404.

@@ -62,6 +62,28 @@ export interface DeadLetter {
 }
 
 /**
+ * How due jobs are shared (a slow or hanging receiver must not hold back anyone else's deliveries): endpoints
+ * are grouped by owner — a tenant's endpoints form one group, each of the platform's is a group of its own — and
+ * a group has at most `perGroup` attempts in flight on this replica (`busy` counts those already running). A due
+ * job of a group at its cap is put back by `postponeMs` of its group (how long its oldest running attempt has
+ * taken: a few milliseconds for a healthy receiver, up to the attempt timeout for a hanging one), so that the
+ * jobs behind it are reached and a hanging group's jobs drift behind everyone else's.
+ */
+export interface Fairness {
+  perGroup: number;
+  /** Endpoint id → its group; an endpoint not listed (deleted) is a group of its own. */
+  groupOf: ReadonlyMap<string, string>;
+  busy: ReadonlyMap<string, number>;
+  postponeMs: ReadonlyMap<string, number>;
+}
+
+/** The fairness group of an endpoint: its tenant, or (the platform's) the endpoint itself. */
+export const groupOf = (e: Endpoint): string => e.tenantId ?? e.id;
+
+/** The endpoint of a job key `<event id>:<endpoint id>`. */
+export const endpointOfJob = (key: string): string => key.slice(key.lastIndexOf(':') + 1);
+
+/**
  * Where webhook endpoints, the outboxes and the delivery state live: Redis (fleet-wide) or memory (embedded,
  * one process). The delivery worker (worker.ts) is the same for both.
  */
@@ -74,6 +96,10 @@ export interface WebhookQueue {
   health(): Promise<Map<string, EndpointHealth>>;
   /** null: healthy again (a success, or re-enabled). */
   setHealth(id: string, health: EndpointHealth | null): Promise<void>;
+  /** Records the start of a run of failures unless one is recorded already; returns the record that holds. */
+  startFailing(id: string, since: number): Promise<EndpointHealth>;
+  /** Disables the endpoint if it is failing and not disabled yet; true for the one caller that did it. */
+  disable(id: string, health: EndpointHealth): Promise<boolean>;
 
   /**
    * An event without a store mutation beside it (quota.threshold, limits.blocked, webhook.disabled): written to
@@ -94,7 +120,7 @@ export interface WebhookQueue {
   /** Adds deliveries due now; a job already waiting (the same event fanned out again) is left as it is. */
   addJobs(jobs: Job[], now: number): Promise<void>;
   /** Jobs due by `now`, leased until `leaseUntil` (a replica that dies holding one leaves it to another). */
-  takeDue(now: number, leaseUntil: number, count: number): Promise<Job[]>;
+  takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]>;
   finish(job: Job, log: DeliveryLogEntry, logMax: number): Promise<void>;
   retry(job: Job, dueAt: number, log: DeliveryLogEntry, logMax: number): Promise<void>;
   bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<void>;

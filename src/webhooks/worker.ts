@@ -3,10 +3,18 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import { Deliverer, signatures } from './deliver.ts';
 import { newEvent, type OutboxMessage } from './events.ts';
-import type { DeliveryLogEntry, Endpoint, EndpointHealth, Job, WebhookQueue } from './types.ts';
+import { groupOf, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Job, type WebhookQueue } from './types.ts';
 
 const BATCH = 50;
-const PARALLEL = 16;
+/** Attempts in flight per replica. */
+const PARALLEL = 32;
+/**
+ * Attempts in flight per replica for one tenant's endpoints together, or one of the platform's (types.ts
+ * Fairness): a tenant's hanging receivers hold a quarter of the slots, never all of them.
+ */
+const PER_GROUP = 8;
+/** The least a capped group's due job is put back (types.ts Fairness). */
+const MIN_POSTPONE_MS = 50;
 
 /** Exponential backoff with jitter: attempt n waits base·2^(n-1), capped, times a random factor in [0.5, 1). */
 export function backoffMs(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
@@ -20,8 +28,9 @@ const wants = (endpoint: Endpoint, m: OutboxMessage): boolean =>
 
 /**
  * Delivers webhook events, at least once, on every replica: each poll it fans new outbox entries out into one
- * job per interested endpoint (then acknowledges them) and sends the jobs that are due. A failed attempt is
- * retried with backoff until `retryForHours` after the first, then dead-lettered. Every attempt goes to the
+ * job per interested endpoint (then acknowledges them) and starts the jobs that are due, up to PARALLEL attempts
+ * at a time and PER_GROUP per tenant or platform endpoint (a slot that frees starts the next due job at once). A failed attempt
+ * is retried with backoff until `retryForHours` after the first, then dead-lettered. Every attempt goes to the
  * endpoint's delivery log.
  */
 export class WebhookWorker {
@@ -31,8 +40,19 @@ export class WebhookWorker {
   readonly #deliverer: Deliverer;
   readonly #consumer = `c-${randomBytes(6).toString('hex')}`;
   #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
+  #polling: Promise<void> | null = null;
+  /** Due jobs are being taken (at most one takeDue at a time); `#refill` asks for another round after it. */
+  #filling: Promise<void> | null = null;
+  #refill = false;
   #stopped = false;
+  /** Attempts in flight, and how many per endpoint. */
+  readonly #attempts = new Set<Promise<void>>();
+  readonly #busy = new Map<string, number>();
+  /** Per group, when each of its running attempts started. */
+  readonly #startedAt = new Map<string, number[]>();
+  /** Endpoint health as of the last poll, kept up to date by this replica's own attempts. */
+  #health = new Map<string, EndpointHealth>();
+  #endpoints = new Map<string, Endpoint>();
   /** Also tells a tenant that its endpoint was disabled (its audit log). */
   readonly #onDisabled: (endpoint: Endpoint) => Promise<void>;
 
@@ -52,10 +72,10 @@ export class WebhookWorker {
   start(): void {
     const tick = () => {
       if (this.#stopped) return;
-      this.#running = this.#poll()
+      this.#polling = this.#poll()
         .catch((err: unknown) => this.#logger.warn({ err }, 'webhook delivery poll failed'))
         .finally(() => {
-          this.#running = null;
+          this.#polling = null;
           if (!this.#stopped) this.#timer = setTimeout(tick, this.#cfg.pollIntervalMs);
         });
     };
@@ -65,27 +85,75 @@ export class WebhookWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#running;
+    await this.#polling;
+    await this.#filling;
+    await Promise.all(this.#attempts);
     await this.#deliverer.close();
   }
 
   async #poll(): Promise<void> {
     const now = Date.now();
-    const health = await this.#queue.health();
+    const [health, endpoints] = await Promise.all([this.#queue.health(), this.#queue.listEndpoints()]);
+    this.#health = health;
+    this.#endpoints = new Map(endpoints.map((e) => [e.id, e]));
     const messages = await this.#queue.readOutbox(this.#consumer, BATCH, this.#cfg.claimIdleMs);
-    if (messages.length) await this.#fanOut(messages, now, health);
-    for (;;) {
-      const jobs = await this.#queue.takeDue(Date.now(), Date.now() + this.#leaseMs, PARALLEL);
-      if (!jobs.length) return;
-      const endpoints = new Map((await this.#queue.listEndpoints()).map((e) => [e.id, e]));
-      await Promise.all(jobs.map((job) => this.#attempt(job, endpoints.get(job.endpointId) ?? null, health)));
-      if (this.#stopped || jobs.length < PARALLEL) return;
-    }
+    if (messages.length) await this.#fanOut(messages, now);
+    await this.#fill();
   }
 
-  async #fanOut(messages: OutboxMessage[], now: number, health: Map<string, EndpointHealth>): Promise<void> {
+  /** Starts due jobs in the free slots; one round at a time (a slot freed meanwhile asks for another). */
+  #fill(): Promise<void> {
+    if (this.#filling) {
+      this.#refill = true;
+      return this.#filling;
+    }
+    this.#filling = (async () => {
+      do {
+        this.#refill = false;
+        const free = PARALLEL - this.#attempts.size;
+        if (this.#stopped || free <= 0) return;
+        const groups = new Map([...this.#endpoints.values()].map((e) => [e.id, groupOf(e)]));
+        const now = Date.now();
+        const postponeMs = new Map([...this.#startedAt].map(([g, starts]) => [g, Math.max(MIN_POSTPONE_MS, now - Math.min(...starts))]));
+        const fairness = { perGroup: PER_GROUP, groupOf: groups, busy: this.#busy, postponeMs };
+        const jobs = await this.#queue.takeDue(Date.now(), Date.now() + this.#leaseMs, free, fairness);
+        if (!jobs.length) continue;
+        for (const job of jobs) this.#launch(job);
+      } while (this.#refill);
+    })()
+      .catch((err: unknown) => this.#logger.warn({ err }, 'webhook delivery: taking due jobs failed'))
+      .finally(() => {
+        this.#filling = null;
+      });
+    return this.#filling;
+  }
+
+  #launch(job: Job): void {
+    const endpoint = this.#endpoints.get(job.endpointId) ?? null;
+    const group = endpoint ? groupOf(endpoint) : job.endpointId;
+    this.#busy.set(group, (this.#busy.get(group) ?? 0) + 1);
+    const started = Date.now();
+    const starts = this.#startedAt.get(group) ?? this.#startedAt.set(group, []).get(group)!;
+    starts.push(started);
+    const attempt: Promise<void> = this.#attempt(job, endpoint)
+      .catch((err: unknown) => this.#logger.warn({ err, endpointId: job.endpointId, eventId: job.event.id }, 'webhook delivery attempt failed to record'))
+      .finally(() => {
+        this.#attempts.delete(attempt);
+        const left = (this.#busy.get(group) ?? 1) - 1;
+        starts.splice(starts.indexOf(started), 1);
+        if (left > 0) this.#busy.set(group, left);
+        else {
+          this.#busy.delete(group);
+          this.#startedAt.delete(group);
+        }
+        if (!this.#stopped) void this.#fill();
+      });
+    this.#attempts.add(attempt);
+  }
+
+  async #fanOut(messages: OutboxMessage[], now: number): Promise<void> {
     // A disabled endpoint gets no new events until it is enabled again.
-    const endpoints = (await this.#queue.listEndpoints()).filter((e) => !health.get(e.id)?.disabledAt);
+    const endpoints = [...this.#endpoints.values()].filter((e) => !this.#health.get(e.id)?.disabledAt);
     const jobs: Job[] = [];
     for (const m of messages) {
       for (const e of endpoints) {
@@ -98,7 +166,8 @@ export class WebhookWorker {
     await this.#queue.ackOutbox(messages);
   }
 
-  async #attempt(job: Job, endpoint: Endpoint | null, health: Map<string, EndpointHealth>): Promise<void> {
+  async #attempt(job: Job, endpoint: Endpoint | null): Promise<void> {
+    const health = this.#health;
     const attempt = job.attempts + 1;
     const next: Job = { ...job, attempts: attempt };
     const entry = (r: { status: number | null; ok: boolean; latencyMs: number; error: string | null }, outcome: DeliveryLogEntry['outcome'], nextAt: number | null): DeliveryLogEntry => ({
@@ -130,15 +199,15 @@ export class WebhookWorker {
     }, body);
     if (result.ok) {
       await this.#queue.finish(next, entry(result, 'delivered', null), max);
-      if (health.has(endpoint.id)) {
-        health.delete(endpoint.id);
+      if (this.#health.has(endpoint.id)) {
+        this.#health.delete(endpoint.id);
         await this.#queue.setHealth(endpoint.id, null);
       }
       return;
     }
     const now = Date.now();
     const dueAt = now + backoffMs(attempt, this.#cfg.retryBaseMs, this.#cfg.retryMaxMs);
-    await this.#failing(endpoint, health, job.since, dueAt);
+    await this.#failing(endpoint, job.since, dueAt);
     if (dueAt - job.since > this.#cfg.retryForHours * 3_600_000) {
       await this.#queue.bury(next, entry(result, 'dead', null), max, now);
       this.#logger.warn({ endpointId: endpoint.id, eventId: job.event.id, attempts: attempt }, 'webhook dead-lettered after its retry window');
@@ -150,27 +219,23 @@ export class WebhookWorker {
   /**
    * An endpoint failing, without a success, for `retryForHours` is disabled and its owner told. It fails since
    * the first undelivered event of the run of failures was due (`since`), so it is disabled at the latest
-   * when that event is dead-lettered (the same test against the next attempt's due time).
+   * when that event is dead-lettered (the same test against the next attempt's due time). Both steps are
+   * conditional in the store, so replicas failing the same endpoint at once agree on one run of failures and
+   * one disabling (one webhook.disabled).
    */
-  async #failing(endpoint: Endpoint, health: Map<string, EndpointHealth>, since: number, dueAt: number): Promise<void> {
+  async #failing(endpoint: Endpoint, since: number, dueAt: number): Promise<void> {
     const now = Date.now();
-    const h = health.get(endpoint.id);
+    let h = this.#health.get(endpoint.id);
     if (!h) {
-      const started = { failingSince: Math.min(since, now), disabledAt: null };
-      health.set(endpoint.id, started);
-      await this.#queue.setHealth(endpoint.id, started);
-      if (dueAt - started.failingSince <= this.#cfg.retryForHours * 3_600_000) return;
-      return this.#disable(endpoint, health, started, now);
+      h = await this.#queue.startFailing(endpoint.id, Math.min(since, now));
+      this.#health.set(endpoint.id, h);
     }
     if (h.disabledAt || h.failingSince === null || dueAt - h.failingSince <= this.#cfg.retryForHours * 3_600_000) return;
-    return this.#disable(endpoint, health, h, now);
-  }
-
-  async #disable(endpoint: Endpoint, health: Map<string, EndpointHealth>, h: EndpointHealth, now: number): Promise<void> {
     const disabled = { ...h, disabledAt: new Date(now).toISOString() };
-    health.set(endpoint.id, disabled);
-    await this.#queue.setHealth(endpoint.id, disabled);
-    const failingSince = new Date(h.failingSince ?? now).toISOString();
+    this.#health.set(endpoint.id, disabled);
+    // Another replica disabled it first (and told the owner), or a success cleared it meanwhile.
+    if (!(await this.#queue.disable(endpoint.id, disabled))) return;
+    const failingSince = new Date(h.failingSince).toISOString();
     this.#logger.warn({ endpointId: endpoint.id, tenantId: endpoint.tenantId, failingSince }, 'webhook endpoint disabled: failing for retryForHours');
     // Its owner hears of it on the channels that still work: the owner's other endpoints (and, for a tenant's,
     // the platform's) through a webhook.disabled event, and a tenant's audit log.

@@ -42,7 +42,8 @@ describe('signed webhooks', () => {
     const quoted = await admin(kg, 'POST', `/tenants/${tenant.id}/api-keys`, { name: 'q', quota: { requestsPerMonth: 5 } });
     for (let i = 0; i < 5; i++) expect((await proxied(kg, '/v1/calls', { 'x-api-key': quoted.body.key })).status).toBe(200);
 
-    await until('every event', () => rec.got.filter((g) => g.type === 'quota.threshold').length >= 2 && rec.got.filter((g) => g.type === 'key.created').length >= 42);
+    const count = (t: string) => rec.got.filter((g) => g.type === t).length;
+    await until('every event', () => count('quota.threshold') >= 2 && count('key.created') >= 42 && count('key.updated') && count('key.rotated') && count('key.revoked'));
     expect(rec.got.every((g) => g.verifiedWith.length === 1)).toBe(true);
     const types = (t: string) => rec.got.filter((g) => g.type === t);
     expect(types('key.updated').map((g) => g.data.keyId)).toEqual([keyId]);
@@ -252,7 +253,7 @@ describe('signed webhooks', () => {
     for (let i = 0; i < 10; i++) statuses.push((await proxied(i % 2 ? a : b, '/v1/calls', bad)).status);
     expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429, 429, 429, 429]);
     const blocked = await until('limits.blocked', () => platform.got.find((g) => g.type === 'limits.blocked'));
-    expect(blocked.data).toEqual({ ip: '127.0.0.1', failures: 5, windowSeconds: 60, blockSeconds: 120, blockedUntil: expect.any(String) });
+    expect(blocked.data).toEqual({ ip: '127.0.0.1', failures: 5, windowSeconds: 60, blockSeconds: 120, blockedUntil: expect.any(String), suppressed: 0 });
     expect(Date.parse(blocked.data.blockedUntil) - Date.parse(new Date(blocked.at).toISOString())).toBeGreaterThan(100_000);
     expect(blocked.verifiedWith).toHaveLength(1);
     // A key event after it (through the admin API: the address is blocked on the public listener): once it is

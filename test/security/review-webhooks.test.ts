@@ -38,7 +38,7 @@ describe('webhooks review: a tenant with webhooks:write', () => {
 
     // Twenty renames of its own key: 200 delivery jobs, each holding a delivery slot for timeoutMs.
     for (let i = 0; i < 20; i++) expect((await self(kg, attacker.key, 'PATCH', `/api-keys/${attacker.apiKey.id}`, { name: `n${i}` })).status).toBe(200);
-    await until('the attacker\'s deliveries under way', () => hanging.got.length >= 10);
+    await until('the attacker\'s deliveries under way', () => hanging.got.length >= 4);
 
     // The bystander's event: a healthy receiver, delivered within a few attempt timeouts.
     const started = Date.now();
@@ -51,10 +51,11 @@ describe('webhooks review: a tenant with webhooks:write', () => {
       delivered = false;
     }
     const waited = Date.now() - started;
-    // Today: it waits behind all 200 of the attacker's jobs (200 / 16 × 1 s ≈ 13 s), and behind their retries
-    // for retryForHours (24 h) in production, where timeoutMs is 10 s.
+    // Before the fix it waited behind all 200 of the attacker's jobs (200 / 16 × 1 s ≈ 13 s), and behind their
+    // retries for retryForHours (24 h) in production, where timeoutMs is 10 s.
     console.log(`bystander's key.created: delivered within 6 s: ${delivered} (${waited} ms), behind ${hanging.got.length} attempts to the attacker's hanging endpoints`);
-    expect({ deliveredWithin6s: delivered, attackerAttemptsMeanwhile: hanging.got.length >= 16 }).toEqual({ deliveredWithin6s: true, attackerAttemptsMeanwhile: true });
+    // (The attacker's attempts are capped at a quarter of the slots per replica: types.ts Fairness.)
+    expect({ deliveredWithin6s: delivered, attackerAttemptsMeanwhile: hanging.got.length >= 4 }).toEqual({ deliveredWithin6s: true, attackerAttemptsMeanwhile: true });
     hanging.release(200);
   }, 60_000);
 
@@ -119,7 +120,7 @@ describe('webhooks review: an unauthenticated client', () => {
     await sleep(1_500);
     const events = ofType(platform, 'limits.blocked');
     console.log(`one IPv6 /64, ${ADDRESSES} addresses × 2 failures: ${events.length} limits.blocked deliveries; a fresh address of the /64 answered ${fresh}`);
-    // Expected: the /64 counted as one client (blocked once, one event); today every address is its own client.
+    // The /64 counts as one client (blocked once, one event); before the fix every address was its own client.
     expect({ limitsBlockedEvents: Math.min(events.length, 2), freshAddressOfThe64: fresh }).toEqual({ limitsBlockedEvents: 1, freshAddressOfThe64: 429 });
   }, 60_000);
 });

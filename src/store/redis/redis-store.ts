@@ -226,17 +226,24 @@ export class RedisStore implements KeyStore {
     return named('updateTenant', this.#casUpdate(id, this.#t(id), update, audit, () => ({ kind: 'tenant', tenantId: id })));
   }
 
+  /**
+   * The tenant record goes first: from then on none of its keys verifies (a lookup needs it) and no key can be
+   * added (createKey's script needs it), so the key set read next is complete. Then each key is revoked with its
+   * own script (its key.revoked event), and the tenant's other records and its place in the index go last. A
+   * deletion that died half-way is still in the index: deleting again finishes it.
+   */
   deleteTenant(id: string, actor: string): Promise<boolean> {
     return named('deleteTenant', (async () => {
-      if (!(await this.#tenant(id))) return false;
-      const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
-      for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
-      // One tenant's keys: one slot.
-      await this.#r.del(this.#t(id), this.#keys(id), this.#audit(id), this.#lastUsed(id));
-      await this.#r.zrem(this.#tenants(), id);
+      if (!(await this.#tenant(id)) && (await this.#r.zscore(this.#tenants(), id)) === null) return false;
+      await this.#r.del(this.#t(id));
       const event: StoreEvent = { kind: 'tenant', tenantId: id };
       this.#evictHere(event);
       await this.#r.publish(this.#channel, this.#message(event));
+      const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
+      for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
+      // One tenant's keys: one slot.
+      await this.#r.del(this.#keys(id), this.#audit(id), this.#lastUsed(id));
+      await this.#r.zrem(this.#tenants(), id);
       return true;
     })());
   }
