@@ -1,29 +1,34 @@
 import { write, writeSync } from 'node:fs';
 
 // Every log line keygate prints goes through one LineWriter: pino's lines (it is pino's destination) and the
-// access log's. Lines are gathered and written with one `write(2)` per batch from libuv's thread pool, so a
-// request costs a string push, not a system call.
+// access log's. Lines are encoded into a batch buffer as they come and written with one `write(2)` per batch from
+// libuv's thread pool, so a request costs one UTF-8 copy into memory, not a system call.
 //
 // Why not pino.destination (sonic-boom): its UTF-8 mode measures the whole pending batch again on every line
 // (Buffer.byteLength of the growing string) and converts each batch to bytes twice; with one access line per
 // proxied request that measured ~5 µs per request at 10k req/s, a sixth of keygate's whole overhead budget
-// (bench/README.md). Here a line costs an array push; a batch is joined and converted once.
+// (bench/README.md). Why not an array of strings joined per batch (what this did before issue 18): the join and
+// the conversion copy every line twice more (0.73 against 0.46 µs per access line, measured in-process).
 
 export interface LineWriterOptions {
-  /** Batches are written once this many characters are pending... */
+  /** Batches are written once this many bytes are pending... */
   batchChars?: number;
   /** ...or this long after the first pending line. */
   flushIntervalMs?: number;
-  /** While the output cannot keep up, lines beyond this many pending characters are dropped (and counted). */
+  /** While the output cannot keep up, lines beyond this many pending bytes are dropped (and counted). */
   maxPendingChars?: number;
 }
 
 export class LineWriter {
   readonly #fd: number;
-  readonly #batchChars: number;
-  readonly #maxPendingChars: number;
-  #lines: string[] = [];
-  #chars = 0;
+  readonly #batchBytes: number;
+  readonly #maxPending: number;
+  /** The batch being filled, and how much of it is. */
+  #buf: Buffer;
+  #used = 0;
+  /** Filled batches waiting for the write in flight (the output is slower than the lines, for now). */
+  #full: Buffer[] = [];
+  #fullBytes = 0;
   #writing = false;
   #dropped = 0;
   #drained: Array<() => void> = [];
@@ -31,9 +36,15 @@ export class LineWriter {
 
   constructor(fd: number, opts: LineWriterOptions = {}) {
     this.#fd = fd;
-    this.#batchChars = opts.batchChars ?? 64 * 1024;
-    this.#maxPendingChars = opts.maxPendingChars ?? 16 * 1024 * 1024;
+    this.#batchBytes = opts.batchChars ?? 64 * 1024;
+    this.#maxPending = opts.maxPendingChars ?? 16 * 1024 * 1024;
+    this.#buf = this.#newBuffer(0);
     this.#timer = setInterval(() => this.#flush(), opts.flushIntervalMs ?? 100).unref();
+  }
+
+  /** Room for a batch and the line that ends it (a batch is written once it holds batchBytes). */
+  #newBuffer(atLeast: number): Buffer {
+    return Buffer.allocUnsafe(Math.max(Math.min(this.#batchBytes * 2, 1 << 20), atLeast, 4096));
   }
 
   /** Lines dropped because the output could not keep up. */
@@ -41,23 +52,42 @@ export class LineWriter {
     return this.#dropped;
   }
 
+  get #pending(): number {
+    return this.#fullBytes + this.#used;
+  }
+
   /** One or more whole lines, each ending in "\n" (the pino destination contract). */
   write(lines: string): boolean {
-    if (this.#chars > this.#maxPendingChars) {
+    if (this.#pending > this.#maxPending) {
       this.#dropped++;
       return false;
     }
-    this.#lines.push(lines);
-    this.#chars += lines.length;
-    if (this.#chars >= this.#batchChars) this.#flush();
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    const worst = lines.length * 3;
+    if (this.#used + worst > this.#buf.length) {
+      this.#seal();
+      if (worst > this.#buf.length) this.#buf = this.#newBuffer(worst);
+    }
+    this.#used += this.#buf.write(lines, this.#used);
+    if (this.#used >= this.#batchBytes) this.#flush();
     return true;
   }
 
+  /** The batch being filled joins the ones waiting; a fresh one is started. */
+  #seal(): void {
+    if (this.#used === 0) return;
+    this.#full.push(this.#buf.subarray(0, this.#used));
+    this.#fullBytes += this.#used;
+    this.#buf = this.#newBuffer(0);
+    this.#used = 0;
+  }
+
   #take(): Buffer | null {
-    if (this.#chars === 0) return null;
-    const data = Buffer.from(this.#lines.join(''));
-    this.#lines = [];
-    this.#chars = 0;
+    this.#seal();
+    if (this.#fullBytes === 0) return null;
+    const data = this.#full.length === 1 ? this.#full[0]! : Buffer.concat(this.#full, this.#fullBytes);
+    this.#full = [];
+    this.#fullBytes = 0;
     return data;
   }
 
@@ -77,14 +107,15 @@ export class LineWriter {
       // Any other error (the reader went away): the batch is lost, as output to a closed pipe would be.
       if (!err && offset + n < data.length) return this.#send(data, offset + n);
       this.#writing = false;
-      if (this.#chars > 0 && (this.#chars >= this.#batchChars || this.#drained.length)) this.#flush();
-      else if (this.#chars === 0) for (const done of this.#drained.splice(0)) done();
+      const pending = this.#pending;
+      if (pending > 0 && (pending >= this.#batchBytes || this.#drained.length)) this.#flush();
+      else if (pending === 0) for (const done of this.#drained.splice(0)) done();
     });
   }
 
   /** Resolves once every line written so far has reached the file descriptor (graceful shutdown). */
   drain(): Promise<void> {
-    if (!this.#writing && this.#chars === 0) return Promise.resolve();
+    if (!this.#writing && this.#pending === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#drained.push(resolve);
       this.#flush();

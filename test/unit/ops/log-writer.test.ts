@@ -21,6 +21,22 @@ describe('LineWriter', () => {
     closeSync(fd);
   });
 
+  it('writes any UTF-8 exactly, lines longer than a batch too', async () => {
+    const file = tempFile();
+    const fd = openSync(file, 'w');
+    const w = new LineWriter(fd, { batchChars: 256 });
+    const lines = [
+      ...Array.from({ length: 300 }, (_, i) => `{"n":${i},"s":"é€😀${'ä'.repeat(i % 7)}"}\n`),
+      `{"big":"${'€'.repeat(100_000)}"}\n`,
+      '{"after":true}\n',
+    ];
+    for (const line of lines) expect(w.write(line)).toBe(true);
+    await w.drain();
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+    w.close();
+    closeSync(fd);
+  });
+
   it('drops lines (and counts them) instead of holding more than maxPendingChars', async () => {
     const file = tempFile();
     const fd = openSync(file, 'w');
