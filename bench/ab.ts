@@ -1,11 +1,12 @@
 // `node bench/ab.ts <a> <b> [...]`: CPU µs per proxied request of two or more proxies on the same Redis,
 // upstream and load, measured in interleaved rounds, so a busy machine slows all alike. Each argument is a keygate
-// build (its dist/ directory) or a system script (bench/systems/*.ts, started with PORT and UPSTREAM_URL). For
+// build (its dist/ directory, `dist@file.yaml` with another configuration) or a system script (bench/systems/*.ts,
+// started with PORT and UPSTREAM_URL; `script.ts@NAME=value` with one more variable in its environment). For
 // deciding whether a change to the hot path pays (issue 18): CPU time per request is steadier than req/s on a
 // shared machine, and the minimum over rounds is the least disturbed. Prints each round, medians and minima.
 import { join } from 'node:path';
 import { cpuMicros, freePort, otherCores, pinned, startCommand, startScript, stop } from './lib.ts';
-import { provision } from './provision.ts';
+import { startBackends } from './backends.ts';
 import { wrk } from './wrk.ts';
 
 const here = import.meta.dirname;
@@ -14,22 +15,20 @@ if (targets.length < 2) throw new Error('usage: node bench/ab.ts <dist or system
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_REPEATS ?? 4);
 
-const redisPort = await freePort();
-const redis = await startCommand('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], {}, false, /Ready to accept connections/);
-const redisUrl = `redis://127.0.0.1:${redisPort}`;
-const upstreamPort = await freePort();
-const upstream = await startScript(join(here, 'systems/upstream.ts'), { PORT: String(upstreamPort) }, false);
-const { keys } = await provision(redisUrl, 10, { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 });
+const backends = await startBackends();
+const { redisUrl, upstreamUrl, keys } = backends;
 // `dist@file.yaml`: that build with another configuration file than bench/keygate.yaml (a feature off, say).
 const start = async (target: string) => {
   const [dist, config = join(here, 'keygate.yaml')] = target.split('@') as [string, string?];
+  // (For a script, what follows @ is an environment variable, not a configuration file.)
   const port = await freePort();
   if (dist.endsWith('.ts')) {
-    const proc = await startScript(dist, { PORT: String(port), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` }, true, ['--max-semi-space-size=8', '--heap-growing-percent=50']);
-    return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist };
+    const extra = target.includes('@') ? Object.fromEntries([target.split('@')[1]!.split('=') as [string, string]]) : {};
+    const proc = await startScript(dist, { PORT: String(port), UPSTREAM_URL: upstreamUrl, ...extra }, true, ['--max-semi-space-size=8', '--heap-growing-percent=50']);
+    return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: target };
   }
   const { proc } = await startCommand(process.execPath, ['--max-semi-space-size=8', '--heap-growing-percent=50', join(dist, 'server/cli.js'), 'serve'], {
-    PORT: String(port), OPS_PORT: String(await freePort()), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, REDIS_URL: redisUrl,
+    PORT: String(port), OPS_PORT: String(await freePort()), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl,
     KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: config,
   }, true, /keygate listening/, join(dist, '..', `ab-${port}.log`));
   return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: target };
@@ -52,5 +51,4 @@ for (let r = 0; r < ROUNDS; r++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const [dist, xs] of results) console.log(`${dist}: median ${median(xs).toFixed(1)}, min ${Math.min(...xs).toFixed(1)} µs CPU/request`);
 for (const s of systems) await stop(s.proc);
-await stop(upstream);
-redis.proc.kill('SIGKILL');
+await backends.stop();

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, otherCores, pinned, startCommand, startScript, stop } from './lib.ts';
-import { provision } from './provision.ts';
+import { startBackends } from './backends.ts';
 import { wrk, wrkInstalled } from './wrk.ts';
 
 const here = import.meta.dirname;
@@ -53,14 +53,14 @@ interface Measured {
 }
 
 /** Runs one system under the load with --cpu-prof, and divides the load window's self time by its requests. */
-async function profileSystem(system: 'keygate' | 'ceiling', redisUrl: string, upstreamPort: number, key: string): Promise<Measured> {
+async function profileSystem(system: 'keygate' | 'ceiling', redisUrl: string, upstreamUrl: string, key: string): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-profile-'));
   const [port, opsPort] = [await freePort(), await freePort()];
   const profiled = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
   const proc = system === 'ceiling'
-    ? await startScript(join(here, 'systems/ceiling.ts'), { PORT: String(port), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` }, true, [...flags, ...profiled])
+    ? await startScript(join(here, 'systems/ceiling.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl }, true, [...flags, ...profiled])
     : (await startCommand(process.execPath, [...flags, ...profiled, join(root, 'dist/server/cli.js'), 'serve'], {
-        PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, REDIS_URL: redisUrl,
+        PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl,
         KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: join(here, 'keygate.yaml'),
       }, true, /keygate listening/, join(dir, 'keygate.log'))).proc;
   const url = `http://127.0.0.1:${port}/v1/calls/1`;
@@ -138,27 +138,21 @@ function printDifference(title: string, kg: Map<string, number>, ceiling: Map<st
 
 async function main(): Promise<void> {
   if (!wrkInstalled) throw new Error('bench:profile needs wrk (apt-get install wrk)');
-  const redisPort = await freePort();
-  const redis = await startCommand('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], {}, false, /Ready to accept connections/);
-  const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const upstreamPort = await freePort();
-  const upstream = await startScript(join(here, 'systems/upstream.ts'), { PORT: String(upstreamPort) }, false);
-  const { keys } = await provision(redisUrl, 10, { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 });
+  const { redisUrl, upstreamUrl, keys, stop: stopBackends } = await startBackends();
   const mode = process.env.BENCH_PROFILE ?? 'keygate';
   try {
     if (mode === 'compare') {
-      const ceiling = await profileSystem('ceiling', redisUrl, upstreamPort, keys[0]!);
-      const kg = await profileSystem('keygate', redisUrl, upstreamPort, keys[0]!);
+      const ceiling = await profileSystem('ceiling', redisUrl, upstreamUrl, keys[0]!);
+      const kg = await profileSystem('keygate', redisUrl, upstreamUrl, keys[0]!);
       console.log(`ceiling: ${ceiling.rps} req/s, ${sum(ceiling.buckets).toFixed(1)} µs per request; keygate: ${kg.rps} req/s, ${sum(kg.buckets).toFixed(1)} µs per request`);
       printDifference('where', kg.buckets, ceiling.buckets, 40);
       const topN = Number(process.env.BENCH_PROFILE_FUNCTIONS ?? 0);
       if (topN > 0) printDifference('function', kg.functions, ceiling.functions, topN);
     } else {
-      print(await profileSystem(mode === 'ceiling' ? 'ceiling' : 'keygate', redisUrl, upstreamPort, keys[0]!));
+      print(await profileSystem(mode === 'ceiling' ? 'ceiling' : 'keygate', redisUrl, upstreamUrl, keys[0]!));
     }
   } finally {
-    await stop(upstream);
-    redis.proc.kill('SIGKILL');
+    await stopBackends();
   }
 }
 
