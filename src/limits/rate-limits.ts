@@ -82,7 +82,11 @@ class WindowSpec {
  * cached key). After 24 days of uptime they outgrow that and are boxed again, with no other effect. 0 stays 0.
  */
 const EPOCH = Date.now();
-const toStored = (ms: number): number => (ms === 0 ? 0 : ms - EPOCH);
+/** `| 0` makes the difference a small integer for V8 (arithmetic on timestamps yields a boxed number otherwise). */
+const toStored = (ms: number): number => {
+  const stored = ms === 0 ? 0 : ms - EPOCH;
+  return stored > -0x40000000 && stored < 0x40000000 ? stored | 0 : stored;
+};
 const fromStored = (stored: number): number => (stored === 0 ? 0 : stored + EPOCH);
 
 /**
