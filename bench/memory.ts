@@ -11,7 +11,7 @@
 // 4. The WebSockets closed, the heap collected: heap per key *just served* (its cache entry, rate-limit windows,
 //    and its usage row, which lives until the flushes after the key's last request).
 // 5. 45 s later (usage counts flushed, lastUsedAt written, idle rows dropped; the cache entries stay, stale, for
-//    stale-if-error), the heap collected again: heap per *cached* key.
+//    stale-if-error): RSS holding the full cache, then the heap collected again: heap per *cached* key.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,11 +91,12 @@ export async function memoryPhase(opts: { redisUrl: string; upstreamUrl: string;
 
     await serve(0, WARM_KEYS);
     const base = await probe();
+    const baseEntries = await metric('keygate_key_cache_entries');
     await serve(WARM_KEYS, count);
     const sessions: WebSocket[] = [];
     for (let i = 0; i < WEBSOCKETS && kg.proc.exitCode === null; i += 100) {
       await Promise.all(Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => {
-        const ws = new WebSocket(`${kg.url.replace('http', 'ws')}${'/v1/voice/a/stream'}`, { headers: { 'x-api-key': keys[0]! } });
+        const ws = new WebSocket(`${kg.url.replace('http', 'ws')}/v1/voice/a/stream`, { headers: { 'x-api-key': keys[0]! } });
         sessions.push(ws);
         ws.once('open', () => resolve());
         ws.once('error', reject);
@@ -107,10 +108,13 @@ export async function memoryPhase(opts: { redisUrl: string; upstreamUrl: string;
     for (let i = 0; i < 100 && (await metric('keygate_websocket_connections')) > 0; i++) await sleep(100);
     const served = await probe();
     await sleep(45_000);
+    const settled = rssParts(pid);
     const cached = await probe();
     const cachedKeys = await metric('keygate_key_cache_entries');
-    const perKey = (p: HeapProbe) => Math.round((p.usedHeap - base.usedHeap) / (count - WARM_KEYS));
-    const perKeyOffHeap = (p: HeapProbe) => Math.round((p.arrayBuffers - base.arrayBuffers) / (count - WARM_KEYS));
+    // Per entry the cache gained (a request the load generator gave up on after three tries caches nothing).
+    const added = cachedKeys - baseEntries;
+    const perKey = (p: HeapProbe) => Math.round((p.usedHeap - base.usedHeap) / added);
+    const perKeyOffHeap = (p: HeapProbe) => Math.round((p.arrayBuffers - base.arrayBuffers) / added);
     return {
       keys: count,
       // Idle: started, Redis connected, no traffic.
@@ -125,6 +129,8 @@ export async function memoryPhase(opts: { redisUrl: string; upstreamUrl: string;
       openWebSockets: loaded.openWebSockets,
       rssMb: loaded.rssMb,
       peakRssMb: loaded.peakRssMb,
+      // The same process 45 s after its last request, the WebSockets closed (a GC was forced before the wait).
+      cachedSettledRssMb: settled.rssMb,
       // Live heap per key, after a full GC (the first 1,000 keys' one-off costs excluded).
       heapBytesPerKeyJustServed: perKey(served),
       heapBytesPerCachedKey: perKey(cached),

@@ -31,7 +31,8 @@ const PATH = '/v1/calls/1';
 
 /** keygate runs with the V8 flags its image runs with (the Dockerfile's CMD), so the figures are the image's. */
 const dockerCmd = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))![1]!) as string[];
-const keygateNodeFlags = dockerCmd.slice(1).filter((a) => a.startsWith('--'));
+// BENCH_NODE_FLAGS (space-separated) replaces them, for measuring other choices (bench/README.md, Memory).
+const keygateNodeFlags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? dockerCmd.slice(1).filter((a) => a.startsWith('--'));
 
 interface System {
   name: string;
@@ -167,6 +168,7 @@ async function runMemory(redisUrl: string, upstreamUrl: string): Promise<{ memor
     console.log(`| RSS 3 s after start / idle (20 s after start: anonymous + file-backed) | ${memory.startRssMb} / ${memory.idleRssMb} MB (${memory.idleAnonMb} + ${memory.idleFileMb}) | idle <= 80 MB |`);
     console.log(`| heap per cached key (after a GC; just served, with its usage row) | ${memory.heapBytesPerCachedKey} B (${memory.heapBytesPerKeyJustServed} B) | <= 400 B |`);
     console.log(`| RSS / peak RSS, ${memory.cachedKeys} cached keys + ${memory.openWebSockets} WebSockets | ${memory.rssMb} / ${memory.peakRssMb} MB | report |`);
+    console.log(`| RSS 45 s after the last request, the cache full | ${memory.cachedSettledRssMb} MB | report |`);
   }
   return { memory, memoryFloor };
 }
