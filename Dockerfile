@@ -27,5 +27,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
 # --max-semi-space-size=8: V8's young generation stops at 8 MiB semi-spaces instead of growing to 64+ MiB under
 # load. --heap-growing-percent=50: the old generation is collected once it grows by half, not by up to 4x, which
 # roughly halves peak RSS with a full key cache. Both measured free of throughput and p99 cost (bench/README.md,
-# "What the numbers decided").
+# "What the numbers decided"). Semi-spaces of 2 or 4 MiB would save 5-12 MB of RSS in the first seconds and at
+# peak (none once idle) at a cost in throughput; no --max-old-space-size: Node sizes the heap from the
+# container's memory limit (bench/README.md, "Memory").
 CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "dist/server/cli.js", "serve"]

@@ -10,7 +10,8 @@ import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { authMicro } from './auth-micro.ts';
 import { authzBench } from './authz.ts';
-import { cpuMicros, freePort, openLoop, otherCores, peakRssMb, proxyCore, percentile, pinned, processTree, rssMb, startCommand, startScript, stop, zipf, type OpenLoopResult } from './lib.ts';
+import { cpuMicros, freePort, openLoop, otherCores, peakRssMb, proxyCore, percentile, pinned, processTree, startCommand, startScript, stop, zipf, type OpenLoopResult } from './lib.ts';
+import { memoryPhase } from './memory.ts';
 import { provision } from './provision.ts';
 import { nginxConfig, nginxInstalled } from './systems/nginx.ts';
 import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
@@ -18,7 +19,10 @@ import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
 const here = import.meta.dirname;
 const root = join(here, '..');
 const quick = process.env.BENCH_QUICK === '1';
-/** `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine. */
+/**
+ * `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine;
+ * `BENCH_ONLY=memory`: only the memory phase (bench/memory.ts).
+ */
 const only = process.env.BENCH_ONLY;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (quick ? 1 : 3));
@@ -27,7 +31,8 @@ const PATH = '/v1/calls/1';
 
 /** keygate runs with the V8 flags its image runs with (the Dockerfile's CMD), so the figures are the image's. */
 const dockerCmd = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))![1]!) as string[];
-const keygateNodeFlags = dockerCmd.slice(1).filter((a) => a.startsWith('--'));
+// BENCH_NODE_FLAGS (space-separated) replaces them, for measuring other choices (bench/README.md, Memory).
+const keygateNodeFlags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? dockerCmd.slice(1).filter((a) => a.startsWith('--'));
 
 interface System {
   name: string;
@@ -77,18 +82,19 @@ async function measure(sys: System, seconds: number, headers: Record<string, str
   return { ...r, cpuUsPerRequest: round((cpuOf(sys.proc) - before) / Math.max(1, r.total)) };
 }
 
-async function startKeygate(redisUrl: string, upstreamUrl: string): Promise<System & { opsUrl: string; authzPort: number }> {
+async function startKeygate(redisUrl: string, upstreamUrl: string, extraFlags: string[] = [], extraEnv: Record<string, string> = {}): Promise<System & { opsUrl: string; authzPort: number }> {
   const [port, opsPort, authzPort] = [await freePort(), await freePort(), await freePort()];
   // Its log goes to a file, as a container runtime would take it: not through a pipe this process must read on
   // the load generator's core.
   const log = join(mkdtempSync(join(tmpdir(), 'keygate-bench-log-')), 'keygate.log');
-  const { proc } = await startCommand(process.execPath, [...keygateNodeFlags, join(root, 'dist/server/cli.js'), 'serve'], {
+  const { proc } = await startCommand(process.execPath, [...keygateNodeFlags, ...extraFlags, join(root, 'dist/server/cli.js'), 'serve'], {
     PORT: String(port), OPS_PORT: String(opsPort), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl,
     // The authorizer listener too (bench/authz.ts); the proxy's hot path does not touch it.
     AUTHZ_PORT: String(authzPort), AUTHZ_TRUSTED_GATEWAYS: '127.0.0.1/32',
     KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'),
     // Each mix is measured on its own: the invalid-key mix must not leave 127.0.0.1 blocked for the next.
     KEYGATE_CONFIG: join(here, 'keygate.yaml'),
+    ...extraEnv,
   }, true, /keygate listening/, log);
   return { name: 'keygate (cache, limits, metrics, logs)', url: `http://127.0.0.1:${port}`, proc, opsUrl: `http://127.0.0.1:${opsPort}`, authzPort };
 }
@@ -148,59 +154,23 @@ async function wsBench(base: string, headers: Record<string, string>) {
   return { connectsPerSecond, frameRttP50Ms: round(percentile(rtts, 50), 3), frameRttP99Ms: round(percentile(rtts, 99), 3) };
 }
 
-/** A fresh keygate process holding `count` cached keys and 1,000 open WebSocket sessions: its peak RSS. */
-async function memoryPhase(redisUrl: string, upstreamUrl: string, count: number) {
-  const { keys: many } = await provision(redisUrl, count, { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 });
-  const kg = (await startKeygate(redisUrl, upstreamUrl)) as System & { opsUrl: string };
-  const heapUsed = async () => Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(await (await fetch(`${kg.opsUrl}/metrics`)).text())?.[1]);
-  try {
-    // Idle: started, Redis connected, no traffic; given a moment to settle, as a sidecar sits between bursts.
-    await new Promise((r) => setTimeout(r, 3_000));
-    const idleRssMb = Math.round(rssMb(kg.proc.pid!));
-    const idleHeap = await heapUsed();
-    const touch = async (k: string): Promise<void> => {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        try {
-          await (await fetch(kg.url + PATH, { headers: { 'x-api-key': k } })).arrayBuffer();
-          return;
-        } catch {
-          // a keep-alive connection closed under us; try again
-        }
-      }
-    };
-    // Moderate concurrency: this phase measures memory holding a full cache, not behaviour under overload.
-    for (let i = 0; i < many.length && kg.proc.exitCode === null; i += 32) await Promise.all(many.slice(i, i + 32).map(touch));
-    const sessions: WebSocket[] = [];
-    for (let i = 0; i < 1_000 && kg.proc.exitCode === null; i += 100) {
-      await Promise.all(Array.from({ length: 100 }, () => new Promise<void>((resolve, reject) => {
-        const ws = new WebSocket(`${kg.url.replace('http', 'ws')}/v1/voice/a/stream`, { headers: { 'x-api-key': many[0]! } });
-        sessions.push(ws);
-        ws.once('open', () => resolve());
-        ws.once('error', reject);
-      })));
-    }
-    if (kg.proc.exitCode !== null) return `keygate exited (${kg.proc.exitCode ?? kg.proc.signalCode}) while caching ${count} keys`;
-    // Heap per cached key: collected before and after caching (--expose-gc is not on keygate's command line, so
-    // this is the heap as it stands; the difference over `count` keys is what each key holds, rate-limit and usage
-    // state included).
-    const cachedHeap = await heapUsed();
-    const text = await (await fetch(`${kg.opsUrl}/metrics`)).text();
-    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1]);
-    const result = {
-      cachedKeys: metric('keygate_key_cache_entries'),
-      openWebSockets: metric('keygate_websocket_connections'),
-      rssMb: Math.round(rssMb(kg.proc.pid!)),
-      peakRssMb: Math.round(peakRssMb(kg.proc.pid!)),
-      heapUsedMb: Math.round(metric('nodejs_heap_size_used_bytes') / 2 ** 20),
-      heapTotalMb: Math.round(metric('nodejs_heap_size_total_bytes') / 2 ** 20),
-      idleRssMb,
-      heapBytesPerCachedKey: Math.round((cachedHeap - idleHeap) / count),
-    };
-    for (const ws of sessions) ws.terminate();
-    return result;
-  } finally {
-    await stop(kg.proc);
+/** The memory phase (bench/memory.ts) and the least a cached key can cost in this runtime (memory-floor.ts). */
+async function runMemory(redisUrl: string, upstreamUrl: string): Promise<{ memory: unknown; memoryFloor: unknown }> {
+  const count = quick ? 10_000 : 100_000;
+  const memory = await memoryPhase({ redisUrl, upstreamUrl, count, path: PATH, start: (flags, env) => startKeygate(redisUrl, upstreamUrl, flags, env) });
+  console.log('memory (fresh keygate process)', memory);
+  const floor = spawnSync(process.execPath, ['--expose-gc', join(here, 'memory-floor.ts'), String(count)], { encoding: 'utf8' });
+  if (floor.status !== 0) throw new Error(`memory-floor.ts failed: ${floor.stderr}`);
+  const memoryFloor = JSON.parse(floor.stdout) as unknown;
+  console.log('memory floor (an lru-cache entry per key, nothing else)', memoryFloor);
+  if (typeof memory === 'object') {
+    console.log(`\n| memory (${count.toLocaleString('en')} keys) | measured | target |\n|---|---|---|`);
+    console.log(`| RSS 3 s after start / idle (20 s after start: anonymous + file-backed) | ${memory.startRssMb} / ${memory.idleRssMb} MB (${memory.idleAnonMb} + ${memory.idleFileMb}) | idle <= 80 MB |`);
+    console.log(`| heap per cached key (after a GC; just served, with its usage row) | ${memory.heapBytesPerCachedKey} B (${memory.heapBytesPerKeyJustServed} B) | <= 400 B |`);
+    console.log(`| RSS / peak RSS, ${memory.cachedKeys} cached keys + ${memory.openWebSockets} WebSockets | ${memory.rssMb} / ${memory.peakRssMb} MB | report |`);
+    console.log(`| RSS 45 s after the last request, the cache full | ${memory.cachedSettledRssMb} MB | report |`);
   }
+  return { memory, memoryFloor };
 }
 
 async function main(): Promise<void> {
@@ -216,6 +186,17 @@ async function main(): Promise<void> {
   const upstreamPort = await freePort();
   const upstream = await startScript(join(here, 'systems/upstream.ts'), { PORT: String(upstreamPort) }, false);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  if (only === 'memory') {
+    Object.assign(results, await runMemory(redisUrl, upstreamUrl));
+    mkdirSync(join(here, 'results'), { recursive: true });
+    const file = join(here, 'results', `bench-memory-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2));
+    console.log(`\nwrote ${file}`);
+    await stop(upstream);
+    admin.disconnect();
+    redis.proc.kill('SIGKILL');
+    return;
+  }
 
   // Keys: 10,000 for the Zipf mix (rate limits on but never reached), and a few with tiny limits.
   const unlimited = { requestsPerMinute: 1_000_000_000, requestsPerDay: 1_000_000_000 };
@@ -341,13 +322,7 @@ async function main(): Promise<void> {
 
   for (const s of systems) if (s.proc !== upstream) await stop(s.proc);
   results.authz = await runAuthz(redisUrl, upstreamUrl, upstreamPort, hot);
-  results.memory = await memoryPhase(redisUrl, upstreamUrl, quick ? 10_000 : 100_000);
-  console.log('memory (fresh keygate process)', results.memory);
-  // What the least a cached key can cost in this runtime, for reading the peak RSS against (bench/README.md).
-  const floor = spawnSync(process.execPath, ['--expose-gc', join(here, 'memory-floor.ts'), quick ? '10000' : '100000'], { encoding: 'utf8' });
-  if (floor.status !== 0) throw new Error(`memory-floor.ts failed: ${floor.stderr}`);
-  results.memoryFloor = JSON.parse(floor.stdout) as unknown;
-  console.log('memory floor (an lru-cache entry per key, nothing else)', results.memoryFloor);
+  Object.assign(results, await runMemory(redisUrl, upstreamUrl));
 
   results.authDecisionOnCacheHit = await authMicro(quick ? 500_000 : 2_000_000);
   results.systems = table;

@@ -39,7 +39,7 @@ const RETRIES_AFTER_EVICTION = 3;
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
  *
  * Memory (bench: 100,000 cached keys): the LRU holds each verification as it is (lru-cache keeps the load
- * time and TTL, in typed arrays), what many keys hold alike — the Tenant, the key's policy — is one shared object
+ * time and TTL in its own tables, which grow with the entries), what many keys hold alike — the Tenant, the key's policy — is one shared object
  * each (a key's own part is its id and expiry), and a TTL refresh that finds the record unchanged keeps the cached object, so what
  * hangs off it (rate-limit leases) lives on. A tenant event finds the tenant's entries by walking the cache
  * (rare: a plan change, a suspension) rather than keeping a set of hashes per tenant.
@@ -65,7 +65,11 @@ export class KeyCache {
     this.#negativeTtlMs = opts.negativeTtlSeconds * 1000;
     this.#staleIfErrorMs = opts.staleIfErrorSeconds * 1000;
     this.#lru = new LRUCache<string, Entry>({
-      max: opts.maxEntries,
+      // Bounded by count, as a size of one per entry: with `max`, lru-cache preallocates its tables for every
+      // slot at start (3 MB of touched heap at the default 100,000, whether one key is ever cached or not);
+      // sized this way they grow with the entries.
+      maxSize: opts.maxEntries,
+      sizeCalculation: () => 1,
       ttl: opts.ttlSeconds * 1000,
       // Stale entries stay until evicted so that a store outage can fall back on them (staleIfError).
       noDeleteOnStaleGet: true,

@@ -45,8 +45,9 @@ export class MonthCounter implements Counter {
   readonly #prefix: string;
   readonly #now: () => number;
   readonly #onFallback: () => void;
-  /** The last count seen per Redis key, and the count itself while Redis is unreachable or absent. */
-  readonly #local = new LRUCache<string, number>({ max: 100_000 });
+  /** The last count seen per Redis key, and the count itself while Redis is unreachable or absent (bounded by
+   *  count: lru-cache preallocates 2.7 MB for `max: 100_000`, so the bound is a size of one per entry). */
+  readonly #local = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
   constructor(opts: { redis: RedisClient | null; prefix: string; now?: () => number; onFallback?: () => void }) {
     if (opts.redis) opts.redis.defineCommand('kgQuotaAdd', { numberOfKeys: 1, lua: addLua });

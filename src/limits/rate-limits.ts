@@ -77,31 +77,66 @@ class WindowSpec {
 }
 
 /**
+ * Window times are kept in ms since this module loaded: small integers, which V8 stores in the object itself,
+ * where a timestamp in ms since 1970 is a boxed number of 16 bytes per field and window (issue 18: memory per
+ * cached key). After 24 days of uptime they outgrow that and are boxed again, with no other effect. 0 stays 0.
+ */
+const EPOCH = Date.now();
+/** `| 0` makes the difference a small integer for V8 (arithmetic on timestamps yields a boxed number otherwise). */
+const toStored = (ms: number): number => {
+  const stored = ms === 0 ? 0 : ms - EPOCH;
+  return stored > -0x40000000 && stored < 0x40000000 ? stored | 0 : stored;
+};
+const fromStored = (stored: number): number => (stored === 0 ? 0 : stored + EPOCH);
+
+/**
  * One limit window of one subject (a key, or a tenant across all its keys), with this replica's lease on it.
- * Kept small (one per cached key and period): what windows have in common lives in their WindowSpec.
+ * Kept small (one per cached key and period): what windows have in common lives in their WindowSpec, the
+ * subject is the key's own id string, and its Redis id is built only when Redis is asked.
  */
 class Window {
   readonly spec: WindowSpec;
-  /** The subject's count in the period's limiter: `<period><points>:<key or tenant id>`. */
-  readonly id: string;
+  /** The key or tenant id; a quota's count is `<tenantId>:<keyId|*>` whatever its limit (calendar.ts). */
+  readonly subject: string;
   /** Leased requests not yet spent. */
   tokens = 0;
   /** Left in the window fleet-wide when the lease was taken, minus the lease. */
   remaining = 0;
-  windowEnds = 0;
+  #ends = 0;
   /** The lease request under way, if any: concurrent requests wait for it and share it. */
   taking: Promise<unknown> | null = null;
-  /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
-  blockedUntil = 0;
+  #blocked = 0;
 
-  /** `subject` is the key or tenant id; a quota's count is `<tenantId>:<keyId|*>` whatever its limit (calendar.ts). */
   constructor(spec: WindowSpec, subject: string) {
     this.spec = spec;
-    this.id = spec.quota ? subject : `${spec.name}:${subject}`;
+    this.subject = subject;
+  }
+
+  /** The subject's count in the period's limiter: `<period><points>:<key or tenant id>` (a quota: the subject). */
+  get id(): string {
+    return this.spec.quota ? this.subject : `${this.spec.name}:${this.subject}`;
+  }
+
+  /** When the window ends (ms since 1970; 0: no window yet). */
+  get windowEnds(): number {
+    return fromStored(this.#ends);
+  }
+
+  set windowEnds(ms: number) {
+    this.#ends = toStored(ms);
+  }
+
+  /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
+  get blockedUntil(): number {
+    return fromStored(this.#blocked);
+  }
+
+  set blockedUntil(ms: number) {
+    this.#blocked = toStored(ms);
   }
 
   live(now: number): boolean {
-    return this.tokens > 0 && this.windowEnds > now;
+    return this.tokens > 0 && this.#ends !== 0 && this.#ends + EPOCH > now;
   }
 
   /** Left in the window as this replica knows it. */
@@ -112,7 +147,10 @@ class Window {
 
 type Result = { window: Window; ok: boolean; remaining: number; msBeforeNext: number };
 
-/** A key's windows; `rates` without its monthly quotas (for management requests), the same array when it has none. */
+/**
+ * A key's windows: `rates` without its monthly quotas (for management requests). A key without quota windows
+ * (most) is held as its one array, without this object around it.
+ */
 interface KeyWindows {
   all: Window[];
   rates: Window[];
@@ -143,7 +181,7 @@ export class RateLimitsImpl implements RateLimits {
   readonly #specs = new LRUCache<string, WindowSpec>({ maxSize: MAX_SPECS, sizeCalculation: () => 1 });
   readonly #onFallback: () => void;
   /** A key's windows, built once per cached key record (a refresh that changes nothing keeps the record). */
-  readonly #byKey = new WeakMap<AuthKey, KeyWindows>();
+  readonly #byKey = new WeakMap<AuthKey, KeyWindows | Window[]>();
   /** Tenant windows, shared by all of a tenant's keys so that they spend one lease (bounded by count; lru-cache
    *  preallocates for `max`, so the bound is a size of one per entry). */
   readonly #byTenant = new LRUCache<string, Window>({ maxSize: 100_000, sizeCalculation: () => 1 });
@@ -186,10 +224,10 @@ export class RateLimitsImpl implements RateLimits {
     return limiter;
   }
 
-  #windows(identity: Identity): KeyWindows {
+  #windows(identity: Identity, quotas: boolean): Window[] {
     let windows = this.#byKey.get(identity.key);
     if (!windows) this.#byKey.set(identity.key, (windows = this.#buildWindows(identity)));
-    return windows;
+    return Array.isArray(windows) ? windows : quotas ? windows.all : windows.rates;
   }
 
   #spec(scope: WindowSpec['scope'], period: Period, points: number): WindowSpec {
@@ -199,7 +237,7 @@ export class RateLimitsImpl implements RateLimits {
     return spec;
   }
 
-  #buildWindows({ key, tenant }: Identity): KeyWindows {
+  #buildWindows({ key, tenant }: Identity): KeyWindows | Window[] {
     const out: Window[] = [];
     const plan = this.#plans[tenant.plan];
     const forKey = (period: Period, points: number | null | undefined) => {
@@ -217,10 +255,10 @@ export class RateLimitsImpl implements RateLimits {
     forTenant('m', plan?.requestsPerMinute.max);
     forTenant('d', plan?.requestsPerDay.max);
     const rates = out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)
-    if (!this.#months) return { all: rates, rates };
+    if (!this.#months) return rates;
     forKey('M', key.policy.quota?.requestsPerMonth);
     forTenant('M', plan?.requestsPerMonth?.max);
-    return out.length === rates.length ? { all: rates, rates } : { all: out.slice(), rates };
+    return out.length === rates.length ? rates : { all: out.slice(), rates };
   }
 
   /** A monthly quota's count went from `before` to `after`: the thresholds crossed are announced (quota-events.ts). */
@@ -340,8 +378,7 @@ export class RateLimitsImpl implements RateLimits {
   }
 
   consume(identity: Identity, quotas = true): RateVerdict | Promise<RateVerdict> | null {
-    const set = this.#windows(identity);
-    const windows = quotas ? set.all : set.rates;
+    const windows = this.#windows(identity, quotas);
     if (windows.length === 0) return null;
     const now = Date.now();
     if (allLive(windows, now)) {

@@ -100,7 +100,8 @@ export class RedisTimeBank implements TimeBank {
 
 /** The embedded store's equivalent: one process. */
 export class MemoryTimeBank implements TimeBank {
-  readonly #used = new LRUCache<string, number>({ max: 100_000 });
+  /** Bounded by count (a size of one per entry: lru-cache preallocates for `max`). */
+  readonly #used = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
   async reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, month: string): Promise<Reservation> {
     const k = counterKey('', tenantId, month, keyId);

@@ -3,12 +3,6 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import express, { Router, type RequestHandler } from 'express';
-import { adminRouter } from '../api/admin.ts';
-import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.ts';
-import { KeyService } from '../api/key-service.ts';
-import { buildOpenApi } from '../api/openapi.ts';
-import { selfServiceRouter } from '../api/self-service.ts';
 import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
 import { createPipeline } from '../auth/pipeline.ts';
@@ -18,7 +12,8 @@ import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { compileCidrs } from '../http/client-ip.ts';
-import { pathOf } from '../http/path.ts';
+import { sendError } from '../http/errors.ts';
+import { requestIdOf } from '../http/request-id.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
 import { MonthCounter } from '../limits/calendar.ts';
@@ -29,17 +24,22 @@ import { MemoryTimeBank, RedisTimeBank, SessionQuota } from '../limits/session-q
 import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
-import { createLoggers, type AccessLog } from '../ops/logger.ts';
-import { createMetrics, type Metrics } from '../ops/metrics.ts';
+import { createLoggers } from '../ops/logger.ts';
+import { createMetrics } from '../ops/metrics.ts';
+import { createProbes } from '../ops/probes.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { basePathOf } from '../proxy/headers.ts';
-import { createPublicHandler, MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
+import { createPublicHandler } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
 import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
+import type { ManagementDeps } from './management.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type ManagementApps = { internal: Handler; public: Handler };
 
 /** limits.blocked events one replica sends per minute at most (the rest are counted in the next one's `suppressed`). */
 const BLOCKED_EVENTS_PER_MINUTE = 60;
@@ -54,22 +54,6 @@ const listenOn = (server: Server, port: number, host: string) =>
       resolve((server.address() as AddressInfo).port);
     });
   });
-
-/** Counts and logs the internal listener's requests (the public listener's gate records its own, with auth details). */
-function observe(listener: 'internal', metrics: Metrics, access: AccessLog): RequestHandler {
-  return (req, res, next) => {
-    const started = performance.now();
-    res.once('finish', () => {
-      const seconds = (performance.now() - started) / 1000;
-      metrics.countRequest(listener, req.method, res.statusCode);
-      metrics.requestDuration.series(listener).observe(seconds);
-      if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
-        access({ requestId: res.locals.requestId as string, method: req.method, path: pathOf(req.originalUrl), status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener, decision: 'management' });
-      }
-    });
-    next();
-  };
-}
 
 /**
  * Starts keygate in the order Kubernetes probes expect (SPEC §9): the internal listener first, answering
@@ -95,26 +79,27 @@ export async function startKeygate(config: Config) {
     version,
     onStoreStatus: (up) => metrics.storeUp.set(up ? 1 : 0),
   });
-  const admin = Router();
-  const ops = express();
-  ops.disable('x-powered-by');
-  ops.set('etag', false);
-  ops.use(assignRequestId, observe('internal', metrics, access));
-  ops.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+  // The management APIs (Express, zod schemas, the OpenAPI document) load on their first request: an idle
+  // sidecar does without them (server/management.ts). The probes are answered without them from the start.
+  let ready: ReturnType<ManagementDeps['ready']> = null;
+  const managementDeps: ManagementDeps = { config, version, adminToken, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
+  let loading: Promise<ManagementApps> | null = null;
+  let apps: ManagementApps | null = null;
+  const lazily = (which: 'internal' | 'public'): Handler => (req, res) => {
+    if (apps) return apps[which](req, res);
+    (loading ??= import('./management.ts').then((m) => (apps = m.createManagement(managementDeps)))).then(
+      (loaded) => loaded[which](req, res),
+      (err: unknown) => {
+        logger.error({ err }, 'the management API failed to load');
+        sendError(res, (res as ServerResponse & { locals?: { requestId?: string } }).locals?.requestId ?? requestIdOf(req), 'internal_error', 'Internal error.');
+      },
+    );
+  };
+  const probe = createProbes({ readiness, metrics, logger, cacheSize: () => cacheSize() });
+  const internalApi = lazily('internal');
+  const opsServer = createServer((req, res) => {
+    if (!probe(req, res)) internalApi(req, res);
   });
-  ops.get('/readyz', async (_req, res) => {
-    const { httpStatus, body } = await readiness.report();
-    res.status(httpStatus).json(body);
-  });
-  ops.get('/metrics', async (_req, res) => {
-    metrics.cacheEntries.set(cacheSize());
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  ops.use('/admin/v1', admin);
-  ops.use(notFound);
-  ops.use(errorHandler(logger));
-  const opsServer = createServer(ops);
   const opsPort = await listenOn(opsServer, config.server.opsPort, config.server.opsHost);
   logger.info({ opsPort }, 'internal listener up');
 
@@ -138,7 +123,6 @@ export async function startKeygate(config: Config) {
     lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000,
     onSessionSeconds: (s) => metrics.sessionSeconds.inc(s),
   });
-  const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: adminToken });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
   const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
@@ -189,23 +173,13 @@ export async function startKeygate(config: Config) {
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  admin.use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken, usage, metrics, webhooks }));
-
-  const openapi = buildOpenApi(version);
-  const management = express();
-  management.disable('x-powered-by');
-  management.set('etag', false);
-  // Entered only through the public listener's gate (proxy/public-handler.ts), which counts and logs the request.
-  management.use(assignRequestId);
-  management.use(MANAGEMENT_PREFIX, ...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => openapi, webhooks }));
-  management.use(notFound);
-  management.use(errorHandler(logger));
+  ready = { store, format, hash, usage, webhooks };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
   const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
   const handlePublic = createPublicHandler({
-    management: management as unknown as (req: IncomingMessage, res: ServerResponse) => void,
+    management: lazily('public'),
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
     pipeline,
     limits,

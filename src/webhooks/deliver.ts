@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import { Agent, request } from 'undici';
+import type * as UndiciApi from 'undici';
+import type { Agent } from 'undici';
 import type { EndpointSecret } from './types.ts';
 
 // Standard Webhooks (https://www.standardwebhooks.com): `webhook-id`, `webhook-timestamp` (unix seconds) and
@@ -71,19 +72,33 @@ export interface AttemptResult {
   error: string | null;
 }
 
+// undici's full API (its Agent and `request`, fetch and the rest come with them) is loaded with the first delivery,
+// not at start: most replicas never deliver one (issue 18: an idle sidecar's memory).
+let undici: Promise<typeof UndiciApi> | null = null;
+
 /** One HTTP POST to a receiver: never follows a redirect, reads at most `maxResponseBytes`, bounded in time. */
 export class Deliverer {
-  readonly #agent: Agent;
+  #agent: Promise<Agent> | null = null;
+  #closed = false;
   readonly #opts: DeliveryOptions;
 
   constructor(opts: DeliveryOptions) {
     this.#opts = opts;
-    this.#agent = new Agent({
-      connect: opts.allowPrivateTargets ? { timeout: opts.timeoutMs } : { timeout: opts.timeoutMs, lookup: guardedLookup },
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-      keepAliveTimeout: 4_000,
-    });
+  }
+
+  /** The connection pool for every receiver, made on the first delivery (closed at once if close() came first). */
+  #agentOf(Undici: typeof UndiciApi): Promise<Agent> {
+    return (this.#agent ??= (async () => {
+      const { timeoutMs, allowPrivateTargets } = this.#opts;
+      const agent = new Undici.Agent({
+        connect: allowPrivateTargets ? { timeout: timeoutMs } : { timeout: timeoutMs, lookup: guardedLookup },
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        keepAliveTimeout: 4_000,
+      });
+      if (this.#closed) await agent.close();
+      return agent;
+    })());
   }
 
   async post(url: string, headers: Record<string, string>, body: string): Promise<AttemptResult> {
@@ -100,9 +115,10 @@ export class Deliverer {
       if (!this.#opts.allowPrivateTargets && isIP(host) && isPrivateAddress(host)) {
         throw new BlockedTargetError(`${host} is a private address`);
       }
-      const res = await request(url, {
+      const Undici = await (undici ??= import('undici'));
+      const res = await Undici.request(url, {
         method: 'POST',
-        dispatcher: this.#agent,
+        dispatcher: await this.#agentOf(Undici),
         headers: { 'content-type': 'application/json', 'user-agent': 'keygate-webhooks', ...headers },
         body,
         signal: AbortSignal.timeout(this.#opts.timeoutMs),
@@ -124,7 +140,8 @@ export class Deliverer {
     }
   }
 
-  close(): Promise<void> {
-    return this.#agent.close();
+  async close(): Promise<void> {
+    this.#closed = true;
+    await (await this.#agent)?.close();
   }
 }

@@ -1,0 +1,121 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type RequestHandler } from 'express';
+import { adminRouter } from '../api/admin.ts';
+import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.ts';
+import { KeyService } from '../api/key-service.ts';
+import { buildOpenApi } from '../api/openapi.ts';
+import { selfServiceRouter } from '../api/self-service.ts';
+import type { Config } from '../config/schema.ts';
+import { pathOf } from '../http/path.ts';
+import type { KeyFormat } from '../keys/format.ts';
+import type { KeyHasher } from '../keys/hashing.ts';
+import type { Usage } from '../limits/usage.ts';
+import type { Readiness } from '../ops/health.ts';
+import type { AccessLog, Logger } from '../ops/logger.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import { MANAGEMENT_PREFIX } from '../proxy/public-handler.ts';
+import type { KeyStore } from '../store/types.ts';
+import type { WebhookQueue } from '../webhooks/types.ts';
+
+// The management APIs (Express, their zod schemas, the OpenAPI document): loaded on their first request, not at
+// start, because a sidecar that never serves one should not hold them (issue 18: about 4 MB of an idle
+// process's heap). app.ts answers the internal listener's probes (/healthz, /readyz, /metrics) without them.
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What the APIs need from the running keygate; `ready` is null until the store and everything on it exist. */
+export interface ManagementDeps {
+  config: Config;
+  version: string;
+  adminToken: string;
+  metrics: Metrics;
+  logger: Logger;
+  access: AccessLog;
+  readiness: Readiness;
+  cacheSize: () => number;
+  ready: () => {
+    store: KeyStore;
+    format: KeyFormat;
+    hash: KeyHasher;
+    usage: Usage;
+    webhooks: WebhookQueue | null;
+  } | null;
+}
+
+/** Counts and logs the internal listener's requests (the public listener's gate records its own, with auth details). */
+function observe(metrics: Metrics, access: AccessLog): RequestHandler {
+  return (req, res, next) => {
+    const started = performance.now();
+    res.once('finish', () => {
+      const seconds = (performance.now() - started) / 1000;
+      metrics.countRequest('internal', req.method, res.statusCode);
+      metrics.requestDuration.series('internal').observe(seconds);
+      if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
+        access({ requestId: res.locals.requestId as string, method: req.method, path: pathOf(req.originalUrl), status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener: 'internal', decision: 'management' });
+      }
+    });
+    next();
+  };
+}
+
+/**
+ * The two Express apps: `internal` serves everything on the internal listener that app.ts's probes do not (the
+ * admin API, 404s, and the probes' paths in forms other than the plain GET, such as `/healthz/`), and `public`
+ * serves `/keygate/v1` behind the public listener's gate.
+ */
+export function createManagement(deps: ManagementDeps): { internal: Handler; public: Handler } {
+  const { config, metrics, logger } = deps;
+  let built: { admin: RequestHandler; selfService: RequestHandler } | null = null;
+  let openapi: object | null = null;
+  // The routers need the store: until it is open, /admin/v1 answers 404 as an empty router did.
+  const routers = () => {
+    if (built) return built;
+    const ready = deps.ready();
+    if (!ready) return null;
+    const { store, format, hash, usage, webhooks } = ready;
+    const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
+    built = {
+      admin: express.Router().use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks })),
+      selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks })),
+    };
+    return built;
+  };
+
+  const internal = express();
+  internal.disable('x-powered-by');
+  internal.set('etag', false);
+  internal.use(assignRequestId, observe(metrics, deps.access));
+  internal.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  internal.get('/readyz', async (_req, res) => {
+    const { httpStatus, body } = await deps.readiness.report();
+    res.status(httpStatus).json(body);
+  });
+  internal.get('/metrics', async (_req, res) => {
+    metrics.cacheEntries.set(deps.cacheSize());
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  internal.use('/admin/v1', (req, res, next) => {
+    const r = routers();
+    if (r) r.admin(req, res, next);
+    else next();
+  });
+  internal.use(notFound);
+  internal.use(errorHandler(logger));
+
+  const management = express();
+  management.disable('x-powered-by');
+  management.set('etag', false);
+  // Entered only through the public listener's gate (proxy/public-handler.ts), which counts and logs the request.
+  management.use(assignRequestId);
+  management.use(MANAGEMENT_PREFIX, (req, res, next) => {
+    const r = routers();
+    if (r) r.selfService(req, res, next);
+    else next();
+  });
+  management.use(notFound);
+  management.use(errorHandler(logger));
+
+  return { internal: internal as unknown as Handler, public: management as unknown as Handler };
+}
