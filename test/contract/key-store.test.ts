@@ -321,6 +321,26 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
   });
 });
 
+describe('Redis usage flush', () => {
+  it("adds each key's counts once and the tenant's total once per call, across calls of 1,000 keys, however often sent", async () => {
+    const store = await redisStore({ url: redis.url });
+    const stat = async (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+    const t = tenant();
+    const period = '2026-11-24';
+    const deltas = Array.from({ length: 1_500 }, (_, i) => ({ tenantId: t.id, keyId: `key_${i}`, period, counts: { ...zeroCounts(), allowed: 1 + (i % 3) } }));
+    const sum = deltas.reduce((a, d) => a + d.counts.allowed, 0);
+    const before = await stat('hincrby');
+    const batch = { writer: `w${n++}`, seq: 1, deltas };
+    await store.addUsage(batch);
+    // One HINCRBY per key, one for the tenant's total, five for the fleet totals: not one per key for the total too.
+    expect((await stat('hincrby')) - before).toBe(1_500 + 1 + 5);
+    await store.addUsage(batch); // a retried flush: nothing counted twice
+    expect((await store.readUsage(t.id, [period], null)).get(period)?.allowed).toBe(sum);
+    expect((await store.readUsage(t.id, [period], 'key_1499')).get(period)?.allowed).toBe(1 + (1499 % 3));
+    await store.close();
+  });
+});
+
 describe('Redis store failures', () => {
   it('name the store operation and the Redis command', async () => {
     const store = await redisStore(cluster.config, 'failing:');

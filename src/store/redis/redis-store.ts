@@ -364,26 +364,31 @@ export class RedisStore implements KeyStore {
     // One HINCRBY script call per tenant and period (fields in chunks), plus one per fleet total: a flush of
     // 100,000 keys is a few hundred commands, not half a million queued at once. Each call is counted once per
     // writer, batch and chunk (the hash keeps the last one), so a retried batch adds only what was not added.
+    // The tenant's own total (`*:<field>`) is summed here and sent once per hash, in its first call, rather than
+    // incremented beside every key's field (that was half of a flush's HINCRBYs inside Redis).
     const writerField = `~w:${writer}`;
-    const perHash = new Map<string, Array<string | number>>();
+    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number> }>();
     const totals = new Map<string, UsageCounts>();
     for (const d of deltas) {
       const key = this.#usage(d.tenantId, d.period);
-      let fields = perHash.get(key);
-      if (!fields) perHash.set(key, (fields = []));
+      let hash = perHash.get(key);
+      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [] }));
       let total = totals.get(d.period);
       if (!total) totals.set(d.period, (total = zeroCounts()));
       for (const field of USAGE_FIELDS) {
         const n = d.counts[field];
         if (n === 0) continue;
-        fields.push(`${d.keyId}:${field}`, n, `*:${field}`, n);
+        hash.fields.push(`${d.keyId}:${field}`, n);
+        hash.tenant[field] += n;
         total[field] += n;
       }
     }
-    const CHUNK = 2_000; // field/increment pairs per call
-    // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches).
+    const CHUNK = 2_000; // arguments (1,000 field/increment pairs) per call
+    // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches). A retried batch has
+    // the same deltas, so the same chunks.
     const chunkSeq = (c: number) => seq * 1_000_000 + c;
-    for (const [key, fields] of perHash) {
+    for (const [key, { tenant, fields: keyFields }] of perHash) {
+      const fields = [...USAGE_FIELDS.flatMap((f) => (tenant[f] === 0 ? [] : [`*:${f}`, tenant[f]])), ...keyFields];
       for (let i = 0; i < fields.length; i += CHUNK) {
         await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
       }
