@@ -104,6 +104,31 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect(await store.revokeKey(t.id, k.id, audit)).toBe(false);
   });
 
+  it('refreshes cached hashes as lookup would answer now, in one call: null once a hash no longer verifies', async () => {
+    const [t, other] = [tenant(5), tenant()];
+    await store.createTenant(t, audit);
+    await store.createTenant(other, audit);
+    const hashes = [hash(), hash(), hash(), hash(), hash()];
+    const keys = hashes.map((h, i) => key(i < 4 ? t.id : other.id, h));
+    for (const k of keys) await store.createKey(k, audit);
+    const refs = keys.map((k) => ({ hash: k.hashes[0]!.hash, tenantId: k.tenantId, keyId: k.id }));
+    expect(await store.refresh(refs)).toEqual(await Promise.all(hashes.map((h) => store.lookup(h))));
+    expect(await store.refresh([])).toEqual([]);
+
+    await store.updateKey(t.id, keys[0]!.id, (k) => ({ ...k, isActive: false }), audit);
+    await store.revokeKey(t.id, keys[1]!.id, audit);
+    await store.rotateKey(t.id, keys[2]!.id, { hash: hash(), prefix: 'kg_sk_zzzzzz' }, 0, audit);
+    await store.deleteTenant(other.id, 'admin');
+    const after = await store.refresh(refs);
+    expect(after[0]?.key.isActive).toBe(false);
+    expect(after.slice(1, 3)).toEqual([null, null]);
+    expect(after[3]?.key.id).toBe(keys[3]!.id);
+    expect(after[4]).toBeNull();
+    expect(after).toEqual(await Promise.all(hashes.map((h) => store.lookup(h))));
+    // A hash named with a key it does not point at is no answer for that key.
+    expect(await store.refresh([{ ...refs[3]!, keyId: keys[0]!.id }])).toEqual([null]);
+  });
+
   it('rotates without grace: old value dead at once, new value live, same id', async () => {
     const t = tenant();
     await store.createTenant(t, audit);

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
@@ -23,6 +23,8 @@ export interface RedisStoreOptions {
 }
 
 const CAS_ATTEMPTS = 8;
+/** Keys per MGET of a cache refresh: a few hundred KB per reply at most. */
+const MGET_CHUNK = 500;
 /** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one; and how long
  *  keygate waits before sending a SUBSCRIBE that failed again. */
 const CLUSTER_RESUBSCRIBE_MS = 1_000;
@@ -339,6 +341,59 @@ export class RedisStore implements KeyStore {
       if (hashExpiresAt === undefined) return null;
       return { key, tenant: JSON.parse(rawTenant) as Tenant, hashExpiresAt };
     })());
+  }
+
+  refresh(refs: RefreshRef[]): Promise<Array<Verification | null>> {
+    return named('refresh', (async () => {
+      if (refs.length === 0) return [];
+      // Both reads at once: an answer needs the verification record AND the key record listing the hash (a
+      // revocation removes the first before the second, a rotation drops old values' records before the key
+      // changes), so a mutation between the two reads can only make the answer null, which a re-read settles.
+      // On Cluster each verification record has its own slot: an MGET of one key each (not a GET, so that MONITOR
+      // tells a refresh from a lookup: bench/redis-count.ts).
+      const vr = refs.map((r) => this.#vr(r.hash));
+      const pointers = this.#r.isCluster ? Promise.all(vr.map(async (k) => (await this.#r.mget(k))[0] ?? null)) : this.#mgetChunked(vr);
+      const byTenant = new Map<string, Set<string>>();
+      for (const r of refs) {
+        let ids = byTenant.get(r.tenantId);
+        if (!ids) byTenant.set(r.tenantId, (ids = new Set()));
+        ids.add(r.keyId);
+      }
+      // One tenant's records share a slot: its tenant record first, then its keys (a lookup's MGET names the key first).
+      const records = new Map<string, string | null>();
+      const reads = [...byTenant].flatMap(([t, ids]) => {
+        const keyIds = [...ids];
+        const chunks: Array<Promise<void>> = [];
+        for (let i = 0; i < keyIds.length; i += MGET_CHUNK) {
+          const chunk = keyIds.slice(i, i + MGET_CHUNK);
+          chunks.push(this.#r.mget(this.#t(t), ...chunk.map((k) => this.#k(t, k))).then(([tenant, ...keys]) => {
+            records.set(this.#t(t), tenant ?? null);
+            chunk.forEach((k, j) => records.set(this.#k(t, k), keys[j] ?? null));
+          }));
+        }
+        return chunks;
+      });
+      const [refsNow] = await Promise.all([pointers, Promise.all(reads)]);
+      return refs.map((r, i): Verification | null => {
+        const pointer = refsNow[i];
+        if (!pointer) return null;
+        const { t, k } = JSON.parse(pointer) as { t: string; k: string };
+        const rawKey = records.get(this.#k(r.tenantId, r.keyId));
+        const rawTenant = records.get(this.#t(r.tenantId));
+        if (t !== r.tenantId || k !== r.keyId || !rawKey || !rawTenant) return null;
+        const key = JSON.parse(rawKey) as StoredKey;
+        const hashExpiresAt = hashExpiry(key, r.hash);
+        if (hashExpiresAt === undefined) return null;
+        return { key, tenant: JSON.parse(rawTenant) as Tenant, hashExpiresAt };
+      });
+    })());
+  }
+
+  /** MGET of keys in any slots (standalone and Sentinel only), in commands of at most MGET_CHUNK keys. */
+  async #mgetChunked(keys: string[]): Promise<Array<string | null>> {
+    const parts: Array<Promise<Array<string | null>>> = [];
+    for (let i = 0; i < keys.length; i += MGET_CHUNK) parts.push(this.#r.mget(keys.slice(i, i + MGET_CHUNK)));
+    return (await Promise.all(parts)).flat();
   }
 
   async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {
