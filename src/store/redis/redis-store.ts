@@ -78,7 +78,8 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  * Key layout (`p` = configured prefix; `{ten_…}` is a Cluster hash tag, so one tenant's records share a slot;
  * docs/redis-keys.md has the whole table, with the keys the limiters write):
  *   p vr:<hash>            → {"t":tenantId,"k":keyId}   verification record, one per live hash; each in its
- *                            own slot, so only ever named one per command
+ *                            own slot, so named one per command (but for the cache refresh's MGET, which
+ *                            names many only off Cluster)
  *   p {ten}:t              → Tenant JSON
  *   p {ten}:keys           → ZSET of key ids (lex order = creation order, ids are ULIDs)
  *   p {ten}:k:<keyId>      → StoredKey JSON
@@ -92,7 +93,7 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
  *   p {ten}:outbox         → STREAM of webhook events (consumer group `delivery`; webhooks/redis-queue.ts)
- * Every multi-key command and script names keys of one tenant only; nothing else is multi-key.
+ * Every multi-key command and script names keys of one tenant only; nothing else is multi-key on Cluster.
  */
 export class RedisStore implements KeyStore {
   readonly kind = 'redis' as const;
