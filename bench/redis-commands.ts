@@ -7,59 +7,38 @@
 //   npm run build && node bench/redis-commands.ts --shard     # also: what one redis-server sustains (redis-benchmark)
 //
 // Commands a script runs inside Redis (source "lua" in MONITOR) are not counted: what matters to the network
-// and to Redis's command loop is each EVALSHA. Background work is reported apart: usage and lastUsedAt
-// flushes (every usage.flushIntervalSeconds / usage.lastUsedFlushSeconds, whatever the traffic) and, on
-// Cluster, the slot-map refresh (CLUSTER SLOTS every 5 s).
+// and to Redis's command loop is each EVALSHA. Background work is reported apart (bench/redis-count.ts): usage
+// and lastUsedAt flushes (every usage.flushIntervalSeconds / usage.lastUsedFlushSeconds, whatever the traffic),
+// the key cache's batched refresh of keys in use, and, on Cluster, the slot-map refresh (CLUSTER SLOTS every 5 s).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { scripts } from '../dist/store/redis/scripts.js';
 import { admin, createTenant, proxied, self } from '../test/helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../test/helpers/keygate.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 import { startRedisCluster } from '../test/helpers/redis-topologies.ts';
 import { startUpstream } from '../test/helpers/upstream.ts';
+import { classify, monitorAll, type Command } from './redis-count.ts';
 
 const onCluster = process.argv.includes('--cluster');
 const shard = process.argv.includes('--shard');
 
 const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 const scriptNames = new Map(Object.entries(scripts).map(([name, lua]) => [sha1(lua), `EVALSHA kg_${name}`]));
+const monitor = (ports: number[]) => monitorAll(ports, scriptNames);
 
-interface Seen {
-  name: string;
-  key: string;
-}
-
-/** MONITOR on every master: the commands clients sent (not those run inside scripts), by name. */
-async function monitorAll(ports: number[]): Promise<{ seen: Seen[]; stop(): void }> {
-  const seen: Seen[] = [];
-  const clients = ports.map((port) => new Redis({ port, host: '127.0.0.1', lazyConnect: true }));
-  const monitors = await Promise.all(clients.map((c) => c.monitor()));
-  for (const m of monitors) {
-    m.on('monitor', (_time: string, args: string[], source: string) => {
-      if (source === 'lua') return;
-      const cmd = args[0]!.toUpperCase();
-      if (cmd === 'MONITOR') return;
-      const name = cmd === 'EVALSHA' ? (scriptNames.get(args[1]!) ?? 'EVALSHA rate-limiter-flexible') : cmd;
-      const key = cmd === 'EVALSHA' || cmd === 'EVAL' ? (args[3] ?? '') : (args[1] ?? '');
-      seen.push({ name, key });
-    });
-  }
-  return { seen, stop: () => [...monitors, ...clients].forEach((m) => m.disconnect()) };
-}
-
-const isFlush = (s: Seen) => s.name === 'EVALSHA kg_incrementFields' || (s.name === 'HSET' && s.key.endsWith(':lu'));
-const isBackground = (s: Seen) => ['CLUSTER', 'INFO', 'PING', 'SCRIPT', 'CLIENT', 'HELLO', 'READONLY'].includes(s.name);
-
-function summarise(seen: Seen[], count: number) {
-  const own = seen.filter((s) => !isFlush(s) && !isBackground(s));
+/** What requests and calls sent (background work left out: redis-count.ts), per call, by command or script. */
+function summarise(seen: Command[], count: number) {
+  const own = seen.filter((s) => s.name !== 'INFO' && classify(s).kind === 'request');
   const byName = new Map<string, number>();
-  for (const s of own) byName.set(s.name, (byName.get(s.name) ?? 0) + 1);
+  for (const s of own) {
+    const name = s.name === 'EVALSHA' ? (s.script ?? 'EVALSHA rate-limiter-flexible') : s.name;
+    byName.set(name, (byName.get(name) ?? 0) + 1);
+  }
   return {
     perCall: Number((own.length / count).toFixed(3)),
     breakdown: Object.fromEntries([...byName].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / count).toFixed(3))])),
-    background: seen.filter((s) => isFlush(s) || isBackground(s)).length,
+    background: seen.filter((s) => s.name !== 'INFO' && classify(s).kind === 'background').length,
   };
 }
 
@@ -85,7 +64,7 @@ async function main() {
   const results: Record<string, unknown> = {};
 
   async function count(label: string, n: number, work: () => Promise<void>) {
-    const m = await monitorAll(ports);
+    const m = await monitor(ports);
     await new Promise((r) => setTimeout(r, 100));
     await work();
     await new Promise((r) => setTimeout(r, 300));
@@ -144,16 +123,36 @@ async function main() {
   // GET /usage flushes this replica's counts first; counted here: the flush and the read of one key's day.
   const flushTenants = await Promise.all(Array.from({ length: 10 }, (_, i) => createTenant(kg, { name: `f${i}` })));
   for (const ft of flushTenants) for (let i = 0; i < 5; i++) await proxied(kg, '/v1/calls', { 'x-api-key': ft.key });
-  const m = await monitorAll(ports);
+  const m = await monitor(ports);
   await new Promise((r) => setTimeout(r, 100));
   await self(kg, flushTenants[0]!.key, 'GET', `/usage?from=${new Date().toISOString().slice(0, 10)}`);
   await new Promise((r) => setTimeout(r, 300));
   m.stop();
-  const flushCommands = m.seen.filter(isFlush).length;
+  const flushCommands = m.seen.filter((c) => c.script === 'EVALSHA kg_incrementFields').length;
   results['usage flush with 10 tenants active (day + month hash each, plus the two fleet totals)'] = { commands: flushCommands };
   console.log('usage flush, 10 tenants active', flushCommands);
-
   await kg.stop();
+
+  // ---- background: the key cache's refresh of keys in use (a keygate with cache.ttlSeconds 3) ---------------
+  // 200 keys of one tenant and 1 of another, each loaded once; once in the last third of their TTL, each used
+  // again: served from the cache at once, and read again together in the background.
+  const refreshing = await startKeygate({ config: { ...config, cache: { ttlSeconds: 3 } }, upstream: upstream.url, redisUrl: null });
+  const owner = await createTenant(refreshing, { name: 'refresh', plan: 'enterprise' });
+  const other = await createTenant(refreshing, { name: 'refresh-other', plan: 'enterprise' });
+  const inUse = [other.key];
+  for (let i = 0; i < 200; i++) inUse.push((await admin(refreshing, 'POST', `/tenants/${owner.tenant.id}/api-keys`, { permissions: ['calls:read'] })).body.key);
+  for (const k of inUse) await proxied(refreshing, '/v1/calls', { 'x-api-key': k });
+  await new Promise((r) => setTimeout(r, 2_300));
+  const r = await monitor(ports);
+  await new Promise((res) => setTimeout(res, 100));
+  for (const k of inUse) await proxied(refreshing, '/v1/calls', { 'x-api-key': k });
+  await new Promise((res) => setTimeout(res, 1_500));
+  r.stop();
+  const refresh = r.seen.filter((c) => classify(c).cause.startsWith('cache refresh'));
+  const lookups = r.seen.filter((c) => classify(c).cause.startsWith('lookup'));
+  results['cache refresh of 201 keys in use (200 of one tenant, 1 of another)'] = { commands: refresh.length, keysRead: refresh.reduce((n, c) => n + c.keys, 0), lookupsOnTheRequestPath: lookups.length };
+  console.log('cache refresh of 201 keys in use', JSON.stringify(results['cache refresh of 201 keys in use (200 of one tenant, 1 of another)']));
+  await refreshing.stop();
   await upstream.close();
   await (cluster ? cluster.close() : standalone!.close());
 

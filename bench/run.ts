@@ -13,6 +13,7 @@ import { authzBench } from './authz.ts';
 import { cpuMicros, freePort, openLoop, otherCores, peakRssMb, proxyCore, percentile, pinned, processTree, startCommand, startScript, stop, zipf, type OpenLoopResult } from './lib.ts';
 import { memoryPhase } from './memory.ts';
 import { provision } from './provision.ts';
+import { counted, type Tally } from './redis-count.ts';
 import { nginxConfig, nginxInstalled } from './systems/nginx.ts';
 import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
 
@@ -21,7 +22,8 @@ const root = join(here, '..');
 const quick = process.env.BENCH_QUICK === '1';
 /**
  * `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine;
- * `BENCH_ONLY=memory`: only the memory phase (bench/memory.ts).
+ * `BENCH_ONLY=memory`: only the memory phase (bench/memory.ts);
+ * `BENCH_ONLY=redis`: only keygate's Redis commands (bench/redis-count.ts), about three minutes.
  */
 const only = process.env.BENCH_ONLY;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -173,6 +175,44 @@ async function runMemory(redisUrl: string, upstreamUrl: string): Promise<{ memor
   return { memory, memoryFloor };
 }
 
+/** The mixes' key sequences (cycled in order): the first key hot; Zipf over all of them; invalid; over their limit. */
+function mixesOf(keys: string[], limited: string[]): Record<string, string[]> {
+  const pick = zipf(keys.length);
+  const zipfKeys = Array.from({ length: 20_000 }, () => keys[pick()]!);
+  const invalid = zipfKeys.map((k) => `${k.slice(0, 10)}${k.slice(11)}x`); // right shape, wrong checksum
+  const overLimit = Array.from({ length: 1_000 }, (_, i) => limited[i % limited.length]!);
+  return { 'hot key': [keys[0]!], 'zipf over 10,000 keys': zipfKeys, 'invalid keys': invalid, 'over-limit keys': overLimit };
+}
+
+/**
+ * Redis commands in steady state (bench/redis-count.ts, MONITOR): what requests cause, per request, and the
+ * background work apart. The Zipf run lasts a minute, so that every active key's per-minute window ends once in
+ * it (a lease per key, window and replica), after a warm-up longer than a third of the cache TTL (the keys the
+ * mixes left in their cache's last third are refreshed, or expired ones read again, before it starts).
+ */
+async function redisSteadyState(kg: System, ports: number[], hotHeaders: Record<string, string>, zipfKeys: string[]): Promise<{ hot: Tally; zipf: Tally }> {
+  await load(kg.url, 3, hotHeaders);
+  const hot = await countedLoad(kg, ports, quick ? 10 : 20, hotHeaders);
+  await load(kg.url, 12, {}, zipfKeys);
+  return { hot, zipf: { ...(await countedLoad(kg, ports, quick ? 30 : 60, {}, zipfKeys)), distinctKeys: new Set(zipfKeys).size } };
+}
+
+/** keygate under load for `seconds`, its Redis commands counted (with the rate and CPU per request, to read them by). */
+async function countedLoad(kg: System, ports: number[], seconds: number, headers: Record<string, string>, keys?: string[]): Promise<Tally> {
+  let m!: Awaited<ReturnType<typeof measure>>;
+  const t = await counted(ports, async () => (m = await measure(kg, seconds, headers, keys)).total);
+  return { ...t, rps: m.rps, cpuUsPerRequest: m.cpuUsPerRequest };
+}
+
+function printRedis(redis: { mixes: Record<string, Tally>; steady: Record<string, Tally> }): void {
+  console.log('\nRedis commands sent by keygate (MONITOR; one EVALSHA is one command): per request, what requests caused; background apart');
+  console.log('| run | requests | s | req/s, CPU µs/req | per request | by cause (per request) | background commands (per s) | all ÷ requests | INFO commandstats ÷ requests (in-script too) |\n|---|---|---|---|---|---|---|---|---|');
+  const line = (name: string, t: Tally) =>
+    console.log(`| ${name} | ${t.requests} | ${t.seconds} | ${t.rps ?? '—'}, ${t.cpuUsPerRequest ?? '—'} | ${t.perRequest} | ${Object.entries(t.requestCauses).map(([k, v]) => `${k} ${v}`).join('; ') || '—'} | ${t.background} (${t.backgroundPerSecond}/s: ${Object.entries(t.backgroundCauses).map(([k, v]) => `${k} ${v}`).join('; ') || '—'}${t.refreshKeysRead ? `; ${t.refreshKeysRead} records read by the refresh` : ''}) | ${t.allPerRequest} | ${t.commandstatsPerRequest ?? '—'} |`);
+  for (const [name, t] of Object.entries(redis.steady)) line(`steady state, ${name}${t.distinctKeys ? ` (${t.distinctKeys} distinct keys)` : ''}`, t);
+  for (const [name, t] of Object.entries(redis.mixes)) line(`mix ${name}`, t);
+}
+
 async function main(): Promise<void> {
   const results: Record<string, unknown> = {
     startedAt: new Date().toISOString(), node: process.version, pinnedToOneCore: pinned, loadGenerator: wrkInstalled ? 'wrk' : 'autocannon',
@@ -214,6 +254,28 @@ async function main(): Promise<void> {
     return;
   }
   const { keys: limited } = await provision(redisUrl, 50, { requestsPerMinute: 1, requestsPerDay: 1_000 });
+  if (only === 'redis') {
+    // `BENCH_ONLY=redis`: keygate alone, its Redis commands in the mixes and in steady state (a few minutes).
+    const kg = await startKeygate(redisUrl, upstreamUrl);
+    const mixes = mixesOf(keys, limited);
+    for (const k of keys) await (await fetch(kg.url + PATH, { headers: { 'x-api-key': k } })).arrayBuffer(); // warm the cache
+    const mixRedis: Record<string, Tally> = {};
+    for (const [mix, mixKeys] of Object.entries(mixes)) {
+      await load(kg.url, 2, {}, mixKeys);
+      mixRedis[mix] = await countedLoad(kg, [redisPort], quick ? 3 : 5, {}, mixKeys);
+    }
+    results.redis = { mixes: mixRedis, steady: await redisSteadyState(kg, [redisPort], { 'x-api-key': hot }, mixes['zipf over 10,000 keys']!) };
+    printRedis(results.redis as { mixes: Record<string, Tally>; steady: Record<string, Tally> });
+    mkdirSync(join(here, 'results'), { recursive: true });
+    const file = join(here, 'results', `bench-redis-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, JSON.stringify(results, null, 2));
+    console.log(`\nwrote ${file}`);
+    await stop(kg.proc);
+    await stop(upstream);
+    admin.disconnect();
+    redis.proc.kill('SIGKILL');
+    return;
+  }
   // The straightforward stack reads the same keys from its own records.
   await Promise.all(keys.map((k) => admin.set(`naive:key:${createHash('sha256').update(k).digest('hex')}`, JSON.stringify({ tenantId: 'ten_bench' }))));
 
@@ -250,6 +312,8 @@ async function main(): Promise<void> {
 
   // Maximum throughput, one hot key: REPEATS rounds over all systems, so a slow spell of the machine hits all.
   const runs = new Map<string, Array<LoadResult & { cpuUsPerRequest: number }>>(systems.map((s) => [s.name, []]));
+  // INFO commandstats over the first round: every command Redis ran, those run inside scripts too, background
+  // included (the steady-state figures below count what keygate sends, by cause).
   const calls = async () => [...(await admin.info('commandstats')).matchAll(/calls=(\d+)/g)].reduce((sum, x) => sum + Number(x[1]), 0);
   const redisPerRequest: Record<string, number> = {};
   for (let r = 0; r < REPEATS; r++) {
@@ -295,20 +359,19 @@ async function main(): Promise<void> {
 
   // Mixes, keygate against the straightforward stack (the two that authenticate against Redis).
   const naive = systems.find((s) => s.name.startsWith('straightforward'))!;
-  const pick = zipf(keys.length);
-  const zipfKeys = Array.from({ length: 20_000 }, () => keys[pick()]!);
-  const invalid = zipfKeys.map((k) => `${k.slice(0, 10)}${k.slice(11)}x`); // right shape, wrong checksum
-  const overLimit = Array.from({ length: 1_000 }, (_, i) => limited[i % limited.length]!);
+  const mixes = mixesOf(keys, limited);
+  const zipfKeys = mixes['zipf over 10,000 keys']!;
   for (const k of keys) await (await fetch(kg.url + PATH, { headers: { 'x-api-key': k } })).arrayBuffer(); // warm keygate's cache
-  const mixes: Record<string, string[]> = { 'hot key': [hot], 'zipf over 10,000 keys': zipfKeys, 'invalid keys': invalid, 'over-limit keys': overLimit };
   const mixResults: Record<string, unknown> = {};
+  const redisPorts = [redisPort];
+  const mixRedis: Record<string, Tally> = {};
   for (const [mix, mixKeys] of Object.entries(mixes)) {
     // Each system sees the mix's keys once before it is measured (as the throughput runs are warmed up): the
     // figures are the steady state, not the first sight of each key.
     await load(kg.url, 2, {}, mixKeys);
-    const before = await calls();
-    const a = await measure(kg, quick ? 3 : 5, {}, mixKeys);
-    redisPerRequest[`keygate, ${mix}`] = round(((await calls()) - before - 1) / a.total, 3);
+    let a!: Awaited<ReturnType<typeof measure>>;
+    const t = await counted(redisPorts, async () => (a = await measure(kg, quick ? 3 : 5, {}, mixKeys)).total);
+    mixRedis[mix] = { ...t, rps: a.rps, cpuUsPerRequest: a.cpuUsPerRequest };
     await load(naive.url, 2, {}, mixKeys);
     const b = await measure(naive, quick ? 3 : 5, {}, mixKeys);
     mixResults[mix] = { keygate: a, straightforward: b };
@@ -316,6 +379,7 @@ async function main(): Promise<void> {
   }
   results.mixes = mixResults;
   results.redisCommandsPerRequest = redisPerRequest;
+  results.redis = { mixes: mixRedis, steady: await redisSteadyState(kg, redisPorts, hotHeaders, zipfKeys) };
 
   results.websocket = { direct: await wsBench(upstreamUrl, {}), keygate: await wsBench(kg.url, hotHeaders) };
   console.log('websocket', results.websocket);
@@ -330,14 +394,15 @@ async function main(): Promise<void> {
   const row = (prefix: string) => table.find((t) => t.name.startsWith(prefix));
   const [ceiling, bare, express, straightforward, keygate, nginx] = [row('ceiling')!, row('bare')!, row('Express')!, row('straightforward')!, row('keygate')!, row('nginx')];
   const memory = results.memory as { peakRssMb?: number; idleRssMb?: number; heapBytesPerCachedKey?: number };
-  const redisMax = Math.max(...[keygate.name, 'keygate, zipf over 10,000 keys'].map((k) => redisPerRequest[k] ?? Infinity));
+  const redisSteady = (results.redis as { steady: { hot: Tally; zipf: Tally } }).steady;
+  const redisMax = Math.max(redisSteady.hot.perRequest, redisSteady.zipf.perRequest);
   const auth = results.authDecisionOnCacheHit as { opsPerSecond: number };
   const targets = [
     // Issue 18: against the ceiling of a Node proxy built like keygate, and a sidecar's footprint.
     ['keygate ÷ ceiling (req/s)', round(keygate.rps / ceiling.rps, 2), '>= 0.9', keygate.rps >= 0.9 * ceiling.rps],
     ['keygate CPU per request − ceiling (µs)', round(keygate.cpuUsPerRequest - ceiling.cpuUsPerRequest), '<= +10', keygate.cpuUsPerRequest - ceiling.cpuUsPerRequest <= 10],
     ['p99 at saturation, keygate vs bare Node proxy (ms)', `${keygate.p99} vs ${bare.p99}`, 'no worse', keygate.p99 <= bare.p99],
-    ['Redis commands per proxied request (hot key, Zipf)', redisMax, '<= 0.01', redisMax <= 0.01],
+    ['Redis commands per proxied request, sent by requests in steady state (hot key / Zipf; background apart, below)', `${redisSteady.hot.perRequest} / ${redisSteady.zipf.perRequest}`, '<= 0.01', redisMax <= 0.01],
     ['idle RSS: started, Redis connected, no traffic (MB)', memory.idleRssMb ?? 'n/a', '<= 80', (memory.idleRssMb ?? Infinity) <= 80],
     ['heap bytes per cached key', memory.heapBytesPerCachedKey ?? 'n/a', '<= 400', (memory.heapBytesPerCachedKey ?? Infinity) <= 400],
     ['keygate ÷ Express + HPM without auth (req/s)', round(keygate.rps / express.rps, 2), '>= 1.0', keygate.rps >= express.rps],
@@ -360,7 +425,8 @@ async function main(): Promise<void> {
   console.log('\n| figure | measured | target | holds? |\n|---|---|---|---|');
   for (const [figure, measured, target, holds] of targets) console.log(`| ${figure} | ${measured} | ${target} | ${holds === null ? '—' : holds ? 'yes' : 'no'} |`);
   console.log('\nauth decision on a cache hit', results.authDecisionOnCacheHit);
-  console.log('redis commands per proxied request', results.redisCommandsPerRequest);
+  console.log('redis commands per proxied request, INFO commandstats (in-script commands and background included), throughput run', results.redisCommandsPerRequest);
+  printRedis(results.redis as { mixes: Record<string, Tally>; steady: Record<string, Tally> });
 
   mkdirSync(join(here, 'results'), { recursive: true });
   const file = join(here, 'results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

@@ -31,12 +31,22 @@ export interface KeyCacheOptions {
 }
 
 const RETRIES_AFTER_EVICTION = 3;
+/** Entries refreshed in one batch at most; a used entry left out loads on the request path when it expires. */
+const MAX_REFRESH_BATCH = 10_000;
 
 /**
  * Verification records by key hash (SPEC §8). lru-cache's `fetch` coalesces concurrent misses into one store
  * read, and aborts a read whose key is evicted while it runs — that is the generation check for key events:
  * a load that began before an eviction never writes the stale record back. Tenant events cannot name the
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
+ *
+ * Background refresh: a hit on an entry in the last third of its TTL queues it, and every `refreshTickMs` the
+ * queued entries are read again together (KeyStore.refresh: on Redis one MGET of their verification records and
+ * one per tenant of its records, instead of a GET and an MGET per key on the request path). So a key in use never
+ * waits for its reload, and the reloads of many keys cost a few commands. The TTL still bounds how long a record
+ * is trusted without asking the store: a refresh that lands after the entry expired, or after an event touched
+ * it (a key event evicts it, a tenant event or a reset bumps the sequence number), is discarded, and an entry not
+ * used in its last third expires and loads on the request path as before.
  *
  * Memory (bench: 100,000 cached keys): the LRU holds each verification as it is (lru-cache keeps the load
  * time and TTL in its own tables, which grow with the entries), what many keys hold alike — the Tenant, the key's policy — is one shared object
@@ -56,6 +66,18 @@ export class KeyCache {
   /** Shared copies of what many keys hold alike (tenants, key policies), by their JSON. */
   readonly #interned = new Map<string, unknown>();
   readonly #lookups: Record<'hit' | 'negative' | 'miss' | 'stale', { inc(): void }> | null;
+  /** A hit whose entry has less than this left of its TTL queues it for a background refresh. */
+  readonly #refreshAheadMs: number;
+  readonly #refreshTickMs: number;
+  /** Entries queued for the next refresh, by hash: the object cached when queued. */
+  #due = new Map<string, CachedVerification>();
+  /** The batch being read: its entries are not queued again meanwhile. */
+  #inFlight = new Map<string, CachedVerification>();
+  /** A refresh is scheduled (the tick's timer runs). */
+  #refreshScheduled = false;
+  /** lru-cache fills this on every get: the entry's remaining TTL, without a second lookup. */
+  readonly #status: LRUCache.Status<string, Entry> = {};
+  readonly #getOptions = { status: this.#status };
 
   constructor(store: KeyStore, opts: KeyCacheOptions, metrics: Metrics | null = null) {
     this.#store = store;
@@ -64,6 +86,8 @@ export class KeyCache {
     this.#lookups = counter ? { hit: counter.child('hit'), negative: counter.child('negative'), miss: counter.child('miss'), stale: counter.child('stale') } : null;
     this.#negativeTtlMs = opts.negativeTtlSeconds * 1000;
     this.#staleIfErrorMs = opts.staleIfErrorSeconds * 1000;
+    this.#refreshAheadMs = (opts.ttlSeconds * 1000) / 3;
+    this.#refreshTickMs = Math.min(1_000, Math.max(10, this.#refreshAheadMs / 4));
     this.#lru = new LRUCache<string, Entry>({
       // Bounded by count, as a size of one per entry: with `max`, lru-cache preallocates its tables for every
       // slot at start (3 MB of touched heap at the default 100,000, whether one key is ever cached or not);
@@ -127,10 +151,57 @@ export class KeyCache {
 
   /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
   peek(hash: string): CachedVerification | null | undefined {
-    const entry = this.#lru.get(hash); // undefined once stale: lru-cache keeps the TTL
+    const entry = this.#lru.get(hash, this.#getOptions); // undefined once stale: lru-cache keeps the TTL
     if (entry === undefined) return undefined;
-    if (this.#lookups) (entry === UNKNOWN ? this.#lookups.negative : this.#lookups.hit).inc();
-    return verificationOf(entry);
+    if (entry === UNKNOWN) {
+      this.#lookups?.negative.inc();
+      return null;
+    }
+    this.#lookups?.hit.inc();
+    if (this.#status.remainingTTL! < this.#refreshAheadMs) this.#queueRefresh(hash, entry as CachedVerification);
+    return entry as CachedVerification;
+  }
+
+  #queueRefresh(hash: string, entry: CachedVerification): void {
+    if (this.#due.size >= MAX_REFRESH_BATCH || this.#due.has(hash) || this.#inFlight.has(hash)) return;
+    this.#due.set(hash, entry);
+    if (this.#refreshScheduled) return;
+    this.#refreshScheduled = true;
+    setTimeout(() => void this.#refresh(), this.#refreshTickMs).unref();
+  }
+
+  /** Reads the queued entries again, together; what changed replaces them, what no longer verifies is evicted. */
+  async #refresh(): Promise<void> {
+    const batch = this.#due;
+    this.#due = new Map();
+    this.#inFlight = batch;
+    this.#refreshScheduled = false;
+    const seq = this.#tenantSeq;
+    const hashes = [...batch.keys()];
+    let found: Array<Verification | null>;
+    try {
+      found = await this.#store.refresh(hashes.map((hash) => ({ hash, tenantId: batch.get(hash)!.tenant.id, keyId: batch.get(hash)!.key.id })));
+    } catch {
+      // The entries expire as they would have; the request path then reads them (or serves them stale-if-error).
+      this.#metrics?.storeErrors.inc({ op: 'refresh' });
+      return;
+    } finally {
+      if (this.#inFlight === batch) this.#inFlight = new Map();
+    }
+    // A tenant event or a reset meanwhile: what was read may predate it; those entries load on their own.
+    if (seq !== this.#tenantSeq) return;
+    hashes.forEach((hash, i) => {
+      const was = batch.get(hash)!;
+      // Evicted by an event, reloaded, or expired (a load may be under way) since it was queued: left as it is.
+      if (this.#lru.peek(hash) !== was) return;
+      const now = found[i]!;
+      if (now === null) {
+        this.#lru.delete(hash); // no longer verifies: the next request reads it (and is refused)
+        return;
+      }
+      const v = this.#verification(now);
+      this.#lru.set(hash, isDeepStrictEqual(was, v) ? was : v);
+    });
   }
 
   /** The verification for `hash`: cached, or loaded once however many requests ask at the same time. */

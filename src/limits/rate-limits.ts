@@ -17,13 +17,18 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // limit on its own (N-times exposure, bounded and documented). Recovery needs no restart: the next call
 // that reaches Redis uses it again.
 //
-// Leases: a replica may take up to 1% of a window's limit (at most 1,000 requests) from Redis in one call and
-// spend it locally, so a busy key costs one Redis round trip per lease instead of one per request. Leased
-// requests are counted in Redis when taken, so the fleet never admits more than the limit. Once half a lease
-// is spent the next one is taken in the background, so a steady stream of requests never waits for Redis
-// (a wait there was the whole p99 at saturation: bench/README.md). What a replica leased and did not spend
-// before the window ended is lost: at most one and a half leases (1.5% of the limit) per replica and window.
-// Limits under 200 lease one request at a time, i.e. exactly as rate-limiter-flexible alone.
+// Leases: a replica takes a lease of 1% of a window's limit (at most 1,000 requests) from Redis in one call and
+// spends it locally, so a busy key costs one Redis round trip per lease instead of one per request. Leased
+// requests are counted in Redis when taken, so the fleet never admits more than the limit. Once half of the
+// first lease's size is left, the next one is taken in the background, so a steady stream of requests never
+// waits for Redis (a wait there was the whole p99 at saturation: bench/README.md). A renewal of a rate-limit
+// lease (not a quota's) while the window is less than half full is sized to about a second of the window's
+// fleet-wide rate so far, between that first size and 1% of the limit: a key far busier than 1,000 requests a
+// second costs about one call a second per window, not one per 1,000 requests (issue 18). What a replica
+// leased and did not spend before the window ended is lost: at most one and a half leases (1.5% of the limit)
+// per replica and window; and since leases grow only in the window's first half, a window that fills is
+// filled by leases of the first size, as before. Limits under 200 lease one request at a time, i.e. exactly
+// as rate-limiter-flexible alone.
 //
 // Bounded state (issue 13): rate-limiter-flexible fixes `points` per limiter instance, so one limiter per
 // distinct limit value would grow with every value a key was ever PATCHed to, and never shrink. Instead there
@@ -46,6 +51,8 @@ const DURATION: Record<'m' | 'd', number> = { m: 60, d: 86_400 };
 const QUOTA_RECHECK_MS = 60_000;
 
 const MAX_LEASE = 1_000;
+/** A renewed lease is sized to about this much of the window's fleet-wide rate so far (see the top of this file). */
+const LEASE_HORIZON_MS = 1_000;
 /** The limiters' own limit: never reached, they only count (keygate compares the count with the window's limit). */
 const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
 /** WindowSpecs kept for reuse; they hold no state, so more distinct sizes than this only cost a rebuild. */
@@ -64,6 +71,10 @@ class WindowSpec {
   readonly refillAt: number;
   /** A monthly quota (period 'M'), not a rate limit. */
   readonly quota: boolean;
+  /** The window's length; 0 for quotas, whose renewed leases keep the first size. */
+  readonly durationMs: number;
+  /** The largest renewed lease: 1% of the limit. */
+  readonly maxLease: number;
 
   constructor(scope: WindowSpec['scope'], limiter: Counter, period: Period, points: number) {
     this.scope = scope;
@@ -73,6 +84,23 @@ class WindowSpec {
     this.leaseSize = leaseSize(points);
     this.refillAt = this.leaseSize > 1 ? this.leaseSize >> 1 : -1;
     this.quota = period === 'M';
+    this.durationMs = period === 'M' ? 0 : DURATION[period] * 1000;
+    this.maxLease = Math.max(1, Math.floor(points / 100));
+  }
+
+  /**
+   * The size of a lease renewed in the background: about LEASE_HORIZON_MS of the window's fleet-wide rate so far
+   * (its count in Redis when this replica last leased, over the time since the window began), between the first
+   * size and 1% of the limit, and only while the window is less than half full.
+   */
+  renewal(window: Window, now: number): number {
+    if (this.durationMs === 0 || this.leaseSize === this.maxLease) return this.leaseSize;
+    const counted = this.points - window.remaining;
+    if (counted * 2 >= this.points) return this.leaseSize;
+    const elapsed = Math.max(LEASE_HORIZON_MS, now - (window.windowEnds - this.durationMs));
+    const horizon = Math.min(LEASE_HORIZON_MS, window.windowEnds - now);
+    const size = Math.floor((counted * horizon) / elapsed);
+    return Math.max(this.leaseSize, Math.min(this.maxLease, size));
   }
 }
 
@@ -304,7 +332,7 @@ export class RateLimitsImpl implements RateLimits {
     }
   }
 
-  /** Spends one request of a live lease; half-way through it, the next lease is asked for in the background. */
+  /** Spends one request of a live lease; with half of a first lease's size left, the next is asked for in the background. */
   #spendOne(window: Window): void {
     if (--window.tokens === window.spec.refillAt && window.taking === null) this.#refill(window);
   }
@@ -317,8 +345,9 @@ export class RateLimitsImpl implements RateLimits {
   /** Takes the next lease while the current one still serves requests. */
   #refill(window: Window): void {
     const taking = (async () => {
-      const { limiter, leaseSize: size, points } = window.spec;
+      const { limiter, points } = window.spec;
       const now = Date.now();
+      const size = window.spec.renewal(window, now);
       try {
         const res = await limiter.consume(window.id, size);
         if (res.consumedPoints > points) {

@@ -28,6 +28,13 @@ export interface Verification<K = StoredKey> {
   hashExpiresAt: number | null;
 }
 
+/** A hash the key cache holds, and where it pointed when it was read (KeyStore.refresh). */
+export interface RefreshRef {
+  hash: string;
+  tenantId: string;
+  keyId: string;
+}
+
 /** The replacement value of a rotated key: its hash and its visible prefix. */
 export interface NewSecret {
   hash: string;
@@ -68,6 +75,13 @@ export interface KeyStore extends UsageStore {
   rotateKey(tenantId: string, keyId: string, secret: NewSecret, graceSeconds: number, audit: AuditInput): Promise<StoredKey | null>;
 
   lookup(hash: string): Promise<Verification | null>;
+  /**
+   * `lookup` again for hashes already found (the key cache's background refresh), in few commands: each answer
+   * is what `lookup` would answer now, or null when the hash no longer points at `keyId` of `tenantId`. Redis:
+   * one MGET of the verification records (one GET each on Cluster, where each has its own slot) and one MGET
+   * per tenant of its key records and its tenant record.
+   */
+  refresh(refs: RefreshRef[]): Promise<Array<Verification | null>>;
   /** An audit line with no mutation beside it (a refused operation); false, and nothing written, without the tenant. */
   appendAudit(tenantId: string, audit: AuditInput): Promise<boolean>;
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;

@@ -104,6 +104,31 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect(await store.revokeKey(t.id, k.id, audit)).toBe(false);
   });
 
+  it('refreshes cached hashes as lookup would answer now, in one call: null once a hash no longer verifies', async () => {
+    const [t, other] = [tenant(5), tenant()];
+    await store.createTenant(t, audit);
+    await store.createTenant(other, audit);
+    const hashes = [hash(), hash(), hash(), hash(), hash()];
+    const keys = hashes.map((h, i) => key(i < 4 ? t.id : other.id, h));
+    for (const k of keys) await store.createKey(k, audit);
+    const refs = keys.map((k) => ({ hash: k.hashes[0]!.hash, tenantId: k.tenantId, keyId: k.id }));
+    expect(await store.refresh(refs)).toEqual(await Promise.all(hashes.map((h) => store.lookup(h))));
+    expect(await store.refresh([])).toEqual([]);
+
+    await store.updateKey(t.id, keys[0]!.id, (k) => ({ ...k, isActive: false }), audit);
+    await store.revokeKey(t.id, keys[1]!.id, audit);
+    await store.rotateKey(t.id, keys[2]!.id, { hash: hash(), prefix: 'kg_sk_zzzzzz' }, 0, audit);
+    await store.deleteTenant(other.id, 'admin');
+    const after = await store.refresh(refs);
+    expect(after[0]?.key.isActive).toBe(false);
+    expect(after.slice(1, 3)).toEqual([null, null]);
+    expect(after[3]?.key.id).toBe(keys[3]!.id);
+    expect(after[4]).toBeNull();
+    expect(after).toEqual(await Promise.all(hashes.map((h) => store.lookup(h))));
+    // A hash named with a key it does not point at is no answer for that key.
+    expect(await store.refresh([{ ...refs[3]!, keyId: keys[0]!.id }])).toEqual([null]);
+  });
+
   it('rotates without grace: old value dead at once, new value live, same id', async () => {
     const t = tenant();
     await store.createTenant(t, audit);
@@ -318,6 +343,26 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     // Another writer's batch 1 is its own.
     await store.addUsage({ ...batch(1, 2), writer: `other${n}` });
     expect((await store.readUsage(t.id, [period], 'key_a')).get(period)?.allowed).toBe(8);
+  });
+});
+
+describe('Redis usage flush', () => {
+  it("adds each key's counts once and the tenant's total once per call, across calls of 1,000 keys, however often sent", async () => {
+    const store = await redisStore({ url: redis.url });
+    const stat = async (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+    const t = tenant();
+    const period = '2026-11-24';
+    const deltas = Array.from({ length: 1_500 }, (_, i) => ({ tenantId: t.id, keyId: `key_${i}`, period, counts: { ...zeroCounts(), allowed: 1 + (i % 3) } }));
+    const sum = deltas.reduce((a, d) => a + d.counts.allowed, 0);
+    const before = await stat('hincrby');
+    const batch = { writer: `w${n++}`, seq: 1, deltas };
+    await store.addUsage(batch);
+    // One HINCRBY per key, one for the tenant's total, five for the fleet totals: not one per key for the total too.
+    expect((await stat('hincrby')) - before).toBe(1_500 + 1 + 5);
+    await store.addUsage(batch); // a retried flush: nothing counted twice
+    expect((await store.readUsage(t.id, [period], null)).get(period)?.allowed).toBe(sum);
+    expect((await store.readUsage(t.id, [period], 'key_1499')).get(period)?.allowed).toBe(1 + (1499 % 3));
+    await store.close();
   });
 });
 

@@ -93,6 +93,47 @@ describe('rate-limit leases', () => {
     expect(admitted).toBeGreaterThanOrEqual(300 - 3 * 3); // at most one unspent lease per replica
   });
 
+  it('grow with a busy key far from its limit: about a call a second per window, not one per 1,000 requests', async () => {
+    const client = new Redis(redis.url, { enableAutoPipelining: true });
+    clients.push(client);
+    await new Promise((r) => client.once('ready', r));
+    const limits = new RateLimitsImpl({ redis: client, prefix: 'grow:', plans });
+    const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1] ?? 0);
+    const busy = identity('key_lease_grow', 100_000_000); // leases of 1,000 at first, up to 1,000,000
+    const before = await calls();
+    let admitted = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const v = limits.consume(busy);
+      if ((v instanceof Promise ? await v : v)?.ok) admitted++;
+    }
+    expect(admitted).toBe(100_000);
+    // Leases of 1,000 would take 100 calls. Renewals follow the window's rate (requests counted over the time since
+    // it began, at least a second): they double while the first second lasts, then cover a second of traffic.
+    expect((await calls()) - before).toBeLessThanOrEqual(40);
+  });
+
+  it('do not grow once a window is half full: a replica then holds at most 1.5 leases of the first size unspent', async () => {
+    const client = new Redis(redis.url, { enableAutoPipelining: true });
+    clients.push(client);
+    await new Promise((r) => client.once('ready', r));
+    const limits = new RateLimitsImpl({ redis: client, prefix: 'fill:', plans });
+    const key = identity('key_lease_fill', 300_000); // leases of 1,000; renewals up to 3,000 while under half full
+    let admitted = 0;
+    let mostUnspent = 0;
+    for (let i = 1; i <= 290_000; i++) {
+      const v = limits.consume(key);
+      if ((v instanceof Promise ? await v : v)?.ok) admitted++;
+      if (i > 160_000 && i % 1_000 === 0) {
+        await new Promise((r) => setTimeout(r, 5)); // the renewal under way lands
+        // Counted in Redis and not admitted: what this replica holds unspent (lost if its traffic stopped now).
+        mostUnspent = Math.max(mostUnspent, Number(await redis.client.get('fill:rl:m300000:key_lease_fill')) - admitted);
+      }
+    }
+    expect(admitted).toBe(290_000);
+    expect(mostUnspent).toBeGreaterThan(0);
+    expect(mostUnspent).toBeLessThanOrEqual(1_500);
+  });
+
   it("do not spend a key's other windows on requests that a window known to be full refuses", async () => {
     const client = new Redis(redis.url, { enableAutoPipelining: true });
     clients.push(client);

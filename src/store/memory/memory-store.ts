@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
@@ -157,6 +157,15 @@ export class MemoryStore implements KeyStore {
     const hashExpiresAt = hashExpiry(key, hash);
     if (hashExpiresAt === undefined) return null;
     return { key: structuredClone(key), tenant: structuredClone(state.tenant), hashExpiresAt };
+  }
+
+  async refresh(refs: RefreshRef[]): Promise<Array<Verification | null>> {
+    return Promise.all(
+      refs.map(async (r) => {
+        const ref = this.#byHash.get(r.hash);
+        return ref && ref.tenantId === r.tenantId && ref.keyId === r.keyId ? this.lookup(r.hash) : null;
+      }),
+    );
   }
 
   async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
@@ -23,6 +23,8 @@ export interface RedisStoreOptions {
 }
 
 const CAS_ATTEMPTS = 8;
+/** Keys per MGET of a cache refresh: a few hundred KB per reply at most. */
+const MGET_CHUNK = 500;
 /** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one; and how long
  *  keygate waits before sending a SUBSCRIBE that failed again. */
 const CLUSTER_RESUBSCRIBE_MS = 1_000;
@@ -76,7 +78,8 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  * Key layout (`p` = configured prefix; `{ten_…}` is a Cluster hash tag, so one tenant's records share a slot;
  * docs/redis-keys.md has the whole table, with the keys the limiters write):
  *   p vr:<hash>            → {"t":tenantId,"k":keyId}   verification record, one per live hash; each in its
- *                            own slot, so only ever named one per command
+ *                            own slot, so named one per command (but for the cache refresh's MGET, which
+ *                            names many only off Cluster)
  *   p {ten}:t              → Tenant JSON
  *   p {ten}:keys           → ZSET of key ids (lex order = creation order, ids are ULIDs)
  *   p {ten}:k:<keyId>      → StoredKey JSON
@@ -90,7 +93,7 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
  *   p {ten}:outbox         → STREAM of webhook events (consumer group `delivery`; webhooks/redis-queue.ts)
- * Every multi-key command and script names keys of one tenant only; nothing else is multi-key.
+ * Every multi-key command and script names keys of one tenant only; nothing else is multi-key on Cluster.
  */
 export class RedisStore implements KeyStore {
   readonly kind = 'redis' as const;
@@ -341,6 +344,59 @@ export class RedisStore implements KeyStore {
     })());
   }
 
+  refresh(refs: RefreshRef[]): Promise<Array<Verification | null>> {
+    return named('refresh', (async () => {
+      if (refs.length === 0) return [];
+      // Both reads at once: an answer needs the verification record AND the key record listing the hash (a
+      // revocation removes the first before the second, a rotation drops old values' records before the key
+      // changes), so a mutation between the two reads can only make the answer null, which a re-read settles.
+      // On Cluster each verification record has its own slot: an MGET of one key each (not a GET, so that MONITOR
+      // tells a refresh from a lookup: bench/redis-count.ts).
+      const vr = refs.map((r) => this.#vr(r.hash));
+      const pointers = this.#r.isCluster ? Promise.all(vr.map(async (k) => (await this.#r.mget(k))[0] ?? null)) : this.#mgetChunked(vr);
+      const byTenant = new Map<string, Set<string>>();
+      for (const r of refs) {
+        let ids = byTenant.get(r.tenantId);
+        if (!ids) byTenant.set(r.tenantId, (ids = new Set()));
+        ids.add(r.keyId);
+      }
+      // One tenant's records share a slot: its tenant record first, then its keys (a lookup's MGET names the key first).
+      const records = new Map<string, string | null>();
+      const reads = [...byTenant].flatMap(([t, ids]) => {
+        const keyIds = [...ids];
+        const chunks: Array<Promise<void>> = [];
+        for (let i = 0; i < keyIds.length; i += MGET_CHUNK) {
+          const chunk = keyIds.slice(i, i + MGET_CHUNK);
+          chunks.push(this.#r.mget(this.#t(t), ...chunk.map((k) => this.#k(t, k))).then(([tenant, ...keys]) => {
+            records.set(this.#t(t), tenant ?? null);
+            chunk.forEach((k, j) => records.set(this.#k(t, k), keys[j] ?? null));
+          }));
+        }
+        return chunks;
+      });
+      const [refsNow] = await Promise.all([pointers, Promise.all(reads)]);
+      return refs.map((r, i): Verification | null => {
+        const pointer = refsNow[i];
+        if (!pointer) return null;
+        const { t, k } = JSON.parse(pointer) as { t: string; k: string };
+        const rawKey = records.get(this.#k(r.tenantId, r.keyId));
+        const rawTenant = records.get(this.#t(r.tenantId));
+        if (t !== r.tenantId || k !== r.keyId || !rawKey || !rawTenant) return null;
+        const key = JSON.parse(rawKey) as StoredKey;
+        const hashExpiresAt = hashExpiry(key, r.hash);
+        if (hashExpiresAt === undefined) return null;
+        return { key, tenant: JSON.parse(rawTenant) as Tenant, hashExpiresAt };
+      });
+    })());
+  }
+
+  /** MGET of keys in any slots (standalone and Sentinel only), in commands of at most MGET_CHUNK keys. */
+  async #mgetChunked(keys: string[]): Promise<Array<string | null>> {
+    const parts: Array<Promise<Array<string | null>>> = [];
+    for (let i = 0; i < keys.length; i += MGET_CHUNK) parts.push(this.#r.mget(keys.slice(i, i + MGET_CHUNK)));
+    return (await Promise.all(parts)).flat();
+  }
+
   async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {
     return (await this.#run('appendAudit', [this.#t(tenantId), this.#audit(tenantId)], [this.#auditJson(audit), this.#auditMax])) === 1;
   }
@@ -364,26 +420,31 @@ export class RedisStore implements KeyStore {
     // One HINCRBY script call per tenant and period (fields in chunks), plus one per fleet total: a flush of
     // 100,000 keys is a few hundred commands, not half a million queued at once. Each call is counted once per
     // writer, batch and chunk (the hash keeps the last one), so a retried batch adds only what was not added.
+    // The tenant's own total (`*:<field>`) is summed here and sent once per hash, in its first call, rather than
+    // incremented beside every key's field (that was half of a flush's HINCRBYs inside Redis).
     const writerField = `~w:${writer}`;
-    const perHash = new Map<string, Array<string | number>>();
+    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number> }>();
     const totals = new Map<string, UsageCounts>();
     for (const d of deltas) {
       const key = this.#usage(d.tenantId, d.period);
-      let fields = perHash.get(key);
-      if (!fields) perHash.set(key, (fields = []));
+      let hash = perHash.get(key);
+      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [] }));
       let total = totals.get(d.period);
       if (!total) totals.set(d.period, (total = zeroCounts()));
       for (const field of USAGE_FIELDS) {
         const n = d.counts[field];
         if (n === 0) continue;
-        fields.push(`${d.keyId}:${field}`, n, `*:${field}`, n);
+        hash.fields.push(`${d.keyId}:${field}`, n);
+        hash.tenant[field] += n;
         total[field] += n;
       }
     }
-    const CHUNK = 2_000; // field/increment pairs per call
-    // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches).
+    const CHUNK = 2_000; // arguments (1,000 field/increment pairs) per call
+    // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches). A retried batch has
+    // the same deltas, so the same chunks.
     const chunkSeq = (c: number) => seq * 1_000_000 + c;
-    for (const [key, fields] of perHash) {
+    for (const [key, { tenant, fields: keyFields }] of perHash) {
+      const fields = [...USAGE_FIELDS.flatMap((f) => (tenant[f] === 0 ? [] : [`*:${f}`, tenant[f]])), ...keyFields];
       for (let i = 0; i < fields.length; i += CHUNK) {
         await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
       }
