@@ -6,7 +6,7 @@ import { validate } from '../api/http.ts';
 import { newSecret } from './deliver.ts';
 import { PLATFORM_EVENT_TYPES } from './events.ts';
 import { createEndpointBody, deliveriesQuery, rotateSecretBody } from './schemas.ts';
-import type { Endpoint, EndpointHealth, WebhookQueue } from './types.ts';
+import { endpointOfJob, type Endpoint, type EndpointHealth, type WebhookQueue } from './types.ts';
 
 const ulid = monotonicFactory();
 const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -96,7 +96,7 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     ctx.require(res, 'webhooks:write');
     const key = req.params.key as string;
     // A job key is `<event id>:<endpoint id>`: only the endpoint's owner may send it again.
-    const endpointId = key.split(':')[1] ?? '';
+    const endpointId = endpointOfJob(key);
     const mine = ENDPOINT_ID.test(endpointId) ? await guarded(q().getEndpoint(endpointId)) : null;
     if (!mine || mine.tenantId !== ctx.ownerOf(res) || !(await guarded(q().redeliver(key, Date.now())))) throw new ApiError('not_found', `No dead letter ${key}.`);
     res.status(204).end();
