@@ -24,7 +24,7 @@ import { MemoryTimeBank, RedisTimeBank, SessionQuota } from '../limits/session-q
 import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
-import { createLoggers } from '../ops/logger.ts';
+import { createLoggers, throttledWarn } from '../ops/logger.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { createForwarder } from '../proxy/forward.ts';
@@ -111,6 +111,16 @@ export async function startKeygate(config: Config) {
     logger.warn('no Redis configured: using the embedded in-memory store; tenants and keys vanish when keygate stops');
   } else if (!opened.ready) {
     logger.warn('Redis is not reachable yet; starting degraded (cached keys only until it is)');
+  }
+  if (redis) {
+    // The main connection's changes, for operators (and the failover tests): where it is connected once ready
+    // (on Sentinel, the master the sentinels named), and when it is lost (at most once a second while it is).
+    const lost = throttledWarn(logger, 'Redis connection lost; reconnecting');
+    redis.on('ready', () => {
+      const stream = (redis as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+      logger.info({ redis: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : 'cluster' }, 'Redis connection ready');
+    });
+    redis.on('close', () => lost({}));
   }
 
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });

@@ -25,8 +25,18 @@ export function createRedisClient(cfg: Config['redis'], role: 'main' | 'subscrib
   if (cfg.clusterNodes) return new Cluster(clusterNodesOf(cfg.clusterNodes), clusterOptions(cfg, main, common));
   if (cfg.sentinels) {
     // failoverDetector: the sentinels' +switch-master makes the client reconnect to the promoted replica at
-    // once, also when the old master is still reachable (a partition, a manual failover).
-    return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.sentinelName, failoverDetector: true, sentinelCommandTimeout: cfg.commandTimeoutMs });
+    // once, also when the old master is still reachable (a partition, a manual failover). Asking the sentinels
+    // for the master happens only while reconnecting, never on a request's path: it gets at least 2 s (a
+    // sentinel slow to answer on a loaded host must not make every round of questions fail), and a round that
+    // found no master is tried again with the same backoff as a reconnection.
+    return new Redis({
+      ...common,
+      sentinels: cfg.sentinels,
+      name: cfg.sentinelName,
+      failoverDetector: true,
+      sentinelCommandTimeout: Math.max(cfg.commandTimeoutMs, 2_000),
+      sentinelRetryStrategy: reconnectDelay,
+    });
   }
   return new Redis(cfg.url!, common);
 }
