@@ -226,16 +226,19 @@ async function main(): Promise<void> {
   const upstreamPort = await freePort();
   const upstream = await startScript(join(here, 'systems/upstream.ts'), { PORT: String(upstreamPort) }, false);
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-  if (only === 'memory') {
-    Object.assign(results, await runMemory(redisUrl, upstreamUrl));
+  /** Writes the results as bench/results/bench[-kind]-<time>.json and stops Redis and the upstream. */
+  const finish = async (kind: string | null) => {
     mkdirSync(join(here, 'results'), { recursive: true });
-    const file = join(here, 'results', `bench-memory-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const file = join(here, 'results', `bench${kind ? `-${kind}` : ''}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(file, JSON.stringify(results, null, 2));
     console.log(`\nwrote ${file}`);
     await stop(upstream);
     admin.disconnect();
     redis.proc.kill('SIGKILL');
-    return;
+  };
+  if (only === 'memory') {
+    Object.assign(results, await runMemory(redisUrl, upstreamUrl));
+    return finish('memory');
   }
 
   // Keys: 10,000 for the Zipf mix (rate limits on but never reached), and a few with tiny limits.
@@ -244,14 +247,7 @@ async function main(): Promise<void> {
   const hot = keys[0]!;
   if (only === 'authz') {
     results.authz = await runAuthz(redisUrl, upstreamUrl, upstreamPort, hot);
-    mkdirSync(join(here, 'results'), { recursive: true });
-    const file = join(here, 'results', `bench-authz-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify(results, null, 2));
-    console.log(`\nwrote ${file}`);
-    await stop(upstream);
-    admin.disconnect();
-    redis.proc.kill('SIGKILL');
-    return;
+    return finish('authz');
   }
   const { keys: limited } = await provision(redisUrl, 50, { requestsPerMinute: 1, requestsPerDay: 1_000 });
   if (only === 'redis') {
@@ -266,15 +262,8 @@ async function main(): Promise<void> {
     }
     results.redis = { mixes: mixRedis, steady: await redisSteadyState(kg, [redisPort], { 'x-api-key': hot }, mixes['zipf over 10,000 keys']!) };
     printRedis(results.redis as { mixes: Record<string, Tally>; steady: Record<string, Tally> });
-    mkdirSync(join(here, 'results'), { recursive: true });
-    const file = join(here, 'results', `bench-redis-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify(results, null, 2));
-    console.log(`\nwrote ${file}`);
     await stop(kg.proc);
-    await stop(upstream);
-    admin.disconnect();
-    redis.proc.kill('SIGKILL');
-    return;
+    return finish('redis');
   }
   // The straightforward stack reads the same keys from its own records.
   await Promise.all(keys.map((k) => admin.set(`naive:key:${createHash('sha256').update(k).digest('hex')}`, JSON.stringify({ tenantId: 'ten_bench' }))));
@@ -428,14 +417,7 @@ async function main(): Promise<void> {
   console.log('redis commands per proxied request, INFO commandstats (in-script commands and background included), throughput run', results.redisCommandsPerRequest);
   printRedis(results.redis as { mixes: Record<string, Tally>; steady: Record<string, Tally> });
 
-  mkdirSync(join(here, 'results'), { recursive: true });
-  const file = join(here, 'results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(results, null, 2));
-  console.log(`\nwrote ${file}`);
-
-  await stop(upstream);
-  admin.disconnect();
-  redis.proc.kill('SIGKILL');
+  await finish(null);
 }
 
 await main();
