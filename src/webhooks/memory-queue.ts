@@ -1,5 +1,5 @@
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { endpointOfJob, type DeadLetter, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookQueue } from './types.ts';
+import { endpointOfJob, groupOf, type DeadLetter, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookQueue } from './types.ts';
 
 /** Where the embedded store (store/memory) writes webhook events, in the same synchronous step as the mutation. */
 export class MemoryOutbox {
@@ -111,7 +111,8 @@ export class MemoryWebhookQueue implements WebhookQueue {
     for (const j of [...this.#jobs.values()].filter((x) => x.dead === null && x.due <= now).sort((a, b) => a.due - b.due)) {
       if (taken.length >= count) break;
       const ep = endpointOfJob(j.job.key);
-      const group = fairness.groupOf.get(ep) ?? ep;
+      const e = this.#endpoints.get(ep);
+      const group = e ? groupOf(e) : ep;
       const running = busy.get(group) ?? 0;
       if (running >= fairness.perGroup) {
         j.due = now + (fairness.postponeMs.get(group) ?? 50);

@@ -17,8 +17,9 @@ end
 return 1`;
 
 /**
- * KEYS: due, jobs. ARGV: now, leaseUntil, count, perGroup, busyJson ({group: attempts running}), postponeJson
- * ({group: ms}), scanMax, groupsJson ({endpoint: group}). → job JSONs, each now leased (due again at leaseUntil).
+ * KEYS: due, jobs, endpoints. ARGV: now, leaseUntil, count, perGroup, busyJson ({group: attempts running}),
+ * postponeJson ({group: ms}), scanMax. → job JSONs, each now leased (due again at leaseUntil). A job's group is
+ * its endpoint's tenant, or the endpoint itself (a platform endpoint, or one deleted), read from `endpoints`.
  * Of the due jobs, oldest first, a group's are taken while it has fewer than perGroup attempts running; the rest
  * of its due jobs are put back by its postpone time, so the next scan reaches other groups' jobs first (types.ts
  * Fairness).
@@ -26,7 +27,7 @@ return 1`;
 const takeDue = `
 local busy = cjson.decode(ARGV[5])
 local postpone = cjson.decode(ARGV[6])
-local groups = cjson.decode(ARGV[8])
+local groups = {}
 local now = tonumber(ARGV[1])
 local per = tonumber(ARGV[4])
 local want = tonumber(ARGV[3])
@@ -35,7 +36,13 @@ local out = {}
 for _, id in ipairs(ids) do
   if #out >= want then break end
   local ep = string.match(id, ':([^:]*)$') or ''
-  local g = groups[ep] or ep
+  local g = groups[ep]
+  if not g then
+    local raw = redis.call('HGET', KEYS[3], ep)
+    local t = raw and cjson.decode(raw).tenantId
+    g = (t and t ~= cjson.null) and t or ep
+    groups[ep] = g
+  end
   local running = busy[g] or 0
   if running >= per then
     redis.call('ZADD', KEYS[1], now + (postpone[g] or 50), id)
@@ -112,7 +119,7 @@ if h.disabledAt and h.disabledAt ~= cjson.null then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
-const SCRIPTS = { startFailing: [1, startFailing], disable: [1, disable], enqueueOnce: [2, enqueueOnce], addJobs: [2, addJobs], takeDue: [2, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
+const SCRIPTS = { startFailing: [1, startFailing], disable: [1, disable], enqueueOnce: [2, enqueueOnce], addJobs: [2, addJobs], takeDue: [3, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
 type Script = keyof typeof SCRIPTS;
 
 /**
@@ -240,10 +247,9 @@ export class RedisWebhookQueue implements WebhookQueue {
 
   async takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]> {
     const busy = JSON.stringify(Object.fromEntries(fairness.busy));
-    const groups = JSON.stringify(Object.fromEntries(fairness.groupOf));
     const postpone = JSON.stringify(Object.fromEntries(fairness.postponeMs));
-    const args = [now, leaseUntil, count, fairness.perGroup, busy, postpone, count * SCAN_PER_JOB, groups];
-    const rows = await this.#run<string[]>('takeDue', [dueKey(this.#p), jobsKey(this.#p)], args);
+    const args = [now, leaseUntil, count, fairness.perGroup, busy, postpone, count * SCAN_PER_JOB];
+    const rows = await this.#run<string[]>('takeDue', [dueKey(this.#p), jobsKey(this.#p), endpointsKey(this.#p)], args);
     return rows.map((raw) => JSON.parse(raw) as Job);
   }
 

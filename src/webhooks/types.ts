@@ -71,13 +71,14 @@ export interface DeadLetter {
  */
 export interface Fairness {
   perGroup: number;
-  /** Endpoint id → its group; an endpoint not listed (deleted) is a group of its own. */
-  groupOf: ReadonlyMap<string, string>;
   busy: ReadonlyMap<string, number>;
   postponeMs: ReadonlyMap<string, number>;
 }
 
-/** The fairness group of an endpoint: its tenant, or (the platform's) the endpoint itself. */
+/**
+ * The fairness group of an endpoint: its tenant, or (the platform's) the endpoint itself. The queues read it from
+ * the stored endpoints; a deleted endpoint is a group of its own.
+ */
 export const groupOf = (e: Endpoint): string => e.tenantId ?? e.id;
 
 /** The endpoint of a job key `<event id>:<endpoint id>`. */

@@ -112,10 +112,9 @@ export class WebhookWorker {
         this.#refill = false;
         const free = PARALLEL - this.#attempts.size;
         if (this.#stopped || free <= 0) return;
-        const groups = new Map([...this.#endpoints.values()].map((e) => [e.id, groupOf(e)]));
         const now = Date.now();
         const postponeMs = new Map([...this.#startedAt].map(([g, starts]) => [g, Math.max(MIN_POSTPONE_MS, now - Math.min(...starts))]));
-        const fairness = { perGroup: PER_GROUP, groupOf: groups, busy: this.#busy, postponeMs };
+        const fairness = { perGroup: PER_GROUP, busy: this.#busy, postponeMs };
         const jobs = await this.#queue.takeDue(Date.now(), Date.now() + this.#leaseMs, free, fairness);
         if (!jobs.length) continue;
         for (const job of jobs) this.#launch(job);
