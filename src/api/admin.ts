@@ -4,7 +4,7 @@ import { bearerToken } from '../auth/credential.ts';
 import { TENANT_ID } from '../keys/ids.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { validate } from './http.ts';
+import { jsonBody, validate } from './http.ts';
 import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { createTenantBody, updateTenantBody } from './schemas.ts';
@@ -45,6 +45,8 @@ export interface AdminDeps {
   metrics?: Pick<Metrics, 'decision'>;
   /** Webhook delivery state (issue 17); null when webhooks are off. */
   webhooks?: WebhookQueue | null;
+  /** `server.maxBodyBytes`: request bodies are read only once the admin token is checked. */
+  maxBodyBytes: number;
 }
 
 /** `/admin/v1` on the internal listener: the platform manages every tenant (SPEC §3). */
@@ -52,6 +54,8 @@ export function adminRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = Router();
   r.use(requireAdminToken(deps.adminToken, (decision) => deps.metrics?.decision(decision, null, 'internal')));
+  // After the token: a caller without it is refused before its body is read or parsed.
+  r.use(...jsonBody(deps.maxBodyBytes));
 
   r.post('/tenants', async (req, res) => {
     res.status(201).json(await service.createTenant(validate(createTenantBody, req.body)));

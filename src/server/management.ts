@@ -75,7 +75,7 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     const { store, format, hash, usage, webhooks } = ready;
     const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
     built = {
-      admin: express.Router().use(...jsonBody(config.server.maxBodyBytes), adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks })),
+      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes }),
       selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks })),
     };
     return built;

@@ -167,6 +167,19 @@ describe('internal listener probes and the lazily loaded admin API', () => {
     expect((await admin(kg, 'GET', '/tenants')).status).toBe(200);
   }, 20_000);
 
+  it('refuses a caller without the admin token before reading its body: a malformed or oversized body gets 401, not 400 or 413', async () => {
+    const kg = await servers.keygate({ config: { server: { maxBodyBytes: 1024 } } });
+    const bodies = ['{not json', '{"a":1,"a":2}', JSON.stringify({ name: 'x'.repeat(10_000) })];
+    for (const body of bodies) {
+      const r = await rawRequest(`${kg.opsUrl}/admin/v1/tenants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(r.status, r.body).toBe(401);
+      expect(JSON.parse(r.body).error.code).toBe('missing_api_key');
+    }
+    // With the token, the body is parsed as before.
+    const parsed = await rawRequest(`${kg.opsUrl}/admin/v1/tenants`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{not json' });
+    expect([parsed.status, JSON.parse(parsed.body).error.code]).toEqual([400, 'malformed_request']);
+  }, 20_000);
+
   it('odd forms of the probe paths never reach the admin API without its token, and never break the listener', async () => {
     const kg = await servers.keygate();
     const { hostname, port } = new URL(kg.opsUrl);
