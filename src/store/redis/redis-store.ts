@@ -7,6 +7,7 @@ import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageReques
 import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
+import { closeRedisClient } from './connect.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -548,6 +549,6 @@ export class RedisStore implements KeyStore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([this.#r.quit(), this.#sub.quit()]);
+    await Promise.allSettled([closeRedisClient(this.#r), closeRedisClient(this.#sub)]);
   }
 }
