@@ -79,6 +79,12 @@ describe('a Redis Cluster failover with webhooks on', () => {
       paused = true;
       await sleep(200);
       await until(`${what}: every acknowledged event delivered`, () => updates() >= acknowledged(), 60_000);
+      // ... and its delivery finished (no job left, no outbox entry unacknowledged): a delivery whose finish the
+      // dying master had not replicated would be sent again when its lease runs out (at least once, documented).
+      await until(`${what}: every job finished`, async () => {
+        const pending = await Promise.all([cluster.client.zcard('kg:{webhooks}:due'), ...tenants.map((t) => cluster.client.xlen(`kg:{${t.id}}:outbox`))]);
+        return pending.every((n) => n === 0);
+      }, 60_000);
       // Replication is asynchronous: let the replicas catch up before their master dies.
       await sleep(300);
     };
