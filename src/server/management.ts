@@ -5,6 +5,7 @@ import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.t
 import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
 import { selfServiceRouter } from '../api/self-service.ts';
+import type { SessionTokenService } from '../api/session-tokens.ts';
 import type { Config } from '../config/schema.ts';
 import { pathOf } from '../http/path.ts';
 import type { KeyFormat } from '../keys/format.ts';
@@ -39,6 +40,7 @@ export interface ManagementDeps {
     hash: KeyHasher;
     usage: Usage;
     webhooks: WebhookQueue | null;
+    sessionTokens: SessionTokenService;
   } | null;
 }
 
@@ -72,11 +74,11 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     if (built) return built;
     const ready = deps.ready();
     if (!ready) return null;
-    const { store, format, hash, usage, webhooks } = ready;
+    const { store, format, hash, usage, webhooks, sessionTokens } = ready;
     const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
     built = {
-      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes }),
-      selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks })),
+      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes, sessionTokens }),
+      selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks, sessionTokens })),
     };
     return built;
   };
