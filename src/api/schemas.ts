@@ -240,3 +240,24 @@ export type MintSessionTokenBody = z.infer<typeof mintSessionTokenBody>;
 export const adminMintSessionTokenBody = z
   .strictObject({ ...sessionTokenSettings, keyId: z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a key id') })
   .meta({ id: 'AdminMintSessionTokenRequest' });
+
+/** A session token as minted (without `token`, as its status read answers). */
+export const sessionTokenSchema = z
+  .object({
+    id: z.string().describe('Token id (`tok_` + ULID), forwarded upstream as X-Session-Token-Id'),
+    tenantId: z.string(),
+    keyId: z.string().describe('The minting key: it is charged for everything the token does, and the token dies with it'),
+    issuedAt: isoDate,
+    expiresAt: isoDate.describe('Never later than the minting key\'s own expiry'),
+    permissions: z.array(z.string()).nullable().describe("null: the minting key's permissions, as they are at each request"),
+    allowedAssistants: z.array(z.string()).nullable(),
+    allowedOrigins: z.array(z.string()).nullable(),
+    maxSessions: z.number().int().describe('WebSocket sessions the token may open over its life'),
+    maxUses: z.number().int().nullable().describe('HTTP requests the token may make over its life; null: no count'),
+    metadata: z.record(z.string(), z.unknown()).nullable().describe('Forwarded upstream as X-Session-Token-Metadata (JSON)'),
+  })
+  .meta({ id: 'SessionToken' });
+
+export const mintedSessionTokenSchema = sessionTokenSchema
+  .extend({ token: z.string().describe('The token (`kg_st_...`): hand it to the client; it is not stored anywhere') })
+  .meta({ id: 'MintedSessionToken' });

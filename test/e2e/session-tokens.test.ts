@@ -25,8 +25,8 @@ for (const topology of ['memory', 'redis', 'cluster'] as const) {
     let redis: RedisServer | null = null;
     let cluster: RedisTopology | null = null;
     let upstream: WebSocketServer;
-    let a: KeygateProcess;
-    let b: KeygateProcess;
+    let a!: KeygateProcess;
+    let b!: KeygateProcess;
     const seen: Seen[] = [];
 
     beforeAll(async () => {
@@ -48,16 +48,17 @@ for (const topology of ['memory', 'redis', 'cluster'] as const) {
       const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
       const config: Record<string, unknown> = { usage: { flushIntervalSeconds: 0.2, lastUsedFlushSeconds: 1 }, websocket: { revalidateSeconds: 1 } };
       if (topology === 'memory') {
-        a = b = await startKeygate({ config, upstream: upstreamUrl });
+        a = await startKeygate({ config, upstream: upstreamUrl });
+        b = a;
         return;
       }
       const env = { KEYGATE_TOKEN_SIGNING_KEYS: SIGNING };
       if (topology === 'redis') {
         redis = await startRedis();
-        [a, b] = await Promise.all([0, 1].map(() => startKeygate({ config, env, upstream: upstreamUrl, redisUrl: redis!.url })));
+        [a, b] = (await Promise.all([0, 1].map(() => startKeygate({ config, env, upstream: upstreamUrl, redisUrl: redis!.url })))) as [KeygateProcess, KeygateProcess];
       } else {
         cluster = await startRedisCluster();
-        [a, b] = await Promise.all([0, 1].map(() => startKeygate({ config: { ...config, redis: cluster!.config }, env, upstream: upstreamUrl, redisUrl: null })));
+        [a, b] = (await Promise.all([0, 1].map(() => startKeygate({ config: { ...config, redis: cluster!.config }, env, upstream: upstreamUrl, redisUrl: null })))) as [KeygateProcess, KeygateProcess];
       }
     }, 90_000);
 
