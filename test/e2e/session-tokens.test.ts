@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -38,7 +39,7 @@ for (const topology of ['memory', 'redis', 'cluster'] as const) {
         ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
       });
       // Plain HTTP on the same port: ws's server answers 426 to non-upgrades, so wrap its server's request handler.
-      const server = (upstream as unknown as { _server: import('node:http').Server })._server;
+      const server = (upstream as unknown as { _server: Server })._server;
       server.removeAllListeners('request');
       server.on('request', (req, res) => {
         seen.push({ url: req.url ?? '', headers: req.headers });
