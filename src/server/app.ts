@@ -9,7 +9,6 @@ import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
-import { MintAudit, SessionTokenService } from '../api/session-tokens.ts';
 import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
 import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
@@ -135,8 +134,6 @@ export async function startKeygate(config: Config) {
   const tokenRing = config.tokens.signingKeys.length ? config.tokens.signingKeys : store.kind === 'memory' ? [randomSigningKey()] : [];
   const tokens = tokenRing.length ? createTokenReader(createTokenVerifier(tokenRing)) : null;
   const tokenUses = tokens ? (redis ? new RedisTokenUses(redis, config.redis.keyPrefix) : new MemoryTokenUses()) : null;
-  const mintAudit = new MintAudit(store, (err) => logger.warn({ err }, 'session-token mint counts not written to the audit log'));
-  const sessionTokens = new SessionTokenService({ signer: tokenRing[0] ?? null, maxTtlSeconds: config.tokens.maxTtlSeconds, audit: mintAudit });
   const authenticate = createAuthenticator({ format, hash, cache, tokens });
   const usage = new Usage(store, logger, {
     flushIntervalMs: config.usage.flushIntervalSeconds * 1000,
@@ -193,7 +190,9 @@ export async function startKeygate(config: Config) {
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  ready = { store, format, hash, usage, webhooks, sessionTokens };
+  // What the management APIs (loaded on their first request) need to flush when keygate stops.
+  const flushAtShutdown: Array<() => Promise<void>> = [];
+  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, atShutdown: (flush) => void flushAtShutdown.push(flush) };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
@@ -317,7 +316,7 @@ export async function startKeygate(config: Config) {
         await expiryScanner?.stop();
         await webhookWorker?.stop();
         await usage.close();
-        await mintAudit.flush();
+        await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
       })();
       return stopping;

@@ -298,3 +298,33 @@ describe('session tokens refused without a store call', () => {
     expect([401, 503]).toContain(unknown.status);
   });
 });
+
+describe('session-token mints in the audit log', () => {
+  let redis: RedisServer;
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  it('collapses into one entry per key and minute with a count, written at the latest when keygate stops', async () => {
+    redis = await startRedis();
+    const env = { KEYGATE_TOKEN_SIGNING_KEYS: SIGNING };
+    const first = await startKeygate({ env, redisUrl: redis.url });
+    const { tenant, key } = await createTenant(first, { name: 'audited', plan: 'pro' });
+    const minter = (await self(first, key, 'POST', '/api-keys', { permissions: ['session-tokens:write', 'calls:read'] })).body;
+    const minuteOf = () => Math.floor(Date.now() / 60_000);
+    // Within one minute (waiting for the next one if this one is nearly over), so that one entry is expected.
+    if (Date.now() % 60_000 > 45_000) await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 100));
+    const minute = minuteOf();
+    for (let i = 0; i < 30; i++) expect((await self(first, minter.key, 'POST', '/session-tokens', {})).status).toBe(201);
+    expect(minuteOf()).toBe(minute);
+    expect(await first.stop()).toBe(0);
+    const second = await startKeygate({ env, redisUrl: redis.url });
+    try {
+      const audit = (await admin(second, 'GET', `/tenants/${tenant.id}/audit-log?limit=100`)).body.data.filter((e: any) => e.action === 'session_token.minted');
+      expect(audit).toHaveLength(1);
+      expect(audit[0]).toMatchObject({ actor: minter.id, keyId: minter.id, details: { count: 30, minute: new Date(minute * 60_000).toISOString() } });
+    } finally {
+      await second.stop();
+    }
+  }, 90_000);
+});
