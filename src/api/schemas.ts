@@ -86,8 +86,13 @@ export const pageQuery = z.strictObject({
   cursor: z.string().min(1).max(200).optional(),
 });
 
+export const tenantSearchQuery = z.strictObject({
+  q: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
 export const usageQuery = z.strictObject({
-  granularity: z.enum(['day', 'month']).default('day'),
+  granularity: z.enum(['hour', 'day', 'month']).default('day'),
   from: z.iso.date().optional(),
   to: z.iso.date().optional(),
   keyId: z.string().optional(),

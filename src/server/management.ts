@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type RequestHandler } from 'express';
-import { adminRouter } from '../api/admin.ts';
+import express, { type Request, type RequestHandler } from 'express';
+import { adminRouter, bearerOperator } from '../api/admin.ts';
+import { createFleetReader } from '../api/fleet.ts';
+import type { Operator } from '../api/operators.ts';
+import { consoleRouter } from '../console/router.ts';
+import { ConsoleSessions } from '../console/sessions.ts';
+import type { RecentBlocks } from '../limits/recent-blocks.ts';
+import type { DecisionRing } from '../ops/decision-ring.ts';
 import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.ts';
 import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
@@ -28,6 +34,11 @@ export interface ManagementDeps {
   config: Config;
   version: string;
   adminToken: string;
+  /** The admin token or a named operator's token → its operator (api/operators.ts). */
+  operatorOf: (token: string) => Operator | null;
+  /** Decisions per minute (the console's fleet chart) and recently blocked addresses, of this process. */
+  ring: DecisionRing;
+  blocks: RecentBlocks;
   metrics: Metrics;
   logger: Logger;
   access: AccessLog;
@@ -65,7 +76,7 @@ function observe(metrics: Metrics, access: AccessLog): RequestHandler {
  */
 export function createManagement(deps: ManagementDeps): { internal: Handler; public: Handler } {
   const { config, metrics, logger } = deps;
-  let built: { admin: RequestHandler; selfService: RequestHandler } | null = null;
+  let built: { admin: RequestHandler; consoleAdmin: (authenticate: (req: Request) => Operator) => RequestHandler; selfService: RequestHandler } | null = null;
   let openapi: object | null = null;
   // The routers need the store: until it is open, /admin/v1 answers 404 as an empty router did.
   const routers = () => {
@@ -74,8 +85,11 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     if (!ready) return null;
     const { store, format, hash, usage, webhooks } = ready;
     const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
+    const fleet = createFleetReader({ store, webhooks, ring: deps.ring, blocks: deps.blocks, readiness: () => deps.readiness.report() });
+    const admin = (authenticate: (req: Request) => Operator) => adminRouter({ service, authenticate, logger, fleet, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes });
     built = {
-      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes }),
+      admin: admin(bearerOperator(deps.operatorOf)),
+      consoleAdmin: admin,
       selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks })),
     };
     return built;
@@ -101,6 +115,16 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     if (r) r.admin(req, res, next);
     else next();
   });
+  if (config.console.enabled) {
+    const sessions = new ConsoleSessions({ ttlSeconds: config.console.sessionTtlSeconds, max: config.console.maxSessions });
+    internal.use('/console', consoleRouter({
+      sessions,
+      origins: config.console.origins,
+      operatorOf: deps.operatorOf,
+      adminApi: (authenticate) => routers()?.consoleAdmin(authenticate) ?? null,
+      count: (decision) => metrics.decision(decision, null, 'internal'),
+    }));
+  }
   internal.use(notFound);
   internal.use(errorHandler(logger));
 
