@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { admin, call } from './api.ts';
+import type { KeygateProcess } from './keygate.ts';
+
+// The operator console in a real browser: operator tokens for a test keygate, signing in, axe-core, and a
+// fleet of tenants and keys to look at.
+
+export const OPERATORS = {
+  alice: { token: 'alice-write-token-0123456789', role: 'write' },
+  support: { token: 'support-read-token-0123456789', role: 'read' },
+} as const;
+
+/** `admin.tokens` for the operators above (the configuration holds only their SHA-256). */
+export const operatorConfig = Object.entries(OPERATORS).map(([name, o]) => ({ name, role: o.role, sha256: createHash('sha256').update(o.token).digest('hex') }));
+
+/** Signs in through the login page with the keyboard only (focus, type, Enter). */
+export async function signIn(context: BrowserContext, kg: KeygateProcess, token: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${kg.opsUrl}/console/login`);
+  await page.getByLabel('Admin or operator token').focus();
+  await page.keyboard.type(token);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: 'Fleet' }).waitFor();
+  return page;
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page as it is now (WCAG 2.x A and AA rules). */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  // Injected as a script element would be refused by the console's CSP; evaluate() runs it in the page instead.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }> }> } }).axe;
+    return (await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })).violations;
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+/**
+ * `tenants` tenants (plan `enterprise`) with `keysPerTenant` keys each besides their first, created through the
+ * admin API `concurrency` at a time. Returns the tenants' ids and one key value of each.
+ */
+export async function seedFleet(kg: KeygateProcess, tenants: number, keysPerTenant: number, concurrency = 16): Promise<Array<{ id: string; key: string }>> {
+  const made: Array<{ id: string; key: string }> = [];
+  const jobs: Array<() => Promise<void>> = [];
+  for (let t = 0; t < tenants; t++) {
+    jobs.push(async () => {
+      const r = await admin(kg, 'POST', '/tenants', { name: `tenant-${String(t).padStart(4, '0')}`, plan: 'enterprise' });
+      if (r.status !== 201) throw new Error(`seed tenant: ${r.status} ${JSON.stringify(r.body)}`);
+      made.push({ id: r.body.tenant.id, key: r.body.apiKey.key });
+    });
+  }
+  await runAll(jobs, concurrency);
+  const keyJobs = made.flatMap(({ id }) =>
+    Array.from({ length: keysPerTenant }, (_, i) => async () => {
+      const r = await admin(kg, 'POST', `/tenants/${id}/api-keys`, { name: `svc-${i}`, permissions: ['calls:read'] });
+      if (r.status !== 201) throw new Error(`seed key: ${r.status} ${JSON.stringify(r.body)}`);
+    }),
+  );
+  await runAll(keyJobs, concurrency);
+  return made;
+}
+
+async function runAll(jobs: Array<() => Promise<void>>, concurrency: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  }));
+}
+
+/** Some proxied traffic for a tenant's charts: allowed requests and refusals. */
+export async function sendTraffic(kg: KeygateProcess, key: string, allowed: number): Promise<void> {
+  for (let i = 0; i < allowed; i++) await call(`${kg.url}/v1/calls/1`, { headers: { 'x-api-key': key } });
+  for (let i = 0; i < Math.ceil(allowed / 5); i++) await call(`${kg.url}/v1/calls/1`, { headers: { 'x-api-key': `${key.slice(0, -4)}AAAA` } });
+}
+
+/** Time from navigation to the page's data being on screen (`ready` visible), in ms. */
+export async function timePage(page: Page, url: string, ready: (p: Page) => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await page.goto(url);
+  await ready(page);
+  return Math.round(performance.now() - started);
+}
+
+export type { Browser };
