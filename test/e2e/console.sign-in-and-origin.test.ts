@@ -47,7 +47,8 @@ describe('console sign-in', () => {
     const wrong = await login('not-a-token-at-all-0000000');
     expectError(wrong, 401, 'invalid_api_key');
     expect(wrong.headers.get('set-cookie')).toBeNull();
-    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, {}, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]) {
+    const attempts: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'null' }, {}, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
+    for (const headers of attempts) {
       const r = await login(ADMIN_TOKEN, headers);
       expectError(r, 403, 'origin_not_allowed');
       expect(r.headers.get('set-cookie')).toBeNull();
@@ -73,7 +74,8 @@ describe('console API', () => {
     expectError(await api('/whoami', { origin, cookie: 'kg_console=forged' }), 401, 'missing_api_key');
     expectError(await api('/whoami', { origin, authorization: `Bearer ${ADMIN_TOKEN}` }), 401, 'missing_api_key');
     // The cookie from another origin (or with no proof of origin at all) is refused, reads included.
-    for (const headers of [{ origin: 'http://evil.example' }, { origin: `${origin}.evil.example` }, {}, { 'sec-fetch-site': 'cross-site' }]) {
+    const foreign: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: `${origin}.evil.example` }, {}, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of foreign) {
       expectError(await api('/whoami', { cookie, ...headers }), 403, 'origin_not_allowed');
       expectError(await api('/tenants', { cookie, ...headers, 'content-type': 'application/json' }, { method: 'POST', body: '{"name":"csrf"}' }), 403, 'origin_not_allowed');
     }
