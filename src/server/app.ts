@@ -27,7 +27,6 @@ import { createReadiness } from '../ops/health.ts';
 import { createLoggers, throttledWarn } from '../ops/logger.ts';
 import { DecisionRing } from '../ops/decision-ring.ts';
 import { RecentBlocks } from '../limits/recent-blocks.ts';
-import { createOperators } from '../api/operators.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { createForwarder } from '../proxy/forward.ts';
@@ -92,8 +91,7 @@ export async function startKeygate(config: Config) {
   // The management APIs (Express, zod schemas, the OpenAPI document) load on their first request: an idle
   // sidecar does without them (server/management.ts). The probes are answered without them from the start.
   let ready: ReturnType<ManagementDeps['ready']> = null;
-  const operatorOf = createOperators(adminToken, config.admin.tokens);
-  const managementDeps: ManagementDeps = { config, version, adminToken, operatorOf, ring, blocks, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
+  const managementDeps: ManagementDeps = { config, version, adminToken, ring, blocks, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
   let loading: Promise<ManagementApps> | null = null;
   let apps: ManagementApps | null = null;
   const lazily = (which: 'internal' | 'public'): Handler => (req, res) => {

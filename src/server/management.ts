@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type RequestHandler } from 'express';
 import { adminRouter, bearerOperator } from '../api/admin.ts';
 import { createFleetReader } from '../api/fleet.ts';
-import type { Operator } from '../api/operators.ts';
+import { createOperators, type Operator } from '../api/operators.ts';
 import { consoleRouter } from '../console/router.ts';
 import { ConsoleSessions } from '../console/sessions.ts';
 import type { RecentBlocks } from '../limits/recent-blocks.ts';
@@ -34,8 +34,6 @@ export interface ManagementDeps {
   config: Config;
   version: string;
   adminToken: string;
-  /** The admin token or a named operator's token → its operator (api/operators.ts). */
-  operatorOf: (token: string) => Operator | null;
   /** Decisions per minute (the console's fleet chart) and recently blocked addresses, of this process. */
   ring: DecisionRing;
   blocks: RecentBlocks;
@@ -76,6 +74,8 @@ function observe(metrics: Metrics, access: AccessLog): RequestHandler {
  */
 export function createManagement(deps: ManagementDeps): { internal: Handler; public: Handler } {
   const { config, metrics, logger } = deps;
+  // The admin token and the named operators' token digests (admin.tokens): who may call /admin/v1 and /console.
+  const operatorOf = createOperators(deps.adminToken, config.admin.tokens);
   let built: { admin: RequestHandler; consoleAdmin: (authenticate: (req: Request) => Operator) => RequestHandler; selfService: RequestHandler } | null = null;
   let openapi: object | null = null;
   // The routers need the store: until it is open, /admin/v1 answers 404 as an empty router did.
@@ -88,7 +88,7 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     const fleet = createFleetReader({ store, webhooks, ring: deps.ring, blocks: deps.blocks, readiness: () => deps.readiness.report() });
     const admin = (authenticate: (req: Request) => Operator) => adminRouter({ service, authenticate, logger, fleet, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes });
     built = {
-      admin: admin(bearerOperator(deps.operatorOf)),
+      admin: admin(bearerOperator(operatorOf)),
       consoleAdmin: admin,
       selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks })),
     };
@@ -120,7 +120,7 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     internal.use('/console', consoleRouter({
       sessions,
       origins: config.console.origins,
-      operatorOf: deps.operatorOf,
+      operatorOf,
       adminApi: (authenticate) => routers()?.consoleAdmin(authenticate) ?? null,
       count: (decision) => metrics.decision(decision, null, 'internal'),
     }));
