@@ -10,6 +10,8 @@ export interface Series {
   values: Array<number | null>;
 }
 
+const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 });
+
 const cssVar = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 
 /**
@@ -28,7 +30,7 @@ export function Chart(props: { title: string; times: number[]; series: Series[];
         height: props.height ?? 220,
         legend: { live: false },
         cursor: { drag: { x: false, y: false } },
-        axes: [axis, { ...axis, size: 56 }],
+        axes: [axis, { ...axis, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => compact.format(v)) }],
         series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, fill: props.bars ? cssVar(s.color) + '33' : undefined, points: { show: false } }))],
       },
       [props.times, ...props.series.map((s) => s.values)],

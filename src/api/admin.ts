@@ -8,7 +8,7 @@ import type { Actor, KeyService } from './key-service.ts';
 import { READ_METHODS, type Operator } from './operators.ts';
 import { pathOf } from '../http/path.ts';
 import type { Logger } from '../ops/logger.ts';
-import { tenantSearchQuery, usageQuery } from './schemas.ts';
+import { keysUsageQuery, tenantSearchQuery, usageQuery } from './schemas.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { createTenantBody, updateTenantBody } from './schemas.ts';
 import type { FleetReader, UsageReader } from './usage.ts';
@@ -145,6 +145,11 @@ export function adminRouter(deps: AdminDeps): Router {
     const q = validate(usageQuery, req.query, 'query');
     await service.getTenant(tenantId);
     res.json({ data: await deps.usage.read(tenantId, q) });
+  });
+  r.get('/tenants/:tenantId/keys-usage', async (req, res) => {
+    const tenantId = tenantIdOf(req.params.tenantId as string);
+    const { period, keyIds } = validate(keysUsageQuery, req.query, 'query');
+    res.json({ data: await deps.usage.readKeys(tenantId, period, keyIds) });
   });
   r.get('/fleet', async (req, res) => {
     if (!deps.fleet) throw new ApiError('not_found', `No route for GET ${req.path}.`);

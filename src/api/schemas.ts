@@ -91,6 +91,16 @@ export const tenantSearchQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
 
+export const keysUsageQuery = z.strictObject({
+  period: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/, 'YYYY-MM or YYYY-MM-DD'),
+  keyIds: z
+    .string()
+    .max(3_100)
+    .transform((s) => s.split(','))
+    .pipe(z.array(z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'a key id')).min(1).max(100))
+    .describe('Comma-separated key ids, at most 100'),
+});
+
 export const usageQuery = z.strictObject({
   granularity: z.enum(['hour', 'day', 'month']).default('day'),
   from: z.iso.date().optional(),
@@ -196,6 +206,10 @@ export const createdTenantSchema = z
   .meta({ id: 'CreatedTenant' });
 
 export const usageReportSchema = z.object({ data: z.array(usageRowSchema) }).meta({ id: 'UsageReport' });
+
+export const keysUsageSchema = z
+  .object({ data: z.array(usageRowSchema.extend({ keyId: z.string() })) })
+  .meta({ id: 'KeysUsage' });
 
 export const overviewSchema = z
   .object({

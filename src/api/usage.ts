@@ -30,6 +30,7 @@ export interface Overview {
 export interface UsageReader {
   read(tenantId: string, query: UsageQuery): Promise<UsageRow[]>;
   overview(): Promise<Overview>;
+  readKeys(tenantId: string, period: string, keyIds: string[]): Promise<Array<UsageRow & { keyId: string }>>;
 }
 
 /** The console's fleet view (`GET /admin/v1/fleet`), built in api/fleet.ts. */

@@ -661,6 +661,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenantId}/keys-usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        /** Usage of up to 100 of a tenant's keys in one day or month (the console's quota-use column) */
+        get: operations["adminGetKeysUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/whoami": {
         parameters: {
             query?: never;
@@ -975,6 +995,21 @@ export interface components {
                 disabled: number;
                 deadLetters: number;
             };
+        };
+        KeysUsage: {
+            data: {
+                /** @description YYYY-MM-DDTHH (granularity hour, UTC), YYYY-MM-DD (day) or YYYY-MM (month) */
+                period: string;
+                requests: number;
+                allowed: number;
+                denied: number;
+                rateLimited: number;
+                /** @description WebSocket sessions opened in the period */
+                sessions: number;
+                /** @description Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split */
+                sessionSeconds: number;
+                keyId: string;
+            }[];
         };
         WebhookEndpoint: {
             id: string;
@@ -3676,6 +3711,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminGetKeysUsage: {
+        parameters: {
+            query: {
+                period: string;
+                keyIds: string;
+            };
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One row per key id asked for, in the order asked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysUsage"];
                 };
             };
             /** @description `validation_error`, `malformed_request` */

@@ -69,7 +69,7 @@ const isEmpty = (r: UsageCounts): boolean => USAGE_FIELDS.every((f) => r[f] === 
  * failover takes some slots' masters, not all) or timed out after Redis applied it is not counted twice.
  *
  * WebSocket sessions (issue 17) ride the same rows: a session opened counts in `sessions` on its first day, and
- * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC midnight it spans, so
+ * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC hour (and so each midnight) it spans, so
  * a crash loses at most the time and requests of one flush interval.
  */
 export class Usage implements UsageReader {
@@ -262,6 +262,13 @@ export class Usage implements UsageReader {
     const periods = q.granularity === 'hour' ? hoursBetween(now, q.from, q.to) : q.granularity === 'day' ? daysBetween(today, q.from, q.to) : monthsBetween(today, q.from, q.to);
     const counts = await this.#store.readUsage(tenantId, periods, q.keyId ?? null);
     return periods.map((period) => rowOf(period, counts.get(period) ?? zeroCounts()));
+  }
+
+  /** Each key's counts in one period (a day or a month), for a page of keys. */
+  async readKeys(tenantId: string, period: string, keyIds: string[]): Promise<Array<UsageRow & { keyId: string }>> {
+    await this.flushCounts();
+    const counts = await this.#store.readKeysUsage(tenantId, period, keyIds);
+    return keyIds.map((keyId) => ({ keyId, ...rowOf(period, counts.get(keyId) ?? zeroCounts()) }));
   }
 
   async overview(): Promise<Overview> {

@@ -70,6 +70,9 @@ describe.each(factories)('hourly usage: %s', (name, make) => {
     expect(keyA.find((h) => h.period === '2026-11-22T11')?.requests).toBe(1);
     expect((await usage.read(tenantId, { granularity: 'day', from: '2026-11-22', to: '2026-11-22' }))[0]).toMatchObject({ requests: 4, allowed: 2 });
     expect((await usage.read(tenantId, { granularity: 'month', from: '2026-11-01', to: '2026-11-30' }))[0]).toMatchObject({ requests: 4 });
+    // A page of keys in one read (the console's quota-use column).
+    const keys = await usage.readKeys(tenantId, '2026-11', ['key_a', 'key_b', 'key_c']);
+    expect(keys.map((k) => [k.keyId, k.requests, k.denied])).toEqual([['key_a', 3, 0], ['key_b', 1, 1], ['key_c', 0, 0]]);
     // Fleet totals stay per day and month: an hour adds nothing to them.
     expect((await store.readTotals('2026-11-22')).allowed).toBeGreaterThanOrEqual(2);
     expect((await store.readTotals('2026-11-22T10')).allowed).toBe(0);

@@ -49,8 +49,7 @@ export async function seedFleet(kg: KeygateProcess, tenants: number, keysPerTena
   const jobs: Array<() => Promise<void>> = [];
   for (let t = 0; t < tenants; t++) {
     jobs.push(async () => {
-      const r = await admin(kg, 'POST', '/tenants', { name: `tenant-${String(t).padStart(4, '0')}`, plan: 'enterprise' });
-      if (r.status !== 201) throw new Error(`seed tenant: ${r.status} ${JSON.stringify(r.body)}`);
+      const r = await created(kg, '/tenants', { name: `tenant-${String(t).padStart(4, '0')}`, plan: 'enterprise' });
       made.push({ id: r.body.tenant.id, key: r.body.apiKey.key });
     });
   }
@@ -58,12 +57,25 @@ export async function seedFleet(kg: KeygateProcess, tenants: number, keysPerTena
   // One tenant's keys one after another (creates on one tenant contend on its key count); tenants in parallel.
   const keyJobs = made.map(({ id }) => async () => {
     for (let i = 0; i < keysPerTenant; i++) {
-      const r = await admin(kg, 'POST', `/tenants/${id}/api-keys`, { name: `svc-${i}`, permissions: ['calls:read'] });
-      if (r.status !== 201) throw new Error(`seed key: ${r.status} ${JSON.stringify(r.body)}`);
+      await created(kg, `/tenants/${id}/api-keys`, { name: `svc-${i}`, permissions: ['calls:read'] });
     }
   });
   await runAll(keyJobs, concurrency);
   return made;
+}
+
+/**
+ * An admin POST, sent again (up to 5 times) when answered 503: seeding is setup, not what is tested, and a
+ * loaded machine sometimes times a store command out. Each retry is printed, so they are seen.
+ */
+async function created(kg: KeygateProcess, path: string, body: unknown) {
+  for (let attempt = 1; ; attempt++) {
+    const r = await admin(kg, 'POST', path, body);
+    if (r.status === 201) return r;
+    if (r.status !== 503 || attempt === 5) throw new Error(`seed ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    console.warn(`seed ${path}: 503 ${r.body?.error?.message}; retrying`);
+    await new Promise((res) => setTimeout(res, 200 * attempt));
+  }
 }
 
 async function runAll(jobs: Array<() => Promise<void>>, concurrency: number): Promise<void> {

@@ -38,6 +38,13 @@ function Keys(props: { tenantId: string; me: Me }) {
   const [pending, setPending] = useState<Pending>(null);
   const [secret, setSecret] = useState<string | null>(null);
   const [page, error, reload] = useLoad(() => get<Page<ApiKey>>(`/tenants/${props.tenantId}/api-keys?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`), [props.tenantId, cursor]);
+  const month = new Date().toISOString().slice(0, 7);
+  const ids = page?.data.map((k) => k.id).join(',') ?? '';
+  // This month's requests of every key on the page, in one call (for the quota-use column).
+  const [used] = useLoad(
+    () => (ids ? get<{ data: Array<{ keyId: string; requests: number }> }>(`/tenants/${props.tenantId}/keys-usage?period=${month}&keyIds=${ids}`).then((r) => new Map(r.data.map((u) => [u.keyId, u.requests]))) : Promise.resolve(new Map<string, number>())),
+    [props.tenantId, ids],
+  );
   const base = `/tenants/${props.tenantId}/api-keys`;
   const act = async () => {
     if (!pending) return;
@@ -60,14 +67,14 @@ function Keys(props: { tenantId: string; me: Me }) {
     ${error ? html`<${Failure} error=${error} />` : !page ? html`<${Loading} />` : html`
       <div class="scroll"><table data-testid="keys">
         <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Status</th><th scope="col">Last used</th>
-          <th scope="col">Limits</th><th scope="col">Monthly quota</th>${write ? html`<th scope="col">Actions</th>` : null}</tr></thead>
+          <th scope="col">Limits</th><th scope="col">Requests this month / quota</th>${write ? html`<th scope="col">Actions</th>` : null}</tr></thead>
         <tbody>${shown.map((k) => html`<tr data-key=${k.id}>
           <td><a href=${`#/tenants/${props.tenantId}/keys/${k.id}`}>${k.name ?? k.id}</a></td>
           <td><code>${k.prefix}…</code></td>
           <td><${Badge} ok=${k.isActive}>${k.isActive ? 'active' : 'disabled'}<//></td>
           <td>${fmt.date(k.lastUsedAt)}</td>
           <td>${fmt.limit(k.rateLimit.requestsPerMinute)}/min, ${fmt.limit(k.rateLimit.requestsPerDay)}/day</td>
-          <td>${fmt.limit(k.quota?.requestsPerMonth ?? null)}</td>
+          <td>${quotaUse(used?.get(k.id), k.quota?.requestsPerMonth ?? null)}</td>
           ${write ? html`<td class="actions">
             <button type="button" onClick=${() => setPending({ kind: 'rotate', key: k })}>Rotate</button>
             <button type="button" onClick=${() => setPending({ kind: k.isActive ? 'disable' : 'enable', key: k })}>${k.isActive ? 'Disable' : 'Enable'}</button>
@@ -85,6 +92,12 @@ function Keys(props: { tenantId: string; me: Me }) {
       message=${pending?.kind === 'revoke' ? 'The key stops working at once, everywhere, and cannot be restored.' : pending?.kind === 'rotate' ? 'The current value stops working at once; the new value is shown once.' : pending?.kind === 'disable' ? 'Requests with this key are refused until it is enabled again.' : 'Requests with this key are accepted again.'} />
     <${ShowOnce} secret=${secret} onClose=${() => setSecret(null)} />
   </section>`;
+}
+
+function quotaUse(used: number | undefined, quota: number | null): string {
+  if (used === undefined) return '…';
+  if (quota === null) return `${fmt.n(used)} (no quota)`;
+  return `${fmt.n(used)} / ${fmt.n(quota)} (${Math.min(100, Math.round((used / quota) * 1000) / 10)}%)`;
 }
 
 function CreateKey(props: { tenantId: string; onCreated: (key: string) => void }) {

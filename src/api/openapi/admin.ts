@@ -1,4 +1,4 @@
-import { pageQuery, tenantSearchQuery, usageQuery } from '../schemas.ts';
+import { keysUsageQuery, pageQuery, tenantSearchQuery, usageQuery } from '../schemas.ts';
 import { adminErrors, json, queryParameters, ref, security } from './components.ts';
 import { keyPaths } from './keys.ts';
 import { webhookPaths } from './webhooks.ts';
@@ -103,6 +103,17 @@ export function adminPaths() {
         description: 'Hours: at most 14 days (kept 15 days), default the last 7 days ending with the current hour. Days: at most 366, default 30. Months: at most 60, default 12.',
         parameters: queryParameters(usageQuery),
         responses: { 200: { description: 'Usage rows, oldest first', ...json(ref('schemas', 'UsageReport')) }, ...adminErrors({ query: true, addressed: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}/keys-usage': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      get: {
+        ...op,
+        operationId: 'adminGetKeysUsage',
+        summary: "Usage of up to 100 of a tenant's keys in one day or month (the console's quota-use column)",
+        parameters: queryParameters(keysUsageQuery),
+        responses: { 200: { description: 'One row per key id asked for, in the order asked', ...json(ref('schemas', 'KeysUsage')) }, ...adminErrors({ query: true, addressed: true }) },
       },
     },
     '/admin/v1/whoami': {

@@ -24,7 +24,7 @@ function responseSchemas(): Record<string, Json> {
   const schemas = [
     s.apiKeySchema, s.createdApiKeySchema, s.apiKeyPageSchema, s.tenantSchema, s.tenantPageSchema, s.createdTenantSchema,
     s.tenantSummarySchema, s.planSchema, s.auditEntryPageSchema, s.usageReportSchema, s.overviewSchema, s.errorSchema,
-    s.operatorSchema, s.tenantSearchSchema, s.fleetSchema,
+    s.operatorSchema, s.tenantSearchSchema, s.fleetSchema, s.keysUsageSchema,
     ...wh.webhookResponseSchemas,
   ];
   for (const schema of schemas) Object.assign(out, toJsonSchema(schema, 'output').defs);

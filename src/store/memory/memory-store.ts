@@ -224,6 +224,10 @@ export class MemoryStore implements KeyStore {
     return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zeroCounts()) }]));
   }
 
+  async readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
+    return new Map(keyIds.map((k) => [k, { ...(this.#usage.get(`${tenantId}|${period}|${k}`) ?? zeroCounts()) }]));
+  }
+
   async readTotals(period: string): Promise<UsageCounts> {
     return { ...(this.#usage.get(`|${period}|`) ?? zeroCounts()) };
   }

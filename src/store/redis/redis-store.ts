@@ -91,7 +91,7 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:k:<keyId>      → StoredKey JSON
  *   p {ten}:audit          → capped STREAM of audit entries
  *   p tenants              → ZSET of tenant ids (single-key commands only)
- *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
+ *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per hour YYYY-MM-DDTHH, day YYYY-MM-DD and month YYYY-MM; fields:
  *                            the request outcomes, `sessions` opened and `sessionMs` of session time),
  *                            plus "~w:<writer>" → the last batch of that writer counted
  *   p u:<period>           → HASH "<field>" → count (fleet totals; single-key script), "~w:<writer>" likewise
@@ -465,6 +465,15 @@ export class RedisStore implements KeyStore {
     return named('readUsage', (async () => {
       const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
       return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
+    })());
+  }
+
+  readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
+    return named('readKeysUsage', (async () => {
+      if (keyIds.length === 0) return new Map<string, UsageCounts>();
+      const values = await this.#r.hmget(this.#usage(tenantId, period), ...keyIds.flatMap((k) => USAGE_FIELDS.map((f) => `${k}:${f}`)));
+      const width = USAGE_FIELDS.length;
+      return new Map(keyIds.map((k, i) => [k, countsOf(values.slice(i * width, (i + 1) * width))]));
     })());
   }
 
