@@ -109,6 +109,34 @@ describe('the console in a real browser', () => {
     await context.close();
   }, 60_000);
 
+  it("a page on another origin cannot use a signed-in operator's session", async () => {
+    const evil = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end('<!doctype html><title>elsewhere</title>');
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
+    try {
+      const context = await browser.newContext();
+      await signIn(context, kg, OPERATORS.alice.token);
+      const page = await context.newPage();
+      // localhost, not 127.0.0.1: another site, as an attacker's page would be.
+      await page.goto(`http://localhost:${(evil.address() as AddressInfo).port}/`);
+      const api = `${kg.opsUrl}/console/api/admin/v1`;
+      const attempts = await page.evaluate(async (api) => {
+        const out: string[] = [];
+        // A form-like cross-site POST (no preflight), and a credentialed read.
+        await fetch(`${api}/tenants`, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: '{"name":"csrf-from-browser"}' }).then((r) => out.push(`post ${r.type}`), (e: unknown) => out.push(`post ${String(e)}`));
+        await fetch(`${api}/whoami`, { credentials: 'include' }).then((r) => out.push(`read ${r.status}`), (e: unknown) => out.push(`read refused ${String(e)}`));
+        return out;
+      }, api);
+      expect(attempts.some((a) => a.startsWith('read 200'))).toBe(false);
+      expect((await admin(kg, 'GET', '/tenant-search?q=csrf-from-browser')).body.data).toEqual([]);
+      await context.close();
+    } finally {
+      evil.close();
+    }
+  }, 60_000);
+
   it('every page loads over 3,000 keys with no serious accessibility violation, light and dark, desktop and phone', async () => {
     const target = seeded[0]!;
     const keyId = (await admin(kg, 'GET', `/tenants/${target.id}/api-keys?limit=1`)).body.data[0].id as string;
