@@ -369,7 +369,6 @@ export function createForwarder(opts: ForwardOptions) {
   function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, headers: string[], body: Buffer | null): void {
     const streamed = !body && declaresBody(req);
     scope.forwardedAt = performance.now();
-    if (body) scope.requestBytes = body.length;
     if (scope.trace) scope.trace.upstream(req.method ?? 'GET', origin + base + scope.target!.path, headers);
     const request: Dispatcher.DispatchOptions = { path: base + scope.target!.url, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: streamed ? req : body };
     const exchange = new Exchange(res, scope, upstream, request, streamed && isLargeBody(req));
