@@ -75,6 +75,12 @@ export function overlayOtelEnv(env: Env, set: SetFromEnv): EnvProblem[] {
   }
   if (headers !== null) set('tracing.headers', headers, 'OTEL_EXPORTER_OTLP_HEADERS');
 
+  // The batch processor's variables (the SDK no longer reads them itself).
+  for (const [name, path] of [['OTEL_BSP_SCHEDULE_DELAY', 'tracing.exportDelayMs'], ['OTEL_BSP_MAX_QUEUE_SIZE', 'tracing.maxQueueSize']] as const) {
+    const raw = value(env, name);
+    if (raw !== undefined) set(path, /^\d+$/.test(raw) ? Number(raw) : raw, name);
+  }
+
   const service = value(env, 'OTEL_SERVICE_NAME');
   if (service !== undefined) set('tracing.serviceName', service, 'OTEL_SERVICE_NAME');
 

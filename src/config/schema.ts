@@ -197,6 +197,7 @@ export const configSchema = z.strictObject({
         .prefault({}),
       trustedPeers: z.array(z.string().min(1)).nullable().default(null),
       maxQueueSize: z.number().int().positive().max(1_000_000).default(2048),
+      exportDelayMs: z.number().int().positive().max(60_000).default(5000),
     })
     .prefault({}),
   readiness: z.strictObject({ requireStore: z.boolean().default(false) }).prefault({}),

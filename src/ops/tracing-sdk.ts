@@ -74,8 +74,15 @@ class Request implements RequestTrace {
   #upstream: Span | null = null;
   #ended = false;
 
-  constructor(tracer: ReturnType<TracerProvider['getTracer']>, server: Span, ctx: Context) {
+  /** server.address and server.port of the upstream (one upstream per process, parsed once). */
+  readonly #target: Attributes;
+
+  readonly #peer: string;
+
+  constructor(tracer: ReturnType<TracerProvider['getTracer']>, server: Span, ctx: Context, target: Attributes, peer: string) {
     this.#tracer = tracer;
+    this.#peer = peer;
+    this.#target = target;
     this.#server = server;
     this.#ctx = ctx;
     const sc = server.spanContext();
@@ -97,34 +104,22 @@ class Request implements RequestTrace {
     const gate = this.#gate;
     if (gate === null) return;
     this.#gate = null;
+    // Each attribute is serialised with its name in every exported span: the identity goes on the server span
+    // only, the decision on the gate's (bench/README.md has what a span costs).
     if (this.sampled) {
-      const attributes: Attributes = { 'keygate.decision': decision === 'allowed' ? 'allowed' : 'refused' };
-      if (decision !== 'allowed') attributes['keygate.refusal_code'] = decision;
-      if (tenantId !== null) attributes['keygate.tenant_id'] = tenantId;
-      if (keyId !== null) attributes['keygate.key_id'] = keyId;
-      gate.setAttributes(attributes);
-      this.#server.setAttributes(attributes);
+      if (decision === 'allowed') gate.setAttribute('keygate.decision', 'allowed');
+      else gate.setAttributes({ 'keygate.decision': 'refused', 'keygate.refusal_code': decision });
+      if (tenantId !== null) this.#server.setAttribute('keygate.tenant_id', tenantId);
+      if (keyId !== null) this.#server.setAttribute('keygate.key_id', keyId);
     }
     gate.end();
   }
 
   #startUpstream(method: string, url: string): Context {
-    const parsed = new URL(url);
-    // The query is left out: it is the client's, and keygate does not judge what it carries.
-    const full = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-    this.#upstream = this.#tracer.startSpan(
-      method,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: method,
-          [ATTR_URL_FULL]: full,
-          [ATTR_SERVER_ADDRESS]: parsed.hostname,
-          [ATTR_SERVER_PORT]: Number(parsed.port || (parsed.protocol === 'https:' || parsed.protocol === 'wss:' ? 443 : 80)),
-        },
-      },
-      this.#ctx,
-    );
+    // The query is left out of url.full: it is the client's, and keygate does not judge what it carries.
+    const query = url.indexOf('?');
+    const attributes: Attributes = { ...this.#target, [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_FULL]: query < 0 ? url : url.slice(0, query) };
+    this.#upstream = this.#tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, this.#ctx);
     return trace.setSpan(this.#ctx, this.#upstream);
   }
 
@@ -162,8 +157,11 @@ class Request implements RequestTrace {
     this.upstreamEnd(status === 0 ? 'client_aborted' : code !== null && code.startsWith('upstream_') ? code : undefined);
     const server = this.#server;
     if (this.sampled) {
-      const attributes: Attributes = { 'keygate.door': door };
+      const attributes: Attributes = {};
+      if (door !== 'proxy') attributes['keygate.door'] = door;
       if (clientIp !== '') attributes[ATTR_CLIENT_ADDRESS] = clientIp;
+      // The socket peer, when it is not the client (a trusted proxy forwarded the request).
+      if (clientIp !== this.#peer) attributes[ATTR_NETWORK_PEER_ADDRESS] = this.#peer;
       if (status > 0) attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (route !== null) attributes[ATTR_URL_PATH] = route;
       if (code !== null) {
@@ -191,10 +189,12 @@ export function createTracing(opts: TracingOptions): Tracing {
     sampler: samplerOf(cfg.sampler),
     spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH, linkCountLimit: 1 },
     // Bounded: beyond maxQueueSize finished spans waiting for export are dropped (the SDK counts them).
-    spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: cfg.maxQueueSize, maxExportBatchSize: Math.min(512, cfg.maxQueueSize) })],
+    spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: cfg.maxQueueSize, maxExportBatchSize: Math.min(512, cfg.maxQueueSize), scheduledDelayMillis: cfg.exportDelayMs })],
   });
   const tracer = provider.getTracer('keygate', opts.version);
   const scheme = opts.upstreamUrl.startsWith('https') ? 'https' : 'http';
+  const target = new URL(opts.upstreamUrl);
+  const upstreamAttributes: Attributes = { [ATTR_SERVER_ADDRESS]: target.hostname, [ATTR_SERVER_PORT]: Number(target.port || (target.protocol === 'https:' ? 443 : 80)) };
 
   function request(req: IncomingMessage): RequestTrace {
     const peer = req.socket.remoteAddress ?? '';
@@ -210,11 +210,11 @@ export function createTracing(opts: TracingOptions): Tracing {
         else links = [{ context: remote, attributes: { 'keygate.link': 'untrusted_parent' } }];
       }
     }
-    const attributes: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: req.method ?? 'GET', [ATTR_URL_SCHEME]: scheme, [ATTR_NETWORK_PEER_ADDRESS]: peer };
+    const attributes: Attributes = { [ATTR_HTTP_REQUEST_METHOD]: req.method ?? 'GET', [ATTR_URL_SCHEME]: scheme };
     const agent = req.headers['user-agent'];
     if (agent !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = agent;
     const server = tracer.startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER, attributes, links }, parent);
-    return new Request(tracer, server, trace.setSpan(parent, server));
+    return new Request(tracer, server, trace.setSpan(parent, server), upstreamAttributes, peer);
   }
 
   return {

@@ -120,7 +120,7 @@ describe('exemplars', () => {
       const logged = kg.output().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => (JSON.parse(l) as { trace_id?: string }).trace_id);
       expect(logged).toContain(sent[0]);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\nprometheus:\n${out.slice(-3000)}`);
+      throw new Error(`${(err as Error).message}\nprometheus:\n${out.slice(-3000)}`, { cause: err });
     } finally {
       proc.kill('SIGTERM');
     }
