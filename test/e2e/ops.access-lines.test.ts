@@ -83,6 +83,11 @@ describe('access lines', () => {
     expect(await lineOf('acc-429')).toMatchObject({ ...common, status: 429, decision: 'refused', code: 'rate_limited' });
     expect(await lineOf('acc-502')).toMatchObject({ ...common, status: 502, upstreamStatus: null, decision: 'failed', code: 'upstream_unavailable' });
 
+    // The admin API (internal listener) names its refusals' codes too.
+    const adminRefusal = await fetch(`${kg.opsUrl}/admin/v1/overview`, { headers: { authorization: 'Bearer not-the-admin-token-000000', 'x-request-id': 'acc-admin' } });
+    const adminCode = ((await adminRefusal.json()) as { error: { code: string } }).error.code;
+    expect(await lineOf('acc-admin')).toMatchObject({ listener: 'internal', status: 401, decision: 'management', code: adminCode, clientIp: '127.0.0.1' });
+
     // Last: the store goes away, and a key keygate has not cached cannot be checked.
     await redis.stop();
     const unknown = await unknownKey();
