@@ -152,7 +152,12 @@ class Request implements RequestTrace {
   end(status: number, code: string | null, route: string | null, door: string, clientIp: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.decided(code ?? 'allowed', null, null); // a request answered before the gate decided (preflight, malformed)
+    // The gate still open: the client left (or the answer went out) before the checks finished.
+    if (this.#gate !== null) {
+      this.#gate.setAttribute('keygate.decision', 'unfinished');
+      this.#gate.end();
+      this.#gate = null;
+    }
     // Still open: the client left, or keygate answered for the upstream (a queued request that timed out).
     this.upstreamEnd(status === 0 ? 'client_aborted' : code !== null && code.startsWith('upstream_') ? code : undefined);
     const server = this.#server;
