@@ -297,6 +297,23 @@ describe('traces in Jaeger', () => {
     expect(dial.url).not.toContain(key);
   });
 
+  it('start a fresh trace for a malformed or invalid traceparent, and never relay an oversized tracestate', async () => {
+    const hostile: Array<Record<string, string>> = [
+      { traceparent: 'garbage' },
+      { traceparent: `00-${'0'.repeat(32)}-${hex(16)}-01` }, // the all-zero trace id is invalid
+      { traceparent: `ff-${hex(32)}-${hex(16)}-01` }, // version ff is forbidden
+      { traceparent: `00-${hex(32)}-${hex(16)}-01`, tracestate: Array.from({ length: 100 }, (_, i) => `k${i}=${'v'.repeat(100)}`).join(',') },
+    ];
+    for (const [i, headers] of hostile.entries()) {
+      expect(await send(`/v1/calls/h${i}`, { 'x-api-key': key, 'x-request-id': `tr-hostile-${i}`, ...headers })).toBe(200);
+      const line = await accessLine(`tr-hostile-${i}`);
+      const forwarded = seen.find((s) => s.url === `/v1/calls/h${i}`)!.headers;
+      expect(forwarded.traceparent).toMatch(new RegExp(`^00-${line.trace_id as string}-[0-9a-f]{16}-01$`));
+      // A tracestate over the W3C limits (32 members, 512 characters) is dropped, not relayed.
+      expect((forwarded.tracestate ?? '').length).toBeLessThanOrEqual(512);
+    }
+  });
+
   it('carry no key anywhere', async () => {
     const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'] });
     expect(await send('/v1/calls/4', { authorization: `Bearer ${made.body.key as string}`, 'x-request-id': 'tr-bearer' })).toBe(200);
