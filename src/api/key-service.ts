@@ -309,7 +309,7 @@ export class KeyService {
     const details = { operation, permissionsMissing: excess.permissions, ...(excess.restrictions.length ? { restrictionsLooser: excess.restrictions } : {}) };
     const audit = { action: 'key.access_denied', actor: actorName(actor), keyId, details };
     try {
-      await this.#store.appendAudit(tenantId, audit);
+      await this.#store.appendRefusal(tenantId, audit, `${audit.actor}|${keyId}|${operation}`);
     } catch (err) {
       this.#logger?.warn({ err, tenantId, keyId, operation }, 'could not write the audit entry of a refused key operation');
     }

@@ -159,7 +159,11 @@ export const auditEntrySchema = z
     action: z.string(),
     actor: z.string(),
     keyId: z.string().nullable(),
-    details: z.record(z.string(), z.unknown()),
+    details: z
+      .record(z.string(), z.unknown())
+      .describe(
+        'What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records out of the capped log',
+      ),
   })
   .meta({ id: 'AuditEntry' });
 

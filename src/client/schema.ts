@@ -760,6 +760,7 @@ export interface components {
             action: string;
             actor: string;
             keyId: string | null;
+            /** @description What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records out of the capped log */
             details: {
                 [key: string]: unknown;
             };

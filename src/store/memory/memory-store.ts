@@ -3,7 +3,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { DEFAULT_REFUSAL_WINDOW_SECONDS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
 
@@ -11,6 +11,8 @@ interface TenantState {
   tenant: Tenant;
   keys: Map<string, StoredKey>;
   audit: AuditEntry[];
+  /** The refusal window's collapsed refusals by group (appendRefusal); emptied when a new window begins. */
+  refusals: { window: number; byGroup: Map<string, { id: string; count: number; firstAt: string }> };
 }
 
 /**
@@ -33,8 +35,11 @@ export class MemoryStore implements KeyStore {
   /** Where webhook events go (issue 17), in the same synchronous step as the mutation's audit line. */
   readonly #outbox: MemoryOutbox | null;
 
-  constructor(opts: { auditMaxEntries: number; outbox?: MemoryOutbox | null }) {
+  readonly #refusalWindowMs: number;
+
+  constructor(opts: { auditMaxEntries: number; refusalWindowSeconds?: number; outbox?: MemoryOutbox | null }) {
     this.#auditMax = opts.auditMaxEntries;
+    this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
     this.#outbox = opts.outbox ?? null;
   }
 
@@ -50,7 +55,7 @@ export class MemoryStore implements KeyStore {
   }
 
   async createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
-    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [] };
+    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [], refusals: { window: 0, byGroup: new Map() } };
     this.#tenants.set(tenant.id, state);
     this.#audit(state, audit);
   }
@@ -172,6 +177,29 @@ export class MemoryStore implements KeyStore {
     const state = this.#tenants.get(tenantId);
     if (!state) return false;
     this.#audit(state, audit);
+    return true;
+  }
+
+  async appendRefusal(tenantId: string, audit: AuditInput, group: string): Promise<boolean> {
+    const state = this.#tenants.get(tenantId);
+    if (!state) return false;
+    // As the Redis script: one entry per group and window, appended again with its count at each repeat.
+    const now = Date.now();
+    const window = Math.floor(now / this.#refusalWindowMs);
+    const refusals = state.refusals;
+    if (refusals.window !== window) refusals.byGroup.clear();
+    refusals.window = window;
+    const prev = refusals.byGroup.get(group);
+    if (prev) {
+      const at = state.audit.findIndex((e) => e.id === prev.id);
+      if (at >= 0) state.audit.splice(at, 1);
+    }
+    const count = (prev?.count ?? 0) + 1;
+    const firstAt = prev?.firstAt ?? new Date(now).toISOString();
+    const entry = { id: newAuditId(), at: new Date(now).toISOString(), ...structuredClone(audit), details: { ...structuredClone(audit.details), count, firstAt } };
+    state.audit.push(entry);
+    if (state.audit.length > this.#auditMax) state.audit.splice(0, state.audit.length - this.#auditMax);
+    refusals.byGroup.set(group, { id: entry.id, count, firstAt });
     return true;
   }
 

@@ -4,7 +4,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { DEFAULT_REFUSAL_WINDOW_SECONDS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
@@ -18,6 +18,8 @@ export interface RedisStoreOptions {
   prefix: string;
   channel: string;
   auditMaxEntries: number;
+  /** Repeated refusals of one actor, key and operation within this many seconds are one audit entry. */
+  refusalWindowSeconds?: number;
   /** Write webhook events to each tenant's outbox (issue 17): the cap of an outbox stream; null: no outbox. */
   outboxMaxEntries?: number | null;
 }
@@ -84,6 +86,7 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:keys           → ZSET of key ids (lex order = creation order, ids are ULIDs)
  *   p {ten}:k:<keyId>      → StoredKey JSON
  *   p {ten}:audit          → capped STREAM of audit entries
+ *   p {ten}:refusals       → HASH: this refusal window's collapsed refusals (appendRefusal), expires with the window
  *   p tenants              → ZSET of tenant ids (single-key commands only)
  *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
  *                            the request outcomes, `sessions` opened and `sessionMs` of session time),
@@ -102,6 +105,7 @@ export class RedisStore implements KeyStore {
   readonly #p: string;
   readonly #channel: string;
   readonly #auditMax: string;
+  readonly #refusalWindowMs: number;
   readonly #outboxMax: number | null;
   /** This process's own subscribers: its mutations reach them before the mutation resolves. */
   readonly #local: Array<(event: StoreEvent) => void> = [];
@@ -115,6 +119,7 @@ export class RedisStore implements KeyStore {
     this.#p = opts.prefix;
     this.#channel = opts.channel;
     this.#auditMax = String(opts.auditMaxEntries);
+    this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
     this.#outboxMax = opts.outboxMaxEntries ?? null;
     for (const [name, lua] of Object.entries(scripts)) {
       this.#r.defineCommand(`kg_${name}`, { numberOfKeys: scriptKeyCounts[name as ScriptName], lua });
@@ -131,6 +136,7 @@ export class RedisStore implements KeyStore {
   #keys = (tenantId: string) => `${this.#p}{${tenantId}}:keys`;
   #k = (tenantId: string, keyId: string) => `${this.#p}{${tenantId}}:k:${keyId}`;
   #audit = (tenantId: string) => `${this.#p}{${tenantId}}:audit`;
+  #refusals = (tenantId: string) => `${this.#p}{${tenantId}}:refusals`;
   #tenants = () => `${this.#p}tenants`;
   #usage = (tenantId: string, period: string) => `${this.#p}{${tenantId}}:u:${period}`;
   #totals = (period: string) => `${this.#p}u:${period}`;
@@ -245,7 +251,7 @@ export class RedisStore implements KeyStore {
       const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
       for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
       // One tenant's keys: one slot.
-      await this.#r.del(this.#keys(id), this.#audit(id), this.#lastUsed(id));
+      await this.#r.del(this.#keys(id), this.#audit(id), this.#refusals(id), this.#lastUsed(id));
       await this.#r.zrem(this.#tenants(), id);
       return true;
     })());
@@ -399,6 +405,19 @@ export class RedisStore implements KeyStore {
 
   async appendAudit(tenantId: string, audit: AuditInput): Promise<boolean> {
     return (await this.#run('appendAudit', [this.#t(tenantId), this.#audit(tenantId)], [this.#auditJson(audit), this.#auditMax])) === 1;
+  }
+
+  appendRefusal(tenantId: string, audit: AuditInput, group: string): Promise<boolean> {
+    return named('appendRefusal', (async () => {
+      const now = Date.now();
+      const window = Math.floor(now / this.#refusalWindowMs);
+      // The entry as JSON up to its count, which the script appends (with the window's first refusal time).
+      const json = JSON.stringify({ id: newAuditId(), at: new Date(now).toISOString(), ...audit, details: { ...audit.details, count: 0 } });
+      const head = json.slice(0, -'0}}'.length);
+      const keys = [this.#t(tenantId), this.#audit(tenantId), this.#refusals(tenantId)];
+      const args = [head, this.#auditMax, group, String(window), new Date(now).toISOString(), String((window + 1) * this.#refusalWindowMs)];
+      return (await this.#run('appendRefusal', keys, args)) === 1;
+    })());
   }
 
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
