@@ -108,7 +108,9 @@ export const apiKeySchema = z
     rateLimit: z.object({ requestsPerMinute: z.number().int().nullable(), requestsPerDay: z.number().int().nullable() }),
     quota: z
       .object({ requestsPerMonth: z.number().int().nullable(), sessionMinutesPerMonth: z.number().int().nullable() })
-      .describe("Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant)"),
+      .describe(
+        "Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota",
+      ),
     maxConcurrentConnections: z.number().int().nullable(),
     enforceMtls: z.boolean(),
     clientCertFingerprints: z.array(z.string()).nullable(),

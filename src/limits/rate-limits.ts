@@ -45,6 +45,8 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // used). A lease or request that does not fit is given back, so the count is exactly what was admitted. And a
 // replica that finds a quota used up refuses locally for at most QUOTA_RECHECK_MS before asking Redis again
 // (another replica may give back a lease, or the quota be raised), while Retry-After says when the month ends.
+// A key's use counts against each monthly quota of its creator chain as well (keys/types.ts, QuotaOwner): one
+// more window per creator with a quota, on that creator's own count.
 // Management requests (`/keygate/v1`) are not counted against quotas, so an exhausted key can still read its
 // usage. Crossing 80% and 100% of a quota emits `quota.threshold` (quota-events.ts).
 
@@ -288,6 +290,11 @@ export class RateLimitsImpl implements RateLimits {
     if (!this.#months) return rates;
     forKey('M', key.policy.quota?.requestsPerMonth);
     forTenant('M', plan?.requestsPerMonth?.max);
+    // Every creator's monthly quota too, on that creator's own count: minting a child cannot create quota. (After
+    // the tenant's, so a refusal where both run out at once names the tenant, as one without children does.)
+    for (const owner of key.policy.quotaChain ?? []) {
+      if (owner.requestsPerMonth) out.push(new Window(this.#spec('key', 'M', owner.requestsPerMonth), `${tenant.id}:${owner.keyId}`));
+    }
     return out.length === rates.length ? rates : { all: out.slice(), rates };
   }
 
