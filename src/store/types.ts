@@ -13,6 +13,9 @@ export interface PageRequest {
 /** One audit-log line, written atomically with the mutation it describes. */
 export type AuditInput = Omit<AuditEntry, 'id' | 'at'>;
 
+/** How long usage counters are kept (Redis: the usage hashes' TTL, renewed by each flush; memory: rows older are dropped). */
+export const USAGE_RETENTION_DAYS = 400;
+
 /** How long repeated refusals of one actor, key and operation collapse into one audit entry (`audit.refusalWindowSeconds`). */
 export const DEFAULT_REFUSAL_WINDOW_SECONDS = 3600;
 

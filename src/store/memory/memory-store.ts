@@ -3,7 +3,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { DEFAULT_REFUSAL_WINDOW_SECONDS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
 
@@ -86,6 +86,7 @@ export class MemoryStore implements KeyStore {
     if (!state) return false;
     for (const key of state.keys.values()) {
       for (const h of key.hashes) this.#byHash.delete(h.hash);
+      this.#lastUsed.delete(key.id);
       this.#audit(state, tenantDeletedRevocation(key.id, actor));
     }
     this.#tenants.delete(id);
@@ -135,6 +136,7 @@ export class MemoryStore implements KeyStore {
     if (!state || !key) return false;
     for (const h of key.hashes) this.#byHash.delete(h.hash);
     state.keys.delete(keyId);
+    this.#lastUsed.delete(keyId);
     this.#audit(state, audit);
     this.#publish(keyEvent(key));
     return true;
@@ -218,9 +220,28 @@ export class MemoryStore implements KeyStore {
     this.#usage.set(id, row);
   }
 
+  /**
+   * Usage rows live as long as Redis keeps its usage hashes (USAGE_RETENTION_DAYS); older periods are dropped once
+   * a day, so the rows are bounded by the keys used per day over that time, not by uptime.
+   */
+  #prunedOn = '';
+
+  #pruneUsage(now: number): void {
+    const today = new Date(now).toISOString().slice(0, 10);
+    if (today === this.#prunedOn) return;
+    this.#prunedOn = today;
+    const oldestDay = new Date(now - USAGE_RETENTION_DAYS * 86_400_000).toISOString().slice(0, 10);
+    const oldestMonth = oldestDay.slice(0, 7);
+    for (const id of this.#usage.keys()) {
+      const period = id.split('|')[1]!;
+      if (period.length === 10 ? period < oldestDay : period < oldestMonth) this.#usage.delete(id);
+    }
+  }
+
   async addUsage(batch: UsageBatch): Promise<void> {
     if ((this.#usageSeq.get(batch.writer) ?? 0) >= batch.seq) return;
     this.#usageSeq.set(batch.writer, batch.seq);
+    this.#pruneUsage(Date.now());
     for (const d of batch.deltas) {
       this.#bump(`${d.tenantId}|${d.period}|${d.keyId}`, d.counts);
       this.#bump(`${d.tenantId}|${d.period}|*`, d.counts);
@@ -237,7 +258,8 @@ export class MemoryStore implements KeyStore {
   }
 
   async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
-    for (const u of lastUsed) this.#lastUsed.set(u.keyId, u.at);
+    // Only keys that still exist (as the Redis script): a revoked key's entry goes with it.
+    for (const u of lastUsed) if (this.#tenants.get(u.tenantId)?.keys.has(u.keyId)) this.#lastUsed.set(u.keyId, u.at);
   }
 
   async lastUsed(_tenantId: string, keyIds: string[]): Promise<Map<string, string>> {

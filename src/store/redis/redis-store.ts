@@ -4,7 +4,7 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { DEFAULT_REFUSAL_WINDOW_SECONDS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
+import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
@@ -41,7 +41,7 @@ const MGET_CHUNK = 500;
  *  keygate waits before sending a SUBSCRIBE that failed again. */
 const CLUSTER_RESUBSCRIBE_MS = 1_000;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
-const USAGE_TTL_SECONDS = 400 * 86_400;
+const USAGE_TTL_SECONDS = USAGE_RETENTION_DAYS * 86_400;
 
 /** Counts from HMGET replies in USAGE_FIELDS order. */
 function countsOf(values: Array<string | null>): UsageCounts {
@@ -509,7 +509,8 @@ export class RedisStore implements KeyStore {
     }
     return named('touchKeys', (async () => {
       for (const [tenantId, pairs] of perTenant) {
-        for (let i = 0; i < pairs.length; i += 2_000) await this.#r.hset(this.#lastUsed(tenantId), ...pairs.slice(i, i + 2_000));
+        // Only keys that still exist are written, and revoked keys' fields are dropped (scripts.ts, touchKeys).
+        for (let i = 0; i < pairs.length; i += 2_000) await this.#run('touchKeys', [this.#lastUsed(tenantId), this.#keys(tenantId)], pairs.slice(i, i + 2_000));
       }
     })());
   }

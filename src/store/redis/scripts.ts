@@ -71,6 +71,27 @@ redis.call('PEXPIREAT', KEYS[3], ARGV[6])
 return 1`;
 
 /**
+ * KEYS: lastUsed hash, keyset. ARGV: keyId1, at1, keyId2, at2, … → fields written.
+ * lastUsedAt of the tenant's keys: only a key still in the keyset is written, and when the hash holds more fields
+ * than the tenant has keys (keys revoked since), the fields of keys no longer there are removed, so the hash is
+ * bounded by the tenant's keys however many are minted and revoked.
+ */
+export const touchKeys = `
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    n = n + 1
+  end
+end
+if redis.call('HLEN', KEYS[1]) > redis.call('ZCARD', KEYS[2]) then
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if not redis.call('ZSCORE', KEYS[2], id) then redis.call('HDEL', KEYS[1], id) end
+  end
+end
+return n`;
+
+/**
  * KEYS: hash. ARGV: ttlSeconds, writerField, seq, field1, n1, field2, n2, … → 1 | 0 (counted before).
  * Usage counters: one call per hash and batch. `writerField` holds the last batch of that writer counted in
  * this hash, so a batch sent again (a retried flush) is counted once.
@@ -85,6 +106,6 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
-export const scripts = { createKey, compareAndSet, removeKey, createTenant, appendAudit, appendRefusal, incrementFields } as const;
+export const scripts = { createKey, compareAndSet, removeKey, createTenant, appendAudit, appendRefusal, touchKeys, incrementFields } as const;
 export type ScriptName = keyof typeof scripts;
-export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 5, compareAndSet: 3, removeKey: 4, createTenant: 2, appendAudit: 2, appendRefusal: 3, incrementFields: 1 };
+export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 5, compareAndSet: 3, removeKey: 4, createTenant: 2, appendAudit: 2, appendRefusal: 3, touchKeys: 2, incrementFields: 1 };
