@@ -276,6 +276,22 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect((await store.listAudit(gone, { limit: 10, cursor: null })).data).toEqual([]);
   });
 
+  it('collapses repeated refusals of one group into one entry with its count, leaving other entries in place', async () => {
+    const t = tenant();
+    await store.createTenant(t, { ...audit, action: 'tenant.created' });
+    const refused = (operation: string) => ({ action: 'key.access_denied', actor: 'key_a', keyId: 'key_b', details: { operation, permissionsMissing: [] } });
+    for (let i = 0; i < 30; i++) expect(await store.appendRefusal(t.id, refused('read'), 'key_a|key_b|read')).toBe(true);
+    expect(await store.appendRefusal(t.id, refused('rotate'), 'key_a|key_b|rotate')).toBe(true);
+    const log = (await store.listAudit(t.id, { limit: 10, cursor: null })).data;
+    expect(log.map((e) => [e.action, e.details.operation, e.details.count])).toEqual([
+      ['key.access_denied', 'rotate', 1],
+      ['key.access_denied', 'read', 30],
+      ['tenant.created', undefined, undefined],
+    ]);
+    expect(log[1]!.details).toMatchObject({ permissionsMissing: [], firstAt: expect.any(String) });
+    expect(await store.appendRefusal(newTenantId(), refused('read'), 'key_a|key_b|read')).toBe(false);
+  });
+
   it('lists keys and tenants with cursors', async () => {
     const t = tenant(10);
     await store.createTenant(t, audit);
