@@ -8,10 +8,10 @@ import { crossed, type QuotaThreshold } from './quota-events.ts';
 
 // Session minutes per calendar month (issue 17: `sessionMinutesPerMonth` of a key, and of its plan for all the
 // tenant's keys together), enforced across replicas by reserving time before it is used, as the request leases
-// do: a live session holds a reservation of up to SLICE_MS in Redis (key and tenant counters, one script, never
-// more than either has left) and takes the next one when less than `sessionWarningSeconds` + AHEAD_MS of it is
-// left. So a session costs one Redis call per minute, not per frame, and the fleet never hands out more than a
-// quota. A reservation that comes back short is the quota's end for that session: it is warned
+// do: a live session holds a reservation of up to SLICE_MS in Redis (the key's, its creators' (keys/types.ts,
+// QuotaOwner) and the tenant's counters, one script, never more than any has left) and takes the next one when
+// less than `sessionWarningSeconds` + AHEAD_MS of it is left. So a session costs one Redis call per minute, not
+// per frame, and the fleet never hands out more than a quota. A reservation that comes back short is the quota's end for that session: it is warned
 // `sessionWarningSeconds` before (a log line; the reservation that handed out the last minutes emitted the
 // 100% `quota.threshold` event) and closed `sessionGraceSeconds` after it (1008 quota_exceeded), checked every
 // second. A session that ends gives back what it reserved and did not use.
@@ -83,7 +83,7 @@ type Scripted = RedisClient & {
   kgSessionRefund(numKeys: number, ...args: Array<string | number>): Promise<number>;
 };
 
-/** Both counters carry the tenant's hash tag, so the scripts run on one Cluster slot. */
+/** Every counter (key, tenant, creators) carries the tenant's hash tag, so the scripts run on one Cluster slot. */
 const counterKey = (prefix: string, tenantId: string, month: string, who: string) => `${prefix}{${tenantId}}:q:${month}:s:${who}`;
 
 export class RedisTimeBank implements TimeBank {
