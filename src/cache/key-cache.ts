@@ -116,6 +116,11 @@ export class KeyCache {
     return this.#lru.size;
   }
 
+  /** Hashes a reset left untrusted and not yet read again. */
+  get untrusted(): number {
+    return this.#untrusted.size;
+  }
+
   async #load(hash: string, stale: Entry | undefined, options: { ttl?: number }): Promise<Entry> {
     let found: Verification | null;
     let seq: number;

@@ -236,8 +236,8 @@ export class RateLimitsImpl implements RateLimits {
   }
 
   /** How many limiter and WindowSpec objects this instance holds (bounded whatever limits keys are given). */
-  get size(): { limiters: number; specs: number } {
-    return { limiters: this.#limiters.size, specs: this.#specs.size };
+  get size(): { limiters: number; specs: number; tenantWindows: number } {
+    return { limiters: this.#limiters.size, specs: this.#specs.size, tenantWindows: this.#byTenant.size };
   }
 
   /** The period's counting limiter (its own limit is never reached: the windows compare counts themselves). */

@@ -31,6 +31,8 @@ const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_request
 
 export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number }) {
   const registry = new Registry();
+  /** Process state whose size is exposed (watchState): a fixed set of names, each read at scrape time. */
+  const watched = new Map<string, () => number>();
   collectDefaultMetrics({ register: registry });
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   const tenant = opts.tenantLabel ? (['tenant'] as const) : ([] as const);
@@ -109,6 +111,15 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
         droppedSeen = now;
       },
     }),
+    stateEntries: new Gauge({
+      name: 'keygate_state_entries',
+      help: 'Entries held in process, by table (docs/state.md gives each bound): cache_untrusted, rate_limit_specs, rate_limit_tenant_windows, month_counts, failure_blocks, failure_counts, usage_rows, usage_carried, usage_sessions, session_slots.',
+      labelNames: ['state'],
+      registers: [registry],
+      collect(this: Gauge) {
+        for (const [state, size] of watched) this.set({ state }, size());
+      },
+    }),
     upstreamErrors: new Counter({
       name: 'keygate_upstream_errors_total',
       help: 'Upstream failures, by kind (refused, reset, timeout, invalid, overloaded, other).',
@@ -147,6 +158,10 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       if (opts.tenantLabel) return m.requests.child(listener, label, `${c}xx`, tenantId ?? '').inc();
       const byClass = requestChildren[listener].get(label) ?? remember(requestChildren[listener], label, []);
       (byClass[c] ??= m.requests.child(listener, label, `${c}xx`)).inc();
+    },
+    /** Exposes the size of a piece of process state as keygate_state_entries{state}; `state` is a fixed name. */
+    watchState(state: string, size: () => number): void {
+      watched.set(state, size);
     },
     /** Counts an authentication decision: "allowed" or an error code; the proxy's unless `listener` says otherwise. */
     decision(decision: string, tenantId: string | null = null, listener: DecisionListener = 'public'): void {

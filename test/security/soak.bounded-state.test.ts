@@ -96,10 +96,16 @@ async function act(statuses: number[]): Promise<void> {
   statuses.push(status);
 }
 
-async function keygateSeries(): Promise<{ series: number; bytes: number; cacheEntries: number; rss: number }> {
+async function keygateSeries(): Promise<{ series: number; bytes: number; cacheEntries: number; rss: number; state: Record<string, number> }> {
   const text = await (await fetch(`${kg.opsUrl}/metrics`)).text();
-  const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
-  return { series: text.split('\n').filter((l) => l.startsWith('keygate_')).length, bytes: text.length, cacheEntries: value('keygate_key_cache_entries'), rss: value('process_resident_memory_bytes') };
+  const lines = text.split('\n');
+  const value = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+  // keygate_state_entries{state="…"}: the process tables docs/state.md bounds.
+  const state = Object.fromEntries(lines.flatMap((l) => {
+    const m = /^keygate_state_entries\{state="([a-z_]+)"\} (\d+)$/.exec(l);
+    return m ? [[m[1]!, Number(m[2])]] : [];
+  }));
+  return { series: lines.filter((l) => l.startsWith('keygate_')).length, bytes: text.length, cacheEntries: value('keygate_key_cache_entries'), rss: value('process_resident_memory_bytes'), state };
 }
 
 /** Redis keys by family (the key with ids, hashes, periods and addresses replaced), with their count. */
@@ -144,11 +150,11 @@ describe('random hostile traffic for a bounded time', () => {
     const memory = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
     const byStatus = new Map<number, number>();
     for (const s of statuses) byStatus.set(s, (byStatus.get(s) ?? 0) + 1);
-    const minted = statuses.length; // an upper bound on keys ever minted in the soak
+    const minted = statuses.filter((s) => s === 201).length + 4; // every key the tenant ever had: children and the first four
     console.log(
       `soak ${SOAK_MS / 1000} s: ${statuses.length} requests (${[...byStatus].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ')}); ` +
         `keygate_* series ${before.series} -> ${after.series}, /metrics ${before.bytes} -> ${after.bytes} B, RSS ${Math.round(before.rss / 2 ** 20)} -> ${Math.round(after.rss / 2 ** 20)} MB, ` +
-        `key cache ${after.cacheEntries}; Redis used_memory ${Math.round(memory / 1024)} KB, audit ${auditLen}, keys ${keys}, lastUsed ${lastUsed}, refusals ${refusals}; ` +
+        `key cache ${after.cacheEntries}, state ${JSON.stringify(after.state)}; Redis used_memory ${Math.round(memory / 1024)} KB, audit ${auditLen}, keys ${keys}, lastUsed ${lastUsed}, refusals ${refusals}; ` +
         `families ${JSON.stringify(Object.fromEntries(fams))}`,
     );
 
@@ -156,6 +162,15 @@ describe('random hostile traffic for a bounded time', () => {
     // Process: the exposition (closed label sets) and the key cache (cache.maxEntries).
     expect(after.series - before.series).toBeLessThan(150);
     expect(after.cacheEntries).toBeLessThanOrEqual(1_000);
+    const state = after.state;
+    expect(Object.keys(state).sort()).toEqual(['cache_untrusted', 'failure_blocks', 'failure_counts', 'month_counts', 'rate_limit_specs', 'rate_limit_tenant_windows', 'usage_carried', 'usage_rows', 'usage_sessions']);
+    expect(state.cache_untrusted).toBeLessThanOrEqual(1_000);
+    expect(state.rate_limit_specs).toBeLessThanOrEqual(1_024);
+    expect(state.rate_limit_tenant_windows).toBeLessThanOrEqual(3); // one tenant: minute, day, month
+    expect(state.failure_blocks! + state.failure_counts!).toBeLessThanOrEqual(2); // one client address
+    expect(state.month_counts).toBeLessThanOrEqual(minted + 2);
+    expect(state.usage_rows! + state.usage_carried!).toBeLessThanOrEqual(2 * minted);
+    expect(state.usage_sessions).toBe(0);
     // Redis, per family (docs/state.md).
     expect(auditLen).toBeLessThanOrEqual(AUDIT_MAX + 100); // MAXLEN ~ trims by whole radix-tree nodes (up to 100 entries)
     expect(keys).toBeLessThanOrEqual(MAX_KEYS);
