@@ -99,7 +99,6 @@ export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, ...key }: Stored
 export interface KeyPolicy
   extends Pick<
     ApiKey,
-    | 'keyType'
     | 'permissions'
     | 'allowedOrigins'
     | 'allowedAssistants'
@@ -111,6 +110,8 @@ export interface KeyPolicy
     | 'clientCertFingerprints'
     | 'isActive'
   > {
+  /** `session` for a session token's requests (forwarded as X-Api-Key-Type); a key's own type otherwise. */
+  keyType: KeyType | 'session';
   /** `X-Api-Key-Permissions` as forwarded: the permissions joined once. */
   permissionsHeader: string;
   /** The creators whose monthly quotas this key's use counts against too (StoredKey.quotaChain). */
