@@ -7,7 +7,7 @@ import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { newKeyId, newTenantId } from '../keys/ids.ts';
-import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
+import { LIMIT_FIELDS, MAX_QUOTA_CHAIN, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
@@ -262,6 +262,15 @@ export class KeyService {
       createdBy: actorName(actor),
       hashes: [{ hash: this.#hash(raw), expiresAt: null }],
     };
+    // The creator chain whose quotas the new key's use counts against too (keys/types.ts, QuotaOwner).
+    if (actor.kind === 'key') {
+      const { quota: own, quotaChain: above } = actor.key.policy;
+      const chain = own.requestsPerMonth !== null || own.sessionMinutesPerMonth !== null ? [...above, { keyId: actor.key.id, ...own }] : [...above];
+      if (chain.length > MAX_QUOTA_CHAIN) {
+        throw new ApiError('key_limit_reached', `This key is the end of a chain of ${MAX_QUOTA_CHAIN} creators with quotas: it cannot create keys.`);
+      }
+      if (chain.length) key.quotaChain = chain;
+    }
     const wider = creator ? excessOf(creator, scopeOfStored(key)).restrictions : [];
     if (wider.length) throw new ApiError('insufficient_permissions', `A key cannot create a key wider than itself: ${wider.join(', ')}.`);
     const result = await guarded(
@@ -333,7 +342,7 @@ export class KeyService {
     const details = { operation, permissionsMissing: excess.permissions, ...(excess.restrictions.length ? { restrictionsLooser: excess.restrictions } : {}) };
     const audit = { action: 'key.access_denied', actor: actorName(actor), keyId, details };
     try {
-      await this.#store.appendAudit(tenantId, audit);
+      await this.#store.appendRefusal(tenantId, audit, `${audit.actor}|${keyId}|${operation}`);
     } catch (err) {
       this.#logger?.warn({ err, tenantId, keyId, operation }, 'could not write the audit entry of a refused key operation');
     }

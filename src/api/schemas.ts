@@ -123,7 +123,9 @@ export const apiKeySchema = z
     rateLimit: z.object({ requestsPerMinute: z.number().int().nullable(), requestsPerDay: z.number().int().nullable() }),
     quota: z
       .object({ requestsPerMonth: z.number().int().nullable(), sessionMinutesPerMonth: z.number().int().nullable() })
-      .describe("Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant)"),
+      .describe(
+        "Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota",
+      ),
     maxConcurrentConnections: z.number().int().nullable(),
     enforceMtls: z.boolean(),
     clientCertFingerprints: z.array(z.string()).nullable(),
@@ -174,7 +176,11 @@ export const auditEntrySchema = z
     action: z.string(),
     actor: z.string(),
     keyId: z.string().nullable(),
-    details: z.record(z.string(), z.unknown()),
+    details: z
+      .record(z.string(), z.unknown())
+      .describe(
+        'What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records out of the capped log',
+      ),
   })
   .meta({ id: 'AuditEntry' });
 

@@ -54,7 +54,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description Permissions must be covered by the caller's; omitted, they are the caller's. Needs `api-keys:write`.
+         * @description Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key counts its requests and session minutes against every monthly quota of its creator chain too (its creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`). Needs `api-keys:write`.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -446,7 +446,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description Permissions must be covered by the caller's; omitted, they are the caller's.
+         * @description Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key counts its requests and session minutes against every monthly quota of its creator chain too (its creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`).
          */
         post: operations["adminCreateApiKey"];
         delete?: never;
@@ -814,7 +814,7 @@ export interface components {
                 requestsPerMinute: number | null;
                 requestsPerDay: number | null;
             };
-            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant) */
+            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota */
             quota: {
                 requestsPerMonth: number | null;
                 sessionMinutesPerMonth: number | null;
@@ -849,7 +849,7 @@ export interface components {
                 requestsPerMinute: number | null;
                 requestsPerDay: number | null;
             };
-            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant) */
+            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota */
             quota: {
                 requestsPerMonth: number | null;
                 sessionMinutesPerMonth: number | null;
@@ -940,6 +940,7 @@ export interface components {
             action: string;
             actor: string;
             keyId: string | null;
+            /** @description What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records out of the capped log */
             details: {
                 [key: string]: unknown;
             };

@@ -189,7 +189,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),
-  audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000) }).prefault({}),
+  audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000), refusalWindowSeconds: z.number().int().positive().default(3_600) }).prefault({}),
   webhooks: z
     .strictObject({
       enabled: z.boolean().default(false),

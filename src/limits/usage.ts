@@ -94,6 +94,11 @@ export class Usage implements UsageReader {
   // The UTC hour of "now", recomputed only when an hour boundary passes (record() runs on every request).
   #thisHour = { hour: '', until: 0 };
 
+  /** Rows and deltas held in process until stored, and live sessions counted (keygate_state_entries). */
+  get size(): { rows: number; carried: number; sessions: number } {
+    return { rows: this.#rows.size, carried: this.#carried.size + (this.#pending?.deltas.length ?? 0), sessions: this.#open.size };
+  }
+
   constructor(store: KeyStore, logger: Logger, opts: UsageOptions) {
     this.#store = store;
     this.#logger = logger;

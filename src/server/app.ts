@@ -210,6 +210,17 @@ export async function startKeygate(config: Config) {
     },
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
+  // What the process holds, by table, on /metrics (docs/state.md; the soak test reads these).
+  metrics.watchState('cache_untrusted', () => cache.untrusted);
+  metrics.watchState('rate_limit_specs', () => limits.size.specs);
+  metrics.watchState('rate_limit_tenant_windows', () => limits.size.tenantWindows);
+  metrics.watchState('month_counts', () => months.size);
+  metrics.watchState('failure_blocks', () => failures.size.blocked);
+  metrics.watchState('failure_counts', () => failures.size.counting);
+  metrics.watchState('usage_rows', () => usage.size.rows);
+  metrics.watchState('usage_carried', () => usage.size.carried);
+  metrics.watchState('usage_sessions', () => usage.size.sessions);
+  if (slots instanceof MemorySessionSlots) metrics.watchState('session_slots', () => slots.size);
 
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];
