@@ -19,7 +19,7 @@ export const usesRedis = (c: Config): boolean => Boolean(c.redis.url || c.redis.
 /** Opens the configured store; `outbox` (store/outbox.ts) receives the key mutations' events, none when null. */
 export async function openStore(config: Config, outbox: OutboxProvider | null = null): Promise<OpenedStore> {
   if (!usesRedis(config)) {
-    const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, outbox: outbox?.memory() ?? null });
+    const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, refusalWindowSeconds: config.audit.refusalWindowSeconds, outbox: outbox?.memory() ?? null });
     return { store, redis: null, ready: true };
   }
   const client = createRedisClient(config.redis, 'main');
@@ -33,6 +33,7 @@ export async function openStore(config: Config, outbox: OutboxProvider | null = 
     prefix: config.redis.keyPrefix,
     channel: config.redis.channel,
     auditMaxEntries: config.audit.maxEntries,
+    refusalWindowSeconds: config.audit.refusalWindowSeconds,
     outbox: outbox?.redis(client) ?? null,
   });
   const ready = await waitReady(client, 5_000);
