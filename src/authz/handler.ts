@@ -9,14 +9,14 @@ import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
-import { createGate, createRecorder, type GateDeps } from '../proxy/gate.ts';
-import { IDENTITY_HEADERS } from '../proxy/headers.ts';
-import { RequestScope } from '../proxy/scope.ts';
-import { sign } from '../proxy/signature.ts';
+import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
+import { IDENTITY_HEADERS } from '../decision/headers.ts';
+import { RequestScope } from '../decision/scope.ts';
+import { sign } from '../decision/signature.ts';
 import { carriesQueryKey, gatewayClientIp, isOriginalRefusal, isWebSocketCheck, originalOf } from './original.ts';
 
 // The authorizer listener (issue 16): a gateway asks whether a request may pass, and keygate answers with the
-// same gate the inline proxy runs (proxy/gate.ts) on the original request rebuilt from the check
+// same gate the inline proxy runs (decision/gate.ts) on the original request rebuilt from the check
 // (authz/original.ts): canonical target, IP block, credential, key status, mTLS from trusted XFCC, origin,
 // route policy, assistant rules, rate limits, usage, failed attempts. Allowed: 200 with the identity headers
 // for the gateway to copy upstream. Refused: the documented status and envelope, which Envoy, Traefik and Caddy

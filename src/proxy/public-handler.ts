@@ -6,11 +6,11 @@ import { sendError, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal } from '../http/target.ts';
 import type { AccessLog } from '../ops/logger.ts';
-import { declaresBody } from './body.ts';
+import { declaresBody } from '../http/body.ts';
 import type { Forwarder } from './forward.ts';
-import { createGate, createRecorder, type GateDeps } from './gate.ts';
-import { forwardedHeaders, type IdentityHeaderDeps } from './headers.ts';
-import { RequestScope } from './scope.ts';
+import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
+import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
+import { RequestScope } from '../decision/scope.ts';
 
 export const MANAGEMENT_PREFIX = '/keygate/v1';
 /** The one management resource that needs no key: the API's own description. */
@@ -38,7 +38,7 @@ const sendRefusal = (res: ServerResponse, scope: RequestScope, code: ErrorCode, 
 /**
  * The public listener's request handler: one gate for both doors (SPEC §3, §5). Every request takes the same
  * straight line — request id → canonical target → preflight → the gate (IP block → pipeline → rate limits,
- * proxy/gate.ts) — and only then is forwarded (the proxy) or handed to Express (`/keygate/v1`), so no check
+ * decision/gate.ts) — and only then is forwarded (the proxy) or handed to Express (`/keygate/v1`), so no check
  * exists on one door and not on the other, and an unauthenticated request is answered before its body is read.
  */
 export function createPublicHandler(deps: PublicHandlerDeps) {

@@ -17,7 +17,7 @@ import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
+import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from '../decision/headers.ts';
 import { isManagement } from './public-handler.ts';
 import { handshakeProblem, subprotocolsOf } from './ws-handshake.ts';
 import { createSessions, expiryOf } from './ws-sessions.ts';

@@ -28,7 +28,7 @@ import { createLoggers, throttledWarn } from '../ops/logger.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { createForwarder } from '../proxy/forward.ts';
-import { basePathOf } from '../proxy/headers.ts';
+import { basePathOf } from '../decision/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';

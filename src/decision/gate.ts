@@ -7,7 +7,7 @@ import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type AccessLog, type Logger } from '../ops/logger.ts';
 import type { DecisionListener, Metrics } from '../ops/metrics.ts';
-import { declaresBody } from './body.ts';
+import { declaresBody } from '../http/body.ts';
 import { rateLimitedRefusal } from './headers.ts';
 import type { RequestScope } from './scope.ts';
 
