@@ -4,16 +4,17 @@ import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
 import { deny } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
+import { answerClientError } from '../http/client-error.ts';
 import { contains } from '../http/client-ip.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
 import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
-import { IDENTITY_HEADERS } from '../decision/headers.ts';
 import { RequestScope } from '../decision/scope.ts';
 import { sign } from '../decision/signature.ts';
-import { carriesQueryKey, gatewayClientIp, isOriginalRefusal, isWebSocketCheck, originalOf } from './original.ts';
+import { removalList, type RemovalContext } from '../decision/strip.ts';
+import { carriesQueryKey, gatewayClientIp, gatewayPeerOf, isOriginalRefusal, isWebSocketCheck, originalOf, type CheckForm } from './original.ts';
 
 // The authorizer listener (issue 16): a gateway asks whether a request may pass, and keygate answers with the
 // same gate the inline proxy runs (decision/gate.ts) on the original request rebuilt from the check
@@ -29,6 +30,10 @@ import { carriesQueryKey, gatewayClientIp, isOriginalRefusal, isWebSocketCheck, 
 export interface AuthzDeps extends GateDeps {
   trustedGateways: BlockList;
   trustedProxies: BlockList | null;
+  /** `tls.trustXfccFrom`: a gateway listed there sets X-Forwarded-Client-Cert itself, which then stays. */
+  xfccFrom: BlockList | null;
+  /** `keys.privatePrefix` and `keys.publicPrefix`: an Authorization holding a keygate key is removed. */
+  keyPrefixes: readonly string[];
   signingSecret: string | null;
   requestBody: boolean;
   websocket: Config['authz']['websocket'];
@@ -43,11 +48,23 @@ const notCanonical = deny('malformed_request', 'The request path is not in canon
 const asciiJson = (json: string): string => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /**
- * Headers the gateway removes from the original request before forwarding it (Envoy reads this one itself,
- * after setting the allowed ones: it never lists a header keygate sets).
+ * Headers the gateway removes from the original request before forwarding it (decision/strip.ts): Envoy reads
+ * this one itself, after setting the allowed ones, so it never lists a header the answer sets; the nginx and
+ * Caddy configurations clear the named part of the rule themselves and read Authorization's fate from it.
  */
 const STRIP = 'X-Envoy-Auth-Headers-To-Remove';
-const UNIDENTIFIED = IDENTITY_HEADERS.join(', ');
+const SETS_SIGNED = new Set(['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-request-id', 'x-keygate-signature']);
+const SETS_UNSIGNED = new Set(['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-request-id']);
+/** A preflight is answered without an identity: only X-Request-Id is set. */
+const SETS_NONE = new Set(['x-request-id']);
+/** Each form's own fields: what the gateway says about the original request, not the client's. */
+const OWN: Record<CheckForm, ReadonlySet<string>> = {
+  'auth-request': new Set(['x-original-method', 'x-original-uri']),
+  'forward-auth': new Set(['x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-host']),
+  'ext-authz': new Set(['x-envoy-auth-partial-body']),
+};
+const unclearable = (names: string[]) =>
+  deny('malformed_request', `The request carries ${names.join(', ')}, which keygate would remove and this gateway's configuration cannot (docs/gateways/); send it without.`);
 
 export function createAuthzHandler(deps: AuthzDeps) {
   const { usage, metrics, signingSecret } = deps;
@@ -69,17 +86,18 @@ export function createAuthzHandler(deps: AuthzDeps) {
     return outcome instanceof Promise ? outcome.then(withoutSessionCaps) : withoutSessionCaps(outcome);
   };
 
+  /** Who the check's client is, for the removal rule; the identity's part (the Bearer) is filled in when allowed. */
+  const contexts = new WeakMap<IncomingMessage, RemovalContext>();
+
   function allow(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
     const { key, tenant, credential } = grant.identity;
     usage.record(tenant.id, key.id, 'allowed');
     const fields = scope.responseHeaders; // X-Request-Id, RateLimit-*, CORS
     fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', key.policy.keyType, 'X-Api-Key-Permissions', key.policy.permissionsHeader);
     if (signingSecret) fields.push('X-Keygate-Signature', sign(signingSecret, { method: req.method ?? 'GET', path: scope.target!.path, tenantId: tenant.id, keyId: key.id }));
-    // What the inline proxy would not forward: the key, and a client's signature when keygate signs nothing.
-    const strip = ['x-api-key'];
-    if (credential.source === 'bearer') strip.push('authorization');
-    if (!signingSecret) strip.push('x-keygate-signature');
-    fields.push(STRIP, strip.join(', '), 'Cache-Control', 'no-store', 'Content-Length', '0');
+    // What the inline proxy would not forward (decision/strip.ts), for the gateway to remove.
+    const ctx = { ...contexts.get(req)!, usedBearer: credential.source === 'bearer' };
+    fields.push(STRIP, removalList(req.rawHeaders, ctx, null).join(', '), 'Cache-Control', 'no-store', 'Content-Length', '0');
     metrics.authDuration.observe((performance.now() - scope.started) / 1000);
     res.writeHead(200, fields);
     res.end();
@@ -107,6 +125,16 @@ export function createAuthzHandler(deps: AuthzDeps) {
     }
     const original = originalOf(req);
     if (isOriginalRefusal(original)) return refuse(req, res, scope, original.code, original.message);
+    const clientHop = gatewayPeerOf(req);
+    const ctx: RemovalContext = {
+      fromProxy: deps.trustedProxies !== null && clientHop !== null && contains(deps.trustedProxies, clientHop),
+      keepXfcc: deps.xfccFrom !== null && contains(deps.xfccFrom, peer),
+      usedBearer: false,
+      keyPrefixes: deps.keyPrefixes,
+      sets: signingSecret ? SETS_SIGNED : SETS_UNSIGNED,
+      own: OWN[original.form],
+    };
+    contexts.set(req, ctx);
     req.method = original.method;
     req.url = original.uri;
     const target = canonicalTarget(original.uri);
@@ -116,11 +144,20 @@ export function createAuthzHandler(deps: AuthzDeps) {
     // The inline proxy forwards the canonical target; a gateway forwards the URI as it came. So that the policy
     // decides on exactly what the upstream routes, only a URI that is already canonical passes.
     if (target.url !== original.uri) return gate.refuse(req, res, scope, notCanonical);
+    // nginx and Caddy clear the named fields of the removal rule; a field the rule removes by family or spelling
+    // (an underscore spelling, an unnamed client-certificate field) they cannot, so such a request is refused.
+    // Envoy removes whatever the answer lists.
+    if (original.form !== 'ext-authz') {
+      const unnamed: string[] = [];
+      removalList(req.rawHeaders, ctx, unnamed);
+      if (unnamed.length) return gate.refuse(req, res, scope, unclearable(unnamed));
+    }
     if (isPreflight(req)) {
       // Answered without a key, as the inline proxy answers it; the gateway may copy the CORS fields. No
       // identity travels with it, so a client's copies of the identity headers are to be removed.
       scope.decision = 'preflight';
-      res.writeHead(200, { ...preflightFields(req, scope.requestId), [STRIP]: UNIDENTIFIED, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+      const strip = removalList(req.rawHeaders, { ...ctx, sets: SETS_NONE }, null).join(', ');
+      res.writeHead(200, { ...preflightFields(req, scope.requestId), [STRIP]: strip, 'Cache-Control': 'no-store', 'Content-Length': '0' });
       return void res.end();
     }
     if (isWebSocketCheck(req.headers)) {
@@ -140,6 +177,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
 /** The authorizer listener (plain HTTP; node answers a check that asks to upgrade as a plain request). */
 export function createAuthzServer(deps: AuthzDeps): Server {
   const server = createServer(createAuthzHandler(deps));
+  server.on('clientError', answerClientError);
   // Slow-loris protection, as on the public listener.
   server.headersTimeout = 20_000;
   server.keepAliveTimeout = 65_000;

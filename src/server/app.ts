@@ -5,6 +5,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
+import { answerClientError } from '../http/client-error.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createAuthenticator } from '../auth/verify.ts';
@@ -232,6 +233,7 @@ export async function startKeygate(config: Config) {
       )
     : createServer(handlePublic);
   publicServer.on('upgrade', websockets.handleUpgrade);
+  publicServer.on('clientError', answerClientError);
   // Slow-loris protection without cutting long streams: headers must arrive promptly.
   publicServer.headersTimeout = 20_000;
   publicServer.requestTimeout = 0;
@@ -252,6 +254,8 @@ export async function startKeygate(config: Config) {
       access,
       trustedGateways: compileCidrs(config.authz.trustedGateways),
       trustedProxies,
+      xfccFrom,
+      keyPrefixes: identityHeaders.keyPrefixes,
       signingSecret: config.upstream.signingSecret,
       requestBody: config.authz.requestBody,
       websocket: config.authz.websocket,

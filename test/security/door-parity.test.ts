@@ -55,12 +55,15 @@ const IDENTITY = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-pe
 const QUERY_KEY = { nginx: '400 malformed_request', caddy: '400 malformed_request', envoy: '400 malformed_request' } as const;
 // nginx refuses a method that is not upper case itself (its own 400 page) before it asks keygate.
 const NGINX_METHOD = { nginx: '400 -' } as const;
+// nginx (underscores_in_headers off) and Envoy (headers_with_underscores_action: DROP_HEADER) drop a header name
+// spelt with `_`; Caddy passes it on and cannot clear it by name, so keygate refuses the check.
+const UNDERSCORE = { caddy: '400 malformed_request' } as const;
 
 const ROWS: Row[] = [
   { name: 'X-HTTP-Method-Override: DELETE', method: 'POST', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-HTTP-Method-Override', 'DELETE']], expect: 'stripped', forbidden: OVERRIDES },
   { name: 'X-HTTP-Method: DELETE', method: 'POST', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-HTTP-Method', 'DELETE']], expect: 'stripped', forbidden: OVERRIDES },
   { name: 'X-Method-Override: DELETE', method: 'POST', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Method-Override', 'DELETE']], expect: 'stripped', forbidden: OVERRIDES },
-  { name: 'X_HTTP_Method_Override: DELETE', method: 'POST', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_HTTP_Method_Override', 'DELETE']], expect: 'stripped', forbidden: OVERRIDES },
+  { name: 'X_HTTP_Method_Override: DELETE', method: 'POST', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_HTTP_Method_Override', 'DELETE']], expect: 'stripped', except: UNDERSCORE, forbidden: OVERRIDES },
   { name: 'X-Original-URL', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Original-URL', '/admin/EVIL']], expect: 'stripped', forbidden: ['x-original-url'] },
   { name: 'X-Rewrite-URL', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Rewrite-URL', '/admin/EVIL']], expect: 'stripped', forbidden: ['x-rewrite-url'] },
   { name: 'X-Forwarded-Prefix', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Forwarded-Prefix', '/EVIL']], expect: 'stripped', forbidden: ['x-forwarded-prefix'] },
@@ -72,13 +75,13 @@ const ROWS: Row[] = [
   { name: 'X-Forwarded-Client-Cert', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Forwarded-Client-Cert', `Hash=${'ab'.repeat(32)};Subject="CN=EVIL"`]], expect: 'stripped', forbidden: ['x-forwarded-client-cert'] },
   { name: 'key as X-API-Key and as Bearer', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['Authorization', 'Bearer K']], expect: 'stripped' },
   { name: 'X-API-Key plus another key as Bearer', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['Authorization', 'Bearer K2']], expect: 'stripped' },
-  { name: 'key as X-API-Key and as X_Api_Key', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key', 'K']], expect: 'stripped' },
+  { name: 'key as X-API-Key and as X_Api_Key', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key', 'K']], expect: 'stripped', except: UNDERSCORE },
   { name: 'api_key query beside X-API-Key', method: 'GET', target: '/v1/calls/1?api_key=K', headers: [['X-API-Key', 'K']], expect: 'stripped', except: QUERY_KEY },
   { name: "the upstream's own Bearer beside X-API-Key", method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['Authorization', 'Bearer upstream-own-token']], expect: 'stripped', kept: { authorization: 'Bearer upstream-own-token' } },
-  { name: 'X_Tenant_Id', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Tenant_Id', 'ten_EVIL']], expect: 'stripped' },
-  { name: 'X_Api_Key_Id', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key_Id', 'key_EVIL']], expect: 'stripped' },
-  { name: 'X_Api_Key_Permissions', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key_Permissions', '*,EVIL']], expect: 'stripped' },
-  { name: 'X-Api_Key-Type (mixed)', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Api_Key-Type', 'EVIL']], expect: 'stripped' },
+  { name: 'X_Tenant_Id', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Tenant_Id', 'ten_EVIL']], expect: 'stripped', except: UNDERSCORE },
+  { name: 'X_Api_Key_Id', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key_Id', 'key_EVIL']], expect: 'stripped', except: UNDERSCORE },
+  { name: 'X_Api_Key_Permissions', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key_Permissions', '*,EVIL']], expect: 'stripped', except: UNDERSCORE },
+  { name: 'X-Api_Key-Type (mixed)', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Api_Key-Type', 'EVIL']], expect: 'stripped', except: UNDERSCORE },
   { name: 'x-api-key-PERMISSIONS', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['x-api-key-PERMISSIONS', '*,EVIL']], expect: 'stripped' },
   { name: 'spoofed identity (every header)', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Tenant-Id', 'ten_EVIL'], ['X-Api-Key-Id', 'key_EVIL'], ['X-Api-Key-Type', 'EVIL'], ['X-Api-Key-Permissions', '*,EVIL'], ['X-Keygate-Signature', 't=1,v1=EVIL']], expect: 'stripped' },
   { name: 'delete (lower case)', method: 'delete', target: '/v1/calls/1', headers: [['X-API-Key', 'K']], expect: '400 malformed_request', except: NGINX_METHOD },
