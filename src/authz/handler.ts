@@ -4,6 +4,7 @@ import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
 import { deny } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
+import { declaresBody } from '../http/body.ts';
 import { answerClientError } from '../http/client-error.ts';
 import { contains } from '../http/client-ip.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
@@ -103,8 +104,10 @@ export function createAuthzHandler(deps: AuthzDeps) {
     res.end();
   }
 
-  function send(res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+  function send(req: IncomingMessage, res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void {
     if (res.headersSent) return void res.destroy();
+    // An unread body (Envoy's with_request_body on a refused check) cannot be left in the connection.
+    if (!req.readableEnded && declaresBody(req)) headers = { ...headers, Connection: 'close' };
     const r = errorResponse(scope.requestId, code, message, { headers });
     // JSON on one line, and ASCII with any other character escaped: a valid field value.
     res.writeHead(r.status, { ...r.headers, 'X-Keygate-Error': asciiJson(r.body) });

@@ -32,8 +32,11 @@ export interface PublicHandlerDeps extends IdentityHeaderDeps, GateDeps {
 const SCOPE = Symbol('keygate.scope');
 type Tracked = ServerResponse & { [SCOPE]: RequestScope };
 
-const sendRefusal = (res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void =>
+function sendRefusal(req: IncomingMessage, res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+  // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
+  if (!req.readableEnded && declaresBody(req)) res.setHeader('Connection', 'close');
   sendError(res, scope.requestId, code, message, { headers });
+}
 
 /**
  * The public listener's request handler: one gate for both doors (SPEC §3, §5). Every request takes the same
@@ -77,9 +80,12 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     deps.management(req, res);
   }
 
-  const gate = createGate({ ...deps, busy: forwarder.busy }, {
+  const busy = forwarder.busy;
+  const gate = createGate(deps, {
     pass: (req, res, scope, grant) => (scope.door === 'management' ? manage(req, res, scope, grant) : forward(req, res, scope, grant)),
     send: sendRefusal,
+    // The tenant's plan maxInFlight counts upstream requests: management calls hold none.
+    admit: (grant, scope) => (scope.door === 'proxy' ? busy(grant.identity) : null),
   });
 
   /** One listener for every response (no closure per request): the scope rides on the response. */
