@@ -21,10 +21,13 @@ export interface RawReply {
   body: string;
 }
 
-/** One request written byte for byte on a fresh connection; the reply read until the server closes it. */
-export function rawExchange(port: number, method: string, target: string, pairs: Pairs, body = ''): Promise<RawReply> {
+/**
+ * One request written byte for byte on a fresh connection (from `localAddress`, another loopback address for
+ * another client); the reply read until the server closes it.
+ */
+export function rawExchange(port: number, method: string, target: string, pairs: Pairs, body = '', localAddress?: string): Promise<RawReply> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     const chunks: Buffer[] = [];
     const lines = [`${method} ${target} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...pairs.map(([n, v]) => `${n}: ${v}`), 'Connection: close'];
     if (body) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
