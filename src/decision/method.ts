@@ -1,11 +1,13 @@
-// The request's method as the decision takes it: RFC 9110 §9.1 makes a method a case-sensitive token, and the
-// route policy names methods in capitals. A door whose parser does not already refuse other forms (a gateway
-// describes the method in a header; Go's server, behind Caddy and Traefik, accepts `delete`) refuses them with
-// 400 `malformed_request` rather than decide on another method than the upstream may run: a backend that
-// upper-cases the method (Werkzeug) would run DELETE where the policy matched a `delete` it did not know.
-// node's own parser (the proxy's doors, and Envoy's form on the authorizer listener) accepts only the
-// upper-case methods it knows, and answers anything else through http/client-error.ts.
+import { METHODS } from 'node:http';
 
-const METHOD = /^[!#$%&'*+.^_`|~0-9A-Z-]{1,32}$/;
+// The request's method as the decision takes it: one of the methods node's parser knows, all upper-case tokens
+// (RFC 9110 §9.1 makes methods case-sensitive, and the route policy names them in capitals). node's parser
+// refuses every other method on keygate's own listeners (the proxy's doors, and Envoy's form, whose check keeps
+// the original method), answered through http/client-error.ts; a gateway that describes the method in a header
+// is held to the same set, so every door decides alike: Go's server (Caddy, Traefik) passes `delete` on, and a
+// backend that upper-cases the method (Werkzeug) would run DELETE where the policy matched a `delete` it did not
+// know. Anything else is refused 400 `malformed_request`.
 
-export const isCanonicalMethod = (method: string): boolean => METHOD.test(method);
+const KNOWN = new Set(METHODS);
+
+export const isCanonicalMethod = (method: string): boolean => KNOWN.has(method);

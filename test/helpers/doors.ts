@@ -86,6 +86,13 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     req.resume();
     req.on('end', () => res.end('{}'));
   });
+  // A request node cannot parse (a lower-case or unknown method) is recorded too, by its request line: that it
+  // reached the upstream at all is what a test asks, since another server (Werkzeug) would have run it.
+  server.on('clientError', (err: Error & { rawPacket?: Buffer }, socket) => {
+    const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
+    seen.push({ method: line.split(' ')[0] ?? '', url: line.split(' ')[1] ?? '', pairs: [] });
+    socket.destroy();
+  });
   const wss = new WebSocketServer({ noServer: true });
   server.on('upgrade', (req, socket, head) => {
     record(req);
