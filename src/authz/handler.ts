@@ -13,7 +13,7 @@ import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
 import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
 import { RequestScope } from '../decision/scope.ts';
-import { sign } from '../decision/signature.ts';
+import { identityFields } from '../decision/headers.ts';
 import { removalList, type RemovalContext } from '../decision/strip.ts';
 import { carriesQueryKey, gatewayClientIp, gatewayPeerOf, isOriginalRefusal, isWebSocketCheck, originalOf, type CheckForm } from './original.ts';
 
@@ -94,8 +94,8 @@ export function createAuthzHandler(deps: AuthzDeps) {
     const { key, tenant, credential } = grant.identity;
     usage.record(tenant.id, key.id, 'allowed');
     const fields = scope.responseHeaders; // X-Request-Id, RateLimit-*, CORS
-    fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', key.policy.keyType, 'X-Api-Key-Permissions', key.policy.permissionsHeader);
-    if (signingSecret) fields.push('X-Keygate-Signature', sign(signingSecret, { method: req.method ?? 'GET', path: scope.target!.path, tenantId: tenant.id, keyId: key.id }));
+    // The gateway forwards to the upstream's own path: the signature covers the canonical path as it is.
+    identityFields(fields, grant.identity, req.method ?? 'GET', scope.target!.path, signingSecret);
     // What the inline proxy would not forward (decision/strip.ts), for the gateway to remove.
     const ctx = { ...contexts.get(req)!, usedBearer: credential.source === 'bearer' };
     fields.push(STRIP, removalList(req.rawHeaders, ctx, null).join(', '), 'Cache-Control', 'no-store', 'Content-Length', '0');

@@ -116,21 +116,26 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
     out.push(name, value);
   }
   if (listed?.size) out = without(out, listed);
-  const { key, tenant } = id;
   out.push(
-    'x-tenant-id', tenant.id,
-    'x-api-key-id', key.id,
-    'x-api-key-type', key.policy.keyType,
-    'x-api-key-permissions', key.policy.permissionsHeader,
     'x-request-id', requestId,
     'x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`,
     'x-forwarded-proto', proto ?? (deps.encrypted ? 'https' : 'http'),
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
-  if (deps.signingSecret) {
-    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: deps.basePath + path, tenantId: tenant.id, keyId: key.id }));
-  }
+  identityFields(out, id, req.method ?? 'GET', deps.basePath + path, deps.signingSecret);
   return out;
+}
+
+/**
+ * The identity fields keygate sets for the upstream (IDENTITY_HEADERS), added to a flat list: the same on every
+ * door, whether keygate forwards the request or a gateway copies them from the authorizer's answer. The
+ * signature covers the method and the path the upstream receives (`signedPath`).
+ */
+export function identityFields(into: string[], id: Identity, method: string, signedPath: string, signingSecret: string | null): string[] {
+  const { key, tenant } = id;
+  into.push('x-tenant-id', tenant.id, 'x-api-key-id', key.id, 'x-api-key-type', key.policy.keyType, 'x-api-key-permissions', key.policy.permissionsHeader);
+  if (signingSecret) into.push('x-keygate-signature', sign(signingSecret, { method, path: signedPath, tenantId: tenant.id, keyId: key.id }));
+  return into;
 }
 
 // RFC 9110 §7.6.1: hop-by-hop response fields are not passed on; node frames the response itself.

@@ -12,11 +12,7 @@ import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots, SlotResult } from '../limits/sessions.ts';
-import type { FailureBlock, RateLimits } from '../limits/types.ts';
-import type { Usage } from '../limits/usage.ts';
-import type { Logger } from '../ops/logger.ts';
-import type { Metrics } from '../ops/metrics.ts';
-import { createGate } from '../decision/gate.ts';
+import { createGate, type GateDeps } from '../decision/gate.ts';
 import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
 import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
@@ -32,23 +28,18 @@ import { createSessions, expiryOf } from './ws-sessions.ts';
 /** Why a dial ended before the session started: the client's answer and the metric's kind; null when the client left. */
 type DialFailure = { code: ErrorCode; message: string; kind: 'refused' | 'timeout' | 'other' } | null;
 
-export interface WebSocketDeps extends IdentityHeaderDeps {
+export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   pipeline: Pipeline;
-  limits: RateLimits;
-  failures: FailureBlock;
   slots: SessionSlots;
   /** Session minutes per month (issue 17). */
   sessionQuota: SessionQuota;
   cache: KeyCache;
-  usage: Usage;
   plans: Config['plans'];
   upstreamUrl: string;
   timeoutMs: number;
   revalidateSeconds: number;
   /** Largest message either side may send; also each direction's backpressure high-water mark. */
   maxPayloadBytes: number;
-  metrics: Metrics;
-  logger: Logger;
 }
 
 /** The socket an upgrade is answered on, and what its admission took (released if the dial never completes). */
