@@ -33,7 +33,7 @@ export interface AuthzDeps extends GateDeps {
   trustedProxies: BlockList | null;
   /** `tls.trustXfccFrom`: a gateway listed there sets X-Forwarded-Client-Cert itself, which then stays. */
   xfccFrom: BlockList | null;
-  /** `keys.privatePrefix` and `keys.publicPrefix`: an Authorization holding a keygate key is removed. */
+  /** The key prefixes and the session tokens' prefix: an Authorization holding any of them is removed. */
   keyPrefixes: readonly string[];
   signingSecret: string | null;
   requestBody: boolean;
@@ -95,9 +95,13 @@ export function createAuthzHandler(deps: AuthzDeps) {
     usage.record(tenant.id, key.id, 'allowed');
     const fields = scope.responseHeaders; // X-Request-Id, RateLimit-*, CORS
     // The gateway forwards to the upstream's own path: the signature covers the canonical path as it is.
+    const start = fields.length;
     identityFields(fields, grant.identity, req.method ?? 'GET', scope.target!.path, signingSecret);
-    // What the inline proxy would not forward (decision/strip.ts), for the gateway to remove.
-    const ctx = { ...contexts.get(req)!, usedBearer: credential.source === 'bearer' };
+    // What the inline proxy would not forward (decision/strip.ts), for the gateway to remove: never a field
+    // the answer sets (Envoy removes after it sets).
+    const sets = new Set<string>(['x-request-id']);
+    for (let i = start; i < fields.length; i += 2) sets.add(fields[i]!);
+    const ctx = { ...contexts.get(req)!, usedBearer: credential.source === 'bearer', sets };
     fields.push(STRIP, removalList(req.rawHeaders, ctx, null).join(', '), 'Cache-Control', 'no-store', 'Content-Length', '0');
     metrics.authDuration.observe((performance.now() - scope.started) / 1000);
     res.writeHead(200, fields);

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { isIP, type BlockList } from 'node:net';
 import { isCanonicalMethod } from '../decision/method.ts';
 import { contains } from '../http/client-ip.ts';
+import { isCredentialParam } from '../http/target.ts';
 
 // The original request, as a gateway describes it in its authorization check (issue 16). Which form a check
 // uses is decided by the path it asks on, never by the headers it carries: a client's own `X-Original-URI`
@@ -125,6 +126,7 @@ export function isWebSocketCheck(headers: IncomingHttpHeaders): boolean {
 export function carriesQueryKey(uri: string): boolean {
   const q = uri.indexOf('?');
   if (q < 0) return false;
-  for (const name of new URLSearchParams(uri.slice(q + 1)).keys()) if (name === 'api_key') return true;
+  // The same test the proxy removes them by (http/target.ts): `api_key`, and a `token` holding a session token.
+  for (const pair of uri.slice(q + 1).split('&')) if (isCredentialParam(pair)) return true;
   return false;
 }

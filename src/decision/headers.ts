@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Refusal } from '../auth/pipeline.ts';
+import { metadataHeader } from '../keys/session-token.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
@@ -30,7 +31,7 @@ export interface IdentityHeaderDeps {
   signingSecret: string | null;
   /** The path of `upstream.url` (basePathOf): the upstream receives it before the canonical path, and so does the signature. */
   basePath: string;
-  /** `keys.privatePrefix` and `keys.publicPrefix`: an `Authorization: Bearer` holding a keygate key never travels on. */
+  /** `keys.privatePrefix`, `keys.publicPrefix` and the session tokens' prefix: an `Authorization: Bearer` holding any of them never travels on. */
   keyPrefixes: readonly string[];
 }
 
@@ -132,8 +133,13 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
  * signature covers the method and the path the upstream receives (`signedPath`).
  */
 export function identityFields(into: string[], id: Identity, method: string, signedPath: string, signingSecret: string | null): string[] {
-  const { key, tenant } = id;
-  into.push('x-tenant-id', tenant.id, 'x-api-key-id', key.id, 'x-api-key-type', key.policy.keyType, 'x-api-key-permissions', key.policy.permissionsHeader);
+  const { key, tenant, token } = id;
+  into.push('x-tenant-id', tenant.id, 'x-api-key-id', key.id, 'x-api-key-type', id.policy.keyType, 'x-api-key-permissions', id.policy.permissionsHeader);
+  if (token) {
+    into.push('x-session-token-id', token.id);
+    const metadata = metadataHeader(token);
+    if (metadata !== null) into.push('x-session-token-metadata', metadata);
+  }
   if (signingSecret) into.push('x-keygate-signature', sign(signingSecret, { method, path: signedPath, tenantId: tenant.id, keyId: key.id }));
   return into;
 }

@@ -22,7 +22,7 @@ export const XFCC = 8;
 export type Fate = typeof KEEP | typeof DROP | typeof CONNECTION | typeof HOST | typeof AUTHORIZATION | typeof FORWARDED_FOR | typeof FORWARDED_PROTO | typeof FORWARDED_HOST | typeof XFCC;
 
 /** Headers keygate sets for the upstream; any client-sent copy is removed first. */
-export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-keygate-signature'] as const;
+export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-session-token-id', 'x-session-token-metadata', 'x-keygate-signature'] as const;
 
 // RFC 9110 §7.6.1: hop-by-hop fields, plus every field named in Connection, are never forwarded. `upgrade` is
 // handled by the WebSocket path, which sets its own. The body is framed anew for the upstream connection

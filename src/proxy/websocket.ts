@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Grant, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
+import type { TokenReader } from '../auth/session-token.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
@@ -16,7 +17,7 @@ import { createGate, type GateDeps } from '../decision/gate.ts';
 import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
 import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
-import { handshakeProblem, subprotocolsOf } from './ws-handshake.ts';
+import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf } from './ws-sessions.ts';
 
 // WebSocket (voice stream) proxying: the client's handshake is checked, then the upgrade is a door of the one
@@ -34,6 +35,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   /** Session minutes per month (issue 17). */
   sessionQuota: SessionQuota;
   cache: KeyCache;
+  /** Session tokens' reader, for re-checking a token's session against its key; null when tokens are off. */
+  tokens: TokenReader | null;
   plans: Config['plans'];
   upstreamUrl: string;
   timeoutMs: number;
@@ -141,7 +144,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.once('end', left).once('close', left);
     if (socket.destroyed || socket.readableEnded) return left();
     try {
-      const dialled = new WebSocket(upstreamBase + target.url, subprotocolsOf(req) ?? [], {
+      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
         headers: upstreamHeaders(req, identity, target, requestId),
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
@@ -155,7 +158,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       // Kept for good: terminating a dial emits one more 'error'.
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
-        upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: dialled.protocol });
+        upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: answeredSubprotocol(dialled.protocol, identity) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;

@@ -48,7 +48,7 @@ interface Row {
 }
 
 const OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'];
-const IDENTITY = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-keygate-signature'];
+const IDENTITY = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-session-token-id', 'x-session-token-metadata', 'x-keygate-signature'];
 
 // Through a gateway a key in the query would reach the upstream with the URI, so the authorizer refuses it (the
 // inline proxy removes it).
@@ -83,7 +83,7 @@ const ROWS: Row[] = [
   { name: 'X_Api_Key_Permissions', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X_Api_Key_Permissions', '*,EVIL']], expect: 'stripped', except: UNDERSCORE },
   { name: 'X-Api_Key-Type (mixed)', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Api_Key-Type', 'EVIL']], expect: 'stripped', except: UNDERSCORE },
   { name: 'x-api-key-PERMISSIONS', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['x-api-key-PERMISSIONS', '*,EVIL']], expect: 'stripped' },
-  { name: 'spoofed identity (every header)', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Tenant-Id', 'ten_EVIL'], ['X-Api-Key-Id', 'key_EVIL'], ['X-Api-Key-Type', 'EVIL'], ['X-Api-Key-Permissions', '*,EVIL'], ['X-Keygate-Signature', 't=1,v1=EVIL']], expect: 'stripped' },
+  { name: 'spoofed identity (every header)', method: 'GET', target: '/v1/calls/1', headers: [['X-API-Key', 'K'], ['X-Tenant-Id', 'ten_EVIL'], ['X-Api-Key-Id', 'key_EVIL'], ['X-Api-Key-Type', 'EVIL'], ['X-Api-Key-Permissions', '*,EVIL'], ['X-Keygate-Signature', 't=1,v1=EVIL'], ['X-Session-Token-Id', 'EVIL'], ['X-Session-Token-Metadata', 'EVIL']], expect: 'stripped' },
   { name: 'delete (lower case)', method: 'delete', target: '/v1/calls/1', headers: [['X-API-Key', 'K']], expect: '400 malformed_request', except: NGINX_METHOD },
   { name: 'Delete (mixed case)', method: 'Delete', target: '/v1/calls/1', headers: [['X-API-Key', 'K']], expect: '400 malformed_request', except: NGINX_METHOD },
   // An upper-case token no parser of keygate's knows: the proxy's doors cannot read it, so no door decides on it.
