@@ -11,6 +11,7 @@ import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
 import { RequestScope } from '../decision/scope.ts';
 import { identityFields } from '../decision/headers.ts';
@@ -39,6 +40,7 @@ export interface AuthzDeps extends GateDeps {
   requestBody: boolean;
   websocket: Config['authz']['websocket'];
   access: AccessLog;
+  tracing: Tracing | null;
 }
 
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
@@ -124,6 +126,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
   return function handleAuthz(req: IncomingMessage, res: ServerResponse): void {
     const scope = new RequestScope(requestIdOf(req));
     res.on('close', () => record(req, res, scope));
+    if (deps.tracing !== null) scope.trace = deps.tracing.request(req);
     const peer = req.socket.remoteAddress ?? '';
     scope.clientIp = peer;
     if (!contains(deps.trustedGateways, peer)) {

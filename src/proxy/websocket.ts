@@ -13,6 +13,7 @@ import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots, SlotResult } from '../limits/sessions.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { createGate, type GateDeps } from '../decision/gate.ts';
 import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
 import { RequestScope } from '../decision/scope.ts';
@@ -43,6 +44,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   revalidateSeconds: number;
   /** Largest message either side may send; also each direction's backpressure high-water mark. */
   maxPayloadBytes: number;
+  /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
+  tracing: Tracing | null;
 }
 
 /** The socket an upgrade is answered on, and what its admission took (released if the dial never completes). */
@@ -81,6 +84,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     const res = errorResponse(requestId, code, message, { headers: { ...headers, Connection: 'close' } });
     const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
     if (!socket.destroyed) socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
+    deps.tracing?.upgrades.get(socket)?.end(res.status, code, null, 'upgrade', '');
   }
 
   /** A refusal before the decision (a handshake or target keygate cannot take) or after it (the dial failed). */
@@ -144,8 +148,10 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.once('end', left).once('close', left);
     if (socket.destroyed || socket.readableEnded) return left();
     try {
+      const headers = upstreamHeaders(req, identity, target, requestId);
+      deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
       const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
-        headers: upstreamHeaders(req, identity, target, requestId),
+        headers,
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
         maxPayload: maxPayloadBytes,
@@ -164,6 +170,13 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
             done = true;
             socket.off('end', left).off('close', left);
             sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release });
+            const trace = deps.tracing?.upgrades.get(socket);
+            if (trace) {
+              trace.decided('allowed', identity.tenant.id, identity.key.id);
+              trace.upstreamHead(101);
+              trace.end(101, null, target.path, 'upgrade', clientIpOf(req, deps.trustedProxies));
+              deps.tracing!.session(trace, client, dialled);
+            }
           });
         } catch (err) {
           logger.error({ err, requestId }, 'WebSocket handshake failed');
@@ -225,8 +238,18 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     admit: (grant, scope, _req, up) => admit(grant, scope, up),
   });
 
-  /** The public listener's 'upgrade' handler. */
-  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * The public listener's 'upgrade' handler. Traced, the handshake is a span (ended where the upgrade is answered,
+   * on the socket) and the decision runs under it, so its store round trips are its children (the scope carries
+   * no trace of its own: the gate would open a second span).
+   */
+  const handleUpgrade = deps.tracing === null ? upgrade : (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const trace = deps.tracing!.request(req);
+    deps.tracing!.upgrades.set(socket, trace);
+    trace.gate(() => upgrade(req, socket, head));
+  };
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req);
     const bad = handshakeProblem(req);
