@@ -21,7 +21,8 @@ export type DecisionListener = 'public' | 'management' | 'internal' | 'authz';
 // gauge that is kept beside it, so nothing is lost: `sum(nodejs_active_handles)` gives the same number.
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number; storeUp?: () => Promise<boolean> }) {
+export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number; storeUp?: () => Promise<boolean>; onDecision?: (decision: string, listener: DecisionListener) => void }) {
+  const onDecision = opts.onDecision ?? (() => {});
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
@@ -147,6 +148,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     },
     /** Counts an authentication decision: "allowed" or an error code; the proxy's unless `listener` says otherwise. */
     decision(decision: string, tenantId: string | null = null, listener: DecisionListener = 'public'): void {
+      onDecision(decision, listener);
       if (opts.tenantLabel) return m.authDecisions.child(decision, listener, tenantId ?? '').inc();
       const children = decisionChildren[listener];
       (children.get(decision) ?? remember(children, decision, m.authDecisions.child(decision, listener))).inc();

@@ -130,6 +130,8 @@ export interface UsageStore {
   readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>>;
   /** Fleet-wide totals for one period. */
   readTotals(period: string): Promise<UsageCounts>;
+  /** Counts of each of `keyIds` (at most 100) in one period, in one read. */
+  readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>>;
   touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void>;
   lastUsed(tenantId: string, keyIds: string[]): Promise<Map<string, string>>;
 }

@@ -7,6 +7,9 @@ import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { eventOfAudit } from '../../webhooks/events.ts';
 import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
 
+/** Hourly usage is kept 15 days, as on Redis (the console charts 14). */
+const HOURLY_KEEP_MS = 15 * 86_400_000;
+
 interface TenantState {
   tenant: Tenant;
   keys: Map<string, StoredKey>;
@@ -26,6 +29,8 @@ export class MemoryStore implements KeyStore {
   readonly #auditMax: number;
   /** "<tenantId>|<period>|<keyId or *>" → counts; "|<period>|" → fleet totals. */
   readonly #usage = new Map<string, UsageCounts>();
+  /** Hourly entries by hour (`tenantId|keyId` and `tenantId|*`), so hours older than HOURLY_KEEP_MS are removed. */
+  readonly #hours = new Map<string, Set<string>>();
   readonly #lastUsed = new Map<string, string>();
   /** The last usage batch counted, by writer. */
   readonly #usageSeq = new Map<string, number>();
@@ -196,12 +201,31 @@ export class MemoryStore implements KeyStore {
     for (const d of batch.deltas) {
       this.#bump(`${d.tenantId}|${d.period}|${d.keyId}`, d.counts);
       this.#bump(`${d.tenantId}|${d.period}|*`, d.counts);
-      this.#bump(`|${d.period}|`, d.counts);
+      // Hours: per tenant and key only, and forgotten after HOURLY_KEEP_MS (as Redis expires them).
+      if (d.period.length === 13) this.#hourEntries(d.period).add(d.tenantId, d.keyId);
+      else this.#bump(`|${d.period}|`, d.counts);
     }
+    const oldest = new Date(Date.now() - HOURLY_KEEP_MS).toISOString().slice(0, 13);
+    for (const [hour, entries] of this.#hours) {
+      if (hour >= oldest) continue;
+      for (const id of entries) this.#usage.delete(`${id.slice(0, id.indexOf('|'))}|${hour}|${id.slice(id.indexOf('|') + 1)}`);
+      this.#hours.delete(hour);
+    }
+  }
+
+  #hourEntries(hour: string): { add(tenantId: string, keyId: string): void } {
+    let entries = this.#hours.get(hour);
+    if (!entries) this.#hours.set(hour, (entries = new Set()));
+    const set = entries;
+    return { add: (tenantId, keyId) => void set.add(`${tenantId}|${keyId}`).add(`${tenantId}|*`) };
   }
 
   async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
     return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zeroCounts()) }]));
+  }
+
+  async readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
+    return new Map(keyIds.map((k) => [k, { ...(this.#usage.get(`${tenantId}|${period}|${k}`) ?? zeroCounts()) }]));
   }
 
   async readTotals(period: string): Promise<UsageCounts> {

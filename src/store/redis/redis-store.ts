@@ -30,6 +30,12 @@ const MGET_CHUNK = 500;
 const CLUSTER_RESUBSCRIBE_MS = 1_000;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
 const USAGE_TTL_SECONDS = 400 * 86_400;
+/**
+ * Hourly hashes (`u:<YYYY-MM-DDTHH>`) live 15 days: the 14 days the console charts, and a day's margin so the
+ * oldest charted hour is never half-expired. The hourly series is per tenant and key only (no fleet totals).
+ */
+const HOURLY_USAGE_TTL_SECONDS = 15 * 86_400;
+const isHour = (period: string): boolean => period.length === 13;
 
 /** Counts from HMGET replies in USAGE_FIELDS order. */
 function countsOf(values: Array<string | null>): UsageCounts {
@@ -85,7 +91,7 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:k:<keyId>      → StoredKey JSON
  *   p {ten}:audit          → capped STREAM of audit entries
  *   p tenants              → ZSET of tenant ids (single-key commands only)
- *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
+ *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per hour YYYY-MM-DDTHH, day YYYY-MM-DD and month YYYY-MM; fields:
  *                            the request outcomes, `sessions` opened and `sessionMs` of session time),
  *                            plus "~w:<writer>" → the last batch of that writer counted
  *   p u:<period>           → HASH "<field>" → count (fleet totals; single-key script), "~w:<writer>" likewise
@@ -423,30 +429,30 @@ export class RedisStore implements KeyStore {
     // The tenant's own total (`*:<field>`) is summed here and sent once per hash, in its first call, rather than
     // incremented beside every key's field (that was half of a flush's HINCRBYs inside Redis).
     const writerField = `~w:${writer}`;
-    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number> }>();
+    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number>; ttl: number }>();
     const totals = new Map<string, UsageCounts>();
     for (const d of deltas) {
       const key = this.#usage(d.tenantId, d.period);
       let hash = perHash.get(key);
-      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [] }));
-      let total = totals.get(d.period);
-      if (!total) totals.set(d.period, (total = zeroCounts()));
+      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [], ttl: isHour(d.period) ? HOURLY_USAGE_TTL_SECONDS : USAGE_TTL_SECONDS }));
+      let total = isHour(d.period) ? null : totals.get(d.period);
+      if (total === undefined) totals.set(d.period, (total = zeroCounts()));
       for (const field of USAGE_FIELDS) {
         const n = d.counts[field];
         if (n === 0) continue;
         hash.fields.push(`${d.keyId}:${field}`, n);
         hash.tenant[field] += n;
-        total[field] += n;
+        if (total) total[field] += n;
       }
     }
     const CHUNK = 2_000; // arguments (1,000 field/increment pairs) per call
     // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches). A retried batch has
     // the same deltas, so the same chunks.
     const chunkSeq = (c: number) => seq * 1_000_000 + c;
-    for (const [key, { tenant, fields: keyFields }] of perHash) {
+    for (const [key, { tenant, fields: keyFields, ttl }] of perHash) {
       const fields = [...USAGE_FIELDS.flatMap((f) => (tenant[f] === 0 ? [] : [`*:${f}`, tenant[f]])), ...keyFields];
       for (let i = 0; i < fields.length; i += CHUNK) {
-        await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
+        await this.#run('incrementFields', [key], [ttl, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
       }
     }
     for (const [period, t] of totals) {
@@ -459,6 +465,15 @@ export class RedisStore implements KeyStore {
     return named('readUsage', (async () => {
       const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
       return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
+    })());
+  }
+
+  readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
+    return named('readKeysUsage', (async () => {
+      if (keyIds.length === 0) return new Map<string, UsageCounts>();
+      const values = await this.#r.hmget(this.#usage(tenantId, period), ...keyIds.flatMap((k) => USAGE_FIELDS.map((f) => `${k}:${f}`)));
+      const width = USAGE_FIELDS.length;
+      return new Map(keyIds.map((k, i) => [k, countsOf(values.slice(i * width, (i + 1) * width))]));
     })());
   }
 
