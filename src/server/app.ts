@@ -41,6 +41,7 @@ import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
 import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
+import { OutboxRegistrar, WebhookOutboxes } from '../webhooks/outbox.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { ManagementDeps } from './management.ts';
@@ -122,7 +123,9 @@ export async function startKeygate(config: Config) {
   logger.info({ opsPort }, 'internal listener up');
 
   // ---- store and everything that needs it ------------------------------------------------------------------
-  const opened = await openStore(config);
+  // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
+  const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;
   if (redis && tracing) tracing.traceRedis(redis as unknown as RedisLike);
@@ -165,7 +168,8 @@ export async function startKeygate(config: Config) {
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
   // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
-  const webhooks = opened.webhooks;
+  const webhooks = outboxes?.queue(redis) ?? null;
+  const outboxRegistrar = outboxes?.redisOutbox ? new OutboxRegistrar(outboxes.redisOutbox, store, logger) : null;
   // An endpoint disabled after failing for a day: a webhook.disabled event (worker.ts), and its tenant's audit log.
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
@@ -308,6 +312,7 @@ export async function startKeygate(config: Config) {
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');
+  outboxRegistrar?.start();
   webhookWorker?.start();
   expiryScanner?.start();
 
@@ -354,6 +359,7 @@ export async function startKeygate(config: Config) {
         forwarder.close();
         await expiryScanner?.stop();
         await webhookWorker?.stop();
+        await outboxRegistrar?.stop();
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
