@@ -127,7 +127,8 @@ def keygate(
                     ports.update(port=int(m.group(1)), ops=int(m.group(2)))
                     listening.set()
 
-        threading.Thread(target=read, daemon=True).start()
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         kg = Keygate("", "", proc, out)
         try:
             deadline = time.monotonic() + 20
@@ -139,6 +140,9 @@ def keygate(
             yield kg
         finally:
             kg.stop()
+            reader.join(5)
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 @contextmanager
