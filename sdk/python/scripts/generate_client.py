@@ -6,7 +6,7 @@
 
 The document is the one `GET /keygate/v1/openapi.json` serves. Without --url it is built from the repository's
 own sources (src/api/openapi.ts, with Node), so no server is needed. openapi-python-client (pinned in the
-package's `dev` extra, so the output does not change under a developer's feet) turns it into the client;
+package's `test` extra, so the output does not change under a developer's feet) turns it into the client;
 ruff then formats it with the package's own settings.
 
 One change is made to the document first: every error response is read as the shared `Error` envelope with a
