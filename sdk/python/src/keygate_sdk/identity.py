@@ -82,7 +82,7 @@ def normalize_base_path(base_path: str) -> str:
         return ""
     if not base_path.startswith("/") or "?" in base_path or "#" in base_path:
         raise ValueError(f"base_path must be a path starting with / (got {base_path!r})")
-    return base_path.rstrip("/")
+    return base_path[:-1] if base_path.endswith("/") else base_path
 
 
 def secret_bytes(secret: str | bytes) -> bytes:
