@@ -3,7 +3,10 @@ and keygate's errors as KeygateApiError."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -93,3 +96,12 @@ def test_an_answer_that_is_not_keygates_envelope_is_still_an_error() -> None:
     ):
         unwrap(get_my_tenant.sync_detailed(client=client))
     assert (caught.value.status, caught.value.code) == (502, "unexpected_response")
+
+
+def test_the_document_keygate_serves_generates_the_committed_client(kg: Keygate) -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "generate_client.py"
+    url = f"{kg.url}/keygate/v1/openapi.json"
+    out = subprocess.run(
+        [sys.executable, str(script), "--check", "--url", url], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
