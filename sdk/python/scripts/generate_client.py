@@ -78,9 +78,7 @@ def with_plain_errors(doc: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = {"application/json": {"schema": error_ref}}
     code = schemas["ErrorEnvelope"]["properties"]["error"]["properties"]["code"]
     codes = code.pop("enum", [])
-    code["description"] = (
-        f"{code.get('description', 'The machine code')}: one of {', '.join(codes)}, or one added later"
-    )
+    code["description"] = f"The machine code, each with its fixed status: one of {', '.join(codes)}, or one added later"
     return doc
 
 
