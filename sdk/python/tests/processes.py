@@ -195,7 +195,7 @@ def serve_asgi(app: Any) -> Iterator[str]:
         sock.close()
 
 
-def wait_for(predicate: Any, timeout: float = 15, what: str = "condition") -> None:
+def wait_for(predicate: Any, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from keygate_sdk import sign_identity
-from keygate_sdk.starlette import KeygateMiddleware, keygate_identity
+from keygate_sdk.starlette import KeygateMiddleware, keygate_identity, wire_path
 
 SECRET = "asgi-signing-secret"
 TENANT = "ten_01JZ8Q4W7R3M2K5N6P8T9V0X1Y"
@@ -86,3 +86,9 @@ def test_reading_the_identity_without_the_middleware_is_an_error() -> None:
 def test_an_empty_secret_fails_at_start() -> None:
     with pytest.raises(ValueError, match="empty"):
         KeygateMiddleware(inner, secret="")
+
+
+def test_without_raw_path_the_path_is_root_path_and_path_escaped_again() -> None:
+    assert wire_path({"raw_path": b"/api/v1/%63alls?x=1", "path": "/api/v1/calls"}) == "/api/v1/%63alls"
+    assert wire_path({"path": "/v1/calls/a b", "root_path": "/api"}) == "/api/v1/calls/a%20b"
+    assert wire_path({"path": "/api/v1/calls", "root_path": "/api"}) == "/api/v1/calls"
