@@ -21,13 +21,21 @@ from websockets.sync.client import connect
 from keygate_sdk import KeyCreated, KeyRevoked, unwrap
 from keygate_sdk.client import admin_client, self_service_client
 from keygate_sdk.openapi_client.api.admin import admin_create_tenant, admin_create_webhook_endpoint
-from keygate_sdk.openapi_client.api.self_service import create_api_key, revoke_api_key
-from keygate_sdk.openapi_client.models import AdminCreateTenantBody, AdminCreateWebhookEndpointBody, CreateApiKeyBody
+from keygate_sdk.openapi_client.api.self_service import create_api_key, mint_session_token, revoke_api_key
+from keygate_sdk.openapi_client.models import (
+    AdminCreateTenantBody,
+    AdminCreateWebhookEndpointBody,
+    CreateApiKeyBody,
+    MintSessionTokenBody,
+    MintSessionTokenBodyMetadata,
+)
 
 from .processes import ADMIN_TOKEN, FAST_WEBHOOKS, Keygate, keygate, redis_server, serve_asgi, wait_for
 from .voice_app import Seen, create_app
 
 SECRET = "python-e2e-signing-secret-0123456789"
+# Session tokens need shared signing keys on Redis (the embedded store would make one of its own).
+ENV = {"KEYGATE_SIGNING_SECRET": SECRET, "KEYGATE_TOKEN_SIGNING_KEYS": "py1:python-e2e-token-signing-key-0123456789"}
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -52,14 +60,12 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
                     upstream=f"{app_url}/api",
                     redis_url=redis_url,
                     config={"webhooks": FAST_WEBHOOKS},
-                    env={"KEYGATE_SIGNING_SECRET": SECRET},
+                    env=ENV,
                 ) as kg,
             ):
                 yield _stack(kg, app_url, seen)
         else:
-            with keygate(
-                upstream=f"{app_url}/api", config={"webhooks": FAST_WEBHOOKS}, env={"KEYGATE_SIGNING_SECRET": SECRET}
-            ) as kg:
+            with keygate(upstream=f"{app_url}/api", config={"webhooks": FAST_WEBHOOKS}, env=ENV) as kg:
                 yield _stack(kg, app_url, seen)
 
 
@@ -154,6 +160,35 @@ def test_voice_websocket_is_signed_too(stack: Stack) -> None:
     assert refused.value.response.status_code == 403
 
 
+def test_session_tokens_minted_by_the_backend_reach_the_app_as_their_key(stack: Stack) -> None:
+    metadata = MintSessionTokenBodyMetadata.from_dict({"userId": "u_42"})
+    body = MintSessionTokenBody(
+        ttl_seconds=60, permissions=["calls:read", "voice:connect"], max_uses=2, metadata=metadata
+    )
+    with self_service_client(stack.kg.url, stack.key) as tenant:
+        minted = unwrap(mint_session_token.sync_detailed(client=tenant, body=body))
+    assert minted.token.startswith("kg_st_") and minted.key_id == stack.key_id
+    res = httpx.get(f"{stack.kg.url}/v1/calls/9", headers={"Authorization": f"Bearer {minted.token}"})
+    assert res.status_code == 200, res.text
+    who = stack.seen.identities[-1]
+    assert (who.tenant_id, who.key_id, who.key_type) == (stack.tenant_id, stack.key_id, "session")
+    assert (who.session_token_id, who.session_metadata) == (minted.id, {"userId": "u_42"})
+    assert who.permissions == ("calls:read", "voice:connect")
+    # Narrowed: a write is refused by keygate and never reaches the app.
+    assert (
+        httpx.post(f"{stack.kg.url}/v1/calls", headers={"Authorization": f"Bearer {minted.token}"}, json={}).status_code
+        == 403
+    )
+    # The voice session, with the token on the URL (keygate removes it before the app).
+    ws_url = stack.kg.url.replace("http://", "ws://")
+    with connect(f"{ws_url}/v1/voice/asst_1/stream?token={minted.token}") as ws:
+        assert json.loads(ws.recv(timeout=10)) == {
+            "assistant": "asst_1",
+            "tenant": stack.tenant_id,
+            "key": stack.key_id,
+        }
+
+
 def test_webhook_receiver_verifies_keygates_deliveries(stack: Stack) -> None:
     with admin_client(stack.kg.ops_url, ADMIN_TOKEN) as admin:
         body = AdminCreateWebhookEndpointBody(
@@ -196,7 +231,7 @@ def test_webhook_receiver_verifies_keygates_deliveries(stack: Stack) -> None:
     assert stack.seen.refused_deliveries == 1
 
 
-def test_provisioning_script_creates_a_tenant_and_a_key(stack: Stack) -> None:
+def test_provisioning_script_creates_a_tenant_a_key_and_a_session_token(stack: Stack) -> None:
     out = subprocess.run(
         [
             sys.executable,
@@ -211,6 +246,7 @@ def test_provisioning_script_creates_a_tenant_and_a_key(stack: Stack) -> None:
             "Acme",
             "--permissions",
             "calls:read",
+            "session-tokens:write",
         ],
         capture_output=True,
         text=True,
@@ -218,13 +254,14 @@ def test_provisioning_script_creates_a_tenant_and_a_key(stack: Stack) -> None:
     )
     assert out.returncode == 0, out.stderr
     made = json.loads(out.stdout)
-    assert (
-        made["tenantId"].startswith("ten_")
-        and made["keyId"].startswith("key_")
-        and made["permissions"] == ["calls:read"]
-    )
+    assert made["tenantId"].startswith("ten_") and made["keyId"].startswith("key_")
+    assert made["permissions"] == ["calls:read", "session-tokens:write"]
     # The key works through keygate, for what it may do, and the app sees the new tenant.
     res = httpx.get(f"{stack.kg.url}/v1/calls/1", headers={"X-API-Key": made["key"]})
     assert res.status_code == 200, res.text
     assert res.json()["tenant"] == made["tenantId"]
     assert httpx.post(f"{stack.kg.url}/v1/calls", headers={"X-API-Key": made["key"]}, json={}).status_code == 403
+    # The session token the key minted works as the key, as far as the token allows.
+    res = httpx.get(f"{stack.kg.url}/v1/calls/2", headers={"Authorization": f"Bearer {made['sessionToken']}"})
+    assert res.status_code == 200, res.text
+    assert (res.json()["key"], stack.seen.identities[-1].session_token_id) == (made["keyId"], made["sessionTokenId"])

@@ -89,3 +89,22 @@ def test_tolerance_is_configurable() -> None:
     with pytest.raises(IdentityVerificationError) as err:
         verify_identity(old, SECRET, method="GET", path="/v1/calls", tolerance_seconds=60)
     assert err.value.reason == "stale"
+
+
+def test_a_session_tokens_id_and_metadata_are_read_as_sent() -> None:
+    headers = {
+        **signed_headers(),
+        "X-Api-Key-Type": "session",
+        "X-Session-Token-Id": "tok_1",
+        "X-Session-Token-Metadata": '{"userId":"u_1"}',
+    }
+    identity = verify_identity(headers, SECRET, method="GET", path="/v1/calls")
+    assert (identity.key_type, identity.session_token_id, identity.session_metadata) == (
+        "session",
+        "tok_1",
+        {"userId": "u_1"},
+    )
+    for bad in ("not json", "[1]", '"text"'):
+        headers["X-Session-Token-Metadata"] = bad
+        assert verify_identity(headers, SECRET, method="GET", path="/v1/calls").session_metadata is None
+    assert verify_identity(signed_headers(), SECRET, method="GET", path="/v1/calls").session_token_id is None

@@ -18,9 +18,11 @@ know: how each API authenticates, and keygate's error envelope as an exception.
     async with admin_client(url, token) as admin:
         created = unwrap(await admin_create_tenant.asyncio_detailed(client=admin, body=...))
 
-Session tokens: once `POST /keygate/v1/session-tokens` is in the OpenAPI document, regenerating adds its
-operation (a module named after its operationId) and body model, called like any other with a
-`self_service_client` of the minting key; nothing here needs to change for it.
+A backend mints session tokens for its browsers and phones with its own key (`session-tokens:write`):
+
+    with self_service_client("http://keygate:8080", backend_key) as backend:
+        minted = unwrap(mint_session_token.sync_detailed(client=backend, body=MintSessionTokenBody(ttl_seconds=60)))
+        hand_to_the_client(minted.token)
 """
 
 from __future__ import annotations

@@ -9,20 +9,22 @@ the query string. The check here is the one `keygate/verify` makes, on the same 
 (test/vectors/signatures.json): the header's exact form, the timestamp within `tolerance_seconds` either way
 (clock skew), then the HMAC, compared in constant time.
 
-Only the timestamp, method, path, tenant id and key id are signed. X-Api-Key-Type and X-Api-Key-Permissions are
-passed on as keygate set them but are not covered: they are as trustworthy as the network between keygate and
-the backend (a replayed signed request could carry altered copies). Decide on the tenant and key id.
+Only the timestamp, method, path, tenant id and key id are signed. X-Api-Key-Type, X-Api-Key-Permissions and a
+session token's X-Session-Token-Id and X-Session-Token-Metadata are passed on as keygate set them but are not
+covered: they are as trustworthy as the network between keygate and the backend (a replayed signed request
+could carry altered copies). Decide on the tenant and key id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 SIGNATURE_HEADER = "x-keygate-signature"
 TENANT_HEADER = "x-tenant-id"
@@ -30,7 +32,18 @@ KEY_ID_HEADER = "x-api-key-id"
 KEY_TYPE_HEADER = "x-api-key-type"
 PERMISSIONS_HEADER = "x-api-key-permissions"
 REQUEST_ID_HEADER = "x-request-id"
-_READ = (SIGNATURE_HEADER, TENANT_HEADER, KEY_ID_HEADER, KEY_TYPE_HEADER, PERMISSIONS_HEADER, REQUEST_ID_HEADER)
+SESSION_TOKEN_ID_HEADER = "x-session-token-id"  # noqa: S105 (a header name, not a secret)
+SESSION_TOKEN_METADATA_HEADER = "x-session-token-metadata"  # noqa: S105 (a header name)
+_READ = (
+    SIGNATURE_HEADER,
+    TENANT_HEADER,
+    KEY_ID_HEADER,
+    KEY_TYPE_HEADER,
+    PERMISSIONS_HEADER,
+    REQUEST_ID_HEADER,
+    SESSION_TOKEN_ID_HEADER,
+    SESSION_TOKEN_METADATA_HEADER,
+)
 
 # As keygate/verify's: ASCII digits only (re.ASCII: Python's \d would take any Unicode digit) and nothing after
 # the last hex digit (fullmatch: `$` would allow a trailing newline).
@@ -74,6 +87,11 @@ class Identity:
     permissions: tuple[str, ...]
     """X-Api-Key-Permissions, not covered by the signature."""
     request_id: str | None
+    session_token_id: str | None = None
+    """For a request made with a session token (`key_type` `session`; `key_id` is the minting key): its id.
+    X-Session-Token-Id, not covered by the signature."""
+    session_metadata: Mapping[str, Any] | None = None
+    """The session token's metadata (X-Session-Token-Metadata, a JSON object), not covered by the signature."""
 
 
 def normalize_base_path(base_path: str) -> str:
@@ -166,4 +184,17 @@ def verify_identity(
         key_type=fields.get(KEY_TYPE_HEADER),
         permissions=tuple(p for p in permissions.split(",") if p),
         request_id=fields.get(REQUEST_ID_HEADER),
+        session_token_id=fields.get(SESSION_TOKEN_ID_HEADER),
+        session_metadata=_json_object(fields.get(SESSION_TOKEN_METADATA_HEADER)),
     )
+
+
+def _json_object(value: str | None) -> Mapping[str, Any] | None:
+    """A JSON object header; anything else (absent, malformed, another JSON type) is None."""
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

@@ -8,6 +8,8 @@ from .admin_create_api_key_body_rate_limit import AdminCreateApiKeyBodyRateLimit
 from .admin_create_tenant_body import AdminCreateTenantBody
 from .admin_create_webhook_endpoint_body import AdminCreateWebhookEndpointBody
 from .admin_create_webhook_endpoint_body_events_item import AdminCreateWebhookEndpointBodyEventsItem
+from .admin_mint_session_token_body import AdminMintSessionTokenBody
+from .admin_mint_session_token_body_metadata import AdminMintSessionTokenBodyMetadata
 from .admin_rotate_api_key_body import AdminRotateApiKeyBody
 from .admin_rotate_webhook_secret_body import AdminRotateWebhookSecretBody
 from .admin_update_api_key_body import AdminUpdateApiKeyBody
@@ -46,6 +48,10 @@ from .get_open_api_document_response_200 import GetOpenApiDocumentResponse200
 from .get_open_api_document_response_200_info import GetOpenApiDocumentResponse200Info
 from .get_open_api_document_response_200_paths import GetOpenApiDocumentResponse200Paths
 from .get_usage_granularity import GetUsageGranularity
+from .mint_session_token_body import MintSessionTokenBody
+from .mint_session_token_body_metadata import MintSessionTokenBodyMetadata
+from .minted_session_token import MintedSessionToken
+from .minted_session_token_metadata_type_0 import MintedSessionTokenMetadataType0
 from .overview import Overview
 from .plan import Plan
 from .plan_max_concurrent_connections import PlanMaxConcurrentConnections
@@ -55,6 +61,8 @@ from .plan_requests_per_month import PlanRequestsPerMonth
 from .plan_session_minutes_per_month import PlanSessionMinutesPerMonth
 from .rotate_api_key_body import RotateApiKeyBody
 from .rotate_webhook_secret_body import RotateWebhookSecretBody
+from .session_token import SessionToken
+from .session_token_metadata_type_0 import SessionTokenMetadataType0
 from .tenant import Tenant
 from .tenant_page import TenantPage
 from .tenant_status import TenantStatus
@@ -84,6 +92,8 @@ __all__ = (
     "AdminCreateTenantBody",
     "AdminCreateWebhookEndpointBody",
     "AdminCreateWebhookEndpointBodyEventsItem",
+    "AdminMintSessionTokenBody",
+    "AdminMintSessionTokenBodyMetadata",
     "AdminRotateApiKeyBody",
     "AdminRotateWebhookSecretBody",
     "AdminUpdateApiKeyBody",
@@ -122,6 +132,10 @@ __all__ = (
     "GetOpenApiDocumentResponse200Info",
     "GetOpenApiDocumentResponse200Paths",
     "GetUsageGranularity",
+    "MintSessionTokenBody",
+    "MintSessionTokenBodyMetadata",
+    "MintedSessionToken",
+    "MintedSessionTokenMetadataType0",
     "Overview",
     "Plan",
     "PlanMaxConcurrentConnections",
@@ -131,6 +145,8 @@ __all__ = (
     "PlanSessionMinutesPerMonth",
     "RotateApiKeyBody",
     "RotateWebhookSecretBody",
+    "SessionToken",
+    "SessionTokenMetadataType0",
     "Tenant",
     "TenantPage",
     "TenantStatus",
