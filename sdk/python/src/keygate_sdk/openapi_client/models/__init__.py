@@ -8,6 +8,7 @@ from .admin_create_api_key_body_rate_limit import AdminCreateApiKeyBodyRateLimit
 from .admin_create_tenant_body import AdminCreateTenantBody
 from .admin_create_webhook_endpoint_body import AdminCreateWebhookEndpointBody
 from .admin_create_webhook_endpoint_body_events_item import AdminCreateWebhookEndpointBodyEventsItem
+from .admin_get_tenant_usage_granularity import AdminGetTenantUsageGranularity
 from .admin_mint_session_token_body import AdminMintSessionTokenBody
 from .admin_mint_session_token_body_metadata import AdminMintSessionTokenBodyMetadata
 from .admin_rotate_api_key_body import AdminRotateApiKeyBody
@@ -44,14 +45,28 @@ from .created_webhook_endpoint import CreatedWebhookEndpoint
 from .error_envelope import ErrorEnvelope
 from .error_envelope_error import ErrorEnvelopeError
 from .error_envelope_error_details_item import ErrorEnvelopeErrorDetailsItem
+from .fleet import Fleet
+from .fleet_blocked_addresses_item import FleetBlockedAddressesItem
+from .fleet_decisions_per_minute_item import FleetDecisionsPerMinuteItem
+from .fleet_decisions_per_minute_item_counts import FleetDecisionsPerMinuteItemCounts
+from .fleet_redis_type_0 import FleetRedisType0
+from .fleet_redis_type_0_status import FleetRedisType0Status
+from .fleet_store import FleetStore
+from .fleet_top_tenants import FleetTopTenants
+from .fleet_top_tenants_data_item import FleetTopTenantsDataItem
+from .fleet_webhooks import FleetWebhooks
 from .get_open_api_document_response_200 import GetOpenApiDocumentResponse200
 from .get_open_api_document_response_200_info import GetOpenApiDocumentResponse200Info
 from .get_open_api_document_response_200_paths import GetOpenApiDocumentResponse200Paths
 from .get_usage_granularity import GetUsageGranularity
+from .keys_usage import KeysUsage
+from .keys_usage_data_item import KeysUsageDataItem
 from .mint_session_token_body import MintSessionTokenBody
 from .mint_session_token_body_metadata import MintSessionTokenBodyMetadata
 from .minted_session_token import MintedSessionToken
 from .minted_session_token_metadata_type_0 import MintedSessionTokenMetadataType0
+from .operator import Operator
+from .operator_role import OperatorRole
 from .overview import Overview
 from .plan import Plan
 from .plan_max_concurrent_connections import PlanMaxConcurrentConnections
@@ -65,6 +80,9 @@ from .session_token import SessionToken
 from .session_token_metadata_type_0 import SessionTokenMetadataType0
 from .tenant import Tenant
 from .tenant_page import TenantPage
+from .tenant_search import TenantSearch
+from .tenant_search_data_item import TenantSearchDataItem
+from .tenant_search_data_item_status import TenantSearchDataItemStatus
 from .tenant_status import TenantStatus
 from .tenant_summary import TenantSummary
 from .update_api_key_body import UpdateApiKeyBody
@@ -92,6 +110,7 @@ __all__ = (
     "AdminCreateTenantBody",
     "AdminCreateWebhookEndpointBody",
     "AdminCreateWebhookEndpointBodyEventsItem",
+    "AdminGetTenantUsageGranularity",
     "AdminMintSessionTokenBody",
     "AdminMintSessionTokenBodyMetadata",
     "AdminRotateApiKeyBody",
@@ -128,14 +147,28 @@ __all__ = (
     "ErrorEnvelope",
     "ErrorEnvelopeError",
     "ErrorEnvelopeErrorDetailsItem",
+    "Fleet",
+    "FleetBlockedAddressesItem",
+    "FleetDecisionsPerMinuteItem",
+    "FleetDecisionsPerMinuteItemCounts",
+    "FleetRedisType0",
+    "FleetRedisType0Status",
+    "FleetStore",
+    "FleetTopTenants",
+    "FleetTopTenantsDataItem",
+    "FleetWebhooks",
     "GetOpenApiDocumentResponse200",
     "GetOpenApiDocumentResponse200Info",
     "GetOpenApiDocumentResponse200Paths",
     "GetUsageGranularity",
+    "KeysUsage",
+    "KeysUsageDataItem",
     "MintSessionTokenBody",
     "MintSessionTokenBodyMetadata",
     "MintedSessionToken",
     "MintedSessionTokenMetadataType0",
+    "Operator",
+    "OperatorRole",
     "Overview",
     "Plan",
     "PlanMaxConcurrentConnections",
@@ -149,6 +182,9 @@ __all__ = (
     "SessionTokenMetadataType0",
     "Tenant",
     "TenantPage",
+    "TenantSearch",
+    "TenantSearchDataItem",
+    "TenantSearchDataItemStatus",
     "TenantStatus",
     "TenantSummary",
     "UpdateApiKeyBody",

@@ -33,7 +33,9 @@ class ApiKey:
         transient_assistant (bool):
         rate_limit (ApiKeyRateLimit):
         quota (ApiKeyQuota): Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum
-            still caps the tenant)
+            still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys
+            that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking
+            children cannot create quota
         max_concurrent_connections (int | None):
         enforce_mtls (bool):
         client_cert_fingerprints (list[str] | None):

@@ -23,7 +23,10 @@ class AuditEntry:
         action (str):
         actor (str):
         key_id (None | str):
-        details (AuditEntryDetails):
+        details (AuditEntryDetails): What the action did. A `key.access_denied` entry stands for every refusal of one
+            actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at
+            each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so
+            refusals cannot push lifecycle records out of the capped log
     """
 
     id: str

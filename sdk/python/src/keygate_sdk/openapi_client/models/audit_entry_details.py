@@ -11,7 +11,12 @@ T = TypeVar("T", bound="AuditEntryDetails")
 
 @_attrs_define
 class AuditEntryDetails:
-    """ """
+    """What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one
+    `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with
+    `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records
+    out of the capped log
+
+    """
 
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 

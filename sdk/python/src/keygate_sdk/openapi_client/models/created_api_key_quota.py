@@ -10,11 +10,13 @@ T = TypeVar("T", bound="CreatedApiKeyQuota")
 
 @_attrs_define
 class CreatedApiKeyQuota:
-    """Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant)
+    """Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A
+    key's requests and session minutes also count against every monthly quota of the keys that created it (its creator
+    chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota
 
-    Attributes:
-        requests_per_month (int | None):
-        session_minutes_per_month (int | None):
+        Attributes:
+            requests_per_month (int | None):
+            session_minutes_per_month (int | None):
     """
 
     requests_per_month: int | None

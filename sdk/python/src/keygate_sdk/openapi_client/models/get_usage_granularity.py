@@ -1,9 +1,10 @@
 from typing import Literal, cast
 
-GetUsageGranularity = Literal["day", "month"]
+GetUsageGranularity = Literal["day", "hour", "month"]
 
 GET_USAGE_GRANULARITY_VALUES: set[GetUsageGranularity] = {
     "day",
+    "hour",
     "month",
 }
 

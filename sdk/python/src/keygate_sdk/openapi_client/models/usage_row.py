@@ -12,14 +12,14 @@ T = TypeVar("T", bound="UsageRow")
 class UsageRow:
     """
     Attributes:
-        period (str):
+        period (str): YYYY-MM-DDTHH (granularity hour, UTC), YYYY-MM-DD (day) or YYYY-MM (month)
         requests (int):
         allowed (int):
         denied (int):
         rate_limited (int):
         sessions (int): WebSocket sessions opened in the period
-        session_seconds (float): Their time in the period, in seconds (millisecond precision); a session spanning
-            midnight is split
+        session_seconds (float): Their time in the period, in seconds (millisecond precision); a session spanning an
+            hour boundary is split
     """
 
     period: str

@@ -53,6 +53,11 @@ def _parse_response(
 
         return response_401
 
+    if response.status_code == 403:
+        response_403 = ErrorEnvelope.from_dict(response.json())
+
+        return response_403
+
     if response.status_code == 404:
         response_404 = ErrorEnvelope.from_dict(response.json())
 
@@ -103,7 +108,10 @@ def sync_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`).
 
     Args:
         tenant_id (str):
@@ -137,7 +145,10 @@ def sync(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`).
 
     Args:
         tenant_id (str):
@@ -166,7 +177,10 @@ async def asyncio_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`).
 
     Args:
         tenant_id (str):
@@ -198,7 +212,10 @@ async def asyncio(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`).
 
     Args:
         tenant_id (str):

@@ -108,7 +108,11 @@ def sync_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's. Needs `api-keys:write`.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`). Needs `api-
+    keys:write`.
 
     Args:
         body (CreateApiKeyBody | Unset):
@@ -139,7 +143,11 @@ def sync(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's. Needs `api-keys:write`.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`). Needs `api-
+    keys:write`.
 
     Args:
         body (CreateApiKeyBody | Unset):
@@ -165,7 +173,11 @@ async def asyncio_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's. Needs `api-keys:write`.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`). Needs `api-
+    keys:write`.
 
     Args:
         body (CreateApiKeyBody | Unset):
@@ -194,7 +206,11 @@ async def asyncio(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Create an API key
 
-     Permissions must be covered by the caller's; omitted, they are the caller's. Needs `api-keys:write`.
+     Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key
+    counts its requests and session minutes against every monthly quota of its creator chain too (its
+    creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of
+    a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`). Needs `api-
+    keys:write`.
 
     Args:
         body (CreateApiKeyBody | Unset):
