@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sign } from '../../src/proxy/signature.ts';
+import { sign } from '../../src/decision/signature.ts';
 import { sign as signWebhook } from '../../src/webhooks/deliver.ts';
 
 // Writes test/vectors/signatures.json: signed requests and webhook deliveries, made with keygate's own signers,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { sign } from '../../../src/proxy/signature.ts';
+import { sign } from '../../../src/decision/signature.ts';
 import { verifySignature } from '../../../src/verify.ts';
 import { sign as signWebhook } from '../../../src/webhooks/deliver.ts';
 import { vectors, VECTORS_FILE } from '../../vectors/make-signatures.ts';
