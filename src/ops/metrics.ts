@@ -101,6 +101,12 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
         droppedSeen = now;
       },
     }),
+    webhookJobsDropped: new Counter({
+      name: 'keygate_webhook_jobs_dropped_total',
+      help: 'Webhook delivery jobs dropped at a cap (pending_tenant_cap, pending_endpoint_cap), dead letters removed at a cap (dead_tenant_cap, dead_endpoint_cap) or expired (dead_expired).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     upstreamErrors: new Counter({
       name: 'keygate_upstream_errors_total',
       help: 'Upstream failures, by kind (refused, reset, timeout, invalid, overloaded, other).',

@@ -24,7 +24,7 @@ export async function openStore(config: Config): Promise<OpenedStore> {
   if (!usesRedis(config)) {
     const outbox = config.webhooks.enabled ? new MemoryOutbox() : null;
     const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, outbox });
-    return { store, redis: null, ready: true, webhooks: outbox ? new MemoryWebhookQueue(outbox) : null };
+    return { store, redis: null, ready: true, webhooks: outbox ? new MemoryWebhookQueue(outbox, config.webhooks) : null };
   }
   const client = createRedisClient(config.redis, 'main');
   const subscriber = createRedisClient(config.redis, 'subscriber');
@@ -40,6 +40,6 @@ export async function openStore(config: Config): Promise<OpenedStore> {
     outboxMaxEntries: config.webhooks.enabled ? config.webhooks.outboxMaxEntries : null,
   });
   const ready = await waitReady(client, 5_000);
-  const webhooks = config.webhooks.enabled ? new RedisWebhookQueue(client, config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
+  const webhooks = config.webhooks.enabled ? new RedisWebhookQueue(client, config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks) : null;
   return { store, redis: client, ready, webhooks };
 }
