@@ -181,6 +181,19 @@ redis.call('HINCRBY', base .. 'pending', 'g:' .. g, 1)
 redis.call('HINCRBY', base .. 'pending', 'e:' .. e, 1)
 return 1`;
 
+/** KEYS: deadOfGroup, jobs. ARGV: limit. → {jobJson, deadAt, …}, newest first, read in one step (evictions run meanwhile). */
+const deadLetters = `
+local rows = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #rows, 2 do
+  local job = redis.call('HGET', KEYS[2], rows[i])
+  if job then
+    out[#out + 1] = job
+    out[#out + 1] = rows[i + 1]
+  end
+end
+return out`;
+
 /** KEYS: dead, jobs. ARGV: before, limit, base. → dead letters removed */
 const expireDead = `${HELPERS}
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -251,6 +264,7 @@ const SCRIPTS = {
   bury: [6, bury],
   redeliver: [3, redeliver],
   expireDead: [2, expireDead],
+  deadLetters: [2, deadLetters],
   createEndpoint: [3, createEndpoint],
   replaceEndpoint: [1, replaceEndpoint],
   deleteEndpoint: [4, deleteEndpoint],
@@ -445,15 +459,13 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async deadLetters(group: string, limit: number): Promise<DeadLetter[]> {
-    const rows = await this.#r.zrevrange(deadGroupKey(this.#p, group), 0, limit - 1, 'WITHSCORES');
-    const keys = rows.filter((_, i) => i % 2 === 0);
-    if (!keys.length) return [];
-    const jobs = await this.#r.hmget(jobsKey(this.#p), ...keys);
-    return jobs.flatMap((raw, i) => {
-      if (raw === null) return [];
-      const j = JSON.parse(raw) as Job;
-      return [{ key: j.key, deadAt: new Date(Number(rows[i * 2 + 1])).toISOString(), endpointId: j.endpointId, event: j.event, attempts: j.attempts }];
-    });
+    const rows = await this.#run<string[]>('deadLetters', [deadGroupKey(this.#p, group), jobsKey(this.#p)], [limit]);
+    const out: DeadLetter[] = [];
+    for (let i = 0; i < rows.length; i += 2) {
+      const j = JSON.parse(rows[i]!) as Job;
+      out.push({ key: j.key, deadAt: new Date(Number(rows[i + 1])).toISOString(), endpointId: j.endpointId, event: j.event, attempts: j.attempts });
+    }
+    return out;
   }
 
   async redeliver(key: string, now: number): Promise<'redelivered' | 'missing' | 'full'> {
