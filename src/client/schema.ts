@@ -172,7 +172,7 @@ export interface paths {
         put?: never;
         /**
          * Add a webhook endpoint
-         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
+         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error` beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
          */
         post: operations["createWebhookEndpoint"];
         delete?: never;
@@ -190,7 +190,7 @@ export interface paths {
         };
         /**
          * Deliveries given up after their retry window, newest first
-         * @description Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:read`.
+         * @description The owner's own (a tenant's, or each of the platform's endpoints'), at most `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:read`.
          */
         get: operations["listWebhookDeadLetters"];
         put?: never;
@@ -213,7 +213,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deliver a dead letter again (due now, with a fresh retry window) */
+        /**
+         * Deliver a dead letter again (due now, with a fresh retry window)
+         * @description 429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
+         */
         post: operations["redeliverWebhook"];
         delete?: never;
         options?: never;
@@ -465,7 +468,7 @@ export interface paths {
         put?: never;
         /**
          * Add a webhook endpoint
-         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error` beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
          */
         post: operations["adminCreateWebhookEndpoint"];
         delete?: never;
@@ -483,7 +486,7 @@ export interface paths {
         };
         /**
          * Deliveries given up after their retry window, newest first
-         * @description Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+         * @description The owner's own (a tenant's, or each of the platform's endpoints'), at most `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
          */
         get: operations["adminListWebhookDeadLetters"];
         put?: never;
@@ -506,7 +509,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deliver a dead letter again (due now, with a fresh retry window) */
+        /**
+         * Deliver a dead letter again (due now, with a fresh retry window)
+         * @description 429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
+         */
         post: operations["adminRedeliverWebhook"];
         delete?: never;
         options?: never;
@@ -845,6 +851,7 @@ export interface components {
             status: number | null;
             ok: boolean;
             latencyMs: number;
+            /** @description Why no answer came, one of: `blocked: the address is not allowed`, `refused: …`, `unresolved: …`, `unreachable: …`, `timeout: …`, `reset: …`, `tls: …`, `error: the delivery failed` (never an address or what a name resolves to); `endpoint disabled`, `endpoint deleted` */
             error: string | null;
             at: string;
             /** @enum {string} */
@@ -857,6 +864,8 @@ export interface components {
         WebhookDeadLetter: {
             /** @description Pass to redeliver */
             key: string;
+            /** @description When it was dead-lettered; it is removed `webhooks.deadLetterHours` after */
+            deadAt?: string;
             endpointId: string;
             attempts: number;
             event: {
@@ -2863,6 +2872,7 @@ export interface operations {
             };
             401: components["responses"]["AdminUnauthorized"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };

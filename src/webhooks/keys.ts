@@ -19,7 +19,6 @@ export const deadKey = (p: string): string => `${p}{webhooks}:dead`;
  * `dead:g:<group>` / `dead:e:<endpoint>` (sorted sets of dead letters by time).
  */
 export const deliveryBase = (p: string): string => `${p}{webhooks}:`;
-export const pendingKey = (p: string): string => `${p}{webhooks}:pending`;
 export const deadGroupKey = (p: string, group: string): string => `${p}{webhooks}:dead:g:${group}`;
 export const deadEndpointKey = (p: string, endpointId: string): string => `${p}{webhooks}:dead:e:${endpointId}`;
 /** SET of one tenant's endpoint ids: counted and added in one script (its cap). */

@@ -64,6 +64,7 @@ export const deliveryListSchema = z.object({ data: z.array(deliverySchema) }).me
 export const deadLetterSchema = z
   .object({
     key: z.string().describe('Pass to redeliver'),
+    deadAt: z.string().optional().describe('When it was dead-lettered; it is removed `webhooks.deadLetterHours` after'),
     endpointId: z.string(),
     attempts: z.number().int(),
     event: z.object({ id: z.string(), type: z.string(), timestamp: z.string(), data: z.record(z.string(), z.unknown()) }),
