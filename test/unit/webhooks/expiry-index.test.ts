@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeyId, newTenantId } from '../../../src/keys/ids.ts';
@@ -10,7 +10,10 @@ import { ExpiryScanner } from '../../../src/webhooks/expiry.ts';
 import { MemoryOutbox, MemoryWebhookQueue } from '../../../src/webhooks/memory-queue.ts';
 import { RedisWebhookQueue } from '../../../src/webhooks/redis-queue.ts';
 import type { WebhookCaps, WebhookQueue } from '../../../src/webhooks/types.ts';
+import { configSchema } from '../../../src/config/schema.ts';
+import { createRedisClient, waitReady } from '../../../src/store/redis/connect.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
+import { startRedisCluster, type RedisTopology } from '../../helpers/redis-topologies.ts';
 
 // The expiry scan against a real redis-server (and the embedded store): with thousands of keys of which a few
 // expire soon, a scan reads what is due, not every key; and an expiry changed or a key revoked after it was
@@ -29,8 +32,8 @@ beforeAll(async () => {
   client = new Redis(redis.url, { enableAutoPipelining: true });
 });
 afterAll(async () => {
-  client.disconnect();
-  await redis.close();
+  for (const c of [client, ...opened]) c.disconnect();
+  await Promise.all([redis.close(), cluster?.close()]);
 });
 
 const keyOf = (tenantId: string, expiresAt: number | null): StoredKey => {
@@ -48,24 +51,38 @@ interface Setup {
   queue: WebhookQueue;
   /** Lets the next scan take the interval's lease (each scan below stands for a new interval). */
   nextInterval: () => Promise<void>;
-  events: () => Promise<Array<{ keyId: string; type: string; days?: number }>>;
+  events: (tenantIds: string[]) => Promise<Array<{ keyId: string; type: string; days?: number }>>;
+}
+
+const expiryEvents = (rows: Array<[string, string[]]>) =>
+  rows.map(([, f]) => JSON.parse(f[1]!) as { type: string; data: { keyId: string; days?: number } }).filter((e) => e.type.startsWith('key.exp')).map((e) => ({ keyId: e.data.keyId, type: e.type, ...(e.data.days ? { days: e.data.days } : {}) }));
+
+/** The Redis store and queue on `c` (standalone, or a Cluster client as keygate connects). */
+function redisOn(c: Redis | Cluster, url: string | null): Setup {
+  const prefix = `ex${++n}:`;
+  const store = new RedisStore({ client: c, subscriber: url ? new Redis(url, { lazyConnect: true }) : c, prefix, channel: 'test', auditMaxEntries: 10, outboxMaxEntries: 100_000 });
+  return {
+    store,
+    queue: new RedisWebhookQueue(c, prefix, 100_000, CAPS),
+    nextInterval: async () => {
+      await c.del(`${prefix}{webhooks}:lease:expiry-scan`);
+    },
+    events: async (tenantIds) => expiryEvents((await Promise.all(tenantIds.map((t) => c.xrange(`${prefix}{${t}}:outbox`, '-', '+')))).flat()),
+  };
 }
 
 async function redisSetup(): Promise<Setup> {
-  const prefix = `ex${++n}:`;
-  const store = new RedisStore({ client, subscriber: new Redis(redis.url, { lazyConnect: true }), prefix, channel: 'test', auditMaxEntries: 10, outboxMaxEntries: 100_000 });
-  return {
-    store,
-    queue: new RedisWebhookQueue(client, prefix, 100_000, CAPS),
-    nextInterval: async () => {
-      await client.del(`${prefix}{webhooks}:lease:expiry-scan`);
-    },
-    events: async () => {
-      const streams = await client.keys(`${prefix}{ten_*}:outbox`);
-      const rows = (await Promise.all(streams.map((s) => client.xrange(s, '-', '+')))).flat();
-      return rows.map(([, f]) => JSON.parse(f[1]!) as { type: string; data: { keyId: string; days?: number } }).filter((e) => e.type.startsWith('key.exp')).map((e) => ({ keyId: e.data.keyId, type: e.type, ...(e.data.days ? { days: e.data.days } : {}) }));
-    },
-  };
+  return redisOn(client, redis.url);
+}
+
+let cluster: RedisTopology | null = null;
+const opened: Array<Redis | Cluster> = [];
+async function clusterSetup(): Promise<Setup> {
+  cluster ??= await startRedisCluster();
+  const c = createRedisClient(configSchema.parse({ redis: cluster.config }).redis, 'main');
+  opened.push(c);
+  if (!(await waitReady(c, 10_000))) throw new Error('the Cluster client did not connect');
+  return redisOn(c, null);
 }
 
 /**
@@ -107,13 +124,13 @@ describe('the expiry scan reads what is due', () => {
       return commandsDuring(() => new ExpiryScanner(s.store, s.queue, 300, logger).scan(at));
     };
     const build = await scan(now);
-    const first = await s.events();
+    const first = await s.events(tenants);
     // Then a scan the next interval: nothing more is due.
     const steady = await scan(now + 300_000);
     // A key now expiring within the week is found by the next scan.
     await s.store.updateKey(tenants[1]!, (await s.store.listKeys(tenants[1]!, { limit: 20, cursor: null })).data.find((k) => k.expiresAt && !soon.includes(k.id))!.id, (k) => ({ ...k, expiresAt: new Date(now + 2 * DAY).toISOString() }), AUDIT);
     const oneDue = await scan(now + 600_000);
-    const events = await s.events();
+    const events = await s.events(tenants);
     console.log(`expiry scan, 5,000 keys in 5 tenants: first scan (index build) ${build} Redis commands; then ${steady} with nothing due, ${oneDue} with one key due; events ${first.length} then ${events.length}`);
     expect(first.map((e) => e.keyId).sort()).toEqual([...soon].sort());
     expect(events.length).toBe(11);
@@ -126,6 +143,7 @@ describe('the expiry scan reads what is due', () => {
 
 describe.each([
   ['redis', redisSetup],
+  ['cluster', clusterSetup],
   ['memory', async (): Promise<Setup> => {
     const outbox = new MemoryOutbox();
     const store = new MemoryStore({ auditMaxEntries: 10, outbox });
@@ -169,7 +187,7 @@ describe.each([
     t = now + 4.5 * DAY;
     await scan();
     await scan();
-    const events = (await s.events()).map((e) => `${e.keyId === a.id ? 'a' : e.keyId === b.id ? 'b' : 'c'} ${e.type} ${e.days ?? ''}`.trim());
+    const events = (await s.events([tenantId])).map((e) => `${e.keyId === a.id ? 'a' : e.keyId === b.id ? 'b' : 'c'} ${e.type} ${e.days ?? ''}`.trim());
     expect(events.sort()).toEqual(['a key.expiring 1', 'a key.expiring 7', 'b key.expiring 7', 'c key.expiring 7'].sort());
     // The revoked key left the index; the others wait for their next event.
     expect((await s.store.dueExpiries([tenantId], now + 365 * DAY, 10)).map((d) => d.keyId).sort()).toEqual([a.id, b.id].sort());

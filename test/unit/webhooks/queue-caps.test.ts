@@ -1,11 +1,14 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryOutbox, MemoryWebhookQueue } from '../../../src/webhooks/memory-queue.ts';
 import { RedisWebhookQueue } from '../../../src/webhooks/redis-queue.ts';
 import type { DeliveryLogEntry, Job, JobDrop, WebhookCaps, WebhookQueue } from '../../../src/webhooks/types.ts';
+import { configSchema } from '../../../src/config/schema.ts';
+import { createRedisClient, waitReady } from '../../../src/store/redis/connect.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
+import { startRedisCluster, type RedisTopology } from '../../helpers/redis-topologies.ts';
 
-// The job caps of both webhook queues (memory and a real redis-server): pending jobs per group and per endpoint,
+// The job caps of both webhook queues (memory, a real redis-server and a six-node Cluster): pending jobs per group and per endpoint,
 // dead letters per group and per endpoint, their expiry, and redelivery at a cap. The same script of calls runs
 // on both; after each step the queue's own indexes must agree with what it lists.
 
@@ -15,19 +18,26 @@ const LOG: DeliveryLogEntry = { eventId: 'e', eventType: 'key.updated', attempt:
 
 let redis: RedisServer;
 let client: Redis;
+let cluster: RedisTopology;
+let clusterClient: Redis | Cluster;
 let n = 0;
 beforeAll(async () => {
-  redis = await startRedis();
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
   client = new Redis(redis.url);
-});
+  // Connected as keygate connects: the scripts name only `{webhooks}` keys, so they run on Cluster.
+  clusterClient = createRedisClient(configSchema.parse({ redis: cluster.config }).redis, 'main');
+  if (!(await waitReady(clusterClient, 10_000))) throw new Error('the Cluster client did not connect');
+}, 60_000);
 afterAll(async () => {
   client.disconnect();
-  await redis.close();
+  clusterClient.disconnect();
+  await Promise.all([redis.close(), cluster.close()]);
 });
 
 const queues: Array<[string, () => WebhookQueue]> = [
   ['memory', () => new MemoryWebhookQueue(new MemoryOutbox(), CAPS)],
   ['redis', () => new RedisWebhookQueue(client, `qc${++n}:`, 1000, CAPS)],
+  ['redis cluster', () => new RedisWebhookQueue(clusterClient, `qc${++n}:`, 1000, CAPS)],
 ];
 
 const job = (i: number, endpoint: string, group: string): Job => ({
