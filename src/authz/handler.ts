@@ -8,7 +8,9 @@ import { contains } from '../http/client-ip.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
+import { metadataHeader } from '../keys/session-token.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { createGate, createRecorder, type GateDeps } from '../proxy/gate.ts';
 import { IDENTITY_HEADERS } from '../proxy/headers.ts';
 import { RequestScope } from '../proxy/scope.ts';
@@ -33,6 +35,7 @@ export interface AuthzDeps extends GateDeps {
   requestBody: boolean;
   websocket: Config['authz']['websocket'];
   access: AccessLog;
+  tracing: Tracing | null;
 }
 
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
@@ -73,7 +76,13 @@ export function createAuthzHandler(deps: AuthzDeps) {
     const { key, tenant, credential } = grant.identity;
     usage.record(tenant.id, key.id, 'allowed');
     const fields = scope.responseHeaders; // X-Request-Id, RateLimit-*, CORS
-    fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', key.policy.keyType, 'X-Api-Key-Permissions', key.policy.permissionsHeader);
+    fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', grant.identity.policy.keyType, 'X-Api-Key-Permissions', grant.identity.policy.permissionsHeader);
+    const token = grant.identity.token;
+    if (token) {
+      fields.push('X-Session-Token-Id', token.id);
+      const metadata = metadataHeader(token);
+      if (metadata !== null) fields.push('X-Session-Token-Metadata', metadata);
+    }
     if (signingSecret) fields.push('X-Keygate-Signature', sign(signingSecret, { method: req.method ?? 'GET', path: scope.target!.path, tenantId: tenant.id, keyId: key.id }));
     // What the inline proxy would not forward: the key, and a client's signature when keygate signs nothing.
     const strip = ['x-api-key'];
@@ -99,6 +108,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
   return function handleAuthz(req: IncomingMessage, res: ServerResponse): void {
     const scope = new RequestScope(requestIdOf(req));
     res.on('close', () => record(req, res, scope));
+    if (deps.tracing !== null) scope.trace = deps.tracing.request(req);
     const peer = req.socket.remoteAddress ?? '';
     scope.clientIp = peer;
     if (!contains(deps.trustedGateways, peer)) {

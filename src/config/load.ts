@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { compileCidrs } from '../http/client-ip.ts';
+import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { configSchema, secretPaths, type Config } from './schema.ts';
+import { overlayOtelEnv } from './otel-env.ts';
 
 export interface ConfigProblem {
   path: string;
@@ -29,7 +31,7 @@ export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 type Env = Record<string, string | undefined>;
 
 // The common options, settable without a file (twelve-factor style).
-const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list']> = [
+const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list' | 'signingKeys']> = [
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['OPS_PORT', 'server.opsPort', 'number'],
@@ -41,9 +43,19 @@ const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | '
   ['KEYGATE_ADMIN_TOKEN', 'admin.token', 'string'],
   ['KEYGATE_SIGNING_SECRET', 'upstream.signingSecret', 'string'],
   ['KEYGATE_PEPPER', 'keys.pepper', 'string'],
+  // `id:secret,id:secret`: the first signs new session tokens, every one verifies.
+  ['KEYGATE_TOKEN_SIGNING_KEYS', 'tokens.signingKeys', 'signingKeys'],
   ['KEYGATE_POLICY', 'policy.file', 'string'],
   ['LOG_LEVEL', 'logging.level', 'string'],
 ];
+
+const listOf = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter(Boolean);
+/** `id:secret` pairs; an entry without a colon becomes one with an empty id, which the schema refuses by path. */
+const signingKeysOf = (raw: string) =>
+  listOf(raw).map((entry) => {
+    const colon = entry.indexOf(':');
+    return colon < 0 ? { id: '', secret: entry } : { id: entry.slice(0, colon), secret: entry.slice(colon + 1) };
+  });
 
 type Tree = Record<string, unknown>;
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,6 +104,11 @@ export function issuePath(path: ReadonlyArray<PropertyKey>): string {
 function semanticProblems(c: Config): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   if (!c.plans[c.defaultPlan]) out.push({ path: 'defaultPlan', message: `no plan named "${c.defaultPlan}" in plans` });
+  for (const f of ['privatePrefix', 'publicPrefix'] as const) {
+    if (c.keys[f].startsWith(SESSION_TOKEN_PREFIX)) out.push({ path: `keys.${f}`, message: `must not start with ${SESSION_TOKEN_PREFIX}, the session tokens' prefix` });
+  }
+  const kids = c.tokens.signingKeys.map((k) => k.id);
+  if (new Set(kids).size !== kids.length) out.push({ path: 'tokens.signingKeys', message: 'each signing key needs its own id' });
   if (c.keys.privatePrefix === c.keys.publicPrefix) {
     out.push({ path: 'keys.publicPrefix', message: 'must differ from keys.privatePrefix' });
   }
@@ -117,7 +134,7 @@ function semanticProblems(c: Config): ConfigProblem[] {
 /** What the authorizer listener cannot enforce is refused at start-up (docs/gateways/README.md). */
 function authzProblems(c: Config): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  for (const [path, cidrs] of [['server.trustedProxies', c.server.trustedProxies], ['tls.trustXfccFrom', c.tls.trustXfccFrom], ['authz.trustedGateways', c.authz.trustedGateways]] as const) {
+  for (const [path, cidrs] of [['server.trustedProxies', c.server.trustedProxies], ['tls.trustXfccFrom', c.tls.trustXfccFrom], ['authz.trustedGateways', c.authz.trustedGateways], ['tracing.trustedPeers', c.tracing.trustedPeers ?? []]] as const) {
     try {
       compileCidrs(cidrs);
     } catch (err) {
@@ -159,9 +176,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     fromEnv.set(path, name);
-    const value = kind === 'list' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    const value = kind === 'list' ? listOf(raw) : kind === 'signingKeys' ? signingKeysOf(raw) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
     setPath(tree, path, value);
   }
+  problems.push(...overlayOtelEnv(env, (path, value, name) => (fromEnv.set(path, name), setPath(tree, path, value))));
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) {
     problems.push(...parsed.error.issues.map((i: z.core.$ZodIssue) => {
@@ -189,7 +207,12 @@ export function redactConfig(c: Config): Config {
     const key = parts.at(-1)!;
     const v = parent[key];
     if (v === null || v === undefined) continue;
-    parent[key] = typeof v === 'string' && /^rediss?:/.test(v) ? redactUrl(v) : Array.isArray(v) ? v.map((u: string) => redactUrl(u)) : '[redacted]';
+    parent[key] =
+      typeof v === 'string' && /^rediss?:/.test(v)
+        ? redactUrl(v)
+        : Array.isArray(v)
+          ? v.map((u: unknown) => (typeof u === 'string' ? redactUrl(u) : { ...(u as Tree), secret: '[redacted]' }))
+          : '[redacted]';
   }
   return copy as unknown as Config;
 }

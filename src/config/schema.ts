@@ -105,6 +105,21 @@ export const configSchema = z.strictObject({
   }),
   defaultPlan: z.string().default('free'),
   admin: z.strictObject({ token: z.string().min(16).nullable().default(null) }).prefault({}),
+  tokens: z
+    .strictObject({
+      /**
+       * Keys that sign session tokens: the first signs new tokens, every one listed verifies (rotate by adding a
+       * new key first, and removing the old one once its tokens have expired, an hour at most). Empty: with the
+       * embedded store a random key is made at start (tokens die with the process); with Redis, session tokens
+       * are off, since every replica must verify what any of them signed.
+       */
+      signingKeys: z
+        .array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'), secret: z.string().min(32) }))
+        .default([]),
+      /** The longest lifetime a session token may be minted with, in seconds (10 to 3600). */
+      maxTtlSeconds: z.number().int().min(10).max(3600).default(3600),
+    })
+    .prefault({}),
   cache: z
     .strictObject({
       maxEntries: z.number().int().positive().default(100_000),
@@ -188,6 +203,24 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   metrics: z.strictObject({ tenantLabel: z.boolean().default(false) }).prefault({}),
+  // OpenTelemetry traces (docs/tracing.md); the OTEL_* environment variables overlay these (config/otel-env.ts).
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      endpoint: z.url({ protocol: /^https?$/ }).default('http://localhost:4318/v1/traces'),
+      headers: z.record(z.string().min(1), z.string()).default({}),
+      serviceName: z.string().min(1).default('keygate'),
+      sampler: z
+        .strictObject({
+          ratio: z.number().min(0).max(1).default(1),
+          parentBased: z.boolean().default(true),
+        })
+        .prefault({}),
+      trustedPeers: z.array(z.string().min(1)).nullable().default(null),
+      maxQueueSize: z.number().int().positive().max(1_000_000).default(2048),
+      exportDelayMs: z.number().int().positive().max(60_000).default(5000),
+    })
+    .prefault({}),
   readiness: z.strictObject({ requireStore: z.boolean().default(false) }).prefault({}),
   shutdown: z.strictObject({ timeoutSeconds: z.number().positive().default(25) }).prefault({}),
 });
@@ -202,4 +235,6 @@ export const secretPaths = [
   'keys.pepper',
   'redis.url',
   'redis.clusterNodes',
+  'tracing.headers',
+  'tokens.signingKeys',
 ] as const;

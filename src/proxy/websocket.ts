@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
+import type { TokenReader } from '../auth/session-token.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
@@ -17,9 +18,10 @@ import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
 import { isManagement } from './public-handler.ts';
-import { handshakeProblem, subprotocolsOf } from './ws-handshake.ts';
+import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf } from './ws-sessions.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the client's handshake is checked and the upgrade passes the same
@@ -37,6 +39,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
   /** Session minutes per month (issue 17). */
   sessionQuota: SessionQuota;
   cache: KeyCache;
+  /** Session tokens' reader, for re-checking a token's session against its key; null when tokens are off. */
+  tokens: TokenReader | null;
   usage: Usage;
   plans: Config['plans'];
   upstreamUrl: string;
@@ -46,6 +50,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
   maxPayloadBytes: number;
   metrics: Metrics;
   logger: Logger;
+  /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
+  tracing: Tracing | null;
 }
 
 const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
@@ -78,6 +84,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
     if (!socket.destroyed) socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
     metrics.decision(code, tenantId);
+    deps.tracing?.upgrades.get(socket)?.end(res.status, code, null, 'upgrade', '');
   }
 
   function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
@@ -146,8 +153,10 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.once('end', left).once('close', left);
     if (socket.destroyed || socket.readableEnded) return left();
     try {
-      const dialled = new WebSocket(upstreamBase + target.url, subprotocolsOf(req) ?? [], {
-        headers: upstreamHeaders(req, identity, target, requestId),
+      const headers = upstreamHeaders(req, identity, target, requestId);
+      deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
+      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
+        headers,
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
         maxPayload: maxPayloadBytes,
@@ -161,12 +170,19 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
         const fields = verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId];
-        upgrading.set(req, { requestId, fields, protocol: dialled.protocol });
+        upgrading.set(req, { requestId, fields, protocol: answeredSubprotocol(dialled.protocol, identity) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;
             socket.off('end', left).off('close', left);
             sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release });
+            const trace = deps.tracing?.upgrades.get(socket);
+            if (trace) {
+              trace.decided('allowed', identity.tenant.id, identity.key.id);
+              trace.upstreamHead(101);
+              trace.end(101, null, target.path, 'upgrade', clientIpOf(req, deps.trustedProxies));
+              deps.tracing!.session(trace, client, dialled);
+            }
           });
         } catch (err) {
           logger.error({ err, requestId }, 'WebSocket handshake failed');
@@ -231,8 +247,17 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     });
   }
 
-  /** The public listener's 'upgrade' handler. */
-  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * The public listener's 'upgrade' handler. Traced, the handshake is a span (ended where the upgrade is answered,
+   * on the socket) and the checks run under it, so their store round trips are its children.
+   */
+  const handleUpgrade = deps.tracing === null ? upgrade : (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const trace = deps.tracing!.request(req);
+    deps.tracing!.upgrades.set(socket, trace);
+    trace.gate(() => upgrade(req, socket, head));
+  };
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req);
     const bad = handshakeProblem(req);

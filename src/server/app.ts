@@ -7,7 +7,10 @@ import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
+import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
+import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
+import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -27,6 +30,7 @@ import { createReadiness } from '../ops/health.ts';
 import { createLoggers, throttledWarn } from '../ops/logger.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
+import { loadTracing, type RedisLike } from '../ops/tracing.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
@@ -63,12 +67,16 @@ const listenOn = (server: Server, port: number, host: string) =>
  */
 export async function startKeygate(config: Config) {
   const { logger, access, drain: drainLogs, dropped } = createLoggers(config.logging);
-  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped });
+  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp() });
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
   let adminToken = config.admin.token;
   let generatedAdminToken: string | null = null;
   if (!adminToken) adminToken = generatedAdminToken = `kg_admin_${randomBytes(24).toString('base64url')}`;
+  // OpenTelemetry (docs/tracing.md): the SDK is loaded only when tracing is on. A traceparent is continued from
+  // tracing.trustedPeers, by default the proxies and gateways keygate already trusts.
+  const tracePeers = config.tracing.trustedPeers ?? [...config.server.trustedProxies, ...config.authz.trustedGateways];
+  const tracing = await loadTracing({ config: config.tracing, trustedPeers: tracePeers.length ? compileCidrs(tracePeers) : null, version, upstreamUrl: config.upstream.url, logger });
 
   // ---- internal listener, up before anything else ----------------------------------------------------------
   let store: KeyStore | null = null;
@@ -108,6 +116,7 @@ export async function startKeygate(config: Config) {
   const opened = await openStore(config);
   store = opened.store;
   const redis = opened.redis;
+  if (redis && tracing) tracing.traceRedis(redis as unknown as RedisLike);
   if (store.kind === 'memory') {
     logger.warn('no Redis configured: using the embedded in-memory store; tenants and keys vanish when keygate stops');
   } else if (!opened.ready) {
@@ -127,8 +136,13 @@ export async function startKeygate(config: Config) {
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
   const hash = createKeyHasher(config.keys.pepper);
   const cache = new KeyCache(store, config.cache, metrics);
+  if (tracing) cache.traceMiss = tracing.lookup;
   cacheSize = () => cache.size;
-  const authenticate = createAuthenticator({ format, hash, cache });
+  // Session tokens: signed by the configured ring; the embedded store (one process) may make its own key.
+  const tokenRing = config.tokens.signingKeys.length ? config.tokens.signingKeys : store.kind === 'memory' ? [randomSigningKey()] : [];
+  const tokens = tokenRing.length ? createTokenReader(createTokenVerifier(tokenRing)) : null;
+  const tokenUses = tokens ? (redis ? new RedisTokenUses(redis, config.redis.keyPrefix) : new MemoryTokenUses()) : null;
+  const authenticate = createAuthenticator({ format, hash, cache, tokens });
   const usage = new Usage(store, logger, {
     flushIntervalMs: config.usage.flushIntervalSeconds * 1000,
     lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000,
@@ -136,7 +150,7 @@ export async function startKeygate(config: Config) {
   });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
-  const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
+  const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes, tokenUses });
   // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
   const quotaEvents = new QuotaEvents();
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
@@ -193,7 +207,9 @@ export async function startKeygate(config: Config) {
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  ready = { store, format, hash, usage, webhooks };
+  // What the management APIs (loaded on their first request) need to flush when keygate stops.
+  const flushAtShutdown: Array<() => Promise<void>> = [];
+  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, atShutdown: (flush) => void flushAtShutdown.push(flush) };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
@@ -210,6 +226,7 @@ export async function startKeygate(config: Config) {
     metrics,
     logger,
     access,
+    tracing,
   });
   const websockets = createWebSocketProxy({
     pipeline,
@@ -218,6 +235,7 @@ export async function startKeygate(config: Config) {
     slots,
     sessionQuota,
     cache,
+    tokens,
     usage,
     plans: config.plans,
     upstreamUrl: config.upstream.url,
@@ -227,6 +245,7 @@ export async function startKeygate(config: Config) {
     ...identityHeaders,
     metrics,
     logger,
+    tracing,
   });
   await cache.attach(websockets).catch((err: unknown) => logger.warn({ err }, 'cache invalidation subscription pending'));
 
@@ -260,6 +279,7 @@ export async function startKeygate(config: Config) {
       metrics,
       logger,
       access,
+      tracing,
       trustedGateways: compileCidrs(config.authz.trustedGateways),
       trustedProxies,
       signingSecret: config.upstream.signingSecret,
@@ -317,7 +337,9 @@ export async function startKeygate(config: Config) {
         await webhookWorker?.stop();
         await webhookDrops?.flush();
         await usage.close();
+        await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
+        await tracing?.shutdown(); // the spans of the last requests are exported before exit
       })();
       return stopping;
     },
