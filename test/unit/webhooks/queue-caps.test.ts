@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryOutbox, MemoryWebhookQueue } from '../../../src/webhooks/memory-queue.ts';
 import { RedisWebhookQueue } from '../../../src/webhooks/redis-queue.ts';
