@@ -96,6 +96,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   async deleteEndpoint(id: string): Promise<boolean> {
     this.#health.delete(id);
     for (const key of [...(this.#deadOf.get(`e:${id}`) ?? [])]) this.#undead(key);
+    this.#logs.delete(id);
     return this.#endpoints.delete(id);
   }
 
@@ -219,6 +220,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   #log(endpointId: string, entry: DeliveryLogEntry, max: number): void {
+    if (max <= 0) return;
     const log = this.#logs.get(endpointId) ?? [];
     log.unshift(entry);
     log.splice(max);

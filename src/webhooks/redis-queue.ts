@@ -105,12 +105,15 @@ end
 return out`;
 
 /**
- * KEYS: due, jobs, log, dead. ARGV: key, logJson, logMax, base, group, endpoint. Delivered (or its endpoint gone):
- * the job leaves, whether it was pending or (another replica's attempt having buried it meanwhile) dead.
+ * KEYS: due, jobs, log, dead. ARGV: key, logJson, logMax (0: no log entry, for an endpoint deleted), base, group,
+ * endpoint. Delivered (or its endpoint gone): the job leaves, whether it was pending or (another replica's attempt
+ * having buried it meanwhile) dead.
  */
 const finish = `${HELPERS}
-redis.call('LPUSH', KEYS[3], ARGV[2])
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('LPUSH', KEYS[3], ARGV[2])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
 if redis.call('ZSCORE', KEYS[4], ARGV[1]) then
   undead(ARGV[4], ARGV[1], groupOf(redis.call('HGET', KEYS[2], ARGV[1]), ARGV[1]))
@@ -218,8 +221,8 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
 /**
- * KEYS: endpoints, health, deadOfEndpoint, jobs. ARGV: id, base. → 1 | 0. Its dead letters go with it (its pending
- * jobs end at their next attempt: "endpoint deleted").
+ * KEYS: endpoints, health, deadOfEndpoint, jobs, log. ARGV: id, base. → 1 | 0. Its dead letters and delivery log
+ * go with it (its pending jobs end at their next attempt, logged nowhere).
  */
 const deleteEndpoint = `${HELPERS}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -229,6 +232,7 @@ if t and t ~= cjson.null then redis.call('SREM', ARGV[2] .. 'endpoints:' .. t, A
 for _, key in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do undead(ARGV[2], key, groupOf(redis.call('HGET', KEYS[4], key), key)) end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[5])
 return 1`;
 
 /** KEYS: marker, outbox. ARGV: ttlMs, eventJson, outboxMax. → 1 (written) | 0 (sent before) */
@@ -267,7 +271,7 @@ const SCRIPTS = {
   deadLetters: [2, deadLetters],
   createEndpoint: [3, createEndpoint],
   replaceEndpoint: [1, replaceEndpoint],
-  deleteEndpoint: [4, deleteEndpoint],
+  deleteEndpoint: [5, deleteEndpoint],
 } as const;
 
 const dropsOf = (rows: Array<[string, DropReason]>): JobDrop[] => {
@@ -342,7 +346,7 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
-    return (await this.#run<number>('deleteEndpoint', [endpointsKey(this.#p), healthKey(this.#p), deadEndpointKey(this.#p, id), jobsKey(this.#p)], [id, deliveryBase(this.#p)])) === 1;
+    return (await this.#run<number>('deleteEndpoint', [endpointsKey(this.#p), healthKey(this.#p), deadEndpointKey(this.#p, id), jobsKey(this.#p), logKey(this.#p, id)], [id, deliveryBase(this.#p)])) === 1;
   }
 
   async health(): Promise<Map<string, EndpointHealth>> {

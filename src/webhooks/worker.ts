@@ -194,8 +194,8 @@ export class WebhookWorker {
     });
     const max = this.#cfg.deliveryLogEntries;
     if (!endpoint) {
-      // The endpoint was deleted: nothing to deliver to.
-      await this.#queue.finish(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint deleted' }, 'dead', null), max);
+      // The endpoint was deleted: nothing to deliver to, and no log to write to (it went with the endpoint).
+      await this.#queue.finish(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint deleted' }, 'dead', null), 0);
       return;
     }
     if (health.get(endpoint.id)?.disabledAt) {

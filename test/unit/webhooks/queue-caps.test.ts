@@ -125,6 +125,23 @@ describe.each(queues)('webhook queue caps (%s)', (_name, make) => {
   });
 });
 
+describe.each(queues)('a deleted endpoint (%s)', (_name, make) => {
+  it('takes its delivery log and dead letters with it, and its last jobs write no log again', async () => {
+    const q = make();
+    const e = { id: 'whe_D', tenantId: 'ten_D', url: 'http://x.invalid/', description: null, events: ['*'], secrets: [], createdAt: '', updatedAt: '' };
+    expect(await q.createEndpoint(e)).toBe('created');
+    await q.addJobs([job(1, 'whe_D', 'ten_D'), job(2, 'whe_D', 'ten_D')], 1);
+    const [a, b] = await q.takeDue(2, 3, 10, NO_FAIRNESS);
+    await q.bury(a!, LOG, 10, 5);
+    expect((await q.deliveries('whe_D', 10)).length).toBe(1);
+    expect(await q.deleteEndpoint('whe_D')).toBe(true);
+    await q.finish(b!, { ...LOG, error: 'endpoint deleted' }, 0);
+    expect({ log: await q.deliveries('whe_D', 10), dead: await q.deadLetters('ten_D', 10) }).toEqual({ log: [], dead: [] });
+    // Its place under the tenant's endpoint cap is free again.
+    expect(await q.createEndpoint({ ...e, id: 'whe_E' })).toBe('created');
+  });
+});
+
 describe('redis queue indexes', () => {
   it('after churn at every cap, the jobs hash holds exactly the pending jobs and the dead letters', async () => {
     const p = `qx${++n}:`;
