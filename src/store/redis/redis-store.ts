@@ -266,6 +266,8 @@ export class RedisStore implements KeyStore {
       if (res === 0) return 'limit';
       // The verification record is written last: until then the key exists but cannot be used.
       for (const h of key.hashes) await this.#r.set(this.#vr(h.hash), JSON.stringify({ t, k: key.id }));
+      // Into the expiry index after the key exists (before, a scan running meanwhile would find no record and
+      // take the entry out again); a failure here answers like one of the verification record's.
       await this.#expiry.note(key);
       return 'created';
     })());
