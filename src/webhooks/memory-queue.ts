@@ -261,6 +261,12 @@ export class MemoryWebhookQueue implements WebhookQueue {
     return drops;
   }
 
+  async deadLetterCount(): Promise<number> {
+    let n = 0;
+    for (const j of this.#jobs.values()) if (j.dead !== null) n++;
+    return n;
+  }
+
   async expireDead(now: number, limit: number): Promise<number> {
     const before = now - this.#caps.deadLetterHours * 3_600_000;
     let n = 0;

@@ -453,6 +453,10 @@ export class RedisWebhookQueue implements WebhookQueue {
     return dropsOf(await this.#run('bury', keys, args));
   }
 
+  deadLetterCount(): Promise<number> {
+    return this.#r.zcard(deadKey(this.#p));
+  }
+
   async expireDead(now: number, limit: number): Promise<number> {
     return this.#run<number>('expireDead', [deadKey(this.#p), jobsKey(this.#p)], [now - this.#caps.deadLetterHours * 3_600_000, limit, deliveryBase(this.#p)]);
   }

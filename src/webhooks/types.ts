@@ -186,6 +186,8 @@ export interface WebhookQueue {
    * endpoint has its cap of pending jobs.
    */
   redeliver(key: string, now: number): Promise<'redelivered' | 'missing' | 'full'>;
+  /** Dead letters kept, fleet-wide (every owner's). */
+  deadLetterCount(): Promise<number>;
   /** Removes up to `limit` dead letters older than `deadLetterHours`; returns how many. */
   expireDead(now: number, limit: number): Promise<number>;
 }
