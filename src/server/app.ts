@@ -5,11 +5,12 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
+import { answerClientError } from '../http/client-error.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
-import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
+import { createTokenVerifier, randomSigningKey, SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
@@ -34,7 +35,7 @@ import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { loadTracing, type RedisLike } from '../ops/tracing.ts';
 import { createForwarder } from '../proxy/forward.ts';
-import { basePathOf } from '../proxy/headers.ts';
+import { basePathOf } from '../decision/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
@@ -238,7 +239,7 @@ export async function startKeygate(config: Config) {
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix, SESSION_TOKEN_PREFIX] };
   const handlePublic = createPublicHandler({
     management: lazily('public'),
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
@@ -286,6 +287,7 @@ export async function startKeygate(config: Config) {
       )
     : createServer(handlePublic);
   publicServer.on('upgrade', websockets.handleUpgrade);
+  publicServer.on('clientError', answerClientError);
   // Slow-loris protection without cutting long streams: headers must arrive promptly.
   publicServer.headersTimeout = 20_000;
   publicServer.requestTimeout = 0;
@@ -307,6 +309,8 @@ export async function startKeygate(config: Config) {
       tracing,
       trustedGateways: compileCidrs(config.authz.trustedGateways),
       trustedProxies,
+      xfccFrom,
+      keyPrefixes: identityHeaders.keyPrefixes,
       signingSecret: config.upstream.signingSecret,
       requestBody: config.authz.requestBody,
       websocket: config.authz.websocket,
