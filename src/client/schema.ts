@@ -212,7 +212,7 @@ export interface paths {
         put?: never;
         /**
          * Add a webhook endpoint
-         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
+         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error` beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
          */
         post: operations["createWebhookEndpoint"];
         delete?: never;
@@ -230,7 +230,7 @@ export interface paths {
         };
         /**
          * Deliveries given up after their retry window, newest first
-         * @description Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:read`.
+         * @description The owner's own (a tenant's, or each of the platform's endpoints'), at most `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:read`.
          */
         get: operations["listWebhookDeadLetters"];
         put?: never;
@@ -253,7 +253,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deliver a dead letter again (due now, with a fresh retry window) */
+        /**
+         * Deliver a dead letter again (due now, with a fresh retry window)
+         * @description 429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
+         */
         post: operations["redeliverWebhook"];
         delete?: never;
         options?: never;
@@ -528,7 +531,7 @@ export interface paths {
         put?: never;
         /**
          * Add a webhook endpoint
-         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error` beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
          */
         post: operations["adminCreateWebhookEndpoint"];
         delete?: never;
@@ -546,7 +549,7 @@ export interface paths {
         };
         /**
          * Deliveries given up after their retry window, newest first
-         * @description Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+         * @description The owner's own (a tenant's, or each of the platform's endpoints'), at most `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
          */
         get: operations["adminListWebhookDeadLetters"];
         put?: never;
@@ -569,7 +572,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deliver a dead letter again (due now, with a fresh retry window) */
+        /**
+         * Deliver a dead letter again (due now, with a fresh retry window)
+         * @description 429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
+         */
         post: operations["adminRedeliverWebhook"];
         delete?: never;
         options?: never;
@@ -1174,6 +1180,7 @@ export interface components {
             status: number | null;
             ok: boolean;
             latencyMs: number;
+            /** @description Why no answer came, one of: `blocked: the address is not allowed`, `refused: …`, `unresolved: …`, `unreachable: …`, `timeout: …`, `reset: …`, `tls: …`, `error: the delivery failed` (never an address or what a name resolves to); `endpoint disabled`, `endpoint deleted` */
             error: string | null;
             at: string;
             /** @enum {string} */
@@ -1186,6 +1193,8 @@ export interface components {
         WebhookDeadLetter: {
             /** @description Pass to redeliver */
             key: string;
+            /** @description When it was dead-lettered; it is removed `webhooks.deadLetterHours` after */
+            deadAt?: string;
             endpointId: string;
             attempts: number;
             event: {
@@ -3635,6 +3644,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };

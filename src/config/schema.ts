@@ -203,6 +203,12 @@ export const configSchema = z.strictObject({
       retryForHours: z.number().positive().default(24),
       deliveryLogEntries: z.number().int().positive().default(100),
       outboxMaxEntries: z.number().int().positive().default(1_000_000),
+      maxEndpointsPerTenant: z.number().int().positive().default(10),
+      maxPendingJobsPerTenant: z.number().int().positive().default(5_000),
+      maxPendingJobsPerEndpoint: z.number().int().positive().default(1_000),
+      maxDeadLettersPerTenant: z.number().int().positive().default(1_000),
+      maxDeadLettersPerEndpoint: z.number().int().positive().default(500),
+      deadLetterHours: z.number().positive().default(168),
       expiryScanSeconds: z.number().positive().default(300),
     })
     .prefault({}),

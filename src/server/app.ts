@@ -43,6 +43,7 @@ import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
 import { OutboxRegistrar, WebhookOutboxes } from '../webhooks/outbox.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
+import { DropReporter } from '../webhooks/drops.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { ManagementDeps } from './management.ts';
 
@@ -124,7 +125,7 @@ export async function startKeygate(config: Config) {
 
   // ---- store and everything that needs it ------------------------------------------------------------------
   // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
-  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks) : null;
   const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;
@@ -174,7 +175,16 @@ export async function startKeygate(config: Config) {
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
   };
-  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled) : null;
+  // Jobs dropped at a cap: counted, and in the tenant's audit log (at most one entry a minute, with the counts).
+  const webhookDrops = webhooks
+    ? new DropReporter({
+      count: (reason, n) => metrics.webhookJobsDropped.inc({ reason }, n),
+      audit: async (tenantId, dropped) => {
+        await store.appendAudit(tenantId, { action: 'webhook.jobs_dropped', actor: 'keygate', keyId: null, details: { dropped } });
+      },
+    }, logger)
+    : null;
+  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled, (d) => webhookDrops!.report(d)) : null;
   const expiryScanner = webhooks ? new ExpiryScanner(store, webhooks, config.webhooks.expiryScanSeconds, logger) : null;
   if (webhooks) {
     quotaEvents.on((event) => {
@@ -360,6 +370,7 @@ export async function startKeygate(config: Config) {
         await expiryScanner?.stop();
         await webhookWorker?.stop();
         await outboxRegistrar?.stop();
+        await webhookDrops?.flush();
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();

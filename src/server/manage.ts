@@ -24,7 +24,7 @@ function printCreated(k: CreatedApiKey): void {
 export async function manage(command: string, sub: string | undefined, values: Record<string, string | boolean | undefined>): Promise<boolean> {
   const config = configOrExit();
   // The CLI's mutations send their events too (read by the replicas' delivery workers).
-  const { store } = await openStore(config, config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null);
+  const { store } = await openStore(config, config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks) : null);
   if (store.kind === 'memory') process.stderr.write('keygate: no Redis configured; this command works on an empty in-memory store that vanishes on exit\n');
   const service = new KeyService({
     store,
