@@ -252,7 +252,9 @@ describe('helm/keygate rendered by helm', () => {
         sentinels: store === 'sentinel',
         cluster: store === 'cluster',
       });
-      expect(effective.policy.file, name).toBe(values.policy ? `${scratch}/etc-keygate-${counter}/policy.yaml` : 'config/policy.yaml');
+      expect(effective.policy.file, name).toBe(values.policy ? `${scratch}/etc-keygate-${counter}/policy.yaml` : join(root, 'config', 'policy.yaml'));
+      // Probes and the scrape come to the pod's address: the chart opens the internal listener there.
+      expect(effective.server.opsHost, name).toBe('0.0.0.0');
     }
   }, 120_000);
 
@@ -272,7 +274,7 @@ describe('helm/keygate rendered by helm', () => {
     const text = one(r, 'ConfigMap').data['config.yaml'] as string;
     expect(() => parse(text, { uniqueKeys: true })).not.toThrow();
     const config = parse(text);
-    expect(config.server).toEqual({ port: 8443, opsPort: 9090, trustedProxies: ['10.0.0.0/8'] });
+    expect(config.server).toEqual({ port: 8443, opsHost: '0.0.0.0', opsPort: 9090, trustedProxies: ['10.0.0.0/8'] });
     expect(config.redis).toMatchObject({ sentinelName: 'from-config', keyPrefix: 'voice:', sentinels: [{ host: 'sentinel-0.sentinel', port: 26379 }, { host: 'sentinel-1.sentinel', port: 26379 }] });
     expect(config.logging).toEqual({ level: 'debug' });
     expect(keygateContainer(r).ports.find((p: any) => p.name === 'http').containerPort).toBe(8443);

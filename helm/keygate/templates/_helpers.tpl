@@ -32,7 +32,9 @@ scalars replace).
 {{- else -}}
 {{- $upstream = required "gateway.upstreamUrl is required in gateway mode" .Values.gateway.upstreamUrl -}}
 {{- end -}}
-{{- $generated := dict "server" (dict "port" .Values.ports.public "opsPort" .Values.ports.ops) "upstream" (dict "url" $upstream) -}}
+{{- /* opsHost 0.0.0.0: keygate's default is loopback, but kubelet probes and the Prometheus scrape reach the
+internal listener at the pod's address (networkPolicy.opsFrom restricts who else may). */ -}}
+{{- $generated := dict "server" (dict "port" .Values.ports.public "opsHost" "0.0.0.0" "opsPort" .Values.ports.ops) "upstream" (dict "url" $upstream) -}}
 {{- if eq .Values.redis.mode "sentinel" -}}
 {{- $_ := set $generated "redis" (dict "sentinelName" .Values.redis.sentinel.name "sentinels" .Values.redis.sentinel.hosts) -}}
 {{- else if eq .Values.redis.mode "cluster" -}}
