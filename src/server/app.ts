@@ -112,6 +112,8 @@ export async function startKeygate(config: Config) {
   } else if (!opened.ready) {
     logger.warn('Redis is not reachable yet; starting degraded (cached keys only until it is)');
   }
+  // Set once shutdown begins: closing the store then closes its connection, which is no loss to warn about.
+  let closing = false;
   if (redis) {
     // The main connection's changes, for operators (and the failover tests): where it is connected once ready
     // (on Sentinel, the master the sentinels named), and when it is lost (at most once a second while it is).
@@ -120,7 +122,9 @@ export async function startKeygate(config: Config) {
       const stream = (redis as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
       logger.info({ redis: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : 'cluster' }, 'Redis connection ready');
     });
-    redis.on('close', () => lost({}));
+    redis.on('close', () => {
+      if (!closing) lost({});
+    });
   }
 
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
@@ -287,9 +291,11 @@ export async function startKeygate(config: Config) {
      */
     shutdown(): Promise<void> {
       stopping ??= (async () => {
+        closing = true;
         readiness.set('stopping');
-        websockets.closeAll();
         const servers = authzServer ? [publicServer, opsServer, authzServer] : [publicServer, opsServer];
+        await drainDelay(servers, config.shutdown.drainDelaySeconds * 1000);
+        websockets.closeAll();
         const closed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
         // Keep-alive connections close as soon as their current response is done.
         const reaper = setInterval(() => {
@@ -314,3 +320,18 @@ export async function startKeygate(config: Config) {
 }
 
 export type Keygate = Awaited<ReturnType<typeof startKeygate>>;
+
+/**
+ * The first step of a graceful stop: readiness already answers 503, and for `ms` the listeners keep serving, so
+ * a load balancer that polls readiness takes this replica out before it stops accepting (a request it sends
+ * meanwhile is served, not refused). Every response in that window closes its connection, so no client keeps
+ * a kept-alive socket that is about to be closed under it.
+ */
+async function drainDelay(servers: Server[], ms: number): Promise<void> {
+  const closeAfter = (_req: unknown, res: { shouldKeepAlive: boolean }) => {
+    res.shouldKeepAlive = false;
+  };
+  // Prepended: it must run before a handler that answers at once (the probes) has written its headers.
+  for (const server of servers) server.prependListener('request', closeAfter);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+}
