@@ -29,7 +29,7 @@ export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 type Env = Record<string, string | undefined>;
 
 // The common options, settable without a file (twelve-factor style).
-const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list']> = [
+export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list']> = [
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['OPS_HOST', 'server.opsHost', 'string'],
