@@ -68,7 +68,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -99,7 +102,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -206,7 +212,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -226,7 +235,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -247,7 +259,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -270,7 +285,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -290,7 +308,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -328,7 +349,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -353,7 +377,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -397,9 +424,15 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -430,9 +463,15 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -499,7 +538,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -519,7 +561,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -540,7 +585,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -563,7 +611,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -583,7 +634,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -988,13 +1042,25 @@ export interface components {
         };
     };
     parameters: {
-        /** @description Key id (`key_...`) */
+        /**
+         * @description Key id (`key_...`)
+         * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+         */
         KeyId: string;
-        /** @description Key id (`key_...`), or `current`: the calling key */
+        /**
+         * @description Key id (`key_...`), or `current`: the calling key
+         * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+         */
         KeyIdOrCurrent: string;
-        /** @description Webhook endpoint id (`whe_...`) */
+        /**
+         * @description Webhook endpoint id (`whe_...`)
+         * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+         */
         WebhookEndpointId: string;
-        /** @description Tenant id (`ten_...`) */
+        /**
+         * @description Tenant id (`ten_...`)
+         * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+         */
         TenantId: string;
     };
     requestBodies: {
@@ -1353,7 +1419,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1409,7 +1478,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1477,7 +1549,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1535,7 +1610,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1866,7 +1944,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -1920,7 +2001,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -1976,7 +2060,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2030,7 +2117,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2086,7 +2176,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2146,7 +2239,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2280,7 +2376,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2321,7 +2420,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2360,7 +2462,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2405,7 +2510,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2449,7 +2557,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2490,7 +2601,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2546,9 +2660,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -2589,9 +2709,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -2630,9 +2756,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -2674,9 +2806,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -2833,7 +2971,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -2872,7 +3013,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2913,7 +3057,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2952,7 +3099,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2993,7 +3143,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3037,7 +3190,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
