@@ -79,7 +79,7 @@ async function call<T>(target: Target, what: string, send: () => Promise<Answer<
   if (typeof envelope?.code === 'string') {
     const code = envelope.code;
     const exit = code === 'missing_api_key' || code === 'invalid_api_key' ? EXIT.noPermission : EXIT.refused;
-    const hint = exit === EXIT.noPermission ? ' (check KEYGATE_ADMIN_TOKEN)' : '';
+    const hint = exit === EXIT.noPermission ? ` (check KEYGATE_ADMIN_TOKEN, and that ${target.url} is keygate's internal listener)` : '';
     throw new CliError(exit, `${target.url} refused ${what}: ${code}: ${String(envelope.message)}${hint}`, code);
   }
   throw new CliError(EXIT.unavailable, `${target.url} answered ${what} with HTTP ${response.status}, not a keygate admin API (is --url the internal listener?)`);

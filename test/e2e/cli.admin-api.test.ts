@@ -127,6 +127,19 @@ describe('the CLI manages the running keygate through its admin API', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it('gives up on a keygate that accepts but never answers, naming the address (69)', async () => {
+    const silent = createServer(() => {}).listen(0, '127.0.0.1');
+    await new Promise((r) => silent.once('listening', r));
+    const { port } = silent.address() as { port: number };
+    try {
+      const r = await keygate(['--url', `http://127.0.0.1:${port}`, 'overview'], { KEYGATE_ADMIN_TOKEN: ADMIN_TOKEN });
+      expect(r.code).toBe(69);
+      expect(r.stderr).toContain(`cannot reach keygate at http://127.0.0.1:${port} (overview): no answer within 10 s`);
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
+
   it('answers a wrong command line with 64 and the reason', async () => {
     const env = { KEYGATE_ADMIN_TOKEN: ADMIN_TOKEN };
     for (const args of [['keys', 'frobnicate'], ['keys', 'list', '--output', 'xml'], ['keys', 'list'], ['keys', 'list', '--tenant', 't', '--nope'], ['keys', 'create', '--tenant', 't', '--type', 'secret']]) {
