@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { authMicro } from './auth-micro.ts';
 import { authzBench } from './authz.ts';
+import { tokenMicro } from './token-micro.ts';
 import { cpuMicros, freePort, openLoop, otherCores, peakRssMb, proxyCore, percentile, pinned, processTree, startCommand, startScript, stop, zipf, type OpenLoopResult } from './lib.ts';
 import { memoryPhase } from './memory.ts';
 import { provision } from './provision.ts';
@@ -23,7 +24,8 @@ const quick = process.env.BENCH_QUICK === '1';
 /**
  * `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine;
  * `BENCH_ONLY=memory`: only the memory phase (bench/memory.ts);
- * `BENCH_ONLY=redis`: only keygate's Redis commands (bench/redis-count.ts), about three minutes.
+ * `BENCH_ONLY=redis`: only keygate's Redis commands (bench/redis-count.ts), about three minutes;
+ * `BENCH_ONLY=tokens`: only the session-token figures (bench/token-micro.ts and the proxied A/B below).
  */
 const only = process.env.BENCH_ONLY;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -198,6 +200,36 @@ async function redisSteadyState(kg: System, ports: number[], hotHeaders: Record<
 }
 
 /** keygate under load for `seconds`, its Redis commands counted (with the rate and CPU per request, to read them by). */
+/**
+ * Session tokens: the in-process figures (bench/token-micro.ts), then proxied requests with a token against the
+ * same key's own requests, rounds interleaved on one keygate, with the Redis commands each sends (MONITOR).
+ */
+async function runTokens(redisUrl: string, upstreamUrl: string, ports: number[], key: string) {
+  const micro = await tokenMicro(quick ? 300_000 : 1_000_000);
+  console.log(`session tokens in process: first verification ${micro.verify.nsPerOp} ns (${micro.verify.opsPerSecond}/s), decision on a remembered token ${micro.decision.nsPerOp} ns (${micro.decision.opsPerSecond}/s)`);
+  const kg = await startKeygate(redisUrl, upstreamUrl, [], { KEYGATE_TOKEN_SIGNING_KEYS: 'bench:bench-token-signing-secret-0123456789' });
+  const minted = await fetch(`${kg.url}/keygate/v1/session-tokens`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify({ ttlSeconds: 3600 }) });
+  const { token } = (await minted.json()) as { token: string };
+  const forms = { key: { 'x-api-key': key }, token: { authorization: `Bearer ${token}` } };
+  const rounds: Record<keyof typeof forms, Tally[]> = { key: [], token: [] };
+  for (const headers of Object.values(forms)) await load(kg.url, 2, headers);
+  for (let i = 0; i < REPEATS; i++) {
+    for (const [form, headers] of Object.entries(forms) as Array<[keyof typeof forms, Record<string, string>]>) {
+      rounds[form].push(await countedLoad(kg, ports, quick ? 3 : SECONDS, headers));
+    }
+  }
+  await stop(kg.proc);
+  const mid = (form: keyof typeof forms, f: (t: Tally) => number) => median(rounds[form].map(f));
+  const out = {
+    micro,
+    proxied: Object.fromEntries((Object.keys(forms) as Array<keyof typeof forms>).map((form) => [form, { rps: mid(form, (t) => t.rps ?? 0), cpuUsPerRequest: mid(form, (t) => t.cpuUsPerRequest ?? 0), redisPerRequest: mid(form, (t) => t.perRequest) }])),
+    rounds,
+  };
+  const [k, t] = [out.proxied.key!, out.proxied.token!];
+  console.log(`session tokens proxied: token ${t.rps} req/s (${t.cpuUsPerRequest} µs, ${t.redisPerRequest} Redis commands/request) vs key ${k.rps} req/s (${k.cpuUsPerRequest} µs, ${k.redisPerRequest}): ratio ${round(t.rps / k.rps, 3)}`);
+  return out;
+}
+
 async function countedLoad(kg: System, ports: number[], seconds: number, headers: Record<string, string>, keys?: string[]): Promise<Tally> {
   let m!: Awaited<ReturnType<typeof measure>>;
   const t = await counted(ports, async () => (m = await measure(kg, seconds, headers, keys)).total);
@@ -248,6 +280,10 @@ async function main(): Promise<void> {
   if (only === 'authz') {
     results.authz = await runAuthz(redisUrl, upstreamUrl, upstreamPort, hot);
     return finish('authz');
+  }
+  if (only === 'tokens') {
+    results.tokens = await runTokens(redisUrl, upstreamUrl, [redisPort], hot);
+    return finish('tokens');
   }
   const { keys: limited } = await provision(redisUrl, 50, { requestsPerMinute: 1, requestsPerDay: 1_000 });
   if (only === 'redis') {
@@ -378,6 +414,7 @@ async function main(): Promise<void> {
   Object.assign(results, await runMemory(redisUrl, upstreamUrl));
 
   results.authDecisionOnCacheHit = await authMicro(quick ? 500_000 : 2_000_000);
+  results.tokens = await runTokens(redisUrl, upstreamUrl, redisPorts, hot);
   results.systems = table;
 
   const row = (prefix: string) => table.find((t) => t.name.startsWith(prefix));

@@ -7,7 +7,9 @@ import type { Metrics } from '../ops/metrics.ts';
 import { jsonBody, validate } from './http.ts';
 import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
-import { createTenantBody, updateTenantBody } from './schemas.ts';
+import { adminMintSessionTokenBody, createTenantBody, updateTenantBody } from './schemas.ts';
+import type { SessionTokenService } from './session-tokens.ts';
+import { toAuthKey } from '../keys/types.ts';
 import type { UsageReader } from './usage.ts';
 import { deleteTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
@@ -47,6 +49,7 @@ export interface AdminDeps {
   webhooks?: WebhookQueue | null;
   /** `server.maxBodyBytes`: request bodies are read only once the admin token is checked. */
   maxBodyBytes: number;
+  sessionTokens: SessionTokenService;
 }
 
 /** `/admin/v1` on the internal listener: the platform manages every tenant (SPEC §3). */
@@ -89,6 +92,17 @@ export function adminRouter(deps: AdminDeps): Router {
       require: () => {},
     }),
   );
+
+  // Platform-side minting: a token of one of the tenant's keys, which is charged for everything it does.
+  r.post('/tenants/:tenantId/session-tokens', async (req, res) => {
+    const tenantId = tenantIdOf(req.params.tenantId as string);
+    const { keyId, ...settings } = validate(adminMintSessionTokenBody, req.body);
+    const [tenant, key] = await Promise.all([service.getTenant(tenantId), service.getKey(tenantId, keyId, { kind: 'admin' })]);
+    if (tenant.status !== 'active') throw new ApiError('tenant_suspended', 'The tenant is suspended: its keys mint nothing.');
+    if (!key.isActive) throw new ApiError('key_disabled', 'The key is disabled: it mints nothing.');
+    if (key.expiresAt !== null && Date.parse(key.expiresAt) <= Date.now()) throw new ApiError('key_expired', 'The key has expired: it mints nothing.');
+    res.status(201).json(deps.sessionTokens.mint(tenantId, toAuthKey(key), settings, 'admin'));
+  });
 
   r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: () => null, require: () => {} }));
 

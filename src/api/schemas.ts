@@ -217,3 +217,47 @@ export type CreateKeyBody = z.infer<typeof createKeyBody>;
 export type UpdateKeyBody = z.infer<typeof updateKeyBody>;
 export type CreateTenantBody = z.infer<typeof createTenantBody>;
 export type UpdateTenantBody = z.infer<typeof updateTenantBody>;
+
+/** What a session token is minted with (POST /keygate/v1/session-tokens); unset narrowing follows the key. */
+const sessionTokenSettings = {
+  ttlSeconds: z.number().int().min(10).max(3600).default(60),
+  permissions: z.array(permission).min(1).max(100).optional(),
+  assistantId: z.string().min(1).max(200).optional(),
+  allowedAssistants: z.array(z.string().min(1).max(200)).min(1).max(100).optional(),
+  allowedOrigins: z.array(origin).min(1).max(20).optional(),
+  maxSessions: z.number().int().min(0).max(1000).default(1),
+  maxUses: positiveInt.max(1_000_000).nullable().default(null),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= 512, 'must be at most 512 bytes as JSON')
+    .optional(),
+};
+
+export const mintSessionTokenBody = z.strictObject(sessionTokenSettings).meta({ id: 'MintSessionTokenRequest' });
+export type MintSessionTokenBody = z.infer<typeof mintSessionTokenBody>;
+
+/** The admin API mints for one of the tenant's keys: the key that is charged for what the token does. */
+export const adminMintSessionTokenBody = z
+  .strictObject({ ...sessionTokenSettings, keyId: z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a key id') })
+  .meta({ id: 'AdminMintSessionTokenRequest' });
+
+/** A session token as minted (without `token`, as its status read answers). */
+export const sessionTokenSchema = z
+  .object({
+    id: z.string().describe('Token id (`tok_` + ULID), forwarded upstream as X-Session-Token-Id'),
+    tenantId: z.string(),
+    keyId: z.string().describe('The minting key: it is charged for everything the token does, and the token dies with it'),
+    issuedAt: isoDate,
+    expiresAt: isoDate.describe('Never later than the minting key\'s own expiry'),
+    permissions: z.array(z.string()).nullable().describe("null: the minting key's permissions, as they are at each request"),
+    allowedAssistants: z.array(z.string()).nullable(),
+    allowedOrigins: z.array(z.string()).nullable(),
+    maxSessions: z.number().int().describe('WebSocket sessions the token may open over its life'),
+    maxUses: z.number().int().nullable().describe('HTTP requests the token may make over its life; null: no count'),
+    metadata: z.record(z.string(), z.unknown()).nullable().describe('Forwarded upstream as X-Session-Token-Metadata (JSON)'),
+  })
+  .meta({ id: 'SessionToken' });
+
+export const mintedSessionTokenSchema = sessionTokenSchema
+  .extend({ token: z.string().describe('The token (`kg_st_...`): hand it to the client; it is not stored anywhere') })
+  .meta({ id: 'MintedSessionToken' });

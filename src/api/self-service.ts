@@ -5,7 +5,8 @@ import { ApiError } from '../http/errors.ts';
 import { validate } from './http.ts';
 import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
-import { usageQuery } from './schemas.ts';
+import { mintSessionTokenBody, usageQuery } from './schemas.ts';
+import { MINT_PERMISSION, type SessionTokenService } from './session-tokens.ts';
 import type { UsageReader } from './usage.ts';
 import { webhookRouter } from '../webhooks/routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
@@ -31,6 +32,7 @@ export interface SelfServiceDeps {
   openapi: () => unknown;
   /** Webhook delivery state (issue 17); null when webhooks are off. */
   webhooks?: WebhookQueue | null;
+  sessionTokens: SessionTokenService;
 }
 
 /**
@@ -57,6 +59,17 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
       require: requirePermission,
     }),
   );
+
+  // A key mints (the gate let no session token in here but for its own status read).
+  r.post('/session-tokens', (req, res) => {
+    requirePermission(res, MINT_PERMISSION);
+    const { tenant, key } = identityOf(res);
+    const body = validate(mintSessionTokenBody, req.body);
+    res.status(201).json(deps.sessionTokens.mint(tenant.id, key, body, key.id));
+  });
+  r.get('/session-tokens/current', (_req, res) => {
+    res.json(deps.sessionTokens.status(identityOf(res)));
+  });
 
   r.get('/usage', async (req, res) => {
     requirePermission(res, 'usage:read');

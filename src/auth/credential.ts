@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
-export type CredentialSource = 'header' | 'bearer' | 'query';
+export type CredentialSource = 'header' | 'bearer' | 'query' | 'subprotocol';
 
 export interface Credential {
   value: string;
@@ -15,9 +15,23 @@ export function bearerToken(authorization: string | undefined): string | null {
   return BEARER.exec(authorization)?.[1] ?? null;
 }
 
+/** The subprotocol a browser offers to say that the next one offered is a session token. */
+export const TOKEN_SUBPROTOCOL = 'keygate.token';
+
 /**
- * SPEC §5 step 4: `X-API-Key`, then `Authorization: Bearer`, then `?api_key=` — the query form only for
- * WebSocket upgrades, where browsers cannot set headers.
+ * The session token of a WebSocket handshake offering `keygate.token, <token>` as subprotocols (a browser's
+ * WebSocket cannot set headers; it can offer subprotocols). Null when the pair is not offered.
+ */
+export function subprotocolToken(offered: string | undefined): string | null {
+  if (offered === undefined || !offered.includes(TOKEN_SUBPROTOCOL)) return null;
+  const list = offered.split(',').map((p) => p.trim());
+  const at = list.indexOf(TOKEN_SUBPROTOCOL);
+  return at >= 0 && at + 1 < list.length && list[at + 1] !== '' ? list[at + 1]! : null;
+}
+
+/**
+ * `X-API-Key`, then `Authorization: Bearer`, then — on WebSocket upgrades only, where browsers cannot set
+ * headers — `?api_key=`, `?token=` (a session token) and the `keygate.token` subprotocol pair.
  */
 export function credentialOf(headers: IncomingHttpHeaders, url: string, allowQuery: boolean): Credential | null {
   const header = headers['x-api-key'];
@@ -27,9 +41,12 @@ export function credentialOf(headers: IncomingHttpHeaders, url: string, allowQue
   if (allowQuery) {
     const q = url.indexOf('?');
     if (q >= 0) {
-      const value = new URLSearchParams(url.slice(q + 1)).get('api_key');
+      const params = new URLSearchParams(url.slice(q + 1));
+      const value = params.get('api_key') || params.get('token');
       if (value) return { value, source: 'query' };
     }
+    const token = subprotocolToken(headers['sec-websocket-protocol']);
+    if (token) return { value: token, source: 'subprotocol' };
   }
   return null;
 }

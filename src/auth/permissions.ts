@@ -17,8 +17,8 @@ export const holds = (granted: readonly string[], wanted: string): boolean => gr
 /** Those of `wanted` that `granted` does not cover. */
 export const notCovered = (granted: readonly string[], wanted: readonly string[]): string[] => wanted.filter((w) => !holds(granted, w));
 
-/** Resources of the management permissions: `api-keys:*`, and `webhooks:*` (a tenant's webhook endpoints). */
-export const MANAGEMENT_RESOURCES = [MANAGEMENT_RESOURCE, 'webhooks'] as const;
+/** Resources of the management permissions: `api-keys:*`, `webhooks:*` (a tenant's webhook endpoints) and `session-tokens:*` (minting). */
+export const MANAGEMENT_RESOURCES = [MANAGEMENT_RESOURCE, 'webhooks', 'session-tokens'] as const;
 
 /** True when the permission gives any management right (`api-keys:`, `webhooks:`), which a public key may never hold. */
 export const grantsKeyManagement = (permission: string): boolean =>

@@ -9,6 +9,7 @@ import { readJsonBody } from './json-body.ts';
 import { checkOrigin } from './origin.ts';
 import type { AssistantRule, RouteMatch } from './policy.ts';
 import { checkTransport } from './transport.ts';
+import type { TokenUses } from '../limits/token-uses.ts';
 import { deny, type Authenticator, type Denial, type Identity } from './verify.ts';
 
 // SPEC §5 steps 4–11 as one straight line: credential → verify → mTLS → origin → route policy → assistant.
@@ -41,11 +42,17 @@ export interface PipelineDeps {
   authorize: Authorizer;
   xfccFrom: BlockList | null;
   maxAssistantBodyBytes: number;
+  /** Uses of session tokens that limit them; null when session tokens are off. */
+  tokenUses?: TokenUses | null;
 }
 
 const tooLarge = deny('payload_too_large', 'The request body is too large for this route.');
 const noManagement = deny('public_key_not_allowed', 'Public keys cannot use the management API; use a private key from a server.');
 const noUpgradeBody = deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.');
+const noTokenManagement = deny('insufficient_permissions', 'Session tokens cannot use the management API (but GET /keygate/v1/session-tokens/current); use a key from a server.');
+const usedUp = deny('invalid_api_key', 'The session token has been used as often as it may.');
+/** The one management route a session token may call: its own status. */
+const TOKEN_STATUS_PATH = '/keygate/v1/session-tokens/current';
 const noCheckBody = deny('assistant_not_allowed', 'This route reads the assistant from the body, which the gateway did not send to keygate whole.');
 
 /** The body members an assistant rule reads: none of them may appear twice (auth/json-body.ts). */
@@ -64,7 +71,7 @@ export function createPipeline(deps: PipelineDeps) {
     const rule = match.route.assistant!;
     const json = readJsonBody(req.headers, body, namesOf(rule));
     if (!json.ok) return refuse(deny('malformed_request', json.message), identity);
-    const denial = checkAssistant(identity.key.policy, rule, { params: match.params, query, headers: req.headers, body: json.value });
+    const denial = checkAssistant(identity.policy, rule, { params: match.params, query, headers: req.headers, body: json.value });
     return denial ? refuse(denial, identity) : { ok: true, identity, match, body };
   }
 
@@ -73,10 +80,13 @@ export function createPipeline(deps: PipelineDeps) {
    * it is synchronous: WebSocket sessions are checked again with it whenever their key changes.
    */
   function authorizeRequest(req: IncomingMessage, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
-    const key = identity.key.policy;
+    const key = identity.policy;
     const denial = checkTransport(key, req, deps.xfccFrom) ?? checkOrigin(key, req.headers.origin);
     if (denial) return refuse(denial, identity);
-    if (door === 'management') return key.keyType === 'public' ? refuse(noManagement, identity) : { ok: true, identity, match: null, body: null };
+    if (door === 'management') {
+      if (identity.token) return req.method === 'GET' && target.path === TOKEN_STATUS_PATH ? { ok: true, identity, match: null, body: null } : refuse(noTokenManagement, identity);
+      return key.keyType === 'public' ? refuse(noManagement, identity) : { ok: true, identity, match: null, body: null };
+    }
     const route = authorize(key, req.method ?? 'GET', target.path);
     if (!route.ok) return refuse(route, identity);
     const rule = route.match?.route.assistant;
@@ -91,12 +101,32 @@ export function createPipeline(deps: PipelineDeps) {
     return refused ? refuse(refused, identity) : { ok: true, identity, match: route.match, body: null };
   }
 
+  /**
+   * A session token that limits its uses is counted once its request is allowed (one atomic increment across
+   * replicas): a WebSocket upgrade against `maxSessions`, any other request against `maxUses`.
+   */
+  function counted(outcome: Outcome, door: Door): Outcome | Promise<Outcome> {
+    const token = outcome.ok ? outcome.identity.token : null;
+    if (token === null || door === 'management' || !deps.tokenUses) return outcome;
+    const session = door === 'upgrade';
+    const limit = session ? token.maxSessions : token.maxUses;
+    if (limit === null) return outcome;
+    const identity = (outcome as Grant).identity;
+    return deps.tokenUses.use(identity.tenant.id, token.id, session ? 'session' : 'request', token.expiresAt).then((n) => (n <= limit ? outcome : refuse(usedUp, identity)));
+  }
+
+  function authorizeCounted(req: IncomingMessage, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
+    const outcome = authorizeRequest(req, identity, target, door);
+    if (identity.token === null) return outcome;
+    return outcome instanceof Promise ? outcome.then((o) => counted(o, door)) : counted(outcome, door);
+  }
+
   /** Runs the checks for a request on one door; throws only when the store is unavailable. */
   function run(req: IncomingMessage, target: Target, door: Door): Outcome | Promise<Outcome> {
     // The credential is read from the target as sent: the canonical one has no `api_key` left in it.
     const result = authenticate(credentialOf(req.headers, req.url ?? '/', door === 'upgrade'));
-    if (result instanceof Promise) return result.then((r) => (r.ok ? authorizeRequest(req, r, target, door) : r));
-    return result.ok ? authorizeRequest(req, result, target, door) : result;
+    if (result instanceof Promise) return result.then((r) => (r.ok ? authorizeCounted(req, r, target, door) : r));
+    return result.ok ? authorizeCounted(req, result, target, door) : result;
   }
 
   /**

@@ -2,9 +2,11 @@ import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { KeyFormat } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
-import type { AuthKey, Tenant } from '../keys/types.ts';
+import { looksLikeToken, type TokenClaims } from '../keys/session-token.ts';
+import type { AuthKey, KeyPolicy, Tenant } from '../keys/types.ts';
 import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
+import { keyRefOf, type TokenReader } from './session-token.ts';
 
 /** A refusal as data (the Unkey `verifyKey` shape): a machine code, a message, optional headers. */
 export interface Denial {
@@ -16,13 +18,21 @@ export interface Denial {
 
 export interface Identity {
   ok: true;
+  /** The key that is charged for the request: the presented key, or the key that minted the session token. */
   key: AuthKey;
   tenant: Tenant;
   credential: Credential;
-  /** The presented key's hash (what the cache and store know it by); never the key itself. */
+  /**
+   * What the key cache knows the presented credential by: a key's hash (never the key itself), or for a
+   * session token its minting key's reference (auth/session-token.ts keyRefOf).
+   */
   hash: string;
   /** When the presented value stops verifying (rotation grace), ms since epoch; null for never. */
   hashExpiresAt: number | null;
+  /** What the request is authorised with: the key's policy, or a session token's narrowing of it. */
+  policy: KeyPolicy;
+  /** The session token that was presented, or null for a key. */
+  token: TokenClaims | null;
 }
 
 export type AuthResult = Identity | Denial;
@@ -39,8 +49,29 @@ export function statusOf(v: CachedVerification, credential: Credential, hash: st
   if (v.key.expiresAt !== null && v.key.expiresAt <= now) return deny('key_expired', 'The API key has expired.');
   // The previous value of a rotated key stops at the end of its grace period, even if still cached.
   if (v.hashExpiresAt !== null && v.hashExpiresAt <= now) return invalid;
-  return { ok: true, key: v.key, tenant: v.tenant, credential, hash, hashExpiresAt: v.hashExpiresAt };
+  return { ok: true, key: v.key, tenant: v.tenant, credential, hash, hashExpiresAt: v.hashExpiresAt, policy: v.key.policy, token: null };
 }
+
+const uncovered = deny('invalid_api_key', 'The session token is no longer covered by the key that minted it.');
+
+/**
+ * A session token's status: its minting key's (suspended tenant, disabled, expired: the token goes with the key),
+ * then whether the key still covers what the token was narrowed to.
+ */
+export function tokenStatus(v: CachedVerification, credential: Credential, claims: TokenClaims, tokens: TokenReader, now: number): AuthResult {
+  if (v.tenant.id !== claims.tenantId) return invalid;
+  const status = statusOf(v, credential, keyRefOf(claims), now);
+  if (!status.ok) return status;
+  const policy = tokens.policy(credential.value, claims, v.key.policy);
+  if (policy === null) return uncovered;
+  status.policy = policy;
+  status.token = claims;
+  return status;
+}
+
+/** `identity`'s credential checked again against a fresh record of its key (live WebSocket sessions). */
+export const reverify = (v: CachedVerification, identity: Identity, tokens: TokenReader | null, now: number): AuthResult =>
+  identity.token && tokens ? tokenStatus(v, identity.credential, identity.token, tokens, now) : statusOf(v, identity.credential, identity.hash, now);
 
 export type Authenticator = (credential: Credential | null) => AuthResult | Promise<AuthResult>;
 
@@ -48,10 +79,23 @@ export type Authenticator = (credential: Credential | null) => AuthResult | Prom
  * SPEC §5 steps 4–7: credential present → prefix and checksum (no store call for a malformed key) → hash →
  * cache, then store → tenant and key status. Synchronous on a cache hit; throws StoreUnavailableError only.
  */
-export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; cache: KeyCache }): Authenticator {
+export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; cache: KeyCache; tokens?: TokenReader | null }): Authenticator {
   const { format, hash, cache } = deps;
+  const tokens = deps.tokens ?? null;
+
+  /** A session token: its signature and expiry (no store call), then its minting key's record, cached. */
+  function authenticateToken(credential: Credential): AuthResult | Promise<AuthResult> {
+    const claims = tokens?.claims(credential.value);
+    if (!claims) return invalid;
+    const ref = keyRefOf(claims);
+    const cached = cache.peek(ref);
+    if (cached !== undefined) return cached ? tokenStatus(cached, credential, claims, tokens!, Date.now()) : invalid;
+    return cache.get(ref).then((v) => (v ? tokenStatus(v, credential, claims, tokens!, Date.now()) : invalid));
+  }
+
   return function authenticate(credential) {
     if (!credential) return missing;
+    if (looksLikeToken(credential.value)) return authenticateToken(credential);
     if (format.parse(credential.value) === null) return invalid;
     const digest = hash(credential.value);
     const cached = cache.peek(digest);

@@ -8,6 +8,7 @@ import { contains } from '../http/client-ip.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
+import { metadataHeader } from '../keys/session-token.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
 import { createGate, createRecorder, type GateDeps } from '../proxy/gate.ts';
 import { IDENTITY_HEADERS } from '../proxy/headers.ts';
@@ -73,7 +74,13 @@ export function createAuthzHandler(deps: AuthzDeps) {
     const { key, tenant, credential } = grant.identity;
     usage.record(tenant.id, key.id, 'allowed');
     const fields = scope.responseHeaders; // X-Request-Id, RateLimit-*, CORS
-    fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', key.policy.keyType, 'X-Api-Key-Permissions', key.policy.permissionsHeader);
+    fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', grant.identity.policy.keyType, 'X-Api-Key-Permissions', grant.identity.policy.permissionsHeader);
+    const token = grant.identity.token;
+    if (token) {
+      fields.push('X-Session-Token-Id', token.id);
+      const metadata = metadataHeader(token);
+      if (metadata !== null) fields.push('X-Session-Token-Metadata', metadata);
+    }
     if (signingSecret) fields.push('X-Keygate-Signature', sign(signingSecret, { method: req.method ?? 'GET', path: scope.target!.path, tenantId: tenant.id, keyId: key.id }));
     // What the inline proxy would not forward: the key, and a client's signature when keygate signs nothing.
     const strip = ['x-api-key'];

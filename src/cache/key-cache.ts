@@ -21,6 +21,9 @@ const UNKNOWN = Object.freeze({ unknown: true as const });
 /** What the LRU holds per hash: the verification itself, nothing wrapped around it (see Memory below). */
 type Entry = CachedVerification | typeof UNKNOWN;
 
+/** Entries are keyed by a key's hash, or by `#<tenantId>/<keyId>` for the keys session tokens name. */
+const isKeyRef = (id: string): boolean => id.charCodeAt(0) === 35; // '#': never the first character of a hash
+
 const verificationOf = (entry: Entry): CachedVerification | null => (entry === UNKNOWN ? null : (entry as CachedVerification));
 
 export interface KeyCacheOptions {
@@ -35,7 +38,7 @@ const RETRIES_AFTER_EVICTION = 3;
 const MAX_REFRESH_BATCH = 10_000;
 
 /**
- * Verification records by key hash (SPEC §8). lru-cache's `fetch` coalesces concurrent misses into one store
+ * Verification records by key hash (SPEC §8), and by key reference for session tokens' minting keys. lru-cache's `fetch` coalesces concurrent misses into one store
  * read, and aborts a read whose key is evicted while it runs — that is the generation check for key events:
  * a load that began before an eviction never writes the stale record back. Tenant events cannot name the
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
@@ -114,7 +117,7 @@ export class KeyCache {
     do {
       seq = this.#tenantSeq;
       try {
-        found = await this.#store.lookup(hash);
+        found = isKeyRef(hash) ? await this.#lookupRef(hash) : await this.#store.lookup(hash);
       } catch (err) {
         this.#metrics?.storeErrors.inc({ op: 'lookup' });
         if (this.#failures.size > 10_000) this.#failures.clear();
@@ -129,6 +132,17 @@ export class KeyCache {
     const v = this.#verification(found);
     // Unchanged since the last load (a TTL refresh): keep the object that is already cached.
     return stale !== undefined && isDeepStrictEqual(stale, v) ? stale : v;
+  }
+
+  /**
+   * A key by its reference (`#<tenantId>/<keyId>`, what a session token names its minting key by): the key's
+   * record and its tenant's, as a lookup by hash would find them, or null when either is gone.
+   */
+  async #lookupRef(ref: string): Promise<Verification | null> {
+    const slash = ref.indexOf('/');
+    const tenantId = ref.slice(1, slash);
+    const [key, tenant] = await Promise.all([this.#store.getKey(tenantId, ref.slice(slash + 1)), this.#store.getTenant(tenantId)]);
+    return key && tenant ? { key, tenant, hashExpiresAt: null } : null;
   }
 
   /** A lookup as the cache hands it out: the key trimmed, its common values (the tenant too) shared. */
@@ -163,6 +177,8 @@ export class KeyCache {
   }
 
   #queueRefresh(hash: string, entry: CachedVerification): void {
+    // A key reference is not a hash the store's batched refresh can read: it expires and loads again on its own.
+    if (isKeyRef(hash)) return;
     if (this.#due.size >= MAX_REFRESH_BATCH || this.#due.has(hash) || this.#inFlight.has(hash)) return;
     this.#due.set(hash, entry);
     if (this.#refreshScheduled) return;
@@ -247,6 +263,7 @@ export class KeyCache {
     this.#metrics?.invalidations.inc();
     if (event.kind === 'key') {
       for (const hash of event.hashes) this.#lru.delete(hash);
+      this.#lru.delete(`#${event.tenantId}/${event.keyId}`);
       return;
     }
     this.#tenantSeq++;

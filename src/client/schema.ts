@@ -163,6 +163,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/keygate/v1/session-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint a session token for a browser or phone
+         * @description A short-lived, signed credential (`kg_st_...`) narrowed to at most the calling key's scope, for a client that must never hold a key. It is accepted as `Authorization: Bearer`, and on WebSocket upgrades as `?token=` or the subprotocol pair `keygate.token, <token>`; everything it does counts against the calling key. Needs a private key holding `session-tokens:write`; a token asking for more than the key holds is refused 403.
+         */
+        post: operations["mintSessionToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/keygate/v1/session-tokens/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The presented session token
+         * @description The one management operation a session token may call (as `Authorization: Bearer`); a key gets 404.
+         */
+        get: operations["getCurrentSessionToken"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/keygate/v1/webhooks": {
         parameters: {
             query?: never;
@@ -389,6 +429,32 @@ export interface paths {
         get: operations["adminListTenantAuditLog"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/session-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint a session token with one of the tenant's keys
+         * @description As the self-service mint, for the key named by `keyId`: it is charged for everything the token does, and the token dies with it.
+         */
+        post: operations["adminMintSessionToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -854,6 +920,60 @@ export interface components {
                 }[];
             };
         };
+        SessionToken: {
+            /** @description Token id (`tok_` + ULID), forwarded upstream as X-Session-Token-Id */
+            id: string;
+            tenantId: string;
+            /** @description The minting key: it is charged for everything the token does, and the token dies with it */
+            keyId: string;
+            /** Format: date-time */
+            issuedAt: string;
+            /**
+             * Format: date-time
+             * @description Never later than the minting key's own expiry
+             */
+            expiresAt: string;
+            /** @description null: the minting key's permissions, as they are at each request */
+            permissions: string[] | null;
+            allowedAssistants: string[] | null;
+            allowedOrigins: string[] | null;
+            /** @description WebSocket sessions the token may open over its life */
+            maxSessions: number;
+            /** @description HTTP requests the token may make over its life; null: no count */
+            maxUses: number | null;
+            /** @description Forwarded upstream as X-Session-Token-Metadata (JSON) */
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+        };
+        MintedSessionToken: {
+            /** @description Token id (`tok_` + ULID), forwarded upstream as X-Session-Token-Id */
+            id: string;
+            tenantId: string;
+            /** @description The minting key: it is charged for everything the token does, and the token dies with it */
+            keyId: string;
+            /** Format: date-time */
+            issuedAt: string;
+            /**
+             * Format: date-time
+             * @description Never later than the minting key's own expiry
+             */
+            expiresAt: string;
+            /** @description null: the minting key's permissions, as they are at each request */
+            permissions: string[] | null;
+            allowedAssistants: string[] | null;
+            allowedOrigins: string[] | null;
+            /** @description WebSocket sessions the token may open over its life */
+            maxSessions: number;
+            /** @description HTTP requests the token may make over its life; null: no count */
+            maxUses: number | null;
+            /** @description Forwarded upstream as X-Session-Token-Metadata (JSON) */
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The token (`kg_st_...`): hand it to the client; it is not stored anywhere */
+            token: string;
+        };
         WebhookEndpoint: {
             id: string;
             url: string;
@@ -1142,6 +1262,47 @@ export interface components {
                     name: string;
                     plan?: string;
                     maxKeys?: number;
+                };
+            };
+        };
+        /** @description How to narrow the token; every field may be left out (then: 60 s, the key's scope, one WebSocket session) */
+        MintSessionToken: {
+            content: {
+                "application/json": {
+                    /** @default 60 */
+                    ttlSeconds?: number;
+                    permissions?: string[];
+                    assistantId?: string;
+                    allowedAssistants?: string[];
+                    allowedOrigins?: string[];
+                    /** @default 1 */
+                    maxSessions?: number;
+                    /** @default null */
+                    maxUses?: number | null;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        /** @description The key to mint with, and how to narrow the token */
+        AdminMintSessionToken: {
+            content: {
+                "application/json": {
+                    /** @default 60 */
+                    ttlSeconds?: number;
+                    permissions?: string[];
+                    assistantId?: string;
+                    allowedAssistants?: string[];
+                    allowedOrigins?: string[];
+                    /** @default 1 */
+                    maxSessions?: number;
+                    /** @default null */
+                    maxUses?: number | null;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                    keyId: string;
                 };
             };
         };
@@ -1773,6 +1934,114 @@ export interface operations {
                     };
                 };
             };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    mintSessionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: components["requestBodies"]["MintSessionToken"];
+        responses: {
+            /** @description The token; `token` is shown only here */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MintedSessionToken"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["SelfServiceUnauthorized"];
+            /** @description `insufficient_permissions`, `public_key_not_allowed`, `origin_not_allowed`, `mtls_required`, `client_certificate_not_allowed`, `tenant_suspended` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "tenant_suspended";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    getCurrentSessionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionToken"];
+                };
+            };
+            /** @description `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["SelfServiceUnauthorized"];
+            /** @description `insufficient_permissions`, `public_key_not_allowed`, `origin_not_allowed`, `mtls_required`, `client_certificate_not_allowed`, `tenant_suspended` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "tenant_suspended";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2545,6 +2814,79 @@ export interface operations {
             };
             401: components["responses"]["AdminUnauthorized"];
             404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminMintSessionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["AdminMintSessionToken"];
+        responses: {
+            /** @description The token; `token` is shown only here */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MintedSessionToken"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            /** @description `missing_api_key`, `invalid_api_key`, `key_disabled`, `key_expired` */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WwwAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "missing_api_key" | "invalid_api_key" | "key_disabled" | "key_expired";
+                        };
+                    };
+                };
+            };
+            /** @description `insufficient_permissions`, `public_key_not_allowed`, `tenant_suspended` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions" | "public_key_not_allowed" | "tenant_suspended";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { compileCidrs } from '../http/client-ip.ts';
+import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { configSchema, secretPaths, type Config } from './schema.ts';
 
 export interface ConfigProblem {
@@ -29,7 +30,7 @@ export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 type Env = Record<string, string | undefined>;
 
 // The common options, settable without a file (twelve-factor style).
-export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list']> = [
+export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list' | 'signingKeys']> = [
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['OPS_HOST', 'server.opsHost', 'string'],
@@ -43,6 +44,8 @@ export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'stri
   ['KEYGATE_ADMIN_TOKEN', 'admin.token', 'string'],
   ['KEYGATE_SIGNING_SECRET', 'upstream.signingSecret', 'string'],
   ['KEYGATE_PEPPER', 'keys.pepper', 'string'],
+  // `id:secret,id:secret`: the first signs new session tokens, every one verifies.
+  ['KEYGATE_TOKEN_SIGNING_KEYS', 'tokens.signingKeys', 'signingKeys'],
   ['KEYGATE_POLICY', 'policy.file', 'string'],
   ['LOG_LEVEL', 'logging.level', 'string'],
 ];
@@ -54,6 +57,14 @@ export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'stri
  * a built-in default against the package's config/ folder, where default.yaml is.
  */
 export const filePaths = ['policy.file', 'tls.cert', 'tls.key', 'tls.clientCa'] as const;
+
+const listOf = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter(Boolean);
+/** `id:secret` pairs; an entry without a colon becomes one with an empty id, which the schema refuses by path. */
+const signingKeysOf = (raw: string) =>
+  listOf(raw).map((entry) => {
+    const colon = entry.indexOf(':');
+    return colon < 0 ? { id: '', secret: entry } : { id: entry.slice(0, colon), secret: entry.slice(colon + 1) };
+  });
 
 type Tree = Record<string, unknown>;
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -117,6 +128,11 @@ export function issuePath(path: ReadonlyArray<PropertyKey>): string {
 function semanticProblems(c: Config): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   if (!c.plans[c.defaultPlan]) out.push({ path: 'defaultPlan', message: `no plan named "${c.defaultPlan}" in plans` });
+  for (const f of ['privatePrefix', 'publicPrefix'] as const) {
+    if (c.keys[f].startsWith(SESSION_TOKEN_PREFIX)) out.push({ path: `keys.${f}`, message: `must not start with ${SESSION_TOKEN_PREFIX}, the session tokens' prefix` });
+  }
+  const kids = c.tokens.signingKeys.map((k) => k.id);
+  if (new Set(kids).size !== kids.length) out.push({ path: 'tokens.signingKeys', message: 'each signing key needs its own id' });
   if (c.keys.privatePrefix === c.keys.publicPrefix) {
     out.push({ path: 'keys.publicPrefix', message: 'must differ from keys.privatePrefix' });
   }
@@ -242,7 +258,7 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     fromEnv.set(path, name);
-    const value = kind === 'list' ? raw.split(',').map((s) => s.trim()).filter(Boolean) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    const value = kind === 'list' ? listOf(raw) : kind === 'signingKeys' ? signingKeysOf(raw) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
     setPath(tree, path, (filePaths as readonly string[]).includes(path) ? resolve(value as string) : value);
   }
   const parsed = configSchema.safeParse(tree);
@@ -287,7 +303,12 @@ export function redactConfig(c: Config): Config {
     const key = parts.at(-1)!;
     const v = parent[key];
     if (v === null || v === undefined) continue;
-    parent[key] = typeof v === 'string' && /^rediss?:/.test(v) ? redactUrl(v) : Array.isArray(v) ? v.map((u: string) => redactUrl(u)) : '[redacted]';
+    parent[key] =
+      typeof v === 'string' && /^rediss?:/.test(v)
+        ? redactUrl(v)
+        : Array.isArray(v)
+          ? v.map((u: unknown) => (typeof u === 'string' ? redactUrl(u) : { ...(u as Tree), secret: '[redacted]' }))
+          : '[redacted]';
   }
   return copy as unknown as Config;
 }

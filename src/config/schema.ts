@@ -105,6 +105,21 @@ export const configSchema = z.strictObject({
   }),
   defaultPlan: z.string().default('free'),
   admin: z.strictObject({ token: z.string().min(16).nullable().default(null) }).prefault({}),
+  tokens: z
+    .strictObject({
+      /**
+       * Keys that sign session tokens: the first signs new tokens, every one listed verifies (rotate by adding a
+       * new key first, and removing the old one once its tokens have expired, an hour at most). Empty: with the
+       * embedded store a random key is made at start (tokens die with the process); with Redis, session tokens
+       * are off, since every replica must verify what any of them signed.
+       */
+      signingKeys: z
+        .array(z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ and -, at most 32'), secret: z.string().min(32) }))
+        .default([]),
+      /** The longest lifetime a session token may be minted with, in seconds (10 to 3600). */
+      maxTtlSeconds: z.number().int().min(10).max(3600).default(3600),
+    })
+    .prefault({}),
   cache: z
     .strictObject({
       maxEntries: z.number().int().positive().default(100_000),
@@ -201,4 +216,5 @@ export const secretPaths = [
   'keys.pepper',
   'redis.url',
   'redis.clusterNodes',
+  'tokens.signingKeys',
 ] as const;

@@ -1,3 +1,5 @@
+import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
+
 // The canonical request target (SPEC §5): one function turns the request target into the form that route
 // policy, assistant path parameters, the signature and forwarding all use, so the policy decides on exactly
 // the path the upstream will route. Forms that upstream routers read differently from one another are refused
@@ -13,7 +15,8 @@
 // - anything but origin-form (`/path?query`).
 // Escapes of unreserved characters (RFC 3986 §2.3) are decoded, so `/v1/%63alls` is `/v1/calls` for the policy
 // and for every upstream alike (Flask decodes it, Express does not); other escapes are kept, with upper-case
-// hex (RFC 3986 §6.2.2.1). Every `api_key` query parameter is removed: the upstream never sees a key.
+// hex (RFC 3986 §6.2.2.1). Every `api_key` query parameter, and every `token` holding a session token, is removed:
+// the upstream never sees a credential.
 
 export interface Target {
   /** The canonical path: what the policy matches and the upstream receives. */
@@ -102,25 +105,33 @@ function canonicalPath(raw: string): string | TargetRefusal {
   return segments.join('/');
 }
 
-function isApiKeyParam(pair: string): boolean {
-  const eq = pair.indexOf('=');
-  const name = eq < 0 ? pair : pair.slice(0, eq);
-  if (name === 'api_key') return true;
-  if (!name.includes('%') && !name.includes('+')) return false;
+/** A query parameter's name or value as URLSearchParams decodes it (how credentials are read, auth/credential.ts). */
+function decoded(part: string): string | null {
+  if (!part.includes('%') && !part.includes('+')) return part;
   try {
-    // Decoded as URLSearchParams decodes names, since that is how the credential is read (auth/credential.ts).
-    return decodeURIComponent(name.replaceAll('+', ' ')) === 'api_key';
+    return decodeURIComponent(part.replaceAll('+', ' '));
   } catch {
-    return false;
+    return null;
   }
 }
 
-/** The query without any `api_key` parameter, otherwise byte for byte as sent. */
+/**
+ * A credential in the query: any `api_key`, and a `token` holding a session token (`token` is a common name, so
+ * one that holds anything else is the upstream's and stays).
+ */
+function isCredentialParam(pair: string): boolean {
+  const eq = pair.indexOf('=');
+  const name = decoded(eq < 0 ? pair : pair.slice(0, eq));
+  if (name === 'api_key') return true;
+  return name === 'token' && eq >= 0 && (decoded(pair.slice(eq + 1))?.startsWith(SESSION_TOKEN_PREFIX) ?? false);
+}
+
+/** The query without its credentials (isCredentialParam), otherwise byte for byte as sent. */
 function withoutApiKey(query: string): string {
-  if (!/api|%|\+/i.test(query)) return query;
+  if (!/api|kg_st|%|\+/i.test(query)) return query;
   return query
     .split('&')
-    .filter((pair) => !isApiKeyParam(pair))
+    .filter((pair) => !isCredentialParam(pair))
     .join('&');
 }
 

@@ -83,7 +83,6 @@ export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => ({ .
 export interface KeyPolicy
   extends Pick<
     ApiKey,
-    | 'keyType'
     | 'permissions'
     | 'allowedOrigins'
     | 'allowedAssistants'
@@ -95,6 +94,8 @@ export interface KeyPolicy
     | 'clientCertFingerprints'
     | 'isActive'
   > {
+  /** `session` for a session token's requests (forwarded as X-Api-Key-Type); a key's own type otherwise. */
+  keyType: KeyType | 'session';
   /** `X-Api-Key-Permissions` as forwarded: the permissions joined once. */
   permissionsHeader: string;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Refusal } from '../auth/pipeline.ts';
+import { metadataHeader } from '../keys/session-token.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
@@ -11,7 +12,7 @@ import { sign } from './signature.ts';
 // header object to copy, delete from (which drops V8 into slow dictionary mode) and re-validate per field.
 
 /** Headers keygate sets for the upstream; any client-sent copy is removed first. */
-export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-keygate-signature'] as const;
+export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-session-token-id', 'x-session-token-metadata', 'x-keygate-signature'] as const;
 
 // RFC 9110 §7.6.1: hop-by-hop fields, plus every field named in Connection, are never forwarded. `upgrade` is
 // handled by the WebSocket path, which sets its own. The body is framed anew for the upstream connection
@@ -163,13 +164,18 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
   out.push(
     'x-tenant-id', tenant.id,
     'x-api-key-id', key.id,
-    'x-api-key-type', key.policy.keyType,
-    'x-api-key-permissions', key.policy.permissionsHeader,
+    'x-api-key-type', id.policy.keyType,
+    'x-api-key-permissions', id.policy.permissionsHeader,
     'x-request-id', requestId,
     'x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`,
     'x-forwarded-proto', proto ?? (deps.encrypted ? 'https' : 'http'),
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
+  if (id.token) {
+    out.push('x-session-token-id', id.token.id);
+    const metadata = metadataHeader(id.token);
+    if (metadata !== null) out.push('x-session-token-metadata', metadata);
+  }
   if (deps.signingSecret) {
     out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: deps.basePath + path, tenantId: tenant.id, keyId: key.id }));
   }

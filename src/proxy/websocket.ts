@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
+import type { TokenReader } from '../auth/session-token.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
@@ -19,7 +20,7 @@ import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
 import { isManagement } from './public-handler.ts';
-import { handshakeProblem, subprotocolsOf } from './ws-handshake.ts';
+import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf } from './ws-sessions.ts';
 
 // WebSocket (voice stream) proxying, SPEC §5: the client's handshake is checked and the upgrade passes the same
@@ -37,6 +38,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
   /** Session minutes per month (issue 17). */
   sessionQuota: SessionQuota;
   cache: KeyCache;
+  /** Session tokens' reader, for re-checking a token's session against its key; null when tokens are off. */
+  tokens: TokenReader | null;
   usage: Usage;
   plans: Config['plans'];
   upstreamUrl: string;
@@ -146,7 +149,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.once('end', left).once('close', left);
     if (socket.destroyed || socket.readableEnded) return left();
     try {
-      const dialled = new WebSocket(upstreamBase + target.url, subprotocolsOf(req) ?? [], {
+      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
         headers: upstreamHeaders(req, identity, target, requestId),
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
@@ -161,7 +164,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
         const fields = verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId];
-        upgrading.set(req, { requestId, fields, protocol: dialled.protocol });
+        upgrading.set(req, { requestId, fields, protocol: answeredSubprotocol(dialled.protocol, identity) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;

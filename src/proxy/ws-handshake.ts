@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { deny, type Denial } from '../auth/verify.ts';
+import { TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
+import { deny, type Denial, type Identity } from '../auth/verify.ts';
 
 // The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
 // dialled (SPEC §5). `ws` checks the same things, but only inside `handleUpgrade`, which keygate can call only
@@ -32,3 +33,22 @@ export function handshakeProblem(req: IncomingMessage): Denial | null {
   if (subprotocolsOf(req) === null) return malformed('Sec-WebSocket-Protocol must list distinct tokens.');
   return null;
 }
+
+/**
+ * The subprotocols offered to the upstream: the client's, less the `keygate.token, <token>` pair when a session
+ * token came that way (the upstream never sees a credential).
+ */
+export function forwardedSubprotocols(req: IncomingMessage, identity: Identity): string[] {
+  const offered = subprotocolsOf(req) ?? [];
+  if (identity.credential.source !== 'subprotocol') return offered;
+  const at = offered.indexOf(TOKEN_SUBPROTOCOL);
+  return at < 0 ? offered : [...offered.slice(0, at), ...offered.slice(at + 2)];
+}
+
+/**
+ * The subprotocol answered to the client: the upstream's choice, or `keygate.token` when the client offered a
+ * token that way and the upstream chose none (a browser that offered subprotocols fails a handshake answering
+ * none).
+ */
+export const answeredSubprotocol = (upstreamChoice: string, identity: Identity): string =>
+  upstreamChoice || (identity.credential.source === 'subprotocol' ? TOKEN_SUBPROTOCOL : '');

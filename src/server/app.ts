@@ -7,7 +7,10 @@ import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
+import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
+import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
+import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -131,7 +134,11 @@ export async function startKeygate(config: Config) {
   const hash = createKeyHasher(config.keys.pepper);
   const cache = new KeyCache(store, config.cache, metrics);
   cacheSize = () => cache.size;
-  const authenticate = createAuthenticator({ format, hash, cache });
+  // Session tokens: signed by the configured ring; the embedded store (one process) may make its own key.
+  const tokenRing = config.tokens.signingKeys.length ? config.tokens.signingKeys : store.kind === 'memory' ? [randomSigningKey()] : [];
+  const tokens = tokenRing.length ? createTokenReader(createTokenVerifier(tokenRing)) : null;
+  const tokenUses = tokens ? (redis ? new RedisTokenUses(redis, config.redis.keyPrefix) : new MemoryTokenUses()) : null;
+  const authenticate = createAuthenticator({ format, hash, cache, tokens });
   const usage = new Usage(store, logger, {
     flushIntervalMs: config.usage.flushIntervalSeconds * 1000,
     lastUsedIntervalMs: config.usage.lastUsedFlushSeconds * 1000,
@@ -139,7 +146,7 @@ export async function startKeygate(config: Config) {
   });
   const trustedProxies = config.server.trustedProxies.length ? compileCidrs(config.server.trustedProxies) : null;
   const xfccFrom = config.tls.trustXfccFrom.length ? compileCidrs(config.tls.trustXfccFrom) : null;
-  const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes });
+  const pipeline = createPipeline({ authenticate, authorize: createAuthorizer(policy), xfccFrom, maxAssistantBodyBytes: config.server.maxAssistantBodyBytes, tokenUses });
   // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
   const quotaEvents = new QuotaEvents();
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
@@ -187,7 +194,9 @@ export async function startKeygate(config: Config) {
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
 
-  ready = { store, format, hash, usage, webhooks };
+  // What the management APIs (loaded on their first request) need to flush when keygate stops.
+  const flushAtShutdown: Array<() => Promise<void>> = [];
+  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, atShutdown: (flush) => void flushAtShutdown.push(flush) };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
@@ -212,6 +221,7 @@ export async function startKeygate(config: Config) {
     slots,
     sessionQuota,
     cache,
+    tokens,
     usage,
     plans: config.plans,
     upstreamUrl: config.upstream.url,
@@ -312,6 +322,7 @@ export async function startKeygate(config: Config) {
         await expiryScanner?.stop();
         await webhookWorker?.stop();
         await usage.close();
+        await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
       })();
       return stopping;

@@ -5,10 +5,12 @@ import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.t
 import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
 import { selfServiceRouter } from '../api/self-service.ts';
+import { MintAudit, SessionTokenService } from '../api/session-tokens.ts';
 import type { Config } from '../config/schema.ts';
 import { pathOf } from '../http/path.ts';
 import type { KeyFormat } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
+import type { SigningKey } from '../keys/session-token.ts';
 import type { Usage } from '../limits/usage.ts';
 import type { Readiness } from '../ops/health.ts';
 import type { AccessLog, Logger } from '../ops/logger.ts';
@@ -39,6 +41,10 @@ export interface ManagementDeps {
     hash: KeyHasher;
     usage: Usage;
     webhooks: WebhookQueue | null;
+    /** The key that signs new session tokens; null when session tokens are off. */
+    tokenSigner: SigningKey | null;
+    /** Registers work to finish when keygate stops (before the store closes). */
+    atShutdown(flush: () => Promise<void>): void;
   } | null;
 }
 
@@ -73,10 +79,13 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     const ready = deps.ready();
     if (!ready) return null;
     const { store, format, hash, usage, webhooks } = ready;
+    const mintAudit = new MintAudit(store, (err) => logger.warn({ err }, 'session-token mint counts not written to the audit log'));
+    ready.atShutdown(() => mintAudit.flush());
+    const sessionTokens = new SessionTokenService({ signer: ready.tokenSigner, maxTtlSeconds: config.tokens.maxTtlSeconds, audit: mintAudit });
     const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
     built = {
-      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes }),
-      selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks })),
+      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes, sessionTokens }),
+      selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks, sessionTokens })),
     };
     return built;
   };

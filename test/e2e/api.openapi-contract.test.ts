@@ -87,7 +87,7 @@ const selfService = (apiKey: string) => {
 };
 
 beforeAll(async () => {
-  kg = await servers.keygate({ config: { webhooks: { enabled: true, allowPrivateTargets: true, pollIntervalMs: 100, retryBaseMs: 50, retryMaxMs: 100, retryForHours: 0.0002 } } });
+  kg = await servers.keygate({ env: { KEYGATE_TOKEN_SIGNING_KEYS: 'contract:a-token-signing-secret-of-32-chars-or-more' }, config: { webhooks: { enabled: true, allowPrivateTargets: true, pollIntervalMs: 100, retryBaseMs: 50, retryMaxMs: 100, retryForHours: 0.0002 } } });
   const served = await fetch(`${kg.url}/keygate/v1/openapi.json`);
   contract = new Contract((await served.json()) as Doc);
   admin = createAdminClient({ baseUrl: kg.opsUrl, adminToken: ADMIN_TOKEN });
@@ -159,6 +159,18 @@ describe('the OpenAPI document as a contract', () => {
     expect((await weak.POST('/keygate/v1/api-keys/{id}/rotate', { params: { path: { id: root.id } } })).response.status).toBe(403);
     expect((await weak.GET('/keygate/v1/usage', {})).response.status).toBe(403);
     expect((await weak.GET('/keygate/v1/audit-log', {})).response.status).toBe(403);
+
+    // Session tokens: minted by a key, read by the token itself; refused wider than the key, or from a weak key.
+    const minted = await me.POST('/keygate/v1/session-tokens', { body: { ttlSeconds: 60, permissions: ['calls:read'], metadata: { user: 'u1' } } });
+    expect(minted.response.status).toBe(201);
+    expect((await selfService(minted.data!.token).GET('/keygate/v1/session-tokens/current')).response.status).toBe(200);
+    expect((await me.GET('/keygate/v1/session-tokens/current')).response.status).toBe(404);
+    expect((await me.POST('/keygate/v1/session-tokens', { body: { ttlSeconds: 1 } })).response.status).toBe(400);
+    expect((await weak.POST('/keygate/v1/session-tokens', { body: {} })).response.status).toBe(403);
+    const adminMinted = await admin.POST('/admin/v1/tenants/{tenantId}/session-tokens', { params: { path: { tenantId } }, body: { keyId: narrowId, permissions: ['calls:read'] } });
+    expect(adminMinted.response.status).toBe(201);
+    expect((await admin.POST('/admin/v1/tenants/{tenantId}/session-tokens', { params: { path: { tenantId } }, body: { keyId: 'key_00000000000000000000000000' } })).response.status).toBe(404);
+    expect((await admin.POST('/admin/v1/tenants/{tenantId}/session-tokens', { params: { path: { tenantId } }, body: { keyId: narrowId, permissions: ['calls:write'] } })).response.status).toBe(403);
 
     // The tenant's own webhook endpoints (issue 17): `*` holds webhooks:*, the narrow key neither read nor write.
     const myHook = await me.POST('/keygate/v1/webhooks', { body: { url: 'http://127.0.0.1:9/mine', events: ['key.updated'] } });

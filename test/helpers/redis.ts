@@ -60,7 +60,8 @@ export async function startRedis(): Promise<RedisServer> {
   const stop = () =>
     new Promise<void>((resolve) => {
       const p = proc;
-      if (!p || p.exitCode !== null) return resolve();
+      // A process killed by a signal has no exit code, only a signal code.
+      if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
       p.once('exit', () => resolve());
       p.kill('SIGCONT');
       p.kill('SIGKILL');

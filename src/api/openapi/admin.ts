@@ -1,5 +1,5 @@
 import { pageQuery } from '../schemas.ts';
-import { adminErrors, json, queryParameters, ref, security } from './components.ts';
+import { adminErrors, errorResponse, json, queryParameters, ref, security } from './components.ts';
 import { keyPaths } from './keys.ts';
 import { webhookPaths } from './webhooks.ts';
 
@@ -68,6 +68,23 @@ export function adminPaths() {
         summary: "A tenant's audit log, newest first",
         parameters: queryParameters(pageQuery),
         responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...adminErrors({ query: true, addressed: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}/session-tokens': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      post: {
+        ...op,
+        operationId: 'adminMintSessionToken',
+        summary: "Mint a session token with one of the tenant's keys",
+        description: 'As the self-service mint, for the key named by `keyId`: it is charged for everything the token does, and the token dies with it.',
+        requestBody: ref('requestBodies', 'AdminMintSessionToken'),
+        responses: {
+          201: { description: 'The token; `token` is shown only here', ...json(ref('schemas', 'MintedSessionToken')) },
+          ...adminErrors({ body: true, addressed: true }),
+          401: errorResponse(['missing_api_key', 'invalid_api_key', 'key_disabled', 'key_expired'], { 'WWW-Authenticate': ref('headers', 'WwwAuthenticate') }),
+          403: errorResponse(['insufficient_permissions', 'public_key_not_allowed', 'tenant_suspended']),
+        },
       },
     },
     ...keyPaths('admin', '/admin/v1/tenants/{tenantId}/api-keys', INTERNAL_SERVER),

@@ -24,6 +24,7 @@ function responseSchemas(): Record<string, Json> {
   const schemas = [
     s.apiKeySchema, s.createdApiKeySchema, s.apiKeyPageSchema, s.tenantSchema, s.tenantPageSchema, s.createdTenantSchema,
     s.tenantSummarySchema, s.planSchema, s.auditEntryPageSchema, s.usageReportSchema, s.overviewSchema, s.errorSchema,
+    s.sessionTokenSchema, s.mintedSessionTokenSchema,
     ...wh.webhookResponseSchemas,
   ];
   for (const schema of schemas) Object.assign(out, toJsonSchema(schema, 'output').defs);
@@ -145,6 +146,8 @@ export function components(): Json {
       UpdateApiKey: requestBody(s.updateKeyBody, 'The fields to change; permissions can only narrow', false),
       RotateApiKey: requestBody(s.rotateKeyBody, 'How long the old value keeps working', false),
       CreateTenant: requestBody(s.createTenantBody, 'The new tenant', true),
+      MintSessionToken: requestBody(s.mintSessionTokenBody, "How to narrow the token; every field may be left out (then: 60 s, the key's scope, one WebSocket session)", false),
+      AdminMintSessionToken: requestBody(s.adminMintSessionTokenBody, 'The key to mint with, and how to narrow the token', true),
       UpdateTenant: requestBody(s.updateTenantBody, 'The fields to change', false),
       CreateWebhookEndpoint: requestBody(wh.createEndpointBody, 'The endpoint', true),
       RotateWebhookSecret: requestBody(wh.rotateSecretBody, 'How long the old secret keeps signing too', false),

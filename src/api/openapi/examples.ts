@@ -48,6 +48,21 @@ const webhookEndpoint = {
   updatedAt: AT,
 };
 
+const sessionToken = {
+  id: 'tok_01JF3QD4E5F6G7H8J9K0M1N2P3',
+  tenantId: TENANT_ID,
+  keyId: KEY_ID,
+  issuedAt: AT,
+  expiresAt: '2026-03-02T09:16:27.512Z',
+  permissions: ['voice:connect'],
+  allowedAssistants: ['asst_support'],
+  allowedOrigins: ['https://app.example.com'],
+  maxSessions: 1,
+  maxUses: null,
+  metadata: { userId: 'u_8841' },
+};
+const mintSessionToken = { ttlSeconds: 60, permissions: ['voice:connect'], allowedAssistants: ['asst_support'], allowedOrigins: ['https://app.example.com'], metadata: { userId: 'u_8841' } };
+
 /** By response schema (`components.schemas.<name>`). */
 const responses: Record<string, unknown> = {
   Tenant: tenant,
@@ -75,6 +90,8 @@ const responses: Record<string, unknown> = {
     nextCursor: null,
   },
   Overview: { tenants: 12, keys: 87, requestsToday: 183422, sessionsToday: 961, sessionSecondsToday: 201844.5 },
+  SessionToken: sessionToken,
+  MintedSessionToken: { ...sessionToken, token: 'kg_st_eyJ2IjoxLCJraWQiOiJrMSJ9.c2lnbmF0dXJlLWV4YW1wbGU' },
   WebhookEndpoint: webhookEndpoint,
   CreatedWebhookEndpoint: { ...webhookEndpoint, secret: 'whsec_MfKQ9r8GKgRzjtE7Vb1xQYpJ3wH2nC5u' },
   WebhookEndpointList: { data: [webhookEndpoint] },
@@ -99,6 +116,8 @@ const requestBodies: Record<string, unknown> = {
   UpdateApiKey: { permissions: ['calls:read'], rateLimit: { requestsPerMinute: 50 } },
   RotateApiKey: { gracePeriodSeconds: 3600 },
   CreateTenant: { name: 'Acme Voice', plan: 'pro' },
+  MintSessionToken: mintSessionToken,
+  AdminMintSessionToken: { ...mintSessionToken, keyId: KEY_ID },
   UpdateTenant: { status: 'suspended' },
   CreateWebhookEndpoint: { url: 'https://hooks.example.com/keygate', description: 'key lifecycle to the billing system', events: ['key.created', 'key.revoked'] },
   RotateWebhookSecret: { gracePeriodSeconds: 86400 },

@@ -65,6 +65,30 @@ export function selfServicePaths() {
         responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...selfServiceErrors({ permission: true, query: true }) },
       },
     },
+    '/keygate/v1/session-tokens': {
+      servers: PUBLIC_SERVER,
+      post: {
+        ...op,
+        operationId: 'mintSessionToken',
+        summary: 'Mint a session token for a browser or phone',
+        description:
+          'A short-lived, signed credential (`kg_st_...`) narrowed to at most the calling key\'s scope, for a client that must never hold a key. ' +
+          'It is accepted as `Authorization: Bearer`, and on WebSocket upgrades as `?token=` or the subprotocol pair `keygate.token, <token>`; ' +
+          'everything it does counts against the calling key. Needs a private key holding `session-tokens:write`; a token asking for more than the key holds is refused 403.',
+        requestBody: ref('requestBodies', 'MintSessionToken'),
+        responses: { 201: { description: 'The token; `token` is shown only here', ...json(ref('schemas', 'MintedSessionToken')) }, ...selfServiceErrors({ permission: true, body: true, addressed: true }) },
+      },
+    },
+    '/keygate/v1/session-tokens/current': {
+      servers: PUBLIC_SERVER,
+      get: {
+        ...op,
+        operationId: 'getCurrentSessionToken',
+        summary: 'The presented session token',
+        description: 'The one management operation a session token may call (as `Authorization: Bearer`); a key gets 404.',
+        responses: { 200: { description: 'The token', ...json(ref('schemas', 'SessionToken')) }, ...selfServiceErrors({ permission: true, addressed: true }) },
+      },
+    },
     ...webhookPaths('self-service', '/keygate/v1/webhooks', PUBLIC_SERVER),
   };
 }

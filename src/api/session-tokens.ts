@@ -1,0 +1,159 @@
+import { originAllowed } from '../auth/origin.ts';
+import { notCovered } from '../auth/permissions.ts';
+import type { Identity } from '../auth/verify.ts';
+import { ApiError } from '../http/errors.ts';
+import { mintToken, newTokenId, type SigningKey, type TokenClaims } from '../keys/session-token.ts';
+import type { KeyPolicy } from '../keys/types.ts';
+import type { KeyStore } from '../store/types.ts';
+import type { MintSessionTokenBody } from './schemas.ts';
+
+// Minting session tokens: a key hands a browser or phone a short-lived credential narrowed to what the client
+// needs. The authority rule that governs keys governs tokens: a token holds nothing its key does not, and the
+// token is dead as soon as its key no longer covers it (auth/session-token.ts).
+
+export const MINT_PERMISSION = 'session-tokens:write';
+
+/** What a mint answers (201), and what a token's status read answers (without `token`). */
+export interface SessionTokenView {
+  id: string;
+  tenantId: string;
+  keyId: string;
+  issuedAt: string;
+  expiresAt: string;
+  permissions: string[] | null;
+  allowedAssistants: string[] | null;
+  allowedOrigins: string[] | null;
+  maxSessions: number;
+  maxUses: number | null;
+  metadata: Record<string, unknown> | null;
+}
+
+export const viewOf = (c: TokenClaims): SessionTokenView => ({
+  id: c.id,
+  tenantId: c.tenantId,
+  keyId: c.keyId,
+  issuedAt: new Date(c.issuedAt * 1000).toISOString(),
+  expiresAt: new Date(c.expiresAt * 1000).toISOString(),
+  permissions: c.permissions,
+  allowedAssistants: c.allowedAssistants,
+  allowedOrigins: c.allowedOrigins,
+  maxSessions: c.maxSessions,
+  maxUses: c.maxUses,
+  metadata: c.metadata,
+});
+
+/** The key a token is minted with: its id, expiry (ms since epoch, null for never) and policy. */
+export interface MintingKey {
+  id: string;
+  expiresAt: number | null;
+  policy: KeyPolicy;
+}
+
+const disabled = () => new ApiError('not_found', 'Session tokens are not enabled on this keygate: configure tokens.signingKeys (every replica the same).');
+
+function narrowing(key: KeyPolicy, body: MintSessionTokenBody) {
+  if (body.assistantId !== undefined && body.allowedAssistants !== undefined) {
+    throw new ApiError('validation_error', 'assistantId: give assistantId or allowedAssistants, not both', { details: [{ path: 'assistantId', message: 'give assistantId or allowedAssistants, not both' }] });
+  }
+  const permissions = body.permissions ?? null;
+  const assistants = body.allowedAssistants ?? (body.assistantId !== undefined ? [body.assistantId] : null);
+  const origins = body.allowedOrigins ?? null;
+  const wider: string[] = [];
+  const missing = permissions ? notCovered(key.permissions, permissions) : [];
+  if (missing.length) wider.push(`permissions (${missing.join(', ')})`);
+  if (assistants && key.allowedAssistants !== null && !assistants.every((a) => key.allowedAssistants!.includes(a))) wider.push('allowedAssistants');
+  if (origins && key.allowedOrigins !== null && !origins.every((o) => key.allowedOrigins!.includes(o) || (!o.includes('*') && originAllowed(key.allowedOrigins!, o)))) {
+    wider.push('allowedOrigins');
+  }
+  if (wider.length) throw new ApiError('insufficient_permissions', `A session token cannot be wider than its key: ${wider.join('; ')}.`);
+  return { permissions, assistants, origins };
+}
+
+/** Mint counts per key and minute, written as one audit entry each: minting at the key's rate cannot flood the log. */
+export class MintAudit {
+  readonly #store: KeyStore;
+  /** `tenantId keyId actor minute` → count. Bounded: at MAX_PENDING entries they are written at once. */
+  #pending = new Map<string, number>();
+  #timer: NodeJS.Timeout | null = null;
+  static readonly MAX_PENDING = 1_000;
+  #onError: (err: unknown) => void;
+
+  constructor(store: KeyStore, onError: (err: unknown) => void) {
+    this.#store = store;
+    this.#onError = onError;
+  }
+
+  count(tenantId: string, keyId: string, actor: string, at: number): void {
+    const minute = new Date(at - (at % 60_000)).toISOString();
+    const id = `${tenantId} ${keyId} ${actor} ${minute}`;
+    this.#pending.set(id, (this.#pending.get(id) ?? 0) + 1);
+    if (this.#pending.size >= MintAudit.MAX_PENDING) void this.flush();
+    else this.#timer ??= setTimeout(() => void this.flush(), 60_000 - (at % 60_000) + 1_000).unref();
+  }
+
+  /** Writes every pending count (at the end of each minute, when the map is full, and at shutdown). */
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    await Promise.all(
+      [...pending].map(([id, count]) => {
+        const [tenantId, keyId, actor, minute] = id.split(' ') as [string, string, string, string];
+        return this.#store.appendAudit(tenantId, { action: 'session_token.minted', actor, keyId, details: { count, minute } }).catch(this.#onError);
+      }),
+    );
+  }
+}
+
+export class SessionTokenService {
+  readonly #signer: SigningKey | null;
+  readonly #maxTtl: number;
+  readonly #audit: MintAudit;
+
+  constructor(deps: { signer: SigningKey | null; maxTtlSeconds: number; audit: MintAudit }) {
+    this.#signer = deps.signer;
+    this.#maxTtl = deps.maxTtlSeconds;
+    this.#audit = deps.audit;
+  }
+
+  get enabled(): boolean {
+    return this.#signer !== null;
+  }
+
+  /** Mints a token of `key` (already known to be valid, active and private), narrowed as `body` asks. */
+  mint(tenantId: string, key: MintingKey, body: MintSessionTokenBody, actor: string): SessionTokenView & { token: string } {
+    if (!this.#signer) throw disabled();
+    if (key.policy.keyType !== 'private') throw new ApiError('public_key_not_allowed', 'Only a private key can mint session tokens.');
+    if (body.ttlSeconds > this.#maxTtl) {
+      throw new ApiError('validation_error', `ttlSeconds: at most ${this.#maxTtl}`, { details: [{ path: 'ttlSeconds', message: `at most ${this.#maxTtl}` }] });
+    }
+    const { permissions, assistants, origins } = narrowing(key.policy, body);
+    const now = Date.now();
+    const issuedAt = Math.floor(now / 1000);
+    // A token never outlives its key.
+    const expiresAt = Math.min(issuedAt + body.ttlSeconds, key.expiresAt === null ? Infinity : Math.floor(key.expiresAt / 1000));
+    const claims: TokenClaims = {
+      id: newTokenId(),
+      tenantId,
+      keyId: key.id,
+      issuedAt,
+      expiresAt,
+      permissions,
+      allowedAssistants: assistants,
+      allowedOrigins: origins,
+      maxSessions: body.maxSessions,
+      maxUses: body.maxUses,
+      metadata: body.metadata ?? null,
+    };
+    const token = mintToken(claims, this.#signer);
+    this.#audit.count(tenantId, key.id, actor, now);
+    return { token, ...viewOf(claims) };
+  }
+
+  /** GET /keygate/v1/session-tokens/current: what the presented token is. */
+  status(identity: Identity): SessionTokenView {
+    if (!identity.token) throw new ApiError('not_found', 'Only a session token has a status here; a key reads itself at /keygate/v1/api-keys/current.');
+    return viewOf(identity.token);
+  }
+}

@@ -1,0 +1,78 @@
+import { LRUCache } from 'lru-cache';
+import type { KeyPolicy } from '../keys/types.ts';
+import type { TokenClaims, TokenVerifier } from '../keys/session-token.ts';
+import { originAllowed } from './origin.ts';
+import { notCovered } from './permissions.ts';
+
+// What a session token may do: what it was narrowed to at minting, as long as its minting key still covers that.
+// A token that did not narrow a dimension follows the key's current value; one that did stays at its own value,
+// and dies (verifies as invalid) once the key no longer covers it — a key narrowed below its tokens takes them
+// with it, as revoking, disabling or expiring the key does.
+
+/** The cache key of a minting key's record in the key cache (KeyCache loads it by tenant and key id). */
+export const keyRefOf = (claims: Pick<TokenClaims, 'tenantId' | 'keyId'>): string => `#${claims.tenantId}/${claims.keyId}`;
+
+const within = (outer: readonly string[] | null, inner: readonly string[]): boolean => outer === null || inner.every((x) => outer.includes(x));
+const originsWithin = (outer: readonly string[] | null, inner: readonly string[]): boolean =>
+  outer === null || inner.every((o) => outer.includes(o) || (!o.includes('*') && originAllowed(outer, o)));
+
+/** The policy a token's requests are authorised with; null when the key no longer covers the token. */
+export function tokenPolicy(key: KeyPolicy, claims: TokenClaims): KeyPolicy | null {
+  if (claims.permissions && notCovered(key.permissions, claims.permissions).length > 0) return null;
+  if (claims.allowedAssistants && !within(key.allowedAssistants, claims.allowedAssistants)) return null;
+  if (claims.allowedOrigins && !originsWithin(key.allowedOrigins, claims.allowedOrigins)) return null;
+  const permissions = claims.permissions ?? key.permissions;
+  return {
+    ...key,
+    keyType: 'session',
+    permissions,
+    permissionsHeader: permissions.join(','),
+    allowedAssistants: claims.allowedAssistants ?? key.allowedAssistants,
+    allowedOrigins: claims.allowedOrigins ?? key.allowedOrigins,
+  };
+}
+
+/** A verified token as remembered between its requests: the claims, and its policy against one key policy. */
+interface Seen {
+  claims: TokenClaims;
+  base: KeyPolicy | null;
+  policy: KeyPolicy | null;
+}
+
+/** Tokens remembered at once (each until it expires): beyond that the oldest is verified again when it returns. */
+export const REMEMBERED_TOKENS = 10_000;
+
+export interface TokenReader {
+  /** The claims of a valid, unexpired token; null for anything else. No store call. */
+  claims(token: string): TokenClaims | null;
+  /** The token's policy against its minting key's current policy (remembered while that policy object lasts). */
+  policy(token: string, claims: TokenClaims, key: KeyPolicy): KeyPolicy | null;
+}
+
+/**
+ * Verifies tokens and remembers the verified ones until they expire, so a token used for every request of a
+ * session costs a map lookup after its first request, not an HMAC and a JSON parse each time.
+ */
+export function createTokenReader(verifier: TokenVerifier, max = REMEMBERED_TOKENS): TokenReader {
+  const seen = new LRUCache<string, Seen>({ max, ttlAutopurge: false });
+  return {
+    claims(token) {
+      const now = Date.now();
+      const have = seen.get(token);
+      if (have) return have.claims.expiresAt * 1000 > now ? have.claims : null;
+      const claims = verifier.verify(token, Math.floor(now / 1000));
+      if (claims) seen.set(token, { claims, base: null, policy: null }, { ttl: claims.expiresAt * 1000 - now });
+      return claims;
+    },
+    policy(token, claims, key) {
+      const have = seen.get(token);
+      if (have && have.base === key) return have.policy;
+      const policy = tokenPolicy(key, claims);
+      if (have) {
+        have.base = key;
+        have.policy = policy;
+      }
+      return policy;
+    },
+  };
+}
