@@ -11,7 +11,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 // The chart as helm renders it (issue 15): `helm lint --strict` and `helm template` over a matrix of values,
 // every rendered object checked against the Kubernetes schemas (kubernetes-models' validators, and TypeScript's
 // excess-property check against its types, which catches a misspelt field), every rendered keygate
-// configuration run through `keygate config check` as the container would run it, the README's installs
+// configuration run through `keygate config check` as the container would run it, the installs of docs/kubernetes.md
 // started for real, and values the schema must refuse.
 
 const chart = join(root, 'helm', 'keygate');
@@ -303,15 +303,15 @@ describe('helm/keygate rendered by helm', () => {
     expect(containerSetup(own).config.redis.url).toBe('redis://configured:6379');
   });
 
-  it("defaults to the image's config/policy.yaml, and both README installs let a `*` key through", async () => {
+  it("defaults to the image's config/policy.yaml, and both installs of docs/kubernetes.md let a `*` key through", async () => {
     const installs = readmeInstalls();
     expect(installs).toHaveLength(2);
     for (const [i, args] of installs.entries()) {
-      const r = await template(`README install ${i + 1}`, args);
+      const r = await template(`docs/kubernetes.md install ${i + 1}`, args);
       expect(one(r, 'ConfigMap').data['policy.yaml'], 'no policy of its own').toBeUndefined();
       await configCheck(r);
       // Started as the container starts it, but on this machine's Redis, upstream and free ports (the
-      // README's Redis hosts and Cluster do not exist here; config check above covered that part).
+      // documented Redis hosts and Cluster do not exist here; config check above covered that part).
       const { env, config, dir } = containerSetup(r, { secret: EXISTING_SECRET });
       delete config.redis;
       writeFileSync(join(dir, 'config.yaml'), stringify(config));
