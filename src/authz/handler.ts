@@ -10,6 +10,7 @@ import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import { metadataHeader } from '../keys/session-token.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { createGate, createRecorder, type GateDeps } from '../proxy/gate.ts';
 import { IDENTITY_HEADERS } from '../proxy/headers.ts';
 import { RequestScope } from '../proxy/scope.ts';
@@ -34,6 +35,7 @@ export interface AuthzDeps extends GateDeps {
   requestBody: boolean;
   websocket: Config['authz']['websocket'];
   access: AccessLog;
+  tracing: Tracing | null;
 }
 
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
@@ -106,6 +108,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
   return function handleAuthz(req: IncomingMessage, res: ServerResponse): void {
     const scope = new RequestScope(requestIdOf(req));
     res.on('close', () => record(req, res, scope));
+    if (deps.tracing !== null) scope.trace = deps.tracing.request(req);
     const peer = req.socket.remoteAddress ?? '';
     scope.clientIp = peer;
     if (!contains(deps.trustedGateways, peer)) {

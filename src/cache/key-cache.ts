@@ -81,6 +81,8 @@ export class KeyCache {
   /** lru-cache fills this on every get: the entry's remaining TTL, without a second lookup. */
   readonly #status: LRUCache.Status<string, Entry> = {};
   readonly #getOptions = { status: this.#status };
+  /** Wraps a miss's store read in a span when tracing is on (ops/tracing.ts); null when it is off. */
+  traceMiss: (<T>(work: () => Promise<T>) => Promise<T>) | null = null;
 
   constructor(store: KeyStore, opts: KeyCacheOptions, metrics: Metrics | null = null) {
     this.#store = store;
@@ -225,6 +227,11 @@ export class KeyCache {
     const fresh = this.peek(hash);
     if (fresh !== undefined) return fresh;
     this.#lookups?.miss.inc();
+    return this.traceMiss ? this.traceMiss(() => this.#missed(hash)) : this.#missed(hash);
+  }
+
+  /** A miss: loaded once however many requests ask, retried when an eviction discarded the load. */
+  async #missed(hash: string): Promise<CachedVerification | null> {
     for (let attempt = 0; attempt <= RETRIES_AFTER_EVICTION; attempt++) {
       let entry: Entry | undefined;
       try {

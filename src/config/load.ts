@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { compileCidrs } from '../http/client-ip.ts';
 import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { configSchema, secretPaths, type Config } from './schema.ts';
+import { overlayOtelEnv } from './otel-env.ts';
 
 export interface ConfigProblem {
   path: string;
@@ -158,7 +159,7 @@ function semanticProblems(c: Config): ConfigProblem[] {
 /** What the authorizer listener cannot enforce is refused at start-up (docs/gateways/README.md). */
 function authzProblems(c: Config): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  for (const [path, cidrs] of [['server.trustedProxies', c.server.trustedProxies], ['tls.trustXfccFrom', c.tls.trustXfccFrom], ['authz.trustedGateways', c.authz.trustedGateways]] as const) {
+  for (const [path, cidrs] of [['server.trustedProxies', c.server.trustedProxies], ['tls.trustXfccFrom', c.tls.trustXfccFrom], ['authz.trustedGateways', c.authz.trustedGateways], ['tracing.trustedPeers', c.tracing.trustedPeers ?? []]] as const) {
     try {
       compileCidrs(cidrs);
     } catch (err) {
@@ -261,6 +262,7 @@ export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
     const value = kind === 'list' ? listOf(raw) : kind === 'signingKeys' ? signingKeysOf(raw) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
     setPath(tree, path, (filePaths as readonly string[]).includes(path) ? resolve(value as string) : value);
   }
+  problems.push(...overlayOtelEnv(env, (path, value, name) => (fromEnv.set(path, name), setPath(tree, path, value))));
   const parsed = configSchema.safeParse(tree);
   let config: Config | null = parsed.success ? parsed.data : null;
   if (!parsed.success) {

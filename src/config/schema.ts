@@ -197,6 +197,24 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   metrics: z.strictObject({ tenantLabel: z.boolean().default(false) }).prefault({}),
+  // OpenTelemetry traces (docs/tracing.md); the OTEL_* environment variables overlay these (config/otel-env.ts).
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      endpoint: z.url({ protocol: /^https?$/ }).default('http://localhost:4318/v1/traces'),
+      headers: z.record(z.string().min(1), z.string()).default({}),
+      serviceName: z.string().min(1).default('keygate'),
+      sampler: z
+        .strictObject({
+          ratio: z.number().min(0).max(1).default(1),
+          parentBased: z.boolean().default(true),
+        })
+        .prefault({}),
+      trustedPeers: z.array(z.string().min(1)).nullable().default(null),
+      maxQueueSize: z.number().int().positive().max(1_000_000).default(2048),
+      exportDelayMs: z.number().int().positive().max(60_000).default(5000),
+    })
+    .prefault({}),
   readiness: z.strictObject({ requireStore: z.boolean().default(false) }).prefault({}),
   shutdown: z
     .strictObject({
@@ -216,5 +234,6 @@ export const secretPaths = [
   'keys.pepper',
   'redis.url',
   'redis.clusterNodes',
+  'tracing.headers',
   'tokens.signingKeys',
 ] as const;

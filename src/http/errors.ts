@@ -95,12 +95,19 @@ export function errorResponse(requestId: string, code: ErrorCode, message: strin
   return { status, headers, body };
 }
 
+const ANSWERED = Symbol('keygate.errorCode');
+type Answered = ServerResponse & { [ANSWERED]?: ErrorCode };
+
+/** The code of the error envelope keygate answered `res` with, if it did (the access line and the trace name it). */
+export const answeredCode = (res: ServerResponse): ErrorCode | null => (res as Answered)[ANSWERED] ?? null;
+
 /** Writes the error envelope. Safe to call once headers are gone: it then just ends the response. */
 export function sendError(res: ServerResponse, requestId: string, code: ErrorCode, message: string, options: ErrorOptions = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  (res as Answered)[ANSWERED] = code;
   const { status, headers, body } = errorResponse(requestId, code, message, options);
   res.writeHead(status, headers);
   res.end(body);

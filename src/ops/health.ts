@@ -62,7 +62,17 @@ export function createReadiness(deps: ReadinessDeps) {
     }
   }
 
+  /** The store's check alone: what keygate_store_up reports at every scrape. */
+  async function storeCheck(): Promise<Check> {
+    const store = deps.store();
+    if (store === null) return { status: 'down', latencyMs: null };
+    return store.kind === 'memory' ? { status: 'up', latencyMs: 0 } : check(() => store.ping());
+  }
+
   return {
+    async storeUp(): Promise<boolean> {
+      return (await storeCheck()).status === 'up';
+    },
     get phase() {
       return phase;
     },
@@ -70,11 +80,7 @@ export function createReadiness(deps: ReadinessDeps) {
       phase = next;
     },
     async report(): Promise<{ httpStatus: number; body: object }> {
-      const store = deps.store();
-      const [redis, up] = await Promise.all([
-        store === null ? Promise.resolve<Check>({ status: 'down', latencyMs: null }) : store.kind === 'memory' ? Promise.resolve<Check>({ status: 'up', latencyMs: 0 }) : check(() => store.ping()),
-        check(() => tcpLatency(upstream, 1_000)),
-      ]);
+      const [redis, up] = await Promise.all([storeCheck(), check(() => tcpLatency(upstream, 1_000))]);
       deps.onStoreStatus?.(redis.status === 'up');
       const storeDown = redis.status === 'down';
       const status = phase !== 'ready' ? phase : storeDown || up.status === 'down' ? 'degraded' : 'ready';

@@ -66,17 +66,35 @@ export class HotSeries {
     this.counts = new Float64Array(bounds.length + 1);
   }
 
-  observe(value: number): void {
+  /** The latest exemplar of each bucket, once the series has been observed with one (tracing on). */
+  exemplars: Array<Exemplar | undefined> | null = null;
+
+  /** Counts `value`; returns its bucket's index. */
+  observe(value: number): number {
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
     this.counts[i]!++;
     this.sum += value;
     this.count++;
+    return i;
+  }
+
+  /** Counts `value` and keeps it as its bucket's exemplar, with the trace it belongs to (OpenMetrics exemplars). */
+  observeWithExemplar(value: number, traceId: string, spanId: string): void {
+    const i = this.observe(value);
+    (this.exemplars ??= [])[i] = { labelSet: { trace_id: traceId, span_id: spanId }, value, timestamp: Date.now() / 1000 };
   }
 }
 
-type Pair = { value: number; metricName: string; labels: Record<string, string | number>; sharedLabels: Record<string, string>; exemplar?: null };
+/** What prom-client prints after a bucket in the OpenMetrics format: ` # {trace_id="…"} value timestamp`. */
+interface Exemplar {
+  labelSet: Record<string, string>;
+  value: number;
+  timestamp: number;
+}
+
+type Pair = { value: number; metricName: string; labels: Record<string, string | number>; sharedLabels: Record<string, string>; exemplar?: Exemplar | null };
 
 /**
  * A prom-client Histogram whose series count into typed arrays. `series(...)` binds label values once;
@@ -120,9 +138,9 @@ export class HotHistogram<T extends string> extends Histogram<T> {
       let cumulative = 0;
       this.#bounds.forEach((le, i) => {
         cumulative += s.counts[i]!;
-        out.push({ value: cumulative, metricName: `${this.#name}_bucket`, labels: { le }, sharedLabels: s.labels, exemplar: null });
+        out.push({ value: cumulative, metricName: `${this.#name}_bucket`, labels: { le }, sharedLabels: s.labels, exemplar: s.exemplars?.[i] ?? null });
       });
-      out.push({ value: s.count, metricName: `${this.#name}_bucket`, labels: { le: '+Inf' }, sharedLabels: s.labels, exemplar: null });
+      out.push({ value: s.count, metricName: `${this.#name}_bucket`, labels: { le: '+Inf' }, sharedLabels: s.labels, exemplar: s.exemplars?.[this.#bounds.length] ?? null });
       out.push({ value: s.sum, metricName: `${this.#name}_sum`, labels: {}, sharedLabels: s.labels });
       out.push({ value: s.count, metricName: `${this.#name}_count`, labels: {}, sharedLabels: s.labels });
     }
@@ -145,6 +163,7 @@ export class HotHistogram<T extends string> extends Histogram<T> {
       s.counts.fill(0);
       s.sum = 0;
       s.count = 0;
+      s.exemplars = null;
     }
   }
 }

@@ -17,18 +17,37 @@ const redactPaths = [
   '*.token',
 ];
 
-/** The fields of one access line (SPEC §9); they never hold key material (test: ops.logs). */
+/**
+ * The fields of one access line (docs/logging.md); they never hold key material (test: ops.logs). Optional
+ * fields are left out when absent; the order here is the order on the line.
+ */
 export interface AccessFields {
   requestId: string;
   method: string;
   path: string;
   status: number;
+  /** From the request's arrival to the end of its response. */
   durationMs: number;
+  /** keygate's own share: until the request was handed to the upstream, or all of it when keygate answered. */
+  keygateMs?: number;
+  upstreamStatus?: number | null;
   upstreamMs?: number | null;
+  /** The client's address as derived from server.trustedProxies (the socket peer otherwise). */
+  clientIp?: string;
+  userAgent?: string | null;
+  /** Body bytes received from the client and sent to it. */
+  requestBytes?: number;
+  responseBytes?: number;
   tenantId?: string | null;
   keyId?: string | null;
+  /** allowed | refused (keygate answered a 4xx) | failed (keygate answered a 5xx) | preflight | open. */
   decision: string;
+  /** The error code keygate answered with, when it did. */
+  code?: string | null;
   listener?: 'public' | 'internal' | 'authz';
+  /** W3C trace context ids of keygate's span (tracing on), named as OpenTelemetry's log data model names them. */
+  trace_id?: string;
+  span_id?: string;
 }
 
 /** Writes one access line, or does nothing when access logging is off. */
@@ -57,12 +76,20 @@ const quoted = (s: string | null): string => (s === null ? 'null' : PLAIN.test(s
  * (serialiser lookups, redaction, formatters) and a generic stringify of the object are not needed.
  */
 export function accessLine(f: AccessFields, time: string): string {
-  let line = `{"level":"info","time":"${time}","service":"keygate","requestId":${quoted(f.requestId)},"method":${quoted(f.method)},"path":${quoted(f.path)},"status":${f.status},"durationMs":${f.durationMs}`;
+  let line = `{"level":"info","timestamp":"${time}","service":"keygate","requestId":${quoted(f.requestId)},"method":${quoted(f.method)},"path":${quoted(f.path)},"status":${f.status},"durationMs":${f.durationMs}`;
+  if (f.keygateMs !== undefined) line += `,"keygateMs":${f.keygateMs}`;
+  if (f.upstreamStatus !== undefined) line += `,"upstreamStatus":${f.upstreamStatus}`;
   if (f.upstreamMs !== undefined) line += `,"upstreamMs":${f.upstreamMs}`;
+  if (f.clientIp !== undefined) line += `,"clientIp":${quoted(f.clientIp)}`;
+  if (f.userAgent !== undefined) line += `,"userAgent":${quoted(f.userAgent)}`;
+  if (f.requestBytes !== undefined) line += `,"requestBytes":${f.requestBytes}`;
+  if (f.responseBytes !== undefined) line += `,"responseBytes":${f.responseBytes}`;
   if (f.tenantId !== undefined) line += `,"tenantId":${quoted(f.tenantId)}`;
   if (f.keyId !== undefined) line += `,"keyId":${quoted(f.keyId)}`;
   line += `,"decision":${quoted(f.decision)}`;
+  if (f.code !== undefined) line += `,"code":${quoted(f.code)}`;
   if (f.listener !== undefined) line += `,"listener":"${f.listener}"`;
+  if (f.trace_id !== undefined) line += `,"trace_id":"${f.trace_id}","span_id":"${f.span_id}"`;
   return `${line},"msg":"request"}\n`;
 }
 
@@ -73,7 +100,9 @@ export function createLoggers(cfg: Config['logging'], fd = 1): Loggers {
     {
       level: cfg.level,
       base: { service: 'keygate' },
-      timestamp: () => `,"time":"${isoNow()}"`,
+      // `timestamp` (ISO 8601) and a `level` word: what Datadog, Vector and Loki read without configuration
+      // (docs/logging.md).
+      timestamp: () => `,"timestamp":"${isoNow()}"`,
       formatters: { level: (label: string) => ({ level: label }) },
       redact: { paths: redactPaths, censor: '[redacted]' },
     },

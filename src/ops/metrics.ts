@@ -21,7 +21,7 @@ export type DecisionListener = 'public' | 'management' | 'internal' | 'authz';
 // gauge that is kept beside it, so nothing is lost: `sum(nodejs_active_handles)` gives the same number.
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number }) {
+export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number; storeUp?: () => Promise<boolean> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
@@ -67,7 +67,15 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       registers: [registry],
     }),
     cacheEntries: new Gauge({ name: 'keygate_key_cache_entries', help: 'Entries in the key cache.', registers: [registry] }),
-    storeUp: new Gauge({ name: 'keygate_store_up', help: '1 when the key store answered its last health check.', registers: [registry] }),
+    storeUp: new Gauge({
+      name: 'keygate_store_up',
+      help: '1 when the key store answers (checked at every scrape, and by /readyz).',
+      registers: [registry],
+      // Asked at the scrape itself, so the first scrape is true too (not 0 until something called /readyz).
+      async collect(this: Gauge) {
+        if (opts.storeUp) this.set((await opts.storeUp()) ? 1 : 0);
+      },
+    }),
     storeErrors: new Counter({
       name: 'keygate_store_errors_total',
       help: 'Failed key store calls, by operation.',

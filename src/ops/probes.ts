@@ -5,6 +5,7 @@ import { requestIdOf } from '../http/request-id.ts';
 import type { Readiness } from './health.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { OPENMETRICS_TYPE, openMetricsView, wantsOpenMetrics } from './openmetrics.ts';
 
 export interface ProbeDeps {
   readiness: Readiness;
@@ -25,6 +26,13 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export function createProbes(deps: ProbeDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { readiness, metrics, logger } = deps;
   const duration = metrics.requestDuration.series('internal');
+  const openMetrics = openMetricsView(metrics.registry);
+
+  // The classic text format unless the scraper asks for OpenMetrics (the format that carries exemplars).
+  const scrape = (accept: string | undefined): Promise<[type: string, text: string]> =>
+    wantsOpenMetrics(accept)
+      ? openMetrics().then((text) => [OPENMETRICS_TYPE, text])
+      : metrics.registry.metrics().then((text) => [metrics.registry.contentType, text]);
 
   const send = (res: ServerResponse, status: number, type: string, body: string) => {
     res.statusCode = status;
@@ -52,7 +60,7 @@ export function createProbes(deps: ProbeDeps): (req: IncomingMessage, res: Serve
     }
     const answer = path === '/readyz'
       ? readiness.report().then(({ httpStatus, body }) => send(res, httpStatus, JSON_TYPE, JSON.stringify(body)))
-      : (metrics.cacheEntries.set(deps.cacheSize()), metrics.registry.metrics().then((text) => send(res, 200, metrics.registry.contentType, text)));
+      : (metrics.cacheEntries.set(deps.cacheSize()), scrape(req.headers.accept).then(([type, text]) => send(res, 200, type, text)));
     answer.catch((err: unknown) => {
       logger.error({ err, requestId }, 'unhandled error in management API');
       sendError(res, requestId, 'internal_error', 'Internal error.');

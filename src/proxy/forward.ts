@@ -173,7 +173,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   /** undici 7 passes the chunk sent (its typings say a size): large uploads are counted for body-gc.ts. */
   onBodySent(chunk: Buffer | number): void {
-    if (this.#countBody) countStreamed(typeof chunk === 'number' ? chunk : chunk.length);
+    const bytes = typeof chunk === 'number' ? chunk : chunk.length;
+    this.#scope.requestBytes += bytes;
+    if (this.#countBody) countStreamed(bytes);
   }
 
   // The upstream's reason phrase (the fourth argument) is never copied: node writes the standard one for the
@@ -184,6 +186,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#resume = resume;
     const seconds = (performance.now() - this.#started) / 1000;
     this.#scope.upstreamSeconds = seconds;
+    this.#scope.upstreamStatus = statusCode;
+    this.#scope.trace?.upstreamHead(statusCode);
     this.#upstream.upstreamDuration.observe(seconds);
     try {
       this.#res.writeHead(statusCode, responseHeaders(raw, this.#scope, this.#scope.responseHeaders));
@@ -198,6 +202,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    this.#scope.responseBytes += chunk.length;
     if (this.#res.write(chunk)) return true;
     // A slow client pauses the upstream: undici stops reading until the client has drained.
     this.#res.once('drain', this.#resume!);
@@ -206,10 +211,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.#res.end();
+    this.#scope.trace?.upstreamEnd();
     this.#end();
   }
 
   onError(err: Error): void {
+    this.#scope.trace?.upstreamEnd(kindOf(err));
     this.#stopTimer();
     if (!this.#settled) this.#upstream.fail(err, this.#res, this.#scope);
     this.#end();
@@ -355,11 +362,14 @@ const RETRY_AFTER = { 'Retry-After': '1' };
  */
 export function createForwarder(opts: ForwardOptions) {
   const base = basePathOf(opts.target);
+  const origin = new URL(opts.target).origin;
   const upstream = new Upstream(opts);
 
   /** `headers`: the forwarded head (proxy/headers.ts); `body`: bytes already read (assistant routes), else null. */
   function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, headers: string[], body: Buffer | null): void {
     const streamed = !body && declaresBody(req);
+    scope.forwardedAt = performance.now();
+    if (scope.trace) scope.trace.upstream(req.method ?? 'GET', origin + base + scope.target!.path, headers);
     const request: Dispatcher.DispatchOptions = { path: base + scope.target!.url, method: (req.method ?? 'GET') as Dispatcher.HttpMethod, headers, body: streamed ? req : body };
     const exchange = new Exchange(res, scope, upstream, request, streamed && isLargeBody(req));
     scope.upstream = exchange;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
-import { refusalMessage, type ErrorCode } from '../http/errors.ts';
+import { answeredCode, codeToStatus, refusalMessage, type ErrorCode } from '../http/errors.ts';
 import type { Target } from '../http/target.ts';
 import { isFailedAttempt } from '../limits/failures.ts';
 import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
@@ -48,6 +48,7 @@ export function createGate(deps: GateDeps, exits: GateExits) {
   function refuse(req: IncomingMessage, res: ServerResponse, scope: RequestScope, r: Refusal, headers?: Record<string, string>): void {
     authDuration.observe((performance.now() - scope.started) / 1000);
     scope.decision = r.code;
+    scope.trace?.decided(r.code, r.identity?.tenant.id ?? null, r.identity?.key.id ?? null);
     if (r.identity) {
       scope.tenantId = r.identity.tenant.id;
       scope.keyId = r.identity.key.id;
@@ -66,6 +67,7 @@ export function createGate(deps: GateDeps, exits: GateExits) {
 
   function storeDown(res: ServerResponse, scope: RequestScope, err: unknown): void {
     scope.decision = 'store_unavailable';
+    scope.trace?.decided('store_unavailable', null, null);
     metrics.decision('store_unavailable', null, LISTENER_OF[scope.door]);
     warnStoreDown({ err, requestId: scope.requestId });
     exits.send(res, scope, 'store_unavailable', refusalMessage.store_unavailable);
@@ -73,6 +75,7 @@ export function createGate(deps: GateDeps, exits: GateExits) {
 
   function pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
     scope.decision = 'allowed';
+    scope.trace?.decided('allowed', scope.tenantId, scope.keyId);
     metrics.decision('allowed', scope.tenantId, LISTENER_OF[scope.door]);
     if (verdict) scope.addRateLimit(verdict);
     const origin = req.headers.origin;
@@ -108,6 +111,12 @@ export function createGate(deps: GateDeps, exits: GateExits) {
 
   /** Runs the gate for a request whose `scope.target`, `scope.door` and `scope.clientIp` are set. */
   function enter(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
+    // Traced, the gate runs under its own span, so the store round trips it makes are that span's children.
+    if (scope.trace) scope.trace.gate(() => run(req, res, scope));
+    else run(req, res, scope);
+  }
+
+  function run(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
     const blocked = failures.blockedFor(scope.clientIp);
     if (blocked > 0) {
       return refuse(req, res, scope, { ok: false, code: 'too_many_failed_attempts', message: refusalMessage.too_many_failed_attempts }, { 'Retry-After': String(blocked) });
@@ -131,20 +140,41 @@ export type Gate = ReturnType<typeof createGate>;
 export function createRecorder(listener: 'public' | 'authz', metrics: Metrics, access: AccessLog) {
   const requestDuration = metrics.requestDuration.series(listener);
   return function record(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
-    const seconds = (performance.now() - scope.started) / 1000;
-    metrics.countRequest(listener, req.method ?? 'GET', res.statusCode, scope.tenantId);
-    requestDuration.observe(seconds);
+    const ms = performance.now() - scope.started;
+    const status = res.statusCode;
+    const trace = scope.trace;
+    metrics.countRequest(listener, req.method ?? 'GET', status, scope.tenantId);
+    if (trace !== null && trace.sampled) requestDuration.observeWithExemplar(ms / 1000, trace.traceId, trace.spanId);
+    else requestDuration.observe(ms / 1000);
+    const code = answeredCode(res) ?? (scope.decision in codeToStatus ? (scope.decision as ErrorCode) : null);
+    trace?.end(res.writableFinished ? status : 0, code, scope.target?.path ?? null, scope.door, scope.clientIp);
+    const forwarded = scope.forwardedAt > 0;
+    const agent = req.headers['user-agent'];
     access({
       requestId: scope.requestId,
       method: req.method ?? 'GET',
       path: scope.target?.path ?? '(refused)',
-      status: res.statusCode,
-      durationMs: Math.round(seconds * 1e6) / 1e3,
-      upstreamMs: scope.upstreamSeconds === null ? null : Math.round(scope.upstreamSeconds * 1e6) / 1e3,
+      status,
+      durationMs: millis(ms),
+      keygateMs: millis(forwarded ? scope.forwardedAt - scope.started : ms),
+      upstreamStatus: scope.upstreamStatus,
+      upstreamMs: scope.upstreamSeconds === null ? null : millis(scope.upstreamSeconds * 1000),
+      clientIp: scope.clientIp || (req.socket.remoteAddress ?? ''),
+      userAgent: agent === undefined ? null : agent.length > MAX_USER_AGENT ? agent.slice(0, MAX_USER_AGENT) : agent,
+      requestBytes: forwarded ? scope.requestBytes : bodyBytesRead(req),
+      responseBytes: forwarded ? scope.responseBytes : req.method === 'HEAD' ? 0 : Number(res.getHeader('content-length') ?? 0),
       tenantId: scope.tenantId,
       keyId: scope.keyId,
-      decision: scope.decision,
+      decision: code === null ? scope.decision : codeToStatus[code] >= 500 ? 'failed' : 'refused',
+      code,
       ...(listener === 'authz' ? { listener } : {}),
+      ...(trace === null ? {} : { trace_id: trace.traceId, span_id: trace.spanId }),
     });
   };
 }
+
+/** User agents are cut to this many characters on the access line (a header may be 16 KiB). */
+const MAX_USER_AGENT = 256;
+const millis = (ms: number): number => Math.round(ms * 1e3) / 1e3;
+/** A body keygate read itself (management requests): its declared length; an unread one (a refusal) counts 0. */
+const bodyBytesRead = (req: IncomingMessage): number => (req.readableEnded ? Number(req.headers['content-length'] ?? 0) || 0 : 0);

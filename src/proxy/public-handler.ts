@@ -6,6 +6,7 @@ import { sendError, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal } from '../http/target.ts';
 import type { AccessLog } from '../ops/logger.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { declaresBody } from './body.ts';
 import type { Forwarder } from './forward.ts';
 import { createGate, createRecorder, type GateDeps } from './gate.ts';
@@ -27,6 +28,8 @@ export interface PublicHandlerDeps extends IdentityHeaderDeps, GateDeps {
   managementBodyTimeoutMs: number;
   forwarder: Forwarder;
   access: AccessLog;
+  /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
+  tracing: Tracing | null;
 }
 
 const SCOPE = Symbol('keygate.scope');
@@ -42,7 +45,7 @@ const sendRefusal = (res: ServerResponse, scope: RequestScope, code: ErrorCode, 
  * exists on one door and not on the other, and an unauthenticated request is answered before its body is read.
  */
 export function createPublicHandler(deps: PublicHandlerDeps) {
-  const { usage, forwarder, metrics } = deps;
+  const { usage, forwarder, metrics, tracing } = deps;
   const authDuration = metrics.authDuration;
   const record = createRecorder('public', metrics, deps.access);
 
@@ -93,6 +96,9 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     const scope = new RequestScope(requestIdOf(req));
     (res as Tracked)[SCOPE] = scope;
     res.on('close', closed);
+    if (tracing !== null) scope.trace = tracing.request(req);
+    // Derived first, so that every access line (preflights and malformed targets too) names the client.
+    scope.clientIp = clientIpOf(req, deps.trustedProxies);
     const target = canonicalTarget(req.url ?? '/');
     if (isRefusal(target)) return gate.refuse(req, res, scope, { ok: false, code: 'malformed_request', message: target.refused });
     scope.target = target;
@@ -106,7 +112,6 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
       scope.decision = 'open';
       return manage(req, res, scope, null);
     }
-    scope.clientIp = clientIpOf(req, deps.trustedProxies);
     gate.enter(req, res, scope);
   };
 }

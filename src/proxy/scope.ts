@@ -2,6 +2,7 @@ import { addCorsFields } from '../auth/origin.ts';
 import type { Door } from '../auth/pipeline.ts';
 import type { Target } from '../http/target.ts';
 import type { RateVerdict } from '../limits/types.ts';
+import type { RequestTrace } from '../ops/tracing.ts';
 import { rateLimitFields, type ResponseFieldOwner } from './headers.ts';
 
 /**
@@ -20,6 +21,15 @@ export class RequestScope implements ResponseFieldOwner {
   tenantId: string | null = null;
   keyId: string | null = null;
   upstreamSeconds: number | null = null;
+  /** The upstream's response status, once its head arrived (the access line). */
+  upstreamStatus: number | null = null;
+  /** When the request was handed to the upstream (performance.now()): keygate's own share of the time ends there. */
+  forwardedAt = 0;
+  /** Body bytes keygate forwarded to the upstream and relayed back to the client (the access line). */
+  requestBytes = 0;
+  responseBytes = 0;
+  /** The request's spans when tracing is on (ops/tracing.ts); null when it is off. */
+  trace: RequestTrace | null = null;
   /** keygate's own response fields as a flat [name, value, ...] list: X-Request-Id, RateLimit-*, CORS. */
   readonly responseHeaders: string[];
   /** Set with the fields below: the upstream's own copies of them are dropped (headers.ts responseHeaders). */

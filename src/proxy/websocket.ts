@@ -18,6 +18,7 @@ import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type Logger } from '../ops/logger.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
 import { isManagement } from './public-handler.ts';
 import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
@@ -49,6 +50,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps {
   maxPayloadBytes: number;
   metrics: Metrics;
   logger: Logger;
+  /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
+  tracing: Tracing | null;
 }
 
 const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
@@ -81,6 +84,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
     if (!socket.destroyed) socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
     metrics.decision(code, tenantId);
+    deps.tracing?.upgrades.get(socket)?.end(res.status, code, null, 'upgrade', '');
   }
 
   function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
@@ -149,8 +153,10 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.once('end', left).once('close', left);
     if (socket.destroyed || socket.readableEnded) return left();
     try {
+      const headers = upstreamHeaders(req, identity, target, requestId);
+      deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
       const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
-        headers: upstreamHeaders(req, identity, target, requestId),
+        headers,
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
         maxPayload: maxPayloadBytes,
@@ -170,6 +176,13 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
             done = true;
             socket.off('end', left).off('close', left);
             sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release });
+            const trace = deps.tracing?.upgrades.get(socket);
+            if (trace) {
+              trace.decided('allowed', identity.tenant.id, identity.key.id);
+              trace.upstreamHead(101);
+              trace.end(101, null, target.path, 'upgrade', clientIpOf(req, deps.trustedProxies));
+              deps.tracing!.session(trace, client, dialled);
+            }
           });
         } catch (err) {
           logger.error({ err, requestId }, 'WebSocket handshake failed');
@@ -234,8 +247,17 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     });
   }
 
-  /** The public listener's 'upgrade' handler. */
-  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * The public listener's 'upgrade' handler. Traced, the handshake is a span (ended where the upgrade is answered,
+   * on the socket) and the checks run under it, so their store round trips are its children.
+   */
+  const handleUpgrade = deps.tracing === null ? upgrade : (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const trace = deps.tracing!.request(req);
+    deps.tracing!.upgrades.set(socket, trace);
+    trace.gate(() => upgrade(req, socket, head));
+  };
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req);
     const bad = handshakeProblem(req);

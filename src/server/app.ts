@@ -30,6 +30,7 @@ import { createReadiness } from '../ops/health.ts';
 import { createLoggers, throttledWarn } from '../ops/logger.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
+import { loadTracing, type RedisLike } from '../ops/tracing.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { basePathOf } from '../proxy/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
@@ -65,12 +66,16 @@ const listenOn = (server: Server, port: number, host: string) =>
  */
 export async function startKeygate(config: Config) {
   const { logger, access, drain: drainLogs, dropped } = createLoggers(config.logging);
-  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped });
+  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp() });
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
   let adminToken = config.admin.token;
   let generatedAdminToken: string | null = null;
   if (!adminToken) adminToken = generatedAdminToken = `kg_admin_${randomBytes(24).toString('base64url')}`;
+  // OpenTelemetry (docs/tracing.md): the SDK is loaded only when tracing is on. A traceparent is continued from
+  // tracing.trustedPeers, by default the proxies and gateways keygate already trusts.
+  const tracePeers = config.tracing.trustedPeers ?? [...config.server.trustedProxies, ...config.authz.trustedGateways];
+  const tracing = await loadTracing({ config: config.tracing, trustedPeers: tracePeers.length ? compileCidrs(tracePeers) : null, version, upstreamUrl: config.upstream.url, logger });
 
   // ---- internal listener, up before anything else ----------------------------------------------------------
   let store: KeyStore | null = null;
@@ -110,6 +115,7 @@ export async function startKeygate(config: Config) {
   const opened = await openStore(config);
   store = opened.store;
   const redis = opened.redis;
+  if (redis && tracing) tracing.traceRedis(redis as unknown as RedisLike);
   if (store.kind === 'memory') {
     logger.warn('no Redis configured: using the embedded in-memory store; tenants and keys vanish when keygate stops');
   } else if (!opened.ready) {
@@ -133,6 +139,7 @@ export async function startKeygate(config: Config) {
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
   const hash = createKeyHasher(config.keys.pepper);
   const cache = new KeyCache(store, config.cache, metrics);
+  if (tracing) cache.traceMiss = tracing.lookup;
   cacheSize = () => cache.size;
   // Session tokens: signed by the configured ring; the embedded store (one process) may make its own key.
   const tokenRing = config.tokens.signingKeys.length ? config.tokens.signingKeys : store.kind === 'memory' ? [randomSigningKey()] : [];
@@ -213,6 +220,7 @@ export async function startKeygate(config: Config) {
     metrics,
     logger,
     access,
+    tracing,
   });
   const websockets = createWebSocketProxy({
     pipeline,
@@ -231,6 +239,7 @@ export async function startKeygate(config: Config) {
     ...identityHeaders,
     metrics,
     logger,
+    tracing,
   });
   await cache.attach(websockets).catch((err: unknown) => logger.warn({ err }, 'cache invalidation subscription pending'));
 
@@ -264,6 +273,7 @@ export async function startKeygate(config: Config) {
       metrics,
       logger,
       access,
+      tracing,
       trustedGateways: compileCidrs(config.authz.trustedGateways),
       trustedProxies,
       signingSecret: config.upstream.signingSecret,
@@ -324,6 +334,7 @@ export async function startKeygate(config: Config) {
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
+        await tracing?.shutdown(); // the spans of the last requests are exported before exit
       })();
       return stopping;
     },

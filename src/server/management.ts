@@ -7,6 +7,7 @@ import { buildOpenApi } from '../api/openapi.ts';
 import { selfServiceRouter } from '../api/self-service.ts';
 import { MintAudit, SessionTokenService } from '../api/session-tokens.ts';
 import type { Config } from '../config/schema.ts';
+import { answeredCode } from '../http/errors.ts';
 import { pathOf } from '../http/path.ts';
 import type { KeyFormat } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
@@ -57,7 +58,9 @@ function observe(metrics: Metrics, access: AccessLog): RequestHandler {
       metrics.countRequest('internal', req.method, res.statusCode);
       metrics.requestDuration.series('internal').observe(seconds);
       if (req.path !== '/healthz' && req.path !== '/readyz' && req.path !== '/metrics') {
-        access({ requestId: res.locals.requestId as string, method: req.method, path: pathOf(req.originalUrl), status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, listener: 'internal', decision: 'management' });
+        const code = answeredCode(res);
+        // The admin API has no gate: `management` names the listener's kind of request; its refusals carry their code.
+        access({ requestId: res.locals.requestId as string, method: req.method, path: pathOf(req.originalUrl), status: res.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, clientIp: req.socket.remoteAddress ?? '', userAgent: req.headers['user-agent']?.slice(0, 256) ?? null, decision: 'management', code, listener: 'internal' });
       }
     });
     next();

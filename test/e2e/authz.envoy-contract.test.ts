@@ -197,7 +197,7 @@ describe('Envoy ext_authz HTTP service (docs/gateways/envoy.yaml)', () => {
     expect(metrics).toMatch(/keygate_requests_total\{listener="authz",method="GET",status_class="2xx"\} [1-9]/);
     expect(metrics).toMatch(/keygate_requests_total\{listener="authz",method="GET",status_class="4xx"\} [1-9]/);
     // Access lines are written in batches: wait for this one.
-    const find = () => kg.output().split('\n').find((l) => l.includes('"listener":"authz"') && l.includes('"decision":"rate_limited"') && l.includes(made.body.id));
+    const find = () => kg.output().split('\n').find((l) => l.includes('"listener":"authz"') && l.includes('"decision":"refused","code":"rate_limited"') && l.includes(made.body.id));
     for (let i = 0; i < 50 && !find(); i++) await new Promise((r) => setTimeout(r, 100));
     const line = find();
     expect(line).toBeDefined();

@@ -108,7 +108,7 @@ describe('session minutes per month', () => {
     const [warning] = logLines(a, 'session quota ending').filter((l) => l.keyId === made.body.id);
     expect(warning).toMatchObject({ tenantId: tenant.id, scope: 'key', quota: 'sessionMinutesPerMonth' });
     // sessionWarningSeconds (3) before the minutes ran out, the grace (1) before the close; the check runs every second.
-    expect(closed.at - Date.parse(warning.time)).toBeGreaterThan(2_500);
+    expect(closed.at - Date.parse(warning.timestamp)).toBeGreaterThan(2_500);
     expect(Math.abs(Date.parse(warning.closesAt) - closed.at)).toBeLessThan(1_500);
     const events = [...logLines(a, 'quota.threshold'), ...logLines(b, 'quota.threshold')].map((l) => l.event).filter((e) => e.keyId === made.body.id);
     expect(events).toMatchObject([{ quota: 'sessionMinutesPerMonth', threshold: 100, limit: 1, used: 1, period: month() }]);

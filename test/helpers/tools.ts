@@ -7,12 +7,17 @@ import { join } from 'node:path';
 // `go install` into ~/.cache/keygate, the others from Debian's packages); a test that needs one fails, never
 // skips, when it is missing.
 
-export type Tool = 'helm' | 'promtool' | 'chromium';
+export type Tool = 'helm' | 'promtool' | 'chromium' | 'jaeger' | 'prometheus';
+
+/** The Jaeger release .ci/run builds (the tracing test reads traces back from it). */
+export const JAEGER_VERSION = 'v1.75.0';
 
 const INSTALL: Record<Tool, string> = {
   helm: 'run .ci/run (it installs helm with `go install` into ~/.cache/keygate)',
   promtool: 'run .ci/run (it installs it) or apt-get install prometheus',
   chromium: 'run .ci/run (it installs it) or apt-get install chromium',
+  jaeger: `run .ci/run (it builds Jaeger ${JAEGER_VERSION} with Go into ~/.cache/keygate/jaeger-${JAEGER_VERSION})`,
+  prometheus: 'run .ci/run (it installs it: Debian package prometheus) or apt-get install prometheus',
 };
 
 function onPath(name: string): string | null {
@@ -32,12 +37,16 @@ function cachedHelm(): string | null {
   return dirs.length ? join(cache, dirs.at(-1)!, 'helm') : null;
 }
 
-/** Where the tool is, or null. `HELM`, `PROMTOOL` and `CHROMIUM` override. */
+/** Where the tool is, or null. `HELM`, `PROMTOOL`, `CHROMIUM`, `JAEGER` and `PROMETHEUS` override. */
 export function findTool(tool: Tool): string | null {
   const override = process.env[tool.toUpperCase()];
   if (override) return existsSync(override) ? override : null;
   // helm: the one on PATH (.ci/run puts its pinned build first), else the one .ci/run cached.
   if (tool === 'helm') return onPath('helm') ?? cachedHelm();
+  if (tool === 'jaeger') {
+    const cached = join(homedir(), '.cache', 'keygate', `jaeger-${JAEGER_VERSION}`, 'jaeger');
+    return existsSync(cached) ? cached : null;
+  }
   return onPath(tool);
 }
 
@@ -48,6 +57,8 @@ export function tool(name: Tool): string {
   return path;
 }
 
+// Jaeger and Prometheus are not checked up front: only the tracing and exemplar tests need them, and they fail
+// on their own (tool() throws) when either is missing.
 export const missingTools = (): string[] =>
   (['helm', 'promtool', 'chromium'] as const).filter((t) => findTool(t) === null).map((t) => `${t} (${INSTALL[t]})`);
 

@@ -4,12 +4,13 @@ import { accessLine, type AccessFields } from '../../../src/ops/logger.ts';
 
 // The access line is built by hand (ops/logger.ts): it must be exactly what a generic JSON.stringify of the same
 // fields gives, for every shape the listeners write and for strings that need escaping.
-const generic = (f: AccessFields, time: string) => `{"level":"info","time":"${time}","service":"keygate",${JSON.stringify(f).slice(1, -1)},"msg":"request"}\n`;
+const generic = (f: AccessFields, time: string) => `{"level":"info","timestamp":"${time}","service":"keygate",${JSON.stringify(f).slice(1, -1)},"msg":"request"}\n`;
 
 describe('accessLine', () => {
   const cases: AccessFields[] = [
-    { requestId: 'r1', method: 'GET', path: '/v1/calls', status: 200, durationMs: 1.234, upstreamMs: 0.5, tenantId: 'ten_1', keyId: 'key_1', decision: 'allowed' },
-    { requestId: 'r2', method: 'POST', path: '(refused)', status: 400, durationMs: 0, upstreamMs: null, tenantId: null, keyId: null, decision: 'malformed_request', listener: 'authz' },
+    { requestId: 'r1', method: 'GET', path: '/v1/calls', status: 200, durationMs: 1.234, keygateMs: 0.1, upstreamStatus: 200, upstreamMs: 0.5, clientIp: '10.0.0.1', userAgent: 'curl/8', requestBytes: 0, responseBytes: 12, tenantId: 'ten_1', keyId: 'key_1', decision: 'allowed', code: null, trace_id: '0af7651916cd43dd8448eb211c80319c', span_id: 'b7ad6b7169203331' },
+    { requestId: 'r2', method: 'POST', path: '(refused)', status: 400, durationMs: 0, keygateMs: 0, upstreamStatus: null, upstreamMs: null, clientIp: '::1', userAgent: null, tenantId: null, keyId: null, decision: 'refused', code: 'malformed_request', listener: 'authz' },
+    { requestId: 'r5', method: 'GET', path: '/v1/x', status: 200, durationMs: 1, clientIp: '1.2.3.4', userAgent: 'Mozilla/5.0 "quoted" \\ \u00e9', decision: 'allowed' },
     { requestId: 'r3', method: 'GET', path: '/admin/v1/tenants', status: 201, durationMs: 12.5, decision: 'management', listener: 'internal' },
     { requestId: 'a"b\\c\u0001\u007f\u00e9\u2028', method: 'M"\n', path: '/x"y\\z', status: 599, durationMs: 1e-3, decision: 'd"' },
   ];

@@ -55,6 +55,12 @@ describe('what `keygate serve` loads at start', () => {
     expect(packages).toContain('ioredis');
   });
 
+  it('leaves the OpenTelemetry SDK for a process with tracing on (it is imported only then)', () => {
+    expect([...packages].filter((p) => p.startsWith('@opentelemetry/'))).toEqual([]);
+    expect([...files].map(rel)).toContain('ops/tracing.ts');
+    expect([...files].map(rel)).not.toContain('ops/tracing-sdk.ts');
+  });
+
   it('leaves Express, the management routes, their schemas and the OpenAPI document for the first management request', () => {
     expect(packages).not.toContain('express');
     const management = [...files].map(rel).filter((f) => f.startsWith('api/') || f === 'server/management.ts' || f === 'webhooks/routes.ts' || f === 'webhooks/schemas.ts');
