@@ -40,7 +40,7 @@ function traffic(url: string, key: string) {
 
 describe('rolling restart behind a load balancer', () => {
   it('loses no request while each replica is stopped and replaced under traffic', async () => {
-    const options = { config: { shutdown: { drainDelaySeconds: 1, timeoutSeconds: 10 } } };
+    const options = { config: { shutdown: { drainDelaySeconds: 2, timeoutSeconds: 10 } } };
     const first = [await servers.keygate(options), await servers.keygate(options)];
     const balancer = await startBalancer(first.map(backendOf));
     try {

@@ -21,20 +21,32 @@ export interface Balancer {
   close(): Promise<void>;
 }
 
+interface Entry {
+  backend: Backend;
+  ready: boolean;
+  failures: number;
+}
+
+const UNHEALTHY_AFTER = 3;
+
 export async function startBalancer(initial: Backend[], pollMs = 100): Promise<Balancer> {
-  const backends = new Map<string, { backend: Backend; ready: boolean }>(initial.map((b) => [b.url, { backend: b, ready: false }]));
+  const backends = new Map<string, Entry>(initial.map((b) => [b.url, { backend: b, ready: false, failures: 0 }]));
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   let next = 0;
 
   const poll = async () => {
     await Promise.all(
       [...backends.values()].map(async (entry) => {
+        // As a cloud balancer's health check: an answer decides at once (200 in, anything else out); a check
+        // that fails to get one (timeout, refused) takes the backend out only after UNHEALTHY_AFTER in a row, so a
+        // slow poll on a loaded machine does not empty the pool.
         try {
-          const res = await fetch(entry.backend.readyUrl, { signal: AbortSignal.timeout(pollMs * 5) });
+          const res = await fetch(entry.backend.readyUrl, { signal: AbortSignal.timeout(2_000) });
           await res.arrayBuffer();
           entry.ready = res.status === 200;
+          entry.failures = 0;
         } catch {
-          entry.ready = false;
+          if (++entry.failures >= UNHEALTHY_AFTER) entry.ready = false;
         }
       }),
     );
@@ -69,7 +81,7 @@ export async function startBalancer(initial: Backend[], pollMs = 100): Promise<B
 
   return {
     url: `http://127.0.0.1:${port}`,
-    add: (b) => backends.set(b.url, { backend: b, ready: false }),
+    add: (b) => backends.set(b.url, { backend: b, ready: false, failures: 0 }),
     remove: (url) => backends.delete(url),
     async waitReady(url) {
       while (!backends.get(url)?.ready) await new Promise((r) => setTimeout(r, pollMs));
