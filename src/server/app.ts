@@ -28,6 +28,8 @@ import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
 import { createLoggers, throttledWarn } from '../ops/logger.ts';
+import { DecisionRing } from '../ops/decision-ring.ts';
+import { RecentBlocks } from '../limits/recent-blocks.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { loadTracing, type RedisLike } from '../ops/tracing.ts';
@@ -47,6 +49,10 @@ type ManagementApps = { internal: Handler; public: Handler };
 
 /** limits.blocked events one replica sends per minute at most (the rest are counted in the next one's `suppressed`). */
 const BLOCKED_EVENTS_PER_MINUTE = 60;
+/** The console's per-minute decision chart covers the last 3 hours (a fixed ring: 180 × 6 counters). */
+const CONSOLE_RING_MINUTES = 180;
+/** Blocked addresses the console lists (the most recent; their blocks live in the limiter). */
+const RECENT_BLOCKS = 100;
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -66,7 +72,10 @@ const listenOn = (server: Server, port: number, host: string) =>
  */
 export async function startKeygate(config: Config) {
   const { logger, access, drain: drainLogs, dropped } = createLoggers(config.logging);
-  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp() });
+  // The console's fleet chart: decisions per minute over the last CONSOLE_RING_MINUTES, this process's (ops/decision-ring.ts).
+  const ring = new DecisionRing(CONSOLE_RING_MINUTES);
+  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp(), onDecision: (d, listener) => listener !== 'internal' && ring.record(d) });
+  const blocks = new RecentBlocks(RECENT_BLOCKS);
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
   let adminToken = config.admin.token;
@@ -90,7 +99,7 @@ export async function startKeygate(config: Config) {
   // The management APIs (Express, zod schemas, the OpenAPI document) load on their first request: an idle
   // sidecar does without them (server/management.ts). The probes are answered without them from the start.
   let ready: ReturnType<ManagementDeps['ready']> = null;
-  const managementDeps: ManagementDeps = { config, version, adminToken, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
+  const managementDeps: ManagementDeps = { config, version, adminToken, ring, blocks, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
   let loading: Promise<ManagementApps> | null = null;
   let apps: ManagementApps | null = null;
   const lazily = (which: 'internal' | 'public'): Handler => (req, res) => {
@@ -185,21 +194,37 @@ export async function startKeygate(config: Config) {
     logger,
   });
   const failed = config.limits.failedAttempts;
+  // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked;
+  // at most BLOCKED_EVENTS_PER_MINUTE per replica (a client with many addresses causes blocks at will), the
+  // next one saying how many were left out.
+  const blockedEvent = perMinute(BLOCKED_EVENTS_PER_MINUTE, (suppressed, ip: string, blockSeconds: number) => {
+    const at = new Date();
+    logger.info({ ip, blockSeconds }, 'address blocked for failed authentication attempts');
+    const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString(), suppressed };
+    webhooks?.enqueue(null, newEvent('limits.blocked', data, at)).catch((err: unknown) => logger.warn({ err, ip }, 'limits.blocked not written to the webhook outbox'));
+  });
   const failures = new FailureBlockImpl({
     redis,
     prefix: config.redis.keyPrefix,
     cfg: failed,
-    // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked;
-    // at most BLOCKED_EVENTS_PER_MINUTE per replica (a client with many addresses causes blocks at will), the
-    // next one saying how many were left out.
-    onBlocked: perMinute(BLOCKED_EVENTS_PER_MINUTE, (suppressed, ip: string, blockSeconds: number) => {
-      const at = new Date();
-      logger.info({ ip, blockSeconds }, 'address blocked for failed authentication attempts');
-      const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString(), suppressed };
-      webhooks?.enqueue(null, newEvent('limits.blocked', data, at)).catch((err: unknown) => logger.warn({ err, ip }, 'limits.blocked not written to the webhook outbox'));
-    }),
+    // Every block is listed in the console (bounded, RecentBlocks); the events are rate-limited.
+    onBlocked: (ip: string, blockSeconds: number) => {
+      blocks.add(ip, blockSeconds);
+      blockedEvent(ip, blockSeconds);
+    },
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
+  // What the process holds, by table, on /metrics (docs/state.md; the soak test reads these).
+  metrics.watchState('cache_untrusted', () => cache.untrusted);
+  metrics.watchState('rate_limit_specs', () => limits.size.specs);
+  metrics.watchState('rate_limit_tenant_windows', () => limits.size.tenantWindows);
+  metrics.watchState('month_counts', () => months.size);
+  metrics.watchState('failure_blocks', () => failures.size.blocked);
+  metrics.watchState('failure_counts', () => failures.size.counting);
+  metrics.watchState('usage_rows', () => usage.size.rows);
+  metrics.watchState('usage_carried', () => usage.size.carried);
+  metrics.watchState('usage_sessions', () => usage.size.sessions);
+  if (slots instanceof MemorySessionSlots) metrics.watchState('session_slots', () => slots.size);
 
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];

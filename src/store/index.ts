@@ -23,7 +23,7 @@ export const usesRedis = (c: Config): boolean => Boolean(c.redis.url || c.redis.
 export async function openStore(config: Config): Promise<OpenedStore> {
   if (!usesRedis(config)) {
     const outbox = config.webhooks.enabled ? new MemoryOutbox() : null;
-    const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, outbox });
+    const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, refusalWindowSeconds: config.audit.refusalWindowSeconds, outbox });
     return { store, redis: null, ready: true, webhooks: outbox ? new MemoryWebhookQueue(outbox) : null };
   }
   const client = createRedisClient(config.redis, 'main');
@@ -37,6 +37,7 @@ export async function openStore(config: Config): Promise<OpenedStore> {
     prefix: config.redis.keyPrefix,
     channel: config.redis.channel,
     auditMaxEntries: config.audit.maxEntries,
+    refusalWindowSeconds: config.audit.refusalWindowSeconds,
     outboxMaxEntries: config.webhooks.enabled ? config.webhooks.outboxMaxEntries : null,
   });
   const ready = await waitReady(client, 5_000);

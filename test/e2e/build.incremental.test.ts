@@ -14,7 +14,7 @@ describe('npm start', () => {
   it('builds incrementally: nothing to do when no source changed, a rebuild when one did', async () => {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toMatch(/^npm run build && /);
-    expect(pkg.scripts.build).toBe('tsc -b tsconfig.build.json');
+    expect(pkg.scripts.build).toMatch(/^tsc -b tsconfig\.build\.json( && |$)/);
     await run(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: root });
     expect((await dryRun()).stdout).toContain("Project 'tsconfig.build.json' is up to date");
     // A source touched after the build: the next start compiles. (The timestamp is put back afterwards.)
