@@ -68,7 +68,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -99,7 +102,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -246,7 +252,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -269,7 +278,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -290,7 +302,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -313,7 +328,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -333,7 +351,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -371,7 +392,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -396,7 +420,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -416,7 +443,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -463,9 +493,15 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -496,9 +532,15 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -565,7 +607,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -588,7 +633,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -609,7 +657,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -632,7 +683,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -652,7 +706,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -692,7 +749,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -712,7 +772,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -735,7 +798,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -976,7 +1042,7 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description The machine code; the status it comes with is fixed per code (SPEC §4)
+                 * @description The machine code; the status it comes with is fixed per code (docs/http-api.md)
                  * @enum {string}
                  */
                 code: "validation_error" | "malformed_request" | "missing_api_key" | "invalid_api_key" | "key_expired" | "key_disabled" | "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "assistant_not_allowed" | "transient_assistant_not_allowed" | "tenant_suspended" | "gateway_not_trusted" | "inline_proxy_required" | "not_found" | "route_not_allowed" | "key_limit_reached" | "cannot_revoke_current_key" | "request_timeout" | "payload_too_large" | "rate_limited" | "concurrency_limit_reached" | "too_many_failed_attempts" | "quota_exceeded" | "internal_error" | "upstream_unavailable" | "store_unavailable" | "upstream_timeout";
@@ -1326,13 +1392,25 @@ export interface components {
         };
     };
     parameters: {
-        /** @description Key id (`key_...`) */
+        /**
+         * @description Key id (`key_...`)
+         * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+         */
         KeyId: string;
-        /** @description Key id (`key_...`), or `current`: the calling key */
+        /**
+         * @description Key id (`key_...`), or `current`: the calling key
+         * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+         */
         KeyIdOrCurrent: string;
-        /** @description Webhook endpoint id (`whe_...`) */
+        /**
+         * @description Webhook endpoint id (`whe_...`)
+         * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+         */
         WebhookEndpointId: string;
-        /** @description Tenant id (`ten_...`) */
+        /**
+         * @description Tenant id (`ten_...`)
+         * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+         */
         TenantId: string;
     };
     requestBodies: {
@@ -1732,7 +1810,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1788,7 +1869,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1856,7 +1940,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1914,7 +2001,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -2353,7 +2443,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -2407,7 +2500,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2463,7 +2559,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2517,7 +2616,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2573,7 +2675,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2633,7 +2738,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2795,7 +2903,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2850,7 +2961,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2903,7 +3017,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2962,7 +3079,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3017,7 +3137,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3090,7 +3213,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3145,7 +3271,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3215,9 +3344,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3272,9 +3407,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3327,9 +3468,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3385,9 +3532,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3600,7 +3753,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -3654,7 +3810,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3709,7 +3868,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3762,7 +3924,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3817,7 +3982,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3875,7 +4043,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3984,7 +4155,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -4044,7 +4218,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -4102,7 +4279,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
