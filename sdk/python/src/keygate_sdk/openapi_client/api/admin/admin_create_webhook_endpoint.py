@@ -98,7 +98,9 @@ def sync_detailed(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):
@@ -130,7 +132,9 @@ def sync(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):
@@ -157,7 +161,9 @@ async def asyncio_detailed(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):
@@ -187,7 +193,9 @@ async def asyncio(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):

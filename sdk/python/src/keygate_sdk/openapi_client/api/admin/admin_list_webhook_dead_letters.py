@@ -81,7 +81,10 @@ def sync_detailed(
 ) -> Response[ErrorEnvelope | WebhookDeadLetterList]:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -106,7 +109,10 @@ def sync(
 ) -> ErrorEnvelope | WebhookDeadLetterList | None:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -127,7 +133,10 @@ async def asyncio_detailed(
 ) -> Response[ErrorEnvelope | WebhookDeadLetterList]:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -150,7 +159,10 @@ async def asyncio(
 ) -> ErrorEnvelope | WebhookDeadLetterList | None:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
