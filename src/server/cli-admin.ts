@@ -124,6 +124,21 @@ function createKeyBody(flags: Flags) {
   };
 }
 
+/** The options of `tokens mint`; keygate validates the values (and that the token is no wider than the key). */
+function mintTokenBody(flags: Flags) {
+  const ttl = integer(flags, 'ttl');
+  const sessions = integer(flags, 'max-sessions');
+  const uses = integer(flags, 'max-uses');
+  return {
+    keyId: need(flags, 'key'),
+    ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+    ...(typeof flags.permissions === 'string' ? { permissions: flags.permissions.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    ...(typeof flags.assistant === 'string' ? { assistantId: flags.assistant } : {}),
+    ...(sessions === undefined ? {} : { maxSessions: sessions }),
+    ...(uses === undefined ? {} : { maxUses: uses }),
+  };
+}
+
 const commands: Record<string, Command> = {
   'tenants create': async (api, t, f) =>
     renderCreatedTenant(await call(t, 'tenants create', () => api.POST('/admin/v1/tenants', { body: { name: need(f, 'name'), ...(typeof f.plan === 'string' ? { plan: f.plan } : {}) } }))),
@@ -141,6 +156,10 @@ const commands: Record<string, Command> = {
   },
   'keys create': async (api, t, f) =>
     renderCreatedKey(await call(t, 'keys create', () => api.POST('/admin/v1/tenants/{tenantId}/api-keys', { params: tenantPath(f, 'tenant'), body: createKeyBody(f) }))),
+  'tokens mint': async (api, t, f) => {
+    const minted = await call(t, 'tokens mint', () => api.POST('/admin/v1/tenants/{tenantId}/session-tokens', { params: tenantPath(f, 'tenant'), body: mintTokenBody(f) }));
+    return { json: minted, human: `${minted.token}\n(session token ${minted.id} of ${minted.keyId}, expires ${minted.expiresAt})` };
+  },
   'keys list': async (api, t, f) => {
     const tenantId = need(f, 'tenant');
     return renderKeys(

@@ -20,6 +20,8 @@ Manage a running keygate (its admin API on the internal listener):
   keys create --tenant T [--name N] [--type private|public] [--permissions a,b] [--expires-in-days D]
   keys list --tenant T | get --tenant T --id K | revoke --tenant T --id K
   keys rotate --tenant T --id K [--grace-seconds S]
+  tokens mint --tenant T --key K [--ttl S] [--permissions a,b] [--assistant A] [--max-sessions N] [--max-uses N]
+                                          mint a session token with key K (platform-side minting)
   overview                                tenants, keys and today's requests
 
 Options:
@@ -43,6 +45,11 @@ const options = {
   permissions: { type: 'string' },
   'expires-in-days': { type: 'string' },
   'grace-seconds': { type: 'string' },
+  key: { type: 'string' },
+  ttl: { type: 'string' },
+  assistant: { type: 'string' },
+  'max-sessions': { type: 'string' },
+  'max-uses': { type: 'string' },
   url: { type: 'string' },
   json: { type: 'boolean' },
   output: { type: 'string' },

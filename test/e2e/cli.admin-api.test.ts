@@ -66,6 +66,20 @@ async function lifecycle(kg: KeygateProcess) {
   expectError(await proxied(kg, '/v1/calls/x', { 'x-api-key': second! }), 401, 'invalid_api_key');
   expect((await proxied(kg, '/v1/calls/x', { 'x-api-key': third })).status).toBe(200);
 
+  // A session token of that key, minted from the command line: single use here, narrowed to calls:read.
+  const minted = await keygate(['tokens', 'mint', '--tenant', tenant.id, '--key', ci.id, '--permissions', 'calls:read', '--max-uses', '1', '--ttl', '60', '--json'], env);
+  expect(minted.code, minted.stderr).toBe(0);
+  const token = one(minted.stdout);
+  expect(token).toMatchObject({ keyId: ci.id, permissions: ['calls:read'], maxUses: 1 });
+  expect((await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${token.token}` })).status).toBe(200);
+  expectError(await proxied(kg, '/v1/calls/x', { authorization: `Bearer ${token.token}` }), 401, 'invalid_api_key');
+  const human = await keygate(['tokens', 'mint', '--tenant', tenant.id, '--key', ci.id], env);
+  expect(human.code, human.stderr).toBe(0);
+  expect(human.stdout).toMatch(/^kg_st_\S+$/m);
+  const wider = await keygate(['tokens', 'mint', '--tenant', tenant.id, '--key', ci.id, '--permissions', 'admin:everything'], env);
+  expect(wider.code).toBe(1);
+  expect(wider.stderr).toContain('insufficient_permissions');
+
   const revoked = await keygate(['keys', 'revoke', '--tenant', tenant.id, '--id', ci.id, '--json'], env);
   expect(revoked.code).toBe(0);
   expect(one(revoked.stdout)).toEqual({ tenantId: tenant.id, id: ci.id, revoked: true });
@@ -98,7 +112,8 @@ describe('the CLI manages the running keygate through its admin API', () => {
   });
 
   it('on Redis', async () => {
-    await lifecycle(await servers.keygate());
+    // Every replica on Redis verifies what any signed: session tokens need the shared signing keys there.
+    await lifecycle(await servers.keygate({ env: { KEYGATE_TOKEN_SIGNING_KEYS: 'cli:a-token-signing-secret-of-32-chars-or-more' } }));
   });
 
   it('refuses a missing or wrong admin token with 77, naming the address', async () => {
