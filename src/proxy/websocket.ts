@@ -155,7 +155,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     try {
       const headers = upstreamHeaders(req, identity, target, requestId);
       deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
-      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
+      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req), {
         headers,
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
@@ -170,7 +170,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
         const fields = verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId];
-        upgrading.set(req, { requestId, fields, protocol: answeredSubprotocol(dialled.protocol, identity) });
+        upgrading.set(req, { requestId, fields, protocol: answeredSubprotocol(dialled.protocol, req) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;
