@@ -5,11 +5,12 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
+import { answerClientError } from '../http/client-error.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
-import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
+import { createTokenVerifier, randomSigningKey, SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
@@ -34,12 +35,13 @@ import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { loadTracing, type RedisLike } from '../ops/tracing.ts';
 import { createForwarder } from '../proxy/forward.ts';
-import { basePathOf } from '../proxy/headers.ts';
+import { basePathOf } from '../decision/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
 import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
+import { OutboxRegistrar, WebhookOutboxes } from '../webhooks/outbox.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { ManagementDeps } from './management.ts';
@@ -121,7 +123,9 @@ export async function startKeygate(config: Config) {
   logger.info({ opsPort }, 'internal listener up');
 
   // ---- store and everything that needs it ------------------------------------------------------------------
-  const opened = await openStore(config);
+  // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
+  const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;
   if (redis && tracing) tracing.traceRedis(redis as unknown as RedisLike);
@@ -164,7 +168,8 @@ export async function startKeygate(config: Config) {
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
   // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
-  const webhooks = opened.webhooks;
+  const webhooks = outboxes?.queue(redis) ?? null;
+  const outboxRegistrar = outboxes?.redisOutbox ? new OutboxRegistrar(outboxes.redisOutbox, store, logger) : null;
   // An endpoint disabled after failing for a day: a webhook.disabled event (worker.ts), and its tenant's audit log.
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
@@ -228,7 +233,7 @@ export async function startKeygate(config: Config) {
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix, SESSION_TOKEN_PREFIX] };
   const handlePublic = createPublicHandler({
     management: lazily('public'),
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
@@ -276,6 +281,7 @@ export async function startKeygate(config: Config) {
       )
     : createServer(handlePublic);
   publicServer.on('upgrade', websockets.handleUpgrade);
+  publicServer.on('clientError', answerClientError);
   // Slow-loris protection without cutting long streams: headers must arrive promptly.
   publicServer.headersTimeout = 20_000;
   publicServer.requestTimeout = 0;
@@ -297,6 +303,8 @@ export async function startKeygate(config: Config) {
       tracing,
       trustedGateways: compileCidrs(config.authz.trustedGateways),
       trustedProxies,
+      xfccFrom,
+      keyPrefixes: identityHeaders.keyPrefixes,
       signingSecret: config.upstream.signingSecret,
       requestBody: config.authz.requestBody,
       websocket: config.authz.websocket,
@@ -304,6 +312,7 @@ export async function startKeygate(config: Config) {
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');
+  outboxRegistrar?.start();
   webhookWorker?.start();
   expiryScanner?.start();
 
@@ -350,6 +359,7 @@ export async function startKeygate(config: Config) {
         forwarder.close();
         await expiryScanner?.stop();
         await webhookWorker?.stop();
+        await outboxRegistrar?.stop();
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
