@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.webhook_dead_letter_event import WebhookDeadLetterEvent
 
@@ -20,12 +22,14 @@ class WebhookDeadLetter:
         endpoint_id (str):
         attempts (int):
         event (WebhookDeadLetterEvent):
+        dead_at (str | Unset): When it was dead-lettered; it is removed `webhooks.deadLetterHours` after
     """
 
     key: str
     endpoint_id: str
     attempts: int
     event: WebhookDeadLetterEvent
+    dead_at: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         key = self.key
@@ -35,6 +39,8 @@ class WebhookDeadLetter:
         attempts = self.attempts
 
         event = self.event.to_dict()
+
+        dead_at = self.dead_at
 
         field_dict: dict[str, Any] = {}
 
@@ -46,6 +52,8 @@ class WebhookDeadLetter:
                 "event": event,
             }
         )
+        if dead_at is not UNSET:
+            field_dict["deadAt"] = dead_at
 
         return field_dict
 
@@ -62,11 +70,14 @@ class WebhookDeadLetter:
 
         event = WebhookDeadLetterEvent.from_dict(d.pop("event"))
 
+        dead_at = d.pop("deadAt", UNSET)
+
         webhook_dead_letter = cls(
             key=key,
             endpoint_id=endpoint_id,
             attempts=attempts,
             event=event,
+            dead_at=dead_at,
         )
 
         return webhook_dead_letter

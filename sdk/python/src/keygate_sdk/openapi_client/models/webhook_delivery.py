@@ -20,7 +20,9 @@ class WebhookDelivery:
         status (int | None): HTTP status, or null when no answer came
         ok (bool):
         latency_ms (float):
-        error (None | str):
+        error (None | str): Why no answer came, one of: `blocked: the address is not allowed`, `refused: …`,
+            `unresolved: …`, `unreachable: …`, `timeout: …`, `reset: …`, `tls: …`, `error: the delivery failed` (never an
+            address or what a name resolves to); `endpoint disabled`, `endpoint deleted`
         at (str):
         outcome (WebhookDeliveryOutcome):
         next_attempt_at (None | str):

@@ -63,6 +63,11 @@ def _parse_response(
 
         return response_413
 
+    if response.status_code == 429:
+        response_429 = ErrorEnvelope.from_dict(response.json())
+
+        return response_429
+
     if response.status_code == 500:
         response_500 = ErrorEnvelope.from_dict(response.json())
 
@@ -98,7 +103,9 @@ def sync_detailed(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):
@@ -130,7 +137,9 @@ def sync(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):
@@ -157,7 +166,9 @@ async def asyncio_detailed(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):
@@ -187,7 +198,9 @@ async def asyncio(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`).
 
     Args:
         body (AdminCreateWebhookEndpointBody):

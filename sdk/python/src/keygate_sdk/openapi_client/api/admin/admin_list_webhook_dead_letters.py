@@ -48,6 +48,11 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 429:
+        response_429 = ErrorEnvelope.from_dict(response.json())
+
+        return response_429
+
     if response.status_code == 500:
         response_500 = ErrorEnvelope.from_dict(response.json())
 
@@ -81,7 +86,10 @@ def sync_detailed(
 ) -> Response[ErrorEnvelope | WebhookDeadLetterList]:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -106,7 +114,10 @@ def sync(
 ) -> ErrorEnvelope | WebhookDeadLetterList | None:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -127,7 +138,10 @@ async def asyncio_detailed(
 ) -> Response[ErrorEnvelope | WebhookDeadLetterList]:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -150,7 +164,10 @@ async def asyncio(
 ) -> ErrorEnvelope | WebhookDeadLetterList | None:
     """Deliveries given up after their retry window, newest first
 
-     Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+     The owner's own (a tenant's, or each of the platform's endpoints'), at most
+    `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make
+    room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off
+    (`webhooks.enabled`).
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

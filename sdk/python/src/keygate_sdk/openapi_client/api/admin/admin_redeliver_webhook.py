@@ -49,6 +49,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_404
 
+    if response.status_code == 429:
+        response_429 = ErrorEnvelope.from_dict(response.json())
+
+        return response_429
+
     if response.status_code == 500:
         response_500 = ErrorEnvelope.from_dict(response.json())
 
@@ -81,6 +86,9 @@ def sync_detailed(
 ) -> Response[Any | ErrorEnvelope]:
     """Deliver a dead letter again (due now, with a fresh retry window)
 
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
+
     Args:
         key (str):
 
@@ -110,6 +118,9 @@ def sync(
 ) -> Any | ErrorEnvelope | None:
     """Deliver a dead letter again (due now, with a fresh retry window)
 
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
+
     Args:
         key (str):
 
@@ -133,6 +144,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Any | ErrorEnvelope]:
     """Deliver a dead letter again (due now, with a fresh retry window)
+
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
 
     Args:
         key (str):
@@ -160,6 +174,9 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Any | ErrorEnvelope | None:
     """Deliver a dead letter again (due now, with a fresh retry window)
+
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
 
     Args:
         key (str):

@@ -108,8 +108,9 @@ def sync_detailed(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs
-    `webhooks:write`.
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
 
     Args:
         body (CreateWebhookEndpointBody):
@@ -141,8 +142,9 @@ def sync(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs
-    `webhooks:write`.
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
 
     Args:
         body (CreateWebhookEndpointBody):
@@ -169,8 +171,9 @@ async def asyncio_detailed(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs
-    `webhooks:write`.
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
 
     Args:
         body (CreateWebhookEndpointBody):
@@ -200,8 +203,9 @@ async def asyncio(
     """Add a webhook endpoint
 
      Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`,
-    `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs
-    `webhooks:write`.
+    `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error`
+    beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when
+    webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
 
     Args:
         body (CreateWebhookEndpointBody):

@@ -86,6 +86,9 @@ def sync_detailed(
 ) -> Response[Any | ErrorEnvelope]:
     """Deliver a dead letter again (due now, with a fresh retry window)
 
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
+
     Args:
         key (str):
 
@@ -115,6 +118,9 @@ def sync(
 ) -> Any | ErrorEnvelope | None:
     """Deliver a dead letter again (due now, with a fresh retry window)
 
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
+
     Args:
         key (str):
 
@@ -138,6 +144,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Any | ErrorEnvelope]:
     """Deliver a dead letter again (due now, with a fresh retry window)
+
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
 
     Args:
         key (str):
@@ -165,6 +174,9 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Any | ErrorEnvelope | None:
     """Deliver a dead letter again (due now, with a fresh retry window)
+
+     429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries
+    (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
 
     Args:
         key (str):
