@@ -418,7 +418,11 @@ export class KeyService {
         if ((body.permissions && notCovered(k.permissions, body.permissions).length) || widens(k).length) {
           throw invalid([{ path: Object.keys(body).join(','), message: 'the key was narrowed meanwhile; read it again' }]);
         }
-        return { ...k, ...body, rateLimit, quota, maxConcurrentConnections, updatedAt: new Date().toISOString() };
+        const now = Date.now();
+        // Disabling kills the key's session tokens for good: enabling it again does not revive them. Rounded up
+        // to the next second, the resolution of a token's issue time.
+        const tokensNotBefore = body.isActive === false && k.isActive ? new Date(Math.ceil(now / 1000) * 1000).toISOString() : (k.tokensNotBefore ?? null);
+        return { ...k, ...body, rateLimit, quota, maxConcurrentConnections, tokensNotBefore, updatedAt: new Date(now).toISOString() };
       }, {
         action: 'key.updated',
         actor: actorName(actor),

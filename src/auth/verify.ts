@@ -53,6 +53,7 @@ export function statusOf(v: CachedVerification, credential: Credential, hash: st
 }
 
 const uncovered = deny('invalid_api_key', 'The session token is no longer covered by the key that minted it.');
+const disabledSince = deny('invalid_api_key', 'The key that minted this session token has been disabled since.');
 
 /**
  * A session token's status: its minting key's (suspended tenant, disabled, expired: the token goes with the key),
@@ -62,6 +63,7 @@ export function tokenStatus(v: CachedVerification, credential: Credential, claim
   if (v.tenant.id !== claims.tenantId) return invalid;
   const status = statusOf(v, credential, keyRefOf(claims), now);
   if (!status.ok) return status;
+  if (claims.issuedAt * 1000 < v.key.policy.tokensNotBefore) return disabledSince;
   const policy = tokens.policy(credential.value, claims, v.key.policy);
   if (policy === null) return uncovered;
   status.policy = policy;

@@ -68,6 +68,8 @@ export interface StoredKey extends ApiKey {
   hashes: KeyHash[];
   /** The creators with a monthly quota (QuotaOwner), oldest first; absent for a key made by the admin or before chains. */
   quotaChain?: QuotaOwner[];
+  /** When the key was last disabled: session tokens it minted before then stay dead when it is enabled again. */
+  tokensNotBefore?: string | null;
 }
 
 export interface Tenant {
@@ -89,7 +91,7 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
-export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
+export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, tokensNotBefore: _tokens, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
 
 /**
  * What authorising a request reads of a key besides its id and expiry, with the values the hot path would
@@ -114,6 +116,8 @@ export interface KeyPolicy
   keyType: KeyType | 'session';
   /** `X-Api-Key-Permissions` as forwarded: the permissions joined once. */
   permissionsHeader: string;
+  /** ms since epoch: session tokens issued before it are dead (the key was disabled since); 0 for none. */
+  tokensNotBefore: number;
   /** The creators whose monthly quotas this key's use counts against too (StoredKey.quotaChain). */
   quotaChain: readonly QuotaOwner[];
 }
@@ -127,7 +131,7 @@ export interface AuthKey {
 }
 
 /** The cached form of a stored key. */
-export const toAuthKey = (k: ApiKey & { quotaChain?: QuotaOwner[] }): AuthKey => ({
+export const toAuthKey = (k: ApiKey & { quotaChain?: QuotaOwner[]; tokensNotBefore?: string | null }): AuthKey => ({
   id: k.id,
   expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
   policy: {
@@ -144,5 +148,6 @@ export const toAuthKey = (k: ApiKey & { quotaChain?: QuotaOwner[] }): AuthKey =>
     isActive: k.isActive,
     permissionsHeader: k.permissions.join(','),
     quotaChain: k.quotaChain ?? NO_CHAIN,
+    tokensNotBefore: k.tokensNotBefore ? Date.parse(k.tokensNotBefore) : 0,
   },
 });

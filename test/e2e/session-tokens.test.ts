@@ -228,6 +228,21 @@ for (const topology of ['memory', 'redis', 'cluster'] as const) {
       expect(await refusedWith(open(a, `/v1/voice/asst_1/stream?token=${wide.token}`))).toEqual({ status: 401, code: 'invalid_api_key' });
     });
 
+    it('stays dead when its key is disabled and enabled again; a token minted after works', async () => {
+      const { key, keyId, root } = await backend();
+      const before = (await mint(key, { ttlSeconds: 600, maxSessions: 5 })).body;
+      expect((await bearer(b, before.token, '/v1/calls/1')).status).toBe(200);
+      expect((await self(a, root, 'PATCH', `/api-keys/${keyId}`, { isActive: false })).status).toBe(200);
+      await expect.poll(async () => (await bearer(b, before.token, '/v1/calls/1')).body.error?.code).toBe('key_disabled');
+      expect((await self(a, root, 'PATCH', `/api-keys/${keyId}`, { isActive: true })).status).toBe(200);
+      // The next second: a token's issue time has a resolution of one second.
+      await new Promise((r) => setTimeout(r, 1_100));
+      const after = (await mint(key, { ttlSeconds: 600 })).body;
+      await expect.poll(async () => (await bearer(b, after.token, '/v1/calls/1')).status).toBe(200);
+      expect((await bearer(b, before.token, '/v1/calls/1')).status).toBe(401);
+      expect((await bearer(a, before.token, '/v1/calls/1')).status).toBe(401);
+    });
+
     it('closes a live session whose token the key no longer covers', async () => {
       const { key, keyId, root } = await backend();
       const t = (await mint(key, { ttlSeconds: 600, permissions: ['voice:connect'] })).body;
