@@ -13,8 +13,9 @@ import { keyRoutes, pageOf } from './key-routes.ts';
 import { adminMintSessionTokenBody, createTenantBody, updateTenantBody } from './schemas.ts';
 import type { SessionTokenService } from './session-tokens.ts';
 import { toAuthKey } from '../keys/types.ts';
-import type { FleetReader, UsageReader } from './usage.ts';
-import { deleteTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
+import type { UsageReader } from '../limits/usage-report.ts';
+import type { FleetReader } from './fleet.ts';
+import { deleteTenantEndpoints, webhookRouter } from './webhook-routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 /**

@@ -1,11 +1,10 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
-import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { StoreContentionError, StoreError, StoreUnavailableError } from '../store/errors.ts';
 import { issuePath } from '../config/load.ts';
 import { ApiError, sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { Logger } from '../ops/logger.ts';
-import { StoreContentionError, StoreError } from '../store/redis/redis-store.ts';
 
 // Plumbing shared by the self-service and admin routers: request ids, strict JSON bodies, validation with
 // field paths, and the one error envelope (SPEC §4).

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import { grantsKeyManagement, notCovered } from '../auth/permissions.ts';
 import type { Config, Plan } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';

@@ -7,8 +7,8 @@ import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { mintSessionTokenBody, usageQuery } from './schemas.ts';
 import { MINT_PERMISSION, type SessionTokenService } from './session-tokens.ts';
-import type { UsageReader } from './usage.ts';
-import { webhookRouter } from '../webhooks/routes.ts';
+import type { UsageReader } from '../limits/usage-report.ts';
+import { webhookRouter } from './webhook-routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 /** The caller, as the public listener's gate authenticated it (proxy/public-handler.ts) before Express ran. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyPolicy } from '../keys/types.ts';
-import { deny, type Denial } from './verify.ts';
+import { deny, type Denial } from './denial.ts';
 
 // CORS (SPEC §7). Origins are per key, so a preflight (which carries no key) is answered for any origin but
 // `null`; the actual request is then held to the key's `allowedOrigins`.

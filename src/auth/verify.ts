@@ -1,5 +1,4 @@
 import type { KeyCache } from '../cache/key-cache.ts';
-import type { ErrorCode } from '../http/errors.ts';
 import type { KeyFormat } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { looksLikeToken, type TokenClaims } from '../keys/session-token.ts';
@@ -7,14 +6,9 @@ import type { AuthKey, KeyPolicy, Tenant } from '../keys/types.ts';
 import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
 import { keyRefOf, type TokenReader } from './session-token.ts';
+import { deny, type Denial } from './denial.ts';
 
-/** A refusal as data (the Unkey `verifyKey` shape): a machine code, a message, optional headers. */
-export interface Denial {
-  ok: false;
-  code: ErrorCode;
-  message: string;
-  headers?: Record<string, string>;
-}
+export { deny, type Denial };
 
 export interface Identity {
   ok: true;
@@ -37,7 +31,6 @@ export interface Identity {
 
 export type AuthResult = Identity | Denial;
 
-export const deny = (code: ErrorCode, message: string, headers?: Record<string, string>): Denial => ({ ok: false, code, message, headers });
 
 const missing = deny('missing_api_key', 'An API key is required: send it in the X-API-Key header or as a Bearer token.');
 const invalid = deny('invalid_api_key', 'The API key is not valid.');

@@ -2,18 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
 import { toAuthKey, type AuthKey } from '../keys/types.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 
 /** A verification as cached: the key trimmed to what authorisation reads, its policy shared. */
 export type CachedVerification = Verification<AuthKey>;
-
-/** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
-export class StoreUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super('key store unavailable', { cause });
-    this.name = 'StoreUnavailableError';
-  }
-}
 
 /** The value cached for a well-formed key the store does not know (a negative entry): one object for all. */
 const UNKNOWN = Object.freeze({ unknown: true as const });

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
 import type { ErrorCode } from '../http/errors.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import type { FailureBlock } from './types.ts';
 
 /** Refusals that count as a failed authentication attempt for the per-IP block (SPEC §6). */

@@ -1,12 +1,11 @@
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Identity } from '../auth/verify.ts';
 import type { AuthKey } from '../keys/types.ts';
 import type { Config } from '../config/schema.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import { monthOf, type Counter } from './calendar.ts';
 import { crossed, type QuotaThreshold } from './quota-events.ts';
-import type { RateLimits, RateVerdict } from './types.ts';
+import type { Charged, RateLimits, RateVerdict } from './types.ts';
 
 // SPEC §6: per-key requestsPerMinute / requestsPerDay, and per-tenant limits across all its keys (the plan's
 // maxima), shared through Redis by rate-limiter-flexible so N replicas enforce one limit.
@@ -256,7 +255,7 @@ export class RateLimitsImpl implements RateLimits {
     return limiter;
   }
 
-  #windows(identity: Identity, quotas: boolean): Window[] {
+  #windows(identity: Charged, quotas: boolean): Window[] {
     let windows = this.#byKey.get(identity.key);
     if (!windows) this.#byKey.set(identity.key, (windows = this.#buildWindows(identity)));
     return Array.isArray(windows) ? windows : quotas ? windows.all : windows.rates;
@@ -269,7 +268,7 @@ export class RateLimitsImpl implements RateLimits {
     return spec;
   }
 
-  #buildWindows({ key, tenant }: Identity): KeyWindows | Window[] {
+  #buildWindows({ key, tenant }: Charged): KeyWindows | Window[] {
     const out: Window[] = [];
     const plan = this.#plans[tenant.plan];
     const forKey = (period: Period, points: number | null | undefined) => {
@@ -415,7 +414,7 @@ export class RateLimitsImpl implements RateLimits {
     }
   }
 
-  consume(identity: Identity, quotas = true): RateVerdict | Promise<RateVerdict> | null {
+  consume(identity: Charged, quotas = true): RateVerdict | Promise<RateVerdict> | null {
     const windows = this.#windows(identity, quotas);
     if (windows.length === 0) return null;
     const now = Date.now();

@@ -1,10 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import { COUNTER_SLACK_MS, monthEnd, monthOf } from './calendar.ts';
 import { crossed, type QuotaThreshold } from './quota-events.ts';
+import type { Charged } from './types.ts';
 
 // Session minutes per calendar month (issue 17: `sessionMinutesPerMonth` of a key, and of its plan for all the
 // tenant's keys together), enforced across replicas by reserving time before it is used, as the request leases
@@ -189,7 +189,7 @@ export class SessionQuota {
   }
 
   /** The key's and its plan's session minutes in ms; null when neither caps them (no Redis call at all then). */
-  limitsOf({ key, tenant }: Identity): Limits | null {
+  limitsOf({ key, tenant }: Charged): Limits | null {
     const own = key.policy.quota?.sessionMinutesPerMonth ?? null;
     const plan = this.#plans[tenant.plan]?.sessionMinutesPerMonth?.max ?? null;
     const chain: ChainLimit[] = [];
@@ -202,7 +202,7 @@ export class SessionQuota {
    * The upgrade's first reservation: a meter for the session, null when no quota applies, or a refusal when
    * nothing is left. Throws when the store cannot answer (the upgrade gets 503).
    */
-  async open(identity: Identity, sessionId: string): Promise<SessionMeter | QuotaRefusal | null> {
+  async open(identity: Charged, sessionId: string): Promise<SessionMeter | QuotaRefusal | null> {
     const limits = this.limitsOf(identity);
     if (!limits) return null;
     const meter = new SessionMeter(this, identity, sessionId, limits);
@@ -218,7 +218,7 @@ export class SessionQuota {
    * left (the session closes, 1008 quota_exceeded). 'same' when the limits did not change. Throws when the store
    * cannot answer, leaving the running meter as it was.
    */
-  async remeter(identity: Identity, sessionId: string, current: SessionMeter | null): Promise<SessionMeter | QuotaRefusal | null | 'same'> {
+  async remeter(identity: Charged, sessionId: string, current: SessionMeter | null): Promise<SessionMeter | QuotaRefusal | null | 'same'> {
     const limits = this.limitsOf(identity);
     const was = current?.limits ?? null;
     if (limits?.keyMs === was?.keyMs && limits?.tenantMs === was?.tenantMs && sameChain(limits?.chain, was?.chain)) return 'same';
@@ -258,7 +258,7 @@ export class SessionMeter {
   #pending = false;
   #closed = false;
 
-  constructor(q: SessionQuota, identity: Identity, sessionId: string, limits: Limits) {
+  constructor(q: SessionQuota, identity: Charged, sessionId: string, limits: Limits) {
     this.#q = q;
     this.#tenantId = identity.tenant.id;
     this.#keyId = identity.key.id;

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 
 // Live WebSocket sessions per key and per tenant, counted across replicas (SPEC §5 maxConcurrentConnections).
 // Each session is a member of two sorted sets scored by a lease expiry; replicas renew their leases, so a

@@ -1,6 +1,15 @@
-import type { Identity } from '../auth/verify.ts';
+import type { AuthKey, Tenant } from '../keys/types.ts';
 
 /** The tightest window's state, for the RateLimit-* headers (SPEC §5). */
+/**
+ * What limits charge a request to: the key and its tenant. auth's verified identity carries both, so it is
+ * passed as is; limits sit below auth and never need the rest of it.
+ */
+export interface Charged {
+  key: AuthKey;
+  tenant: Tenant;
+}
+
 export interface WindowState {
   limit: number;
   remaining: number;
@@ -24,7 +33,7 @@ export interface RateLimits {
    * Synchronous when no Redis call is needed (a live lease, or no window applies). `quotas` false: the monthly
    * quotas are neither checked nor charged (management requests).
    */
-  consume(identity: Identity, quotas?: boolean): RateVerdict | null | Promise<RateVerdict | null>;
+  consume(identity: Charged, quotas?: boolean): RateVerdict | null | Promise<RateVerdict | null>;
 }
 
 /** Per-client-IP failed-authentication blocking (SPEC §6). */

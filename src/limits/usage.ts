@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Overview, UsageQuery, UsageReader, UsageRow } from '../api/usage.ts';
+import type { Overview, UsageQuery, UsageReader, UsageRow } from './usage-report.ts';
 import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
 import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageBatch, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';

@@ -4,7 +4,7 @@ import { validate } from '../api/http.ts';
 import { ApiError } from '../http/errors.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
-import { openStore } from '../store/index.ts';
+import { openStore } from './open-store.ts';
 import { configOrExit } from './main.ts';
 
 // The CLI's management commands (`tenants create`, `keys ...`), loaded only when one of them runs.

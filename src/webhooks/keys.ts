@@ -2,12 +2,8 @@
 // `{webhooks}`, so the delivery scripts (several of these keys at once) run on Redis Cluster; each tenant's
 // outbox stream lives under the tenant's own tag, written in the key mutation's script (store/redis/scripts.ts).
 
-/** SET of tenant ids whose outbox the workers read (and PLATFORM_OUTBOX, the platform's). */
-export const outboxSetKey = (p: string): string => `${p}{webhooks}:outboxes`;
-/** The member of the outbox set that stands for the platform's outbox (a tenant id starts `ten_`). */
-export const PLATFORM_OUTBOX = 'platform';
-/** A tenant's outbox, or the platform's (null: events about no tenant, in the `{webhooks}` slot). */
-export const outboxKey = (p: string, tenantId: string | null): string => (tenantId === null ? `${p}{webhooks}:outbox` : `${p}{${tenantId}}:outbox`);
+// The outbox streams belong to the store's keyspace (the key mutation's script writes them).
+export { outboxKey, outboxSetKey, PLATFORM_OUTBOX } from '../store/outbox.ts';
 export const endpointsKey = (p: string): string => `${p}{webhooks}:endpoints`;
 export const dueKey = (p: string): string => `${p}{webhooks}:due`;
 export const jobsKey = (p: string): string => `${p}{webhooks}:jobs`;

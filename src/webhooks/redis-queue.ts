@@ -1,4 +1,4 @@
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
 import { deadKey, dueKey, endpointsKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX } from './keys.ts';
 import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Fairness, Job, WebhookQueue } from './types.ts';

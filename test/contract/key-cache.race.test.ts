@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyCache, StoreUnavailableError } from '../../src/cache/key-cache.ts';
+import { KeyCache } from '../../src/cache/key-cache.ts';
+import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';

@@ -4,8 +4,7 @@ import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
-import { eventOfAudit } from '../../webhooks/events.ts';
-import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
+import type { MemoryOutboxPort } from '../outbox.ts';
 
 /** Hourly usage is kept 15 days, as on Redis (the console charts 14). */
 const HOURLY_KEEP_MS = 15 * 86_400_000;
@@ -37,19 +36,19 @@ export class MemoryStore implements KeyStore {
   /** The last usage batch counted, by writer. */
   readonly #usageSeq = new Map<string, number>();
 
-  /** Where webhook events go (issue 17), in the same synchronous step as the mutation's audit line. */
-  readonly #outbox: MemoryOutbox | null;
+  /** Where webhook events go (store/outbox.ts), in the same synchronous step as the mutation's audit line. */
+  readonly #outbox: MemoryOutboxPort | null;
 
   readonly #refusalWindowMs: number;
 
-  constructor(opts: { auditMaxEntries: number; refusalWindowSeconds?: number; outbox?: MemoryOutbox | null }) {
+  constructor(opts: { auditMaxEntries: number; refusalWindowSeconds?: number; outbox?: MemoryOutboxPort | null }) {
     this.#auditMax = opts.auditMaxEntries;
     this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
     this.#outbox = opts.outbox ?? null;
   }
 
   #audit(state: TenantState, input: AuditInput): void {
-    const event = this.#outbox ? eventOfAudit(state.tenant.id, input) : null;
+    const event = this.#outbox ? this.#outbox.eventOf(state.tenant.id, input) : null;
     if (event) this.#outbox!.push(state.tenant.id, event);
     state.audit.push({ id: newAuditId(), at: new Date().toISOString(), ...structuredClone(input) });
     if (state.audit.length > this.#auditMax) state.audit.splice(0, state.audit.length - this.#auditMax);

@@ -1,6 +1,8 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
-import type { RedisClient } from './redis-store.ts';
+
+/** One client type for a single Redis, Sentinel or a Cluster: every Redis user takes either. */
+export type RedisClient = Redis | Cluster;
 
 /** Reconnection backoff: quick at first, then every 500 ms (a promoted replica is found within half a second). */
 const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, 500);

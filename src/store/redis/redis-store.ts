@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
-import { eventOfAudit } from '../../webhooks/events.ts';
-import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
+import { outboxKey, outboxSetKey, type RedisOutboxPort } from '../outbox.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
+import { StoreContentionError, StoreError } from '../errors.ts';
+import type { RedisClient } from './connect.ts';
 
-export type RedisClient = Redis | Cluster;
 
 export interface RedisStoreOptions {
   client: RedisClient;
@@ -20,8 +19,8 @@ export interface RedisStoreOptions {
   auditMaxEntries: number;
   /** Repeated refusals of one actor, key and operation within this many seconds are one audit entry. */
   refusalWindowSeconds?: number;
-  /** Write webhook events to each tenant's outbox (issue 17): the cap of an outbox stream; null: no outbox. */
-  outboxMaxEntries?: number | null;
+  /** Write webhook events to each tenant's outbox through this port (store/outbox.ts); null: no outbox. */
+  outbox?: RedisOutboxPort | null;
 }
 
 /**
@@ -54,33 +53,6 @@ function countsOf(values: Array<string | null>): UsageCounts {
   const counts = zeroCounts();
   USAGE_FIELDS.forEach((f, i) => (counts[f] = Number(values[i] ?? 0)));
   return counts;
-}
-
-/** Thrown when a record kept changing under a compare-and-set loop; surfaces as 503. */
-export class StoreContentionError extends Error {}
-
-/**
- * A Redis failure, named by the store operation and, when ioredis says, the Redis command it failed on (SPEC
- * §8: every store failure answered as 503 is logged with its cause and operation). The message names both
- * and the cause is the Redis error, so a logged error reads e.g. "revokeKey (DEL): CROSSSLOT Keys in request
- * don't hash to the same slot" (pino appends the causes' messages).
- */
-export class StoreError extends Error {
-  readonly op: string;
-  readonly command: string | null;
-  constructor(op: string, cause: unknown) {
-    const command = commandOf(cause);
-    super(`${op}${command ? ` (${command})` : ''}`, { cause });
-    this.name = 'StoreError';
-    this.op = op;
-    this.command = command;
-  }
-}
-
-/** The command a Redis error came from: ioredis names it on server replies and aborted commands. */
-function commandOf(err: unknown): string | null {
-  const command = (err as { command?: { name?: unknown } } | null)?.command;
-  return typeof command?.name === 'string' ? command.name.toUpperCase() : null;
 }
 
 /** Runs a store operation; a Redis failure becomes a StoreError naming it (contention stays as it is). */
@@ -122,7 +94,7 @@ export class RedisStore implements KeyStore {
   readonly #channel: string;
   readonly #auditMax: string;
   readonly #refusalWindowMs: number;
-  readonly #outboxMax: number | null;
+  readonly #outboxPort: RedisOutboxPort | null;
   /** This process's own subscribers: its mutations reach them before the mutation resolves. */
   readonly #local: Array<(event: StoreEvent) => void> = [];
   /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
@@ -136,7 +108,7 @@ export class RedisStore implements KeyStore {
     this.#channel = opts.channel;
     this.#auditMax = String(opts.auditMaxEntries);
     this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
-    this.#outboxMax = opts.outboxMaxEntries ?? null;
+    this.#outboxPort = opts.outbox ?? null;
     for (const [name, lua] of Object.entries(scripts)) {
       this.#r.defineCommand(`kg_${name}`, { numberOfKeys: scriptKeyCounts[name as ScriptName], lua });
     }
@@ -165,10 +137,10 @@ export class RedisStore implements KeyStore {
    * command; its own slot): an event is never in an outbox the workers do not know of.
    */
   async #webhookArgs(tenantId: string, audit: AuditInput | null): Promise<[string, number]> {
-    const event = this.#outboxMax !== null && audit ? eventOfAudit(tenantId, audit) : null;
+    const event = this.#outboxPort && audit ? this.#outboxPort.eventOf(tenantId, audit) : null;
     if (!event) return ['', 0];
     await this.#r.sadd(outboxSetKey(this.#p), tenantId);
-    return [JSON.stringify(event), this.#outboxMax!];
+    return [JSON.stringify(event), this.#outboxPort!.maxEntries];
   }
 
   #auditJson(input: AuditInput): string {

@@ -49,7 +49,7 @@ describe('what `keygate serve` loads at start', () => {
   const rel = (f: string) => f.slice(src.length + 1);
 
   it('reaches the proxy, the store and the probes (the walk follows the start-up path)', () => {
-    for (const f of ['server/app.ts', 'proxy/public-handler.ts', 'proxy/forward.ts', 'store/index.ts', 'ops/probes.ts', 'cache/key-cache.ts']) {
+    for (const f of ['server/app.ts', 'proxy/public-handler.ts', 'proxy/forward.ts', 'server/open-store.ts', 'ops/probes.ts', 'cache/key-cache.ts']) {
       expect([...files].map(rel)).toContain(f);
     }
     expect(packages).toContain('ioredis');
@@ -63,7 +63,7 @@ describe('what `keygate serve` loads at start', () => {
 
   it('leaves Express, the management routes, their schemas and the OpenAPI document for the first management request', () => {
     expect(packages).not.toContain('express');
-    const management = [...files].map(rel).filter((f) => f.startsWith('api/') || f === 'server/management.ts' || f === 'webhooks/routes.ts' || f === 'webhooks/schemas.ts');
+    const management = [...files].map(rel).filter((f) => f.startsWith('api/') || f === 'server/management.ts' || f === 'api/webhook-routes.ts' || f === 'webhooks/schemas.ts');
     expect(management).toEqual([]);
   });
 });

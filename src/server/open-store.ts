@@ -1,13 +1,17 @@
 import type { Config } from '../config/schema.ts';
-import { MemoryStore } from './memory/memory-store.ts';
-import { createRedisClient, waitReady } from './redis/connect.ts';
-import { RedisStore, type RedisClient } from './redis/redis-store.ts';
-import type { KeyStore } from './types.ts';
+import { MemoryStore } from '../store/memory/memory-store.ts';
+import { createRedisClient, waitReady, type RedisClient } from '../store/redis/connect.ts';
+import { RedisStore } from '../store/redis/redis-store.ts';
+import type { KeyStore } from '../store/types.ts';
+import { webhookOutbox } from '../webhooks/events.ts';
 import { MemoryOutbox, MemoryWebhookQueue } from '../webhooks/memory-queue.ts';
 import { RedisWebhookQueue } from '../webhooks/redis-queue.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
-export type { KeyStore } from './types.ts';
+// Opening the store is wiring: the store and the webhook queue beside it, joined by the outbox port the
+// store defines (store/outbox.ts) and webhooks/ implements; so it lives with the server, above both.
+
+export type { KeyStore } from '../store/types.ts';
 
 export interface OpenedStore {
   store: KeyStore;
@@ -38,7 +42,7 @@ export async function openStore(config: Config): Promise<OpenedStore> {
     channel: config.redis.channel,
     auditMaxEntries: config.audit.maxEntries,
     refusalWindowSeconds: config.audit.refusalWindowSeconds,
-    outboxMaxEntries: config.webhooks.enabled ? config.webhooks.outboxMaxEntries : null,
+    outbox: config.webhooks.enabled ? { ...webhookOutbox, maxEntries: config.webhooks.outboxMaxEntries } : null,
   });
   const ready = await waitReady(client, 5_000);
   const webhooks = config.webhooks.enabled ? new RedisWebhookQueue(client, config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;

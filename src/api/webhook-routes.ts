@@ -1,12 +1,12 @@
 import { Router, type Response } from 'express';
 import { monotonicFactory } from 'ulid';
-import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import { ApiError } from '../http/errors.ts';
-import { validate } from '../api/http.ts';
-import { newSecret } from './deliver.ts';
-import { PLATFORM_EVENT_TYPES } from './events.ts';
-import { createEndpointBody, deliveriesQuery, rotateSecretBody } from './schemas.ts';
-import { endpointOfJob, type Endpoint, type EndpointHealth, type WebhookQueue } from './types.ts';
+import { validate } from './http.ts';
+import { newSecret } from '../webhooks/deliver.ts';
+import { PLATFORM_EVENT_TYPES } from '../webhooks/events.ts';
+import { createEndpointBody, deliveriesQuery, rotateSecretBody } from '../webhooks/schemas.ts';
+import { endpointOfJob, type Endpoint, type EndpointHealth, type WebhookQueue } from '../webhooks/types.ts';
 
 const ulid = monotonicFactory();
 const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
