@@ -49,7 +49,7 @@ export async function deleteTenantEndpoints(queue: WebhookQueue, tenantId: strin
 }
 
 /**
- * Webhook endpoints, their delivery logs and dead letters (issue 17): the platform's on `/admin/v1/webhooks`, a
+ * Webhook endpoints, their delivery logs and dead letters: the platform's on `/admin/v1/webhooks`, a
  * tenant's own on `/keygate/v1/webhooks`. Each owner sees only its own endpoints; another owner's are 404.
  */
 export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteContext): Router {

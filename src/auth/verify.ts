@@ -35,7 +35,7 @@ export type AuthResult = Identity | Denial;
 const missing = deny('missing_api_key', 'An API key is required: send it in the X-API-Key header or as a Bearer token.');
 const invalid = deny('invalid_api_key', 'The API key is not valid.');
 
-/** SPEC §5 step 7, in that order. */
+/** The status checks of a verified key, in this order: tenant suspended, key disabled, key expired. */
 export function statusOf(v: CachedVerification, credential: Credential, hash: string, now: number): AuthResult {
   if (v.tenant.status !== 'active') return deny('tenant_suspended', 'The tenant that owns this API key is suspended.');
   if (!v.key.policy.isActive) return deny('key_disabled', 'The API key is disabled.');
@@ -69,7 +69,7 @@ export const reverify = (v: CachedVerification, identity: Identity, tokens: Toke
 export type Authenticator = (credential: Credential | null) => AuthResult | Promise<AuthResult>;
 
 /**
- * SPEC §5 steps 4–7: credential present → prefix and checksum (no store call for a malformed key) → hash →
+ * Credential present → prefix and checksum (no store call for a malformed key) → hash →
  * cache, then store → tenant and key status. Synchronous on a cache hit; throws StoreUnavailableError only.
  */
 export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; cache: KeyCache; tokens?: TokenReader | null }): Authenticator {

@@ -970,7 +970,7 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description The machine code; the status it comes with is fixed per code (SPEC §4)
+                 * @description The machine code; the status it comes with is fixed per code
                  * @enum {string}
                  */
                 code: "validation_error" | "malformed_request" | "missing_api_key" | "invalid_api_key" | "key_expired" | "key_disabled" | "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "assistant_not_allowed" | "transient_assistant_not_allowed" | "tenant_suspended" | "gateway_not_trusted" | "inline_proxy_required" | "not_found" | "route_not_allowed" | "key_limit_reached" | "cannot_revoke_current_key" | "request_timeout" | "payload_too_large" | "rate_limited" | "concurrency_limit_reached" | "too_many_failed_attempts" | "quota_exceeded" | "internal_error" | "upstream_unavailable" | "store_unavailable" | "upstream_timeout";

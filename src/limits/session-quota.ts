@@ -6,7 +6,7 @@ import { COUNTER_SLACK_MS, monthEnd, monthOf } from './calendar.ts';
 import { crossed, type QuotaThreshold } from './quota-events.ts';
 import type { Charged } from './types.ts';
 
-// Session minutes per calendar month (issue 17: `sessionMinutesPerMonth` of a key, and of its plan for all the
+// Session minutes per calendar month (`sessionMinutesPerMonth` of a key, and of its plan for all the
 // tenant's keys together), enforced across replicas by reserving time before it is used, as the request leases
 // do: a live session holds a reservation of up to SLICE_MS in Redis (the key's, its creators' (keys/types.ts,
 // QuotaOwner) and the tenant's counters, one script, never more than any has left) and takes the next one when
@@ -19,7 +19,7 @@ import type { Charged } from './types.ts';
 // Worst case over a quota, per key or tenant: each live session's grace, plus up to a second each (the check's
 // period). A crash loses nothing to the client's advantage: its sessions' unused reservations (at most
 // SLICE_MS + the look-ahead each) stay counted until the month ends. While Redis is unreachable live sessions
-// are not cut (as cached keys keep working, SPEC §8) and their time is not charged; new sessions get 503.
+// are not cut (as cached keys keep working) and their time is not charged; new sessions get 503.
 
 /** Time reserved per Redis call. */
 export const SLICE_MS = 60_000;

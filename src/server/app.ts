@@ -67,7 +67,7 @@ const listenOn = (server: Server, port: number, host: string) =>
   });
 
 /**
- * Starts keygate in the order Kubernetes probes expect (SPEC §9): the internal listener first, answering
+ * Starts keygate in the order Kubernetes probes expect: the internal listener first, answering
  * `/readyz` 503 "starting"; then the store, cache, auth pipeline and APIs; then the public listener, and only
  * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
@@ -164,7 +164,7 @@ export async function startKeygate(config: Config) {
   // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
   const quotaEvents = new QuotaEvents();
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
-  // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
+  // Webhooks: quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
   const webhooks = opened.webhooks;
   // An endpoint disabled after failing for a day: a webhook.disabled event (worker.ts), and its tenant's audit log.
@@ -271,7 +271,7 @@ export async function startKeygate(config: Config) {
         {
           cert: readFileSync(config.tls.cert!),
           key: readFileSync(config.tls.key!),
-          // Requested, not required: only keys with enforceMtls need a certificate (SPEC §7).
+          // Requested, not required: only keys with enforceMtls need a certificate.
           ...(config.tls.clientCa ? { ca: readFileSync(config.tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
         },
         handlePublic,
@@ -285,7 +285,7 @@ export async function startKeygate(config: Config) {
   publicServer.keepAliveTimeout = 65_000;
   const port = await listenOn(publicServer, config.server.port, config.server.host);
 
-  // ---- the authorizer for an existing gateway (issue 16), when configured ------------------------------------
+  // ---- the authorizer for an existing gateway, when configured ------------------------------------
   let authzServer: Server | null = null;
   let authzPort: number | null = null;
   if (config.server.authzPort !== null) {
@@ -326,13 +326,13 @@ export async function startKeygate(config: Config) {
     authzPort,
     adminToken,
     generatedAdminToken,
-    /** `quota.threshold` events (issue 17), for delivery to subscribers. */
+    /** `quota.threshold` events, for delivery to subscribers. */
     quotaEvents,
     /** Resolves once every log line so far is written. */
     drainLogs,
 
     /**
-     * Graceful stop (SPEC §9): readiness fails at once; no new connections; WebSockets get 1001; in-flight
+     * Graceful stop: readiness fails at once; no new connections; WebSockets get 1001; in-flight
      * requests finish (bounded by shutdown.timeoutSeconds); usage and lastUsedAt are flushed; Redis closed.
      */
     shutdown(): Promise<void> {

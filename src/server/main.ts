@@ -3,7 +3,7 @@ import { ConfigError, EX_CONFIG, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { startKeygate } from './app.ts';
 
-/** Loads the configuration or exits 78 listing every problem (SPEC §1). */
+/** Loads the configuration or exits 78 listing every problem. */
 export function configOrExit(): Config {
   try {
     return loadConfig();

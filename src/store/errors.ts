@@ -5,8 +5,8 @@
 export class StoreContentionError extends Error {}
 
 /**
- * A Redis failure, named by the store operation and, when ioredis says, the Redis command it failed on (SPEC
- * §8: every store failure answered as 503 is logged with its cause and operation). The message names both
+ * A Redis failure, named by the store operation and, when ioredis says, the Redis command it failed on (every
+ * store failure answered as 503 is logged with its cause and operation). The message names both
  * and the cause is the Redis error, so a logged error reads e.g. "revokeKey (DEL): CROSSSLOT Keys in request
  * don't hash to the same slot" (pino appends the causes' messages).
  */

@@ -20,7 +20,7 @@ export function expiryEventOf(key: StoredKey, now: number): { type: 'key.expirin
 }
 
 /**
- * key.expiring and key.expired (issue 17): a periodic scan of every tenant's keys, by one replica at a time (a
+ * key.expiring and key.expired: a periodic scan of every tenant's keys, by one replica at a time (a
  * fleet-wide lease per interval). Each event is written once per key, kind and expiry date: the tenant's marker
  * and its outbox entry are written by one script (RedisWebhookQueue.enqueueOnce), so a replica that dies
  * mid-scan leaves the rest to the next scan and never sends one twice. The scan reads every key: its cost grows

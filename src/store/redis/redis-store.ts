@@ -150,7 +150,7 @@ export class RedisStore implements KeyStore {
   /**
    * Evicts here before the mutation is answered. The PUBLISH in the script reaches the other replicas (and
    * this one again); on Cluster it travels from the slot's master over the cluster bus to whichever node this
-   * process subscribed on, and arrived 20–36 ms after the answer (issue 14).
+   * process subscribed on, and arrived 20–36 ms after the answer.
    */
   #evictHere(event: StoreEvent): void {
     for (const onEvent of this.#local) onEvent(event);
@@ -512,7 +512,7 @@ export class RedisStore implements KeyStore {
     this.#local.push(onEvent);
     let connectedBefore = false;
     // ioredis re-subscribes after a reconnect; whatever was published meanwhile is lost, so the cache is
-    // cleared (SPEC §8: the TTL bounds a lost message's cost, the reset removes even that).
+    // cleared (the TTL bounds a lost message's cost, the reset removes even that).
     this.#sub.on('ready', () => {
       if (connectedBefore) onReset();
       connectedBefore = true;

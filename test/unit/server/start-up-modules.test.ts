@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
-// Issue 18 (a sidecar's footprint): `keygate serve` starts without the management APIs — Express, their zod
+// A sidecar's footprint: `keygate serve` starts without the management APIs — Express, their zod
 // schemas, the OpenAPI document — which load on the first management request (server/management.ts). This walks
 // the modules `serve` loads at start (static imports that carry values; `import type` and dynamic `import()`
 // are not followed) and checks the management side is not among them.
