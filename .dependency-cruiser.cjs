@@ -61,15 +61,16 @@ module.exports = {
     },
     {
       name: 'client-stands-alone',
-      comment: 'client/ is published on its own (keygate/client): it imports nothing else from src/, and nothing in src/ imports it',
+      comment: 'client/ is published on its own (keygate/client): it imports nothing else from src/',
       severity: 'error',
       from: { path: '^src/client/' },
       to: { path: '^src/', pathNot: '^src/client/' },
     },
     {
-      name: 'nothing-imports-client',
+      name: 'only-the-cli-imports-client',
+      comment: 'the CLI (server/cli-*.ts) talks to a running keygate through the published client, as any caller would; the service itself never does',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/client/' },
+      from: { path: '^src/', pathNot: '^src/(client/|server/cli-[a-z-]+\\.ts$)' },
       to: { path: '^src/client/' },
     },
     {

@@ -15,7 +15,7 @@ import type { SessionTokenService } from './session-tokens.ts';
 import { toAuthKey } from '../keys/types.ts';
 import type { UsageReader } from '../limits/usage-report.ts';
 import type { FleetReader } from './fleet.ts';
-import { deleteTenantEndpoints, webhookRouter } from './webhook-routes.ts';
+import { closeTenantEndpoints, webhookRouter } from './webhook-routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 /**
@@ -117,10 +117,10 @@ export function adminRouter(deps: AdminDeps): Router {
   });
   r.delete('/tenants/:tenantId', async (req, res) => {
     const id = tenantIdOf(req.params.tenantId as string);
-    // Its webhook endpoints first (their URLs and secrets; the platform's endpoints hear of the keys' key.revoked):
-    // a deletion that fails after this is finished by the retry.
-    if (deps.webhooks) await deleteTenantEndpoints(deps.webhooks, id);
-    await service.deleteTenant(id, actorOf(res));
+    // Stopped, then its webhook endpoints removed (none can be made meanwhile), then its keys revoked: their
+    // key.revoked reach the platform's endpoints only. A deletion that fails part-way is finished by the retry.
+    const webhooks = deps.webhooks;
+    await service.deleteTenant(id, actorOf(res), webhooks ? () => closeTenantEndpoints(webhooks, id) : undefined);
     res.status(204).end();
   });
   r.get('/tenants/:tenantId/audit-log', async (req, res) => {

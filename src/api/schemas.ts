@@ -264,7 +264,7 @@ export const fleetSchema = z
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.enum(Object.keys(codeToStatus) as [ErrorCode, ...ErrorCode[]]).describe('The machine code; the status it comes with is fixed per code'),
+      code: z.enum(Object.keys(codeToStatus) as [ErrorCode, ...ErrorCode[]]).describe('The machine code; the status it comes with is fixed per code (docs/http-api.md)'),
       message: z.string(),
       requestId: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),

@@ -38,10 +38,12 @@ import { createForwarder } from '../proxy/forward.ts';
 import { basePathOf } from '../decision/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
-import { openStore } from './open-store.ts';
+import { openStore } from '../store/index.ts';
 import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
+import { OutboxRegistrar, WebhookOutboxes } from '../webhooks/outbox.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
+import { DropReporter } from '../webhooks/drops.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { ManagementDeps } from './management.ts';
 
@@ -123,7 +125,9 @@ export async function startKeygate(config: Config) {
   logger.info({ opsPort }, 'internal listener up');
 
   // ---- store and everything that needs it ------------------------------------------------------------------
-  const opened = await openStore(config);
+  // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks) : null;
+  const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;
   if (redis && tracing) tracing.traceRedis(redis as unknown as RedisLike);
@@ -132,6 +136,8 @@ export async function startKeygate(config: Config) {
   } else if (!opened.ready) {
     logger.warn('Redis is not reachable yet; starting degraded (cached keys only until it is)');
   }
+  // Set once shutdown begins: closing the store then closes its connection, which is no loss to warn about.
+  let closing = false;
   if (redis) {
     // The main connection's changes, for operators (and the failover tests): where it is connected once ready
     // (on Sentinel, the master the sentinels named), and when it is lost (at most once a second while it is).
@@ -140,7 +146,9 @@ export async function startKeygate(config: Config) {
       const stream = (redis as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
       logger.info({ redis: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : 'cluster' }, 'Redis connection ready');
     });
-    redis.on('close', () => lost({}));
+    redis.on('close', () => {
+      if (!closing) lost({});
+    });
   }
 
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
@@ -166,12 +174,22 @@ export async function startKeygate(config: Config) {
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
   // Webhooks: quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
-  const webhooks = opened.webhooks;
+  const webhooks = outboxes?.queue(redis) ?? null;
+  const outboxRegistrar = outboxes?.redisOutbox ? new OutboxRegistrar(outboxes.redisOutbox, store, logger) : null;
   // An endpoint disabled after failing for a day: a webhook.disabled event (worker.ts), and its tenant's audit log.
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
   };
-  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled) : null;
+  // Jobs dropped at a cap: counted, and in the tenant's audit log (at most one entry a minute, with the counts).
+  const webhookDrops = webhooks
+    ? new DropReporter({
+      count: (reason, n) => metrics.webhookJobsDropped.inc({ reason }, n),
+      audit: async (tenantId, dropped) => {
+        await store.appendAudit(tenantId, { action: 'webhook.jobs_dropped', actor: 'keygate', keyId: null, details: { dropped } });
+      },
+    }, logger)
+    : null;
+  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled, (d) => webhookDrops!.report(d)) : null;
   const expiryScanner = webhooks ? new ExpiryScanner(store, webhooks, config.webhooks.expiryScanSeconds, logger) : null;
   if (webhooks) {
     quotaEvents.on((event) => {
@@ -271,7 +289,7 @@ export async function startKeygate(config: Config) {
         {
           cert: readFileSync(config.tls.cert!),
           key: readFileSync(config.tls.key!),
-          // Requested, not required: only keys with enforceMtls need a certificate.
+          // Requested, not required: only keys with enforceMtls need a certificate (docs/concepts.md).
           ...(config.tls.clientCa ? { ca: readFileSync(config.tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
         },
         handlePublic,
@@ -285,7 +303,7 @@ export async function startKeygate(config: Config) {
   publicServer.keepAliveTimeout = 65_000;
   const port = await listenOn(publicServer, config.server.port, config.server.host);
 
-  // ---- the authorizer for an existing gateway, when configured ------------------------------------
+  // ---- the authorizer for an existing gateway, when configured ------------------------------------------------
   let authzServer: Server | null = null;
   let authzPort: number | null = null;
   if (config.server.authzPort !== null) {
@@ -309,6 +327,7 @@ export async function startKeygate(config: Config) {
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');
+  outboxRegistrar?.start();
   webhookWorker?.start();
   expiryScanner?.start();
 
@@ -337,9 +356,11 @@ export async function startKeygate(config: Config) {
      */
     shutdown(): Promise<void> {
       stopping ??= (async () => {
+        closing = true;
         readiness.set('stopping');
-        websockets.closeAll();
         const servers = authzServer ? [publicServer, opsServer, authzServer] : [publicServer, opsServer];
+        await drainDelay(servers, config.shutdown.drainDelaySeconds * 1000);
+        websockets.closeAll();
         const closed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
         // Keep-alive connections close as soon as their current response is done.
         const reaper = setInterval(() => {
@@ -355,6 +376,8 @@ export async function startKeygate(config: Config) {
         forwarder.close();
         await expiryScanner?.stop();
         await webhookWorker?.stop();
+        await outboxRegistrar?.stop();
+        await webhookDrops?.flush();
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
@@ -366,3 +389,18 @@ export async function startKeygate(config: Config) {
 }
 
 export type Keygate = Awaited<ReturnType<typeof startKeygate>>;
+
+/**
+ * The first step of a graceful stop: readiness already answers 503, and for `ms` the listeners keep serving, so
+ * a load balancer that polls readiness takes this replica out before it stops accepting (a request it sends
+ * meanwhile is served, not refused). Every response in that window closes its connection, so no client keeps
+ * a kept-alive socket that is about to be closed under it.
+ */
+async function drainDelay(servers: Server[], ms: number): Promise<void> {
+  const closeAfter = (_req: unknown, res: { shouldKeepAlive: boolean }) => {
+    res.shouldKeepAlive = false;
+  };
+  // Prepended: it must run before a handler that answers at once (the probes) has written its headers.
+  for (const server of servers) server.prependListener('request', closeAfter);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -27,7 +27,7 @@ import type { KeyStore } from '../store/types.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 // The management APIs (Express, their zod schemas, the OpenAPI document): loaded on their first request, not at
-// start, because a sidecar that never serves one should not hold them (about 4 MB of an idle
+// start, because a sidecar that never serves one should not hold them (measured: about 4 MB of an idle
 // process's heap). app.ts answers the internal listener's probes (/healthz, /readyz, /metrics) without them.
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

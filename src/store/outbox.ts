@@ -1,39 +1,40 @@
+import type { RedisClient } from './redis/connect.ts';
 import type { AuditInput } from './types.ts';
 
-// The outbox port: the stores write the events of key mutations to an outbox in the same step as the
-// mutation (so an event is never lost or sent for a change that did not happen), but what an event is and
-// who delivers it belongs to webhooks/, above the store. The store defines what it needs here; webhooks/
-// implements it and the server hands the implementation to the store it opens.
+// The outbox: where a key mutation's event is written, in the same step as the mutation and its audit line, so
+// a mutation is never without its event. A port the stores write through: what an event looks like, where it is
+// kept for delivery and who reads it belong to the side that delivers (src/webhooks/outbox.ts implements it);
+// the store only knows that a mutation may carry one, and writes it where the mutation already is.
 
-/** An event as the store writes it: built by the port, written as JSON. */
-export interface OutboxEvent {
-  id: string;
-  type: string;
-  timestamp: string;
-  data: Record<string, unknown>;
-}
-
+/** What every outbox says: the event a mutation stands for (by its audit line), or null when it sends none. */
 export interface Outbox {
-  /** The event an audited mutation stands for, or null (nothing is written). */
-  eventOf(tenantId: string, audit: AuditInput): OutboxEvent | null;
+  eventOf(tenantId: string, audit: AuditInput): object | null;
 }
 
-/** The embedded store's outbox: the event is handed over in the same synchronous step as the mutation. */
+/** The embedded store's outbox: appended to in the same synchronous turn as the mutation. */
 export interface MemoryOutboxPort extends Outbox {
-  push(tenantId: string | null, event: OutboxEvent): void;
+  append(tenantId: string, event: object): void;
 }
 
-/** The Redis store's outbox: the mutation's script appends to the tenant's stream, capped at maxEntries. */
+/**
+ * The Redis store's outbox: a capped stream per tenant, in the tenant's hash tag, appended to by the mutation's
+ * own script. Nothing outside the tenant's slot is on a mutation's path, so on Redis Cluster a shard's failover
+ * stops the writes of the tenants it holds and no other.
+ */
 export interface RedisOutboxPort extends Outbox {
-  maxEntries: number;
+  /** The tenant's outbox stream; it must hash to the tenant's slot (`{<tenantId>}` in its name). */
+  streamKey(tenantId: string): string;
+  /** The stream's cap (XADD MAXLEN ~). */
+  readonly maxEntries: number;
+  /**
+   * Makes the tenant's outbox known to whoever reads it. Called once, when the tenant is created (before its
+   * record is written, so no mutation of it can come first), never on a key mutation's path.
+   */
+  register(tenantId: string): Promise<void>;
 }
 
-// The outbox streams are part of the store's keyspace (docs/redis-keys.md): the key mutation's script writes
-// them, in the tenant's slot.
-
-/** SET of tenant ids whose outbox the workers read (and PLATFORM_OUTBOX, the platform's). */
-export const outboxSetKey = (p: string): string => `${p}{webhooks}:outboxes`;
-/** The member of the outbox set that stands for the platform's outbox (a tenant id starts `ten_`). */
-export const PLATFORM_OUTBOX = 'platform';
-/** A tenant's outbox, or the platform's (null: events about no tenant, in the `{webhooks}` slot). */
-export const outboxKey = (p: string, tenantId: string | null): string => (tenantId === null ? `${p}{webhooks}:outbox` : `${p}{${tenantId}}:outbox`);
+/** Builds the outbox for whichever store is opened; null: no events are written (webhooks off). */
+export interface OutboxProvider {
+  memory(): MemoryOutboxPort;
+  redis(client: RedisClient): RedisOutboxPort;
+}

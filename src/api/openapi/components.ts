@@ -57,7 +57,7 @@ export function queryParameters(schema: z.ZodType): Json[] {
 
 // ---- errors ------------------------------------------------------------------------------------------------
 
-/** The error envelope narrowed to the codes one response can carry. */
+/** The error envelope narrowed to the codes one response can carry (docs/http-api.md). */
 const errorWith = (codes: readonly string[]) => ({
   allOf: [ref('schemas', 'Error'), { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string', enum: codes } } } } }],
 });

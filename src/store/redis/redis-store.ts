@@ -4,10 +4,12 @@ import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
-import { outboxKey, outboxSetKey, type RedisOutboxPort } from '../outbox.ts';
+import type { RedisOutboxPort } from '../outbox.ts';
+import type { DueExpiry } from '../expiry.ts';
+import { expiryIndexKey, RedisExpiryIndex } from './expiry-index.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 import { StoreContentionError, StoreError } from '../errors.ts';
-import type { RedisClient } from './connect.ts';
+import { closeRedisClient, type RedisClient } from './connect.ts';
 
 
 export interface RedisStoreOptions {
@@ -19,7 +21,7 @@ export interface RedisStoreOptions {
   auditMaxEntries: number;
   /** Repeated refusals of one actor, key and operation within this many seconds are one audit entry. */
   refusalWindowSeconds?: number;
-  /** Write webhook events to each tenant's outbox through this port (store/outbox.ts); null: no outbox. */
+  /** Where mutations' events go (store/outbox.ts): a stream in each tenant's slot; null: none are written. */
   outbox?: RedisOutboxPort | null;
 }
 
@@ -83,7 +85,9 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
- *   p {ten}:outbox         → STREAM of webhook events (consumer group `delivery`; webhooks/redis-queue.ts)
+ *   p {ten}:outbox         → STREAM of webhook events (store/outbox.ts; its name comes from the outbox port)
+ *   p {ten}:exp            → ZSET keyId → when its next expiry event is due (store/expiry.ts, expiry-index.ts)
+ *   p expiry-index         → "1" once every key is in the expiry index (single-key commands only)
  * Every multi-key command and script names keys of one tenant only; nothing else is multi-key on Cluster.
  */
 export class RedisStore implements KeyStore {
@@ -94,7 +98,8 @@ export class RedisStore implements KeyStore {
   readonly #channel: string;
   readonly #auditMax: string;
   readonly #refusalWindowMs: number;
-  readonly #outboxPort: RedisOutboxPort | null;
+  readonly #outbox: RedisOutboxPort | null;
+  readonly #expiry: RedisExpiryIndex;
   /** This process's own subscribers: its mutations reach them before the mutation resolves. */
   readonly #local: Array<(event: StoreEvent) => void> = [];
   /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
@@ -108,7 +113,8 @@ export class RedisStore implements KeyStore {
     this.#channel = opts.channel;
     this.#auditMax = String(opts.auditMaxEntries);
     this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
-    this.#outboxPort = opts.outbox ?? null;
+    this.#outbox = opts.outbox ?? null;
+    this.#expiry = new RedisExpiryIndex(this.#r, this.#p, (t, k) => this.#k(t, k));
     for (const [name, lua] of Object.entries(scripts)) {
       this.#r.defineCommand(`kg_${name}`, { numberOfKeys: scriptKeyCounts[name as ScriptName], lua });
     }
@@ -129,18 +135,17 @@ export class RedisStore implements KeyStore {
   #usage = (tenantId: string, period: string) => `${this.#p}{${tenantId}}:u:${period}`;
   #totals = (period: string) => `${this.#p}u:${period}`;
   #lastUsed = (tenantId: string) => `${this.#p}{${tenantId}}:lu`;
-  #outbox = (tenantId: string) => outboxKey(this.#p, tenantId);
+  /** The tenant's outbox stream, named in every mutation script (a placeholder in its slot when there is none). */
+  #outboxKey = (tenantId: string) => this.#outbox?.streamKey(tenantId) ?? this.#audit(tenantId);
 
   /**
-   * The webhook event of a mutation, as the script's ARGV: the event JSON ('' for none) and the outbox cap. The
-   * tenant is named in the set of outboxes the delivery worker reads BEFORE the script writes (single-key
-   * command; its own slot): an event is never in an outbox the workers do not know of.
+   * A mutation's event, as the script's ARGV: the event JSON ('' for none) and the outbox cap. Nothing is written
+   * outside the tenant's slot for it: the tenant's outbox was made known to the delivery side when the tenant
+   * was created (store/outbox.ts), so a failover of any other shard does not stop this mutation.
    */
-  async #webhookArgs(tenantId: string, audit: AuditInput | null): Promise<[string, number]> {
-    const event = this.#outboxPort && audit ? this.#outboxPort.eventOf(tenantId, audit) : null;
-    if (!event) return ['', 0];
-    await this.#r.sadd(outboxSetKey(this.#p), tenantId);
-    return [JSON.stringify(event), this.#outboxPort!.maxEntries];
+  #eventArgs(tenantId: string, audit: AuditInput | null): [string, number] {
+    const event = this.#outbox && audit ? this.#outbox.eventOf(tenantId, audit) : null;
+    return event ? [JSON.stringify(event), this.#outbox!.maxEntries] : ['', 0];
   }
 
   #auditJson(input: AuditInput): string {
@@ -168,6 +173,8 @@ export class RedisStore implements KeyStore {
 
   createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
     return named('createTenant', (async () => {
+      // Its outbox is known to the delivery side before any mutation of the tenant can write to it.
+      if (this.#outbox) await this.#outbox.register(tenant.id);
       await this.#run('createTenant', [this.#t(tenant.id), this.#audit(tenant.id)], [JSON.stringify(tenant), this.#auditJson(audit), this.#auditMax]);
       await this.#r.zadd(this.#tenants(), 0, tenant.id);
     })());
@@ -214,8 +221,8 @@ export class RedisStore implements KeyStore {
       if (next === null) return current;
       if (before) await before(current, next);
       const changed = event(current);
-      const hook = await this.#webhookArgs(tenantId, audit);
-      const ok = await this.#run('compareAndSet', [recordKey, this.#audit(tenantId), this.#outbox(tenantId)], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed), ...hook]);
+      const hook = this.#eventArgs(tenantId, audit);
+      const ok = await this.#run('compareAndSet', [recordKey, this.#audit(tenantId), this.#outboxKey(tenantId)], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed), ...hook]);
       if (ok === 1) {
         this.#evictHere(changed);
         return next;
@@ -244,7 +251,7 @@ export class RedisStore implements KeyStore {
       const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
       for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
       // One tenant's keys: one slot.
-      await this.#r.del(this.#keys(id), this.#audit(id), this.#refusals(id), this.#lastUsed(id));
+      await this.#r.del(this.#keys(id), this.#audit(id), this.#refusals(id), this.#lastUsed(id), expiryIndexKey(this.#p, id));
       await this.#r.zrem(this.#tenants(), id);
       return true;
     })());
@@ -253,12 +260,15 @@ export class RedisStore implements KeyStore {
   createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult> {
     return named('createKey', (async (): Promise<CreateKeyResult> => {
       const t = key.tenantId;
-      const hook = await this.#webhookArgs(t, audit);
-      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t), this.#outbox(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax, ...hook]);
+      const hook = this.#eventArgs(t, audit);
+      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t), this.#outboxKey(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax, ...hook]);
       if (res === -1) return 'no_tenant';
       if (res === 0) return 'limit';
       // The verification record is written last: until then the key exists but cannot be used.
       for (const h of key.hashes) await this.#r.set(this.#vr(h.hash), JSON.stringify({ t, k: key.id }));
+      // Into the expiry index after the key exists (before, a scan running meanwhile would find no record and
+      // take the entry out again); a failure here answers like one of the verification record's.
+      await this.#expiry.note(key);
       return 'created';
     })());
   }
@@ -285,7 +295,32 @@ export class RedisStore implements KeyStore {
   }
 
   updateKey(tenantId: string, keyId: string, update: Updater<StoredKey>, audit: AuditInput): Promise<StoredKey | null> {
-    return named('updateKey', this.#casUpdate(tenantId, this.#k(tenantId, keyId), update, audit, keyEvent));
+    return named('updateKey', (async () => {
+      const next = await this.#casUpdate(tenantId, this.#k(tenantId, keyId), update, audit, keyEvent);
+      // A new expiry enters the expiry index (an unchanged one is there already: ZADD LT leaves it).
+      if (next) await this.#expiry.note(next);
+      return next;
+    })());
+  }
+
+  dueExpiries(tenantIds: string[], now: number, limit: number): Promise<DueExpiry[]> {
+    return named('dueExpiries', this.#expiry.dueExpiries(tenantIds, now, limit));
+  }
+
+  rescheduleExpiry(tenantId: string, keyId: string, expiresAt: string | null, dueAt: number | null): Promise<void> {
+    return named('rescheduleExpiry', this.#expiry.rescheduleExpiry(tenantId, keyId, expiresAt, dueAt));
+  }
+
+  indexExpiry(key: StoredKey): Promise<void> {
+    return named('indexExpiry', this.#expiry.indexExpiry(key));
+  }
+
+  expiryIndexBuilt(): Promise<boolean> {
+    return named('expiryIndexBuilt', this.#expiry.expiryIndexBuilt());
+  }
+
+  markExpiryIndexBuilt(): Promise<void> {
+    return named('markExpiryIndexBuilt', this.#expiry.markExpiryIndexBuilt());
   }
 
   revokeKey(tenantId: string, keyId: string, audit: AuditInput | null): Promise<boolean> {
@@ -299,8 +334,9 @@ export class RedisStore implements KeyStore {
     try {
       // Verification records first: whatever happens after this line, the key no longer verifies.
       await this.#dropVerifications(key.hashes.map((h) => h.hash));
-      const hook = await this.#webhookArgs(tenantId, audit);
-      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outbox(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
+      const hook = this.#eventArgs(tenantId, audit);
+      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outboxKey(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
+      await this.#expiry.forget(tenantId, keyId);
       return res === 1;
     } finally {
       // Also when a later step failed: the records may be gone already, and a reload costs one lookup.
@@ -570,6 +606,6 @@ export class RedisStore implements KeyStore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([this.#r.quit(), this.#sub.quit()]);
+    await Promise.allSettled([closeRedisClient(this.#r), closeRedisClient(this.#sub)]);
   }
 }

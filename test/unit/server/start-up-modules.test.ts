@@ -49,7 +49,7 @@ describe('what `keygate serve` loads at start', () => {
   const rel = (f: string) => f.slice(src.length + 1);
 
   it('reaches the proxy, the store and the probes (the walk follows the start-up path)', () => {
-    for (const f of ['server/app.ts', 'proxy/public-handler.ts', 'proxy/forward.ts', 'server/open-store.ts', 'ops/probes.ts', 'cache/key-cache.ts']) {
+    for (const f of ['server/app.ts', 'proxy/public-handler.ts', 'proxy/forward.ts', 'store/index.ts', 'ops/probes.ts', 'cache/key-cache.ts']) {
       expect([...files].map(rel)).toContain(f);
     }
     expect(packages).toContain('ioredis');
