@@ -22,11 +22,11 @@ import type { WebhookQueue } from '../webhooks/types.ts';
  * The admin token or a named operator's, from `Authorization: Bearer` (the admin API's door). Every outcome is
  * counted in keygate_auth_decisions_total{listener="internal"} by the router: a guessed token shows there.
  */
-export function bearerOperator(operatorOf: (token: string) => Operator | null): (req: Request) => Operator {
-  return (req) => {
+export function bearerOperator(operatorOf: (token: string, req: Request) => Promise<Operator | null>): (req: Request) => Promise<Operator> {
+  return async (req) => {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw new ApiError('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
-    const operator = operatorOf(token);
+    const operator = await operatorOf(token, req);
     if (!operator) throw new ApiError('invalid_api_key', 'The admin token is not valid.');
     return operator;
   };
@@ -45,10 +45,10 @@ const actorOf = (res: Response): Actor => {
  */
 function authorize(deps: AdminDeps): RequestHandler {
   const count = (decision: string) => deps.metrics?.decision(decision, null, 'internal');
-  return (req, res, next) => {
+  return async (req, res, next) => {
     let operator: Operator;
     try {
-      operator = deps.authenticate(req, res);
+      operator = await deps.authenticate(req, res);
     } catch (err) {
       if (err instanceof ApiError) count(err.code);
       throw err;
@@ -74,7 +74,7 @@ function tenantIdOf(id: string): string {
 export interface AdminDeps {
   service: KeyService;
   /** The door's authentication: the operator, or a thrown ApiError (401/403). */
-  authenticate: (req: Request, res: Response) => Operator;
+  authenticate: (req: Request, res: Response) => Operator | Promise<Operator>;
   logger?: Pick<Logger, 'info'>;
   /** The fleet view (`GET /fleet`); absent in routers that do not serve it. */
   fleet?: FleetReader;

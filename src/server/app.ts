@@ -15,7 +15,7 @@ import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { compileCidrs } from '../http/client-ip.ts';
+import { clientIpOf, compileCidrs } from '../http/client-ip.ts';
 import { sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { createKeyFormat } from '../keys/format.ts';
@@ -244,7 +244,7 @@ export async function startKeygate(config: Config) {
 
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];
-  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, atShutdown: (flush) => void flushAtShutdown.push(flush) };
+  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, operatorGuard: { failures, clientIp: (req) => clientIpOf(req, trustedProxies) }, atShutdown: (flush) => void flushAtShutdown.push(flush) };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
