@@ -2,7 +2,7 @@
 // upstream and load, measured in interleaved rounds, so a busy machine slows all alike. Each argument is a keygate
 // build (its dist/ directory, `dist@file.yaml` with another configuration) or a system script (bench/systems/*.ts,
 // started with PORT and UPSTREAM_URL; `script.ts@NAME=value` with one more variable in its environment). For
-// deciding whether a change to the hot path pays (issue 18): CPU time per request is steadier than req/s on a
+// deciding whether a change to the hot path pays: CPU time per request is steadier than req/s on a
 // shared machine, and the minimum over rounds is the least disturbed. Prints each round, medians and minima.
 import { join } from 'node:path';
 import { cpuMicros, freePort, otherCores, pinned, startCommand, startScript, stop } from './lib.ts';

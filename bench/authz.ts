@@ -1,4 +1,4 @@
-// keygate as a gateway's authorizer (issue 16, docs/gateways/): how many authorization decisions one core answers,
+// keygate as a gateway's authorizer (docs/gateways/): how many authorization decisions one core answers,
 // and nginx + keygate's authorizer against keygate as the proxy, on the same machine, in the same run.
 //
 // - Decisions per second: wrk straight at the authorizer's /forward-auth (the check Traefik and Caddy send:

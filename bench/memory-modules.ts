@@ -1,4 +1,4 @@
-// What keygate's modules hold in the V8 heap (issue 18: what an idle process is made of). `npm run build`, then
+// What keygate's modules hold in the V8 heap (what an idle process is made of). `npm run build`, then
 // `node --expose-gc bench/memory-modules.ts`: imports keygate's built modules group by group, in the order
 // `keygate serve` loads them, collecting garbage after each, and prints the heap (and its code space) each group
 // added. The management APIs come last: `serve` loads them on their first request (server/management.ts).

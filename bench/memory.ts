@@ -1,4 +1,4 @@
-// The memory phase of `npm run bench` (issue 18: a sidecar's footprint). `BENCH_ONLY=memory npm run bench` runs only
+// The memory phase of `npm run bench` (a sidecar's footprint). `BENCH_ONLY=memory npm run bench` runs only
 // this (about two minutes with 100,000 keys). One fresh keygate, run with the image's node flags plus, for the
 // heap figures only, `--expose-gc --import bench/heap-probe.mjs` (a SIGUSR2 handler that collects garbage and
 // reports V8's heap; nothing else in the process changes). In order:

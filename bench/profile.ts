@@ -1,10 +1,10 @@
-// `npm run bench:profile`: where keygate's CPU goes per proxied request (issue 18). keygate runs with its image's
+// `npm run bench:profile`: where keygate's CPU goes per proxied request. keygate runs with its image's
 // flags plus --cpu-prof, on one core, under the same closed-loop load as `npm run bench` (one hot key, cached,
 // rate limits, policy, metrics and the access log on); the profile's self time is summed per source file of
 // keygate and per library, and divided by the requests served. Prints a table for bench/README.md.
 // `BENCH_PROFILE=ceiling` profiles the ceiling (bench/systems/ceiling.ts) the same way; `BENCH_PROFILE=compare`
 // profiles both, one after the other, and prints where keygate's CPU per request exceeds the ceiling's, by bucket
-// and (BENCH_PROFILE_FUNCTIONS=n) by function: the profile behind the CPU target (issue 18).
+// and (BENCH_PROFILE_FUNCTIONS=n) by function: the profile behind the CPU target.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -430,7 +430,7 @@ async function main(): Promise<void> {
   const redisMax = Math.max(redisSteady.hot.perRequest, redisSteady.zipf.perRequest);
   const auth = results.authDecisionOnCacheHit as { opsPerSecond: number };
   const targets = [
-    // Issue 18: against the ceiling of a Node proxy built like keygate, and a sidecar's footprint.
+    // Against the ceiling of a Node proxy built like keygate, and a sidecar's footprint.
     ['keygate ÷ ceiling (req/s)', round(keygate.rps / ceiling.rps, 2), '>= 0.9', keygate.rps >= 0.9 * ceiling.rps],
     ['keygate CPU per request − ceiling (µs)', round(keygate.cpuUsPerRequest - ceiling.cpuUsPerRequest), '<= +10', keygate.cpuUsPerRequest - ceiling.cpuUsPerRequest <= 10],
     ['p99 at saturation, keygate vs bare Node proxy (ms)', `${keygate.p99} vs ${bare.p99}`, 'no worse', keygate.p99 <= bare.p99],

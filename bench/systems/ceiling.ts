@@ -1,4 +1,4 @@
-// The ceiling of a Node proxy built like keygate (issue 18): node:http in, undici's Pool out through its dispatch
+// The ceiling of a Node proxy built like keygate: node:http in, undici's Pool out through its dispatch
 // handler interface, the client's raw headers copied as they are, no authentication and no header work. What
 // keygate does beyond this is its own cost.
 //

@@ -13,8 +13,9 @@ import { keyRoutes, pageOf } from './key-routes.ts';
 import { adminMintSessionTokenBody, createTenantBody, updateTenantBody } from './schemas.ts';
 import type { SessionTokenService } from './session-tokens.ts';
 import { toAuthKey } from '../keys/types.ts';
-import type { FleetReader, UsageReader } from './usage.ts';
-import { closeTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
+import type { UsageReader } from '../limits/usage-report.ts';
+import type { FleetReader } from './fleet.ts';
+import { closeTenantEndpoints, webhookRouter } from './webhook-routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 /**
@@ -79,14 +80,14 @@ export interface AdminDeps {
   fleet?: FleetReader;
   usage: UsageReader;
   metrics?: Pick<Metrics, 'decision'>;
-  /** Webhook delivery state (issue 17); null when webhooks are off. */
+  /** Webhook delivery state; null when webhooks are off. */
   webhooks?: WebhookQueue | null;
   /** `server.maxBodyBytes`: request bodies are read only once the admin token is checked. */
   maxBodyBytes: number;
   sessionTokens: SessionTokenService;
 }
 
-/** `/admin/v1` on the internal listener: the platform manages every tenant (SPEC §3). */
+/** `/admin/v1` on the internal listener: the platform manages every tenant. */
 export function adminRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = Router();

@@ -2,11 +2,15 @@ import type { RecentBlocks } from '../limits/recent-blocks.ts';
 import type { DecisionRing } from '../ops/decision-ring.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
-import type { FleetReader } from './usage.ts';
 
 /** Tenants read to rank the top ones: beyond this many the ranking covers the first ones only (`truncated`). */
 const TENANT_SCAN = 10_000;
 const TOP = 10;
+
+/** The console's fleet view (`GET /admin/v1/fleet`). */
+export interface FleetReader {
+  read(): Promise<unknown>;
+}
 
 export interface FleetDeps {
   store: KeyStore;

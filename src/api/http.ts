@@ -1,14 +1,13 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
-import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { StoreContentionError, StoreError, StoreUnavailableError } from '../store/errors.ts';
 import { issuePath } from '../config/load.ts';
 import { ApiError, sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import type { Logger } from '../ops/logger.ts';
-import { StoreContentionError, StoreError } from '../store/redis/redis-store.ts';
 
 // Plumbing shared by the self-service and admin routers: request ids, strict JSON bodies, validation with
-// field paths, and the one error envelope (SPEC §4).
+// field paths, and the one error envelope.
 
 export const requestIdOfRes = (res: Response): string => res.locals.requestId as string;
 
@@ -66,7 +65,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const requestId = requestIdOfRes(res);
     if (err instanceof ApiError) return sendError(res, requestId, err.code, err.message, err.options);
     if (err instanceof StoreUnavailableError || err instanceof StoreContentionError) {
-      // SPEC §8: every store failure answered 503 is logged with its cause and operation (issue 14: a CROSSSLOT
+      // Every store failure answered 503 is logged with its cause and operation (a CROSSSLOT
       // behind a 503 left no trace).
       const cause = err instanceof StoreUnavailableError ? err.cause : err;
       const store = cause instanceof StoreError ? { op: cause.op, command: cause.command } : {};

@@ -29,7 +29,7 @@ function keyIdOf(req: Request, res: Response, ctx: KeyRouteContext, allowCurrent
   return id;
 }
 
-/** The API-key operations of SPEC §3, identical for self-service and admin. */
+/** The API-key operations (described in src/api/openapi/), identical for self-service and admin. */
 export function keyRoutes(service: KeyService, ctx: KeyRouteContext): Router {
   const r = Router({ mergeParams: true });
 

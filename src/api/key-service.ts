@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import { grantsKeyManagement, notCovered } from '../auth/permissions.ts';
 import type { Config, Plan } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
@@ -66,7 +66,7 @@ export interface KeyServiceDeps {
 }
 
 /**
- * The key lifecycle rules (SPEC §2–3), shared by the self-service API, the admin API and the CLI so that all
+ * The key lifecycle rules, shared by the self-service API, the admin API and the CLI so that all
  * three enforce the same permissions, plan limits and expiry rules.
  */
 export class KeyService {
@@ -216,7 +216,7 @@ export class KeyService {
     const tenant = await this.getTenant(tenantId);
     const plan = this.planOf(tenant);
     const problems: FieldProblem[] = [];
-    // A key delegates at most what it has (SPEC §3, api/scope.ts): what the body leaves out is the creator's —
+    // A key delegates at most what it has (api/scope.ts): what the body leaves out is the creator's —
     // permissions, origins, assistants, mTLS binding — and a plan default or expiry looser than the creator's
     // gives way to the creator's.
     const creator = actor.kind === 'key' ? scopeOfAuthKey(actor.key) : null;
@@ -290,7 +290,7 @@ export class KeyService {
   }
 
   /**
-   * The tenant's keys that `actor` has authority over: a narrow key never sees a wider key's metadata (SPEC §3).
+   * The tenant's keys that `actor` has authority over: a narrow key never sees a wider key's metadata.
    * Filtering can leave a page short, so up to LIST_READS store pages are read to fill it; a page may still hold
    * fewer than `limit` keys while `nextCursor` is not null. A key's cursors are sealed (api/cursor.ts): the key
    * a page stops at may be one it cannot see.
@@ -324,7 +324,7 @@ export class KeyService {
   }
 
   /**
-   * The one rule of authority over keys (SPEC §3): what the target may do that `actor` may not (api/scope.ts) —
+   * The one rule of authority over keys: what the target may do that `actor` may not (api/scope.ts) —
    * nothing when it may read, change, rotate, disable or revoke the target. The admin covers every key; a key
    * always covers itself; otherwise the actor must hold every permission of the target and be bound by no
    * restriction the target is free of, as on creation.
@@ -400,7 +400,7 @@ export class KeyService {
       : this.#withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
     if (body.expiresAt !== undefined) this.#checkExpiresAt(body.expiresAt, problems);
     if (body.enforceMtls) this.#checkMtls(problems);
-    // A key never makes a key wider than itself (api/scope.ts), so on itself a PATCH only narrows (SPEC §3): it
+    // A key never makes a key wider than itself (api/scope.ts), so on itself a PATCH only narrows: it
     // cannot shed its own assistant, origin or mTLS restrictions, nor raise its own limits or quotas. The admin may
     // widen anything within the plan but permissions.
     const widens = (from: StoredKey): string[] => {

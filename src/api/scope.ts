@@ -2,7 +2,7 @@ import { originAllowed } from '../auth/origin.ts';
 import { notCovered } from '../auth/permissions.ts';
 import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, type AuthKey, type QuotaSettings, type RateLimitSettings, type StoredKey } from '../keys/types.ts';
 
-// What a key may do, in every dimension in which one key can be narrower than another (SPEC §3 "Authority over
+// What a key may do, in every dimension in which one key can be narrower than another (the rule "Authority over
 // keys"): its permissions, the restrictions it was given, and its limits (rate limits, session cap, monthly
 // quotas). A key that could read, rotate or create a key wider than itself in any of them could shed what it was
 // given — rotate an unrestricted key and use its new value, mint a child without its assistant, origin or mTLS

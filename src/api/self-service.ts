@@ -7,8 +7,8 @@ import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { mintSessionTokenBody, usageQuery } from './schemas.ts';
 import { MINT_PERMISSION, type SessionTokenService } from './session-tokens.ts';
-import type { UsageReader } from './usage.ts';
-import { webhookRouter } from '../webhooks/routes.ts';
+import type { UsageReader } from '../limits/usage-report.ts';
+import { webhookRouter } from './webhook-routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 /** The caller, as the public listener's gate authenticated it (proxy/public-handler.ts) before Express ran. */
@@ -30,13 +30,13 @@ export interface SelfServiceDeps {
   service: KeyService;
   usage: UsageReader;
   openapi: () => unknown;
-  /** Webhook delivery state (issue 17); null when webhooks are off. */
+  /** Webhook delivery state; null when webhooks are off. */
   webhooks?: WebhookQueue | null;
   sessionTokens: SessionTokenService;
 }
 
 /**
- * `/keygate/v1` on the public listener: a tenant manages its own keys with one of them (SPEC §3). The caller was
+ * `/keygate/v1` on the public listener: a tenant manages its own keys with one of them. The caller was
  * authenticated by the gate every public request passes (key, status, mTLS, origin, key type, rate limits);
  * these routes only check what each operation needs.
  */

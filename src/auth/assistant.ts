@@ -3,7 +3,7 @@ import type { KeyPolicy } from '../keys/types.ts';
 import type { AssistantRule } from './policy.ts';
 import { deny, type Denial } from './verify.ts';
 
-// SPEC §5 step 11 (voice-agent specific): a key with `allowedAssistants` may only address those assistants,
+// Voice-agent specific: a key with `allowedAssistants` may only address those assistants,
 // and a request carrying an inline (transient) assistant needs `transientAssistant: true`.
 
 export interface AssistantSource {

@@ -3,7 +3,7 @@ import { holds } from './permissions.ts';
 import type { Policy, RouteMatch } from './policy.ts';
 import { deny, type Denial } from './verify.ts';
 
-// SPEC §5 step 10: route policy, permission, public-key restrictions. `path` is the canonical path
+// Route policy, permission, public-key restrictions. `path` is the canonical path
 // (http/target.ts), so what is matched here is what the upstream routes.
 
 export type RouteDecision = { ok: true; match: RouteMatch | null } | Denial;

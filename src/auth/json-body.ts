@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { visit } from 'jsonc-parser';
 
-// Assistant rules that read the body (SPEC §5) read it the way the upstream will, or refuse it. An upstream
+// Assistant rules that read the body read it the way the upstream will, or refuse it. An upstream
 // picks its parser by Content-Type, so a body keygate read as JSON must be one the upstream also reads as JSON
 // (Express's urlencoded parser would find `&assistantId=...` inside a JSON string); and a member that appears
 // twice means different things to different parsers (JSON.parse keeps the last, others the first), so a body

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyPolicy } from '../keys/types.ts';
-import { deny, type Denial } from './verify.ts';
+import { deny, type Denial } from './denial.ts';
 
-// CORS (SPEC §7). Origins are per key, so a preflight (which carries no key) is answered for any origin but
+// CORS. Origins are per key, so a preflight (which carries no key) is answered for any origin but
 // `null`; the actual request is then held to the key's `allowedOrigins`.
 
 const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
@@ -29,7 +29,7 @@ export function originAllowed(allowed: readonly string[], origin: string): boole
 export const isPreflight = (req: IncomingMessage): boolean =>
   req.method === 'OPTIONS' && typeof req.headers.origin === 'string' && typeof req.headers['access-control-request-method'] === 'string';
 
-/** The fields answering a CORS preflight (SPEC §7): none but Vary and X-Request-Id for the `null` origin. */
+/** The fields answering a CORS preflight: none but Vary and X-Request-Id for the `null` origin. */
 export function preflightFields(req: IncomingMessage, requestId: string): Record<string, string> {
   const origin = req.headers.origin!;
   const requested = (req.headers['access-control-request-headers'] ?? '')
@@ -48,13 +48,13 @@ export function preflightFields(req: IncomingMessage, requestId: string): Record
   return headers;
 }
 
-/** Answers a CORS preflight without a key (SPEC §5 step 2). */
+/** Answers a CORS preflight without a key. */
 export function answerPreflight(req: IncomingMessage, res: ServerResponse, requestId: string): void {
   res.writeHead(204, preflightFields(req, requestId));
   res.end();
 }
 
-/** SPEC §5 step 9: a public key needs a listed Origin; any key with allowedOrigins rejects other origins. */
+/** A public key needs a listed Origin; any key with allowedOrigins rejects other origins. */
 export function checkOrigin(key: KeyPolicy, origin: string | undefined): Denial | null {
   if (origin === undefined) {
     return key.keyType === 'public' ? deny('origin_not_allowed', 'Public keys can only be used from an allowed browser origin.') : null;

@@ -1,5 +1,5 @@
 // Permissions are `resource:action`; `*` grants everything and `resource:*` every action on a resource
-// (SPEC §2). A grant covers a wanted permission — itself possibly a wildcard — when it is at least as wide.
+//. A grant covers a wanted permission — itself possibly a wildcard — when it is at least as wide.
 
 export const PERMISSION = /^(\*|[a-z0-9][a-z0-9_.-]*:(\*|[a-z0-9][a-z0-9_.-]*))$/;
 

@@ -12,9 +12,9 @@ import { checkTransport } from './transport.ts';
 import type { TokenUses } from '../limits/token-uses.ts';
 import { deny, type Authenticator, type Denial, type Identity } from './verify.ts';
 
-// SPEC §5 steps 4–11 as one straight line: credential → verify → mTLS → origin → route policy → assistant.
+// The request checks as one straight line: credential → verify → mTLS → origin → route policy → assistant.
 // Each stage returns a Denial or passes; the line stays synchronous unless the store or a body must be read.
-// Both doors of the public listener run it (SPEC §3 "One gate for every door"): the proxy, its WebSocket
+// Both doors of the public listener run it (the rule "One gate for every door"): the proxy, its WebSocket
 // upgrades and the management API differ only in the last stage — route policy and assistant rules for what
 // is forwarded, a refusal of public keys for `/keygate/v1`.
 
@@ -132,7 +132,7 @@ export function createPipeline(deps: PipelineDeps) {
   /**
    * The checks after the key's status (mTLS, origin, route policy, assistant), re-run for a live WebSocket
    * session's upgrade request and canonical target against a fresh key record: a key changed so that it may no
-   * longer open the session is refused (SPEC §5). Synchronous: an upgrade has no body to read.
+   * longer open the session is refused. Synchronous: an upgrade has no body to read.
    */
   function recheck(req: IncomingMessage, identity: Identity, target: Target): Denial | null {
     const outcome = authorizeRequest(req, identity, target, 'upgrade');

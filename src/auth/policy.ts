@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ConfigError, issuePath } from '../config/load.ts';
 import { PERMISSION } from './permissions.ts';
 
-// Route policy (SPEC §5): ordered routes, first match wins; compiled once at start-up.
+// Route policy: ordered routes, first match wins; compiled once at start-up.
 
 const assistantRule = z.strictObject({
   from: z.enum(['path', 'query', 'header', 'body']),

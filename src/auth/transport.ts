@@ -6,7 +6,7 @@ import type { KeyPolicy } from '../keys/types.ts';
 import { deny, type Denial } from './verify.ts';
 import { xfccFingerprint } from './xfcc.ts';
 
-// SPEC §7 mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
+// mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
 // or — only from `tls.trustXfccFrom` peers — from a mesh sidecar's X-Forwarded-Client-Cert.
 
 /** SHA-256 fingerprint (lowercase hex) of the verified client certificate, or null. */

@@ -1,5 +1,4 @@
 import type { KeyCache } from '../cache/key-cache.ts';
-import type { ErrorCode } from '../http/errors.ts';
 import type { KeyFormat } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { looksLikeToken, type TokenClaims } from '../keys/session-token.ts';
@@ -7,14 +6,9 @@ import type { AuthKey, KeyPolicy, Tenant } from '../keys/types.ts';
 import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
 import { keyRefOf, type TokenReader } from './session-token.ts';
+import { deny, type Denial } from './denial.ts';
 
-/** A refusal as data (the Unkey `verifyKey` shape): a machine code, a message, optional headers. */
-export interface Denial {
-  ok: false;
-  code: ErrorCode;
-  message: string;
-  headers?: Record<string, string>;
-}
+export { deny, type Denial };
 
 export interface Identity {
   ok: true;
@@ -37,12 +31,11 @@ export interface Identity {
 
 export type AuthResult = Identity | Denial;
 
-export const deny = (code: ErrorCode, message: string, headers?: Record<string, string>): Denial => ({ ok: false, code, message, headers });
 
 const missing = deny('missing_api_key', 'An API key is required: send it in the X-API-Key header or as a Bearer token.');
 const invalid = deny('invalid_api_key', 'The API key is not valid.');
 
-/** SPEC §5 step 7, in that order. */
+/** The status checks of a verified key, in this order: tenant suspended, key disabled, key expired. */
 export function statusOf(v: CachedVerification, credential: Credential, hash: string, now: number): AuthResult {
   if (v.tenant.status !== 'active') return deny('tenant_suspended', 'The tenant that owns this API key is suspended.');
   if (!v.key.policy.isActive) return deny('key_disabled', 'The API key is disabled.');
@@ -78,7 +71,7 @@ export const reverify = (v: CachedVerification, identity: Identity, tokens: Toke
 export type Authenticator = (credential: Credential | null) => AuthResult | Promise<AuthResult>;
 
 /**
- * SPEC §5 steps 4–7: credential present → prefix and checksum (no store call for a malformed key) → hash →
+ * Credential present → prefix and checksum (no store call for a malformed key) → hash →
  * cache, then store → tenant and key status. Synchronous on a cache hit; throws StoreUnavailableError only.
  */
 export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; cache: KeyCache; tokens?: TokenReader | null }): Authenticator {

@@ -1,10 +1,10 @@
-// X-Forwarded-Client-Cert by Envoy's grammar (SPEC §7; Envoy docs, configuration/http/http_conn_man/headers):
+// X-Forwarded-Client-Cert by Envoy's grammar (Envoy docs, configuration/http/http_conn_man/headers):
 // the value is a comma-separated list of elements, one per proxy, the right-most added by the nearest one; an
 // element is a semicolon-separated list of Key=Value pairs (keys By, Hash, Cert, Chain, Subject, URI, DNS,
 // case-insensitive); a value holding `,` `;` or `=` is double-quoted, with `\"` for a quote inside (and, as
 // RFC 2253 subjects carry them, `\\` and `\,`: a backslash escapes the next character).
 //
-// Issue 13 row 7: splitting on every comma let `Subject="CN=a,OU=x\,Hash=<victim>"` put the victim's hash in
+// Splitting on every comma let `Subject="CN=a,OU=x\,Hash=<victim>"` put the victim's hash in
 // the "last element". Here separators count only outside quotes, and a header that does not parse whole gives no
 // certificate at all, never a partial reading.
 

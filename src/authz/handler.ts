@@ -18,7 +18,7 @@ import { identityFields } from '../decision/headers.ts';
 import { removalList, type RemovalContext } from '../decision/strip.ts';
 import { carriesQueryKey, gatewayClientIp, gatewayPeerOf, isOriginalRefusal, isWebSocketCheck, originalOf, type CheckForm } from './original.ts';
 
-// The authorizer listener (issue 16): a gateway asks whether a request may pass, and keygate answers with the
+// The authorizer listener: a gateway asks whether a request may pass, and keygate answers with the
 // same gate the inline proxy runs (decision/gate.ts) on the original request rebuilt from the check
 // (authz/original.ts): canonical target, IP block, credential, key status, mTLS from trusted XFCC, origin,
 // route policy, assistant rules, rate limits, usage, failed attempts. Allowed: 200 with the identity headers

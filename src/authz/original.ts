@@ -4,7 +4,7 @@ import { isCanonicalMethod } from '../decision/method.ts';
 import { contains } from '../http/client-ip.ts';
 import { isCredentialParam } from '../http/target.ts';
 
-// The original request, as a gateway describes it in its authorization check (issue 16). Which form a check
+// The original request, as a gateway describes it in its authorization check. Which form a check
 // uses is decided by the path it asks on, never by the headers it carries: a client's own `X-Original-URI`
 // passes through nginx and Traefik untouched, so a header-driven choice would let the client pick the URI
 // that is checked. Each form reads exactly its own fields and refuses a check where one is missing or repeated.

@@ -2,18 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
 import { toAuthKey, type AuthKey } from '../keys/types.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 
 /** A verification as cached: the key trimmed to what authorisation reads, its policy shared. */
 export type CachedVerification = Verification<AuthKey>;
-
-/** The store could not answer and nothing usable was cached: the caller answers 503, never 401. */
-export class StoreUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super('key store unavailable', { cause });
-    this.name = 'StoreUnavailableError';
-  }
-}
 
 /** The value cached for a well-formed key the store does not know (a negative entry): one object for all. */
 const UNKNOWN = Object.freeze({ unknown: true as const });
@@ -40,7 +33,7 @@ const forceRefresh = () => ({ forceRefresh: true });
 const MAX_REFRESH_BATCH = 10_000;
 
 /**
- * Verification records by key hash (SPEC §8), and by key reference for session tokens' minting keys. lru-cache's `fetch` coalesces concurrent misses into one store
+ * Verification records by key hash, and by key reference for session tokens' minting keys. lru-cache's `fetch` coalesces concurrent misses into one store
  * read, and aborts a read whose key is evicted while it runs — that is the generation check for key events:
  * a load that began before an eviction never writes the stale record back. Tenant events cannot name the
  * hashes being loaded, so they bump a sequence number and a load that overlaps one reads again.
@@ -300,7 +293,7 @@ export class KeyCache {
    * Events may have been missed (the subscription dropped): every entry is read from the store again before it
    * is trusted, and a load under way is discarded. Records stay behind as stale entries, though, for
    * stale-if-error only: during a failover the subscriber may reach the promoted master before the main
-   * connection does (issue 14), and a reset then must not turn every cached key into a 503.
+   * connection does, and a reset then must not turn every cached key into a 503.
    */
   reset(): void {
     this.#tenantSeq++;

@@ -34,7 +34,7 @@ export const configSchema = z.strictObject({
       maxBodyBytes: z.number().int().positive().default(16 * 1024),
       managementBodyTimeoutMs: z.number().int().positive().default(10_000),
       maxAssistantBodyBytes: z.number().int().positive().default(64 * 1024),
-      // The authorizer listener (issue 16, src/authz/): off unless a port is given.
+      // The authorizer listener (src/authz/): off unless a port is given.
       authzHost: z.string().default('0.0.0.0'),
       authzPort: port.nullable().default(null),
     })

@@ -25,7 +25,7 @@ export function basePathOf(upstreamUrl: string): string {
 export interface IdentityHeaderDeps {
   /** Peers whose X-Forwarded-For/-Proto/-Host are believed and extended. */
   trustedProxies: BlockList | null;
-  /** Mesh peers whose X-Forwarded-Client-Cert is believed (SPEC §7); stripped from anyone else. */
+  /** Mesh peers whose X-Forwarded-Client-Cert is believed; stripped from anyone else. */
   xfccFrom: BlockList | null;
   encrypted: boolean;
   signingSecret: string | null;

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-// X-Keygate-Signature (SPEC §5): `t=<unix seconds>,v1=<hex HMAC-SHA256 over "t.method.path.tenantId.keyId">`.
+// X-Keygate-Signature: `t=<unix seconds>,v1=<hex HMAC-SHA256 over "t.method.path.tenantId.keyId">`.
 // `path` is the forwarded path without the query string. Shared by the proxy (sign) and `keygate/verify`.
 
 export interface SignedFields {

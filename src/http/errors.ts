@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 
-/** Every error code keygate answers with, and its status (SPEC §4). The one table for the whole service. */
+/** Every error code keygate answers with, and its status. The one table for the whole service. */
 export const codeToStatus = {
   validation_error: 400,
   malformed_request: 400,
@@ -78,7 +78,7 @@ export interface ErrorResponse {
   body: string;
 }
 
-/** The envelope `{"error": {code, message, requestId}}` (SPEC §4) with its status and headers, for any transport. */
+/** The envelope `{"error": {code, message, requestId}}` with its status and headers, for any transport. */
 export function errorResponse(requestId: string, code: ErrorCode, message: string, options: ErrorOptions = {}): ErrorResponse {
   const status = codeToStatus[code];
   const body = JSON.stringify({ error: { code, message, requestId, ...(options.details ? { details: options.details } : {}) } });

@@ -1,6 +1,6 @@
 import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 
-// The canonical request target (SPEC §5): one function turns the request target into the form that route
+// The canonical request target: one function turns the request target into the form that route
 // policy, assistant path parameters, the signature and forwarding all use, so the policy decides on exactly
 // the path the upstream will route. Forms that upstream routers read differently from one another are refused
 // rather than guessed at:

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 // Key layout: <prefix><24 random base62 chars><6 base62 chars of CRC32(prefix + random)>.
-// 24 base62 chars carry log2(62^24) ≈ 142.9 bits of randomness (SPEC §2 asks for >= 128).
+// 24 base62 chars carry log2(62^24) ≈ 142.9 bits of randomness (a key needs at least 128 bits to be unguessable).
 // The checksum lets a typo or a scanner's guess be rejected without touching the store
 // (the same idea as GitHub's token format).
 

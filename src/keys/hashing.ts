@@ -1,6 +1,6 @@
 import { createHmac, hash } from 'node:crypto';
 
-/** SHA-256 of the key, or HMAC-SHA-256 with the pepper when one is configured (SPEC §2). Hex. */
+/** SHA-256 of the key, or HMAC-SHA-256 with the pepper when one is configured. Hex. */
 export type KeyHasher = (key: string) => string;
 
 export function createKeyHasher(pepper: string | null): KeyHasher {

@@ -5,7 +5,7 @@ export interface RateLimitSettings {
   requestsPerDay: number | null;
 }
 
-/** Monthly quotas of a key (calendar month, UTC; issue 17); null = none of its own (the plan's still applies). */
+/** Monthly quotas of a key (calendar month, UTC); null = none of its own (the plan's still applies). */
 export interface QuotaSettings {
   requestsPerMonth: number | null;
   sessionMinutesPerMonth: number | null;
@@ -32,7 +32,7 @@ const NO_CHAIN: readonly QuotaOwner[] = Object.freeze([]);
 /** A key stored before quotas existed has none of its own. */
 export const NO_QUOTA: QuotaSettings = Object.freeze({ requestsPerMonth: null, sessionMinutesPerMonth: null });
 
-/** What every read returns (SPEC §2). */
+/** What every read returns. */
 export interface ApiKey {
   id: string;
   tenantId: string;
@@ -96,7 +96,7 @@ export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, tokensNotBefore:
 /**
  * What authorising a request reads of a key besides its id and expiry, with the values the hot path would
  * otherwise recompute on every request worked out once per load. Most keys of a tenant hold the same, so the
- * cache keeps one object per distinct policy (SPEC §8; memory: bench/README.md).
+ * cache keeps one object per distinct policy (memory: bench/README.md).
  */
 export interface KeyPolicy
   extends Pick<

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 
-// Calendar months (UTC) for monthly quotas (issue 17), and the counter of requests admitted per key and tenant
+// Calendar months (UTC) for monthly quotas, and the counter of requests admitted per key and tenant
 // and month. It has the shape of a rate-limiter-flexible limiter (consume / reward), so the rate-limit windows'
 // leases (rate-limits.ts) work on it unchanged: a busy key costs one Redis call per lease, not per request.
 

@@ -2,10 +2,10 @@ import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config/schema.ts';
 import type { ErrorCode } from '../http/errors.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import type { FailureBlock } from './types.ts';
 
-/** Refusals that count as a failed authentication attempt for the per-IP block (SPEC §6). */
+/** Refusals that count as a failed authentication attempt for the per-IP block. */
 export const isFailedAttempt = (code: ErrorCode): boolean => code === 'missing_api_key' || code === 'invalid_api_key';
 
 const noop = (): void => {};
@@ -28,7 +28,7 @@ function hextets(ip: string): string[] | null {
 }
 
 /**
- * What failed attempts are counted against (SPEC §6): an IPv4 address, or the /64 of an IPv6 address — a single
+ * What failed attempts are counted against: an IPv4 address, or the /64 of an IPv6 address — a single
  * IPv6 client holds at least a /64 (2^64 addresses), so counting each address would let it try forever and have
  * every address blocked (and announced) on its own. An IPv4-mapped address counts as its IPv4 address.
  */
@@ -56,7 +56,7 @@ interface Batch {
 }
 
 /**
- * Failed-authentication blocking per client IP (SPEC §6). Failures are counted in Redis (shared by every
+ * Failed-authentication blocking per client IP. Failures are counted in Redis (shared by every
  * replica); once an IP is over the threshold, each replica that sees it remembers the block locally, so a
  * blocked client costs no store lookup and no Redis call at all.
  *
@@ -65,7 +65,7 @@ interface Batch {
  * attempt, and their p99 was three times the straightforward stack's). Each failure is still counted before it
  * is answered, so the threshold holds exactly.
  *
- * A 401 never waits for a Redis node that is gone (issue 14: on Cluster every 401 waited out the failover of the
+ * A 401 never waits for a Redis node that is gone (on Cluster every 401 waited out the failover of the
  * master holding its counter): when a count fails, it is made in this process instead (as rate limits fall back
  * to their insurance limiter), and so are all counts for the next LOCAL_AFTER_ERROR_MS, so that only the first
  * failure after an outage begins waits, at most `redis.commandTimeoutMs`. Counted locally, each replica blocks

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.ts';
 
 /**
- * Upstream requests in flight per tenant (SPEC §5 `maxInFlight`), so that one tenant cannot hold every upstream
+ * Upstream requests in flight per tenant (`maxInFlight`), so that one tenant cannot hold every upstream
  * connection and starve the others. Counted per process, as Envoy's circuit breakers are: with N replicas a
  * tenant may hold up to N × its plan's maxInFlight in all. Only tenants with a request in flight have an entry,
  * so the map is bounded by the requests in flight.

@@ -1,4 +1,4 @@
-// The hook for quota notifications (issue 17): `quota.threshold` when 80% and when 100% of a monthly quota is
+// The hook for quota notifications: `quota.threshold` when 80% and when 100% of a monthly quota is
 // used. The event is emitted by the one replica whose Redis increment crossed the threshold (the increments are
 // atomic, so exactly one call's range contains it): once per subject, quota, threshold and month across the
 // fleet, at most once (a replica that dies right after its increment takes the event with it). Delivery

@@ -1,14 +1,13 @@
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Identity } from '../auth/verify.ts';
 import type { AuthKey } from '../keys/types.ts';
 import type { Config } from '../config/schema.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import { monthOf, type Counter } from './calendar.ts';
 import { crossed, type QuotaThreshold } from './quota-events.ts';
-import type { RateLimits, RateVerdict } from './types.ts';
+import type { Charged, RateLimits, RateVerdict } from './types.ts';
 
-// SPEC §6: per-key requestsPerMinute / requestsPerDay, and per-tenant limits across all its keys (the plan's
+// Per-key requestsPerMinute / requestsPerDay, and per-tenant limits across all its keys (the plan's
 // maxima), shared through Redis by rate-limiter-flexible so N replicas enforce one limit.
 //
 // Over-limit is not an error: a count past the window's limit is a verdict, answered 429. Only a store
@@ -24,13 +23,13 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // waits for Redis (a wait there was the whole p99 at saturation: bench/README.md). A renewal of a rate-limit
 // lease (not a quota's) while the window is less than half full is sized to about a second of the window's
 // fleet-wide rate so far, between that first size and 1% of the limit: a key far busier than 1,000 requests a
-// second costs about one call a second per window, not one per 1,000 requests (issue 18). What a replica
+// second costs about one call a second per window, not one per 1,000 requests. What a replica
 // leased and did not spend before the window ended is lost: at most one and a half leases (1.5% of the limit)
 // per replica and window; and since leases grow only in the window's first half, a window that fills is
 // filled by leases of the first size, as before. Limits under 200 lease one request at a time, i.e. exactly
 // as rate-limiter-flexible alone.
 //
-// Bounded state (issue 13): rate-limiter-flexible fixes `points` per limiter instance, so one limiter per
+// Bounded state: rate-limiter-flexible fixes `points` per limiter instance, so one limiter per
 // distinct limit value would grow with every value a key was ever PATCHed to, and never shrink. Instead there
 // is one limiter per period whose own limit is never reached: it only counts, and keygate compares the count
 // with the window's limit itself. A window's count is named by its period and subject only
@@ -39,7 +38,7 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // limit by lowering it one step at a time), and a changed limit applies to that count at once. What is shared by
 // windows of one size (WindowSpec) is stateless, so it lives in a bounded LRU and an evicted one is built again.
 //
-// Monthly quotas (issue 17, `requestsPerMonth` of a key and of its plan) are windows of period 'M' on the same
+// Monthly quotas (`requestsPerMonth` of a key and of its plan) are windows of period 'M' on the same
 // leases, counted by a MonthCounter (calendar.ts) per calendar month (UTC) instead of a rate-limiter-flexible
 // window; they differ in three ways. Their count carries no limit (a quota changed mid-month keeps what was
 // used). A lease or request that does not fit is given back, so the count is exactly what was admitted. And a
@@ -110,7 +109,7 @@ class WindowSpec {
 
 /**
  * Window times are kept in ms since this module loaded: small integers, which V8 stores in the object itself,
- * where a timestamp in ms since 1970 is a boxed number of 16 bytes per field and window (issue 18: memory per
+ * where a timestamp in ms since 1970 is a boxed number of 16 bytes per field and window (memory per
  * cached key). After 24 days of uptime they outgrow that and are boxed again, with no other effect. 0 stays 0.
  */
 const EPOCH = Date.now();
@@ -256,7 +255,7 @@ export class RateLimitsImpl implements RateLimits {
     return limiter;
   }
 
-  #windows(identity: Identity, quotas: boolean): Window[] {
+  #windows(identity: Charged, quotas: boolean): Window[] {
     let windows = this.#byKey.get(identity.key);
     if (!windows) this.#byKey.set(identity.key, (windows = this.#buildWindows(identity)));
     return Array.isArray(windows) ? windows : quotas ? windows.all : windows.rates;
@@ -269,7 +268,7 @@ export class RateLimitsImpl implements RateLimits {
     return spec;
   }
 
-  #buildWindows({ key, tenant }: Identity): KeyWindows | Window[] {
+  #buildWindows({ key, tenant }: Charged): KeyWindows | Window[] {
     const out: Window[] = [];
     const plan = this.#plans[tenant.plan];
     const forKey = (period: Period, points: number | null | undefined) => {
@@ -415,7 +414,7 @@ export class RateLimitsImpl implements RateLimits {
     }
   }
 
-  consume(identity: Identity, quotas = true): RateVerdict | Promise<RateVerdict> | null {
+  consume(identity: Charged, quotas = true): RateVerdict | Promise<RateVerdict> | null {
     const windows = this.#windows(identity, quotas);
     if (windows.length === 0) return null;
     const now = Date.now();

@@ -1,12 +1,12 @@
 import { LRUCache } from 'lru-cache';
-import type { Identity } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import { COUNTER_SLACK_MS, monthEnd, monthOf } from './calendar.ts';
 import { crossed, type QuotaThreshold } from './quota-events.ts';
+import type { Charged } from './types.ts';
 
-// Session minutes per calendar month (issue 17: `sessionMinutesPerMonth` of a key, and of its plan for all the
+// Session minutes per calendar month (`sessionMinutesPerMonth` of a key, and of its plan for all the
 // tenant's keys together), enforced across replicas by reserving time before it is used, as the request leases
 // do: a live session holds a reservation of up to SLICE_MS in Redis (the key's, its creators' (keys/types.ts,
 // QuotaOwner) and the tenant's counters, one script, never more than any has left) and takes the next one when
@@ -19,7 +19,7 @@ import { crossed, type QuotaThreshold } from './quota-events.ts';
 // Worst case over a quota, per key or tenant: each live session's grace, plus up to a second each (the check's
 // period). A crash loses nothing to the client's advantage: its sessions' unused reservations (at most
 // SLICE_MS + the look-ahead each) stay counted until the month ends. While Redis is unreachable live sessions
-// are not cut (as cached keys keep working, SPEC §8) and their time is not charged; new sessions get 503.
+// are not cut (as cached keys keep working) and their time is not charged; new sessions get 503.
 
 /** Time reserved per Redis call. */
 export const SLICE_MS = 60_000;
@@ -189,7 +189,7 @@ export class SessionQuota {
   }
 
   /** The key's and its plan's session minutes in ms; null when neither caps them (no Redis call at all then). */
-  limitsOf({ key, tenant }: Identity): Limits | null {
+  limitsOf({ key, tenant }: Charged): Limits | null {
     const own = key.policy.quota?.sessionMinutesPerMonth ?? null;
     const plan = this.#plans[tenant.plan]?.sessionMinutesPerMonth?.max ?? null;
     const chain: ChainLimit[] = [];
@@ -202,7 +202,7 @@ export class SessionQuota {
    * The upgrade's first reservation: a meter for the session, null when no quota applies, or a refusal when
    * nothing is left. Throws when the store cannot answer (the upgrade gets 503).
    */
-  async open(identity: Identity, sessionId: string): Promise<SessionMeter | QuotaRefusal | null> {
+  async open(identity: Charged, sessionId: string): Promise<SessionMeter | QuotaRefusal | null> {
     const limits = this.limitsOf(identity);
     if (!limits) return null;
     const meter = new SessionMeter(this, identity, sessionId, limits);
@@ -218,7 +218,7 @@ export class SessionQuota {
    * left (the session closes, 1008 quota_exceeded). 'same' when the limits did not change. Throws when the store
    * cannot answer, leaving the running meter as it was.
    */
-  async remeter(identity: Identity, sessionId: string, current: SessionMeter | null): Promise<SessionMeter | QuotaRefusal | null | 'same'> {
+  async remeter(identity: Charged, sessionId: string, current: SessionMeter | null): Promise<SessionMeter | QuotaRefusal | null | 'same'> {
     const limits = this.limitsOf(identity);
     const was = current?.limits ?? null;
     if (limits?.keyMs === was?.keyMs && limits?.tenantMs === was?.tenantMs && sameChain(limits?.chain, was?.chain)) return 'same';
@@ -258,7 +258,7 @@ export class SessionMeter {
   #pending = false;
   #closed = false;
 
-  constructor(q: SessionQuota, identity: Identity, sessionId: string, limits: Limits) {
+  constructor(q: SessionQuota, identity: Charged, sessionId: string, limits: Limits) {
     this.#q = q;
     this.#tenantId = identity.tenant.id;
     this.#keyId = identity.key.id;

@@ -1,6 +1,6 @@
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 
-// Live WebSocket sessions per key and per tenant, counted across replicas (SPEC §5 maxConcurrentConnections).
+// Live WebSocket sessions per key and per tenant, counted across replicas (maxConcurrentConnections).
 // Each session is a member of two sorted sets scored by a lease expiry; replicas renew their leases, so a
 // crashed replica's sessions stop counting once their leases lapse instead of leaking forever.
 

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 
 // How often a session token has been used, for the tokens that limit it (`maxUses` HTTP requests, `maxSessions`
 // WebSocket sessions; a session token opens one session by default, so a replayed token opens nothing). One

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Overview, UsageQuery, UsageReader, UsageRow } from '../api/usage.ts';
+import type { Overview, UsageQuery, UsageReader, UsageRow } from './usage-report.ts';
 import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
 import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageBatch, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
@@ -62,13 +62,13 @@ const countsOf = (r: UsageCounts): UsageCounts => {
 const isEmpty = (r: UsageCounts): boolean => USAGE_FIELDS.every((f) => r[f] === 0);
 
 /**
- * Usage counters and lastUsedAt, batched in memory and written behind (SPEC §6): a request costs a map lookup
+ * Usage counters and lastUsedAt, batched in memory and written behind: a request costs a map lookup
  * and an increment on its key's row, and the store sees one batch every `flushIntervalMs` and at shutdown.
  * A failed flush is sent again, as it was, before anything newer, so counts are delayed by an outage, not lost;
  * and the store counts a batch once however often it arrives, so a flush that failed half-way (a Cluster
  * failover takes some slots' masters, not all) or timed out after Redis applied it is not counted twice.
  *
- * WebSocket sessions (issue 17) ride the same rows: a session opened counts in `sessions` on its first day, and
+ * WebSocket sessions ride the same rows: a session opened counts in `sessions` on its first day, and
  * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC hour (and so each midnight) it spans, so
  * a crash loses at most the time and requests of one flush interval.
  */

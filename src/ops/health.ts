@@ -1,5 +1,4 @@
 import { connect } from 'node:net';
-import type { KeyStore } from '../store/types.ts';
 
 export type Phase = 'starting' | 'ready' | 'stopping';
 
@@ -37,8 +36,11 @@ function tcpLatency(url: URL, timeoutMs: number): Promise<number> {
 }
 
 export interface ReadinessDeps {
-  /** Null until the store is opened (keygate is then still starting). */
-  store: () => KeyStore | null;
+  /**
+   * Starts one round trip to the store and resolves to its latency in ms; null until the store is opened
+   * (keygate is then still starting). A probe function, so health knows no store type (ops sits above all).
+   */
+  storePing: () => Promise<number> | null;
   upstreamUrl: string;
   requireStore: boolean;
   version: string;
@@ -46,7 +48,7 @@ export interface ReadinessDeps {
 }
 
 /**
- * `/readyz` (SPEC §9): 503 while starting and from the first moment of shutdown; a store outage is reported as
+ * `/readyz`: 503 while starting and from the first moment of shutdown; a store outage is reported as
  * `degraded` and stays 200 unless `readiness.requireStore` (a Redis blip should not empty the Service).
  */
 export function createReadiness(deps: ReadinessDeps) {
@@ -64,9 +66,9 @@ export function createReadiness(deps: ReadinessDeps) {
 
   /** The store's check alone: what keygate_store_up reports at every scrape. */
   async function storeCheck(): Promise<Check> {
-    const store = deps.store();
-    if (store === null) return { status: 'down', latencyMs: null };
-    return store.kind === 'memory' ? { status: 'up', latencyMs: 0 } : check(() => store.ping());
+    const ping = deps.storePing();
+    if (ping === null) return { status: 'down', latencyMs: null };
+    return check(() => ping);
   }
 
   return {

@@ -7,7 +7,7 @@ import { write, writeSync } from 'node:fs';
 // Why not pino.destination (sonic-boom): its UTF-8 mode measures the whole pending batch again on every line
 // (Buffer.byteLength of the growing string) and converts each batch to bytes twice; with one access line per
 // proxied request that measured ~5 µs per request at 10k req/s, a sixth of keygate's whole overhead budget
-// (bench/README.md). Why not an array of strings joined per batch (what this did before issue 18): the join and
+// (bench/README.md). Why not an array of strings joined per batch (what this did before): the join and
 // the conversion copy every line twice more (0.73 against 0.46 µs per access line, measured in-process).
 
 export interface LineWriterOptions {

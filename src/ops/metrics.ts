@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { HotCounter, HotHistogram, type HotCounterChild } from './hot-metrics.ts';
 
-// Every series keygate exposes (SPEC §9), on a registry of its own. Labels stay low-cardinality: never a key,
+// Every series keygate exposes, on a registry of its own. Labels stay low-cardinality: never a key,
 // and a tenant only when `metrics.tenantLabel` is on. Series updated on every proxied request are Hot* ones
 // (hot-metrics.ts): bound once, counted into plain numbers, handed to prom-client at scrape time.
 

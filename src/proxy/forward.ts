@@ -19,7 +19,7 @@ import type { RequestScope } from '../decision/scope.ts';
 // node:http proxy.
 // http-proxy-middleware (measured ~45 µs per request over node:http) is not on this path either.
 //
-// Fairness (SPEC §5, issue 13): the pool has `upstream.maxSockets` connections. A request is handed to undici
+// Fairness: the pool has `upstream.maxSockets` connections. A request is handed to undici
 // only when one of them is free; until then it waits in keygate's own queue of at most `upstream.maxQueue`
 // (beyond it: 502 at once, as Envoy's circuit breaker overflows), where a timeout or a client that leaves
 // takes it out at once (undici's queue cannot drop an entry). `upstream.timeoutMs` runs from the hand-over to
@@ -179,7 +179,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   // The upstream's reason phrase (the fourth argument) is never copied: node writes the standard one for the
-  // status. A reason with a control byte made writeHead throw, and then the error reply too (issue 13 row 12).
+  // status. A reason with a control byte made writeHead throw, and then the error reply too.
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // informational (1xx): not passed on
     this.#stopTimer();

@@ -42,7 +42,7 @@ function sendRefusal(req: IncomingMessage, res: ServerResponse, scope: RequestSc
 }
 
 /**
- * The public listener's request handler: one gate for both doors (SPEC §3, §5). Every request takes the same
+ * The public listener's request handler: one gate for both doors. Every request takes the same
  * straight line — request id → canonical target → preflight → the gate (IP block → pipeline → rate limits,
  * decision/gate.ts) — and only then is forwarded (the proxy) or handed to Express (`/keygate/v1`), so no check
  * exists on one door and not on the other, and an unauthenticated request is answered before its body is read.

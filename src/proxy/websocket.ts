@@ -33,7 +33,7 @@ type DialFailure = { code: ErrorCode; message: string; kind: 'refused' | 'timeou
 export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   pipeline: Pipeline;
   slots: SessionSlots;
-  /** Session minutes per month (issue 17). */
+  /** Session minutes per month. */
   sessionQuota: SessionQuota;
   cache: KeyCache;
   /** Session tokens' reader, for re-checking a token's session against its key; null when tokens are off. */

@@ -3,7 +3,7 @@ import { TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
 import { deny, type Denial } from '../auth/verify.ts';
 
 // The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
-// dialled (SPEC §5). `ws` checks the same things, but only inside `handleUpgrade`, which keygate can call only
+// dialled. `ws` checks the same things, but only inside `handleUpgrade`, which keygate can call only
 // once the upstream has accepted; a handshake `ws` would refuse must never get that far. The rules mirror
 // `ws`'s (its key pattern, its subprotocol grammar), so a handshake that passes here is one it accepts.
 

@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from 'ws';
 
-// One direction of a proxied WebSocket session, with backpressure (SPEC §5: each direction is paused while the
+// One direction of a proxied WebSocket session, with backpressure (each direction is paused while the
 // other side's buffer is full). Without it a fast sender and a slow receiver grow keygate's memory by whatever
 // the receiver has not yet taken; with it the sender's TCP window closes instead, and keygate holds at most
 // about `highWater` plus one message per direction.

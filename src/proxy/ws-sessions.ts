@@ -13,9 +13,9 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { relayMessages } from './ws-relay.ts';
 
-// Live WebSocket sessions (SPEC §5): relayed both ways; closed with 1009 for an oversized message, with 1008
+// Live WebSocket sessions: relayed both ways; closed with 1009 for an oversized message, with 1008
 // when the key is revoked, disabled, expires or is changed so that it may no longer open the session, or when
-// its key's or tenant's session minutes run out (`quota_exceeded`, issue 17), with 1001 at shutdown. Each
+// its key's or tenant's session minutes run out (`quota_exceeded`), with 1001 at shutdown. Each
 // session's slot lease is renewed while it lives and released when it ends; its time is metered in usage.
 
 export interface Session {
@@ -129,7 +129,7 @@ export function createSessions(deps: SessionDeps) {
         try {
           v = await deps.cache.get(s.identity.hash);
         } catch {
-          return; // Store unreachable: live sessions continue, as cached keys do (SPEC §8).
+          return; // Store unreachable: live sessions continue, as cached keys do.
         }
         const fresh = v ? reverify(v, s.identity, deps.tokens, Date.now()) : unknownKey;
         const denial = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;

@@ -8,7 +8,7 @@ import { redactConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { openStore } from '../store/index.ts';
 import { WebhookOutboxes } from '../webhooks/outbox.ts';
-import { StoreError } from '../store/redis/redis-store.ts';
+import { StoreError } from '../store/errors.ts';
 import { CliError, EXIT, type Output } from './cli-output.ts';
 import { renderCreatedKey, renderCreatedTenant, renderKeys, renderRevoked } from './cli-render.ts';
 import type { Flags } from './cli-admin.ts';

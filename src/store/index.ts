@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema.ts';
 import { MemoryStore } from './memory/memory-store.ts';
 import type { OutboxProvider } from './outbox.ts';
-import { createRedisClient, waitReady } from './redis/connect.ts';
-import { RedisStore, type RedisClient } from './redis/redis-store.ts';
+import { createRedisClient, waitReady, type RedisClient } from './redis/connect.ts';
+import { RedisStore } from './redis/redis-store.ts';
 import type { KeyStore } from './types.ts';
 
 export type { KeyStore } from './types.ts';

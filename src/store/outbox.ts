@@ -1,4 +1,4 @@
-import type { RedisClient } from './redis/redis-store.ts';
+import type { RedisClient } from './redis/connect.ts';
 import type { AuditInput } from './types.ts';
 
 // The outbox: where a key mutation's event is written, in the same step as the mutation and its audit line, so

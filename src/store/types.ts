@@ -23,7 +23,7 @@ export const DEFAULT_REFUSAL_WINDOW_SECONDS = 3600;
 /** What deleting a tenant records for each of its keys (the audit log goes with the tenant; the event stays). */
 export const tenantDeletedRevocation = (keyId: string, actor: string): AuditInput => ({ action: 'key.revoked', actor, keyId, details: { reason: 'tenant_deleted' } });
 
-/** Published after every mutation so that every replica evicts what it cached (SPEC §8). */
+/** Published after every mutation so that every replica evicts what it cached. */
 export type StoreEvent =
   | { kind: 'key'; tenantId: string; keyId: string; hashes: string[] }
   | { kind: 'tenant'; tenantId: string };
@@ -100,7 +100,7 @@ export interface KeyStore extends UsageStore, ExpiryIndex {
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;
 
   /**
-   * `onEvent` per mutation anywhere in the fleet — this process's own mutations before they resolve (SPEC §8:
+   * `onEvent` per mutation anywhere in the fleet — this process's own mutations before they resolve (
    * the replica answering a revoke has already evicted the key); `onReset` when events may have been missed.
    */
   subscribe(onEvent: (event: StoreEvent) => void, onReset: () => void): Promise<void>;
@@ -109,7 +109,7 @@ export interface KeyStore extends UsageStore, ExpiryIndex {
   close(): Promise<void>;
 }
 
-/** Request outcomes counted per key and tenant (SPEC §6). */
+/** Request outcomes counted per key and tenant. */
 export type UsageOutcome = 'allowed' | 'denied' | 'rateLimited';
 /** Everything counted per key, tenant and period: request outcomes, WebSocket sessions opened, and their time (ms). */
 export const USAGE_FIELDS = ['allowed', 'denied', 'rateLimited', 'sessions', 'sessionMs'] as const;

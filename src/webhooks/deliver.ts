@@ -123,7 +123,7 @@ export interface AttemptResult {
 }
 
 // undici's full API (its Agent and `request`, fetch and the rest come with them) is loaded with the first delivery,
-// not at start: most replicas never deliver one (issue 18: an idle sidecar's memory).
+// not at start: most replicas never deliver one (an idle sidecar's memory).
 let undici: Promise<typeof UndiciApi> | null = null;
 
 /** One HTTP POST to a receiver: never follows a redirect, reads at most `maxResponseBytes`, bounded in time. */

@@ -1,7 +1,8 @@
 import { monotonicFactory } from 'ulid';
+import type { Outbox } from '../store/outbox.ts';
 import type { AuditInput } from '../store/types.ts';
 
-// Webhook events (issue 17): the payload of the Standard Webhooks format (`type`, `timestamp`, `data`) plus the
+// Webhook events: the payload of the Standard Webhooks format (`type`, `timestamp`, `data`) plus the
 // message id that is sent as `webhook-id`. The id is chosen when the event is written to the outbox, so every
 // attempt and every duplicate of one event carries the same `webhook-id` (receivers dedupe on it).
 
@@ -68,3 +69,6 @@ export function eventOfAudit(tenantId: string, audit: AuditInput): WebhookEvent 
     data: { tenantId, keyId: audit.keyId, actor: audit.actor, ...audit.details },
   };
 }
+
+/** The outbox port the stores write through (store/outbox.ts): key mutations become webhook events. */
+export const webhookOutbox: Outbox = { eventOf: eventOfAudit };

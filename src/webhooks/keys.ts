@@ -1,4 +1,4 @@
-// Redis keys of the webhook delivery (issue 17; docs/redis-keys.md). Everything global shares the hash tag
+// Redis keys of the webhook delivery (docs/redis-keys.md). Everything global shares the hash tag
 // `{webhooks}`, so the delivery scripts (several of these keys at once) run on Redis Cluster; each tenant's
 // outbox stream lives under the tenant's own tag, written in the key mutation's script (store/redis/scripts.ts).
 

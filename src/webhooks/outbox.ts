@@ -1,6 +1,6 @@
 import type { Logger } from '../ops/logger.ts';
 import type { OutboxProvider, RedisOutboxPort } from '../store/outbox.ts';
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { AuditInput } from '../store/types.ts';
 import { eventOfAudit, type WebhookEvent } from './events.ts';

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../store/redis/redis-store.ts';
+import type { RedisClient } from '../store/redis/connect.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
 import { closedKey, deadEndpointKey, deadGroupKey, deadKey, deliveryBase, dueKey, endpointsKey, fannedKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX, tenantEndpointsKey } from './keys.ts';
 import { groupOfJob, type CreateEndpointResult, type DeadLetter, type DeliveryLogEntry, type DropReason, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookCaps, type JobDrop, type WebhookQueue } from './types.ts';

@@ -70,7 +70,7 @@ describe('failed-attempt counting', () => {
   });
 
   it('counts in this process, without waiting for Redis, while Redis does not answer; then uses Redis again', async () => {
-    // Issue 14: every 401 waited for the Redis node holding its counter. Here only the first waits.
+    // Every 401 waited for the Redis node holding its counter. Here only the first waits.
     const stalled = await startRedis();
     const c = new Redis(stalled.url, { enableAutoPipelining: true, commandTimeout: 1_000, maxRetriesPerRequest: 0, enableOfflineQueue: false });
     c.on('error', () => {});

@@ -1,13 +1,14 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyCache, StoreUnavailableError } from '../../src/cache/key-cache.ts';
+import { KeyCache } from '../../src/cache/key-cache.ts';
+import { StoreUnavailableError } from '../../src/store/errors.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { Verification } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// The race of SPEC §8: a revoke while a slow store read for the same key is in flight must never leave the
+// The revocation race: a revoke while a slow store read for the same key is in flight must never leave the
 // key usable. The store is a real RedisStore; only the moment its read returns is held back.
 
 let redis: RedisServer;
@@ -128,7 +129,7 @@ describe('key cache during a store outage (cache.staleIfErrorSeconds)', () => {
   });
 
   it('a reset (events may have been missed) reloads every entry, but keeps it for stale-if-error', async () => {
-    // Issue 14: in a failover the subscriber can reconnect, and reset the cache, while the main connection still
+    // In a failover the subscriber can reconnect, and reset the cache, while the main connection still
     // fails; a reset that deleted the entries turned cached keys into 503s.
     const { store, cache, hash, key } = await setup();
     const cached = await cache.get(hash);

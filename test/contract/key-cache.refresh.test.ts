@@ -7,7 +7,7 @@ import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RefreshRef, Verification } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// The key cache's background refresh (issue 18): a key in use is read again before its TTL ends, in batches,
+// The key cache's background refresh: a key in use is read again before its TTL ends, in batches,
 // so no request waits for its reload and many keys cost a few Redis commands; and the TTL's guarantee holds —
 // what the refresh reads never outlives an event, and a key that stopped verifying is dropped.
 

@@ -4,7 +4,8 @@ import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey, Tenant } from '../../src/keys/types.ts';
 import { MemoryStore } from '../../src/store/memory/memory-store.ts';
 import { createRedisClient, waitReady } from '../../src/store/redis/connect.ts';
-import { RedisStore, StoreError } from '../../src/store/redis/redis-store.ts';
+import { RedisStore } from '../../src/store/redis/redis-store.ts';
+import { StoreError } from '../../src/store/errors.ts';
 import { zeroCounts, type KeyStore, type StoreEvent, type UsageCounts } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startRedisCluster, startRedisSentinel, type RedisTopology } from '../helpers/redis-topologies.ts';
@@ -189,7 +190,7 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     const [h1, h2] = [hash(), hash()];
     const k = key(t.id, h1);
     await store.createKey(k, audit);
-    // Each assertion runs right after the mutation resolves: no poll, no wait for the channel (issue 14: on
+    // Each assertion runs right after the mutation resolves: no poll, no wait for the channel (on
     // Cluster the message came back 20–36 ms after the answer).
     await store.updateKey(t.id, k.id, (cur) => ({ ...cur, isActive: false }), audit);
     expect(events.at(-1)).toEqual({ kind: 'key', tenantId: t.id, keyId: k.id, hashes: [h1] });
@@ -211,7 +212,7 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     await store.createKey(k, audit);
     await store.rotateKey(t.id, k.id, { hash: h2, prefix: 'kg_sk_zzzzzz' }, 3600, audit);
     expect((await store.lookup(h1))?.key.id).toBe(k.id);
-    // Two verification records in two Cluster slots (issue 14: one DEL for both was CROSSSLOT, every time).
+    // Two verification records in two Cluster slots (one DEL for both was CROSSSLOT, every time).
     expect(await store.revokeKey(t.id, k.id, audit)).toBe(true);
     expect(await store.lookup(h1)).toBeNull();
     expect(await store.lookup(h2)).toBeNull();

@@ -8,7 +8,7 @@ import { RateLimitsImpl } from '../../src/limits/rate-limits.ts';
 import type { RateVerdict } from '../../src/limits/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// Monthly request quotas on the rate limits' leases (issue 17), against a real redis-server: the month's count is
+// Monthly request quotas on the rate limits' leases, against a real redis-server: the month's count is
 // what was admitted (plus what a replica leased and has not spent), and a Redis outage continues from the last
 // count a replica read rather than from zero.
 

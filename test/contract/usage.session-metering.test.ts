@@ -7,7 +7,7 @@ import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { KeyStore } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// Session metering (issue 17) with an injectable clock, against a real redis-server and the memory store: a
+// Session metering with an injectable clock, against a real redis-server and the memory store: a
 // session's seconds are counted per key and tenant per day and month, split at every UTC midnight it spans,
 // beside the number of sessions and the request counts; shutdown counts open sessions up to then.
 

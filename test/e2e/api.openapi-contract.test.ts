@@ -6,7 +6,7 @@ import { checksum } from '../../src/keys/format.ts';
 import { ADMIN_TOKEN, type KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// The OpenAPI document as a contract (issue 15): every operation called through `keygate/client` (openapi-fetch
+// The OpenAPI document as a contract: every operation called through `keygate/client` (openapi-fetch
 // on the types openapi-typescript generates), and every response — successes and refusals alike — checked
 // against the document keygate serves: its status must be listed for that operation, its body must match the
 // listed schema (ajv, JSON Schema 2020-12), and the headers the document calls required must be there.
@@ -184,7 +184,7 @@ describe('the OpenAPI document as a contract', () => {
     expect((await admin.POST('/admin/v1/tenants/{tenantId}/session-tokens', { params: { path: { tenantId } }, body: { keyId: 'key_00000000000000000000000000' } })).response.status).toBe(404);
     expect((await admin.POST('/admin/v1/tenants/{tenantId}/session-tokens', { params: { path: { tenantId } }, body: { keyId: narrowId, permissions: ['calls:write'] } })).response.status).toBe(403);
 
-    // The tenant's own webhook endpoints (issue 17): `*` holds webhooks:*, the narrow key neither read nor write.
+    // The tenant's own webhook endpoints: `*` holds webhooks:*, the narrow key neither read nor write.
     const myHook = await me.POST('/keygate/v1/webhooks', { body: { url: 'http://127.0.0.1:9/mine', events: ['key.updated'] } });
     expect(myHook.response.status).toBe(201);
     const myEp = { params: { path: { endpointId: myHook.data!.id } } };
@@ -270,7 +270,7 @@ describe('the OpenAPI document as a contract', () => {
     expect((await admin.DELETE('/admin/v1/tenants/{tenantId}/api-keys/{id}', nokey)).response.status).toBe(404);
     expect((await admin.POST('/admin/v1/tenants/{tenantId}/api-keys/{id}/rotate', nokey)).response.status).toBe(404);
 
-    // Webhook endpoints (issue 17).
+    // Webhook endpoints.
     // Port 9 refuses, and the retry window is under a second: the event of the key created next is dead-lettered.
     const hook = await admin.POST('/admin/v1/webhooks', { body: { url: 'http://127.0.0.1:9/hook', events: ['key.created'] } });
     expect(hook.response.status).toBe(201);

@@ -6,7 +6,7 @@ import { CLIENT_TYPES_FILE, clientTypes } from '../helpers/client-types.ts';
 import { root } from '../helpers/keygate.ts';
 import { run, scratchDir, typecheck } from '../helpers/tools.ts';
 
-// The OpenAPI document as the tools its users point at it see it (issue 15): Redocly's recommended rules with
+// The OpenAPI document as the tools its users point at it see it: Redocly's recommended rules with
 // no error and no warning, and openapi-typescript's default output compiling for the calls a client makes.
 
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;

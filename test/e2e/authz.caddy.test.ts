@@ -4,7 +4,7 @@ import { admin, call, createTenant, expectError, rawRequest, self, type Reply } 
 import { startCaddy, useGateways, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 16: Caddy (Debian caddy, forward_auth) in front of a test upstream, with keygate as its authorizer,
+// Caddy (Debian caddy, forward_auth) in front of a test upstream, with keygate as its authorizer,
 // configured by docs/gateways/Caddyfile as it stands. The same checks as the proxy's e2e tests, through Caddy,
 // which passes keygate's refusals to the client as they are (status, envelope, WWW-Authenticate, Retry-After).
 

@@ -8,7 +8,7 @@ import { check, DOCS, startAuthzKeygate, type AuthzKeygate, type CheckReply } fr
 import { root } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 16, Envoy's ext_authz HTTP service contract (no Envoy binary on this machine; Istio's envoyExtAuthzHttp
+// Envoy's ext_authz HTTP service contract (no Envoy binary on this machine; Istio's envoyExtAuthzHttp
 // provider is the same filter). Checks are shaped as Envoy documents them (api/envoy/extensions/filters/http/
 // ext_authz/v3/ext_authz.proto): the original method; `path_prefix` before the original path and query; Host,
 // Content-Length and Authorization always, other client headers only when `allowed_headers` matches them; with

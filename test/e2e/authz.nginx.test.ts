@@ -4,7 +4,7 @@ import { admin, call, createTenant, expectError, rawRequest, self, type Reply } 
 import { startNginx, useGateways, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 16: nginx (Debian nginx-light, auth_request) in front of a test upstream, with keygate as its authorizer,
+// Nginx (Debian nginx-light, auth_request) in front of a test upstream, with keygate as its authorizer,
 // configured by docs/gateways/nginx.conf as it stands. The same checks as the proxy's e2e tests, through nginx,
 // including the error_page mapping that gives back the statuses auth_request cannot pass (429, 404, 400, 503).
 

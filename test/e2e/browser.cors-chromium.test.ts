@@ -8,7 +8,7 @@ import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { tool } from '../helpers/tools.ts';
 
-// A real browser (issue 15): Debian's Chromium, driven by playwright-core, loads a page from another origin
+// A real browser: Debian's Chromium, driven by playwright-core, loads a page from another origin
 // than keygate's; the page calls the proxy and /keygate/v1 with fetch() and opens a WebSocket. From the
 // key's allowed origin all three work; from any other origin the browser itself refuses to hand the page
 // the answer (a CORS error in its console), and keygate refuses the WebSocket.

@@ -9,7 +9,7 @@ import { freePort } from '../helpers/ports.ts';
 import { run } from '../helpers/tools.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// The image's HEALTHCHECK (issue 15): the chart sets the ports in the KEYGATE_CONFIG file, not in OPS_PORT, and
+// The image's HEALTHCHECK: the chart sets the ports in the KEYGATE_CONFIG file, not in OPS_PORT, and
 // the check must probe the port keygate listens on. The command under test is the Dockerfile's own.
 
 const servers = useServers();

@@ -5,8 +5,8 @@ import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedisCluster, type RedisTopology } from '../helpers/redis-topologies.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-// The key lifecycle end to end on a six-node Redis Cluster with two keygate replicas (SPEC §8: standalone,
-// Sentinel and Cluster behave the same). Issue 14 found a key rotated with a grace period could never be
+// The key lifecycle end to end on a six-node Redis Cluster with two keygate replicas (standalone,
+// Sentinel and Cluster behave the same). A Cluster review found a key rotated with a grace period could never be
 // revoked there (CROSSSLOT → 503), and the replica answering a revoke still accepted the key for 20–36 ms.
 
 let cluster: RedisTopology;
@@ -98,7 +98,7 @@ describe('key lifecycle on Redis Cluster, two replicas', () => {
   it('the replica that answers a revoke, disable, rotation or suspension refuses the key on its very next request', async () => {
     const { tenant, key } = await createTenant(a, { name: 'at-once', plan: 'enterprise', maxKeys: 1000 });
     // 40 rounds per replica: each creates a key, caches it on the replica with a request, changes it through
-    // that replica's admin API and sends the next request at once (issue 14: 13 and 21 of them got through).
+    // that replica's admin API and sends the next request at once (13 and 21 of them got through).
     for (let i = 0; i < 40; i++) {
       const kg = i % 2 ? a : b;
       const made = await self(kg, key, 'POST', '/api-keys', { permissions: ['calls:read'] });

@@ -8,7 +8,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { run, scratchDir, tool, typecheck } from '../helpers/tools.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-// The chart as helm renders it (issue 15): `helm lint --strict` and `helm template` over a matrix of values,
+// The chart as helm renders it: `helm lint --strict` and `helm template` over a matrix of values,
 // every rendered object checked against the Kubernetes schemas (kubernetes-models' validators, and TypeScript's
 // excess-property check against its types, which catches a misspelt field), every rendered keygate
 // configuration run through `keygate config check` as the container would run it, the installs of docs/kubernetes.md

@@ -4,7 +4,7 @@ import { createTenant, expectError, proxied, self, type Reply } from '../helpers
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Monthly request quotas (issue 17) across two keygate replicas sharing one Redis: exact at small limits, never
+// Monthly request quotas across two keygate replicas sharing one Redis: exact at small limits, never
 // over at larger ones (leases), 429 quota_exceeded with Retry-After until the calendar month (UTC) ends.
 
 const servers = useServers();

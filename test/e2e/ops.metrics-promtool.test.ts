@@ -8,7 +8,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { run, tool } from '../helpers/tools.ts';
 
 // Prometheus' own linter over a full scrape, taken after traffic that touches every series: allowed and refused
-// proxy requests, an upstream failure, a WebSocket session, the self-service and admin APIs (issue 15).
+// proxy requests, an upstream failure, a WebSocket session, the self-service and admin APIs.
 
 let redis: RedisServer;
 let upstream: Server;

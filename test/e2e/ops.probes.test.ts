@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startKeygate } from '../helpers/keygate.ts';
 
-// Issue 18: the internal listener's probes (/healthz, /readyz, /metrics) are answered without Express, which is
+// The internal listener's probes (/healthz, /readyz, /metrics) are answered without Express, which is
 // loaded with the first management request (server/management.ts). They must answer exactly as Express did: the
 // same status, header fields in the same order, the same body; and the APIs must work once loaded, however
 // many requests arrive while they load.

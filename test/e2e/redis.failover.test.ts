@@ -7,7 +7,7 @@ import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedisCluster, startRedisSentinel, type RedisTopology } from '../helpers/redis-topologies.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-// SPEC §8: a failover is a store outage of a few seconds, and keygate treats it as one. Under a steady request
+// A failover is a store outage of a few seconds, and keygate treats it as one. Under a steady request
 // loop through two replicas, the master serving one tenant's slot (Cluster) or the master (Sentinel) is
 // SIGKILLed: valid keys are never answered 401 (nor 503: they were cached before), no request waits much
 // longer than redis.commandTimeoutMs (however long the failover takes), writes work again once a replica is
@@ -181,7 +181,7 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
       for (const kg of replicas) console.log(kg.output().split('\n').filter((l) => l.includes('"warn"')).slice(0, 20).join('\n'));
     }
 
-    // Every valid key was cached before the kill: served from the cache (stale if need be, SPEC §8) throughout.
+    // Every valid key was cached before the kill: served from the cache (stale if need be) throughout.
     expect(wrongForValid.map((s) => s.status)).toEqual([]);
     expect(summary.validAnswered503).toBe(0);
     expect(samples.filter((s) => !s.valid && s.status !== 401 && s.status !== 503)).toEqual([]);

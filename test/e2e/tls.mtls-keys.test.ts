@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-// SPEC §7: HTTPS on the public listener; client certificates requested, not required; keys with enforceMtls
+// HTTPS on the public listener; client certificates requested, not required; keys with enforceMtls
 // need one verified against tls.clientCa, and with clientCertFingerprints one of those.
 
 const dir = mkdtempSync(join(tmpdir(), 'keygate-tls-'));

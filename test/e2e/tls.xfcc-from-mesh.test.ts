@@ -3,7 +3,7 @@ import { createTenant, expectError, proxied, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-// SPEC §7: behind a mesh, X-Forwarded-Client-Cert is believed only from tls.trustXfccFrom peers; from anyone
+// Behind a mesh, X-Forwarded-Client-Cert is believed only from tls.trustXfccFrom peers; from anyone
 // else it is stripped and ignored.
 
 const HASH = 'ab'.repeat(32);

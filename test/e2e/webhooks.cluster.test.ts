@@ -5,7 +5,7 @@ import { startRedisCluster, type RedisTopology } from '../helpers/redis-topologi
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 import { FAST_WEBHOOKS, platformEndpoint, until, useReceivers, type Receiver } from '../helpers/webhooks.ts';
 
-// The webhook path on Redis Cluster (issue 17): tenant outboxes in each tenant's slot, written in the mutation's
+// The webhook path on Redis Cluster: tenant outboxes in each tenant's slot, written in the mutation's
 // script; the platform's outbox, the delivery queue and the endpoints in the `{webhooks}` slot. Two replicas on a
 // six-node cluster deliver every kind of event, each once and verified by `standardwebhooks`; then the master
 // serving `{webhooks}` is SIGKILLed, and events written after its replica took over are delivered too.

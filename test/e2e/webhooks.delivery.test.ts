@@ -5,7 +5,7 @@ import { startKeygate } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 import { FAST_WEBHOOKS as FAST, platformEndpoint as endpoint, until, useReceivers, type Receiver } from '../helpers/webhooks.ts';
 
-// Signed webhooks (issue 17) against real processes: keygate replicas on one real Redis (and the embedded store),
+// Signed webhooks against real processes: keygate replicas on one real Redis (and the embedded store),
 // receivers on 127.0.0.1 that verify every delivery with `standardwebhooks` — the specification's own library,
 // not keygate's code. Short timeouts and backoff are configured so retries are observed within a test.
 

@@ -5,7 +5,7 @@ import { createTenant, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// Session minutes per month (issue 17) on real processes: two keygate replicas, one Redis, a real WebSocket
+// Session minutes per month on real processes: two keygate replicas, one Redis, a real WebSocket
 // upstream. A quota is at least a minute, so each test starts with most of it already used: the month's counter
 // in Redis is set as another replica's earlier sessions would have left it (the documented layout,
 // `<prefix>{<tenantId>}:q:<YYYY-MM>:s:<keyId|*>`, in ms). What is left is then a few seconds of live session.

@@ -61,7 +61,7 @@ export function rawRequest(url: string, opts: { method?: string; headers?: Recor
   });
 }
 
-/** The JSON error envelope, checked whole (SPEC §4). */
+/** The JSON error envelope, checked whole. */
 export function expectError(reply: Reply, status: number, code: string): void {
   const problems: string[] = [];
   if (reply.status !== status) problems.push(`status ${reply.status} != ${status}`);

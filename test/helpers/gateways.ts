@@ -9,7 +9,7 @@ import { root, startKeygate, type KeygateOptions, type KeygateProcess } from './
 import { freePort } from './ports.ts';
 import type { Servers } from './servers.ts';
 
-// Real gateways in front of a test upstream, with keygate as their authorizer (issue 16). Each runs the
+// Real gateways in front of a test upstream, with keygate as their authorizer. Each runs the
 // configuration from docs/gateways/ as it stands, with only the three documented addresses replaced (keygate's
 // authorizer 127.0.0.1:8081, the upstream 127.0.0.1:3000, the gateway's port 8000): the docs are what is tested.
 

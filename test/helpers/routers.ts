@@ -3,7 +3,7 @@ import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
 import FindMyWay from 'find-my-way';
 
-// Real routers as upstreams for the routing-security tests (issue 13): each registers the same handlers, and
+// Real routers as upstreams for the routing-security tests: each registers the same handlers, and
 // records which one ran and with what path. A handler is named by the permission the route policy in
 // ROUTE_POLICY guards it with, so a test can tell whether a key reached a handler it may not.
 

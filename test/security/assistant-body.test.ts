@@ -8,7 +8,7 @@ import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { ROUTE_POLICY, sendRaw, startExpressUpstream, type RouterUpstream } from '../helpers/routers.ts';
 
-// Issue 13, row 4 (SPEC §5): an assistant rule reads only JSON bodies, and refuses a body that names the
+// An assistant rule reads only JSON bodies, and refuses a body that names the
 // assistant twice; what it read is what the upstream parses, and the exact bytes are forwarded.
 
 const policyFile = join(mkdtempSync(join(tmpdir(), 'kg-policy-')), 'policy.yaml');

@@ -3,9 +3,9 @@ import { admin, createTenant, expectError, self, type Reply } from '../helpers/a
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// SPEC §3 "Authority over keys": a key may read, change, rotate, disable or revoke another key only when its own
+// Authority over keys: a key may read, change, rotate, disable or revoke another key only when its own
 // permissions cover every permission of the target; otherwise 403 insufficient_permissions, audited. A PATCH never
-// widens; the admin token has authority over every key. Issue 13, row 1: a key holding only api-keys:write
+// widens; the admin token has authority over every key. Found in review: a key holding only api-keys:write
 // rotated the tenant's `*` key and got its new value.
 
 const servers = useServers();

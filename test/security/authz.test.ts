@@ -5,7 +5,7 @@ import { check, startAuthzKeygate, type AuthzKeygate, type CheckReply } from '..
 import { root } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 16, the authorizer listener as an attack surface: who may ask, which description of the original
+// The authorizer listener as an attack surface: who may ask, which description of the original
 // request is believed, whose address failed attempts count against, and what it refuses because a gateway
 // (unlike keygate as the proxy) forwards the request as the client sent it.
 

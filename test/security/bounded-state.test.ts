@@ -5,7 +5,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import { RateLimitsImpl } from '../../src/limits/rate-limits.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// Issue 13 (row 13, second half): rate-limiter objects were made per distinct limit value and never dropped, so
+// Rate-limiter objects were made per distinct limit value and never dropped, so
 // PATCHing a key through many limit values grew the process for good. Against a real Redis: however many
 // distinct limits are used, the objects held stay bounded, and the counts (which live in Redis) are unchanged.
 

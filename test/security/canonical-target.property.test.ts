@@ -9,7 +9,7 @@ import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { CATCH_ALL_POLICY, ROUTE_POLICY, sendRaw, startExpressUpstream, startFindMyWayUpstream, type RouterUpstream } from '../helpers/routers.ts';
 
-// Issue 13, property: whenever a real router (Express 5, find-my-way) dispatches a request target to a protected
+// Property: whenever a real router (Express 5, find-my-way) dispatches a request target to a protected
 // handler, keygate required that handler's permission — or refused the target. Targets are generated near the
 // protected routes: case variants, escapes of letters and separators, dot segments, matrix parameters, doubled
 // and trailing slashes, fragments, queries, and methods the routers treat alike.

@@ -9,7 +9,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { ROUTE_POLICY, sendRaw, startExpressUpstream, startFindMyWayUpstream, type RouterUpstream } from '../helpers/routers.ts';
 import { startKeygate } from '../helpers/keygate.ts';
 
-// Issue 13, row 3: route policy bypasses under `defaultAction: allow` with a key holding only `usage:read`.
+// Route policy bypasses under `defaultAction: allow` with a key holding only `usage:read`.
 // Each target reached a protected handler of a real router before the canonical request target; now each is
 // refused, or matched to the route the router runs and held to its permission.
 

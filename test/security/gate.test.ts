@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createTenant, expectError, proxied, self } from '../helpers/api.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 13, rows 2 and 8 (SPEC §3 "One gate for every door"): `/keygate/v1` passes the proxy's checks before any
+// Rows 2 and 8 (the rule "One gate for every door"): `/keygate/v1` passes the proxy's checks before any
 // handler or body parser runs — failed-attempt block and counting, key status, mTLS and certificate binding,
 // origins, public keys, rate limits — and an unauthenticated request is answered without reading its body.
 

@@ -4,7 +4,7 @@ import { createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 13 row 11 (SPEC §5 "Forwarded request"): from a peer outside server.trustedProxies, the fields that
+// The rule "Forwarded request": from a peer outside server.trustedProxies, the fields that
 // claim another client address, scheme, host, path or client certificate never reach the upstream (in any
 // case, duplicated or not); from a trusted proxy they pass. And no second credential travels on: every
 // X-API-Key, and every `Authorization: Bearer <keygate key>`, whichever credential authenticated. The

@@ -3,10 +3,10 @@ import { admin, createTenant, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
-// Review of issue 13 (adversarial): authority over keys (SPEC §3) compares permissions only. A key's other
+// Adversarial review: authority over keys compares permissions only. A key's other
 // restrictions — the assistants it may use, inline assistants, its rate limits — are not part of it, so a key
 // that holds `api-keys:write` undoes the restrictions a wider key (or the admin) put on it: by a PATCH of itself
-// (`current`, over which a key always has authority) or by minting a key without them. SPEC §3: "A PATCH never
+// (`current`, over which a key always has authority) or by minting a key without them. The rule: "A PATCH never
 // widens"; the README narrows that to permissions only.
 
 let redis: RedisServer;

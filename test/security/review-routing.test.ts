@@ -11,7 +11,7 @@ import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { ROUTE_POLICY, sendRaw, startFindMyWayUpstream, type RouterUpstream } from '../helpers/routers.ts';
 
-// Review of issue 13 (adversarial): request targets that the canonical target lets through unchanged, that the
+// Adversarial review: request targets that the canonical target lets through unchanged, that the
 // policy matches as one route and find-my-way (Fastify's router) routes as another.
 //
 // 1. A plain matrix parameter (`/v1/calls;x`): canonicalTarget refuses `..;` but keeps `;x`. The policy matches
@@ -80,7 +80,7 @@ async function system(upstream: RouterUpstream, policy: unknown): Promise<{ kg: 
 
 describe('matrix parameters: the policy and a `;`-splitting router must see the same route', () => {
   it('an assistant-restricted key cannot reach POST /v1/calls with another assistant through /v1/calls;x', async () => {
-    // The helper's own policy and find-my-way upstream (issue 13's fixtures), unchanged.
+    // The helper's own policy and find-my-way upstream (the security review's fixtures), unchanged.
     const upstream = await startFindMyWayUpstream();
     const { kg, wide } = await system(upstream, ROUTE_POLICY);
     // A key allowed everything (it holds defaultPermission `*`) but only the assistant asst_ok.

@@ -7,7 +7,7 @@ import { check, DOCS, startAuthzKeygate, type AuthzKeygate } from '../helpers/ga
 import { root } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Review of the merged branches (adversarial, seams between features): the monthly quotas (issue 17) met the
+// Review of the merged branches (adversarial, seams between features): the monthly quotas met the
 // key authority rule (api/scope.ts) and the authorizer (src/authz/) after each was written, and each assumes
 // something of the other that does not hold. Each test is named by the behaviour keygate should have.
 
@@ -38,7 +38,7 @@ async function quotaKey(quota: Record<string, number>): Promise<{ id: string; ke
   return { id: r.body.id as string, key: r.body.key as string };
 }
 
-describe('a key cannot raise its own monthly quotas (SPEC §3 "a PATCH never widens"; api/scope.ts limitsRaised)', () => {
+describe('a key cannot raise its own monthly quotas (a PATCH never widens; api/scope.ts limitsRaised)', () => {
   it('PATCH current cannot raise requestsPerMonth, so a key cannot buy itself more requests', async () => {
     const { key } = await quotaKey({ requestsPerMonth: 3 });
     for (let i = 0; i < 3; i++) expect((await proxied(kg, '/v1/open/x', { 'x-api-key': key })).status).toBe(200);

@@ -4,7 +4,7 @@ import { startKeygate } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 import { FAST_WEBHOOKS as FAST, platformEndpoint, until, useReceivers, type Receiver } from '../helpers/webhooks.ts';
 
-// Adversarial review of issue 17's webhooks (platform outbox, limits.blocked, webhook.disabled, key.revoked on
+// Adversarial review of the webhooks (platform outbox, limits.blocked, webhook.disabled, key.revoked on
 // tenant deletion), against real keygate processes, a real redis-server and receivers that verify every delivery
 // with `standardwebhooks`. A tenant holding a key with webhooks:write, an unauthenticated client, and faults.
 

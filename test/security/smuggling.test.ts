@@ -4,7 +4,7 @@ import { createTenant } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// Issue 13, "what held up": request smuggling and framing tricks, tried with raw bytes on the public listener.
+// What held up in the security review: request smuggling and framing tricks, tried with raw bytes on the public listener.
 // Whatever the client writes, the upstream receives exactly the requests keygate answered for, each framed anew.
 
 const servers = useServers();

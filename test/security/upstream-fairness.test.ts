@@ -9,7 +9,7 @@ import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startKeygate } from '../helpers/keygate.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
-// Issue 13 rows 9 and 12 (SPEC §5): `upstream.timeoutMs` runs from the hand-over to the pool, so a request
+// `upstream.timeoutMs` runs from the hand-over to the pool, so a request
 // waiting behind connections that another tenant's streams hold times out (504) instead of hanging; the wait
 // queue is bounded (`upstream.maxQueue`, 502 beyond it); a tenant holds at most its plan's `maxInFlight`
 // upstream requests (429 `concurrency_limit_reached`), released however the exchange ends; and the upstream's

@@ -9,7 +9,7 @@ import { root, type KeygateProcess } from '../helpers/keygate.ts';
 import { freePort } from '../helpers/ports.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// SPEC §5, WebSockets (issue 13 rows 5, 6, 10, 13): the client's handshake is checked before the upstream is
+// WebSockets: the client's handshake is checked before the upstream is
 // dialled; every failed dial gives back the session slot and the upstream socket; messages are capped by
 // websocket.maxPayloadBytes (1009) and each direction is paused while the other side's buffer is full; a key
 // change that removes what a live session needs closes it with 1008 within 2 s.

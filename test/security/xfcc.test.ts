@@ -3,8 +3,8 @@ import { createTenant, expectError, proxied, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-// SPEC §7: X-Forwarded-Client-Cert from a tls.trustXfccFrom peer is read by Envoy's grammar, and only the nearest
-// element's Hash binds a key. Issue 13, row 7: `Hash=<attacker>;Subject="CN=a,OU=x\,Hash=<victim>"` from a
+// X-Forwarded-Client-Cert from a tls.trustXfccFrom peer is read by Envoy's grammar, and only the nearest
+// element's Hash binds a key. Found in review: `Hash=<attacker>;Subject="CN=a,OU=x\,Hash=<victim>"` from a
 // trusted mesh peer passed for a key pinned to the victim's fingerprint (the header was split on a raw comma).
 
 const ATTACKER = 'a1'.repeat(32);

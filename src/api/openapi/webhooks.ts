@@ -1,7 +1,7 @@
 import { deliveriesQuery } from '../../webhooks/schemas.ts';
 import { adminErrors, json, queryParameters, ref, security, selfServiceErrors } from './components.ts';
 
-// Webhook endpoints, the same operations on both APIs (webhooks/routes.ts serves both): the platform's
+// Webhook endpoints, the same operations on both APIs (api/webhook-routes.ts serves both): the platform's
 // endpoints (`/admin/v1/webhooks`, every tenant's events) and a tenant's own (`/keygate/v1/webhooks`, its events
 // only; `webhooks:write` to change, `webhooks:read` to read).
 

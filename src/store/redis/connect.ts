@@ -1,13 +1,15 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
-import type { RedisClient } from './redis-store.ts';
+
+/** One client type for a single Redis, Sentinel or a Cluster: every Redis user takes either. */
+export type RedisClient = Redis | Cluster;
 
 /** Reconnection backoff: quick at first, then every 500 ms (a promoted replica is found within half a second). */
 const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, 500);
 
 /**
  * One ioredis client per the configured topology. Commands fail fast rather than queue while Redis is down
- * (SPEC §8: per-call timeout, no unbounded offline queue); reconnection continues in the background so
+ * (per-call timeout, no unbounded offline queue); reconnection continues in the background so
  * recovery needs no restart. Auto-pipelining batches concurrent commands into one round trip.
  */
 export function createRedisClient(cfg: Config['redis'], role: 'main' | 'subscriber'): RedisClient {
@@ -83,7 +85,7 @@ function clusterNodesOf(urls: string[]): Array<{ host: string; port: number }> {
 
 /**
  * Cluster options chosen so that a command fails within about `redis.commandTimeoutMs` while its slot has no
- * master, instead of waiting out the failover (issue 14: with ioredis's defaults a request touching a dead
+ * master, instead of waiting out the failover (with ioredis's defaults a request touching a dead
  * master's slots waited 1.1–2.2 s). ioredis sets `commandTimeout` only once a command is handed to a node, and
  * by default re-queues a command that finds its node gone ("Connection is closed") every
  * `retryDelayOnFailover` ms up to `maxRedirections` times, and one that gets CLUSTERDOWN every

@@ -1,6 +1,6 @@
 import type { StoredKey } from '../../keys/types.ts';
 import { firstExpiryDue, type DueExpiry, type ExpiryIndex } from '../expiry.ts';
-import type { RedisClient } from './redis-store.ts';
+import type { RedisClient } from './connect.ts';
 
 // The expiry index in Redis (store/expiry.ts): `{ten}:exp`, a sorted set of the tenant's key ids by when their next
 // expiry event is due, in the tenant's slot beside its key records, so the scan's conditional move (a script over

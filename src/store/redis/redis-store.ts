@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import type { RedisOutboxPort } from '../outbox.ts';
-import { closeRedisClient } from './connect.ts';
 import type { DueExpiry } from '../expiry.ts';
 import { expiryIndexKey, RedisExpiryIndex } from './expiry-index.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
+import { StoreContentionError, StoreError } from '../errors.ts';
+import { closeRedisClient, type RedisClient } from './connect.ts';
 
-export type RedisClient = Redis | Cluster;
 
 export interface RedisStoreOptions {
   client: RedisClient;
@@ -56,33 +55,6 @@ function countsOf(values: Array<string | null>): UsageCounts {
   const counts = zeroCounts();
   USAGE_FIELDS.forEach((f, i) => (counts[f] = Number(values[i] ?? 0)));
   return counts;
-}
-
-/** Thrown when a record kept changing under a compare-and-set loop; surfaces as 503. */
-export class StoreContentionError extends Error {}
-
-/**
- * A Redis failure, named by the store operation and, when ioredis says, the Redis command it failed on (SPEC
- * §8: every store failure answered as 503 is logged with its cause and operation). The message names both
- * and the cause is the Redis error, so a logged error reads e.g. "revokeKey (DEL): CROSSSLOT Keys in request
- * don't hash to the same slot" (pino appends the causes' messages).
- */
-export class StoreError extends Error {
-  readonly op: string;
-  readonly command: string | null;
-  constructor(op: string, cause: unknown) {
-    const command = commandOf(cause);
-    super(`${op}${command ? ` (${command})` : ''}`, { cause });
-    this.name = 'StoreError';
-    this.op = op;
-    this.command = command;
-  }
-}
-
-/** The command a Redis error came from: ioredis names it on server replies and aborted commands. */
-function commandOf(err: unknown): string | null {
-  const command = (err as { command?: { name?: unknown } } | null)?.command;
-  return typeof command?.name === 'string' ? command.name.toUpperCase() : null;
 }
 
 /** Runs a store operation; a Redis failure becomes a StoreError naming it (contention stays as it is). */
@@ -183,7 +155,7 @@ export class RedisStore implements KeyStore {
   /**
    * Evicts here before the mutation is answered. The PUBLISH in the script reaches the other replicas (and
    * this one again); on Cluster it travels from the slot's master over the cluster bus to whichever node this
-   * process subscribed on, and arrived 20–36 ms after the answer (issue 14).
+   * process subscribed on, and arrived 20–36 ms after the answer.
    */
   #evictHere(event: StoreEvent): void {
     for (const onEvent of this.#local) onEvent(event);
@@ -576,7 +548,7 @@ export class RedisStore implements KeyStore {
     this.#local.push(onEvent);
     let connectedBefore = false;
     // ioredis re-subscribes after a reconnect; whatever was published meanwhile is lost, so the cache is
-    // cleared (SPEC §8: the TTL bounds a lost message's cost, the reset removes even that).
+    // cleared (the TTL bounds a lost message's cost, the reset removes even that).
     this.#sub.on('ready', () => {
       if (connectedBefore) onReset();
       connectedBefore = true;

@@ -1,7 +1,7 @@
 // Lua scripts: each touches keys of one Cluster slot only (one tenant's hash tag, or a single key), so they run
 // on Redis Cluster too (docs/redis-keys.md). The audit entry (XADD, capped) and the invalidation message
 // (PUBLISH) are written in the same script as the mutation, so a mutation is never without its audit line or
-// its eviction; the webhook event (issue 17) goes to the tenant's outbox stream in the same script too, so a key
+// its eviction; the webhook event goes to the tenant's outbox stream in the same script too, so a key
 // mutation is never without its event.
 
 /** KEYS: tenant, keyset, key, audit, outbox. ARGV: keyId, keyJson, auditJson, auditMax, eventJson ('' for none), outboxMax. → 1 | 0 (limit) | -1 (no tenant) */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseXfcc, xfccFingerprint } from '../../../src/auth/xfcc.ts';
 
-// X-Forwarded-Client-Cert by Envoy's grammar (SPEC §7). The first rows are Envoy's documented examples
+// X-Forwarded-Client-Cert by Envoy's grammar. The first rows are Envoy's documented examples
 // (configuration/http/http_conn_man/headers) and headers in the shape Envoy and Istio sidecars send; the
 // rest are attacks and malformed headers, none of which may yield a certificate another element vouched for.
 
@@ -37,7 +37,7 @@ const genuine: Array<[string, string, string]> = [
   ['keys in any case, the Hash in upper-case hex', `by=spiffe://a;HASH=${H1.toUpperCase()};subject="CN=x"`, H1],
   ['a quoted Hash', `Hash="${H1}"`, H1],
   ['two header lines, joined by Node with ", "', `Hash=${H1};URI=spiffe://far, By=spiffe://near;Hash=${H2}`, H2],
-  // Row 7 of issue 13: the victim's hash inside a quoted Subject is part of the Subject, not a pair.
+  // the victim's hash inside a quoted Subject is part of the Subject, not a pair.
   ['row 7: a Hash inside a quoted Subject after an escaped comma', `Hash=${ATTACKER};Subject="CN=a,OU=x\\,Hash=${VICTIM}"`, ATTACKER],
   ['a Hash inside a quoted Subject after a raw comma and semicolon', `Hash=${ATTACKER};Subject="CN=a,Hash=${VICTIM};x=y"`, ATTACKER],
   ['a Hash after an escaped quote stays inside the quotes', `Hash=${ATTACKER};Subject="CN=\\",Hash=${VICTIM},O=\\""`, ATTACKER],

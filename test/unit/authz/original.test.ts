@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { carriesQueryKey, gatewayClientIp, isOriginalRefusal, originalOf } from '../../../src/authz/original.ts';
 import { compileCidrs } from '../../../src/http/client-ip.ts';
 
-// Issue 16: reading the original request from a gateway's check (src/authz/original.ts).
+// Reading the original request from a gateway's check (src/authz/original.ts).
 
 const check = (url: string, raw: string[], method = 'GET', peer = '10.0.0.5') =>
   ({ url, method, rawHeaders: raw, socket: { remoteAddress: peer } }) as unknown as IncomingMessage;

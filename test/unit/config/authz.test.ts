@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from '../../../src/config/load.ts';
 
-// Issue 16: the authorizer listener is off by default, needs the gateways it answers, and a configuration that
+// The authorizer listener is off by default, needs the gateways it answers, and a configuration that
 // asks it for what it cannot enforce (WebSocket session caps) is refused at start-up with every problem listed.
 
 function problems(config: Record<string, unknown>, env: Record<string, string> = {}): string[] {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { root } from '../../helpers/keygate.ts';
 
-// Issue 16: the chart's mode `authz` (a keygate Deployment and the authorizer's Service, for a mesh or gateway to
+// The chart's mode `authz` (a keygate Deployment and the authorizer's Service, for a mesh or gateway to
 // ask), checked piece by piece like the rest of the chart (test/unit/helm/chart.test.ts: no helm binary here).
 
 const chart = join(root, 'helm', 'keygate');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { failureSubject } from '../../../src/limits/failures.ts';
 
-// Failed attempts are counted per IPv4 address and per IPv6 /64 (SPEC §6; a client holds a whole /64).
+// Failed attempts are counted per IPv4 address and per IPv6 /64 (a client holds a whole /64).
 describe('failureSubject', () => {
   it.each([
     ['192.0.2.7', '192.0.2.7'],

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
-// Issue 18 (a sidecar's footprint): `keygate serve` starts without the management APIs — Express, their zod
+// A sidecar's footprint: `keygate serve` starts without the management APIs — Express, their zod
 // schemas, the OpenAPI document — which load on the first management request (server/management.ts). This walks
 // the modules `serve` loads at start (static imports that carry values; `import type` and dynamic `import()`
 // are not followed) and checks the management side is not among them.
@@ -63,7 +63,7 @@ describe('what `keygate serve` loads at start', () => {
 
   it('leaves Express, the management routes, their schemas and the OpenAPI document for the first management request', () => {
     expect(packages).not.toContain('express');
-    const management = [...files].map(rel).filter((f) => f.startsWith('api/') || f === 'server/management.ts' || f === 'webhooks/routes.ts' || f === 'webhooks/schemas.ts');
+    const management = [...files].map(rel).filter((f) => f.startsWith('api/') || f === 'server/management.ts' || f === 'api/webhook-routes.ts' || f === 'webhooks/schemas.ts');
     expect(management).toEqual([]);
   });
 });

@@ -1,12 +1,12 @@
 import { Router, type Response } from 'express';
 import { monotonicFactory } from 'ulid';
-import { StoreUnavailableError } from '../cache/key-cache.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import { ApiError } from '../http/errors.ts';
-import { validate } from '../api/http.ts';
-import { newSecret } from './deliver.ts';
-import { PLATFORM_EVENT_TYPES } from './events.ts';
-import { createEndpointBody, deliveriesQuery, rotateSecretBody } from './schemas.ts';
-import { endpointOfJob, type Endpoint, type EndpointHealth, type WebhookQueue } from './types.ts';
+import { validate } from './http.ts';
+import { newSecret } from '../webhooks/deliver.ts';
+import { PLATFORM_EVENT_TYPES } from '../webhooks/events.ts';
+import { createEndpointBody, deliveriesQuery, rotateSecretBody } from '../webhooks/schemas.ts';
+import { endpointOfJob, type Endpoint, type EndpointHealth, type WebhookQueue } from '../webhooks/types.ts';
 
 const ulid = monotonicFactory();
 const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -53,7 +53,7 @@ export async function closeTenantEndpoints(queue: WebhookQueue, tenantId: string
 }
 
 /**
- * Webhook endpoints, their delivery logs and dead letters (issue 17): the platform's on `/admin/v1/webhooks`, a
+ * Webhook endpoints, their delivery logs and dead letters: the platform's on `/admin/v1/webhooks`, a
  * tenant's own on `/keygate/v1/webhooks`. Each owner sees only its own endpoints; another owner's are 404.
  */
 export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteContext): Router {

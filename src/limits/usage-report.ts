@@ -1,4 +1,7 @@
-/** One row of `GET /keygate/v1/usage` (SPEC §3): requests, and proxied WebSocket sessions and their time. */
+// The usage report's shapes: limits/usage.ts records the counters and reads them back in these; api/ serves
+// them. They live here, beside the counters, so the recording layer never imports the API above it.
+
+/** One row of `GET /keygate/v1/usage`: requests, and proxied WebSocket sessions and their time. */
 export interface UsageRow {
   period: string;
   requests: number;
@@ -26,14 +29,9 @@ export interface Overview {
   sessionSecondsToday: number;
 }
 
-/** What the management APIs read from the usage counters (implemented in limits/usage.ts). */
+/** What the management APIs read from the usage counters (implemented in usage.ts). */
 export interface UsageReader {
   read(tenantId: string, query: UsageQuery): Promise<UsageRow[]>;
   overview(): Promise<Overview>;
   readKeys(tenantId: string, period: string, keyIds: string[]): Promise<Array<UsageRow & { keyId: string }>>;
-}
-
-/** The console's fleet view (`GET /admin/v1/fleet`), built in api/fleet.ts. */
-export interface FleetReader {
-  read(): Promise<unknown>;
 }
