@@ -16,7 +16,7 @@ import { memoryPhase } from './memory.ts';
 import { provision } from './provision.ts';
 import { counted, type Tally } from './redis-count.ts';
 import { nginxConfig, nginxInstalled } from './systems/nginx.ts';
-import { voicePhase, type VoiceSystem } from './voice.ts';
+import { profileRun, voicePhase, type VoiceSystem } from './voice.ts';
 import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
 
 const here = import.meta.dirname;
@@ -110,7 +110,8 @@ async function startKeygate(redisUrl: string, upstreamUrl: string, extraFlags: s
  * once with a session-minute quota, so every session takes a slot and is metered as in production.
  */
 async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: number, env: Record<string, string> = {}): Promise<VoiceSystem> {
-  const kg = await startKeygate(redisUrl, upstreamUrl, [], env);
+  const { profile, flags } = profileRun('keygate');
+  const kg = await startKeygate(redisUrl, upstreamUrl, flags, env);
   const post = async (url: string, headers: Record<string, string>, body: unknown) => {
     const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     if (r.status !== 201) throw new Error(`${url}: ${r.status} ${await r.text()}`);
@@ -119,7 +120,7 @@ async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: num
   const made = await post(`${kg.opsUrl}/admin/v1/tenants`, { authorization: 'Bearer bench-admin-token-0123456789' }, { name: 'voice', plan: 'enterprise' });
   const key = await post(`${kg.url}/keygate/v1/api-keys`, { 'x-api-key': made.apiKey.key }, { maxConcurrentConnections: sessions, quota: { sessionMinutesPerMonth: 100_000_000 } });
   const workers = env.KEYGATE_WORKERS ? ` (${env.KEYGATE_WORKERS} workers)` : '';
-  return { name: `keygate${workers}`, url: kg.url, headers: { 'x-api-key': key.key as string }, proc: kg.proc, stop: () => stop(kg.proc) };
+  return { name: `keygate${workers}`, url: kg.url, headers: { 'x-api-key': key.key as string }, proc: kg.proc, stop: () => stop(kg.proc), profile };
 }
 
 /** keygate as nginx's authorizer against keygate as the proxy, and the authorizer's decisions per second. */

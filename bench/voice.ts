@@ -4,7 +4,7 @@
 // cap and session-minute metering on). The relay runs alone on its core; this process (the generator) and the
 // echo upstream share the other. bench/README.md, "Voice relay", says how to read the figures.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -21,6 +21,43 @@ const SECONDS = Number(process.env.VOICE_SECONDS ?? (quick ? 3 : 6));
 const WARM_MS = 2_000;
 /** `VOICE_SYSTEMS=direct,keygate`: only the systems whose names start with one of these (A/B runs of one change). */
 const ONLY = process.env.VOICE_SYSTEMS?.split(',').filter(Boolean) ?? null;
+/**
+ * `VOICE_PROFILE=1`: the Node relays run with --cpu-prof; after each run the profile's busy time (idle excluded) is
+ * printed by function, the largest first, as shares — where a relay's time per frame goes.
+ */
+export const profileDir = process.env.VOICE_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'keygate-voice-prof-')) : null;
+let profiles = 0;
+/** A new profile folder's name and the node flags that write into it (none without VOICE_PROFILE). */
+export function profileRun(system: string): { profile?: string; flags: string[] } {
+  if (!profileDir) return { flags: [] };
+  const profile = `${system}-${++profiles}`;
+  return { profile, flags: ['--cpu-prof', '--cpu-prof-dir', join(profileDir, profile)] };
+}
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+
+/** Busy time by function in the profiles under `dir` (all of a run's processes), as percentages. */
+function printProfile(name: string): void {
+  if (!profileDir) return;
+  const dir = join(profileDir, name);
+  const self = new Map<string, number>();
+  let busy = 0;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+    const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    p.samples.forEach((id, i) => {
+      const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+      if (functionName === '(idle)') return;
+      const where = url ? `${url.replace(/^.*\/(node_modules|dist|bench)\//, '$1/').replace(/^node:/, '')}:${lineNumber + 1}` : '';
+      const key = `${functionName || '(anonymous)'} ${where}`.trim();
+      const dt = p.timeDeltas[i] ?? 0;
+      self.set(key, (self.get(key) ?? 0) + dt);
+      busy += dt;
+    });
+  }
+  console.log(`\nprofile of ${name}: busy ${(busy / 1e6).toFixed(1)} s; self time by function`);
+  for (const [fn, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 18)) console.log(`  ${((100 * t) / busy).toFixed(1).padStart(5)} %  ${fn}`);
+}
 
 export interface VoiceSystem {
   name: string;
@@ -29,6 +66,8 @@ export interface VoiceSystem {
   /** The relay's process, for CPU and RSS; null for the direct runs (the echo upstream is not a relay). */
   proc: ChildProcess | null;
   stop(): Promise<void>;
+  /** With VOICE_PROFILE=1: the folder (under profileDir) its --cpu-prof profiles go to. */
+  profile?: string;
 }
 
 export interface VoiceDeps {
@@ -168,8 +207,9 @@ async function measure(sys: VoiceSystem, n: number, deps: VoiceDeps): Promise<Vo
 
 async function bareRelay(upstreamUrl: string): Promise<VoiceSystem> {
   const port = await freePort();
-  const proc = await startScript(join(here, 'systems/ws-relay.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl }, true);
-  return { name: 'bare ws relay', url: `http://127.0.0.1:${port}`, headers: {}, proc, stop: () => stop(proc) };
+  const { profile, flags } = profileRun('bare');
+  const proc = await startScript(join(here, 'systems/ws-relay.ts'), { PORT: String(port), UPSTREAM_URL: upstreamUrl }, true, flags);
+  return { name: 'bare ws relay', url: `http://127.0.0.1:${port}`, headers: {}, proc, stop: () => stop(proc), profile };
 }
 
 async function nginx(upstreamPort: number): Promise<VoiceSystem> {
@@ -204,6 +244,7 @@ export async function voicePhase(deps: VoiceDeps): Promise<{ rows: VoiceRow[]; s
       } finally {
         await sys.stop();
       }
+      if (sys.profile) printProfile(sys.profile);
     }
   }
   printVoice(rows);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, self } from '../helpers/api.ts';
-import { cli, root, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
+import { cli, root, type KeygateOptions, type KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -17,7 +17,7 @@ const CONNECTIONS = 32;
 let group: KeygateProcess;
 
 /** A worker group: resolves once every worker has logged that it listens. */
-async function startGroup(opts: Parameters<typeof startKeygate>[0] & { workers?: number } = {}): Promise<KeygateProcess> {
+async function startGroup(opts: KeygateOptions & { workers?: number } = {}): Promise<KeygateProcess> {
   const workers = opts.workers ?? 2;
   const kg = await servers.keygate({
     ...opts,
