@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -109,9 +109,15 @@ async function startKeygate(redisUrl: string, upstreamUrl: string, extraFlags: s
  * keygate for the voice relay (bench/voice.ts): a tenant on the enterprise plan and a key allowed `sessions` at
  * once with a session-minute quota, so every session takes a slot and is metered as in production.
  */
-async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: number, env: Record<string, string> = {}): Promise<VoiceSystem> {
+async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: number, workers = 1): Promise<VoiceSystem> {
+  const env: Record<string, string> = workers > 1 ? { KEYGATE_WORKERS: String(workers) } : {};
   const { profile, flags } = profileRun('keygate');
   const kg = await startKeygate(redisUrl, upstreamUrl, flags, env);
+  if (workers > 1) {
+    // Started on the proxy's core like every system; the workers are then allowed on every core.
+    await new Promise((r) => setTimeout(r, 3_000)); // every worker listening
+    for (const pid of processTree(kg.proc.pid!)) spawnSync('taskset', ['-a', '-cp', `0-${availableParallelism() - 1}`, String(pid)], { stdio: 'ignore' });
+  }
   const post = async (url: string, headers: Record<string, string>, body: unknown) => {
     const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
     if (r.status !== 201) throw new Error(`${url}: ${r.status} ${await r.text()}`);
@@ -119,8 +125,7 @@ async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: num
   };
   const made = await post(`${kg.opsUrl}/admin/v1/tenants`, { authorization: 'Bearer bench-admin-token-0123456789' }, { name: 'voice', plan: 'enterprise' });
   const key = await post(`${kg.url}/keygate/v1/api-keys`, { 'x-api-key': made.apiKey.key }, { maxConcurrentConnections: sessions, quota: { sessionMinutesPerMonth: 100_000_000 } });
-  const workers = env.KEYGATE_WORKERS ? ` (${env.KEYGATE_WORKERS} workers)` : '';
-  return { name: `keygate${workers}`, url: kg.url, headers: { 'x-api-key': key.key as string }, proc: kg.proc, stop: () => stop(kg.proc), profile };
+  return { name: workers > 1 ? `keygate, ${workers} workers` : 'keygate', url: kg.url, headers: { 'x-api-key': key.key as string }, proc: kg.proc, stop: () => stop(kg.proc), profile };
 }
 
 /** keygate as nginx's authorizer against keygate as the proxy, and the authorizer's decisions per second. */
@@ -289,7 +294,7 @@ async function main(): Promise<void> {
     redis.proc.kill('SIGKILL');
   };
   if (only === 'voice') {
-    results.voice = await voicePhase({ upstreamUrl, upstreamPort, upstreamPid: upstream.pid!, keygate: (n) => voiceKeygate(redisUrl, upstreamUrl, n) });
+    results.voice = await voicePhase({ upstreamUrl, upstreamPort, upstreamPid: upstream.pid!, keygate: (n, workers) => voiceKeygate(redisUrl, upstreamUrl, n, workers) });
     return finish('voice');
   }
   if (only === 'memory') {

@@ -19,6 +19,7 @@ const SESSIONS = (process.env.VOICE_SESSIONS ?? (quick ? '100,250' : '100,250,50
 const FRAME_SIZES = (process.env.VOICE_FRAMES ?? '320,640').split(',').map(Number);
 const SECONDS = Number(process.env.VOICE_SECONDS ?? (quick ? 3 : 6));
 const WARM_MS = 2_000;
+const WORKERS = Number(process.env.VOICE_WORKERS ?? 1);
 /** `VOICE_SYSTEMS=direct,keygate`: only the systems whose names start with one of these (A/B runs of one change). */
 const ONLY = process.env.VOICE_SYSTEMS?.split(',').filter(Boolean) ?? null;
 /**
@@ -74,8 +75,11 @@ export interface VoiceDeps {
   upstreamUrl: string;
   upstreamPort: number;
   upstreamPid: number;
-  /** Starts keygate on this upstream (as the other phases do) and returns a key allowed `sessions` at once, metered. */
-  keygate(sessions: number): Promise<VoiceSystem>;
+  /**
+   * Starts keygate on this upstream (as the other phases do) and returns a key allowed `sessions` at once, metered;
+   * with `workers` > 1, that many worker processes, allowed on every core.
+   */
+  keygate(sessions: number, workers?: number): Promise<VoiceSystem>;
 }
 
 export interface VoiceRow {
@@ -228,6 +232,9 @@ export async function voicePhase(deps: VoiceDeps): Promise<{ rows: VoiceRow[]; s
     ['bare', () => bareRelay(deps.upstreamUrl)],
     ...(nginxInstalled ? [['nginx', () => nginx(deps.upstreamPort)] as [string, () => Promise<VoiceSystem>]] : []),
     ['keygate', () => deps.keygate(Math.max(...SESSIONS) + 100)],
+    // `VOICE_WORKERS=2`: keygate with two workers as well. On two cores they share the generator's core, so what
+    // compares is CPU per frame (each process's own CPU time), not the frames a core sustains.
+    ...(WORKERS > 1 ? [[`keygate-${WORKERS}`, () => deps.keygate(Math.max(...SESSIONS) + 100, WORKERS)] as [string, () => Promise<VoiceSystem>]] : []),
   ];
   const systems = all.filter(([name]) => !ONLY || ONLY.some((o) => name.startsWith(o))).map(([, start]) => start);
   const rows: VoiceRow[] = [];
