@@ -129,7 +129,7 @@ async function main() {
   await new Promise((r) => setTimeout(r, 300));
   m.stop();
   const flushCommands = m.seen.filter((c) => c.script === 'EVALSHA kg_incrementFields').length;
-  results['usage flush with 10 tenants active (day + month hash each, plus the two fleet totals)'] = { commands: flushCommands };
+  results['usage flush with 10 tenants active (hour + day + month hash each, plus the two fleet totals)'] = { commands: flushCommands };
   console.log('usage flush, 10 tenants active', flushCommands);
   await kg.stop();
 

@@ -6,4 +6,4 @@
 //     tenantId: req.headers['x-tenant-id'], keyId: req.headers['x-api-key-id'],
 //   });
 //   if (!r.ok) return res.writeHead(401).end();
-export { verifySignature, type SignedFields, type VerifyFailure, type VerifyOptions } from './proxy/signature.ts';
+export { verifySignature, type SignedFields, type VerifyFailure, type VerifyOptions } from './decision/signature.ts';

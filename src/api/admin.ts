@@ -1,36 +1,66 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { bearerToken } from '../auth/credential.ts';
 import { TENANT_ID } from '../keys/ids.ts';
 import { ApiError } from '../http/errors.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { jsonBody, validate } from './http.ts';
-import type { KeyService } from './key-service.ts';
+import { actorName, type Actor, type KeyService } from './key-service.ts';
+import { READ_METHODS, type Operator } from './operators.ts';
+import { pathOf } from '../http/path.ts';
+import type { Logger } from '../ops/logger.ts';
+import { keysUsageQuery, tenantSearchQuery, usageQuery } from './schemas.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
 import { adminMintSessionTokenBody, createTenantBody, updateTenantBody } from './schemas.ts';
 import type { SessionTokenService } from './session-tokens.ts';
 import { toAuthKey } from '../keys/types.ts';
-import type { UsageReader } from './usage.ts';
+import type { FleetReader, UsageReader } from './usage.ts';
 import { deleteTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+/**
+ * The admin token or a named operator's, from `Authorization: Bearer` (the admin API's door). Every outcome is
+ * counted in keygate_auth_decisions_total{listener="internal"} by the router: a guessed token shows there.
+ */
+export function bearerOperator(operatorOf: (token: string) => Operator | null): (req: Request) => Operator {
+  return (req) => {
+    const token = bearerToken(req.headers.authorization);
+    if (!token) throw new ApiError('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
+    const operator = operatorOf(token);
+    if (!operator) throw new ApiError('invalid_api_key', 'The admin token is not valid.');
+    return operator;
+  };
+}
+
+export const operatorOf = (res: Response): Operator => res.locals.operator as Operator;
+const actorOf = (res: Response): Actor => {
+  const op = operatorOf(res);
+  return op.named ? { kind: 'admin', operator: op.name } : { kind: 'admin' };
+};
 
 /**
- * `Authorization: Bearer <admin token>`, compared in constant time (equal-length digests, so no length leak).
- * Every outcome is counted in keygate_auth_decisions_total{listener="internal"}: a guessed token shows there.
+ * Who may call: the door's own authentication (a bearer token, or the console's session cookie), then the role.
+ * A `read` operator is refused every method but GET/HEAD here, in front of every route, so no write route can
+ * forget the check. Each write is logged with its operator (the tenant's audit log names them too).
  */
-function requireAdminToken(token: string, count: (decision: string) => void): RequestHandler {
-  const expected = digest(token);
-  const refuse = (code: 'missing_api_key' | 'invalid_api_key', message: string): never => {
-    count(code);
-    throw new ApiError(code, message);
-  };
-  return (req, _res, next) => {
-    const token = bearerToken(req.headers.authorization);
-    if (!token) refuse('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
-    else if (!timingSafeEqual(digest(token), expected)) refuse('invalid_api_key', 'The admin token is not valid.');
+function authorize(deps: AdminDeps): RequestHandler {
+  const count = (decision: string) => deps.metrics?.decision(decision, null, 'internal');
+  return (req, res, next) => {
+    let operator: Operator;
+    try {
+      operator = deps.authenticate(req, res);
+    } catch (err) {
+      if (err instanceof ApiError) count(err.code);
+      throw err;
+    }
+    if (operator.role === 'read' && !READ_METHODS.has(req.method)) {
+      count('insufficient_permissions');
+      throw new ApiError('insufficient_permissions', `Operator ${operator.name} may only read (role "read").`);
+    }
     count('allowed');
+    res.locals.operator = operator;
+    if (!READ_METHODS.has(req.method)) {
+      res.once('finish', () => deps.logger?.info({ audit: { operator: operator.name, role: operator.role, method: req.method, path: pathOf(req.originalUrl), status: res.statusCode }, requestId: res.locals.requestId as string }, 'operator write'));
+    }
     next();
   };
 }
@@ -42,7 +72,11 @@ function tenantIdOf(id: string): string {
 
 export interface AdminDeps {
   service: KeyService;
-  adminToken: string;
+  /** The door's authentication: the operator, or a thrown ApiError (401/403). */
+  authenticate: (req: Request, res: Response) => Operator;
+  logger?: Pick<Logger, 'info'>;
+  /** The fleet view (`GET /fleet`); absent in routers that do not serve it. */
+  fleet?: FleetReader;
   usage: UsageReader;
   metrics?: Pick<Metrics, 'decision'>;
   /** Webhook delivery state (issue 17); null when webhooks are off. */
@@ -56,29 +90,36 @@ export interface AdminDeps {
 export function adminRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = Router();
-  r.use(requireAdminToken(deps.adminToken, (decision) => deps.metrics?.decision(decision, null, 'internal')));
+  r.use(authorize(deps));
   // After the token: a caller without it is refused before its body is read or parsed.
   r.use(...jsonBody(deps.maxBodyBytes));
 
   r.post('/tenants', async (req, res) => {
-    res.status(201).json(await service.createTenant(validate(createTenantBody, req.body)));
+    res.status(201).json(await service.createTenant(validate(createTenantBody, req.body), actorOf(res)));
   });
   r.get('/tenants', async (req, res) => {
     res.json(await service.listTenants(pageOf(req)));
+  });
+  r.get('/tenant-search', async (req, res) => {
+    const { q, limit } = validate(tenantSearchQuery, req.query, 'query');
+    res.json(await service.searchTenants(q ?? '', limit));
+  });
+  r.get('/tenants/:tenantId/summary', async (req, res) => {
+    res.json(await service.tenantSummary(tenantIdOf(req.params.tenantId as string)));
   });
   r.get('/tenants/:tenantId', async (req, res) => {
     res.json(await service.getTenant(tenantIdOf(req.params.tenantId as string)));
   });
   r.patch('/tenants/:tenantId', async (req, res) => {
     const id = tenantIdOf(req.params.tenantId as string);
-    res.json(await service.updateTenant(id, validate(updateTenantBody, req.body)));
+    res.json(await service.updateTenant(id, validate(updateTenantBody, req.body), actorOf(res)));
   });
   r.delete('/tenants/:tenantId', async (req, res) => {
     const id = tenantIdOf(req.params.tenantId as string);
     // Its webhook endpoints first (their URLs and secrets; the platform's endpoints hear of the keys' key.revoked):
     // a deletion that fails after this is finished by the retry.
     if (deps.webhooks) await deleteTenantEndpoints(deps.webhooks, id);
-    await service.deleteTenant(id);
+    await service.deleteTenant(id, actorOf(res));
     res.status(204).end();
   });
   r.get('/tenants/:tenantId/audit-log', async (req, res) => {
@@ -88,7 +129,7 @@ export function adminRouter(deps: AdminDeps): Router {
     '/tenants/:tenantId/api-keys',
     keyRoutes(service, {
       tenantOf: (req) => tenantIdOf(req.params.tenantId as string),
-      actorOf: () => ({ kind: 'admin' }),
+      actorOf,
       require: () => {},
     }),
   );
@@ -101,13 +142,32 @@ export function adminRouter(deps: AdminDeps): Router {
     if (tenant.status !== 'active') throw new ApiError('tenant_suspended', 'The tenant is suspended: its keys mint nothing.');
     if (!key.isActive) throw new ApiError('key_disabled', 'The key is disabled: it mints nothing.');
     if (key.expiresAt !== null && Date.parse(key.expiresAt) <= Date.now()) throw new ApiError('key_expired', 'The key has expired: it mints nothing.');
-    res.status(201).json(deps.sessionTokens.mint(tenantId, toAuthKey(key), settings, 'admin'));
+    res.status(201).json(deps.sessionTokens.mint(tenantId, toAuthKey(key), settings, actorName(actorOf(res))));
   });
 
   r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: () => null, require: () => {} }));
 
   r.get('/overview', async (_req, res) => {
     res.json(await deps.usage.overview());
+  });
+  r.get('/whoami', (_req, res) => {
+    const { name, role } = operatorOf(res);
+    res.json({ name, role });
+  });
+  r.get('/tenants/:tenantId/usage', async (req, res) => {
+    const tenantId = tenantIdOf(req.params.tenantId as string);
+    const q = validate(usageQuery, req.query, 'query');
+    await service.getTenant(tenantId);
+    res.json({ data: await deps.usage.read(tenantId, q) });
+  });
+  r.get('/tenants/:tenantId/keys-usage', async (req, res) => {
+    const tenantId = tenantIdOf(req.params.tenantId as string);
+    const { period, keyIds } = validate(keysUsageQuery, req.query, 'query');
+    res.json({ data: await deps.usage.readKeys(tenantId, period, keyIds) });
+  });
+  r.get('/fleet', async (req, res) => {
+    if (!deps.fleet) throw new ApiError('not_found', `No route for GET ${req.path}.`);
+    res.json(await deps.fleet.read());
   });
   return r;
 }

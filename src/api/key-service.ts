@@ -7,14 +7,15 @@ import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { newKeyId, newTenantId } from '../keys/ids.ts';
-import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
+import { LIMIT_FIELDS, MAX_QUOTA_CHAIN, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type AuthKey, type QuotaSettings, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, CreateTenantBody, UpdateKeyBody, UpdateTenantBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
 import { excessOf, isEmpty, scopeOfAuthKey, scopeOfStored, type Excess } from './scope.ts';
 
 /** Who asks: the platform (admin token) or a tenant's key (self-service). */
-export type Actor = { kind: 'admin' } | { kind: 'key'; key: AuthKey };
+/** The admin: the admin token (`operator` absent) or a named operator (its name is what the audit log shows). */
+export type Actor = { kind: 'admin'; operator?: string } | { kind: 'key'; key: AuthKey };
 
 export interface CreatedApiKey extends ApiKey {
   key: string;
@@ -31,7 +32,11 @@ type KeyOperation = 'read' | 'update' | 'rotate' | 'revoke';
 /** Store reads at most per list request while a filtered page is filled (bounds what one request costs). */
 const LIST_READS = 10;
 
-const actorName = (a: Actor): string => (a.kind === 'admin' ? 'admin' : a.key.id);
+/** Tenants a search reads at most (`GET /admin/v1/tenant-search`): its cost stays bounded with any fleet. */
+const SEARCH_SCAN = 20_000;
+
+/** `admin` for the admin token, `operator:<name>` for a named operator, the key id for a key. */
+export const actorName = (a: Actor): string => (a.kind === 'admin' ? (a.operator ? `operator:${a.operator}` : 'admin') : a.key.id);
 const actorPermissions = (a: Actor): readonly string[] => (a.kind === 'admin' ? ['*'] : a.key.policy.permissions);
 
 function invalid(problems: FieldProblem[]): ApiError {
@@ -110,7 +115,7 @@ export class KeyService {
 
   // ---- tenants ----------------------------------------------------------------------------------------------
 
-  async createTenant(body: CreateTenantBody): Promise<{ tenant: Tenant; apiKey: CreatedApiKey }> {
+  async createTenant(body: CreateTenantBody, actor: Actor = { kind: 'admin' }): Promise<{ tenant: Tenant; apiKey: CreatedApiKey }> {
     const planName = body.plan ?? this.#config.defaultPlan;
     const plan = this.#config.plans[planName];
     if (!plan) throw this.#unknownPlan();
@@ -124,7 +129,7 @@ export class KeyService {
       createdAt: now,
       updatedAt: now,
     };
-    await guarded(this.#store.createTenant(tenant, { action: 'tenant.created', actor: 'admin', keyId: null, details: { name: tenant.name, plan: planName } }));
+    await guarded(this.#store.createTenant(tenant, { action: 'tenant.created', actor: actorName(actor), keyId: null, details: { name: tenant.name, plan: planName } }));
     try {
       // The tenant's first key holds `*` and the widest scope the plan allows — its maxima included — so that it
       // can delegate any of it (api/scope.ts).
@@ -133,11 +138,11 @@ export class KeyService {
         quota: { requestsPerMonth: plan.requestsPerMonth.max, sessionMinutesPerMonth: plan.sessionMinutesPerMonth.max },
         maxConcurrentConnections: plan.maxConcurrentConnections.max,
       };
-      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'], transientAssistant: true, ...widest }, { kind: 'admin' });
+      const apiKey = await this.createKey(tenant.id, { name: 'default', keyType: 'private', permissions: ['*'], transientAssistant: true, ...widest }, actor);
       return { tenant, apiKey };
     } catch (err) {
       // Nothing half-written: a tenant whose first key could not be stored is removed again.
-      await this.#store.deleteTenant(tenant.id, 'admin').catch(() => {});
+      await this.#store.deleteTenant(tenant.id, actorName(actor)).catch(() => {});
       throw err;
     }
   }
@@ -152,7 +157,7 @@ export class KeyService {
     return guarded(this.#store.listTenants(page));
   }
 
-  async updateTenant(id: string, body: UpdateTenantBody): Promise<Tenant> {
+  async updateTenant(id: string, body: UpdateTenantBody, actor: Actor = { kind: 'admin' }): Promise<Tenant> {
     if (body.plan !== undefined && !this.#config.plans[body.plan]) {
       throw this.#unknownPlan();
     }
@@ -160,7 +165,7 @@ export class KeyService {
     const updated = await guarded(
       this.#store.updateTenant(id, (t) => ({ ...t, ...body, updatedAt: new Date().toISOString() }), {
         action: 'tenant.updated',
-        actor: 'admin',
+        actor: actorName(actor),
         keyId: null,
         details: { fields, ...(body.status ? { status: body.status } : {}) },
       }),
@@ -169,8 +174,27 @@ export class KeyService {
     return updated;
   }
 
-  async deleteTenant(id: string): Promise<void> {
-    if (!(await guarded(this.#store.deleteTenant(id, 'admin')))) throw new ApiError('not_found', `No tenant ${id}.`);
+  async deleteTenant(id: string, actor: Actor = { kind: 'admin' }): Promise<void> {
+    if (!(await guarded(this.#store.deleteTenant(id, actorName(actor))))) throw new ApiError('not_found', `No tenant ${id}.`);
+  }
+
+  /**
+   * Tenants whose name or id contains `q` (case-insensitive; every tenant when empty), with their key counts: at
+   * most `limit`, found among the first SEARCH_SCAN tenants (`truncated` says the scan stopped there).
+   */
+  async searchTenants(q: string, limit: number): Promise<{ data: Array<Tenant & { keyCount: number }>; scanned: number; truncated: boolean }> {
+    const needle = q.toLowerCase();
+    const found: Tenant[] = [];
+    let cursor: string | null = null;
+    let scanned = 0;
+    do {
+      const page: Page<Tenant> = await guarded(this.#store.listTenants({ limit: 100, cursor }));
+      scanned += page.data.length;
+      for (const t of page.data) if (found.length < limit && (t.name.toLowerCase().includes(needle) || t.id.toLowerCase().includes(needle))) found.push(t);
+      cursor = page.nextCursor;
+    } while (cursor && found.length < limit && scanned < SEARCH_SCAN);
+    const counts = await guarded(Promise.all(found.map((t) => this.#store.countKeys(t.id))));
+    return { data: found.map((t, i) => ({ ...t, keyCount: counts[i]! })), scanned, truncated: cursor !== null && found.length < limit };
   }
 
   async tenantSummary(tenantId: string) {
@@ -238,6 +262,15 @@ export class KeyService {
       createdBy: actorName(actor),
       hashes: [{ hash: this.#hash(raw), expiresAt: null }],
     };
+    // The creator chain whose quotas the new key's use counts against too (keys/types.ts, QuotaOwner).
+    if (actor.kind === 'key') {
+      const { quota: own, quotaChain: above } = actor.key.policy;
+      const chain = own.requestsPerMonth !== null || own.sessionMinutesPerMonth !== null ? [...above, { keyId: actor.key.id, ...own }] : [...above];
+      if (chain.length > MAX_QUOTA_CHAIN) {
+        throw new ApiError('key_limit_reached', `This key is the end of a chain of ${MAX_QUOTA_CHAIN} creators with quotas: it cannot create keys.`);
+      }
+      if (chain.length) key.quotaChain = chain;
+    }
     const wider = creator ? excessOf(creator, scopeOfStored(key)).restrictions : [];
     if (wider.length) throw new ApiError('insufficient_permissions', `A key cannot create a key wider than itself: ${wider.join(', ')}.`);
     const result = await guarded(
@@ -309,7 +342,7 @@ export class KeyService {
     const details = { operation, permissionsMissing: excess.permissions, ...(excess.restrictions.length ? { restrictionsLooser: excess.restrictions } : {}) };
     const audit = { action: 'key.access_denied', actor: actorName(actor), keyId, details };
     try {
-      await this.#store.appendAudit(tenantId, audit);
+      await this.#store.appendRefusal(tenantId, audit, `${audit.actor}|${keyId}|${operation}`);
     } catch (err) {
       this.#logger?.warn({ err, tenantId, keyId, operation }, 'could not write the audit entry of a refused key operation');
     }

@@ -86,8 +86,23 @@ export const pageQuery = z.strictObject({
   cursor: z.string().min(1).max(200).optional(),
 });
 
+export const tenantSearchQuery = z.strictObject({
+  q: z.string().max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
+export const keysUsageQuery = z.strictObject({
+  period: z.string().regex(/^\d{4}-\d{2}(-\d{2})?$/, 'YYYY-MM or YYYY-MM-DD'),
+  keyIds: z
+    .string()
+    .max(3_100)
+    .transform((s) => s.split(','))
+    .pipe(z.array(z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'a key id')).min(1).max(100))
+    .describe('Comma-separated key ids, at most 100'),
+});
+
 export const usageQuery = z.strictObject({
-  granularity: z.enum(['day', 'month']).default('day'),
+  granularity: z.enum(['hour', 'day', 'month']).default('day'),
   from: z.iso.date().optional(),
   to: z.iso.date().optional(),
   keyId: z.string().optional(),
@@ -108,7 +123,9 @@ export const apiKeySchema = z
     rateLimit: z.object({ requestsPerMinute: z.number().int().nullable(), requestsPerDay: z.number().int().nullable() }),
     quota: z
       .object({ requestsPerMonth: z.number().int().nullable(), sessionMinutesPerMonth: z.number().int().nullable() })
-      .describe("Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant)"),
+      .describe(
+        "Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota",
+      ),
     maxConcurrentConnections: z.number().int().nullable(),
     enforceMtls: z.boolean(),
     clientCertFingerprints: z.array(z.string()).nullable(),
@@ -159,19 +176,23 @@ export const auditEntrySchema = z
     action: z.string(),
     actor: z.string(),
     keyId: z.string().nullable(),
-    details: z.record(z.string(), z.unknown()),
+    details: z
+      .record(z.string(), z.unknown())
+      .describe(
+        'What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records out of the capped log',
+      ),
   })
   .meta({ id: 'AuditEntry' });
 
 export const usageRowSchema = z
   .object({
-    period: z.string(),
+    period: z.string().describe('YYYY-MM-DDTHH (granularity hour, UTC), YYYY-MM-DD (day) or YYYY-MM (month)'),
     requests: z.number().int(),
     allowed: z.number().int(),
     denied: z.number().int(),
     rateLimited: z.number().int(),
     sessions: z.number().int().describe('WebSocket sessions opened in the period'),
-    sessionSeconds: z.number().describe('Their time in the period, in seconds (millisecond precision); a session spanning midnight is split'),
+    sessionSeconds: z.number().describe('Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split'),
   })
   .meta({ id: 'UsageRow' });
 
@@ -192,6 +213,10 @@ export const createdTenantSchema = z
 
 export const usageReportSchema = z.object({ data: z.array(usageRowSchema) }).meta({ id: 'UsageReport' });
 
+export const keysUsageSchema = z
+  .object({ data: z.array(usageRowSchema.extend({ keyId: z.string() })) })
+  .meta({ id: 'KeysUsage' });
+
 export const overviewSchema = z
   .object({
     tenants: z.number().int(),
@@ -201,6 +226,40 @@ export const overviewSchema = z
     sessionSecondsToday: z.number(),
   })
   .meta({ id: 'Overview' });
+
+export const operatorSchema = z
+  .object({ name: z.string().describe('`admin` for admin.token, else the operator name from admin.tokens'), role: z.enum(['read', 'write']) })
+  .meta({ id: 'Operator' });
+
+export const tenantSearchSchema = z
+  .object({
+    data: z.array(tenantSchema.extend({ keyCount: z.number().int() })),
+    scanned: z.number().int().describe('Tenants read'),
+    truncated: z.boolean().describe('The search stopped after 20,000 tenants without filling `limit`'),
+  })
+  .meta({ id: 'TenantSearch' });
+
+const decisionCounts = z.object({ allowed: z.number().int(), 401: z.number().int(), 403: z.number().int(), 429: z.number().int(), 503: z.number().int(), other: z.number().int() });
+
+export const fleetSchema = z
+  .object({
+    generatedAt: isoDate,
+    store: z.enum(['redis', 'memory']),
+    redis: z.object({ status: z.enum(['up', 'down']), latencyMs: z.number().nullable() }).nullable().describe("The readiness check's view of the store"),
+    decisionsPerMinute: z
+      .array(z.object({ at: isoDate, counts: decisionCounts }))
+      .describe("This process's decisions per minute over the last 3 hours (oldest first), by status: allowed, 401, 403, 429, 503, other"),
+    topTenants: z.object({
+      data: z.array(z.object({ id: z.string(), name: z.string(), plan: z.string(), status: z.string(), requestsToday: z.number().int() })),
+      scanned: z.number().int(),
+      truncated: z.boolean().describe('More than 10,000 tenants: the ranking covers the first 10,000'),
+    }).describe("Up to 10 tenants with the most requests today (UTC), from the stored usage counters"),
+    blockedAddresses: z
+      .array(z.object({ ip: z.string(), blockedAt: isoDate, blockedUntil: isoDate }))
+      .describe('Addresses this process blocked for failed authentication whose block has not ended (at most 100, newest first)'),
+    webhooks: z.object({ enabled: z.boolean(), endpoints: z.number().int(), failing: z.number().int(), disabled: z.number().int(), deadLetters: z.number().int() }),
+  })
+  .meta({ id: 'Fleet' });
 
 export const errorSchema = z
   .object({

@@ -12,7 +12,7 @@ export interface UsageRow {
 }
 
 export interface UsageQuery {
-  granularity: 'day' | 'month';
+  granularity: 'hour' | 'day' | 'month';
   from?: string | undefined;
   to?: string | undefined;
   keyId?: string | undefined;
@@ -30,4 +30,10 @@ export interface Overview {
 export interface UsageReader {
   read(tenantId: string, query: UsageQuery): Promise<UsageRow[]>;
   overview(): Promise<Overview>;
+  readKeys(tenantId: string, period: string, keyIds: string[]): Promise<Array<UsageRow & { keyId: string }>>;
+}
+
+/** The console's fleet view (`GET /admin/v1/fleet`), built in api/fleet.ts. */
+export interface FleetReader {
+  read(): Promise<unknown>;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Target } from '../http/target.ts';
-import { readBody } from '../proxy/body.ts';
+import { readBody } from '../http/body.ts';
 import { checkAssistant } from './assistant.ts';
 import type { Authorizer } from './authorize.ts';
 import { credentialOf } from './credential.ts';

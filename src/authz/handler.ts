@@ -4,21 +4,22 @@ import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
 import { deny } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
+import { declaresBody } from '../http/body.ts';
+import { answerClientError } from '../http/client-error.ts';
 import { contains } from '../http/client-ip.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
-import { metadataHeader } from '../keys/session-token.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';
 import type { Tracing } from '../ops/tracing.ts';
-import { createGate, createRecorder, type GateDeps } from '../proxy/gate.ts';
-import { IDENTITY_HEADERS } from '../proxy/headers.ts';
-import { RequestScope } from '../proxy/scope.ts';
-import { sign } from '../proxy/signature.ts';
-import { carriesQueryKey, gatewayClientIp, isOriginalRefusal, isWebSocketCheck, originalOf } from './original.ts';
+import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
+import { RequestScope } from '../decision/scope.ts';
+import { identityFields } from '../decision/headers.ts';
+import { removalList, type RemovalContext } from '../decision/strip.ts';
+import { carriesQueryKey, gatewayClientIp, gatewayPeerOf, isOriginalRefusal, isWebSocketCheck, originalOf, type CheckForm } from './original.ts';
 
 // The authorizer listener (issue 16): a gateway asks whether a request may pass, and keygate answers with the
-// same gate the inline proxy runs (proxy/gate.ts) on the original request rebuilt from the check
+// same gate the inline proxy runs (decision/gate.ts) on the original request rebuilt from the check
 // (authz/original.ts): canonical target, IP block, credential, key status, mTLS from trusted XFCC, origin,
 // route policy, assistant rules, rate limits, usage, failed attempts. Allowed: 200 with the identity headers
 // for the gateway to copy upstream. Refused: the documented status and envelope, which Envoy, Traefik and Caddy
@@ -31,6 +32,10 @@ import { carriesQueryKey, gatewayClientIp, isOriginalRefusal, isWebSocketCheck, 
 export interface AuthzDeps extends GateDeps {
   trustedGateways: BlockList;
   trustedProxies: BlockList | null;
+  /** `tls.trustXfccFrom`: a gateway listed there sets X-Forwarded-Client-Cert itself, which then stays. */
+  xfccFrom: BlockList | null;
+  /** The key prefixes and the session tokens' prefix: an Authorization holding any of them is removed. */
+  keyPrefixes: readonly string[];
   signingSecret: string | null;
   requestBody: boolean;
   websocket: Config['authz']['websocket'];
@@ -46,11 +51,23 @@ const notCanonical = deny('malformed_request', 'The request path is not in canon
 const asciiJson = (json: string): string => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /**
- * Headers the gateway removes from the original request before forwarding it (Envoy reads this one itself,
- * after setting the allowed ones: it never lists a header keygate sets).
+ * Headers the gateway removes from the original request before forwarding it (decision/strip.ts): Envoy reads
+ * this one itself, after setting the allowed ones, so it never lists a header the answer sets; the nginx and
+ * Caddy configurations clear the named part of the rule themselves and read Authorization's fate from it.
  */
 const STRIP = 'X-Envoy-Auth-Headers-To-Remove';
-const UNIDENTIFIED = IDENTITY_HEADERS.join(', ');
+const SETS_SIGNED = new Set(['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-request-id', 'x-keygate-signature']);
+const SETS_UNSIGNED = new Set(['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-request-id']);
+/** A preflight is answered without an identity: only X-Request-Id is set. */
+const SETS_NONE = new Set(['x-request-id']);
+/** Each form's own fields: what the gateway says about the original request, not the client's. */
+const OWN: Record<CheckForm, ReadonlySet<string>> = {
+  'auth-request': new Set(['x-original-method', 'x-original-uri']),
+  'forward-auth': new Set(['x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-host']),
+  'ext-authz': new Set(['x-envoy-auth-partial-body']),
+};
+const unclearable = (names: string[]) =>
+  deny('malformed_request', `The request carries ${names.join(', ')}, which keygate would remove and this gateway's configuration cannot (docs/gateways/); send it without.`);
 
 export function createAuthzHandler(deps: AuthzDeps) {
   const { usage, metrics, signingSecret } = deps;
@@ -72,30 +89,31 @@ export function createAuthzHandler(deps: AuthzDeps) {
     return outcome instanceof Promise ? outcome.then(withoutSessionCaps) : withoutSessionCaps(outcome);
   };
 
+  /** Who the check's client is, for the removal rule; the identity's part (the Bearer) is filled in when allowed. */
+  const contexts = new WeakMap<IncomingMessage, RemovalContext>();
+
   function allow(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
     const { key, tenant, credential } = grant.identity;
     usage.record(tenant.id, key.id, 'allowed');
     const fields = scope.responseHeaders; // X-Request-Id, RateLimit-*, CORS
-    fields.push('X-Tenant-Id', tenant.id, 'X-Api-Key-Id', key.id, 'X-Api-Key-Type', grant.identity.policy.keyType, 'X-Api-Key-Permissions', grant.identity.policy.permissionsHeader);
-    const token = grant.identity.token;
-    if (token) {
-      fields.push('X-Session-Token-Id', token.id);
-      const metadata = metadataHeader(token);
-      if (metadata !== null) fields.push('X-Session-Token-Metadata', metadata);
-    }
-    if (signingSecret) fields.push('X-Keygate-Signature', sign(signingSecret, { method: req.method ?? 'GET', path: scope.target!.path, tenantId: tenant.id, keyId: key.id }));
-    // What the inline proxy would not forward: the key, and a client's signature when keygate signs nothing.
-    const strip = ['x-api-key'];
-    if (credential.source === 'bearer') strip.push('authorization');
-    if (!signingSecret) strip.push('x-keygate-signature');
-    fields.push(STRIP, strip.join(', '), 'Cache-Control', 'no-store', 'Content-Length', '0');
+    // The gateway forwards to the upstream's own path: the signature covers the canonical path as it is.
+    const start = fields.length;
+    identityFields(fields, grant.identity, req.method ?? 'GET', scope.target!.path, signingSecret);
+    // What the inline proxy would not forward (decision/strip.ts), for the gateway to remove: never a field
+    // the answer sets (Envoy removes after it sets).
+    const sets = new Set<string>(['x-request-id']);
+    for (let i = start; i < fields.length; i += 2) sets.add(fields[i]!);
+    const ctx = { ...contexts.get(req)!, usedBearer: credential.source === 'bearer', sets };
+    fields.push(STRIP, removalList(req.rawHeaders, ctx, null).join(', '), 'Cache-Control', 'no-store', 'Content-Length', '0');
     metrics.authDuration.observe((performance.now() - scope.started) / 1000);
     res.writeHead(200, fields);
     res.end();
   }
 
-  function send(res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+  function send(req: IncomingMessage, res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void {
     if (res.headersSent) return void res.destroy();
+    // An unread body (Envoy's with_request_body on a refused check) cannot be left in the connection.
+    if (!req.readableEnded && declaresBody(req)) headers = { ...headers, Connection: 'close' };
     const r = errorResponse(scope.requestId, code, message, { headers });
     // JSON on one line, and ASCII with any other character escaped: a valid field value.
     res.writeHead(r.status, { ...r.headers, 'X-Keygate-Error': asciiJson(r.body) });
@@ -117,6 +135,16 @@ export function createAuthzHandler(deps: AuthzDeps) {
     }
     const original = originalOf(req);
     if (isOriginalRefusal(original)) return refuse(req, res, scope, original.code, original.message);
+    const clientHop = gatewayPeerOf(req);
+    const ctx: RemovalContext = {
+      fromProxy: deps.trustedProxies !== null && clientHop !== null && contains(deps.trustedProxies, clientHop),
+      keepXfcc: deps.xfccFrom !== null && contains(deps.xfccFrom, peer),
+      usedBearer: false,
+      keyPrefixes: deps.keyPrefixes,
+      sets: signingSecret ? SETS_SIGNED : SETS_UNSIGNED,
+      own: OWN[original.form],
+    };
+    contexts.set(req, ctx);
     req.method = original.method;
     req.url = original.uri;
     const target = canonicalTarget(original.uri);
@@ -126,11 +154,20 @@ export function createAuthzHandler(deps: AuthzDeps) {
     // The inline proxy forwards the canonical target; a gateway forwards the URI as it came. So that the policy
     // decides on exactly what the upstream routes, only a URI that is already canonical passes.
     if (target.url !== original.uri) return gate.refuse(req, res, scope, notCanonical);
+    // nginx and Caddy clear the named fields of the removal rule; a field the rule removes by family or spelling
+    // (an underscore spelling, an unnamed client-certificate field) they cannot, so such a request is refused.
+    // Envoy removes whatever the answer lists.
+    if (original.form !== 'ext-authz') {
+      const unnamed: string[] = [];
+      removalList(req.rawHeaders, ctx, unnamed);
+      if (unnamed.length) return gate.refuse(req, res, scope, unclearable(unnamed));
+    }
     if (isPreflight(req)) {
       // Answered without a key, as the inline proxy answers it; the gateway may copy the CORS fields. No
       // identity travels with it, so a client's copies of the identity headers are to be removed.
       scope.decision = 'preflight';
-      res.writeHead(200, { ...preflightFields(req, scope.requestId), [STRIP]: UNIDENTIFIED, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+      const strip = removalList(req.rawHeaders, { ...ctx, sets: SETS_NONE }, null).join(', ');
+      res.writeHead(200, { ...preflightFields(req, scope.requestId), [STRIP]: strip, 'Cache-Control': 'no-store', 'Content-Length': '0' });
       return void res.end();
     }
     if (isWebSocketCheck(req.headers)) {
@@ -150,6 +187,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
 /** The authorizer listener (plain HTTP; node answers a check that asks to upgrade as a plain request). */
 export function createAuthzServer(deps: AuthzDeps): Server {
   const server = createServer(createAuthzHandler(deps));
+  server.on('clientError', answerClientError);
   // Slow-loris protection, as on the public listener.
   server.headersTimeout = 20_000;
   server.keepAliveTimeout = 65_000;

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { isIP, type BlockList } from 'node:net';
+import { isCanonicalMethod } from '../decision/method.ts';
 import { contains } from '../http/client-ip.ts';
+import { isCredentialParam } from '../http/target.ts';
 
 // The original request, as a gateway describes it in its authorization check (issue 16). Which form a check
 // uses is decided by the path it asks on, never by the headers it carries: a client's own `X-Original-URI`
@@ -39,9 +41,6 @@ const FIELDS: Record<Exclude<CheckForm, 'ext-authz'>, readonly [method: string, 
   'auth-request': ['x-original-method', 'x-original-uri'],
 };
 
-// RFC 9110 §9.1: a method is a token; keygate's policy knows the usual upper-case ones, and a gateway sends
-// the client's as it came.
-const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/;
 
 const unknownPath: OriginalRefusal = {
   code: 'not_found',
@@ -75,7 +74,8 @@ export function originalOf(req: IncomingMessage): Original | OriginalRefusal {
   const [methodField, uriField] = FIELDS[form];
   const method = single(req, methodField);
   if (typeof method !== 'string') return method;
-  if (!METHOD.test(method)) return { code: 'malformed_request', message: `The check's ${methodField} is not an HTTP method.` };
+  // A gateway sends the client's method as it came: Go's server (Caddy, Traefik) passes `delete` on.
+  if (!isCanonicalMethod(method)) return { code: 'malformed_request', message: `The check's ${methodField} is not an upper-case HTTP method.` };
   const uri = single(req, uriField);
   if (typeof uri !== 'string') return uri;
   return { form, method, uri };
@@ -101,6 +101,17 @@ export function gatewayClientIp(req: IncomingMessage, trustedProxies: BlockList 
   return hop !== undefined && isIP(hop) ? hop : peer;
 }
 
+/**
+ * The address the gateway received the original request from: the right-most `X-Forwarded-For` entry (the one
+ * the gateway added), or null without one. Whether it is in `server.trustedProxies` decides whether the client's
+ * forwarding and certificate fields may stay (decision/strip.ts), as the socket peer decides it for the proxy.
+ */
+export function gatewayPeerOf(req: IncomingMessage): string | null {
+  const xff = valuesOf(req, 'x-forwarded-for').join(',');
+  const last = xff.slice(xff.lastIndexOf(',') + 1).trim();
+  return last && isIP(last) ? last : null;
+}
+
 /** Whether the original request is a WebSocket handshake (gateways drop `Upgrade` as hop-by-hop; `Sec-WebSocket-Key` is end to end). */
 export function isWebSocketCheck(headers: IncomingHttpHeaders): boolean {
   if (headers['sec-websocket-key'] !== undefined) return true;
@@ -115,6 +126,7 @@ export function isWebSocketCheck(headers: IncomingHttpHeaders): boolean {
 export function carriesQueryKey(uri: string): boolean {
   const q = uri.indexOf('?');
   if (q < 0) return false;
-  for (const name of new URLSearchParams(uri.slice(q + 1)).keys()) if (name === 'api_key') return true;
+  // The same test the proxy removes them by (http/target.ts): `api_key`, and a `token` holding a session token.
+  for (const pair of uri.slice(q + 1).split('&')) if (isCredentialParam(pair)) return true;
   return false;
 }

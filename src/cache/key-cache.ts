@@ -34,6 +34,8 @@ export interface KeyCacheOptions {
 }
 
 const RETRIES_AFTER_EVICTION = 3;
+// Not frozen: lru-cache writes into the options object it is given.
+const forceRefresh = () => ({ forceRefresh: true });
 /** Entries refreshed in one batch at most; a used entry left out loads on the request path when it expires. */
 const MAX_REFRESH_BATCH = 10_000;
 
@@ -66,6 +68,13 @@ export class KeyCache {
   /** The last load error per hash, cleared by the next load: tells a store failure from an eviction. */
   readonly #failures = new Map<string, unknown>();
   #tenantSeq = 0;
+  /**
+   * Hashes a reset left untrusted until they are read again. A reset cannot rely on re-dating entries as expired:
+   * lru-cache judges staleness on a clock it caches between timer ticks, and on a loaded machine those ticks run
+   * late, so such an entry still looked fresh for a few ms. This set is checked on every read instead. Bounded:
+   * a reset replaces it with the hashes cached at that moment (at most `cache.maxEntries`), and a read removes one.
+   */
+  #untrusted = new Set<string>();
   /** Shared copies of what many keys hold alike (tenants, key policies), by their JSON. */
   readonly #interned = new Map<string, unknown>();
   readonly #lookups: Record<'hit' | 'negative' | 'miss' | 'stale', { inc(): void }> | null;
@@ -112,6 +121,11 @@ export class KeyCache {
     return this.#lru.size;
   }
 
+  /** Hashes a reset left untrusted and not yet read again. */
+  get untrusted(): number {
+    return this.#untrusted.size;
+  }
+
   async #load(hash: string, stale: Entry | undefined, options: { ttl?: number }): Promise<Entry> {
     let found: Verification | null;
     let seq: number;
@@ -127,6 +141,7 @@ export class KeyCache {
         throw err;
       }
     } while (seq !== this.#tenantSeq);
+    this.#untrusted.delete(hash); // read after any reset (the loop above read again after one)
     if (found === null) {
       options.ttl = this.#negativeTtlMs;
       return UNKNOWN;
@@ -167,6 +182,7 @@ export class KeyCache {
 
   /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
   peek(hash: string): CachedVerification | null | undefined {
+    if (this.#untrusted.size !== 0 && this.#untrusted.has(hash)) return undefined;
     const entry = this.#lru.get(hash, this.#getOptions); // undefined once stale: lru-cache keeps the TTL
     if (entry === undefined) return undefined;
     if (entry === UNKNOWN) {
@@ -235,7 +251,8 @@ export class KeyCache {
     for (let attempt = 0; attempt <= RETRIES_AFTER_EVICTION; attempt++) {
       let entry: Entry | undefined;
       try {
-        entry = await this.#lru.fetch(hash);
+        // An entry a reset left untrusted may still look fresh to lru-cache: it is read again all the same.
+        entry = await this.#lru.fetch(hash, this.#untrusted.has(hash) ? forceRefresh() : undefined);
       } catch (err) {
         throw new StoreUnavailableError(err);
       }
@@ -246,8 +263,9 @@ export class KeyCache {
         if (failure !== undefined) throw new StoreUnavailableError(failure);
         continue;
       }
-      // Fresh: what the cache now holds for the hash, within its TTL (lru-cache's peek leaves stale values out).
-      if (this.#lru.peek(hash) !== entry) {
+      // Fresh: what the cache now holds for the hash, within its TTL (lru-cache's peek leaves stale values out),
+      // and read since the last reset.
+      if (this.#lru.peek(hash) !== entry || this.#untrusted.has(hash)) {
         if (failure === undefined) continue; // a stale value handed back by an aborted reload
         // Only a positive record, and only within cache.staleIfErrorSeconds, may outlive a store failure.
         if (entry === UNKNOWN || this.#lru.getRemainingTTL(hash) < -this.#staleIfErrorMs) throw new StoreUnavailableError(failure);
@@ -286,12 +304,18 @@ export class KeyCache {
    */
   reset(): void {
     this.#tenantSeq++;
-    // Expired as of now, on lru-cache's clock: stale at once, and stale-if-error counts from now.
+    // Untrusted at once (checked on every read); also re-dated as expired now, so that stale-if-error counts
+    // from the reset once lru-cache's clock catches up.
     const expired = { ttl: 1, start: this.#lru.perf.now() - 2 };
+    const untrusted = new Set<string>();
     for (const [hash, { value }] of this.#lru.dump()) {
       if (value === UNKNOWN) this.#lru.delete(hash);
-      else this.#lru.set(hash, value, expired);
+      else {
+        this.#lru.set(hash, value, expired);
+        untrusted.add(hash);
+      }
     }
+    this.#untrusted = untrusted;
   }
 
   /**

@@ -54,7 +54,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description Permissions must be covered by the caller's; omitted, they are the caller's. Needs `api-keys:write`.
+         * @description Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key counts its requests and session minutes against every monthly quota of its creator chain too (its creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`). Needs `api-keys:write`.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -446,7 +446,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API key
-         * @description Permissions must be covered by the caller's; omitted, they are the caller's.
+         * @description Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key counts its requests and session minutes against every monthly quota of its creator chain too (its creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of a chain of 8 creators with quotas cannot create keys (409 `key_limit_reached`).
          */
         post: operations["adminCreateApiKey"];
         delete?: never;
@@ -661,6 +661,123 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenant-search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tenants whose name or id contains `q` (case-insensitive), with their key counts
+         * @description Reads at most 20,000 tenants (`truncated` says when it stopped there); without `q`, the first tenants.
+         */
+        get: operations["adminSearchTenants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        /** A tenant with its plan and key count */
+        get: operations["adminGetTenantSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A tenant's (or, with keyId, one key's) requests and sessions per hour, day or month
+         * @description Hours: at most 14 days (kept 15 days), default the last 7 days ending with the current hour. Days: at most 366, default 30. Months: at most 60, default 12.
+         */
+        get: operations["adminGetTenantUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/keys-usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        /** Usage of up to 100 of a tenant's keys in one day or month (the console's quota-use column) */
+        get: operations["adminGetKeysUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling operator and its role */
+        get: operations["adminWhoAmI"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The console's fleet view: decisions per minute, top tenants, blocked addresses, webhook health, Redis */
+        get: operations["adminGetFleet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/overview": {
         parameters: {
             query?: never;
@@ -697,7 +814,7 @@ export interface components {
                 requestsPerMinute: number | null;
                 requestsPerDay: number | null;
             };
-            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant) */
+            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota */
             quota: {
                 requestsPerMonth: number | null;
                 sessionMinutesPerMonth: number | null;
@@ -732,7 +849,7 @@ export interface components {
                 requestsPerMinute: number | null;
                 requestsPerDay: number | null;
             };
-            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant) */
+            /** @description Monthly quotas (calendar month, UTC); null = none of the key's own (the plan's maximum still caps the tenant). A key's requests and session minutes also count against every monthly quota of the keys that created it (its creator chain, with the quotas they held when it was made), so minting, using and revoking children cannot create quota */
             quota: {
                 requestsPerMonth: number | null;
                 sessionMinutesPerMonth: number | null;
@@ -823,6 +940,7 @@ export interface components {
             action: string;
             actor: string;
             keyId: string | null;
+            /** @description What the action did. A `key.access_denied` entry stands for every refusal of one actor, key and operation in one `audit.refusalWindowSeconds` window (default an hour): it is written again at each repeat, newest first, with `count` (refusals so far in the window) and `firstAt` (the first of them), so refusals cannot push lifecycle records out of the capped log */
             details: {
                 [key: string]: unknown;
             };
@@ -831,6 +949,7 @@ export interface components {
             data: components["schemas"]["UsageRow"][];
         };
         UsageRow: {
+            /** @description YYYY-MM-DDTHH (granularity hour, UTC), YYYY-MM-DD (day) or YYYY-MM (month) */
             period: string;
             requests: number;
             allowed: number;
@@ -838,7 +957,7 @@ export interface components {
             rateLimited: number;
             /** @description WebSocket sessions opened in the period */
             sessions: number;
-            /** @description Their time in the period, in seconds (millisecond precision); a session spanning midnight is split */
+            /** @description Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split */
             sessionSeconds: number;
         };
         Overview: {
@@ -862,6 +981,99 @@ export interface components {
                     message: string;
                 }[];
             };
+        };
+        Operator: {
+            /** @description `admin` for admin.token, else the operator name from admin.tokens */
+            name: string;
+            /** @enum {string} */
+            role: "read" | "write";
+        };
+        TenantSearch: {
+            data: {
+                id: string;
+                name: string;
+                plan: string;
+                maxKeys: number;
+                /** @enum {string} */
+                status: "active" | "suspended";
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+                keyCount: number;
+            }[];
+            /** @description Tenants read */
+            scanned: number;
+            /** @description The search stopped after 20,000 tenants without filling `limit` */
+            truncated: boolean;
+        };
+        Fleet: {
+            /** Format: date-time */
+            generatedAt: string;
+            /** @enum {string} */
+            store: "redis" | "memory";
+            /** @description The readiness check's view of the store */
+            redis: {
+                /** @enum {string} */
+                status: "up" | "down";
+                latencyMs: number | null;
+            } | null;
+            /** @description This process's decisions per minute over the last 3 hours (oldest first), by status: allowed, 401, 403, 429, 503, other */
+            decisionsPerMinute: {
+                /** Format: date-time */
+                at: string;
+                counts: {
+                    401: number;
+                    403: number;
+                    429: number;
+                    503: number;
+                    allowed: number;
+                    other: number;
+                };
+            }[];
+            /** @description Up to 10 tenants with the most requests today (UTC), from the stored usage counters */
+            topTenants: {
+                data: {
+                    id: string;
+                    name: string;
+                    plan: string;
+                    status: string;
+                    requestsToday: number;
+                }[];
+                scanned: number;
+                /** @description More than 10,000 tenants: the ranking covers the first 10,000 */
+                truncated: boolean;
+            };
+            /** @description Addresses this process blocked for failed authentication whose block has not ended (at most 100, newest first) */
+            blockedAddresses: {
+                ip: string;
+                /** Format: date-time */
+                blockedAt: string;
+                /** Format: date-time */
+                blockedUntil: string;
+            }[];
+            webhooks: {
+                enabled: boolean;
+                endpoints: number;
+                failing: number;
+                disabled: number;
+                deadLetters: number;
+            };
+        };
+        KeysUsage: {
+            data: {
+                /** @description YYYY-MM-DDTHH (granularity hour, UTC), YYYY-MM-DD (day) or YYYY-MM (month) */
+                period: string;
+                requests: number;
+                allowed: number;
+                denied: number;
+                rateLimited: number;
+                /** @description WebSocket sessions opened in the period */
+                sessions: number;
+                /** @description Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split */
+                sessionSeconds: number;
+                keyId: string;
+            }[];
         };
         SessionToken: {
             /** @description Token id (`tok_` + ULID), forwarded upstream as X-Session-Token-Id */
@@ -1749,7 +1961,7 @@ export interface operations {
     getUsage: {
         parameters: {
             query?: {
-                granularity?: "day" | "month";
+                granularity?: "hour" | "day" | "month";
                 from?: string;
                 to?: string;
                 keyId?: string;
@@ -2499,6 +2711,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -2536,6 +2762,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2577,6 +2817,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2616,6 +2870,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2657,6 +2925,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
@@ -2702,6 +2984,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2816,6 +3112,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2857,6 +3167,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             /** @description `key_limit_reached` */
             409: {
@@ -2915,6 +3239,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2956,6 +3294,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -2999,6 +3351,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
@@ -3043,6 +3409,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
@@ -3082,6 +3462,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -3120,6 +3514,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
@@ -3159,6 +3567,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -3198,6 +3620,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -3239,6 +3675,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -3278,6 +3728,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -3319,6 +3783,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
@@ -3360,6 +3838,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
@@ -3404,7 +3896,350 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminSearchTenants: {
+        parameters: {
+            query?: {
+                q?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Matching tenants */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSearch"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminGetTenantSummary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant, its plan, its key count */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantSummary"];
+                };
+            };
+            /** @description `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminGetTenantUsage: {
+        parameters: {
+            query?: {
+                granularity?: "hour" | "day" | "month";
+                from?: string;
+                to?: string;
+                keyId?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Usage rows, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminGetKeysUsage: {
+        parameters: {
+            query: {
+                period: string;
+                keyIds: string;
+            };
+            header?: never;
+            path: {
+                /** @description Tenant id (`ten_...`) */
+                tenantId: components["parameters"]["TenantId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One row per key id asked for, in the order asked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeysUsage"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminWhoAmI: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The operator */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Operator"];
+                };
+            };
+            /** @description `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminGetFleet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The fleet */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Fleet"];
+                };
+            };
+            /** @description `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3442,6 +4277,20 @@ export interface operations {
                 };
             };
             401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };

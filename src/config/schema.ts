@@ -107,7 +107,31 @@ export const configSchema = z.strictObject({
     },
   }),
   defaultPlan: z.string().default('free'),
-  admin: z.strictObject({ token: z.string().min(16).nullable().default(null) }).prefault({}),
+  admin: z
+    .strictObject({
+      token: z.string().min(16).nullable().default(null),
+      // Named operators (console and admin API): the token is stored as its SHA-256 (hex), never in clear.
+      tokens: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits, . _ @ - (1..64)'),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the hex SHA-256 of the token (64 lower-case hex digits)'),
+            role: z.enum(['read', 'write']),
+          }),
+        )
+        .max(1000)
+        .default([])
+        .refine((ops) => new Set(ops.map((o) => o.name)).size === ops.length, 'operator names must be unique'),
+    })
+    .prefault({}),
+  console: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      sessionTtlSeconds: z.number().int().min(60).max(86_400).default(1_800),
+      maxSessions: z.number().int().min(1).max(100_000).default(1_000),
+      origins: z.array(z.url()).default([]),
+    })
+    .prefault({}),
   tokens: z
     .strictObject({
       /**
@@ -168,7 +192,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),
-  audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000) }).prefault({}),
+  audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000), refusalWindowSeconds: z.number().int().positive().default(3_600) }).prefault({}),
   webhooks: z
     .strictObject({
       enabled: z.boolean().default(false),

@@ -119,7 +119,7 @@ function decoded(part: string): string | null {
  * A credential in the query: any `api_key`, and a `token` holding a session token (`token` is a common name, so
  * one that holds anything else is the upstream's and stays).
  */
-function isCredentialParam(pair: string): boolean {
+export function isCredentialParam(pair: string): boolean {
   const eq = pair.indexOf('=');
   const name = decoded(eq < 0 ? pair : pair.slice(0, eq));
   if (name === 'api_key') return true;

@@ -15,6 +15,20 @@ export interface QuotaSettings {
 export const LIMIT_FIELDS = ['requestsPerMinute', 'requestsPerDay'] as const satisfies ReadonlyArray<keyof RateLimitSettings>;
 export const QUOTA_FIELDS = ['requestsPerMonth', 'sessionMinutesPerMonth'] as const satisfies ReadonlyArray<keyof QuotaSettings>;
 
+/**
+ * A creator of a key, with the monthly quotas it held when the key was made. A key's traffic and session time
+ * count against its own quotas and against every one of its creator chain's (minting cannot create quota: a
+ * child revoked and minted again starts no fresh count), so the chain is kept on the key, oldest creator first.
+ */
+export interface QuotaOwner extends QuotaSettings {
+  keyId: string;
+}
+
+/** The longest creator chain with quotas a key may have; a key at the end of one cannot create keys. */
+export const MAX_QUOTA_CHAIN = 8;
+
+const NO_CHAIN: readonly QuotaOwner[] = Object.freeze([]);
+
 /** A key stored before quotas existed has none of its own. */
 export const NO_QUOTA: QuotaSettings = Object.freeze({ requestsPerMonth: null, sessionMinutesPerMonth: null });
 
@@ -52,6 +66,8 @@ export interface KeyHash {
 /** The stored record: the public fields plus the hashes. Never leaves the process as-is. */
 export interface StoredKey extends ApiKey {
   hashes: KeyHash[];
+  /** The creators with a monthly quota (QuotaOwner), oldest first; absent for a key made by the admin or before chains. */
+  quotaChain?: QuotaOwner[];
 }
 
 export interface Tenant {
@@ -73,7 +89,7 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
-export const toApiKey = ({ hashes: _hashes, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
+export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
 
 /**
  * What authorising a request reads of a key besides its id and expiry, with the values the hot path would
@@ -98,6 +114,8 @@ export interface KeyPolicy
   keyType: KeyType | 'session';
   /** `X-Api-Key-Permissions` as forwarded: the permissions joined once. */
   permissionsHeader: string;
+  /** The creators whose monthly quotas this key's use counts against too (StoredKey.quotaChain). */
+  quotaChain: readonly QuotaOwner[];
 }
 
 /** A key as the in-process cache holds it: what is its own, and its (shared) policy. */
@@ -109,7 +127,7 @@ export interface AuthKey {
 }
 
 /** The cached form of a stored key. */
-export const toAuthKey = (k: ApiKey): AuthKey => ({
+export const toAuthKey = (k: ApiKey & { quotaChain?: QuotaOwner[] }): AuthKey => ({
   id: k.id,
   expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
   policy: {
@@ -125,5 +143,6 @@ export const toAuthKey = (k: ApiKey): AuthKey => ({
     clientCertFingerprints: k.clientCertFingerprints,
     isActive: k.isActive,
     permissionsHeader: k.permissions.join(','),
+    quotaChain: k.quotaChain ?? NO_CHAIN,
   },
 });

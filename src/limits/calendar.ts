@@ -49,6 +49,11 @@ export class MonthCounter implements Counter {
    *  count: lru-cache preallocates 2.7 MB for `max: 100_000`, so the bound is a size of one per entry). */
   readonly #local = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
+  /** Counts held in process (keygate_state_entries{state="month_counts"}). */
+  get size(): number {
+    return this.#local.size;
+  }
+
   constructor(opts: { redis: RedisClient | null; prefix: string; now?: () => number; onFallback?: () => void }) {
     if (opts.redis) opts.redis.defineCommand('kgQuotaAdd', { numberOfKeys: 1, lua: addLua });
     this.#redis = opts.redis as Scripted | null;

@@ -101,6 +101,11 @@ export class FailureBlockImpl implements FailureBlock {
     this.#blocked = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1, ttl: opts.cfg.blockSeconds * 1000, ttlAutopurge: false });
   }
 
+  /** Addresses held in process: blocked, and with a count in flight (keygate_state_entries). */
+  get size(): { blocked: number; counting: number } {
+    return { blocked: this.#blocked.size, counting: this.#inFlight.size + this.#waiting.size };
+  }
+
   blockedFor(ip: string): number {
     const until = this.#blocked.get(failureSubject(ip));
     if (until === undefined) return 0;

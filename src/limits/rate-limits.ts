@@ -33,9 +33,11 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // Bounded state (issue 13): rate-limiter-flexible fixes `points` per limiter instance, so one limiter per
 // distinct limit value would grow with every value a key was ever PATCHed to, and never shrink. Instead there
 // is one limiter per period whose own limit is never reached: it only counts, and keygate compares the count
-// with the window's limit itself. The Redis keys stay `<prefix>rl:<period><limit>:<id>` (a new limit value
-// starts a new count, as before), and so do the insurance limiter's counts; what is shared by windows of one
-// size (WindowSpec) is stateless, so it lives in a bounded LRU and an evicted one is simply built again.
+// with the window's limit itself. A window's count is named by its period and subject only
+// (`<prefix>rl:<period>:<key or tenant id>`, the insurance limiter's too), never by its limit: a key that changes
+// its own limit keeps the count it has made (a new limit value starting an empty window let a key escape its
+// limit by lowering it one step at a time), and a changed limit applies to that count at once. What is shared by
+// windows of one size (WindowSpec) is stateless, so it lives in a bounded LRU and an evicted one is built again.
 //
 // Monthly quotas (issue 17, `requestsPerMonth` of a key and of its plan) are windows of period 'M' on the same
 // leases, counted by a MonthCounter (calendar.ts) per calendar month (UTC) instead of a rate-limiter-flexible
@@ -43,6 +45,8 @@ import type { RateLimits, RateVerdict } from './types.ts';
 // used). A lease or request that does not fit is given back, so the count is exactly what was admitted. And a
 // replica that finds a quota used up refuses locally for at most QUOTA_RECHECK_MS before asking Redis again
 // (another replica may give back a lease, or the quota be raised), while Retry-After says when the month ends.
+// A key's use counts against each monthly quota of its creator chain as well (keys/types.ts, QuotaOwner): one
+// more window per creator with a quota, on that creator's own count.
 // Management requests (`/keygate/v1`) are not counted against quotas, so an exhausted key can still read its
 // usage. Crossing 80% and 100% of a quota emits `quota.threshold` (quota-events.ts).
 
@@ -63,8 +67,8 @@ const leaseSize = (points: number): number => Math.max(1, Math.min(MAX_LEASE, Ma
 class WindowSpec {
   readonly scope: 'key' | 'tenant';
   readonly limiter: Counter;
-  /** `<period><points>`: the Redis key of a subject's count is `<prefix>rl:<name>:<id>`. */
-  readonly name: string;
+  /** The Redis key of a subject's count is `<prefix>rl:<period>:<id>`, whatever the limit. */
+  readonly period: Period;
   readonly points: number;
   readonly leaseSize: number;
   /** The next lease is taken in the background when this few leased requests are left. */
@@ -79,7 +83,7 @@ class WindowSpec {
   constructor(scope: WindowSpec['scope'], limiter: Counter, period: Period, points: number) {
     this.scope = scope;
     this.limiter = limiter;
-    this.name = `${period}${points}`;
+    this.period = period;
     this.points = points;
     this.leaseSize = leaseSize(points);
     this.refillAt = this.leaseSize > 1 ? this.leaseSize >> 1 : -1;
@@ -140,9 +144,9 @@ class Window {
     this.subject = subject;
   }
 
-  /** The subject's count in the period's limiter: `<period><points>:<key or tenant id>` (a quota: the subject). */
+  /** The subject's count in the period's limiter: `<period>:<key or tenant id>` (a quota: the subject). */
   get id(): string {
-    return this.spec.quota ? this.subject : `${this.spec.name}:${this.subject}`;
+    return this.spec.quota ? this.subject : `${this.spec.period}:${this.subject}`;
   }
 
   /** When the window ends (ms since 1970; 0: no window yet). */
@@ -232,8 +236,8 @@ export class RateLimitsImpl implements RateLimits {
   }
 
   /** How many limiter and WindowSpec objects this instance holds (bounded whatever limits keys are given). */
-  get size(): { limiters: number; specs: number } {
-    return { limiters: this.#limiters.size, specs: this.#specs.size };
+  get size(): { limiters: number; specs: number; tenantWindows: number } {
+    return { limiters: this.#limiters.size, specs: this.#specs.size, tenantWindows: this.#byTenant.size };
   }
 
   /** The period's counting limiter (its own limit is never reached: the windows compare counts themselves). */
@@ -286,6 +290,11 @@ export class RateLimitsImpl implements RateLimits {
     if (!this.#months) return rates;
     forKey('M', key.policy.quota?.requestsPerMonth);
     forTenant('M', plan?.requestsPerMonth?.max);
+    // Every creator's monthly quota too, on that creator's own count: minting a child cannot create quota. (After
+    // the tenant's, so a refusal where both run out at once names the tenant, as one without children does.)
+    for (const owner of key.policy.quotaChain ?? []) {
+      if (owner.requestsPerMonth) out.push(new Window(this.#spec('key', 'M', owner.requestsPerMonth), `${tenant.id}:${owner.keyId}`));
+    }
     return out.length === rates.length ? rates : { all: out.slice(), rates };
   }
 

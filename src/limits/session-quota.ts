@@ -8,10 +8,10 @@ import { crossed, type QuotaThreshold } from './quota-events.ts';
 
 // Session minutes per calendar month (issue 17: `sessionMinutesPerMonth` of a key, and of its plan for all the
 // tenant's keys together), enforced across replicas by reserving time before it is used, as the request leases
-// do: a live session holds a reservation of up to SLICE_MS in Redis (key and tenant counters, one script, never
-// more than either has left) and takes the next one when less than `sessionWarningSeconds` + AHEAD_MS of it is
-// left. So a session costs one Redis call per minute, not per frame, and the fleet never hands out more than a
-// quota. A reservation that comes back short is the quota's end for that session: it is warned
+// do: a live session holds a reservation of up to SLICE_MS in Redis (the key's, its creators' (keys/types.ts,
+// QuotaOwner) and the tenant's counters, one script, never more than any has left) and takes the next one when
+// less than `sessionWarningSeconds` + AHEAD_MS of it is left. So a session costs one Redis call per minute, not
+// per frame, and the fleet never hands out more than a quota. A reservation that comes back short is the quota's end for that session: it is warned
 // `sessionWarningSeconds` before (a log line; the reservation that handed out the last minutes emitted the
 // 100% `quota.threshold` event) and closed `sessionGraceSeconds` after it (1008 quota_exceeded), checked every
 // second. A session that ends gives back what it reserved and did not use.
@@ -31,47 +31,59 @@ export interface Reservation {
   /** The counters after the reservation (ms this month). */
   keyUsed: number;
   tenantUsed: number;
+  /** The creator chain's counters after it, in the order of `Limits.chain`. */
+  chainUsed: number[];
+}
+
+/** A creator's session minutes (ms) that the key's sessions count against too. */
+export interface ChainLimit {
+  keyId: string;
+  ms: number;
 }
 
 /** Where session time is counted: Redis for a fleet, memory for the embedded store. */
 export interface TimeBank {
-  /** Up to `wantMs` for the key and its tenant at once: no more than either has left (a limit of null is none). */
-  reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, month: string, expireAt: number): Promise<Reservation>;
-  refund(tenantId: string, keyId: string, ms: number, month: string): Promise<void>;
+  /**
+   * Up to `wantMs` for the key, its creator chain and its tenant at once: no more than any of them has left (a
+   * limit of null is none).
+   */
+  reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, chain: readonly ChainLimit[], month: string, expireAt: number): Promise<Reservation>;
+  refund(tenantId: string, keyIds: readonly string[], ms: number, month: string): Promise<void>;
 }
 
-// KEYS: key counter, tenant counter. ARGV: want, keyLimit (-1 = none), tenantLimit (-1 = none), expireAtMs.
+// KEYS: key counter, tenant counter, each creator's counter. ARGV: want, expireAtMs, then a limit per key (-1 = none).
 const reserveLua = `
-local k = tonumber(redis.call('GET', KEYS[1]) or '0')
-local t = tonumber(redis.call('GET', KEYS[2]) or '0')
 local grant = tonumber(ARGV[1])
-local kl = tonumber(ARGV[2])
-local tl = tonumber(ARGV[3])
-if kl >= 0 and kl - k < grant then grant = kl - k end
-if tl >= 0 and tl - t < grant then grant = tl - t end
+local used = {}
+for i = 1, #KEYS do
+  used[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local limit = tonumber(ARGV[i + 2])
+  if limit >= 0 and limit - used[i] < grant then grant = limit - used[i] end
+end
 if grant > 0 then
-  k = redis.call('INCRBY', KEYS[1], grant)
-  t = redis.call('INCRBY', KEYS[2], grant)
-  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[4])
+  for i = 1, #KEYS do
+    used[i] = redis.call('INCRBY', KEYS[i], grant)
+    redis.call('PEXPIREAT', KEYS[i], ARGV[2])
+  end
 else
   grant = 0
 end
-return {grant, k, t}`;
+table.insert(used, 1, grant)
+return used`;
 
-// KEYS: key counter, tenant counter. ARGV: ms. Never below zero (a counter may have expired meanwhile).
+// KEYS: the counters reserved from. ARGV: ms. Never below zero (a counter may have expired meanwhile).
 const refundLua = `
-for i = 1, 2 do
+for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('DECRBY', KEYS[i], ARGV[1]) < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
 end
 return 0`;
 
 type Scripted = RedisClient & {
-  kgSessionReserve(k: string, t: string, want: number, kl: number, tl: number, expireAt: number): Promise<[number, number, number]>;
-  kgSessionRefund(k: string, t: string, ms: number): Promise<number>;
+  kgSessionReserve(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
+  kgSessionRefund(numKeys: number, ...args: Array<string | number>): Promise<number>;
 };
 
-/** Both counters carry the tenant's hash tag, so the scripts run on one Cluster slot. */
+/** Every counter (key, tenant, creators) carries the tenant's hash tag, so the scripts run on one Cluster slot. */
 const counterKey = (prefix: string, tenantId: string, month: string, who: string) => `${prefix}{${tenantId}}:q:${month}:s:${who}`;
 
 export class RedisTimeBank implements TimeBank {
@@ -79,22 +91,23 @@ export class RedisTimeBank implements TimeBank {
   readonly #p: string;
 
   constructor(redis: RedisClient, prefix: string) {
-    redis.defineCommand('kgSessionReserve', { numberOfKeys: 2, lua: reserveLua });
-    redis.defineCommand('kgSessionRefund', { numberOfKeys: 2, lua: refundLua });
+    // The number of keys varies with the creator chain; all carry the tenant's hash tag.
+    redis.defineCommand('kgSessionReserve', { lua: reserveLua });
+    redis.defineCommand('kgSessionRefund', { lua: refundLua });
     this.#r = redis as Scripted;
     this.#p = prefix;
   }
 
-  async reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, month: string, expireAt: number): Promise<Reservation> {
-    const [granted, keyUsed, tenantUsed] = await this.#r.kgSessionReserve(
-      counterKey(this.#p, tenantId, month, keyId), counterKey(this.#p, tenantId, month, '*'),
-      Math.floor(wantMs), keyLimitMs ?? -1, tenantLimitMs ?? -1, expireAt,
-    );
-    return { granted, keyUsed, tenantUsed };
+  async reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, chain: readonly ChainLimit[], month: string, expireAt: number): Promise<Reservation> {
+    const keys = [keyId, '*', ...chain.map((c) => c.keyId)].map((who) => counterKey(this.#p, tenantId, month, who));
+    const limits = [keyLimitMs ?? -1, tenantLimitMs ?? -1, ...chain.map((c) => c.ms)];
+    const [granted, keyUsed, tenantUsed, ...chainUsed] = await this.#r.kgSessionReserve(keys.length, ...keys, Math.floor(wantMs), expireAt, ...limits);
+    return { granted: granted!, keyUsed: keyUsed!, tenantUsed: tenantUsed!, chainUsed };
   }
 
-  async refund(tenantId: string, keyId: string, ms: number, month: string): Promise<void> {
-    await this.#r.kgSessionRefund(counterKey(this.#p, tenantId, month, keyId), counterKey(this.#p, tenantId, month, '*'), Math.floor(ms));
+  async refund(tenantId: string, keyIds: readonly string[], ms: number, month: string): Promise<void> {
+    const keys = [...keyIds, '*'].map((who) => counterKey(this.#p, tenantId, month, who));
+    await this.#r.kgSessionRefund(keys.length, ...keys, Math.floor(ms));
   }
 }
 
@@ -103,22 +116,23 @@ export class MemoryTimeBank implements TimeBank {
   /** Bounded by count (a size of one per entry: lru-cache preallocates for `max`). */
   readonly #used = new LRUCache<string, number>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
-  async reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, month: string): Promise<Reservation> {
-    const k = counterKey('', tenantId, month, keyId);
-    const t = counterKey('', tenantId, month, '*');
-    let keyUsed = this.#used.get(k) ?? 0;
-    let tenantUsed = this.#used.get(t) ?? 0;
+  async reserve(tenantId: string, keyId: string, wantMs: number, keyLimitMs: number | null, tenantLimitMs: number | null, chain: readonly ChainLimit[], month: string): Promise<Reservation> {
+    // As the Redis script: the key, the tenant and each creator, all or none.
+    const ids = [keyId, '*', ...chain.map((c) => c.keyId)].map((who) => counterKey('', tenantId, month, who));
+    const limits = [keyLimitMs, tenantLimitMs, ...chain.map((c) => c.ms)];
+    const used = ids.map((id) => this.#used.get(id) ?? 0);
     let granted = Math.floor(wantMs);
-    if (keyLimitMs !== null) granted = Math.min(granted, keyLimitMs - keyUsed);
-    if (tenantLimitMs !== null) granted = Math.min(granted, tenantLimitMs - tenantUsed);
-    if (granted <= 0) return { granted: 0, keyUsed, tenantUsed };
-    this.#used.set(k, (keyUsed += granted));
-    this.#used.set(t, (tenantUsed += granted));
-    return { granted, keyUsed, tenantUsed };
+    limits.forEach((limit, i) => {
+      if (limit !== null) granted = Math.min(granted, limit - used[i]!);
+    });
+    if (granted <= 0) granted = 0;
+    else ids.forEach((id, i) => this.#used.set(id, (used[i]! += granted)));
+    const [keyUsed, tenantUsed, ...chainUsed] = used;
+    return { granted, keyUsed: keyUsed!, tenantUsed: tenantUsed!, chainUsed };
   }
 
-  async refund(tenantId: string, keyId: string, ms: number, month: string): Promise<void> {
-    for (const id of [counterKey('', tenantId, month, keyId), counterKey('', tenantId, month, '*')]) {
+  async refund(tenantId: string, keyIds: readonly string[], ms: number, month: string): Promise<void> {
+    for (const id of [...keyIds, '*'].map((who) => counterKey('', tenantId, month, who))) {
       const have = this.#used.get(id);
       if (have !== undefined) this.#used.set(id, Math.max(0, have - Math.floor(ms)));
     }
@@ -145,9 +159,12 @@ export interface QuotaRefusal {
 interface Limits {
   keyMs: number | null;
   tenantMs: number | null;
+  /** The creator chain's minutes (keys/types.ts, QuotaOwner): a key's sessions count against each. */
+  chain: ChainLimit[];
 }
 
 const MINUTE_MS = 60_000;
+const sameChain = (a: readonly ChainLimit[] = [], b: readonly ChainLimit[] = []) => a.length === b.length && a.every((c, i) => c.keyId === b[i]!.keyId && c.ms === b[i]!.ms);
 const minutes = (ms: number) => Math.round((ms / MINUTE_MS) * 1000) / 1000;
 
 export class SessionQuota {
@@ -175,8 +192,10 @@ export class SessionQuota {
   limitsOf({ key, tenant }: Identity): Limits | null {
     const own = key.policy.quota?.sessionMinutesPerMonth ?? null;
     const plan = this.#plans[tenant.plan]?.sessionMinutesPerMonth?.max ?? null;
-    if (own === null && plan === null) return null;
-    return { keyMs: own === null ? null : own * MINUTE_MS, tenantMs: plan === null ? null : plan * MINUTE_MS };
+    const chain: ChainLimit[] = [];
+    for (const owner of key.policy.quotaChain ?? []) if (owner.sessionMinutesPerMonth !== null) chain.push({ keyId: owner.keyId, ms: owner.sessionMinutesPerMonth * MINUTE_MS });
+    if (own === null && plan === null && chain.length === 0) return null;
+    return { keyMs: own === null ? null : own * MINUTE_MS, tenantMs: plan === null ? null : plan * MINUTE_MS, chain };
   }
 
   /**
@@ -202,7 +221,7 @@ export class SessionQuota {
   async remeter(identity: Identity, sessionId: string, current: SessionMeter | null): Promise<SessionMeter | QuotaRefusal | null | 'same'> {
     const limits = this.limitsOf(identity);
     const was = current?.limits ?? null;
-    if (limits?.keyMs === was?.keyMs && limits?.tenantMs === was?.tenantMs) return 'same';
+    if (limits?.keyMs === was?.keyMs && limits?.tenantMs === was?.tenantMs && sameChain(limits?.chain, was?.chain)) return 'same';
     const next = await this.open(identity, sessionId);
     current?.close(this.now());
     return next;
@@ -252,16 +271,17 @@ export class SessionMeter {
     return this.#limits;
   }
 
-  /** Which counter a short reservation ran into. */
+  /** Which counter a short reservation ran into (a creator's minutes are a key's). */
   exhausted(r: Reservation): 'key' | 'tenant' {
-    return this.#limits.keyMs !== null && r.keyUsed >= this.#limits.keyMs ? 'key' : 'tenant';
+    if (this.#limits.keyMs !== null && r.keyUsed >= this.#limits.keyMs) return 'key';
+    return this.#limits.chain.some((c, i) => r.chainUsed[i]! >= c.ms) ? 'key' : 'tenant';
   }
 
   /** Reserves up to `wantMs` more (the first reservation starts the clock at `now`). */
   async reserve(now: number, wantMs: number): Promise<Reservation> {
     const month = monthOf(now);
     const { keyMs, tenantMs } = this.#limits;
-    const r = await this.#q.bank.reserve(this.#tenantId, this.#keyId, wantMs, keyMs, tenantMs, month, monthEnd(now) + COUNTER_SLACK_MS);
+    const r = await this.#q.bank.reserve(this.#tenantId, this.#keyId, wantMs, keyMs, tenantMs, this.#limits.chain, month, monthEnd(now) + COUNTER_SLACK_MS);
     // The clock starts at the first reservation; time a session ran past its reservation because Redis could
     // not be asked (an outage) is not charged afterwards, as requests admitted during one are not.
     this.#paidUntil = Math.max(this.#paidUntil, now);
@@ -270,6 +290,7 @@ export class SessionMeter {
     this.#paidUntil += r.granted;
     if (keyMs !== null) this.#q.announce(this.#tenantId, this.#keyId, r.keyUsed - r.granted, r.keyUsed, keyMs);
     if (tenantMs !== null) this.#q.announce(this.#tenantId, null, r.tenantUsed - r.granted, r.tenantUsed, tenantMs);
+    this.#limits.chain.forEach((c, i) => this.#q.announce(this.#tenantId, c.keyId, r.chainUsed[i]! - r.granted, r.chainUsed[i]!, c.ms));
     if (r.granted < Math.floor(wantMs)) {
       this.#endsAt = this.#paidUntil;
       this.#scope = this.exhausted(r);
@@ -314,6 +335,6 @@ export class SessionMeter {
 
   async #refund(ms: number): Promise<void> {
     this.#monthReserved -= ms;
-    await this.#q.bank.refund(this.#tenantId, this.#keyId, ms, this.#month).catch(() => {});
+    await this.#q.bank.refund(this.#tenantId, [this.#keyId, ...this.#limits.chain.map((c) => c.keyId)], ms, this.#month).catch(() => {});
   }
 }

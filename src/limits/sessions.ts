@@ -75,30 +75,41 @@ export class RedisSessionSlots implements SessionSlots {
   }
 }
 
-/** The embedded store's equivalent: one process, so plain sets suffice. */
+/**
+ * The embedded store's equivalent: one process, so plain sets suffice. Only keys and tenants with a live session
+ * have a set (an emptied one is dropped), so the maps are bounded by the live sessions.
+ */
 export class MemorySessionSlots implements SessionSlots {
   readonly #byKey = new Map<string, Set<string>>();
   readonly #byTenant = new Map<string, Set<string>>();
 
-  #set(map: Map<string, Set<string>>, id: string): Set<string> {
-    let s = map.get(id);
-    if (!s) map.set(id, (s = new Set()));
-    return s;
+  #add(map: Map<string, Set<string>>, id: string, sessionId: string): void {
+    const s = map.get(id);
+    if (s) s.add(sessionId);
+    else map.set(id, new Set([sessionId]));
+  }
+
+  #remove(map: Map<string, Set<string>>, id: string, sessionId: string): void {
+    const s = map.get(id);
+    if (s?.delete(sessionId) && s.size === 0) map.delete(id);
+  }
+
+  /** Keys and tenants holding a set (for tests: bounded by the live sessions). */
+  get size(): number {
+    return this.#byKey.size + this.#byTenant.size;
   }
 
   async acquire(tenantId: string, keyId: string, sessionId: string, keyLimit: number | null, tenantLimit: number | null): Promise<SlotResult> {
-    const k = this.#set(this.#byKey, keyId);
-    const t = this.#set(this.#byTenant, tenantId);
-    if (keyLimit !== null && k.size >= keyLimit) return 'key';
-    if (tenantLimit !== null && t.size >= tenantLimit) return 'tenant';
-    k.add(sessionId);
-    t.add(sessionId);
+    if (keyLimit !== null && (this.#byKey.get(keyId)?.size ?? 0) >= keyLimit) return 'key';
+    if (tenantLimit !== null && (this.#byTenant.get(tenantId)?.size ?? 0) >= tenantLimit) return 'tenant';
+    this.#add(this.#byKey, keyId, sessionId);
+    this.#add(this.#byTenant, tenantId, sessionId);
     return 'ok';
   }
 
   async release(tenantId: string, keyId: string, sessionId: string): Promise<void> {
-    this.#byKey.get(keyId)?.delete(sessionId);
-    this.#byTenant.get(tenantId)?.delete(sessionId);
+    this.#remove(this.#byKey, keyId, sessionId);
+    this.#remove(this.#byTenant, tenantId, sessionId);
   }
 
   async renew(): Promise<void> {}

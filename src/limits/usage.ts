@@ -5,6 +5,10 @@ import type { Logger } from '../ops/logger.ts';
 import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageBatch, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+/** Hourly counts are kept this long (the stores expire them); a query may span at most this many hours. */
+export const HOURLY_DAYS = 14;
+const MAX_HOURS = HOURLY_DAYS * 24;
 const MAX_DAYS = 366;
 const MAX_MONTHS = 60;
 
@@ -12,6 +16,10 @@ const MAX_MONTHS = 60;
 export const refusalOutcome = (code: ErrorCode): UsageOutcome => (codeToStatus[code] === 429 ? 'rateLimited' : 'denied');
 
 const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+/** `YYYY-MM-DDTHH` (UTC): the period of the hourly series; its first 10 characters are its day, 7 its month. */
+const hourOf = (ms: number): string => new Date(ms).toISOString().slice(0, 13);
+/** The periods one hour's counts are added to: the hour, its day and its month. */
+const periodsOf = (hour: string): string[] => [hour, hour.slice(0, 10), hour.slice(0, 7)];
 
 export interface UsageOptions {
   flushIntervalMs: number;
@@ -26,7 +34,8 @@ export interface UsageOptions {
 interface Row extends UsageCounts {
   tenantId: string;
   keyId: string;
-  day: string;
+  /** The hour counted (`YYYY-MM-DDTHH`); its counts go to the hour, its day and its month. */
+  hour: string;
   /** Set by every request; a row that sees none for a whole flush interval is dropped. */
   active: boolean;
   lastUsedAt: number;
@@ -60,7 +69,7 @@ const isEmpty = (r: UsageCounts): boolean => USAGE_FIELDS.every((f) => r[f] === 
  * failover takes some slots' masters, not all) or timed out after Redis applied it is not counted twice.
  *
  * WebSocket sessions (issue 17) ride the same rows: a session opened counts in `sessions` on its first day, and
- * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC midnight it spans, so
+ * its time is moved into `sessionMs` at every flush (and when it ends), split at each UTC hour (and so each midnight) it spans, so
  * a crash loses at most the time and requests of one flush interval.
  */
 export class Usage implements UsageReader {
@@ -82,8 +91,13 @@ export class Usage implements UsageReader {
   /** Flushes run one at a time, so batches reach the store in order. */
   #flushing: Promise<void> = Promise.resolve();
   readonly #timers: NodeJS.Timeout[] = [];
-  // The UTC day of "now", recomputed only when a day boundary passes (record() runs on every request).
-  #today = { day: '', until: 0 };
+  // The UTC hour of "now", recomputed only when an hour boundary passes (record() runs on every request).
+  #thisHour = { hour: '', until: 0 };
+
+  /** Rows and deltas held in process until stored, and live sessions counted (keygate_state_entries). */
+  get size(): { rows: number; carried: number; sessions: number } {
+    return { rows: this.#rows.size, carried: this.#carried.size + (this.#pending?.deltas.length ?? 0), sessions: this.#open.size };
+  }
 
   constructor(store: KeyStore, logger: Logger, opts: UsageOptions) {
     this.#store = store;
@@ -96,28 +110,28 @@ export class Usage implements UsageReader {
     );
   }
 
-  #currentDay(now: number): string {
-    const today = this.#today;
-    if (now >= today.until || now < today.until - DAY_MS) this.#today = { day: dayOf(now), until: now - (now % DAY_MS) + DAY_MS };
-    return this.#today.day;
+  #currentHour(now: number): string {
+    const h = this.#thisHour;
+    if (now >= h.until || now < h.until - HOUR_MS) this.#thisHour = { hour: hourOf(now), until: now - (now % HOUR_MS) + HOUR_MS };
+    return this.#thisHour.hour;
   }
 
-  /** The key's row, moved on to `day` (what it held for an earlier day carried first). */
-  #row(tenantId: string, keyId: string, day: string): Row {
+  /** The key's row, moved on to `hour` (what it held for an earlier hour carried first). */
+  #row(tenantId: string, keyId: string, hour: string): Row {
     let row = this.#rows.get(keyId);
     if (!row) {
-      row = { tenantId, keyId, day, ...zeroCounts(), active: true, lastUsedAt: 0, lastUsedWritten: 0 };
+      row = { tenantId, keyId, hour, ...zeroCounts(), active: true, lastUsedAt: 0, lastUsedWritten: 0 };
       this.#rows.set(keyId, row);
-    } else if (row.day !== day) {
+    } else if (row.hour !== hour) {
       this.#carry(row);
-      row.day = day;
+      row.hour = hour;
     }
     return row;
   }
 
   record(tenantId: string, keyId: string, outcome: UsageOutcome): void {
     const now = this.#now();
-    const row = this.#row(tenantId, keyId, this.#currentDay(now));
+    const row = this.#row(tenantId, keyId, this.#currentHour(now));
     row[outcome]++;
     row.active = true;
     if (outcome === 'allowed') row.lastUsedAt = now;
@@ -126,7 +140,7 @@ export class Usage implements UsageReader {
   /** Starts counting a proxied WebSocket session: one session now, and its time until `close()`. */
   openSession(tenantId: string, keyId: string): MeteredSession {
     const since = this.#now();
-    const row = this.#row(tenantId, keyId, this.#currentDay(since));
+    const row = this.#row(tenantId, keyId, this.#currentHour(since));
     row.sessions++;
     row.active = true;
     const session: OpenSession = { tenantId, keyId, since };
@@ -139,36 +153,36 @@ export class Usage implements UsageReader {
     };
   }
 
-  /** Counts a live session's time since it was last counted, split at every UTC midnight in between. */
+  /** Counts a live session's time since it was last counted, split at every UTC hour (so every midnight) in between. */
   #accrue(s: OpenSession, now: number): void {
     let t = s.since;
     if (now <= t) return;
     this.#onSessionSeconds((now - t) / 1000);
     while (t < now) {
-      const to = Math.min(now, t - (t % DAY_MS) + DAY_MS);
-      this.#addTime(s, dayOf(t), to - t);
+      const to = Math.min(now, t - (t % HOUR_MS) + HOUR_MS);
+      this.#addTime(s, hourOf(t), to - t);
       t = to;
     }
     s.since = now;
   }
 
-  #addTime(s: OpenSession, day: string, ms: number): void {
+  #addTime(s: OpenSession, hour: string, ms: number): void {
     const row = this.#rows.get(s.keyId);
-    // Time of a day the key's row has already left behind (a request after midnight moved it on) is carried as is.
-    if (row && day < row.day) return this.#carryTime(s, day, ms);
-    const current = this.#row(s.tenantId, s.keyId, day);
+    // Time of an hour the key's row has already left behind (a later request moved it on) is carried as is.
+    if (row && hour < row.hour) return this.#carryTime(s, hour, ms);
+    const current = this.#row(s.tenantId, s.keyId, hour);
     current.sessionMs += ms;
     current.active = true;
   }
 
-  #carryTime(s: OpenSession, day: string, ms: number): void {
-    for (const period of [day, day.slice(0, 7)]) this.#merge({ tenantId: s.tenantId, keyId: s.keyId, period, counts: { ...zeroCounts(), sessionMs: ms } });
+  #carryTime(s: OpenSession, hour: string, ms: number): void {
+    for (const period of periodsOf(hour)) this.#merge({ tenantId: s.tenantId, keyId: s.keyId, period, counts: { ...zeroCounts(), sessionMs: ms } });
   }
 
-  /** Moves a row's counts (day and month) into the carried deltas and zeroes it. */
+  /** Moves a row's counts (hour, day and month) into the carried deltas and zeroes it. */
   #carry(row: Row): void {
     if (isEmpty(row)) return;
-    for (const period of [row.day, row.day.slice(0, 7)]) this.#merge({ tenantId: row.tenantId, keyId: row.keyId, period, counts: countsOf(row) });
+    for (const period of periodsOf(row.hour)) this.#merge({ tenantId: row.tenantId, keyId: row.keyId, period, counts: countsOf(row) });
     for (const f of USAGE_FIELDS) row[f] = 0;
   }
 
@@ -248,10 +262,18 @@ export class Usage implements UsageReader {
 
   async read(tenantId: string, q: UsageQuery): Promise<UsageRow[]> {
     await this.flushCounts();
-    const today = dayOf(this.#now());
-    const periods = q.granularity === 'day' ? daysBetween(today, q.from, q.to) : monthsBetween(today, q.from, q.to);
+    const now = this.#now();
+    const today = dayOf(now);
+    const periods = q.granularity === 'hour' ? hoursBetween(now, q.from, q.to) : q.granularity === 'day' ? daysBetween(today, q.from, q.to) : monthsBetween(today, q.from, q.to);
     const counts = await this.#store.readUsage(tenantId, periods, q.keyId ?? null);
     return periods.map((period) => rowOf(period, counts.get(period) ?? zeroCounts()));
+  }
+
+  /** Each key's counts in one period (a day or a month), for a page of keys. */
+  async readKeys(tenantId: string, period: string, keyIds: string[]): Promise<Array<UsageRow & { keyId: string }>> {
+    await this.flushCounts();
+    const counts = await this.#store.readKeysUsage(tenantId, period, keyIds);
+    return keyIds.map((keyId) => ({ keyId, ...rowOf(period, counts.get(keyId) ?? zeroCounts()) }));
   }
 
   async overview(): Promise<Overview> {
@@ -296,6 +318,21 @@ function daysBetween(today: string, from?: string, to?: string): string[] {
   if ((end - start) / DAY_MS + 1 > MAX_DAYS) throw rangeError(`at most ${MAX_DAYS} days per request`);
   const out: string[] = [];
   for (let t = start; t <= end; t += DAY_MS) out.push(dayOf(t));
+  return out;
+}
+
+/**
+ * Hours (`YYYY-MM-DDTHH`) from `from`'s first hour to `to`'s last (default: the last 7 days, ending with the
+ * current hour). At most HOURLY_DAYS days: the stores keep no older hours.
+ */
+function hoursBetween(now: number, from?: string, to?: string): string[] {
+  const current = now - (now % HOUR_MS);
+  const end = to ? Math.min(Date.parse(`${to}T23:00:00Z`), current) : current;
+  const start = from ? Date.parse(`${from}T00:00:00Z`) : end - (7 * 24 - 1) * HOUR_MS;
+  if (start > end) throw rangeError('from must not be after to');
+  if ((end - start) / HOUR_MS + 1 > MAX_HOURS) throw rangeError(`at most ${MAX_HOURS} hours (${HOURLY_DAYS} days) per request`);
+  const out: string[] = [];
+  for (let t = start; t <= end; t += HOUR_MS) out.push(hourOf(t));
   return out;
 }
 

@@ -14,6 +14,14 @@ const requestBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
  * Where an authentication was decided: `public` the proxy, `management` the self-service API's gate (both on
  * the public listener), `internal` the admin API's token check, `authz` the authorizer listener's checks.
  */
+/**
+ * The `method` label's values: the methods of RFC 9110 §9 and PATCH (RFC 5789); any other token counts as `OTHER`.
+ * A request's method is the client's to choose (the authorizer reads it from a gateway's header, which passes any
+ * token), so as a label value it would make one series per token sent.
+ */
+export const METHOD_LABELS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+const methodLabel = (method: string): string => (METHOD_LABELS.has(method) ? method : 'OTHER');
+
 export type DecisionListener = 'public' | 'management' | 'internal' | 'authz';
 
 // prom-client's process defaults include these three gauges whose names end in `_total`, which Prometheus
@@ -21,8 +29,11 @@ export type DecisionListener = 'public' | 'management' | 'internal' | 'authz';
 // gauge that is kept beside it, so nothing is lost: `sum(nodejs_active_handles)` gives the same number.
 const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
-export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number; storeUp?: () => Promise<boolean> }) {
+export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: () => number; storeUp?: () => Promise<boolean>; onDecision?: (decision: string, listener: DecisionListener) => void }) {
+  const onDecision = opts.onDecision ?? (() => {});
   const registry = new Registry();
+  /** Process state whose size is exposed (watchState): a fixed set of names, each read at scrape time. */
+  const watched = new Map<string, () => number>();
   collectDefaultMetrics({ register: registry });
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   const tenant = opts.tenantLabel ? (['tenant'] as const) : ([] as const);
@@ -31,7 +42,7 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     registry,
     requests: new HotCounter({
       name: 'keygate_requests_total',
-      help: 'Requests answered, by listener, method and status class.',
+      help: 'Requests answered, by listener, method (those of RFC 9110 and PATCH; any other is OTHER) and status class.',
       labelNames: ['listener', 'method', 'status_class', ...tenant],
       registers: [registry],
     }),
@@ -111,6 +122,15 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
         droppedSeen = now;
       },
     }),
+    stateEntries: new Gauge({
+      name: 'keygate_state_entries',
+      help: 'Entries held in process, by table (docs/state.md gives each bound): cache_untrusted, rate_limit_specs, rate_limit_tenant_windows, month_counts, failure_blocks, failure_counts, usage_rows, usage_carried, usage_sessions, session_slots.',
+      labelNames: ['state'],
+      registers: [registry],
+      collect(this: Gauge) {
+        for (const [state, size] of watched) this.set({ state }, size());
+      },
+    }),
     upstreamErrors: new Counter({
       name: 'keygate_upstream_errors_total',
       help: 'Upstream failures, by kind (refused, reset, timeout, invalid, overloaded, other).',
@@ -120,7 +140,9 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
   };
   // Children bound on first use. Without a tenant label they are found on later requests without building a
   // string or a closure: keygate_requests_total by listener, method, then status class. With it, HotCounter's
-  // own lookup by label values serves (one string per request, as the tenant is a label value).
+  // own lookup by label values serves (one string per request, as the tenant is a label value). Every label
+  // value comes from a closed set (methods: METHOD_LABELS; decisions: "allowed" and the error codes; tenants:
+  // verified tenant ids only), so these maps and the exposition are bounded by those sets.
   const requestChildren = {
     public: new Map<string, Array<HotCounterChild | undefined>>(),
     internal: new Map<string, Array<HotCounterChild | undefined>>(),
@@ -143,12 +165,18 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
     /** Counts an answered request; `tenantId` becomes a label only with `metrics.tenantLabel`. */
     countRequest(listener: 'public' | 'internal' | 'authz', method: string, status: number, tenantId: string | null = null): void {
       const c = Math.floor(status / 100);
-      if (opts.tenantLabel) return m.requests.child(listener, method, `${c}xx`, tenantId ?? '').inc();
-      const byClass = requestChildren[listener].get(method) ?? remember(requestChildren[listener], method, []);
-      (byClass[c] ??= m.requests.child(listener, method, `${c}xx`)).inc();
+      const label = methodLabel(method);
+      if (opts.tenantLabel) return m.requests.child(listener, label, `${c}xx`, tenantId ?? '').inc();
+      const byClass = requestChildren[listener].get(label) ?? remember(requestChildren[listener], label, []);
+      (byClass[c] ??= m.requests.child(listener, label, `${c}xx`)).inc();
+    },
+    /** Exposes the size of a piece of process state as keygate_state_entries{state}; `state` is a fixed name. */
+    watchState(state: string, size: () => number): void {
+      watched.set(state, size);
     },
     /** Counts an authentication decision: "allowed" or an error code; the proxy's unless `listener` says otherwise. */
     decision(decision: string, tenantId: string | null = null, listener: DecisionListener = 'public'): void {
+      onDecision(decision, listener);
       if (opts.tenantLabel) return m.authDecisions.child(decision, listener, tenantId ?? '').inc();
       const children = decisionChildren[listener];
       (children.get(decision) ?? remember(children, decision, m.authDecisions.child(decision, listener))).inc();

@@ -6,10 +6,10 @@ import type { Config } from '../config/schema.ts';
 import { sendError } from '../http/errors.ts';
 import { InFlight } from '../limits/in-flight.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { declaresBody } from './body.ts';
+import { declaresBody } from '../http/body.ts';
 import { countStreamed, isLargeBody } from './body-gc.ts';
-import { basePathOf, fieldsRecord, responseHeaders } from './headers.ts';
-import type { RequestScope } from './scope.ts';
+import { basePathOf, fieldsRecord, responseHeaders } from '../decision/headers.ts';
+import type { RequestScope } from '../decision/scope.ts';
 
 // The upstream side of the proxy is undici's Pool (the Node.js project's HTTP/1.1 client), driven through its
 // low-level `dispatch` handler interface: the head goes out as a flat [name, value, ...] list, the response
@@ -365,7 +365,7 @@ export function createForwarder(opts: ForwardOptions) {
   const origin = new URL(opts.target).origin;
   const upstream = new Upstream(opts);
 
-  /** `headers`: the forwarded head (proxy/headers.ts); `body`: bytes already read (assistant routes), else null. */
+  /** `headers`: the forwarded head (decision/headers.ts); `body`: bytes already read (assistant routes), else null. */
   function forward(req: IncomingMessage, res: ServerResponse, scope: RequestScope, headers: string[], body: Buffer | null): void {
     const streamed = !body && declaresBody(req);
     scope.forwardedAt = performance.now();

@@ -6,12 +6,12 @@ import { sendError, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal } from '../http/target.ts';
 import type { AccessLog } from '../ops/logger.ts';
+import { declaresBody } from '../http/body.ts';
 import type { Tracing } from '../ops/tracing.ts';
-import { declaresBody } from './body.ts';
 import type { Forwarder } from './forward.ts';
-import { createGate, createRecorder, type GateDeps } from './gate.ts';
-import { forwardedHeaders, type IdentityHeaderDeps } from './headers.ts';
-import { RequestScope } from './scope.ts';
+import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
+import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
+import { RequestScope } from '../decision/scope.ts';
 
 export const MANAGEMENT_PREFIX = '/keygate/v1';
 /** The one management resource that needs no key: the API's own description. */
@@ -35,13 +35,16 @@ export interface PublicHandlerDeps extends IdentityHeaderDeps, GateDeps {
 const SCOPE = Symbol('keygate.scope');
 type Tracked = ServerResponse & { [SCOPE]: RequestScope };
 
-const sendRefusal = (res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void =>
+function sendRefusal(req: IncomingMessage, res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+  // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
+  if (!req.readableEnded && declaresBody(req)) res.setHeader('Connection', 'close');
   sendError(res, scope.requestId, code, message, { headers });
+}
 
 /**
  * The public listener's request handler: one gate for both doors (SPEC §3, §5). Every request takes the same
  * straight line — request id → canonical target → preflight → the gate (IP block → pipeline → rate limits,
- * proxy/gate.ts) — and only then is forwarded (the proxy) or handed to Express (`/keygate/v1`), so no check
+ * decision/gate.ts) — and only then is forwarded (the proxy) or handed to Express (`/keygate/v1`), so no check
  * exists on one door and not on the other, and an unauthenticated request is answered before its body is read.
  */
 export function createPublicHandler(deps: PublicHandlerDeps) {
@@ -80,9 +83,12 @@ export function createPublicHandler(deps: PublicHandlerDeps) {
     deps.management(req, res);
   }
 
-  const gate = createGate({ ...deps, busy: forwarder.busy }, {
+  const busy = forwarder.busy;
+  const gate = createGate(deps, {
     pass: (req, res, scope, grant) => (scope.door === 'management' ? manage(req, res, scope, grant) : forward(req, res, scope, grant)),
     send: sendRefusal,
+    // The tenant's plan maxInFlight counts upstream requests: management calls hold none.
+    admit: (grant, scope) => (scope.door === 'proxy' ? busy(grant.identity) : null),
   });
 
   /** One listener for every response (no closure per request): the scope rides on the response. */

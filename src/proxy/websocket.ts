@@ -2,56 +2,58 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Outcome, Pipeline, Refusal } from '../auth/pipeline.ts';
+import type { Grant, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { TokenReader } from '../auth/session-token.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
-import { errorResponse, refusalMessage, type ErrorCode } from '../http/errors.ts';
-import { isFailedAttempt } from '../limits/failures.ts';
+import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots, SlotResult } from '../limits/sessions.ts';
-import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
-import { refusalOutcome, type Usage } from '../limits/usage.ts';
-import { throttledWarn, type Logger } from '../ops/logger.ts';
-import type { Metrics } from '../ops/metrics.ts';
 import type { Tracing } from '../ops/tracing.ts';
-import { forwardedHeaders, rateLimitedRefusal, rateLimitFields, type IdentityHeaderDeps } from './headers.ts';
+import { createGate, type GateDeps } from '../decision/gate.ts';
+import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
+import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
 import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf } from './ws-sessions.ts';
 
-// WebSocket (voice stream) proxying, SPEC §5: the client's handshake is checked and the upgrade passes the same
-// pipeline before a session slot is taken or the upstream dialled; the session then lives in ws-sessions.ts.
-// Frames are capped at `websocket.maxPayloadBytes` on both sides.
+// WebSocket (voice stream) proxying: the client's handshake is checked, then the upgrade is a door of the one
+// decision (decision/gate.ts: IP block, pipeline, failed attempts, rate limits, the store-down answer), whose
+// admission for this door takes a session slot and session minutes; only then is the upstream dialled, with
+// the head the removal rule leaves (decision/strip.ts). The session then lives in ws-sessions.ts. Frames are
+// capped at `websocket.maxPayloadBytes` on both sides.
 
 /** Why a dial ended before the session started: the client's answer and the metric's kind; null when the client left. */
 type DialFailure = { code: ErrorCode; message: string; kind: 'refused' | 'timeout' | 'other' } | null;
 
-export interface WebSocketDeps extends IdentityHeaderDeps {
+export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   pipeline: Pipeline;
-  limits: RateLimits;
-  failures: FailureBlock;
   slots: SessionSlots;
   /** Session minutes per month (issue 17). */
   sessionQuota: SessionQuota;
   cache: KeyCache;
   /** Session tokens' reader, for re-checking a token's session against its key; null when tokens are off. */
   tokens: TokenReader | null;
-  usage: Usage;
   plans: Config['plans'];
   upstreamUrl: string;
   timeoutMs: number;
   revalidateSeconds: number;
   /** Largest message either side may send; also each direction's backpressure high-water mark. */
   maxPayloadBytes: number;
-  metrics: Metrics;
-  logger: Logger;
   /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
   tracing: Tracing | null;
+}
+
+/** The socket an upgrade is answered on, and what its admission took (released if the dial never completes). */
+interface Upgrade {
+  socket: Duplex;
+  head: Buffer;
+  sessionId: string;
+  meter: SessionMeter | null;
 }
 
 const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
@@ -68,7 +70,6 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     handleProtocols: (_offered, req) => upgrading.get(req)?.protocol || false,
   });
   const sessions = createSessions({ ...deps, highWater: maxPayloadBytes });
-  const warnStoreDown = throttledWarn(logger, 'key store unavailable during a WebSocket upgrade');
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
   wss.on('headers', (lines: string[], req: IncomingMessage) => {
     const fields = upgrading.get(req)?.fields ?? [];
@@ -76,28 +77,20 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   });
   // handshakeProblem() refuses whatever `ws` would; should `ws` refuse anyway, the answer is the envelope too
   // (and the socket's close ends the dial).
-  wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) => reject(socket, upgrading.get(req)?.requestId ?? requestIdOf(req), 'malformed_request', err.message));
+  wss.on('wsClientError', (err: Error, socket: Duplex, req: IncomingMessage) => refuseUnread(socket, upgrading.get(req)?.requestId ?? requestIdOf(req), 'malformed_request', err.message));
 
   /** Answers a refused upgrade on the raw socket with the same envelope as any HTTP error. */
-  function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}, tenantId: string | null = null): void {
+  function reject(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
     const res = errorResponse(requestId, code, message, { headers: { ...headers, Connection: 'close' } });
     const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
     if (!socket.destroyed) socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
-    metrics.decision(code, tenantId);
     deps.tracing?.upgrades.get(socket)?.end(res.status, code, null, 'upgrade', '');
   }
 
-  function refuse(req: IncomingMessage, socket: Duplex, requestId: string, r: Refusal, headers?: Record<string, string>): void {
-    const send = () => reject(socket, requestId, r.code, r.message, { ...r.headers, ...headers }, r.identity?.tenant.id ?? null);
-    if (r.identity) deps.usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
-    // As on HTTP, a failed authentication is counted before it is answered: parallel upgrades cannot pass the block.
-    if (!r.identity && isFailedAttempt(r.code)) deps.failures.fail(clientIpOf(req, deps.trustedProxies)).then(send, send);
-    else send();
-  }
-
-  function storeDown(socket: Duplex, requestId: string, err: unknown): void {
-    warnStoreDown({ err, requestId });
-    reject(socket, requestId, 'store_unavailable', refusalMessage.store_unavailable);
+  /** A refusal before the decision (a handshake or target keygate cannot take) or after it (the dial failed). */
+  function refuseUnread(socket: Duplex, requestId: string, code: ErrorCode, message: string, headers?: Record<string, string>): void {
+    reject(socket, requestId, code, message, headers);
+    metrics.decision(code);
   }
 
   function slotLease(identity: Identity, sessionId: string): () => void {
@@ -125,7 +118,9 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
    * session starts (the dial throwing, the upstream refusing or timing out, the client leaving, `ws` not
    * completing the handshake) goes through `fail`: the upstream socket closed, the slot released, once.
    */
-  function dial(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, sessionId: string, identity: Identity, verdict: RateVerdict | null, meter: SessionMeter | null): void {
+  function dial(req: IncomingMessage, target: Target, up: Upgrade, scope: RequestScope, identity: Identity): void {
+    const { socket, head, sessionId, meter } = up;
+    const requestId = scope.requestId;
     const releaseSlot = slotLease(identity, sessionId);
     // The slot, and the session time reserved and not used (SessionMeter.close is once, too).
     const release = () => {
@@ -142,7 +137,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       release();
       if (why === null) return;
       metrics.upstreamErrors.inc({ kind: why.kind });
-      reject(socket, requestId, why.code, why.message);
+      refuseUnread(socket, requestId, why.code, why.message);
     };
     // The client hung up (or half-closed: a handshake cannot complete then) while keygate waited for the upstream.
     const left = () => {
@@ -169,8 +164,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       // Kept for good: terminating a dial emits one more 'error'.
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
-        const fields = verdict ? rateLimitFields(verdict, ['X-Request-Id', requestId]) : ['X-Request-Id', requestId];
-        upgrading.set(req, { requestId, fields, protocol: answeredSubprotocol(dialled.protocol, identity) });
+        upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: answeredSubprotocol(dialled.protocol, identity) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;
@@ -196,60 +190,58 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     }
   }
 
-  /** Rate limits and request quotas, then a session slot, then session minutes, then the dial; only the store failing here is a 503. */
-  async function admit(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, identity: Identity): Promise<void> {
-    const sessionId = randomUUID();
-    let verdict: RateVerdict | null;
-    let slot: SlotResult;
-    let meter: SessionMeter | null = null;
+  /**
+   * This door's admission, after the rate limits: a session slot, then session minutes. A refusal gives the slot
+   * back; a store failure after the slot was taken does too (the store may have taken it before failing to answer).
+   */
+  async function admit(grant: Grant, scope: RequestScope, up: Upgrade): Promise<Refusal | null> {
+    const { identity } = grant;
+    const plan = deps.plans[identity.tenant.plan];
     try {
-      verdict = await deps.limits.consume(identity);
-      if (verdict && !verdict.ok) {
-        metrics.rateLimited.inc({ scope: verdict.scope });
-        return refuse(req, socket, requestId, rateLimitedRefusal(verdict, identity));
+      const slot: SlotResult = await deps.slots.acquire(identity.tenant.id, identity.key.id, up.sessionId, identity.key.policy.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
+      if (slot !== 'ok') {
+        metrics.rateLimited.inc({ scope: slot === 'key' ? 'key_connections' : 'tenant_connections' });
+        return { ok: false, code: 'concurrency_limit_reached', message: `Too many open sessions for this ${slot === 'key' ? 'API key' : 'tenant'}.`, identity, headers: { 'Retry-After': '1' } };
       }
-      const plan = deps.plans[identity.tenant.plan];
-      slot = await deps.slots.acquire(identity.tenant.id, identity.key.id, sessionId, identity.key.policy.maxConcurrentConnections, plan?.maxConcurrentConnections.max ?? null);
-      if (slot === 'ok') {
-        const opened = await deps.sessionQuota.open(identity, sessionId);
-        if (opened && 'refused' in opened) {
-          slotLease(identity, sessionId)();
-          metrics.rateLimited.inc({ scope: `${opened.scope}_quota` });
-          const whose = opened.scope === 'key' ? 'API key' : 'tenant';
-          const message = `Monthly session minutes used up for this ${whose}; they renew when the month (UTC) ends.`;
-          return refuse(req, socket, requestId, { ok: false, code: 'quota_exceeded', message, identity }, { 'Retry-After': String(opened.retryAfterSeconds) });
-        }
-        meter = opened;
+      const opened = await deps.sessionQuota.open(identity, up.sessionId);
+      if (opened && 'refused' in opened) {
+        slotLease(identity, up.sessionId)();
+        metrics.rateLimited.inc({ scope: `${opened.scope}_quota` });
+        const whose = opened.scope === 'key' ? 'API key' : 'tenant';
+        const message = `Monthly session minutes used up for this ${whose}; they renew when the month (UTC) ends.`;
+        return { ok: false, code: 'quota_exceeded', message, identity, headers: { 'Retry-After': String(opened.retryAfterSeconds) } };
       }
+      up.meter = opened;
+      return null;
     } catch (err) {
-      slotLease(identity, sessionId)(); // the store may have taken the slot before failing to answer
-      return storeDown(socket, requestId, err);
-    }
-    if (slot !== 'ok') {
-      metrics.rateLimited.inc({ scope: slot === 'key' ? 'key_connections' : 'tenant_connections' });
-      return refuse(req, socket, requestId, { ok: false, code: 'concurrency_limit_reached', message: `Too many open sessions for this ${slot === 'key' ? 'API key' : 'tenant'}.`, identity }, { 'Retry-After': '1' });
-    }
-    try {
-      deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
-      metrics.decision('allowed', identity.tenant.id);
-      dial(req, target, socket, head, requestId, sessionId, identity, verdict, meter);
-    } catch (err) {
-      slotLease(identity, sessionId)(); // whatever fails between the slot and the dial gives the slot back
+      slotLease(identity, up.sessionId)();
       throw err;
     }
   }
 
-  function afterPipeline(req: IncomingMessage, target: Target, socket: Duplex, head: Buffer, requestId: string, outcome: Outcome): void {
-    if (!outcome.ok) return refuse(req, socket, requestId, outcome);
-    admit(req, target, socket, head, requestId, outcome.identity).catch((err: unknown) => {
-      logger.error({ err, requestId }, 'WebSocket upgrade failed');
-      socket.destroy();
-    });
+  /** The upgrade passed the decision: usage counted, then the dial. */
+  function pass(req: IncomingMessage, up: Upgrade, scope: RequestScope, grant: Grant): void {
+    const { identity } = grant;
+    try {
+      deps.usage.record(identity.tenant.id, identity.key.id, 'allowed');
+      dial(req, scope.target!, up, scope, identity);
+    } catch (err) {
+      slotLease(identity, up.sessionId)(); // whatever fails between the slot and the dial gives the slot back
+      logger.error({ err, requestId: scope.requestId }, 'WebSocket upgrade failed');
+      up.socket.destroy();
+    }
   }
+
+  const gate = createGate<Upgrade>(deps, {
+    pass,
+    send: (_req, up, scope, code, message, headers) => reject(up.socket, scope.requestId, code, message, headers),
+    admit: (grant, scope, _req, up) => admit(grant, scope, up),
+  });
 
   /**
    * The public listener's 'upgrade' handler. Traced, the handshake is a span (ended where the upgrade is answered,
-   * on the socket) and the checks run under it, so their store round trips are its children.
+   * on the socket) and the decision runs under it, so its store round trips are its children (the scope carries
+   * no trace of its own: the gate would open a second span).
    */
   const handleUpgrade = deps.tracing === null ? upgrade : (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const trace = deps.tracing!.request(req);
@@ -261,24 +253,15 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req);
     const bad = handshakeProblem(req);
-    if (bad) return reject(socket, requestId, bad.code, bad.message, bad.headers);
+    if (bad) return refuseUnread(socket, requestId, bad.code, bad.message, bad.headers);
     const target = canonicalTarget(req.url ?? '/');
-    if (isRefusal(target)) return reject(socket, requestId, 'malformed_request', target.refused);
-    if (isManagement(target.path)) return reject(socket, requestId, 'malformed_request', 'The management API does not accept WebSocket upgrades.');
-    const blocked = deps.failures.blockedFor(clientIpOf(req, deps.trustedProxies));
-    if (blocked > 0) return reject(socket, requestId, 'too_many_failed_attempts', refusalMessage.too_many_failed_attempts, { 'Retry-After': String(blocked) });
-    let outcome: Outcome | Promise<Outcome>;
-    try {
-      outcome = deps.pipeline(req, target, 'upgrade');
-    } catch (err) {
-      return storeDown(socket, requestId, err);
-    }
-    if (outcome instanceof Promise) {
-      outcome.then(
-        (o) => afterPipeline(req, target, socket, head, requestId, o),
-        (err: unknown) => storeDown(socket, requestId, err),
-      );
-    } else afterPipeline(req, target, socket, head, requestId, outcome);
+    if (isRefusal(target)) return refuseUnread(socket, requestId, 'malformed_request', target.refused);
+    if (isManagement(target.path)) return refuseUnread(socket, requestId, 'malformed_request', 'The management API does not accept WebSocket upgrades.');
+    const scope = new RequestScope(requestId);
+    scope.target = target;
+    scope.door = 'upgrade';
+    scope.clientIp = clientIpOf(req, deps.trustedProxies);
+    gate.enter(req, { socket, head, sessionId: randomUUID(), meter: null }, scope);
   }
 
   return {

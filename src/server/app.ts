@@ -5,11 +5,12 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthorizer } from '../auth/authorize.ts';
 import { createAuthzServer } from '../authz/handler.ts';
+import { answerClientError } from '../http/client-error.ts';
 import { createPipeline } from '../auth/pipeline.ts';
 import { loadPolicy } from '../auth/policy.ts';
 import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
-import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
+import { createTokenVerifier, randomSigningKey, SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
@@ -28,16 +29,19 @@ import { MemorySessionSlots, RedisSessionSlots } from '../limits/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
 import { createLoggers, throttledWarn } from '../ops/logger.ts';
+import { DecisionRing } from '../ops/decision-ring.ts';
+import { RecentBlocks } from '../limits/recent-blocks.ts';
 import { createMetrics } from '../ops/metrics.ts';
 import { createProbes } from '../ops/probes.ts';
 import { loadTracing, type RedisLike } from '../ops/tracing.ts';
 import { createForwarder } from '../proxy/forward.ts';
-import { basePathOf } from '../proxy/headers.ts';
+import { basePathOf } from '../decision/headers.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import { openStore } from '../store/index.ts';
 import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
+import { OutboxRegistrar, WebhookOutboxes } from '../webhooks/outbox.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { ManagementDeps } from './management.ts';
@@ -47,6 +51,10 @@ type ManagementApps = { internal: Handler; public: Handler };
 
 /** limits.blocked events one replica sends per minute at most (the rest are counted in the next one's `suppressed`). */
 const BLOCKED_EVENTS_PER_MINUTE = 60;
+/** The console's per-minute decision chart covers the last 3 hours (a fixed ring: 180 × 6 counters). */
+const CONSOLE_RING_MINUTES = 180;
+/** Blocked addresses the console lists (the most recent; their blocks live in the limiter). */
+const RECENT_BLOCKS = 100;
 
 export const version: string = (JSON.parse(readFileSync(`${packageRoot}/package.json`, 'utf8')) as { version: string }).version;
 
@@ -66,7 +74,10 @@ const listenOn = (server: Server, port: number, host: string) =>
  */
 export async function startKeygate(config: Config) {
   const { logger, access, drain: drainLogs, dropped } = createLoggers(config.logging);
-  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp() });
+  // The console's fleet chart: decisions per minute over the last CONSOLE_RING_MINUTES, this process's (ops/decision-ring.ts).
+  const ring = new DecisionRing(CONSOLE_RING_MINUTES);
+  const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp(), onDecision: (d, listener) => listener !== 'internal' && ring.record(d) });
+  const blocks = new RecentBlocks(RECENT_BLOCKS);
   // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
   const policy = loadPolicy(config.policy.file);
   let adminToken = config.admin.token;
@@ -90,7 +101,7 @@ export async function startKeygate(config: Config) {
   // The management APIs (Express, zod schemas, the OpenAPI document) load on their first request: an idle
   // sidecar does without them (server/management.ts). The probes are answered without them from the start.
   let ready: ReturnType<ManagementDeps['ready']> = null;
-  const managementDeps: ManagementDeps = { config, version, adminToken, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
+  const managementDeps: ManagementDeps = { config, version, adminToken, ring, blocks, metrics, logger, access, readiness, cacheSize: () => cacheSize(), ready: () => ready };
   let loading: Promise<ManagementApps> | null = null;
   let apps: ManagementApps | null = null;
   const lazily = (which: 'internal' | 'public'): Handler => (req, res) => {
@@ -112,7 +123,9 @@ export async function startKeygate(config: Config) {
   logger.info({ opsPort }, 'internal listener up');
 
   // ---- store and everything that needs it ------------------------------------------------------------------
-  const opened = await openStore(config);
+  // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
+  const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;
   if (redis && tracing) tracing.traceRedis(redis as unknown as RedisLike);
@@ -155,7 +168,8 @@ export async function startKeygate(config: Config) {
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
   // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
-  const webhooks = opened.webhooks;
+  const webhooks = outboxes?.queue(redis) ?? null;
+  const outboxRegistrar = outboxes?.redisOutbox ? new OutboxRegistrar(outboxes.redisOutbox, store, logger) : null;
   // An endpoint disabled after failing for a day: a webhook.disabled event (worker.ts), and its tenant's audit log.
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
@@ -181,21 +195,37 @@ export async function startKeygate(config: Config) {
     logger,
   });
   const failed = config.limits.failedAttempts;
+  // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked;
+  // at most BLOCKED_EVENTS_PER_MINUTE per replica (a client with many addresses causes blocks at will), the
+  // next one saying how many were left out.
+  const blockedEvent = perMinute(BLOCKED_EVENTS_PER_MINUTE, (suppressed, ip: string, blockSeconds: number) => {
+    const at = new Date();
+    logger.info({ ip, blockSeconds }, 'address blocked for failed authentication attempts');
+    const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString(), suppressed };
+    webhooks?.enqueue(null, newEvent('limits.blocked', data, at)).catch((err: unknown) => logger.warn({ err, ip }, 'limits.blocked not written to the webhook outbox'));
+  });
   const failures = new FailureBlockImpl({
     redis,
     prefix: config.redis.keyPrefix,
     cfg: failed,
-    // limits.blocked: a platform event (it names an address, no tenant), written after the count that blocked;
-    // at most BLOCKED_EVENTS_PER_MINUTE per replica (a client with many addresses causes blocks at will), the
-    // next one saying how many were left out.
-    onBlocked: perMinute(BLOCKED_EVENTS_PER_MINUTE, (suppressed, ip: string, blockSeconds: number) => {
-      const at = new Date();
-      logger.info({ ip, blockSeconds }, 'address blocked for failed authentication attempts');
-      const data = { ip, failures: failed.maxFailures, windowSeconds: failed.windowSeconds, blockSeconds, blockedUntil: new Date(at.getTime() + blockSeconds * 1000).toISOString(), suppressed };
-      webhooks?.enqueue(null, newEvent('limits.blocked', data, at)).catch((err: unknown) => logger.warn({ err, ip }, 'limits.blocked not written to the webhook outbox'));
-    }),
+    // Every block is listed in the console (bounded, RecentBlocks); the events are rate-limited.
+    onBlocked: (ip: string, blockSeconds: number) => {
+      blocks.add(ip, blockSeconds);
+      blockedEvent(ip, blockSeconds);
+    },
   });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
+  // What the process holds, by table, on /metrics (docs/state.md; the soak test reads these).
+  metrics.watchState('cache_untrusted', () => cache.untrusted);
+  metrics.watchState('rate_limit_specs', () => limits.size.specs);
+  metrics.watchState('rate_limit_tenant_windows', () => limits.size.tenantWindows);
+  metrics.watchState('month_counts', () => months.size);
+  metrics.watchState('failure_blocks', () => failures.size.blocked);
+  metrics.watchState('failure_counts', () => failures.size.counting);
+  metrics.watchState('usage_rows', () => usage.size.rows);
+  metrics.watchState('usage_carried', () => usage.size.carried);
+  metrics.watchState('usage_sessions', () => usage.size.sessions);
+  if (slots instanceof MemorySessionSlots) metrics.watchState('session_slots', () => slots.size);
 
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];
@@ -203,7 +233,7 @@ export async function startKeygate(config: Config) {
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix] };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: [config.keys.privatePrefix, config.keys.publicPrefix, SESSION_TOKEN_PREFIX] };
   const handlePublic = createPublicHandler({
     management: lazily('public'),
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
@@ -251,6 +281,7 @@ export async function startKeygate(config: Config) {
       )
     : createServer(handlePublic);
   publicServer.on('upgrade', websockets.handleUpgrade);
+  publicServer.on('clientError', answerClientError);
   // Slow-loris protection without cutting long streams: headers must arrive promptly.
   publicServer.headersTimeout = 20_000;
   publicServer.requestTimeout = 0;
@@ -272,6 +303,8 @@ export async function startKeygate(config: Config) {
       tracing,
       trustedGateways: compileCidrs(config.authz.trustedGateways),
       trustedProxies,
+      xfccFrom,
+      keyPrefixes: identityHeaders.keyPrefixes,
       signingSecret: config.upstream.signingSecret,
       requestBody: config.authz.requestBody,
       websocket: config.authz.websocket,
@@ -279,6 +312,7 @@ export async function startKeygate(config: Config) {
     authzPort = await listenOn(authzServer, config.server.authzPort, config.server.authzHost);
   }
   readiness.set('ready');
+  outboxRegistrar?.start();
   webhookWorker?.start();
   expiryScanner?.start();
 
@@ -325,6 +359,7 @@ export async function startKeygate(config: Config) {
         forwarder.close();
         await expiryScanner?.stop();
         await webhookWorker?.stop();
+        await outboxRegistrar?.stop();
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();

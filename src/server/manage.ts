@@ -5,6 +5,7 @@ import { ApiError } from '../http/errors.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
 import { openStore } from '../store/index.ts';
+import { WebhookOutboxes } from '../webhooks/outbox.ts';
 import { configOrExit } from './main.ts';
 
 // The CLI's management commands (`tenants create`, `keys ...`), loaded only when one of them runs.
@@ -22,7 +23,8 @@ function printCreated(k: CreatedApiKey): void {
 /** Management commands run against the configured store, with the same rules as the APIs. */
 export async function manage(command: string, sub: string | undefined, values: Record<string, string | boolean | undefined>): Promise<boolean> {
   const config = configOrExit();
-  const { store } = await openStore(config);
+  // The CLI's mutations send their events too (read by the replicas' delivery workers).
+  const { store } = await openStore(config, config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null);
   if (store.kind === 'memory') process.stderr.write('keygate: no Redis configured; this command works on an empty in-memory store that vanishes on exit\n');
   const service = new KeyService({
     store,

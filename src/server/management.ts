@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type RequestHandler } from 'express';
-import { adminRouter } from '../api/admin.ts';
+import express, { type Request, type RequestHandler } from 'express';
+import { adminRouter, bearerOperator } from '../api/admin.ts';
+import { createFleetReader } from '../api/fleet.ts';
+import { createOperators, type Operator } from '../api/operators.ts';
+import { consoleRouter } from '../console/router.ts';
+import { ConsoleSessions } from '../console/sessions.ts';
+import type { RecentBlocks } from '../limits/recent-blocks.ts';
+import type { DecisionRing } from '../ops/decision-ring.ts';
 import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.ts';
 import { KeyService } from '../api/key-service.ts';
 import { buildOpenApi } from '../api/openapi.ts';
@@ -31,6 +37,9 @@ export interface ManagementDeps {
   config: Config;
   version: string;
   adminToken: string;
+  /** Decisions per minute (the console's fleet chart) and recently blocked addresses, of this process. */
+  ring: DecisionRing;
+  blocks: RecentBlocks;
   metrics: Metrics;
   logger: Logger;
   access: AccessLog;
@@ -74,7 +83,9 @@ function observe(metrics: Metrics, access: AccessLog): RequestHandler {
  */
 export function createManagement(deps: ManagementDeps): { internal: Handler; public: Handler } {
   const { config, metrics, logger } = deps;
-  let built: { admin: RequestHandler; selfService: RequestHandler } | null = null;
+  // The admin token and the named operators' token digests (admin.tokens): who may call /admin/v1 and /console.
+  const operatorOf = createOperators(deps.adminToken, config.admin.tokens);
+  let built: { admin: RequestHandler; consoleAdmin: (authenticate: (req: Request) => Operator) => RequestHandler; selfService: RequestHandler } | null = null;
   let openapi: object | null = null;
   // The routers need the store: until it is open, /admin/v1 answers 404 as an empty router did.
   const routers = () => {
@@ -86,8 +97,11 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     ready.atShutdown(() => mintAudit.flush());
     const sessionTokens = new SessionTokenService({ signer: ready.tokenSigner, maxTtlSeconds: config.tokens.maxTtlSeconds, audit: mintAudit });
     const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
+    const fleet = createFleetReader({ store, webhooks, ring: deps.ring, blocks: deps.blocks, readiness: () => deps.readiness.report() });
+    const admin = (authenticate: (req: Request) => Operator) => adminRouter({ service, authenticate, logger, fleet, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes, sessionTokens });
     built = {
-      admin: adminRouter({ service, adminToken: deps.adminToken, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes, sessionTokens }),
+      admin: admin(bearerOperator(operatorOf)),
+      consoleAdmin: admin,
       selfService: express.Router().use(...jsonBody(config.server.maxBodyBytes), selfServiceRouter({ service, usage, openapi: () => (openapi ??= buildOpenApi(deps.version)), webhooks, sessionTokens })),
     };
     return built;
@@ -113,6 +127,16 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     if (r) r.admin(req, res, next);
     else next();
   });
+  if (config.console.enabled) {
+    const sessions = new ConsoleSessions({ ttlSeconds: config.console.sessionTtlSeconds, max: config.console.maxSessions });
+    internal.use('/console', consoleRouter({
+      sessions,
+      origins: config.console.origins,
+      operatorOf,
+      adminApi: (authenticate) => routers()?.consoleAdmin(authenticate) ?? null,
+      count: (decision) => metrics.decision(decision, null, 'internal'),
+    }));
+  }
   internal.use(notFound);
   internal.use(errorHandler(logger));
 

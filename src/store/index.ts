@@ -1,11 +1,9 @@
 import type { Config } from '../config/schema.ts';
 import { MemoryStore } from './memory/memory-store.ts';
+import type { OutboxProvider } from './outbox.ts';
 import { createRedisClient, waitReady } from './redis/connect.ts';
 import { RedisStore, type RedisClient } from './redis/redis-store.ts';
 import type { KeyStore } from './types.ts';
-import { MemoryOutbox, MemoryWebhookQueue } from '../webhooks/memory-queue.ts';
-import { RedisWebhookQueue } from '../webhooks/redis-queue.ts';
-import type { WebhookQueue } from '../webhooks/types.ts';
 
 export type { KeyStore } from './types.ts';
 
@@ -14,17 +12,15 @@ export interface OpenedStore {
   /** The main Redis client (rate limiters share it); null for the embedded store. */
   redis: RedisClient | null;
   ready: boolean;
-  /** Webhook delivery state beside the store; null when `webhooks.enabled` is off. */
-  webhooks: WebhookQueue | null;
 }
 
 export const usesRedis = (c: Config): boolean => Boolean(c.redis.url || c.redis.sentinels || c.redis.clusterNodes);
 
-export async function openStore(config: Config): Promise<OpenedStore> {
+/** Opens the configured store; `outbox` (store/outbox.ts) receives the key mutations' events, none when null. */
+export async function openStore(config: Config, outbox: OutboxProvider | null = null): Promise<OpenedStore> {
   if (!usesRedis(config)) {
-    const outbox = config.webhooks.enabled ? new MemoryOutbox() : null;
-    const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, outbox });
-    return { store, redis: null, ready: true, webhooks: outbox ? new MemoryWebhookQueue(outbox) : null };
+    const store = new MemoryStore({ auditMaxEntries: config.audit.maxEntries, refusalWindowSeconds: config.audit.refusalWindowSeconds, outbox: outbox?.memory() ?? null });
+    return { store, redis: null, ready: true };
   }
   const client = createRedisClient(config.redis, 'main');
   const subscriber = createRedisClient(config.redis, 'subscriber');
@@ -37,9 +33,9 @@ export async function openStore(config: Config): Promise<OpenedStore> {
     prefix: config.redis.keyPrefix,
     channel: config.redis.channel,
     auditMaxEntries: config.audit.maxEntries,
-    outboxMaxEntries: config.webhooks.enabled ? config.webhooks.outboxMaxEntries : null,
+    refusalWindowSeconds: config.audit.refusalWindowSeconds,
+    outbox: outbox?.redis(client) ?? null,
   });
   const ready = await waitReady(client, 5_000);
-  const webhooks = config.webhooks.enabled ? new RedisWebhookQueue(client, config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
-  return { store, redis: client, ready, webhooks };
+  return { store, redis: client, ready };
 }

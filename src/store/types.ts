@@ -13,6 +13,12 @@ export interface PageRequest {
 /** One audit-log line, written atomically with the mutation it describes. */
 export type AuditInput = Omit<AuditEntry, 'id' | 'at'>;
 
+/** How long usage counters are kept (Redis: the usage hashes' TTL, renewed by each flush; memory: rows older are dropped). */
+export const USAGE_RETENTION_DAYS = 400;
+
+/** How long repeated refusals of one actor, key and operation collapse into one audit entry (`audit.refusalWindowSeconds`). */
+export const DEFAULT_REFUSAL_WINDOW_SECONDS = 3600;
+
 /** What deleting a tenant records for each of its keys (the audit log goes with the tenant; the event stays). */
 export const tenantDeletedRevocation = (keyId: string, actor: string): AuditInput => ({ action: 'key.revoked', actor, keyId, details: { reason: 'tenant_deleted' } });
 
@@ -82,8 +88,14 @@ export interface KeyStore extends UsageStore {
    * per tenant of its key records and its tenant record.
    */
   refresh(refs: RefreshRef[]): Promise<Array<Verification | null>>;
-  /** An audit line with no mutation beside it (a refused operation); false, and nothing written, without the tenant. */
+  /** An audit line with no mutation beside it; false, and nothing written, without the tenant. */
   appendAudit(tenantId: string, audit: AuditInput): Promise<boolean>;
+  /**
+   * A refused operation, collapsed so that refusals cannot flush the capped audit log: one entry per `group`
+   * (actor, key, operation) and refusal window, replaced by each repeat with its `details.count` and
+   * `details.firstAt` (the first refusal of the window). False, and nothing written, without the tenant.
+   */
+  appendRefusal(tenantId: string, audit: AuditInput, group: string): Promise<boolean>;
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;
 
   /**
@@ -130,6 +142,8 @@ export interface UsageStore {
   readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>>;
   /** Fleet-wide totals for one period. */
   readTotals(period: string): Promise<UsageCounts>;
+  /** Counts of each of `keyIds` (at most 100) in one period, in one read. */
+  readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>>;
   touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void>;
   lastUsed(tenantId: string, keyIds: string[]): Promise<Map<string, string>>;
 }

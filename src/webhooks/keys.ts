@@ -17,3 +17,5 @@ export const healthKey = (p: string): string => `${p}{webhooks}:health`;
 export const leaseKey = (p: string, name: string): string => `${p}{webhooks}:lease:${name}`;
 /** An event sent once (key.expiring, key.expired): the marker sits in the tenant's slot beside its outbox. */
 export const onceKey = (p: string, tenantId: string, marker: string): string => `${p}{${tenantId}}:once:${marker}`;
+/** ZSET event id → when it was fanned out, until its outbox entry is acknowledged (redis-queue.ts addJobs). */
+export const fannedKey = (p: string): string => `${p}{webhooks}:fanned`;

@@ -1,10 +1,20 @@
-import type { OutboxMessage, WebhookEvent } from './events.ts';
+import type { AuditInput } from '../store/types.ts';
+import type { MemoryOutboxPort } from '../store/outbox.ts';
+import { eventOfAudit, type OutboxMessage, type WebhookEvent } from './events.ts';
 import { endpointOfJob, groupOf, type DeadLetter, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookQueue } from './types.ts';
 
 /** Where the embedded store (store/memory) writes webhook events, in the same synchronous step as the mutation. */
-export class MemoryOutbox {
+export class MemoryOutbox implements MemoryOutboxPort {
   readonly #entries: OutboxMessage[] = [];
   #seq = 0;
+
+  eventOf(tenantId: string, audit: AuditInput): WebhookEvent | null {
+    return eventOfAudit(tenantId, audit);
+  }
+
+  append(tenantId: string, event: object): void {
+    this.push(tenantId, event as WebhookEvent);
+  }
 
   push(tenantId: string | null, event: WebhookEvent): void {
     this.#entries.push({ ref: String(++this.#seq), tenantId, event: structuredClone(event) });

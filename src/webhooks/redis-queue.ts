@@ -1,18 +1,36 @@
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { deadKey, dueKey, endpointsKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX } from './keys.ts';
+import { deadKey, dueKey, endpointsKey, fannedKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX } from './keys.ts';
 import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Fairness, Job, WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
 /** Due jobs looked at per job wanted: beyond them, capped endpoints' jobs wait for the next scan. */
 const SCAN_PER_JOB = 8;
+/**
+ * How long an event fanned out is remembered while its outbox entry is not acknowledged: longer than any
+ * failover; an entry still pending after it (a shard down for a day) may be fanned out again (at least once).
+ */
+const FANNED_FOR_MS = 24 * 3_600_000;
 
 // Each script names keys of the `{webhooks}` tag only (one Cluster slot).
 
-/** KEYS: due, jobs. ARGV: now, key1, json1, key2, json2, … */
+/**
+ * KEYS: due, jobs, fanned. ARGV: now, forgetBefore, eventId1, key1, json1, eventId2, key2, json2, …
+ * An event is fanned out once: its id is kept in `fanned` until its outbox entry is acknowledged (ackOutbox), so
+ * an entry fanned out whose acknowledgement failed (its tenant's shard failed over meanwhile), claimed again
+ * later, adds no jobs a second time, even when the first ones were delivered and removed since. Ids older than
+ * forgetBefore are dropped (the bound of the set).
+ */
 const addJobs = `
-for i = 2, #ARGV, 2 do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])
+local fresh = {}
+for i = 3, #ARGV, 3 do
+  local ev = ARGV[i]
+  if fresh[ev] == nil then
+    fresh[ev] = not redis.call('ZSCORE', KEYS[3], ev)
+    if fresh[ev] then redis.call('ZADD', KEYS[3], ARGV[1], ev) end
+  end
+  if fresh[ev] and redis.call('HSETNX', KEYS[2], ARGV[i + 1], ARGV[i + 2]) == 1 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i + 1]) end
 end
 return 1`;
 
@@ -119,7 +137,7 @@ if h.disabledAt and h.disabledAt ~= cjson.null then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
-const SCRIPTS = { startFailing: [1, startFailing], disable: [1, disable], enqueueOnce: [2, enqueueOnce], addJobs: [2, addJobs], takeDue: [3, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
+const SCRIPTS = { startFailing: [1, startFailing], disable: [1, disable], enqueueOnce: [2, enqueueOnce], addJobs: [3, addJobs], takeDue: [3, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
 type Script = keyof typeof SCRIPTS;
 
 /**
@@ -213,7 +231,7 @@ export class RedisWebhookQueue implements WebhookQueue {
 
   async readOutbox(consumer: string, count: number, claimIdleMs: number): Promise<OutboxMessage[]> {
     const owners = await this.#r.smembers(outboxSetKey(this.#p));
-    const per = await Promise.all(owners.map(async (owner) => {
+    const per = await Promise.allSettled(owners.map(async (owner) => {
       const tenantId = owner === PLATFORM_OUTBOX ? null : owner;
       const stream = outboxKey(this.#p, tenantId);
       try {
@@ -228,21 +246,33 @@ export class RedisWebhookQueue implements WebhookQueue {
         throw err;
       }
     }));
-    return per.flat();
+    // Each outbox is in its tenant's slot: one whose shard is failing over is read on a later poll (its entries
+    // wait there), and the others are fanned out meanwhile. Only when none could be read is the poll failed.
+    const read = per.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = per.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed && read.length === 0) throw failed.reason;
+    return read.flat();
   }
 
   /** Acknowledged and removed: a fanned-out entry lives on as its jobs, so the outbox holds only what is pending. */
   async ackOutbox(messages: OutboxMessage[]): Promise<void> {
-    await Promise.all(messages.map(async (m) => {
+    // Every acknowledgement is tried, whichever slots fail; an entry left unacknowledged is claimed and fanned out
+    // again later, and its event's mark in `fanned` (addJobs) keeps that from adding its jobs twice.
+    const done: string[] = [];
+    const acks = await Promise.allSettled(messages.map(async (m) => {
       const stream = outboxKey(this.#p, m.tenantId);
       await this.#r.xack(stream, GROUP, m.ref);
       await this.#r.xdel(stream, m.ref);
+      done.push(m.event.id);
     }));
+    if (done.length) await this.#r.zrem(fannedKey(this.#p), ...done);
+    const failed = acks.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async addJobs(jobs: Job[], now: number): Promise<void> {
     if (!jobs.length) return;
-    await this.#run('addJobs', [dueKey(this.#p), jobsKey(this.#p)], [now, ...jobs.flatMap((j) => [j.key, JSON.stringify(j)])]);
+    await this.#run('addJobs', [dueKey(this.#p), jobsKey(this.#p), fannedKey(this.#p)], [now, now - FANNED_FOR_MS, ...jobs.flatMap((j) => [j.event.id, j.key, JSON.stringify(j)])]);
   }
 
   async takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]> {

@@ -276,6 +276,22 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect((await store.listAudit(gone, { limit: 10, cursor: null })).data).toEqual([]);
   });
 
+  it('collapses repeated refusals of one group into one entry with its count, leaving other entries in place', async () => {
+    const t = tenant();
+    await store.createTenant(t, { ...audit, action: 'tenant.created' });
+    const refused = (operation: string) => ({ action: 'key.access_denied', actor: 'key_a', keyId: 'key_b', details: { operation, permissionsMissing: [] } });
+    for (let i = 0; i < 30; i++) expect(await store.appendRefusal(t.id, refused('read'), 'key_a|key_b|read')).toBe(true);
+    expect(await store.appendRefusal(t.id, refused('rotate'), 'key_a|key_b|rotate')).toBe(true);
+    const log = (await store.listAudit(t.id, { limit: 10, cursor: null })).data;
+    expect(log.map((e) => [e.action, e.details.operation, e.details.count])).toEqual([
+      ['key.access_denied', 'rotate', 1],
+      ['key.access_denied', 'read', 30],
+      ['tenant.created', undefined, undefined],
+    ]);
+    expect(log[1]!.details).toMatchObject({ permissionsMissing: [], firstAt: expect.any(String) });
+    expect(await store.appendRefusal(newTenantId(), refused('read'), 'key_a|key_b|read')).toBe(false);
+  });
+
   it('lists keys and tenants with cursors', async () => {
     const t = tenant(10);
     await store.createTenant(t, audit);
@@ -319,8 +335,11 @@ describe.each(factories)('KeyStore contract: %s', (_name, make) => {
     expect((await store.readUsage(t.id, ['2026-11-22'], 'key_a')).get('2026-11-22')).toEqual(counts({ allowed: 4, denied: 1, sessions: 1, sessionMs: 1_750 }));
     expect((await store.readTotals('2026-11-22')).allowed).toBeGreaterThanOrEqual(6);
     expect((await store.readTotals('2026-11-22')).sessionMs).toBeGreaterThanOrEqual(1_750);
-    await store.touchKeys([{ tenantId: t.id, keyId: 'key_a', at: '2026-11-22T10:00:00.000Z' }]);
-    expect(await store.lastUsed(t.id, ['key_a', 'key_b'])).toEqual(new Map([['key_a', '2026-11-22T10:00:00.000Z']]));
+    // lastUsedAt is kept for keys that exist (a revoked key's goes with it: last-used.bounded.test.ts).
+    const used = key(t.id, `lu${n++}`.padEnd(64, '0'));
+    await store.createKey(used, audit);
+    await store.touchKeys([{ tenantId: t.id, keyId: used.id, at: '2026-11-22T10:00:00.000Z' }, { tenantId: t.id, keyId: 'key_b', at: '2026-11-22T10:00:00.000Z' }]);
+    expect(await store.lastUsed(t.id, [used.id, 'key_b'])).toEqual(new Map([[used.id, '2026-11-22T10:00:00.000Z']]));
   });
 
   it('counts a usage batch once however often it is sent (a retried flush)', async () => {

@@ -60,7 +60,7 @@ describe('monthly quota windows', () => {
     expect(await counter('qa:', id)).toBe('3');
     // A minute later (its count in Redis gone with it), the held request is spent without another count.
     const later = Date.now() + 61_000;
-    await redis.client.del(`qa:rl:m2:${id.key.id}`);
+    await redis.client.del(`qa:rl:m:${id.key.id}`);
     vi.useFakeTimers({ toFake: ['Date'], now: later });
     try {
       const fourth = await limits.consume(id);

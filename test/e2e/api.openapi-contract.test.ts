@@ -110,6 +110,18 @@ describe('the OpenAPI document as a contract', () => {
     expect((await admin.GET('/admin/v1/tenants/{tenantId}', { params: { path: { tenantId } } })).response.status).toBe(200);
     expect((await admin.PATCH('/admin/v1/tenants/{tenantId}', { params: { path: { tenantId } }, body: { name: 'contract co' } })).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/overview')).response.status).toBe(200);
+    // The console's reads (admin API operations like any other).
+    expect((await admin.GET('/admin/v1/whoami')).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/fleet')).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/tenant-search', { params: { query: { q: 'contract' } } })).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/tenant-search', { params: { query: { limit: 0 } } })).response.status).toBe(400);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/summary', { params: { path: { tenantId } } })).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/summary', { params: { path: { tenantId: 'ten_00000000000000000000000000' } } })).response.status).toBe(404);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/usage', { params: { path: { tenantId }, query: { granularity: 'hour' } } })).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/usage', { params: { path: { tenantId }, query: { granularity: 'hour', from: '2020-01-01' } } })).response.status).toBe(400);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/usage', { params: { path: { tenantId: 'ten_00000000000000000000000000' } } })).response.status).toBe(404);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/keys-usage', { params: { path: { tenantId }, query: { period: '2026-11', keyIds: root.id } } })).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/tenants/{tenantId}/keys-usage', { params: { path: { tenantId }, query: { period: '2026-11', keyIds: 'nope' } } })).response.status).toBe(400);
 
     // ---- self-service, with the tenant's first key (`*`) -----------------------------------------------------
     const me = selfService(root.key);
@@ -306,6 +318,12 @@ describe('the OpenAPI document as a contract', () => {
         (await client.DELETE('/admin/v1/tenants/{tenantId}/api-keys/{id}', some)).response.status,
         (await client.POST('/admin/v1/tenants/{tenantId}/api-keys/{id}/rotate', some)).response.status,
         (await client.GET('/admin/v1/overview')).response.status,
+        (await client.GET('/admin/v1/whoami')).response.status,
+        (await client.GET('/admin/v1/fleet')).response.status,
+        (await client.GET('/admin/v1/tenant-search', {})).response.status,
+        (await client.GET('/admin/v1/tenants/{tenantId}/summary', { params: { path: tenant } })).response.status,
+        (await client.GET('/admin/v1/tenants/{tenantId}/usage', { params: { path: tenant } })).response.status,
+        (await client.GET('/admin/v1/tenants/{tenantId}/keys-usage', { params: { path: tenant, query: { period: '2026-11', keyIds: narrowId } } })).response.status,
         (await client.POST('/admin/v1/webhooks', { body: { url: 'https://example.com/' } })).response.status,
         (await client.GET('/admin/v1/webhooks')).response.status,
         (await client.GET('/admin/v1/webhooks/dead-letters')).response.status,

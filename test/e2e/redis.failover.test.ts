@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyFormat } from '../../src/keys/format.ts';
 import { admin, createTenant, self } from '../helpers/api.ts';
@@ -14,6 +16,10 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 const COMMAND_TIMEOUT_MS = 300;
 // Generous: the timeout, plus a loaded two-core machine's scheduling and an upstream round trip.
 const LATENCY_BOUND_MS = COMMAND_TIMEOUT_MS + 1_500;
+// Writes come back within this long after the promotion (under CPU load: in 24 of 25 runs, p95 3.8 s; without
+// keepConnecting in src/store/redis/connect.ts 9 of 19 never did: docs/scaling.md).
+const WRITES_BACK_MS = 5_000;
+const TRACE_DIR = process.env.KEYGATE_TRACE_DIR;
 const format = createKeyFormat({ private: 'kg_sk_', public: 'kg_pk_' });
 
 interface Sample {
@@ -51,7 +57,10 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
       cache: { ttlSeconds: 1, negativeTtlSeconds: 1 },
       usage: { flushIntervalSeconds: 1 },
     };
-    replicas.push(...(await Promise.all([0, 1].map(() => startKeygate({ config, upstream: upstream.url, redisUrl: null })))));
+    // KEYGATE_TRACE_DIR: ioredis's own reconnection and sentinel log (timestamped), and the sentinels' and Redis's
+    // logs, kept in that directory with a timeline of the run (how the recovery stall was found: docs/scaling.md).
+    const env = TRACE_DIR ? { DEBUG: 'ioredis:SentinelConnector,ioredis:FailoverDetector,ioredis:connection,ioredis:AbstractConnector' } : undefined;
+    replicas.push(...(await Promise.all([0, 1].map(() => startKeygate({ config, upstream: upstream.url, redisUrl: null, env })))));
   }, 60_000);
 
   afterAll(async () => {
@@ -104,18 +113,18 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
     promoted.then(() => (promotedAt = Date.now()), (e: unknown) => (promotionFailed = e));
     let writesBackAt = 0;
     const writeLatencies: number[] = [];
+    const attempts: Array<{ at: number; status: number; ms: number }> = [];
     try {
       while (!writesBackAt) {
         const started = performance.now();
         const r = await admin(a, 'POST', `/tenants/${victimTenant}/api-keys`, { permissions: ['calls:read'] });
         writeLatencies.push(performance.now() - started);
+        attempts.push({ at: Date.now(), status: r.status, ms: Math.round(performance.now() - started) });
         if (r.status === 201) writesBackAt = Date.now();
         else expect(r.status).toBe(503);
         if (promotionFailed) throw promotionFailed;
-        // Writes come back once a replica has been promoted (and the client has found it): within a second in most
-        // runs, but on a loaded machine some Sentinel runs took 5–20 s and more (docs/scaling.md, not explained
-        // yet): bounded at 60 s, and a recovery over 5 s is reported with the replicas' warnings and connections.
-        if (promotedAt && Date.now() - promotedAt > 60_000) throw new Error('writes did not come back within 60 s of the promotion');
+        // Writes come back once a replica has been promoted and the client has found it.
+        if (promotedAt && Date.now() - promotedAt > WRITES_BACK_MS) throw new Error(`writes did not come back within ${WRITES_BACK_MS} ms of the promotion`);
         await new Promise((r2) => setTimeout(r2, 100));
       }
       // Keep the loop running a little after recovery.
@@ -123,9 +132,17 @@ describe.each(topologies)('failover on Redis %s', (name, start) => {
     } finally {
       stop = true;
       await loop;
+      if (TRACE_DIR) {
+        const iso = (t: number) => new Date(t).toISOString();
+        writeFileSync(join(TRACE_DIR, 'trace.txt'), [
+          `topology ${name} killedAt ${iso(killedAt)} promotedAt ${promotedAt ? iso(promotedAt) : 'never'} writesBackAt ${writesBackAt ? iso(writesBackAt) : 'never'} afterPromotionMs ${writesBackAt && promotedAt ? writesBackAt - promotedAt : 'never'}`,
+          ...attempts.map((x) => `write ${iso(x.at)} ${x.status} ${x.ms}ms`),
+          '--- replica a', a.output(), '--- replica b', b.output(),
+        ].join('\n'));
+      }
     }
     const promotedAfterMs = await promoted;
-    if (writesBackAt - killedAt > promotedAfterMs + 5_000) {
+    if (writesBackAt - killedAt > promotedAfterMs + 1_000) {
       console.log(`slow write recovery on ${name}: ${writesBackAt - killedAt - promotedAfterMs} ms after the promotion`);
       for (const kg of replicas) console.log(kg.output().split('\n').filter((l) => l.includes('"warn"') || l.includes('Redis connection')).slice(-30).join('\n'));
     }

@@ -106,6 +106,8 @@ export interface RedisTopology {
   client: Redis | Cluster;
   /** The ports of the current masters (one for Sentinel). */
   masters(): Promise<number[]>;
+  /** The port of the master serving `key` (on Sentinel: the master). */
+  masterOf(key: string): Promise<number>;
   /** SIGKILLs the master (on Cluster: the one serving `key`'s slot); resolves once it is dead. */
   killMaster(key?: string): Promise<Failover>;
   /** Starts the killed node again as a replica of the new master and waits until it is in sync. */
@@ -163,6 +165,8 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
       '--cluster-port', String(ports[i + 6]!),
       // A replica takes over however long it was cut off: a test kills masters on purpose.
       '--cluster-replica-validity-factor', '0',
+      // The other shards keep serving while one fails over (keygate's docs recommend this: a failover stays local).
+      '--cluster-require-full-coverage', 'no',
     ], dir);
   });
   await Promise.all(nodes.map((n) => n.start()));
@@ -193,6 +197,13 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
   client.on('error', () => {});
   await new Promise((r) => client.once('ready', r));
 
+  const ownerOf = async (key: string): Promise<{ slot: number; owner: ClusterNodeRow }> => {
+    const slot = Number(await cli(live()[0]!.port, 'CLUSTER', 'KEYSLOT', key));
+    const owner = (await table()).find((r) => isMaster(r) && r.slots.some(([a, b]) => slot >= a && slot <= b));
+    if (!owner) throw new Error(`no master serves slot ${slot}`);
+    return { slot, owner };
+  };
+
   let killed: Node | null = null;
   return {
     kind: 'cluster',
@@ -201,11 +212,11 @@ export async function startRedisCluster(opts: ClusterOptions = {}): Promise<Redi
     async masters() {
       return (await table()).filter(isMaster).map((n) => n.port);
     },
+    async masterOf(key) {
+      return (await ownerOf(key)).owner.port;
+    },
     async killMaster(key = 'any') {
-      const slot = Number(await cli(live()[0]!.port, 'CLUSTER', 'KEYSLOT', key));
-      const rows = await table();
-      const owner = rows.find((r) => isMaster(r) && r.slots.some(([a, b]) => slot >= a && slot <= b));
-      if (!owner) throw new Error(`no master serves slot ${slot}`);
+      const { slot, owner } = await ownerOf(key);
       const victim = nodes.find((n) => n.port === owner.port)!;
       await victim.kill();
       const killedAt = Date.now();
@@ -250,7 +261,8 @@ export async function startRedisSentinel(opts: SentinelOptions = {}): Promise<Re
   const name = 'keygate-test';
   const dir = mkdtempSync(join(tmpdir(), 'keygate-sentinel-'));
   const [p0, p1, ...sentinelPorts] = await freePorts(5);
-  const data = [p0!, p1!].map((port) => new Node(port, ['--port', String(port), ...NODE_ARGS], dir));
+  const trace = (port: number) => (process.env.KEYGATE_TRACE_DIR ? ['--logfile', join(process.env.KEYGATE_TRACE_DIR, `redis-${port}.log`)] : []);
+  const data = [p0!, p1!].map((port) => new Node(port, ['--port', String(port), ...NODE_ARGS, ...trace(port)], dir));
   await data[0]!.start();
   await data[1]!.start(['--replicaof', '127.0.0.1', String(p0)]);
   const sentinels = sentinelPorts.map((port) => {
@@ -264,6 +276,7 @@ export async function startRedisSentinel(opts: SentinelOptions = {}): Promise<Re
       // A failed election is retried after 2 × failover-timeout: 6 s, not the 10 s a 5,000 would give.
       `sentinel failover-timeout ${name} 3000`,
       `sentinel parallel-syncs ${name} 1`,
+      ...(process.env.KEYGATE_TRACE_DIR ? [`logfile ${join(process.env.KEYGATE_TRACE_DIR, `sentinel-${port}.log`)}`, 'loglevel verbose'] : []),
       '',
     ].join('\n'));
     return new Node(port, [file, '--sentinel'], dir);
@@ -303,6 +316,11 @@ export async function startRedisSentinel(opts: SentinelOptions = {}): Promise<Re
     async masters() {
       const m = await master();
       return m === null ? [] : [m];
+    },
+    async masterOf() {
+      const m = await master();
+      if (m === null) throw new Error('no sentinel names a master');
+      return m;
     },
     async killMaster() {
       const before = await master();

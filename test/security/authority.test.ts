@@ -154,7 +154,7 @@ describe('a narrow key has no authority over a wider key', () => {
     expect(denied).toEqual([
       expect.objectContaining({ actor: writer.id, keyId: root.id, details: expect.objectContaining({ operation: 'rotate', permissionsMissing: ['*'] }) }),
       expect.objectContaining({ actor: writer.id, keyId: root.id, details: expect.objectContaining({ operation: 'update', permissionsMissing: ['*'] }) }),
-      expect.objectContaining({ actor: reader.id, keyId: deleter.id, details: { operation: 'read', permissionsMissing: ['api-keys:delete', 'api-keys:write'] } }),
+      expect.objectContaining({ actor: reader.id, keyId: deleter.id, details: { operation: 'read', permissionsMissing: ['api-keys:delete', 'api-keys:write'], count: 1, firstAt: expect.any(String) } }),
       expect.objectContaining({ actor: deleter.id, keyId: root.id, details: expect.objectContaining({ operation: 'revoke', permissionsMissing: ['*'] }) }),
     ]);
   });

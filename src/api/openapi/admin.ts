@@ -1,4 +1,4 @@
-import { pageQuery } from '../schemas.ts';
+import { keysUsageQuery, pageQuery, tenantSearchQuery, usageQuery } from '../schemas.ts';
 import { adminErrors, errorResponse, json, queryParameters, ref, security } from './components.ts';
 import { keyPaths } from './keys.ts';
 import { webhookPaths } from './webhooks.ts';
@@ -89,6 +89,68 @@ export function adminPaths() {
     },
     ...keyPaths('admin', '/admin/v1/tenants/{tenantId}/api-keys', INTERNAL_SERVER),
     ...webhookPaths('admin', '/admin/v1/webhooks', INTERNAL_SERVER),
+    '/admin/v1/tenant-search': {
+      servers: INTERNAL_SERVER,
+      get: {
+        ...op,
+        operationId: 'adminSearchTenants',
+        summary: 'Tenants whose name or id contains `q` (case-insensitive), with their key counts',
+        description: 'Reads at most 20,000 tenants (`truncated` says when it stopped there); without `q`, the first tenants.',
+        parameters: queryParameters(tenantSearchQuery),
+        responses: { 200: { description: 'Matching tenants', ...json(ref('schemas', 'TenantSearch')) }, ...adminErrors({ query: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}/summary': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      get: {
+        ...op,
+        operationId: 'adminGetTenantSummary',
+        summary: 'A tenant with its plan and key count',
+        responses: { 200: { description: 'The tenant, its plan, its key count', ...json(ref('schemas', 'TenantSummary')) }, ...adminErrors({ addressed: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}/usage': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      get: {
+        ...op,
+        operationId: 'adminGetTenantUsage',
+        summary: "A tenant's (or, with keyId, one key's) requests and sessions per hour, day or month",
+        description: 'Hours: at most 14 days (kept 15 days), default the last 7 days ending with the current hour. Days: at most 366, default 30. Months: at most 60, default 12.',
+        parameters: queryParameters(usageQuery),
+        responses: { 200: { description: 'Usage rows, oldest first', ...json(ref('schemas', 'UsageReport')) }, ...adminErrors({ query: true, addressed: true }) },
+      },
+    },
+    '/admin/v1/tenants/{tenantId}/keys-usage': {
+      servers: INTERNAL_SERVER,
+      parameters: tenant,
+      get: {
+        ...op,
+        operationId: 'adminGetKeysUsage',
+        summary: "Usage of up to 100 of a tenant's keys in one day or month (the console's quota-use column)",
+        parameters: queryParameters(keysUsageQuery),
+        responses: { 200: { description: 'One row per key id asked for, in the order asked', ...json(ref('schemas', 'KeysUsage')) }, ...adminErrors({ query: true, addressed: true }) },
+      },
+    },
+    '/admin/v1/whoami': {
+      servers: INTERNAL_SERVER,
+      get: {
+        ...op,
+        operationId: 'adminWhoAmI',
+        summary: 'The calling operator and its role',
+        responses: { 200: { description: 'The operator', ...json(ref('schemas', 'Operator')) }, ...adminErrors({}) },
+      },
+    },
+    '/admin/v1/fleet': {
+      servers: INTERNAL_SERVER,
+      get: {
+        ...op,
+        operationId: 'adminGetFleet',
+        summary: "The console's fleet view: decisions per minute, top tenants, blocked addresses, webhook health, Redis",
+        responses: { 200: { description: 'The fleet', ...json(ref('schemas', 'Fleet')) }, ...adminErrors({}) },
+      },
+    },
     '/admin/v1/overview': {
       servers: INTERNAL_SERVER,
       get: {

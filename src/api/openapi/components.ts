@@ -24,6 +24,7 @@ function responseSchemas(): Record<string, Json> {
   const schemas = [
     s.apiKeySchema, s.createdApiKeySchema, s.apiKeyPageSchema, s.tenantSchema, s.tenantPageSchema, s.createdTenantSchema,
     s.tenantSummarySchema, s.planSchema, s.auditEntryPageSchema, s.usageReportSchema, s.overviewSchema, s.errorSchema,
+    s.operatorSchema, s.tenantSearchSchema, s.fleetSchema, s.keysUsageSchema,
     s.sessionTokenSchema, s.mintedSessionTokenSchema,
     ...wh.webhookResponseSchemas,
   ];
@@ -120,6 +121,8 @@ export function adminErrors(o: ErrorsOf): Json {
   return {
     400: errorResponse(o.body || o.query ? ['validation_error', 'malformed_request'] : ['malformed_request']),
     401: ref('responses', 'AdminUnauthorized'),
+    // A `read` operator (admin.tokens) calling anything but GET or HEAD.
+    403: errorResponse(['insufficient_permissions']),
     ...(o.addressed ? { 404: ref('responses', 'NotFound') } : {}),
     ...(o.conflict ? { 409: errorResponse(o.conflict) } : {}),
     ...(o.body ? { 413: ref('responses', 'PayloadTooLarge') } : {}),
@@ -138,7 +141,7 @@ export function components(): Json {
     securitySchemes: {
       apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: "The caller's own API key" },
       bearerApiKey: { type: 'http', scheme: 'bearer', description: "The caller's own API key as `Authorization: Bearer <key>`" },
-      adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (`admin.token`), internal listener only' },
+      adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (`admin.token`) or a named operator token (`admin.tokens`; role `read`: GET and HEAD only), internal listener only. The console at /console calls the same operations under /console/api/admin/v1 with its session cookie instead (docs/console.md).' },
     },
     schemas: responseSchemas(),
     requestBodies: {

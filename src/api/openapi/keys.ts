@@ -23,7 +23,7 @@ export function keyPaths(api: Api, base: string, server: object[]) {
         ...op,
         operationId: id('createApiKey'),
         summary: 'Create an API key',
-        description: `Permissions must be covered by the caller's; omitted, they are the caller's.${needs('api-keys:write')}`,
+        description: `Permissions must be covered by the caller's; omitted, they are the caller's. A key made by a key counts its requests and session minutes against every monthly quota of its creator chain too (its creator's, that creator's creator's, …), so a child cannot create quota; a key already at the end of a chain of 8 creators with quotas cannot create keys (409 \`key_limit_reached\`).${needs('api-keys:write')}`,
         parameters: scope,
         requestBody: ref('requestBodies', 'CreateApiKey'),
         responses: { 201: created('The key; `key` is shown only here'), ...errors({ body: true, addressed: admin, conflict: ['key_limit_reached'] }) },

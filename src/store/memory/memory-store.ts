@@ -3,14 +3,18 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
-import { eventOfAudit } from '../../webhooks/events.ts';
-import type { MemoryOutbox } from '../../webhooks/memory-queue.ts';
+import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
+import type { MemoryOutboxPort } from '../outbox.ts';
+
+/** Hourly usage is kept 15 days, as on Redis (the console charts 14). */
+const HOURLY_KEEP_MS = 15 * 86_400_000;
 
 interface TenantState {
   tenant: Tenant;
   keys: Map<string, StoredKey>;
   audit: AuditEntry[];
+  /** The refusal window's collapsed refusals by group (appendRefusal); emptied when a new window begins. */
+  refusals: { window: number; byGroup: Map<string, { id: string; count: number; firstAt: string }> };
 }
 
 /**
@@ -26,21 +30,26 @@ export class MemoryStore implements KeyStore {
   readonly #auditMax: number;
   /** "<tenantId>|<period>|<keyId or *>" → counts; "|<period>|" → fleet totals. */
   readonly #usage = new Map<string, UsageCounts>();
+  /** Hourly entries by hour (`tenantId|keyId` and `tenantId|*`), so hours older than HOURLY_KEEP_MS are removed. */
+  readonly #hours = new Map<string, Set<string>>();
   readonly #lastUsed = new Map<string, string>();
   /** The last usage batch counted, by writer. */
   readonly #usageSeq = new Map<string, number>();
 
-  /** Where webhook events go (issue 17), in the same synchronous step as the mutation's audit line. */
-  readonly #outbox: MemoryOutbox | null;
+  /** Where a mutation's event goes (store/outbox.ts), in the same synchronous step as its audit line. */
+  readonly #outbox: MemoryOutboxPort | null;
 
-  constructor(opts: { auditMaxEntries: number; outbox?: MemoryOutbox | null }) {
+  readonly #refusalWindowMs: number;
+
+  constructor(opts: { auditMaxEntries: number; refusalWindowSeconds?: number; outbox?: MemoryOutboxPort | null }) {
     this.#auditMax = opts.auditMaxEntries;
+    this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
     this.#outbox = opts.outbox ?? null;
   }
 
   #audit(state: TenantState, input: AuditInput): void {
-    const event = this.#outbox ? eventOfAudit(state.tenant.id, input) : null;
-    if (event) this.#outbox!.push(state.tenant.id, event);
+    const event = this.#outbox?.eventOf(state.tenant.id, input) ?? null;
+    if (event) this.#outbox!.append(state.tenant.id, event);
     state.audit.push({ id: newAuditId(), at: new Date().toISOString(), ...structuredClone(input) });
     if (state.audit.length > this.#auditMax) state.audit.splice(0, state.audit.length - this.#auditMax);
   }
@@ -50,7 +59,7 @@ export class MemoryStore implements KeyStore {
   }
 
   async createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
-    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [] };
+    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [], refusals: { window: 0, byGroup: new Map() } };
     this.#tenants.set(tenant.id, state);
     this.#audit(state, audit);
   }
@@ -81,6 +90,7 @@ export class MemoryStore implements KeyStore {
     if (!state) return false;
     for (const key of state.keys.values()) {
       for (const h of key.hashes) this.#byHash.delete(h.hash);
+      this.#lastUsed.delete(key.id);
       this.#audit(state, tenantDeletedRevocation(key.id, actor));
     }
     this.#tenants.delete(id);
@@ -130,6 +140,7 @@ export class MemoryStore implements KeyStore {
     if (!state || !key) return false;
     for (const h of key.hashes) this.#byHash.delete(h.hash);
     state.keys.delete(keyId);
+    this.#lastUsed.delete(keyId);
     this.#audit(state, audit);
     this.#publish(keyEvent(key));
     return true;
@@ -175,6 +186,29 @@ export class MemoryStore implements KeyStore {
     return true;
   }
 
+  async appendRefusal(tenantId: string, audit: AuditInput, group: string): Promise<boolean> {
+    const state = this.#tenants.get(tenantId);
+    if (!state) return false;
+    // As the Redis script: one entry per group and window, appended again with its count at each repeat.
+    const now = Date.now();
+    const window = Math.floor(now / this.#refusalWindowMs);
+    const refusals = state.refusals;
+    if (refusals.window !== window) refusals.byGroup.clear();
+    refusals.window = window;
+    const prev = refusals.byGroup.get(group);
+    if (prev) {
+      const at = state.audit.findIndex((e) => e.id === prev.id);
+      if (at >= 0) state.audit.splice(at, 1);
+    }
+    const count = (prev?.count ?? 0) + 1;
+    const firstAt = prev?.firstAt ?? new Date(now).toISOString();
+    const entry = { id: newAuditId(), at: new Date(now).toISOString(), ...structuredClone(audit), details: { ...structuredClone(audit.details), count, firstAt } };
+    state.audit.push(entry);
+    if (state.audit.length > this.#auditMax) state.audit.splice(0, state.audit.length - this.#auditMax);
+    refusals.byGroup.set(group, { id: entry.id, count, firstAt });
+    return true;
+  }
+
   async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     // Newest first; ids are ULIDs, so a reversed sort is time order.
     const entries = [...(this.#tenants.get(tenantId)?.audit ?? [])].reverse();
@@ -190,18 +224,56 @@ export class MemoryStore implements KeyStore {
     this.#usage.set(id, row);
   }
 
+  /**
+   * Usage rows live as long as Redis keeps its usage hashes (USAGE_RETENTION_DAYS); older periods are dropped once
+   * a day, so the rows are bounded by the keys used per day over that time, not by uptime.
+   */
+  #prunedOn = '';
+
+  #pruneUsage(now: number): void {
+    const today = new Date(now).toISOString().slice(0, 10);
+    if (today === this.#prunedOn) return;
+    this.#prunedOn = today;
+    const oldestDay = new Date(now - USAGE_RETENTION_DAYS * 86_400_000).toISOString().slice(0, 10);
+    const oldestMonth = oldestDay.slice(0, 7);
+    for (const id of this.#usage.keys()) {
+      const period = id.split('|')[1]!;
+      if (period.length === 10 ? period < oldestDay : period < oldestMonth) this.#usage.delete(id);
+    }
+  }
+
   async addUsage(batch: UsageBatch): Promise<void> {
     if ((this.#usageSeq.get(batch.writer) ?? 0) >= batch.seq) return;
     this.#usageSeq.set(batch.writer, batch.seq);
+    this.#pruneUsage(Date.now());
     for (const d of batch.deltas) {
       this.#bump(`${d.tenantId}|${d.period}|${d.keyId}`, d.counts);
       this.#bump(`${d.tenantId}|${d.period}|*`, d.counts);
-      this.#bump(`|${d.period}|`, d.counts);
+      // Hours: per tenant and key only, and forgotten after HOURLY_KEEP_MS (as Redis expires them).
+      if (d.period.length === 13) this.#hourEntries(d.period).add(d.tenantId, d.keyId);
+      else this.#bump(`|${d.period}|`, d.counts);
     }
+    const oldest = new Date(Date.now() - HOURLY_KEEP_MS).toISOString().slice(0, 13);
+    for (const [hour, entries] of this.#hours) {
+      if (hour >= oldest) continue;
+      for (const id of entries) this.#usage.delete(`${id.slice(0, id.indexOf('|'))}|${hour}|${id.slice(id.indexOf('|') + 1)}`);
+      this.#hours.delete(hour);
+    }
+  }
+
+  #hourEntries(hour: string): { add(tenantId: string, keyId: string): void } {
+    let entries = this.#hours.get(hour);
+    if (!entries) this.#hours.set(hour, (entries = new Set()));
+    const set = entries;
+    return { add: (tenantId, keyId) => void set.add(`${tenantId}|${keyId}`).add(`${tenantId}|*`) };
   }
 
   async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
     return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zeroCounts()) }]));
+  }
+
+  async readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
+    return new Map(keyIds.map((k) => [k, { ...(this.#usage.get(`${tenantId}|${period}|${k}`) ?? zeroCounts()) }]));
   }
 
   async readTotals(period: string): Promise<UsageCounts> {
@@ -209,7 +281,8 @@ export class MemoryStore implements KeyStore {
   }
 
   async touchKeys(lastUsed: Array<{ tenantId: string; keyId: string; at: string }>): Promise<void> {
-    for (const u of lastUsed) this.#lastUsed.set(u.keyId, u.at);
+    // Only keys that still exist (as the Redis script): a revoked key's entry goes with it.
+    for (const u of lastUsed) if (this.#tenants.get(u.tenantId)?.keys.has(u.keyId)) this.#lastUsed.set(u.keyId, u.at);
   }
 
   async lastUsed(_tenantId: string, keyIds: string[]): Promise<Map<string, string>> {

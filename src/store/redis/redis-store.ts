@@ -4,9 +4,9 @@ import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, rotatedHashes } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
-import { tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
-import { eventOfAudit } from '../../webhooks/events.ts';
-import { outboxKey, outboxSetKey } from '../../webhooks/keys.ts';
+import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
+import type { RedisOutboxPort } from '../outbox.ts';
+import { closeRedisClient } from './connect.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -18,18 +18,36 @@ export interface RedisStoreOptions {
   prefix: string;
   channel: string;
   auditMaxEntries: number;
-  /** Write webhook events to each tenant's outbox (issue 17): the cap of an outbox stream; null: no outbox. */
-  outboxMaxEntries?: number | null;
+  /** Repeated refusals of one actor, key and operation within this many seconds are one audit entry. */
+  refusalWindowSeconds?: number;
+  /** Where mutations' events go (store/outbox.ts): a stream in each tenant's slot; null: none are written. */
+  outbox?: RedisOutboxPort | null;
 }
 
-const CAS_ATTEMPTS = 8;
+/**
+ * Writers racing on one record each lose the compare-and-set to another; the loser reads and tries again after a
+ * random wait (full jitter, growing from CAS_BACKOFF_MS to CAS_BACKOFF_MAX_MS), so that the racers spread out
+ * instead of colliding again, until CAS_DEADLINE_MS have passed. Contention is not an outage: a fixed 8 attempts
+ * answered 133 of 400 PATCHes from 16 concurrent writers 503; only a record still contended after the deadline
+ * (far beyond any measured race) is.
+ */
+const CAS_DEADLINE_MS = 5_000;
+const CAS_BACKOFF_MS = 2;
+const CAS_BACKOFF_MAX_MS = 100;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 /** Keys per MGET of a cache refresh: a few hundred KB per reply at most. */
 const MGET_CHUNK = 500;
 /** How long ioredis takes, at most, to subscribe again on another Cluster node after losing one; and how long
  *  keygate waits before sending a SUBSCRIBE that failed again. */
 const CLUSTER_RESUBSCRIBE_MS = 1_000;
 // Usage counters are kept for about 13 months, enough for a year of monthly reports.
-const USAGE_TTL_SECONDS = 400 * 86_400;
+const USAGE_TTL_SECONDS = USAGE_RETENTION_DAYS * 86_400;
+/**
+ * Hourly hashes (`u:<YYYY-MM-DDTHH>`) live 15 days: the 14 days the console charts, and a day's margin so the
+ * oldest charted hour is never half-expired. The hourly series is per tenant and key only (no fleet totals).
+ */
+const HOURLY_USAGE_TTL_SECONDS = 15 * 86_400;
+const isHour = (period: string): boolean => period.length === 13;
 
 /** Counts from HMGET replies in USAGE_FIELDS order. */
 function countsOf(values: Array<string | null>): UsageCounts {
@@ -84,15 +102,16 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:keys           → ZSET of key ids (lex order = creation order, ids are ULIDs)
  *   p {ten}:k:<keyId>      → StoredKey JSON
  *   p {ten}:audit          → capped STREAM of audit entries
+ *   p {ten}:refusals       → HASH: this refusal window's collapsed refusals (appendRefusal), expires with the window
  *   p tenants              → ZSET of tenant ids (single-key commands only)
- *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per day YYYY-MM-DD and month YYYY-MM; fields:
+ *   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per hour YYYY-MM-DDTHH, day YYYY-MM-DD and month YYYY-MM; fields:
  *                            the request outcomes, `sessions` opened and `sessionMs` of session time),
  *                            plus "~w:<writer>" → the last batch of that writer counted
  *   p u:<period>           → HASH "<field>" → count (fleet totals; single-key script), "~w:<writer>" likewise
  *   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
- *   p {ten}:outbox         → STREAM of webhook events (consumer group `delivery`; webhooks/redis-queue.ts)
+ *   p {ten}:outbox         → STREAM of webhook events (store/outbox.ts; its name comes from the outbox port)
  * Every multi-key command and script names keys of one tenant only; nothing else is multi-key on Cluster.
  */
 export class RedisStore implements KeyStore {
@@ -102,7 +121,8 @@ export class RedisStore implements KeyStore {
   readonly #p: string;
   readonly #channel: string;
   readonly #auditMax: string;
-  readonly #outboxMax: number | null;
+  readonly #refusalWindowMs: number;
+  readonly #outbox: RedisOutboxPort | null;
   /** This process's own subscribers: its mutations reach them before the mutation resolves. */
   readonly #local: Array<(event: StoreEvent) => void> = [];
   /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
@@ -115,7 +135,8 @@ export class RedisStore implements KeyStore {
     this.#p = opts.prefix;
     this.#channel = opts.channel;
     this.#auditMax = String(opts.auditMaxEntries);
-    this.#outboxMax = opts.outboxMaxEntries ?? null;
+    this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
+    this.#outbox = opts.outbox ?? null;
     for (const [name, lua] of Object.entries(scripts)) {
       this.#r.defineCommand(`kg_${name}`, { numberOfKeys: scriptKeyCounts[name as ScriptName], lua });
     }
@@ -131,22 +152,22 @@ export class RedisStore implements KeyStore {
   #keys = (tenantId: string) => `${this.#p}{${tenantId}}:keys`;
   #k = (tenantId: string, keyId: string) => `${this.#p}{${tenantId}}:k:${keyId}`;
   #audit = (tenantId: string) => `${this.#p}{${tenantId}}:audit`;
+  #refusals = (tenantId: string) => `${this.#p}{${tenantId}}:refusals`;
   #tenants = () => `${this.#p}tenants`;
   #usage = (tenantId: string, period: string) => `${this.#p}{${tenantId}}:u:${period}`;
   #totals = (period: string) => `${this.#p}u:${period}`;
   #lastUsed = (tenantId: string) => `${this.#p}{${tenantId}}:lu`;
-  #outbox = (tenantId: string) => outboxKey(this.#p, tenantId);
+  /** The tenant's outbox stream, named in every mutation script (a placeholder in its slot when there is none). */
+  #outboxKey = (tenantId: string) => this.#outbox?.streamKey(tenantId) ?? this.#audit(tenantId);
 
   /**
-   * The webhook event of a mutation, as the script's ARGV: the event JSON ('' for none) and the outbox cap. The
-   * tenant is named in the set of outboxes the delivery worker reads BEFORE the script writes (single-key
-   * command; its own slot): an event is never in an outbox the workers do not know of.
+   * A mutation's event, as the script's ARGV: the event JSON ('' for none) and the outbox cap. Nothing is written
+   * outside the tenant's slot for it: the tenant's outbox was made known to the delivery side when the tenant
+   * was created (store/outbox.ts), so a failover of any other shard does not stop this mutation.
    */
-  async #webhookArgs(tenantId: string, audit: AuditInput | null): Promise<[string, number]> {
-    const event = this.#outboxMax !== null && audit ? eventOfAudit(tenantId, audit) : null;
-    if (!event) return ['', 0];
-    await this.#r.sadd(outboxSetKey(this.#p), tenantId);
-    return [JSON.stringify(event), this.#outboxMax!];
+  #eventArgs(tenantId: string, audit: AuditInput | null): [string, number] {
+    const event = this.#outbox && audit ? this.#outbox.eventOf(tenantId, audit) : null;
+    return event ? [JSON.stringify(event), this.#outbox!.maxEntries] : ['', 0];
   }
 
   #auditJson(input: AuditInput): string {
@@ -174,6 +195,8 @@ export class RedisStore implements KeyStore {
 
   createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
     return named('createTenant', (async () => {
+      // Its outbox is known to the delivery side before any mutation of the tenant can write to it.
+      if (this.#outbox) await this.#outbox.register(tenant.id);
       await this.#run('createTenant', [this.#t(tenant.id), this.#audit(tenant.id)], [JSON.stringify(tenant), this.#auditJson(audit), this.#auditMax]);
       await this.#r.zadd(this.#tenants(), 0, tenant.id);
     })());
@@ -205,9 +228,14 @@ export class RedisStore implements KeyStore {
     return { ids: pageIds, nextCursor: more ? (pageIds.at(-1) ?? null) : null };
   }
 
-  /** Read-modify-write with a Lua compare-and-set, retried while another writer got there first. */
+  /** Read-modify-write with a Lua compare-and-set, retried with backoff and jitter while another writer got there first. */
   async #casUpdate<T>(tenantId: string, recordKey: string, update: Updater<T>, audit: AuditInput, event: (current: T) => StoreEvent, before?: (current: T, next: T) => Promise<void>): Promise<T | null> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+    const deadline = Date.now() + CAS_DEADLINE_MS;
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0) {
+        if (Date.now() >= deadline) break;
+        await pause(Math.random() * Math.min(CAS_BACKOFF_MAX_MS, CAS_BACKOFF_MS * 2 ** attempt));
+      }
       const raw = await this.#r.get(recordKey);
       if (raw === null) return null;
       const current = JSON.parse(raw) as T;
@@ -215,8 +243,8 @@ export class RedisStore implements KeyStore {
       if (next === null) return current;
       if (before) await before(current, next);
       const changed = event(current);
-      const hook = await this.#webhookArgs(tenantId, audit);
-      const ok = await this.#run('compareAndSet', [recordKey, this.#audit(tenantId), this.#outbox(tenantId)], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed), ...hook]);
+      const hook = this.#eventArgs(tenantId, audit);
+      const ok = await this.#run('compareAndSet', [recordKey, this.#audit(tenantId), this.#outboxKey(tenantId)], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed), ...hook]);
       if (ok === 1) {
         this.#evictHere(changed);
         return next;
@@ -245,7 +273,7 @@ export class RedisStore implements KeyStore {
       const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
       for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
       // One tenant's keys: one slot.
-      await this.#r.del(this.#keys(id), this.#audit(id), this.#lastUsed(id));
+      await this.#r.del(this.#keys(id), this.#audit(id), this.#refusals(id), this.#lastUsed(id));
       await this.#r.zrem(this.#tenants(), id);
       return true;
     })());
@@ -254,8 +282,8 @@ export class RedisStore implements KeyStore {
   createKey(key: StoredKey, audit: AuditInput): Promise<CreateKeyResult> {
     return named('createKey', (async (): Promise<CreateKeyResult> => {
       const t = key.tenantId;
-      const hook = await this.#webhookArgs(t, audit);
-      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t), this.#outbox(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax, ...hook]);
+      const hook = this.#eventArgs(t, audit);
+      const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t), this.#outboxKey(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax, ...hook]);
       if (res === -1) return 'no_tenant';
       if (res === 0) return 'limit';
       // The verification record is written last: until then the key exists but cannot be used.
@@ -300,8 +328,8 @@ export class RedisStore implements KeyStore {
     try {
       // Verification records first: whatever happens after this line, the key no longer verifies.
       await this.#dropVerifications(key.hashes.map((h) => h.hash));
-      const hook = await this.#webhookArgs(tenantId, audit);
-      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outbox(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
+      const hook = this.#eventArgs(tenantId, audit);
+      const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outboxKey(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
       return res === 1;
     } finally {
       // Also when a later step failed: the records may be gone already, and a reload costs one lookup.
@@ -401,6 +429,19 @@ export class RedisStore implements KeyStore {
     return (await this.#run('appendAudit', [this.#t(tenantId), this.#audit(tenantId)], [this.#auditJson(audit), this.#auditMax])) === 1;
   }
 
+  appendRefusal(tenantId: string, audit: AuditInput, group: string): Promise<boolean> {
+    return named('appendRefusal', (async () => {
+      const now = Date.now();
+      const window = Math.floor(now / this.#refusalWindowMs);
+      // The entry as JSON up to its count, which the script appends (with the window's first refusal time).
+      const json = JSON.stringify({ id: newAuditId(), at: new Date(now).toISOString(), ...audit, details: { ...audit.details, count: 0 } });
+      const head = json.slice(0, -'0}}'.length);
+      const keys = [this.#t(tenantId), this.#audit(tenantId), this.#refusals(tenantId)];
+      const args = [head, this.#auditMax, group, String(window), new Date(now).toISOString(), String((window + 1) * this.#refusalWindowMs)];
+      return (await this.#run('appendRefusal', keys, args)) === 1;
+    })());
+  }
+
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     return named('listAudit', (async () => {
       const end = page.cursor === null ? '+' : `(${page.cursor}`;
@@ -423,30 +464,30 @@ export class RedisStore implements KeyStore {
     // The tenant's own total (`*:<field>`) is summed here and sent once per hash, in its first call, rather than
     // incremented beside every key's field (that was half of a flush's HINCRBYs inside Redis).
     const writerField = `~w:${writer}`;
-    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number> }>();
+    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number>; ttl: number }>();
     const totals = new Map<string, UsageCounts>();
     for (const d of deltas) {
       const key = this.#usage(d.tenantId, d.period);
       let hash = perHash.get(key);
-      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [] }));
-      let total = totals.get(d.period);
-      if (!total) totals.set(d.period, (total = zeroCounts()));
+      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [], ttl: isHour(d.period) ? HOURLY_USAGE_TTL_SECONDS : USAGE_TTL_SECONDS }));
+      let total = isHour(d.period) ? null : totals.get(d.period);
+      if (total === undefined) totals.set(d.period, (total = zeroCounts()));
       for (const field of USAGE_FIELDS) {
         const n = d.counts[field];
         if (n === 0) continue;
         hash.fields.push(`${d.keyId}:${field}`, n);
         hash.tenant[field] += n;
-        total[field] += n;
+        if (total) total[field] += n;
       }
     }
     const CHUNK = 2_000; // arguments (1,000 field/increment pairs) per call
     // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches). A retried batch has
     // the same deltas, so the same chunks.
     const chunkSeq = (c: number) => seq * 1_000_000 + c;
-    for (const [key, { tenant, fields: keyFields }] of perHash) {
+    for (const [key, { tenant, fields: keyFields, ttl }] of perHash) {
       const fields = [...USAGE_FIELDS.flatMap((f) => (tenant[f] === 0 ? [] : [`*:${f}`, tenant[f]])), ...keyFields];
       for (let i = 0; i < fields.length; i += CHUNK) {
-        await this.#run('incrementFields', [key], [USAGE_TTL_SECONDS, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
+        await this.#run('incrementFields', [key], [ttl, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
       }
     }
     for (const [period, t] of totals) {
@@ -459,6 +500,15 @@ export class RedisStore implements KeyStore {
     return named('readUsage', (async () => {
       const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
       return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
+    })());
+  }
+
+  readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
+    return named('readKeysUsage', (async () => {
+      if (keyIds.length === 0) return new Map<string, UsageCounts>();
+      const values = await this.#r.hmget(this.#usage(tenantId, period), ...keyIds.flatMap((k) => USAGE_FIELDS.map((f) => `${k}:${f}`)));
+      const width = USAGE_FIELDS.length;
+      return new Map(keyIds.map((k, i) => [k, countsOf(values.slice(i * width, (i + 1) * width))]));
     })());
   }
 
@@ -475,7 +525,8 @@ export class RedisStore implements KeyStore {
     }
     return named('touchKeys', (async () => {
       for (const [tenantId, pairs] of perTenant) {
-        for (let i = 0; i < pairs.length; i += 2_000) await this.#r.hset(this.#lastUsed(tenantId), ...pairs.slice(i, i + 2_000));
+        // Only keys that still exist are written, and revoked keys' fields are dropped (scripts.ts, touchKeys).
+        for (let i = 0; i < pairs.length; i += 2_000) await this.#run('touchKeys', [this.#lastUsed(tenantId), this.#keys(tenantId)], pairs.slice(i, i + 2_000));
       }
     })());
   }
@@ -548,6 +599,6 @@ export class RedisStore implements KeyStore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([this.#r.quit(), this.#sub.quit()]);
+    await Promise.allSettled([closeRedisClient(this.#r), closeRedisClient(this.#sub)]);
   }
 }

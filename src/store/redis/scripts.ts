@@ -47,6 +47,51 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
 return 1`;
 
 /**
+ * KEYS: tenant, audit, refusals. ARGV: entryJson (ending in `"count":`), auditMax, group, window, nowIso, windowEndMs.
+ * → 1 | 0 (no tenant). Repeated refusals of one group (actor, key, operation) in one window are one audit entry:
+ * each repeat deletes the window's entry and appends it again with the count, so a flood of refusals holds one
+ * place in the capped stream instead of evicting lifecycle records. `refusals` (a hash group → "window|entry id|
+ * count|first at") lives until the window ends, so it holds at most the groups refused in one window.
+ */
+export const appendRefusal = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local count, firstAt = 1, ARGV[5]
+local prev = redis.call('HGET', KEYS[3], ARGV[3])
+if prev then
+  local w, id, n, at = string.match(prev, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  if w == ARGV[4] then
+    count = tonumber(n) + 1
+    firstAt = at
+    redis.call('XDEL', KEYS[2], id)
+  end
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1] .. count .. ',"firstAt":"' .. firstAt .. '"}}')
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4] .. '|' .. id .. '|' .. count .. '|' .. firstAt)
+redis.call('PEXPIREAT', KEYS[3], ARGV[6])
+return 1`;
+
+/**
+ * KEYS: lastUsed hash, keyset. ARGV: keyId1, at1, keyId2, at2, … → fields written.
+ * lastUsedAt of the tenant's keys: only a key still in the keyset is written, and when the hash holds more fields
+ * than the tenant has keys (keys revoked since), the fields of keys no longer there are removed, so the hash is
+ * bounded by the tenant's keys however many are minted and revoked.
+ */
+export const touchKeys = `
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    n = n + 1
+  end
+end
+if redis.call('HLEN', KEYS[1]) > redis.call('ZCARD', KEYS[2]) then
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if not redis.call('ZSCORE', KEYS[2], id) then redis.call('HDEL', KEYS[1], id) end
+  end
+end
+return n`;
+
+/**
  * KEYS: hash. ARGV: ttlSeconds, writerField, seq, field1, n1, field2, n2, … → 1 | 0 (counted before).
  * Usage counters: one call per hash and batch. `writerField` holds the last batch of that writer counted in
  * this hash, so a batch sent again (a retried flush) is counted once.
@@ -61,6 +106,6 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
-export const scripts = { createKey, compareAndSet, removeKey, createTenant, appendAudit, incrementFields } as const;
+export const scripts = { createKey, compareAndSet, removeKey, createTenant, appendAudit, appendRefusal, touchKeys, incrementFields } as const;
 export type ScriptName = keyof typeof scripts;
-export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 5, compareAndSet: 3, removeKey: 4, createTenant: 2, appendAudit: 2, incrementFields: 1 };
+export const scriptKeyCounts: Record<ScriptName, number> = { createKey: 5, compareAndSet: 3, removeKey: 4, createTenant: 2, appendAudit: 2, appendRefusal: 3, touchKeys: 2, incrementFields: 1 };

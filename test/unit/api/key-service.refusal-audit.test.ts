@@ -13,7 +13,7 @@ import type { AuditInput } from '../../../src/store/types.ts';
 
 /** The real memory store whose standalone audit write fails, as a store outage would make it. */
 class AuditDown extends MemoryStore {
-  override async appendAudit(_tenantId: string, _audit: AuditInput): Promise<boolean> {
+  override async appendRefusal(_tenantId: string, _audit: AuditInput, _group: string): Promise<boolean> {
     throw new Error('audit stream unavailable');
   }
 }

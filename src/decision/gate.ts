@@ -7,15 +7,17 @@ import type { FailureBlock, RateLimits, RateVerdict } from '../limits/types.ts';
 import { refusalOutcome, type Usage } from '../limits/usage.ts';
 import { throttledWarn, type AccessLog, type Logger } from '../ops/logger.ts';
 import type { DecisionListener, Metrics } from '../ops/metrics.ts';
-import { declaresBody } from './body.ts';
 import { rateLimitedRefusal } from './headers.ts';
 import type { RequestScope } from './scope.ts';
 
-// The gate (SPEC §3 "One gate for every door", §5 steps 3–12): IP block → pipeline → rate limits, with usage,
-// metrics and failed-attempt counting, as one straight line that every listener enters once it knows the
-// request's canonical target, door and client address. Listeners differ only in what they do at its two exits:
-// the public listener forwards or hands the request to Express, the authorizer (src/authz/) answers the
-// gateway that asked. A cache hit with a live rate-limit lease runs it synchronously, without a promise.
+// The gate: IP block → pipeline → rate limits → the door's own admission, with usage, metrics and failed-attempt
+// counting, as one straight line that every door enters once it knows the request's canonical method and
+// target, door and client address. Doors differ only in what they do at its two exits and in what they admit
+// after the limits (the proxy: the tenant's upstream requests in flight; the WebSocket upgrade: a session slot
+// and session minutes): the proxy forwards, the management API hands the request to Express, the upgrade dials
+// the upstream, the authorizer (src/authz/) answers the gateway that asked. What reaches the upstream is the
+// removal rule's (decision/strip.ts), the same on every door. A cache hit with a live rate-limit lease runs it
+// synchronously, without a promise.
 
 export interface GateDeps {
   /** The checks of auth/pipeline.ts (steps 4–11); throws only when the store is unavailable. */
@@ -25,27 +27,34 @@ export interface GateDeps {
   usage: Usage;
   metrics: Metrics;
   logger: Logger;
-  /** The tenant's plan maxInFlight (SPEC §5), on the proxy door: a refusal when the tenant is at its cap. */
-  busy?: (identity: Grant['identity']) => Refusal | null;
 }
+
+/**
+ * What a door admits once the key is within its rate limits (the tenant's upstream requests in flight on the
+ * proxy; a session slot and session minutes on the upgrade): a refusal, or null to pass. A promise only when
+ * it must ask the store, whose failure is answered as the store being down.
+ */
+export type Admit<R> = (grant: Grant, scope: RequestScope, req: IncomingMessage, res: R) => Refusal | null | Promise<Refusal | null>;
 
 /** keygate_auth_decisions_total's listener: /keygate/v1 and the authorizer are counted apart from the proxy. */
 const LISTENER_OF: Record<Door, DecisionListener> = { proxy: 'public', upgrade: 'public', management: 'management', check: 'authz' };
 
-/** What a listener does with a decided request. */
-export interface GateExits {
+/** What a door does with a decided request; `R` is what it answers on (a response, or an upgrade's socket). */
+export interface GateExits<R> {
   /** The request passed; keygate's own response fields (X-Request-Id, RateLimit-*, CORS) are in `scope.responseHeaders`. */
-  pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void;
+  pass(req: IncomingMessage, res: R, scope: RequestScope, grant: Grant): void;
   /** Answers a refusal with the JSON envelope (http/errors.ts); `headers` are the refusal's own fields. */
-  send(res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void;
+  send(req: IncomingMessage, res: R, scope: RequestScope, code: ErrorCode, message: string, headers?: Record<string, string>): void;
+  admit?: Admit<R>;
 }
 
-export function createGate(deps: GateDeps, exits: GateExits) {
+export function createGate<R = ServerResponse>(deps: GateDeps, exits: GateExits<R>) {
   const { pipeline, limits, failures, usage, metrics } = deps;
+  const admit = exits.admit ?? null;
   const authDuration = metrics.authDuration;
   const warnStoreDown = throttledWarn(deps.logger, 'key store unavailable during authentication');
 
-  function refuse(req: IncomingMessage, res: ServerResponse, scope: RequestScope, r: Refusal, headers?: Record<string, string>): void {
+  function refuse(req: IncomingMessage, res: R, scope: RequestScope, r: Refusal, headers?: Record<string, string>): void {
     authDuration.observe((performance.now() - scope.started) / 1000);
     scope.decision = r.code;
     scope.trace?.decided(r.code, r.identity?.tenant.id ?? null, r.identity?.key.id ?? null);
@@ -56,24 +65,22 @@ export function createGate(deps: GateDeps, exits: GateExits) {
       if (scope.door !== 'management') usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
     }
     metrics.decision(r.code, scope.tenantId, LISTENER_OF[scope.door]);
-    // An unread body (a refused upload) cannot be left in the connection; a request without one keeps it.
-    if (!req.readableEnded && declaresBody(req)) res.setHeader('Connection', 'close');
-    const send = () => exits.send(res, scope, r.code, r.message, { ...r.headers, ...headers });
+    const send = () => exits.send(req, res, scope, r.code, r.message, { ...r.headers, ...headers });
     // A failed authentication is counted before it is answered, so the attempt that reaches the threshold
     // is the last one let through.
     if (!r.identity && isFailedAttempt(r.code)) failures.fail(scope.clientIp).then(send, send);
     else send();
   }
 
-  function storeDown(res: ServerResponse, scope: RequestScope, err: unknown): void {
+  function storeDown(req: IncomingMessage, res: R, scope: RequestScope, err: unknown): void {
     scope.decision = 'store_unavailable';
     scope.trace?.decided('store_unavailable', null, null);
     metrics.decision('store_unavailable', null, LISTENER_OF[scope.door]);
-    warnStoreDown({ err, requestId: scope.requestId });
-    exits.send(res, scope, 'store_unavailable', refusalMessage.store_unavailable);
+    warnStoreDown({ err, requestId: scope.requestId, door: scope.door });
+    exits.send(req, res, scope, 'store_unavailable', refusalMessage.store_unavailable);
   }
 
-  function pass(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
+  function pass(req: IncomingMessage, res: R, scope: RequestScope, grant: Grant, verdict: RateVerdict | null): void {
     scope.decision = 'allowed';
     scope.trace?.decided('allowed', scope.tenantId, scope.keyId);
     metrics.decision('allowed', scope.tenantId, LISTENER_OF[scope.door]);
@@ -83,40 +90,43 @@ export function createGate(deps: GateDeps, exits: GateExits) {
     exits.pass(req, res, scope, grant);
   }
 
-  function applyVerdict(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
+  function applyVerdict(req: IncomingMessage, res: R, scope: RequestScope, grant: Grant, v: RateVerdict | null): void {
     if (v && !v.ok) {
       metrics.rateLimited.inc({ scope: v.scope });
       return refuse(req, res, scope, rateLimitedRefusal(v, grant.identity));
     }
-    // The tenant's plan maxInFlight counts upstream requests: management calls and checks hold none.
-    const busy = scope.door === 'proxy' && deps.busy ? deps.busy(grant.identity) : null;
-    if (busy) return refuse(req, res, scope, busy);
-    pass(req, res, scope, grant, v);
+    const admitted = admit === null ? null : admit(grant, scope, req, res);
+    if (admitted === null) return pass(req, res, scope, grant, v);
+    if (!(admitted instanceof Promise)) return refuse(req, res, scope, admitted);
+    admitted.then(
+      (r) => (r === null ? pass(req, res, scope, grant, v) : refuse(req, res, scope, r)),
+      (err: unknown) => storeDown(req, res, scope, err),
+    );
   }
 
-  function limit(req: IncomingMessage, res: ServerResponse, scope: RequestScope, grant: Grant): void {
+  function limit(req: IncomingMessage, res: R, scope: RequestScope, grant: Grant): void {
     scope.tenantId = grant.identity.tenant.id;
     scope.keyId = grant.identity.key.id;
     // Monthly quotas count what a key asks of the upstream (as usage does): management requests are not charged.
     const verdict = limits.consume(grant.identity, scope.door !== 'management');
     // Synchronous whenever the key's rate-limit and quota leases are live (the common case): no closure, no promise.
     if (!(verdict instanceof Promise)) return applyVerdict(req, res, scope, grant, verdict);
-    verdict.then((v) => applyVerdict(req, res, scope, grant, v), (err: unknown) => storeDown(res, scope, err));
+    verdict.then((v) => applyVerdict(req, res, scope, grant, v), (err: unknown) => storeDown(req, res, scope, err));
   }
 
-  function decide(req: IncomingMessage, res: ServerResponse, scope: RequestScope, outcome: Outcome): void {
+  function decide(req: IncomingMessage, res: R, scope: RequestScope, outcome: Outcome): void {
     if (!outcome.ok) return refuse(req, res, scope, outcome);
     limit(req, res, scope, outcome);
   }
 
   /** Runs the gate for a request whose `scope.target`, `scope.door` and `scope.clientIp` are set. */
-  function enter(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
+  function enter(req: IncomingMessage, res: R, scope: RequestScope): void {
     // Traced, the gate runs under its own span, so the store round trips it makes are that span's children.
     if (scope.trace) scope.trace.gate(() => run(req, res, scope));
     else run(req, res, scope);
   }
 
-  function run(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
+  function run(req: IncomingMessage, res: R, scope: RequestScope): void {
     const blocked = failures.blockedFor(scope.clientIp);
     if (blocked > 0) {
       return refuse(req, res, scope, { ok: false, code: 'too_many_failed_attempts', message: refusalMessage.too_many_failed_attempts }, { 'Retry-After': String(blocked) });
@@ -125,16 +135,16 @@ export function createGate(deps: GateDeps, exits: GateExits) {
     try {
       outcome = pipeline(req, scope.target!, scope.door);
     } catch (err) {
-      return storeDown(res, scope, err);
+      return storeDown(req, res, scope, err);
     }
-    if (outcome instanceof Promise) outcome.then((o) => decide(req, res, scope, o), (err: unknown) => storeDown(res, scope, err));
+    if (outcome instanceof Promise) outcome.then((o) => decide(req, res, scope, o), (err: unknown) => storeDown(req, res, scope, err));
     else decide(req, res, scope, outcome);
   }
 
   return { enter, refuse };
 }
 
-export type Gate = ReturnType<typeof createGate>;
+export type Gate<R = ServerResponse> = ReturnType<typeof createGate<R>>;
 
 /** The access line and request metrics of a listener's requests, written when the response closes. */
 export function createRecorder(listener: 'public' | 'authz', metrics: Metrics, access: AccessLog) {

@@ -6,69 +6,22 @@ import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
 import { sign } from './signature.ts';
+import { AUTHORIZATION, CONNECTION, DROP, dropsAuthorization, fateOf, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_PROTO, HOST, KEEP, XFCC } from './strip.ts';
 
-// Header hygiene for forwarded requests (SPEC §5): strip before you inject. The forwarded head is built in one
-// pass over `req.rawHeaders` into the flat [name, value, ...] list that undici's dispatch takes as it is: no
-// header object to copy, delete from (which drops V8 into slow dictionary mode) and re-validate per field.
+// Header hygiene for forwarded requests: strip before you inject, by the one rule of decision/strip.ts. The
+// forwarded head is built in one pass over `req.rawHeaders` into the flat [name, value, ...] list that undici's
+// dispatch takes as it is: no header object to copy, delete from (which drops V8 into slow dictionary mode) and
+// re-validate per field.
 
-/** Headers keygate sets for the upstream; any client-sent copy is removed first. */
-export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-session-token-id', 'x-session-token-metadata', 'x-keygate-signature'] as const;
+export { IDENTITY_HEADERS } from './strip.ts';
 
-// RFC 9110 §7.6.1: hop-by-hop fields, plus every field named in Connection, are never forwarded. `upgrade` is
-// handled by the WebSocket path, which sets its own. The body is framed anew for the upstream connection
-// (Transfer-Encoding), and keygate has already answered any 100-continue (Expect).
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'transfer-encoding', 'expect'];
-const FORWARDED = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port'];
-
-// Method overrides (Express's method-override, Symfony, Rails' Rack::MethodOverride and others honour them):
-// keygate authorises the request's own method, so a header that makes the upstream run another one is dropped
-// from every peer.
-const METHOD_OVERRIDE = ['x-http-method-override', 'x-http-method', 'x-method-override'];
-
-/** Never passed on from the client: keygate sets (or drops) each of these itself. */
-const STRIPPED = new Set<string>([...HOP_BY_HOP, ...IDENTITY_HEADERS, ...FORWARDED, ...METHOD_OVERRIDE, 'x-api-key', 'x-request-id']);
-
-/**
- * Passed on only from `server.trustedProxies` (SPEC §5): other spellings of the client's address, scheme and
- * host (RFC 7239 Forwarded, and what nginx, Akamai, Cloudflare, Fastly and frameworks' IP helpers read), and
- * path overrides that IIS, Symfony, Spring and Traefik believe (X-Original-URL, X-Rewrite-URL,
- * X-Forwarded-Prefix, X-Forwarded-Uri): a direct client could otherwise tell the upstream another address or
- * another path than the one keygate authorised.
- */
-const UNTRUSTED_STRIPPED = new Set<string>([
-  'forwarded', 'x-forwarded', 'forwarded-for', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https',
-  'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
-  'x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-prefix', 'x-forwarded-uri', 'x-forwarded-path', 'x-original-host',
-]);
-
-/**
- * Client-certificate headers a TLS-terminating proxy adds for its backend, passed on only from trusted proxies:
- * RFC 9440 Client-Cert(-Chain); X-Client-Cert*, X-SSL-Client-* / SSL-Client-* (nginx, HAProxy, Apache, F5,
- * Google Cloud load balancers); X-Forwarded-Tls-Client-Cert(-Info) (Traefik); X-Amzn-Mtls-Clientcert* (AWS
- * ALB); CloudFront-Viewer-Cert-*; Cf-Cert-* / Cf-Client-Cert-* (Cloudflare); X-ARR-ClientCert (Azure).
- * Envoy's X-Forwarded-Client-Cert has its own rule (`tls.trustXfccFrom`). Matched by family, not name by
- * name, since each proxy names its fields in its own way.
- */
-const CLIENT_CERT = /^(?:x-)?(?:ssl-client|ssl-cert|client-cert|client-verify|amzn-mtls-|forwarded-tls-client-|arr-clientcert)|^cf-(?:client-)?cert|^cloudfront-viewer-cert/;
-
-/** `Authorization: Bearer <token>`, up to the token (RFC 6750 §2.1; the scheme is case-insensitive). */
-const BEARER_SCHEME = /^[ \t]*bearer[ \t]+/i;
-
-/** Whether an Authorization value is a Bearer credential holding a keygate key (of either type). */
-function isKeygateBearer(value: string, prefixes: readonly string[]): boolean {
-  const scheme = BEARER_SCHEME.exec(value);
-  if (!scheme) return false;
-  for (const prefix of prefixes) if (value.startsWith(prefix, scheme[0].length)) return true;
-  return false;
-}
-
-/** What building the forwarded head needs beyond the request (shared by HTTP forwarding and WebSocket upgrades). */
 /** The path prefix of an upstream URL, without a trailing slash ('' for `http://host` or `http://host/`). */
 export function basePathOf(upstreamUrl: string): string {
   const { pathname } = new URL(upstreamUrl);
   return pathname === '/' ? '' : pathname.replace(/\/$/, '');
 }
 
+/** What building the forwarded head needs beyond the request (shared by HTTP forwarding and WebSocket upgrades). */
 export interface IdentityHeaderDeps {
   /** Peers whose X-Forwarded-For/-Proto/-Host are believed and extended. */
   trustedProxies: BlockList | null;
@@ -78,7 +31,7 @@ export interface IdentityHeaderDeps {
   signingSecret: string | null;
   /** The path of `upstream.url` (basePathOf): the upstream receives it before the canonical path, and so does the signature. */
   basePath: string;
-  /** `keys.privatePrefix` and `keys.publicPrefix`: an `Authorization: Bearer` holding a keygate key never travels on. */
+  /** `keys.privatePrefix`, `keys.publicPrefix` and the session tokens' prefix: an `Authorization: Bearer` holding any of them never travels on. */
   keyPrefixes: readonly string[];
 }
 
@@ -115,7 +68,8 @@ function without(pairs: string[], names: Set<string>): string[] {
 /**
  * The head the upstream receives, as a flat [name, value, ...] list: the client's fields without hop-by-hop
  * fields, names listed in Connection, any credential (every X-API-Key, the Authorization that authenticated
- * and any other `Bearer <keygate key>`) and any client copy of an identity header; then the identity headers,
+ * and any other `Bearer <keygate key>`), method overrides, and any client copy of an identity header in any
+ * spelling (decision/strip.ts); then the identity headers,
  * X-Request-Id and X-Forwarded-For/-Proto/-Host. A client's X-Forwarded-* values are kept (and extended), and
  * the other forwarding, path-override and client-certificate fields passed on, only when the peer is a trusted
  * proxy, so a caller cannot claim another address, path or certificate. `path` is the canonical
@@ -126,8 +80,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
   const peer = req.socket.remoteAddress ?? '';
   const fromProxy = deps.trustedProxies !== null && contains(deps.trustedProxies, peer);
   const keepXfcc = deps.xfccFrom !== null && contains(deps.xfccFrom, peer);
-  // X-API-Key always goes; Authorization only when it carried the key (otherwise it belongs to the upstream).
-  const dropAuthorization = id.credential.source === 'bearer';
+  const usedBearer = id.credential.source === 'bearer';
   let listed: Set<string> | null = null;
   let host: string | null = null;
   let xff: string | null = null;
@@ -137,49 +90,58 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    const lower = name.toLowerCase();
-    if (STRIPPED.has(lower)) {
-      if (lower === 'connection') listed = connectionListed(value, listed);
-      else if (!fromProxy) continue;
-      else if (lower === 'x-forwarded-for') xff = xff === null ? value : `${xff}, ${value}`;
-      else if (lower === 'x-forwarded-proto') proto ??= value;
-      else if (lower === 'x-forwarded-host') forwardedHost ??= value;
-      continue;
-    }
-    if (lower === 'host') {
-      if (host !== null) continue; // RFC 9112 §3.2: one Host; never pass a second one on
-      host = value;
-    } else if (lower === 'authorization') {
-      // No second credential travels on (SPEC §5): a Bearer keygate key beside the one that authenticated.
-      if (dropAuthorization || isKeygateBearer(value, deps.keyPrefixes)) continue;
-    } else if (lower === 'x-forwarded-client-cert') {
-      if (!keepXfcc) continue;
-    } else if (!fromProxy && (UNTRUSTED_STRIPPED.has(lower) || CLIENT_CERT.test(lower))) {
-      continue;
+    const fate = fateOf(name.toLowerCase(), fromProxy);
+    if (fate !== KEEP) {
+      if (fate === DROP) continue;
+      if (fate === CONNECTION) {
+        listed = connectionListed(value, listed);
+        continue;
+      }
+      if (fate === HOST) {
+        if (host !== null) continue; // RFC 9112 §3.2: one Host; never pass a second one on
+        host = value;
+      } else if (fate === AUTHORIZATION) {
+        // No second credential travels on: the Bearer that authenticated, and any other Bearer keygate key.
+        if (dropsAuthorization(value, usedBearer, deps.keyPrefixes)) continue;
+      } else if (fate === XFCC) {
+        if (!keepXfcc) continue;
+      } else {
+        // X-Forwarded-For/-Proto/-Host: a trusted proxy's are extended, anyone else's replaced.
+        if (!fromProxy) continue;
+        if (fate === FORWARDED_FOR) xff = xff === null ? value : `${xff}, ${value}`;
+        else if (fate === FORWARDED_PROTO) proto ??= value;
+        else if (fate === FORWARDED_HOST) forwardedHost ??= value;
+        continue;
+      }
     }
     out.push(name, value);
   }
   if (listed?.size) out = without(out, listed);
-  const { key, tenant } = id;
   out.push(
-    'x-tenant-id', tenant.id,
-    'x-api-key-id', key.id,
-    'x-api-key-type', id.policy.keyType,
-    'x-api-key-permissions', id.policy.permissionsHeader,
     'x-request-id', requestId,
     'x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`,
     'x-forwarded-proto', proto ?? (deps.encrypted ? 'https' : 'http'),
     'x-forwarded-host', forwardedHost ?? host ?? '',
   );
-  if (id.token) {
-    out.push('x-session-token-id', id.token.id);
-    const metadata = metadataHeader(id.token);
-    if (metadata !== null) out.push('x-session-token-metadata', metadata);
-  }
-  if (deps.signingSecret) {
-    out.push('x-keygate-signature', sign(deps.signingSecret, { method: req.method ?? 'GET', path: deps.basePath + path, tenantId: tenant.id, keyId: key.id }));
-  }
+  identityFields(out, id, req.method ?? 'GET', deps.basePath + path, deps.signingSecret);
   return out;
+}
+
+/**
+ * The identity fields keygate sets for the upstream (IDENTITY_HEADERS), added to a flat list: the same on every
+ * door, whether keygate forwards the request or a gateway copies them from the authorizer's answer. The
+ * signature covers the method and the path the upstream receives (`signedPath`).
+ */
+export function identityFields(into: string[], id: Identity, method: string, signedPath: string, signingSecret: string | null): string[] {
+  const { key, tenant, token } = id;
+  into.push('x-tenant-id', tenant.id, 'x-api-key-id', key.id, 'x-api-key-type', id.policy.keyType, 'x-api-key-permissions', id.policy.permissionsHeader);
+  if (token) {
+    into.push('x-session-token-id', token.id);
+    const metadata = metadataHeader(token);
+    if (metadata !== null) into.push('x-session-token-metadata', metadata);
+  }
+  if (signingSecret) into.push('x-keygate-signature', sign(signingSecret, { method, path: signedPath, tenantId: tenant.id, keyId: key.id }));
+  return into;
 }
 
 // RFC 9110 §7.6.1: hop-by-hop response fields are not passed on; node frames the response itself.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sign } from '../../../src/proxy/signature.ts';
+import { sign } from '../../../src/decision/signature.ts';
 import { verifySignature } from '../../../src/verify.ts';
 
 const secret = 'a-signing-secret-of-some-length';

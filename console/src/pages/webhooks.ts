@@ -1,0 +1,80 @@
+import { useState } from 'preact/hooks';
+import { call, get, fmt, type Me } from '../api.ts';
+import { html } from '../html.ts';
+import { Badge, Confirm, Failure, Loading, useLoad } from '../ui.ts';
+
+interface Endpoint {
+  id: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  failingSince: string | null;
+  disabledAt: string | null;
+}
+interface Delivery {
+  eventId: string;
+  eventType: string;
+  attempt: number;
+  status: number | null;
+  ok: boolean;
+  latencyMs: number;
+  error: string | null;
+  at: string;
+}
+interface DeadLetter {
+  key: string;
+  endpointId: string;
+  event: { id: string; type: string; createdAt?: string };
+  attempts: number;
+}
+
+/** The platform's webhook endpoints (admin API), their recent deliveries and dead letters. */
+export function WebhooksPage(props: { me: Me }) {
+  const [endpoints, error] = useLoad(() => get<{ data: Endpoint[] }>('/webhooks').then((r) => r.data), []);
+  const [dead, deadError, reloadDead] = useLoad(() => get<{ data: DeadLetter[] }>('/webhooks/dead-letters').then((r) => r.data), []);
+  const [open, setOpen] = useState<string | null>(null);
+  const [redeliver, setRedeliver] = useState<DeadLetter | null>(null);
+  return html`<h1 tabindex="-1">Webhooks</h1>
+    <section aria-labelledby="ep-h">
+      <h2 id="ep-h">Endpoints</h2>
+      ${error ? html`<${Failure} error=${error} />` : !endpoints ? html`<${Loading} />` : endpoints.length === 0 ? html`<p class="muted">No platform endpoints.</p>` : html`
+        <div class="scroll"><table>
+          <thead><tr><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Health</th><th scope="col">Deliveries</th></tr></thead>
+          <tbody>${endpoints.map((e) => html`<tr>
+            <td><code>${e.url}</code></td><td>${e.events.join(', ')}</td>
+            <td><${Badge} ok=${!e.failingSince && !e.disabledAt}>${e.disabledAt ? 'disabled' : e.failingSince ? `failing since ${fmt.date(e.failingSince)}` : 'healthy'}<//></td>
+            <td><button type="button" aria-expanded=${open === e.id} onClick=${() => setOpen(open === e.id ? null : e.id)}>Recent deliveries</button></td>
+          </tr>`)}</tbody>
+        </table></div>
+        ${open ? html`<${Deliveries} endpointId=${open} />` : null}`}
+    </section>
+    <section aria-labelledby="dead-h">
+      <h2 id="dead-h">Dead letters</h2>
+      ${deadError ? html`<${Failure} error=${deadError} />` : !dead ? html`<${Loading} />` : dead.length === 0 ? html`<p class="muted">None.</p>` : html`
+        <div class="scroll"><table>
+          <thead><tr><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Endpoint</th><th scope="col" class="num">Attempts</th>${props.me.role === 'write' ? html`<th scope="col">Action</th>` : null}</tr></thead>
+          <tbody>${dead.map((d) => html`<tr>
+            <td><code>${d.event.id}</code></td><td>${d.event.type}</td><td><code>${d.endpointId}</code></td><td class="num">${d.attempts}</td>
+            ${props.me.role === 'write' ? html`<td><button type="button" onClick=${() => setRedeliver(d)}>Redeliver</button></td>` : null}
+          </tr>`)}</tbody>
+        </table></div>`}
+    </section>
+    <${Confirm} open=${redeliver !== null} onClose=${() => setRedeliver(null)} title="Redeliver this event?" action="Redeliver"
+      message=${redeliver ? `${redeliver.event.type} ${redeliver.event.id} is sent again to ${redeliver.endpointId}, with a fresh retry window.` : ''}
+      onConfirm=${async () => {
+        await call('POST', `/webhooks/dead-letters/${encodeURIComponent(redeliver!.key)}/redeliver`);
+        reloadDead();
+      }} />`;
+}
+
+function Deliveries(props: { endpointId: string }) {
+  const [rows, error] = useLoad(() => get<{ data: Delivery[] }>(`/webhooks/${props.endpointId}/deliveries?limit=20`).then((r) => r.data), [props.endpointId]);
+  if (error) return html`<${Failure} error=${error} />`;
+  if (!rows) return html`<${Loading} />`;
+  return html`<h3>Recent deliveries to <code>${props.endpointId}</code></h3>
+    ${rows.length === 0 ? html`<p class="muted">None yet.</p>` : html`<div class="scroll"><table>
+      <thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col" class="num">Attempt</th><th scope="col">Status</th><th scope="col" class="num">ms</th></tr></thead>
+      <tbody>${rows.map((r) => html`<tr><td>${fmt.date(r.at)}</td><td>${r.eventType}</td><td class="num">${r.attempt}</td>
+        <td><${Badge} ok=${r.ok}>${r.status ?? r.error ?? 'no answer'}<//></td><td class="num">${r.latencyMs}</td></tr>`)}</tbody>
+    </table></div>`}`;
+}

@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, call, expectError } from '../helpers/api.ts';
+import { OPERATORS, operatorConfig } from '../helpers/console.ts';
+import { ADMIN_TOKEN, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+// The console's doors, attacked without a browser: signing in, the session cookie's attributes, the Origin
+// check on every console call, the bound on sessions, and operator roles on the admin API itself.
+
+let redis: RedisServer;
+let kg: KeygateProcess;
+let origin: string;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  kg = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { maxSessions: 3, sessionTtlSeconds: 60, origins: ['https://ops.example.com'] } } });
+  origin = kg.opsUrl;
+}, 60_000);
+afterAll(async () => {
+  await kg?.stop();
+  await redis?.close();
+});
+
+const login = (token: string, headers: Record<string, string> = { origin }) =>
+  call<any>(`${kg.opsUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ token }) });
+const cookieOf = (r: { headers: Headers }) => /kg_console=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')?.[1];
+const api = (path: string, headers: Record<string, string>, init: RequestInit = {}) => call<any>(`${kg.opsUrl}/console/api/admin/v1${path}`, { ...init, headers });
+
+describe('console sign-in', () => {
+  it('exchanges a token for an HttpOnly, SameSite=Strict cookie scoped to /console, Secure when the page is https', async () => {
+    const r = await login(ADMIN_TOKEN);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ name: 'admin', role: 'write' });
+    const set = r.headers.get('set-cookie')!;
+    expect(set).toMatch(/HttpOnly/);
+    expect(set).toMatch(/SameSite=Strict/);
+    expect(set).toMatch(/Path=\/console/);
+    expect(set).toMatch(/Max-Age=60/);
+    expect(set).not.toMatch(/Secure/);
+    expect(JSON.stringify(r.body)).not.toContain(ADMIN_TOKEN);
+    // Behind a TLS-terminating proxy listed in console.origins.
+    const tls = await login(ADMIN_TOKEN, { origin: 'https://ops.example.com' });
+    expect(tls.headers.get('set-cookie')).toMatch(/; Secure/);
+  });
+
+  it('refuses a wrong token with no cookie, and a sign-in from another origin before the token is looked at', async () => {
+    const wrong = await login('not-a-token-at-all-0000000');
+    expectError(wrong, 401, 'invalid_api_key');
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    const attempts: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'null' }, {}, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
+    for (const headers of attempts) {
+      const r = await login(ADMIN_TOKEN, headers);
+      expectError(r, 403, 'origin_not_allowed');
+      expect(r.headers.get('set-cookie')).toBeNull();
+    }
+  });
+
+  it('serves the app with a strict Content-Security-Policy', async () => {
+    const page = await call<string>(`${kg.opsUrl}/console`, {});
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'self'; script-src 'self'; style-src 'self'/);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.body).not.toMatch(/<script>|style=/);
+  });
+});
+
+describe('console API', () => {
+  it('answers only with the session cookie and only from the console origin', async () => {
+    const cookie = `kg_console=${cookieOf(await login(OPERATORS.alice.token))}`;
+    expect((await api('/whoami', { cookie, origin })).body).toEqual({ name: 'alice', role: 'write' });
+    expect((await api('/whoami', { cookie, 'sec-fetch-site': 'same-origin' })).status).toBe(200);
+    // No cookie, a made-up one, or the admin token as a bearer: the console door takes only its session.
+    expectError(await api('/whoami', { origin }), 401, 'missing_api_key');
+    expectError(await api('/whoami', { origin, cookie: 'kg_console=forged' }), 401, 'missing_api_key');
+    expectError(await api('/whoami', { origin, authorization: `Bearer ${ADMIN_TOKEN}` }), 401, 'missing_api_key');
+    // The cookie from another origin (or with no proof of origin at all) is refused, reads included.
+    const foreign: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: `${origin}.evil.example` }, {}, { 'sec-fetch-site': 'cross-site' }];
+    for (const headers of foreign) {
+      expectError(await api('/whoami', { cookie, ...headers }), 403, 'origin_not_allowed');
+      expectError(await api('/tenants', { cookie, ...headers, 'content-type': 'application/json' }, { method: 'POST', body: '{"name":"csrf"}' }), 403, 'origin_not_allowed');
+    }
+    expect((await admin(kg, 'GET', '/tenant-search?q=csrf')).body.data).toEqual([]);
+  });
+
+  it('ends a session at sign-out', async () => {
+    const cookie = `kg_console=${cookieOf(await login(OPERATORS.alice.token))}`;
+    expect((await api('/whoami', { cookie, origin })).status).toBe(200);
+    const out = await call(`${kg.opsUrl}/console/logout`, { method: 'POST', headers: { cookie, origin } });
+    expect(out.status).toBe(204);
+    expect(out.headers.get('set-cookie')).toMatch(/kg_console=;/);
+    expectError(await api('/whoami', { cookie, origin }), 401, 'missing_api_key');
+  });
+
+  it('keeps at most console.maxSessions sessions: a new one ends the oldest', async () => {
+    const cookies: string[] = [];
+    for (let i = 0; i < 4; i++) cookies.push(`kg_console=${cookieOf(await login(OPERATORS.support.token))}`);
+    expectError(await api('/whoami', { cookie: cookies[0]!, origin }), 401, 'missing_api_key');
+    for (const cookie of cookies.slice(1)) expect((await api('/whoami', { cookie, origin })).status).toBe(200);
+  });
+});
+
+describe('operator roles on the admin API', () => {
+  const bearer = (token: string, method: string, path: string, body?: unknown) =>
+    call<any>(`${kg.opsUrl}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+
+  it('a read operator reads everything and is refused every write, before its body is read', async () => {
+    const { body: created } = await admin(kg, 'POST', '/tenants', { name: 'roles' });
+    const t = created.tenant.id;
+    expect((await bearer(OPERATORS.support.token, 'GET', `/tenants/${t}/api-keys`)).status).toBe(200);
+    expect((await bearer(OPERATORS.support.token, 'GET', '/fleet')).status).toBe(200);
+    const writes: Array<[string, string, unknown?]> = [
+      ['POST', '/tenants', { name: 'x' }],
+      ['PATCH', `/tenants/${t}`, { status: 'suspended' }],
+      ['DELETE', `/tenants/${t}`],
+      ['POST', `/tenants/${t}/api-keys`, { name: 'x' }],
+      ['DELETE', `/tenants/${t}/api-keys/${created.apiKey.id}`],
+      ['POST', `/tenants/${t}/api-keys/${created.apiKey.id}/rotate`, {}],
+      ['POST', '/webhooks', { url: 'https://example.com/hook', events: ['key.created'] }],
+      ['PUT', '/tenants', { name: 'x' }],
+    ];
+    for (const [method, path, body] of writes) expectError(await bearer(OPERATORS.support.token, method, path, body), 403, 'insufficient_permissions');
+    // A malformed body is not even parsed for a read operator.
+    const raw = await call<any>(`${kg.opsUrl}/admin/v1/tenants`, { method: 'POST', headers: { authorization: `Bearer ${OPERATORS.support.token}`, 'content-type': 'application/json' }, body: '{' });
+    expectError(raw, 403, 'insufficient_permissions');
+    expect((await admin(kg, 'GET', `/tenants/${t}`)).body.status).toBe('active');
+    expect((await admin(kg, 'GET', `/tenants/${t}/api-keys/${created.apiKey.id}`)).status).toBe(200);
+  });
+
+  it("a named write operator's changes are audited with its name; the admin token's as admin", async () => {
+    const { body: created } = await bearer(OPERATORS.alice.token, 'POST', '/tenants', { name: 'audited' });
+    const t = created.tenant.id;
+    expect(created.apiKey.createdBy).toBe('operator:alice');
+    const k = await bearer(OPERATORS.alice.token, 'POST', `/tenants/${t}/api-keys`, { name: 'k' });
+    expect((await bearer(OPERATORS.alice.token, 'DELETE', `/tenants/${t}/api-keys/${k.body.id}`)).status).toBe(204);
+    await admin(kg, 'PATCH', `/tenants/${t}`, { name: 'audited-2' });
+    const log = (await admin(kg, 'GET', `/tenants/${t}/audit-log?limit=100`)).body.data as Array<{ action: string; actor: string }>;
+    expect(log.find((e) => e.action === 'tenant.created')?.actor).toBe('operator:alice');
+    expect(log.find((e) => e.action === 'key.revoked')?.actor).toBe('operator:alice');
+    expect(log.find((e) => e.action === 'tenant.updated')?.actor).toBe('admin');
+    await expect.poll(() => kg.output()).toMatch(/"operator":"alice","role":"write","method":"DELETE"/);
+  });
+
+  it('an unknown token is refused', async () => {
+    expectError(await bearer('x'.repeat(40), 'GET', '/tenants'), 401, 'invalid_api_key');
+  });
+});

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DROP, fateOf, KEEP, NAMED_REMOVALS, removalList, type RemovalContext } from '../../../src/decision/strip.ts';
+import { DOCS } from '../../helpers/gateways.ts';
+
+// The removal rule's named fields are cleared by the gateways' configurations (keygate refuses, on the nginx and
+// forward-auth forms, any field it would remove that is not named): each configuration must name every one.
+
+const nginx = readFileSync(join(DOCS, 'nginx.conf'), 'utf8');
+const caddy = readFileSync(join(DOCS, 'Caddyfile'), 'utf8');
+const traefik = parse(readFileSync(join(DOCS, 'traefik-dynamic.yaml'), 'utf8')) as any;
+
+/** The nginx location that proxies to the upstream (not the check's). */
+const nginxMain = nginx.slice(nginx.indexOf('location / {'), nginx.indexOf('location = /_keygate'));
+
+describe('docs/gateways/ clear every field the removal rule names', () => {
+  it.each(NAMED_REMOVALS)('%s', (name) => {
+    expect(new RegExp(`^\\s*proxy_set_header\\s+${name}\\s`, 'im').test(nginxMain), 'nginx.conf').toBe(true);
+    expect(new RegExp(`^\\s*request_header\\s+-${name}\\s*$`, 'im').test(caddy), 'Caddyfile').toBe(true);
+    // Traefik sets X-Forwarded-Host, -Port and -Uri itself (trustForwardHeader: false).
+    if (!['x-forwarded-host', 'x-forwarded-port', 'x-forwarded-uri'].includes(name)) {
+      const cleared = Object.entries(traefik.http.middlewares['keygate-strip-key'].headers.customRequestHeaders as Record<string, string>)
+        .some(([n, v]) => n.toLowerCase() === name && v === '');
+      expect(cleared, 'traefik-dynamic.yaml').toBe(true);
+    }
+  });
+});
+
+describe('the removal rule', () => {
+  it('drops every spelling of the fields keygate sets and of the credential, from any peer', () => {
+    for (const name of ['x_tenant_id', 'x-api_key-permissions', 'x_api_key', 'x_http_method_override', 'x-http-method-override', 'x_forwarded_for', 'x_real_ip', 'x_ssl_client_verify']) {
+      expect(fateOf(name, true), name).toBe(DROP);
+    }
+    expect(fateOf('x_assistant_id', false)).toBe(KEEP);
+    expect(fateOf('content-type', false)).toBe(KEEP);
+  });
+
+  it('keeps the forwarding and certificate fields of a trusted proxy only', () => {
+    expect(fateOf('x-real-ip', false)).toBe(DROP);
+    expect(fateOf('x-real-ip', true)).toBe(KEEP);
+    expect(fateOf('x-ssl-client-fingerprint', false)).toBe(DROP);
+    expect(fateOf('x-ssl-client-fingerprint', true)).toBe(KEEP);
+  });
+
+  it("lists a Bearer key beside X-API-Key, never a field the answer sets, and names what a gateway cannot clear", () => {
+    const ctx: RemovalContext = { fromProxy: false, keepXfcc: false, usedBearer: false, keyPrefixes: ['kg_sk_', 'kg_pk_'], sets: new Set(['x-tenant-id', 'x-request-id']), own: new Set() };
+    const unnamed: string[] = [];
+    const list = removalList(['X-API-Key', 'kg_sk_a', 'Authorization', 'Bearer kg_sk_b', 'X_Tenant_Id', 'x', 'X-SSL-Client-Fingerprint', 'y', 'X-Tenant-Id', 'z'], ctx, unnamed);
+    expect(list).toContain('authorization');
+    expect(list).toContain('x_tenant_id');
+    expect(list).toContain('x-http-method-override');
+    expect(list).not.toContain('x-tenant-id');
+    expect(unnamed).toEqual(['X_Tenant_Id', 'X-SSL-Client-Fingerprint']);
+    expect(removalList(['Authorization', 'Bearer upstream-own'], ctx, null)).not.toContain('authorization');
+  });
+});
