@@ -20,6 +20,10 @@ COPY config ./config
 # The image's unprivileged user (uid 1000); nothing in /app needs to be writable.
 USER node
 # 8080: public listener (proxy + self-service API). 9090: internal listener (health, metrics, admin API).
+# keygate binds the internal listener to loopback unless told otherwise; in a container, loopback is the
+# container's own and a published port (-p 9090:9090) arrives on its network interface, so the image opens it
+# there. Publish 9090 only to a private network: it carries the admin API.
+ENV OPS_HOST=0.0.0.0
 EXPOSE 8080 9090
 # `keygate healthcheck` reads the effective configuration (KEYGATE_CONFIG, OPS_PORT, ...), so the internal
 # listener is probed wherever it was configured to listen.

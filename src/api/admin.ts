@@ -14,18 +14,18 @@ import { adminMintSessionTokenBody, createTenantBody, updateTenantBody } from '.
 import type { SessionTokenService } from './session-tokens.ts';
 import { toAuthKey } from '../keys/types.ts';
 import type { FleetReader, UsageReader } from './usage.ts';
-import { deleteTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
+import { closeTenantEndpoints, webhookRouter } from '../webhooks/routes.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 /**
  * The admin token or a named operator's, from `Authorization: Bearer` (the admin API's door). Every outcome is
  * counted in keygate_auth_decisions_total{listener="internal"} by the router: a guessed token shows there.
  */
-export function bearerOperator(operatorOf: (token: string) => Operator | null): (req: Request) => Operator {
-  return (req) => {
+export function bearerOperator(operatorOf: (token: string, req: Request) => Promise<Operator | null>): (req: Request) => Promise<Operator> {
+  return async (req) => {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw new ApiError('missing_api_key', 'The admin API needs Authorization: Bearer <admin token>.');
-    const operator = operatorOf(token);
+    const operator = await operatorOf(token, req);
     if (!operator) throw new ApiError('invalid_api_key', 'The admin token is not valid.');
     return operator;
   };
@@ -44,10 +44,10 @@ const actorOf = (res: Response): Actor => {
  */
 function authorize(deps: AdminDeps): RequestHandler {
   const count = (decision: string) => deps.metrics?.decision(decision, null, 'internal');
-  return (req, res, next) => {
+  return async (req, res, next) => {
     let operator: Operator;
     try {
-      operator = deps.authenticate(req, res);
+      operator = await deps.authenticate(req, res);
     } catch (err) {
       if (err instanceof ApiError) count(err.code);
       throw err;
@@ -73,7 +73,7 @@ function tenantIdOf(id: string): string {
 export interface AdminDeps {
   service: KeyService;
   /** The door's authentication: the operator, or a thrown ApiError (401/403). */
-  authenticate: (req: Request, res: Response) => Operator;
+  authenticate: (req: Request, res: Response) => Operator | Promise<Operator>;
   logger?: Pick<Logger, 'info'>;
   /** The fleet view (`GET /fleet`); absent in routers that do not serve it. */
   fleet?: FleetReader;
@@ -116,10 +116,10 @@ export function adminRouter(deps: AdminDeps): Router {
   });
   r.delete('/tenants/:tenantId', async (req, res) => {
     const id = tenantIdOf(req.params.tenantId as string);
-    // Its webhook endpoints first (their URLs and secrets; the platform's endpoints hear of the keys' key.revoked):
-    // a deletion that fails after this is finished by the retry.
-    if (deps.webhooks) await deleteTenantEndpoints(deps.webhooks, id);
-    await service.deleteTenant(id, actorOf(res));
+    // Stopped, then its webhook endpoints removed (none can be made meanwhile), then its keys revoked: their
+    // key.revoked reach the platform's endpoints only. A deletion that fails part-way is finished by the retry.
+    const webhooks = deps.webhooks;
+    await service.deleteTenant(id, actorOf(res), webhooks ? () => closeTenantEndpoints(webhooks, id) : undefined);
     res.status(204).end();
   });
   r.get('/tenants/:tenantId/audit-log', async (req, res) => {

@@ -7,7 +7,6 @@ import type { FleetReader } from './usage.ts';
 /** Tenants read to rank the top ones: beyond this many the ranking covers the first ones only (`truncated`). */
 const TENANT_SCAN = 10_000;
 const TOP = 10;
-const DEAD_LETTERS = 1_000;
 
 export interface FleetDeps {
   store: KeyStore;
@@ -49,7 +48,7 @@ export function createFleetReader(deps: FleetDeps): FleetReader {
   const webhooks = async () => {
     const q = deps.webhooks;
     if (!q) return { enabled: false, endpoints: 0, failing: 0, disabled: 0, deadLetters: 0 };
-    const [endpoints, health, dead] = await Promise.all([q.listEndpoints(), q.health(), q.deadLetters(DEAD_LETTERS)]);
+    const [endpoints, health, dead] = await Promise.all([q.listEndpoints(), q.health(), q.deadLetterCount()]);
     let failing = 0;
     let disabled = 0;
     for (const e of endpoints) {
@@ -57,7 +56,7 @@ export function createFleetReader(deps: FleetDeps): FleetReader {
       if (h?.disabledAt) disabled++;
       else if (h?.failingSince) failing++;
     }
-    return { enabled: true, endpoints: endpoints.length, failing, disabled, deadLetters: dead.length };
+    return { enabled: true, endpoints: endpoints.length, failing, disabled, deadLetters: dead };
   };
   return {
     async read() {

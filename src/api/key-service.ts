@@ -174,7 +174,15 @@ export class KeyService {
     return updated;
   }
 
-  async deleteTenant(id: string, actor: Actor = { kind: 'admin' }): Promise<void> {
+  /**
+   * The tenant is stopped first: suspended (every key fails `tenant_suspended` on every replica, the change being
+   * published like any other), and `stop` closes what else could still be added (its webhook endpoints). Then the
+   * keys are revoked and the tenant removed. A tenant already half-deleted (no record) is finished.
+   */
+  async deleteTenant(id: string, actor: Actor = { kind: 'admin' }, stop: () => Promise<void> = async () => {}): Promise<void> {
+    const audit = { action: 'tenant.updated', actor: actorName(actor), keyId: null, details: { fields: ['status'], status: 'suspended', reason: 'deleting' } };
+    await guarded(this.#store.updateTenant(id, (t) => (t.status === 'suspended' ? null : { ...t, status: 'suspended', updatedAt: new Date().toISOString() }), audit));
+    await stop();
     if (!(await guarded(this.#store.deleteTenant(id, actorName(actor))))) throw new ApiError('not_found', `No tenant ${id}.`);
   }
 

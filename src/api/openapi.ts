@@ -1,5 +1,6 @@
 import { adminPaths, INTERNAL_SERVER } from './openapi/admin.ts';
 import { components } from './openapi/components.ts';
+import { withExamples } from './openapi/examples.ts';
 import { PUBLIC_SERVER, selfServicePaths } from './openapi/self-service.ts';
 
 // The OpenAPI 3.1 document of both management APIs, generated from the zod schemas that validate requests
@@ -8,7 +9,7 @@ import { PUBLIC_SERVER, selfServicePaths } from './openapi/self-service.ts';
 // (`keygate/client`) is generated from it, and test/e2e/api.openapi-contract.test.ts holds the server to it.
 
 export function buildOpenApi(version: string): object {
-  return {
+  return withExamples({
     openapi: '3.1.0',
     info: {
       title: 'keygate management API',
@@ -25,5 +26,5 @@ export function buildOpenApi(version: string): object {
     ],
     paths: { ...selfServicePaths(), ...adminPaths() },
     components: components(),
-  };
+  });
 }

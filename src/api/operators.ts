@@ -1,4 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { ApiError } from '../http/errors.ts';
+import type { FailureBlock } from '../limits/types.ts';
 
 /** Who is calling the admin API: the admin token (`admin`, write) or a named operator token from `admin.tokens`. */
 export interface Operator {
@@ -36,3 +39,29 @@ export function createOperators(adminToken: string, named: readonly OperatorConf
 
 /** Methods a `read` operator may use. */
 export const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The failed-attempt block as the internal listener uses it: the proxy's own, and how a caller's address is read. */
+export interface OperatorGuard {
+  failures: FailureBlock;
+  clientIp: (req: IncomingMessage) => string;
+}
+
+/**
+ * Token guessing at the admin API and the console's sign-in meets the proxy's failed-attempt block
+ * (`limits.failedAttempts`): each wrong token is counted against the caller's address before it is answered,
+ * and a blocked address is refused 429 `too_many_failed_attempts`, whatever token it sends, until the block ends.
+ * Named operators' tokens are configured as digests, so keygate cannot require them to be long; this is what keeps
+ * a short one from being guessed at a few thousand tries a second. `guard` is null until the store is open (the
+ * admin API answers nothing then; the sign-in goes unguarded for those first moments).
+ */
+export function guardedOperators(operatorOf: (token: string) => Operator | null, guard: () => OperatorGuard | null): (token: string, req: IncomingMessage) => Promise<Operator | null> {
+  return async (token, req) => {
+    const g = guard();
+    const ip = g ? g.clientIp(req) : '';
+    const blocked = g ? g.failures.blockedFor(ip) : 0;
+    if (blocked > 0) throw new ApiError('too_many_failed_attempts', 'Too many failed authentication attempts from this address.', { headers: { 'Retry-After': String(blocked) } });
+    const operator = operatorOf(token);
+    if (!operator && g) await g.failures.fail(ip);
+    return operator;
+  };
+}

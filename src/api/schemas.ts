@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PERMISSION } from '../auth/permissions.ts';
 import { codeToStatus, type ErrorCode } from '../http/errors.ts';
 
-// Request and response schemas of both management APIs (SPEC §3). The same objects validate requests and
+// Request and response schemas of both management APIs. The same objects validate requests and
 // generate the OpenAPI document, so the two cannot disagree. Request objects are strict: an unknown field
 // is a 400 `validation_error` naming it.
 
@@ -264,7 +264,7 @@ export const fleetSchema = z
 export const errorSchema = z
   .object({
     error: z.object({
-      code: z.enum(Object.keys(codeToStatus) as [ErrorCode, ...ErrorCode[]]).describe('The machine code; the status it comes with is fixed per code (SPEC §4)'),
+      code: z.enum(Object.keys(codeToStatus) as [ErrorCode, ...ErrorCode[]]).describe('The machine code; the status it comes with is fixed per code (docs/http-api.md)'),
       message: z.string(),
       requestId: z.string(),
       details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),

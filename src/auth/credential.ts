@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { looksLikeToken } from '../keys/session-token.ts';
 
 export type CredentialSource = 'header' | 'bearer' | 'query' | 'subprotocol';
 
@@ -42,7 +43,10 @@ export function credentialOf(headers: IncomingHttpHeaders, url: string, allowQue
     const q = url.indexOf('?');
     if (q >= 0) {
       const params = new URLSearchParams(url.slice(q + 1));
-      const value = params.get('api_key') || params.get('token');
+      // `token` is read only when it holds a session token: that is the `token` the request target drops before
+      // forwarding (http/target.ts), so a key sent as `?token=` is neither accepted nor passed to the upstream.
+      const token = params.get('token');
+      const value = params.get('api_key') || (token && looksLikeToken(token) ? token : null);
       if (value) return { value, source: 'query' };
     }
     const token = subprotocolToken(headers['sec-websocket-protocol']);

@@ -23,7 +23,7 @@ export type AdminClient = Client<AdminPaths>;
 
 type Options = Omit<ClientOptions, 'baseUrl'> & { baseUrl: string };
 
-/** `X-API-Key` on every request (SPEC §3: the caller's own key). */
+/** `X-API-Key` on every request (the caller's own key). */
 export function createSelfServiceClient({ apiKey, headers, ...options }: Options & { apiKey: string }): SelfServiceClient {
   return createClient<SelfServicePaths>({ ...options, headers: { ...toRecord(headers), 'X-API-Key': apiKey } });
 }

@@ -68,7 +68,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -99,7 +102,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -212,7 +218,7 @@ export interface paths {
         put?: never;
         /**
          * Add a webhook endpoint
-         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
+         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error` beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:write`.
          */
         post: operations["createWebhookEndpoint"];
         delete?: never;
@@ -230,7 +236,7 @@ export interface paths {
         };
         /**
          * Deliveries given up after their retry window, newest first
-         * @description Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:read`.
+         * @description The owner's own (a tenant's, or each of the platform's endpoints'), at most `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off (`webhooks.enabled`). Needs `webhooks:read`.
          */
         get: operations["listWebhookDeadLetters"];
         put?: never;
@@ -246,14 +252,20 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
-        /** Deliver a dead letter again (due now, with a fresh retry window) */
+        /**
+         * Deliver a dead letter again (due now, with a fresh retry window)
+         * @description 429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`). Needs `webhooks:write`.
+         */
         post: operations["redeliverWebhook"];
         delete?: never;
         options?: never;
@@ -266,7 +278,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -287,7 +302,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -310,7 +328,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -330,7 +351,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -368,7 +392,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -393,7 +420,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -413,7 +443,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -460,9 +493,15 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -493,9 +532,15 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -528,7 +573,7 @@ export interface paths {
         put?: never;
         /**
          * Add a webhook endpoint
-         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+         * @description Events are POSTed signed per the Standard Webhooks specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). A tenant has at most `webhooks.maxEndpointsPerTenant` (400 `validation_error` beyond), and none while it is being deleted (403 `tenant_suspended`). Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
          */
         post: operations["adminCreateWebhookEndpoint"];
         delete?: never;
@@ -546,7 +591,7 @@ export interface paths {
         };
         /**
          * Deliveries given up after their retry window, newest first
-         * @description Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
+         * @description The owner's own (a tenant's, or each of the platform's endpoints'), at most `webhooks.maxDeadLettersPerTenant` and `maxDeadLettersPerEndpoint` (the oldest removed to make room), each kept `webhooks.deadLetterHours`. Answers 404 `not_found` when webhooks are off (`webhooks.enabled`).
          */
         get: operations["adminListWebhookDeadLetters"];
         put?: never;
@@ -562,14 +607,20 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
         };
         get?: never;
         put?: never;
-        /** Deliver a dead letter again (due now, with a fresh retry window) */
+        /**
+         * Deliver a dead letter again (due now, with a fresh retry window)
+         * @description 429 `rate_limited` (Retry-After) while its endpoint or owner has its most pending deliveries (`webhooks.maxPendingJobsPerEndpoint`, `maxPendingJobsPerTenant`).
+         */
         post: operations["adminRedeliverWebhook"];
         delete?: never;
         options?: never;
@@ -582,7 +633,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -603,7 +657,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -626,7 +683,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -646,7 +706,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -686,7 +749,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -706,7 +772,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -729,7 +798,10 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -970,7 +1042,7 @@ export interface components {
         Error: {
             error: {
                 /**
-                 * @description The machine code; the status it comes with is fixed per code (SPEC §4)
+                 * @description The machine code; the status it comes with is fixed per code (docs/http-api.md)
                  * @enum {string}
                  */
                 code: "validation_error" | "malformed_request" | "missing_api_key" | "invalid_api_key" | "key_expired" | "key_disabled" | "insufficient_permissions" | "public_key_not_allowed" | "origin_not_allowed" | "mtls_required" | "client_certificate_not_allowed" | "assistant_not_allowed" | "transient_assistant_not_allowed" | "tenant_suspended" | "gateway_not_trusted" | "inline_proxy_required" | "not_found" | "route_not_allowed" | "key_limit_reached" | "cannot_revoke_current_key" | "request_timeout" | "payload_too_large" | "rate_limited" | "concurrency_limit_reached" | "too_many_failed_attempts" | "quota_exceeded" | "internal_error" | "upstream_unavailable" | "store_unavailable" | "upstream_timeout";
@@ -1174,6 +1246,7 @@ export interface components {
             status: number | null;
             ok: boolean;
             latencyMs: number;
+            /** @description Why no answer came, one of: `blocked: the address is not allowed`, `refused: …`, `unresolved: …`, `unreachable: …`, `timeout: …`, `reset: …`, `tls: …`, `error: the delivery failed` (never an address or what a name resolves to); `endpoint disabled`, `endpoint deleted` */
             error: string | null;
             at: string;
             /** @enum {string} */
@@ -1186,6 +1259,8 @@ export interface components {
         WebhookDeadLetter: {
             /** @description Pass to redeliver */
             key: string;
+            /** @description When it was dead-lettered; it is removed `webhooks.deadLetterHours` after */
+            deadAt?: string;
             endpointId: string;
             attempts: number;
             event: {
@@ -1317,13 +1392,25 @@ export interface components {
         };
     };
     parameters: {
-        /** @description Key id (`key_...`) */
+        /**
+         * @description Key id (`key_...`)
+         * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+         */
         KeyId: string;
-        /** @description Key id (`key_...`), or `current`: the calling key */
+        /**
+         * @description Key id (`key_...`), or `current`: the calling key
+         * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+         */
         KeyIdOrCurrent: string;
-        /** @description Webhook endpoint id (`whe_...`) */
+        /**
+         * @description Webhook endpoint id (`whe_...`)
+         * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+         */
         WebhookEndpointId: string;
-        /** @description Tenant id (`ten_...`) */
+        /**
+         * @description Tenant id (`ten_...`)
+         * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+         */
         TenantId: string;
     };
     requestBodies: {
@@ -1723,7 +1810,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1779,7 +1869,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1847,7 +1940,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -1905,7 +2001,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Key id (`key_...`), or `current`: the calling key */
+                /**
+                 * @description Key id (`key_...`), or `current`: the calling key
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyIdOrCurrent"];
             };
             cookie?: never;
@@ -2344,7 +2443,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -2398,7 +2500,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2454,7 +2559,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2508,7 +2616,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2564,7 +2675,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2624,7 +2738,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -2725,6 +2842,21 @@ export interface operations {
                     };
                 };
             };
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -2777,6 +2909,21 @@ export interface operations {
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -2786,7 +2933,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2832,6 +2982,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -2841,7 +3006,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2885,6 +3053,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -2894,7 +3077,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2941,6 +3127,21 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -2953,7 +3154,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -2999,6 +3203,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3008,7 +3227,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3069,6 +3291,21 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3081,7 +3318,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3127,6 +3367,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3136,7 +3391,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -3197,6 +3455,21 @@ export interface operations {
                 };
             };
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3206,9 +3479,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3254,6 +3533,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3263,9 +3557,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3309,6 +3609,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3318,9 +3633,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3367,6 +3688,21 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3376,9 +3712,15 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
-                /** @description Key id (`key_...`) */
+                /**
+                 * @description Key id (`key_...`)
+                 * @example key_01JF3Q9A1B2C3D4E5F6G7H8J9K
+                 */
                 id: components["parameters"]["KeyId"];
             };
             cookie?: never;
@@ -3425,6 +3767,21 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3477,6 +3834,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3530,6 +3902,21 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3582,6 +3969,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3591,7 +3993,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The dead letter's `key` */
+                /**
+                 * @description The dead letter's `key`
+                 * @example 1772442927512-3
+                 */
                 key: string;
             };
             cookie?: never;
@@ -3635,6 +4040,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3644,7 +4050,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3690,6 +4099,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3699,7 +4123,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3743,6 +4170,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3752,7 +4194,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3798,6 +4243,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3807,7 +4267,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3854,6 +4317,21 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3865,7 +4343,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Webhook endpoint id (`whe_...`) */
+                /**
+                 * @description Webhook endpoint id (`whe_...`)
+                 * @example whe_01JF3QB7M8N9P0Q1R2S3T4V5W6
+                 */
                 endpointId: components["parameters"]["WebhookEndpointId"];
             };
             cookie?: never;
@@ -3911,6 +4392,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3965,6 +4461,21 @@ export interface operations {
                     };
                 };
             };
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -3974,7 +4485,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -4020,6 +4534,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -4034,7 +4563,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -4080,6 +4612,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -4092,7 +4639,10 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Tenant id (`ten_...`) */
+                /**
+                 * @description Tenant id (`ten_...`)
+                 * @example ten_01JF3Q8ZK6V7W2N4R5T8Y9B0CD
+                 */
                 tenantId: components["parameters"]["TenantId"];
             };
             cookie?: never;
@@ -4138,6 +4688,21 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -4185,6 +4750,21 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
                         };
                     };
                 };
@@ -4240,6 +4820,21 @@ export interface operations {
                     };
                 };
             };
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["StoreUnavailable"];
         };
@@ -4287,6 +4882,21 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
                         };
                     };
                 };

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -31,10 +31,12 @@ export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..'
 type Env = Record<string, string | undefined>;
 
 // The common options, settable without a file (twelve-factor style).
-const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list' | 'signingKeys']> = [
+export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | 'number' | 'list' | 'signingKeys']> = [
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
+  ['OPS_HOST', 'server.opsHost', 'string'],
   ['OPS_PORT', 'server.opsPort', 'number'],
+  ['AUTHZ_HOST', 'server.authzHost', 'string'],
   ['AUTHZ_PORT', 'server.authzPort', 'number'],
   ['KEYGATE_WORKERS', 'server.workers', 'number'],
   ['AUTHZ_TRUSTED_GATEWAYS', 'authz.trustedGateways', 'list'],
@@ -49,6 +51,14 @@ const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'string' | '
   ['KEYGATE_POLICY', 'policy.file', 'string'],
   ['LOG_LEVEL', 'logging.level', 'string'],
 ];
+
+/**
+ * Options naming files. A relative path is resolved against the directory of the configuration file that
+ * names it (as nginx and Caddy resolve theirs), so keygate finds its files whatever directory it is started
+ * from; one set by an environment variable is resolved against the working directory, as a shell user expects;
+ * a built-in default against the package's config/ folder, where default.yaml is.
+ */
+export const filePaths = ['policy.file', 'tls.cert', 'tls.key', 'tls.clientCa'] as const;
 
 const listOf = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter(Boolean);
 /** `id:secret` pairs; an entry without a colon becomes one with an empty id, which the schema refuses by path. */
@@ -80,6 +90,21 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   node[parts.at(-1)!] = value;
 }
 
+function getPath(tree: Tree, path: string): unknown {
+  let node: unknown = tree;
+  for (const part of path.split('.')) node = isTree(node) ? node[part] : undefined;
+  return node;
+}
+
+/** Resolves the relative file options a tree sets against `dir`. */
+function resolveFiles(tree: Tree, dir: string): Tree {
+  for (const path of filePaths) {
+    const v = getPath(tree, path);
+    if (typeof v === 'string' && v !== '' && !isAbsolute(v)) setPath(tree, path, resolve(dir, v));
+  }
+  return tree;
+}
+
 function readYaml(file: string, problems: ConfigProblem[], label: string): Tree {
   let text: string;
   try {
@@ -91,7 +116,7 @@ function readYaml(file: string, problems: ConfigProblem[], label: string): Tree 
   try {
     const doc: unknown = parseYaml(text) ?? {};
     if (!isTree(doc)) throw new Error('top level must be a mapping');
-    return doc;
+    return resolveFiles(doc, dirname(resolve(file)));
   } catch (err) {
     problems.push({ path: label, message: `${file}: ${(err as Error).message}` });
     return {};
@@ -170,8 +195,66 @@ export interface LoadOptions {
   defaultFile?: string;
 }
 
-/** default.yaml ← $KEYGATE_CONFIG ← environment; validated once, every problem reported together. */
-export function loadConfig(opts: LoadOptions = {}): Config {
+/** What checking a configuration found: every problem, and the configuration as far as it could be read. */
+export interface ConfigInspection {
+  problems: ConfigProblem[];
+  /**
+   * The configuration with every invalid option replaced by its default, so that the checks that need a whole
+   * configuration (plans, TLS pairs, the route policy file) still run and report in the same pass; null when even
+   * that does not parse.
+   */
+  config: Config | null;
+}
+
+function deletePath(tree: Tree, path: ReadonlyArray<PropertyKey>): boolean {
+  let node: unknown = tree;
+  for (const part of path.slice(0, -1)) node = isTree(node) ? node[String(part)] : undefined;
+  const last = path.at(-1);
+  if (!isTree(node) || last === undefined || !(String(last) in node)) return false;
+  delete node[String(last)];
+  return true;
+}
+
+/**
+ * Replaces what the schema refused with the default at the same path (or, where there is none, drops it, and
+ * then the object that lacks it) until the rest parses: every valid option is kept, each refused one stands in
+ * for its default, so the whole-configuration checks run on what was written.
+ */
+function salvage(tree: Tree): Config | null {
+  const copy = structuredClone(tree);
+  const defaults = configSchema.parse({}) as unknown as Tree;
+  for (let round = 0; round < 8; round++) {
+    const parsed = configSchema.safeParse(copy);
+    if (parsed.success) return parsed.data;
+    let changed = false;
+    for (const issue of parsed.error.issues) {
+      // An unknown key is reported on its parent, naming the keys.
+      const keys = (issue as { keys?: string[] }).keys;
+      if (issue.code === 'unrecognized_keys' && keys) {
+        for (const k of keys) changed = deletePath(copy, [...issue.path, k]) || changed;
+        continue;
+      }
+      const path = issue.path.map(String).join('.');
+      const fallback = path ? getPath(defaults, path) : undefined;
+      if (fallback !== undefined && JSON.stringify(getPath(copy, path)) !== JSON.stringify(fallback)) {
+        setPath(copy, path, structuredClone(fallback));
+        changed = true;
+        continue;
+      }
+      for (let depth = issue.path.length; depth > 0; depth--) {
+        if (deletePath(copy, issue.path.slice(0, depth))) {
+          changed = true;
+          break;
+        }
+      }
+    }
+    if (!changed) return null;
+  }
+  return null;
+}
+
+/** default.yaml ← $KEYGATE_CONFIG ← environment, checked in one pass: every problem, never only the first kind. */
+export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
   const env = opts.env ?? process.env;
   const problems: ConfigProblem[] = [];
   let tree = readYaml(opts.defaultFile ?? resolve(packageRoot, 'config/default.yaml'), problems, '(default.yaml)');
@@ -182,21 +265,36 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (raw === undefined || raw === '') continue;
     fromEnv.set(path, name);
     const value = kind === 'list' ? listOf(raw) : kind === 'signingKeys' ? signingKeysOf(raw) : kind === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
-    setPath(tree, path, value);
+    setPath(tree, path, (filePaths as readonly string[]).includes(path) ? resolve(value as string) : value);
   }
   problems.push(...overlayOtelEnv(env, (path, value, name) => (fromEnv.set(path, name), setPath(tree, path, value))));
   const parsed = configSchema.safeParse(tree);
+  let config: Config | null = parsed.success ? parsed.data : null;
   if (!parsed.success) {
     problems.push(...parsed.error.issues.map((i: z.core.$ZodIssue) => {
       const path = issuePath(i.path);
       const source = fromEnv.get(path);
       return { path: source ? `${path} (from ${source})` : path, message: i.message };
     }));
-    throw new ConfigError(problems);
+    config = salvage(tree);
   }
-  problems.push(...semanticProblems(parsed.data));
-  if (problems.length) throw new ConfigError(problems);
-  return parsed.data;
+  if (config) {
+    // A default that names a file is relative to the defaults' folder, as if default.yaml named it (policy.yaml
+    // ships there).
+    resolveFiles(config as unknown as Tree, resolve(packageRoot, 'config'));
+    // A check on a value already reported as invalid would only repeat it.
+    const reported = problems.map((p) => p.path.replace(/ \(from \w+\)$/, ''));
+    const overlaps = (path: string) => reported.some((r) => r === path || r.startsWith(`${path}.`) || path.startsWith(`${r}.`));
+    problems.push(...semanticProblems(config).filter((p) => !overlaps(p.path)));
+  }
+  return { problems, config };
+}
+
+/** default.yaml ← $KEYGATE_CONFIG ← environment; validated once, every problem reported together. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const { problems, config } = inspectConfig(opts);
+  if (problems.length || !config) throw new ConfigError(problems);
+  return config;
 }
 
 function redactUrl(url: string): string {

@@ -28,7 +28,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('0.0.0.0'),
       port: port.default(8080),
-      opsHost: z.string().default('0.0.0.0'),
+      opsHost: z.string().default('127.0.0.1'),
       opsPort: port.default(9090),
       trustedProxies: cidrList,
       maxBodyBytes: z.number().int().positive().default(16 * 1024),
@@ -191,7 +191,7 @@ export const configSchema = z.strictObject({
       websocket: z.enum(['refuse', 'handshake']).default('refuse'),
     })
     .prefault({}),
-  policy: z.strictObject({ file: z.string().default('config/policy.yaml') }).prefault({}),
+  policy: z.strictObject({ file: z.string().default('policy.yaml') }).prefault({}),
   audit: z.strictObject({ maxEntries: z.number().int().positive().default(10_000), refusalWindowSeconds: z.number().int().positive().default(3_600) }).prefault({}),
   webhooks: z
     .strictObject({
@@ -206,6 +206,12 @@ export const configSchema = z.strictObject({
       retryForHours: z.number().positive().default(24),
       deliveryLogEntries: z.number().int().positive().default(100),
       outboxMaxEntries: z.number().int().positive().default(1_000_000),
+      maxEndpointsPerTenant: z.number().int().positive().default(10),
+      maxPendingJobsPerTenant: z.number().int().positive().default(5_000),
+      maxPendingJobsPerEndpoint: z.number().int().positive().default(1_000),
+      maxDeadLettersPerTenant: z.number().int().positive().default(1_000),
+      maxDeadLettersPerEndpoint: z.number().int().positive().default(500),
+      deadLetterHours: z.number().positive().default(168),
       expiryScanSeconds: z.number().positive().default(300),
     })
     .prefault({}),
@@ -243,7 +249,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   readiness: z.strictObject({ requireStore: z.boolean().default(false) }).prefault({}),
-  shutdown: z.strictObject({ timeoutSeconds: z.number().positive().default(25) }).prefault({}),
+  shutdown: z
+    .strictObject({
+      drainDelaySeconds: z.number().min(0).max(300).default(0),
+      timeoutSeconds: z.number().positive().default(25),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -26,7 +26,7 @@ export interface ConsoleDeps {
   sessions: ConsoleSessions;
   origins: readonly string[];
   /** The admin token or a named operator's, resolved (api/operators.ts). */
-  operatorOf: (token: string) => Operator | null;
+  operatorOf: (token: string, req: Request) => Promise<Operator | null>;
   /** The admin API's router for the console's door, given how it authenticates (built when the store is ready). */
   adminApi: (authenticate: (req: Request) => Operator) => RequestHandler | null;
   count: (decision: string) => void;
@@ -68,9 +68,9 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   r.post('/login', (req, _res, next) => {
     checkOrigin(req);
     next();
-  }, ...jsonBody(1024), (req, res) => {
+  }, ...jsonBody(1024), async (req, res) => {
     const { token } = validate(loginBody, req.body);
-    const operator = deps.operatorOf(token);
+    const operator = await deps.operatorOf(token, req);
     if (!operator) {
       deps.count('invalid_api_key');
       throw new ApiError('invalid_api_key', 'That token is not the admin token or an operator token.');

@@ -122,6 +122,12 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
         droppedSeen = now;
       },
     }),
+    webhookJobsDropped: new Counter({
+      name: 'keygate_webhook_jobs_dropped_total',
+      help: 'Webhook delivery jobs dropped at a cap (pending_tenant_cap, pending_endpoint_cap), dead letters removed at a cap (dead_tenant_cap, dead_endpoint_cap) or expired (dead_expired).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     stateEntries: new Gauge({
       name: 'keygate_state_entries',
       help: 'Entries held in process, by table (docs/state.md gives each bound): cache_untrusted, rate_limit_specs, rate_limit_tenant_windows, month_counts, failure_blocks, failure_counts, usage_rows, usage_carried, usage_sessions, session_slots.',

@@ -150,7 +150,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     try {
       const headers = upstreamHeaders(req, identity, target, requestId);
       deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
-      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req, identity), {
+      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req), {
         headers,
         perMessageDeflate: false,
         handshakeTimeout: deps.timeoutMs,
@@ -164,7 +164,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       // Kept for good: terminating a dial emits one more 'error'.
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
-        upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: answeredSubprotocol(dialled.protocol, identity) });
+        upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: answeredSubprotocol(dialled.protocol, req) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;

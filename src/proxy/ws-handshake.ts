@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
-import { deny, type Denial, type Identity } from '../auth/verify.ts';
+import { deny, type Denial } from '../auth/verify.ts';
 
 // The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
 // dialled (SPEC §5). `ws` checks the same things, but only inside `handleUpgrade`, which keygate can call only
@@ -34,21 +34,25 @@ export function handshakeProblem(req: IncomingMessage): Denial | null {
   return null;
 }
 
-/**
- * The subprotocols offered to the upstream: the client's, less the `keygate.token, <token>` pair when a session
- * token came that way (the upstream never sees a credential).
- */
-export function forwardedSubprotocols(req: IncomingMessage, identity: Identity): string[] {
-  const offered = subprotocolsOf(req) ?? [];
-  if (identity.credential.source !== 'subprotocol') return offered;
+/** Where the `keygate.token, <token>` pair starts in the offered list, or -1 when it is not offered. */
+function tokenPairAt(offered: readonly string[]): number {
   const at = offered.indexOf(TOKEN_SUBPROTOCOL);
+  return at >= 0 && at + 1 < offered.length ? at : -1;
+}
+
+/**
+ * The subprotocols offered to the upstream: the client's, less any `keygate.token, <token>` pair — also when
+ * another credential (a key header, `?api_key=`) authenticated the upgrade: the upstream never sees a credential.
+ */
+export function forwardedSubprotocols(req: IncomingMessage): string[] {
+  const offered = subprotocolsOf(req) ?? [];
+  const at = tokenPairAt(offered);
   return at < 0 ? offered : [...offered.slice(0, at), ...offered.slice(at + 2)];
 }
 
 /**
- * The subprotocol answered to the client: the upstream's choice, or `keygate.token` when the client offered a
- * token that way and the upstream chose none (a browser that offered subprotocols fails a handshake answering
- * none).
+ * The subprotocol answered to the client: the upstream's choice, or `keygate.token` when the client offered the
+ * token pair and the upstream chose none (a browser that offered subprotocols fails a handshake answering none).
  */
-export const answeredSubprotocol = (upstreamChoice: string, identity: Identity): string =>
-  upstreamChoice || (identity.credential.source === 'subprotocol' ? TOKEN_SUBPROTOCOL : '');
+export const answeredSubprotocol = (upstreamChoice: string, req: IncomingMessage): string =>
+  upstreamChoice || (tokenPairAt(subprotocolsOf(req) ?? []) >= 0 ? TOKEN_SUBPROTOCOL : '');

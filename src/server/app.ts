@@ -15,7 +15,7 @@ import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
 import { packageRoot } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { compileCidrs } from '../http/client-ip.ts';
+import { clientIpOf, compileCidrs } from '../http/client-ip.ts';
 import { sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { createKeyFormat } from '../keys/format.ts';
@@ -43,6 +43,7 @@ import { newEvent, perMinute } from '../webhooks/events.ts';
 import { ExpiryScanner } from '../webhooks/expiry.ts';
 import { OutboxRegistrar, WebhookOutboxes } from '../webhooks/outbox.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
+import { DropReporter } from '../webhooks/drops.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { ManagementDeps } from './management.ts';
 
@@ -68,7 +69,7 @@ const listenOn = (server: Server, port: number, host: string) =>
   });
 
 /**
- * Starts keygate in the order Kubernetes probes expect (SPEC §9): the internal listener first, answering
+ * Starts keygate in the order Kubernetes probes expect: the internal listener first, answering
  * `/readyz` 503 "starting"; then the store, cache, auth pipeline and APIs; then the public listener, and only
  * then ready. `main.ts` handles signals and calls `shutdown()`.
  */
@@ -124,7 +125,7 @@ export async function startKeygate(config: Config) {
 
   // ---- store and everything that needs it ------------------------------------------------------------------
   // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
-  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries) : null;
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks) : null;
   const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;
@@ -134,6 +135,8 @@ export async function startKeygate(config: Config) {
   } else if (!opened.ready) {
     logger.warn('Redis is not reachable yet; starting degraded (cached keys only until it is)');
   }
+  // Set once shutdown begins: closing the store then closes its connection, which is no loss to warn about.
+  let closing = false;
   if (redis) {
     // The main connection's changes, for operators (and the failover tests): where it is connected once ready
     // (on Sentinel, the master the sentinels named), and when it is lost (at most once a second while it is).
@@ -142,7 +145,9 @@ export async function startKeygate(config: Config) {
       const stream = (redis as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
       logger.info({ redis: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : 'cluster' }, 'Redis connection ready');
     });
-    redis.on('close', () => lost({}));
+    redis.on('close', () => {
+      if (!closing) lost({});
+    });
   }
 
   const format = createKeyFormat({ private: config.keys.privatePrefix, public: config.keys.publicPrefix });
@@ -166,7 +171,7 @@ export async function startKeygate(config: Config) {
   // quota.threshold (80% and 100% of a monthly quota) is logged here; delivery (webhooks) subscribes to `quotaEvents`.
   const quotaEvents = new QuotaEvents();
   quotaEvents.on((event) => logger.info({ event }, 'quota.threshold'));
-  // Webhooks (issue 17): quota.threshold joins the tenant's outbox (the key.* events are written there by the
+  // Webhooks: quota.threshold joins the tenant's outbox (the key.* events are written there by the
   // store, with their mutation); every replica runs a delivery worker.
   const webhooks = outboxes?.queue(redis) ?? null;
   const outboxRegistrar = outboxes?.redisOutbox ? new OutboxRegistrar(outboxes.redisOutbox, store, logger) : null;
@@ -174,7 +179,16 @@ export async function startKeygate(config: Config) {
   const onWebhookDisabled = async (e: { id: string; url: string; tenantId: string | null }) => {
     if (e.tenantId) await store.appendAudit(e.tenantId, { action: 'webhook.disabled', actor: 'keygate', keyId: null, details: { endpointId: e.id, url: e.url } });
   };
-  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled) : null;
+  // Jobs dropped at a cap: counted, and in the tenant's audit log (at most one entry a minute, with the counts).
+  const webhookDrops = webhooks
+    ? new DropReporter({
+      count: (reason, n) => metrics.webhookJobsDropped.inc({ reason }, n),
+      audit: async (tenantId, dropped) => {
+        await store.appendAudit(tenantId, { action: 'webhook.jobs_dropped', actor: 'keygate', keyId: null, details: { dropped } });
+      },
+    }, logger)
+    : null;
+  const webhookWorker = webhooks ? new WebhookWorker(webhooks, config.webhooks, logger, onWebhookDisabled, (d) => webhookDrops!.report(d)) : null;
   const expiryScanner = webhooks ? new ExpiryScanner(store, webhooks, config.webhooks.expiryScanSeconds, logger) : null;
   if (webhooks) {
     quotaEvents.on((event) => {
@@ -229,7 +243,7 @@ export async function startKeygate(config: Config) {
 
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];
-  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, atShutdown: (flush) => void flushAtShutdown.push(flush) };
+  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, operatorGuard: { failures, clientIp: (req) => clientIpOf(req, trustedProxies) }, atShutdown: (flush) => void flushAtShutdown.push(flush) };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
@@ -274,7 +288,7 @@ export async function startKeygate(config: Config) {
         {
           cert: readFileSync(config.tls.cert!),
           key: readFileSync(config.tls.key!),
-          // Requested, not required: only keys with enforceMtls need a certificate (SPEC §7).
+          // Requested, not required: only keys with enforceMtls need a certificate (docs/concepts.md).
           ...(config.tls.clientCa ? { ca: readFileSync(config.tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
         },
         handlePublic,
@@ -288,7 +302,7 @@ export async function startKeygate(config: Config) {
   publicServer.keepAliveTimeout = 65_000;
   const port = await listenOn(publicServer, config.server.port, config.server.host);
 
-  // ---- the authorizer for an existing gateway (issue 16), when configured ------------------------------------
+  // ---- the authorizer for an existing gateway, when configured ------------------------------------------------
   let authzServer: Server | null = null;
   let authzPort: number | null = null;
   if (config.server.authzPort !== null) {
@@ -330,20 +344,22 @@ export async function startKeygate(config: Config) {
     authzPort,
     adminToken,
     generatedAdminToken,
-    /** `quota.threshold` events (issue 17), for delivery to subscribers. */
+    /** `quota.threshold` events, for delivery to subscribers. */
     quotaEvents,
     /** Resolves once every log line so far is written. */
     drainLogs,
 
     /**
-     * Graceful stop (SPEC §9): readiness fails at once; no new connections; WebSockets get 1001; in-flight
+     * Graceful stop: readiness fails at once; no new connections; WebSockets get 1001; in-flight
      * requests finish (bounded by shutdown.timeoutSeconds); usage and lastUsedAt are flushed; Redis closed.
      */
     shutdown(): Promise<void> {
       stopping ??= (async () => {
+        closing = true;
         readiness.set('stopping');
-        websockets.closeAll();
         const servers = authzServer ? [publicServer, opsServer, authzServer] : [publicServer, opsServer];
+        await drainDelay(servers, config.shutdown.drainDelaySeconds * 1000);
+        websockets.closeAll();
         const closed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
         // Keep-alive connections close as soon as their current response is done.
         const reaper = setInterval(() => {
@@ -360,6 +376,7 @@ export async function startKeygate(config: Config) {
         await expiryScanner?.stop();
         await webhookWorker?.stop();
         await outboxRegistrar?.stop();
+        await webhookDrops?.flush();
         await usage.close();
         await Promise.all(flushAtShutdown.map((flush) => flush()));
         await openStoreRef.close();
@@ -371,3 +388,18 @@ export async function startKeygate(config: Config) {
 }
 
 export type Keygate = Awaited<ReturnType<typeof startKeygate>>;
+
+/**
+ * The first step of a graceful stop: readiness already answers 503, and for `ms` the listeners keep serving, so
+ * a load balancer that polls readiness takes this replica out before it stops accepting (a request it sends
+ * meanwhile is served, not refused). Every response in that window closes its connection, so no client keeps
+ * a kept-alive socket that is about to be closed under it.
+ */
+async function drainDelay(servers: Server[], ms: number): Promise<void> {
+  const closeAfter = (_req: unknown, res: { shouldKeepAlive: boolean }) => {
+    res.shouldKeepAlive = false;
+  };
+  // Prepended: it must run before a handler that answers at once (the probes) has written its headers.
+  for (const server of servers) server.prependListener('request', closeAfter);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+}

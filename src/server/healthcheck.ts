@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { ConfigError, loadConfig } from '../config/load.ts';
 
-// `keygate healthcheck`: the image's HEALTHCHECK (issue 15). It reads the effective configuration — defaults,
+// `keygate healthcheck`: the image's HEALTHCHECK. It reads the effective configuration — defaults,
 // the KEYGATE_CONFIG file, then OPS_PORT and the other environment variables — exactly as `serve` does, so a
 // port set in the file is the port probed. Docker reads 0 as healthy and 1 as unhealthy (2 is reserved), so
 // every failure, an unreadable configuration included, is 1.

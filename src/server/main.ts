@@ -1,36 +1,39 @@
 import { loadPolicy } from '../auth/policy.ts';
-import { ConfigError, EX_CONFIG, loadConfig } from '../config/load.ts';
+import { ConfigError, EX_CONFIG, inspectConfig, loadConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { startKeygate } from './app.ts';
 
-/** Loads the configuration or exits 78 listing every problem (SPEC §1). */
+/** Loads the configuration or exits 78 listing every problem. */
 export function configOrExit(): Config {
   try {
     return loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`keygate: ${err.message}\n`);
-      process.exit(EX_CONFIG);
-    }
+    if (err instanceof ConfigError) exitWith(err.problems);
     throw err;
   }
 }
 
+function exitWith(problems: ConfigProblem[]): never {
+  process.stderr.write(`keygate: ${new ConfigError(problems).message}\n`);
+  process.exit(EX_CONFIG);
+}
+
 /**
  * `keygate config check`: everything `serve` refuses at start-up with 78 — the configuration and the route
- * policy file it names — so a configuration that passes the check starts.
+ * policy file it names — in one pass, so a configuration that passes the check starts and one that fails lists
+ * every problem at once (an invalid option is checked further with its default in its place).
  */
 export function checkedConfigOrExit(): Config {
-  const config = configOrExit();
-  try {
-    loadPolicy(config.policy.file);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`keygate: ${err.message}\n`);
-      process.exit(EX_CONFIG);
+  const { problems, config } = inspectConfig();
+  if (config) {
+    try {
+      loadPolicy(config.policy.file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
     }
-    throw err;
   }
+  if (problems.length || !config) exitWith(problems);
   return config;
 }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type RequestHandler } from 'express';
 import { adminRouter, bearerOperator } from '../api/admin.ts';
 import { createFleetReader } from '../api/fleet.ts';
-import { createOperators, type Operator } from '../api/operators.ts';
+import { createOperators, guardedOperators, type Operator, type OperatorGuard } from '../api/operators.ts';
 import { consoleRouter } from '../console/router.ts';
 import { ConsoleSessions } from '../console/sessions.ts';
 import type { RecentBlocks } from '../limits/recent-blocks.ts';
@@ -27,7 +27,7 @@ import type { KeyStore } from '../store/types.ts';
 import type { WebhookQueue } from '../webhooks/types.ts';
 
 // The management APIs (Express, their zod schemas, the OpenAPI document): loaded on their first request, not at
-// start, because a sidecar that never serves one should not hold them (issue 18: about 4 MB of an idle
+// start, because a sidecar that never serves one should not hold them (measured: about 4 MB of an idle
 // process's heap). app.ts answers the internal listener's probes (/healthz, /readyz, /metrics) without them.
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -53,6 +53,8 @@ export interface ManagementDeps {
     webhooks: WebhookQueue | null;
     /** The key that signs new session tokens; null when session tokens are off. */
     tokenSigner: SigningKey | null;
+    /** The failed-attempt block for operator tokens (api/operators.ts guardedOperators). */
+    operatorGuard: OperatorGuard;
     /** Registers work to finish when keygate stops (before the store closes). */
     atShutdown(flush: () => Promise<void>): void;
   } | null;
@@ -84,8 +86,8 @@ function observe(metrics: Metrics, access: AccessLog): RequestHandler {
 export function createManagement(deps: ManagementDeps): { internal: Handler; public: Handler } {
   const { config, metrics, logger } = deps;
   // The admin token and the named operators' token digests (admin.tokens): who may call /admin/v1 and /console.
-  const operatorOf = createOperators(deps.adminToken, config.admin.tokens);
-  let built: { admin: RequestHandler; consoleAdmin: (authenticate: (req: Request) => Operator) => RequestHandler; selfService: RequestHandler } | null = null;
+  const operatorOf = guardedOperators(createOperators(deps.adminToken, config.admin.tokens), () => deps.ready()?.operatorGuard ?? null);
+  let built: { admin: RequestHandler; consoleAdmin: (authenticate: (req: Request) => Operator | Promise<Operator>) => RequestHandler; selfService: RequestHandler } | null = null;
   let openapi: object | null = null;
   // The routers need the store: until it is open, /admin/v1 answers 404 as an empty router did.
   const routers = () => {
@@ -98,7 +100,7 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     const sessionTokens = new SessionTokenService({ signer: ready.tokenSigner, maxTtlSeconds: config.tokens.maxTtlSeconds, audit: mintAudit });
     const service = new KeyService({ store, config, format, hash, lastUsed: usage, logger, cursorSecret: deps.adminToken });
     const fleet = createFleetReader({ store, webhooks, ring: deps.ring, blocks: deps.blocks, readiness: () => deps.readiness.report() });
-    const admin = (authenticate: (req: Request) => Operator) => adminRouter({ service, authenticate, logger, fleet, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes, sessionTokens });
+    const admin = (authenticate: (req: Request) => Operator | Promise<Operator>) => adminRouter({ service, authenticate, logger, fleet, usage, metrics, webhooks, maxBodyBytes: config.server.maxBodyBytes, sessionTokens });
     built = {
       admin: admin(bearerOperator(operatorOf)),
       consoleAdmin: admin,

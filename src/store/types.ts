@@ -1,4 +1,5 @@
 import type { AuditEntry, StoredKey, Tenant } from '../keys/types.ts';
+import type { ExpiryIndex } from './expiry.ts';
 
 export interface Page<T> {
   data: T[];
@@ -56,7 +57,7 @@ export type Updater<T> = (current: T) => T | null;
  * Where tenants, keys and audit logs live. Implemented by Redis (production) and memory (trying keygate
  * out); one contract suite (test/contract) runs against both. Methods throw only on infrastructure failure.
  */
-export interface KeyStore extends UsageStore {
+export interface KeyStore extends UsageStore, ExpiryIndex {
   readonly kind: 'redis' | 'memory';
 
   createTenant(tenant: Tenant, audit: AuditInput): Promise<void>;

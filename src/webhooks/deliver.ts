@@ -45,6 +45,56 @@ export class BlockedTargetError extends Error {
 }
 
 /**
+ * What a failed attempt says, from a closed set: the text goes to the endpoint's owner (its delivery log), so it
+ * never names an address, a port or what a name resolves to — "vm resolves to 127.0.0.1" would tell a tenant
+ * what keygate's internal names point at. A blocked target and a name that resolves to a private address read
+ * the same.
+ */
+export const ATTEMPT_ERRORS = {
+  blocked: 'blocked: the address is not allowed',
+  refused: 'refused: the receiver refused the connection',
+  unresolved: 'unresolved: the name could not be resolved',
+  unreachable: 'unreachable: the receiver could not be reached',
+  timeout: 'timeout: no answer within webhooks.timeoutMs',
+  reset: 'reset: the connection closed before an answer',
+  tls: 'tls: the TLS handshake with the receiver failed',
+  other: 'error: the delivery failed',
+} as const;
+
+const ERROR_OF_CODE: Record<string, keyof typeof ATTEMPT_ERRORS> = {
+  ECONNREFUSED: 'refused',
+  ENOTFOUND: 'unresolved',
+  EAI_AGAIN: 'unresolved',
+  EAI_NODATA: 'unresolved',
+  EAI_FAIL: 'unresolved',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  EHOSTDOWN: 'unreachable',
+  ETIMEDOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  TimeoutError: 'timeout',
+  AbortError: 'timeout',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  UND_ERR_SOCKET: 'reset',
+  UND_ERR_CLOSED: 'reset',
+};
+
+function attemptError(err: unknown): string {
+  const e = err as Error & { code?: string; cause?: Error & { code?: string } };
+  if (err instanceof BlockedTargetError || e.cause instanceof BlockedTargetError) return ATTEMPT_ERRORS.blocked;
+  for (const code of [e.code, e.name, e.cause?.code, e.cause?.name]) {
+    if (!code) continue;
+    const known = ERROR_OF_CODE[code];
+    if (known) return ATTEMPT_ERRORS[known];
+    if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code)) return ATTEMPT_ERRORS.tls;
+  }
+  return ATTEMPT_ERRORS.other;
+}
+
+/**
  * The address check runs in the connection's own DNS lookup, so the address checked is the address connected
  * to (a name that resolves to a public address for a check and to a private one for the connection — DNS
  * rebinding — cannot get through).
@@ -53,7 +103,7 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
     if (err) return callback(err, '', 0);
     const bad = addresses.find((a) => isPrivateAddress(a.address));
-    if (bad) return callback(new BlockedTargetError(`${hostname} resolves to a private address (${bad.address})`), '', 0);
+    if (bad) return callback(new BlockedTargetError(), '', 0);
     if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
     return callback(null, addresses[0]!.address, addresses[0]!.family);
   });
@@ -113,7 +163,7 @@ export class Deliverer {
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
       // An address in the URL is never looked up: checked here.
       if (!this.#opts.allowPrivateTargets && isIP(host) && isPrivateAddress(host)) {
-        throw new BlockedTargetError(`${host} is a private address`);
+        throw new BlockedTargetError();
       }
       const Undici = await (undici ??= import('undici'));
       const res = await Undici.request(url, {
@@ -134,9 +184,7 @@ export class Deliverer {
       // A redirect is an answer like any other non-2xx: not followed.
       return done(res.statusCode, null);
     } catch (err) {
-      const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
-      const blockedErr = err instanceof BlockedTargetError || e.cause instanceof BlockedTargetError;
-      return done(null, blockedErr ? `blocked: ${(e.cause as Error | undefined)?.message ?? e.message}` : (e.code ?? e.name ?? 'error') + `: ${e.message}`);
+      return done(null, attemptError(err));
     }
   }
 

@@ -11,7 +11,20 @@ export const outboxKey = (p: string, tenantId: string | null): string => (tenant
 export const endpointsKey = (p: string): string => `${p}{webhooks}:endpoints`;
 export const dueKey = (p: string): string => `${p}{webhooks}:due`;
 export const jobsKey = (p: string): string => `${p}{webhooks}:jobs`;
+/** Every dead letter by the time it was dead-lettered: what expires next (`webhooks.deadLetterHours`). */
 export const deadKey = (p: string): string => `${p}{webhooks}:dead`;
+/**
+ * Where the delivery scripts build the per-group and per-endpoint keys below from (all in the `{webhooks}` slot, so
+ * a script may name them by their ids): `pending` (hash `g:<group>` / `e:<endpoint>` → jobs waiting), and
+ * `dead:g:<group>` / `dead:e:<endpoint>` (sorted sets of dead letters by time).
+ */
+export const deliveryBase = (p: string): string => `${p}{webhooks}:`;
+export const deadGroupKey = (p: string, group: string): string => `${p}{webhooks}:dead:g:${group}`;
+export const deadEndpointKey = (p: string, endpointId: string): string => `${p}{webhooks}:dead:e:${endpointId}`;
+/** SET of one tenant's endpoint ids: counted and added in one script (its cap). */
+export const tenantEndpointsKey = (p: string, tenantId: string): string => `${p}{webhooks}:endpoints:${tenantId}`;
+/** A tenant being deleted: no endpoint of it can be created while this exists. */
+export const closedKey = (p: string, tenantId: string): string => `${p}{webhooks}:closed:${tenantId}`;
 export const logKey = (p: string, endpointId: string): string => `${p}{webhooks}:log:${endpointId}`;
 export const healthKey = (p: string): string => `${p}{webhooks}:health`;
 export const leaseKey = (p: string, name: string): string => `${p}{webhooks}:lease:${name}`;

@@ -1,7 +1,26 @@
 import type { AuditInput } from '../store/types.ts';
 import type { MemoryOutboxPort } from '../store/outbox.ts';
 import { eventOfAudit, type OutboxMessage, type WebhookEvent } from './events.ts';
-import { endpointOfJob, groupOf, type DeadLetter, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookQueue } from './types.ts';
+import { endpointOfJob, groupOf, groupOfJob, type CreateEndpointResult, type DeadLetter, type DeliveryLogEntry, type DropReason, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookCaps, type JobDrop, type WebhookQueue } from './types.ts';
+
+/** Counts per name, a name removed at zero (a group or endpoint with nothing waiting costs nothing). */
+class Tally {
+  readonly #n = new Map<string, number>();
+  get(name: string): number {
+    return this.#n.get(name) ?? 0;
+  }
+  add(name: string, by: number): void {
+    const v = this.get(name) + by;
+    if (v > 0) this.#n.set(name, v);
+    else this.#n.delete(name);
+  }
+}
+
+const drop = (drops: JobDrop[], group: string, reason: DropReason): void => {
+  const d = drops.find((x) => x.group === group && x.reason === reason);
+  if (d) d.count++;
+  else drops.push({ group, reason, count: 1 });
+};
 
 /** Where the embedded store (store/memory) writes webhook events, in the same synchronous step as the mutation. */
 export class MemoryOutbox implements MemoryOutboxPort {
@@ -33,16 +52,46 @@ export class MemoryWebhookQueue implements WebhookQueue {
   readonly #outbox: MemoryOutbox;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #jobs = new Map<string, { job: Job; due: number; dead: number | null }>();
+  readonly #caps: WebhookCaps;
+  get caps(): WebhookCaps {
+    return this.#caps;
+  }
+  /** Jobs waiting per `g:<group>` and `e:<endpoint>`; dead letters per group and per endpoint (RedisWebhookQueue's keys). */
+  readonly #pending = new Tally();
+  readonly #deadOf = new Map<string, Set<string>>();
+  /** Tenants being deleted: no endpoint of theirs can be created until (ms). */
+  readonly #closed = new Map<string, number>();
   readonly #logs = new Map<string, DeliveryLogEntry[]>();
   /** Markers of events sent once, and leases: name → until (ms). */
   readonly #until = new Map<string, number>();
 
-  constructor(outbox: MemoryOutbox) {
+  constructor(outbox: MemoryOutbox, caps: WebhookCaps) {
     this.#outbox = outbox;
+    this.#caps = caps;
   }
 
   async putEndpoint(endpoint: Endpoint): Promise<void> {
+    if (this.#endpoints.has(endpoint.id)) this.#endpoints.set(endpoint.id, structuredClone(endpoint));
+  }
+
+  // No await between the count and the insert: one step, as the Redis script is.
+  async createEndpoint(endpoint: Endpoint): Promise<CreateEndpointResult> {
+    const maxPerTenant = this.#caps.maxEndpointsPerTenant;
+    const t = endpoint.tenantId;
+    if (t !== null) {
+      const now = Date.now();
+      for (const [id, until] of this.#closed) if (until <= now) this.#closed.delete(id);
+      if (this.#closed.has(t)) return 'closed';
+      let n = 0;
+      for (const e of this.#endpoints.values()) if (e.tenantId === t) n++;
+      if (n >= maxPerTenant) return 'limit';
+    }
     this.#endpoints.set(endpoint.id, structuredClone(endpoint));
+    return 'created';
+  }
+
+  async closeTenant(tenantId: string, ms: number): Promise<void> {
+    this.#closed.set(tenantId, Date.now() + ms);
   }
 
   async getEndpoint(id: string): Promise<Endpoint | null> {
@@ -56,6 +105,8 @@ export class MemoryWebhookQueue implements WebhookQueue {
 
   async deleteEndpoint(id: string): Promise<boolean> {
     this.#health.delete(id);
+    for (const key of [...(this.#deadOf.get(`e:${id}`) ?? [])]) this.#undead(key);
+    this.#logs.delete(id);
     return this.#endpoints.delete(id);
   }
 
@@ -111,8 +162,51 @@ export class MemoryWebhookQueue implements WebhookQueue {
 
   async ackOutbox(): Promise<void> {}
 
-  async addJobs(jobs: Job[], now: number): Promise<void> {
-    for (const job of jobs) if (!this.#jobs.has(job.key)) this.#jobs.set(job.key, { job: structuredClone(job), due: now, dead: null });
+  async addJobs(jobs: Job[], now: number): Promise<JobDrop[]> {
+    const drops: JobDrop[] = [];
+    for (const job of jobs) {
+      if (this.#jobs.has(job.key)) continue;
+      const g = groupOfJob(job);
+      if (this.#pending.get(`e:${job.endpointId}`) >= this.#caps.maxPendingJobsPerEndpoint) drop(drops, g, 'pending_endpoint_cap');
+      else if (this.#pending.get(`g:${g}`) >= this.#caps.maxPendingJobsPerTenant) drop(drops, g, 'pending_tenant_cap');
+      else {
+        this.#jobs.set(job.key, { job: structuredClone(job), due: now, dead: null });
+        this.#unpend(job, 1);
+      }
+    }
+    return drops;
+  }
+
+  #unpend(job: Job, by = -1): void {
+    this.#pending.add(`g:${groupOfJob(job)}`, by);
+    this.#pending.add(`e:${job.endpointId}`, by);
+  }
+
+  #deadSet(name: string): Set<string> {
+    return this.#deadOf.get(name) ?? this.#deadOf.set(name, new Set()).get(name)!;
+  }
+
+  /** Removes a dead letter everywhere. */
+  #undead(key: string): void {
+    const j = this.#jobs.get(key);
+    if (!j || j.dead === null) return;
+    this.#jobs.delete(key);
+    for (const name of [`g:${groupOfJob(j.job)}`, `e:${j.job.endpointId}`]) {
+      const set = this.#deadOf.get(name);
+      set?.delete(key);
+      if (set?.size === 0) this.#deadOf.delete(name);
+    }
+  }
+
+  /** The oldest dead letter of a set. */
+  #oldest(set: Set<string>): string {
+    let oldest = '';
+    let at = Infinity;
+    for (const key of set) {
+      const dead = this.#jobs.get(key)?.dead ?? Infinity;
+      if (dead < at || oldest === '') [oldest, at] = [key, dead];
+    }
+    return oldest;
   }
 
   async takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]> {
@@ -136,6 +230,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   #log(endpointId: string, entry: DeliveryLogEntry, max: number): void {
+    if (max <= 0) return;
     const log = this.#logs.get(endpointId) ?? [];
     log.unshift(entry);
     log.splice(max);
@@ -143,36 +238,78 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   async finish(job: Job, log: DeliveryLogEntry, logMax: number): Promise<void> {
-    this.#jobs.delete(job.key);
     this.#log(job.endpointId, log, logMax);
+    const j = this.#jobs.get(job.key);
+    if (!j) return;
+    if (j.dead !== null) return this.#undead(job.key);
+    this.#jobs.delete(job.key);
+    this.#unpend(j.job);
   }
 
   async retry(job: Job, dueAt: number, log: DeliveryLogEntry, logMax: number): Promise<void> {
     this.#log(job.endpointId, log, logMax);
-    if (this.#jobs.has(job.key)) this.#jobs.set(job.key, { job: structuredClone(job), due: dueAt, dead: null });
+    const j = this.#jobs.get(job.key);
+    if (j && j.dead === null) this.#jobs.set(job.key, { job: structuredClone({ ...job, group: j.job.group }), due: dueAt, dead: null });
   }
 
-  async bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<void> {
+  async bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<JobDrop[]> {
     this.#log(job.endpointId, log, logMax);
-    if (this.#jobs.has(job.key)) this.#jobs.set(job.key, { job: structuredClone(job), due: Infinity, dead: now });
+    const j = this.#jobs.get(job.key);
+    if (!j || j.dead !== null) return [];
+    this.#unpend(j.job);
+    const next = { ...job, group: j.job.group };
+    this.#jobs.set(job.key, { job: structuredClone(next), due: Infinity, dead: now });
+    const g = groupOfJob(next);
+    const drops: JobDrop[] = [];
+    for (const [name, max, reason] of [[`e:${job.endpointId}`, this.#caps.maxDeadLettersPerEndpoint, 'dead_endpoint_cap'], [`g:${g}`, this.#caps.maxDeadLettersPerTenant, 'dead_tenant_cap']] as const) {
+      const set = this.#deadSet(name).add(job.key);
+      while (set.size > max) {
+        this.#undead(this.#oldest(set));
+        drop(drops, g, reason);
+      }
+    }
+    return drops;
+  }
+
+  async deadLetterCount(): Promise<number> {
+    let n = 0;
+    for (const j of this.#jobs.values()) if (j.dead !== null) n++;
+    return n;
+  }
+
+  async expireDead(now: number, limit: number): Promise<number> {
+    const before = now - this.#caps.deadLetterHours * 3_600_000;
+    let n = 0;
+    for (const [key, j] of this.#jobs) {
+      if (n >= limit) break;
+      if (j.dead !== null && j.dead <= before) {
+        this.#undead(key);
+        n++;
+      }
+    }
+    return n;
   }
 
   async deliveries(endpointId: string, limit: number): Promise<DeliveryLogEntry[]> {
     return structuredClone((this.#logs.get(endpointId) ?? []).slice(0, limit));
   }
 
-  async deadLetters(limit: number): Promise<DeadLetter[]> {
-    return [...this.#jobs.values()]
-      .filter((j) => j.dead !== null)
+  async deadLetters(group: string, limit: number): Promise<DeadLetter[]> {
+    return [...(this.#deadOf.get(`g:${group}`) ?? [])]
+      .map((key) => this.#jobs.get(key)!)
       .sort((a, b) => b.dead! - a.dead!)
       .slice(0, limit)
-      .map(({ job }) => ({ key: job.key, endpointId: job.endpointId, event: structuredClone(job.event), attempts: job.attempts }));
+      .map(({ job, dead }) => ({ key: job.key, deadAt: new Date(dead!).toISOString(), endpointId: job.endpointId, event: structuredClone(job.event), attempts: job.attempts }));
   }
 
-  async redeliver(key: string, now: number): Promise<boolean> {
+  async redeliver(key: string, now: number): Promise<'redelivered' | 'missing' | 'full'> {
     const j = this.#jobs.get(key);
-    if (!j || j.dead === null) return false;
-    this.#jobs.set(key, { job: { ...j.job, since: now }, due: now, dead: null });
-    return true;
+    if (!j || j.dead === null) return 'missing';
+    if (this.#pending.get(`g:${groupOfJob(j.job)}`) >= this.#caps.maxPendingJobsPerTenant || this.#pending.get(`e:${j.job.endpointId}`) >= this.#caps.maxPendingJobsPerEndpoint) return 'full';
+    this.#undead(key);
+    const job = { ...j.job, since: now };
+    this.#jobs.set(key, { job, due: now, dead: null });
+    this.#unpend(job, 1);
+    return 'redelivered';
   }
 }

@@ -7,7 +7,7 @@ import { eventOfAudit, type WebhookEvent } from './events.ts';
 import { outboxKey, outboxSetKey } from './keys.ts';
 import { MemoryOutbox, MemoryWebhookQueue } from './memory-queue.ts';
 import { RedisWebhookQueue } from './redis-queue.ts';
-import type { WebhookQueue } from './types.ts';
+import type { WebhookCaps, WebhookQueue } from './types.ts';
 
 /** How often every tenant is named in the set of outboxes again (see OutboxRegistrar). */
 const REGISTER_EVERY_MS = 5 * 60_000;
@@ -52,12 +52,14 @@ export class RedisOutbox implements RedisOutboxPort {
 export class WebhookOutboxes implements OutboxProvider {
   readonly #prefix: string;
   readonly #maxEntries: number;
+  readonly #caps: WebhookCaps;
   #memory: MemoryOutbox | null = null;
   #redis: RedisOutbox | null = null;
 
-  constructor(prefix: string, maxEntries: number) {
+  constructor(prefix: string, maxEntries: number, caps: WebhookCaps) {
     this.#prefix = prefix;
     this.#maxEntries = maxEntries;
+    this.#caps = caps;
   }
 
   memory(): MemoryOutbox {
@@ -70,7 +72,7 @@ export class WebhookOutboxes implements OutboxProvider {
 
   /** The delivery queue reading the outbox the store was given (Redis when `client` is given). */
   queue(client: RedisClient | null): WebhookQueue {
-    return client ? new RedisWebhookQueue(client, this.#prefix, this.#maxEntries) : new MemoryWebhookQueue(this.memory());
+    return client ? new RedisWebhookQueue(client, this.#prefix, this.#maxEntries, this.#caps) : new MemoryWebhookQueue(this.memory(), this.#caps);
   }
 
   /** The Redis outbox, once the store has asked for it: the registrar's. */

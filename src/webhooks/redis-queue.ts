@@ -1,7 +1,7 @@
 import type { RedisClient } from '../store/redis/redis-store.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { deadKey, dueKey, endpointsKey, fannedKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX } from './keys.ts';
-import type { DeadLetter, DeliveryLogEntry, Endpoint, EndpointHealth, Fairness, Job, WebhookQueue } from './types.ts';
+import { closedKey, deadEndpointKey, deadGroupKey, deadKey, deliveryBase, dueKey, endpointsKey, fannedKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX, tenantEndpointsKey } from './keys.ts';
+import { groupOfJob, type CreateEndpointResult, type DeadLetter, type DeliveryLogEntry, type DropReason, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookCaps, type JobDrop, type WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
 /** Due jobs looked at per job wanted: beyond them, capped endpoints' jobs wait for the next scan. */
@@ -14,25 +14,67 @@ const FANNED_FOR_MS = 24 * 3_600_000;
 
 // Each script names keys of the `{webhooks}` tag only (one Cluster slot).
 
+// The caps (types.ts WebhookCaps): `pending` counts the jobs waiting per group (`g:<group>`) and per endpoint
+// (`e:<endpoint>`); dead letters sit in `dead` (all, by time: what expires next) and in `dead:g:<group>` and
+// `dead:e:<endpoint>` (what a cap evicts, and a tenant's list). The scripts name the per-group and per-endpoint
+// keys from ARGV's base (`<prefix>{webhooks}:`): the same slot as every key they declare.
+const HELPERS = `
+local function unpend(base, g, e)
+  for _, f in ipairs({'g:' .. g, 'e:' .. e}) do
+    if redis.call('HINCRBY', base .. 'pending', f, -1) <= 0 then redis.call('HDEL', base .. 'pending', f) end
+  end
+end
+local function pending(base, f)
+  return tonumber(redis.call('HGET', base .. 'pending', f) or '0')
+end
+local function groupOf(raw, key)
+  local ok, j = pcall(cjson.decode, raw or '{}')
+  local g = ok and j.group
+  if g and g ~= cjson.null then return g end
+  return string.match(key, ':([^:]*)$') or ''
+end
+-- Removes a dead letter everywhere (its job, its three index entries).
+local function undead(base, key, g)
+  redis.call('HDEL', base .. 'jobs', key)
+  redis.call('ZREM', base .. 'dead', key)
+  redis.call('ZREM', base .. 'dead:g:' .. g, key)
+  redis.call('ZREM', base .. 'dead:e:' .. (string.match(key, ':([^:]*)$') or ''), key)
+end
+`;
+
 /**
- * KEYS: due, jobs, fanned. ARGV: now, forgetBefore, eventId1, key1, json1, eventId2, key2, json2, …
+ * KEYS: due, jobs, fanned. ARGV: now, forgetBefore, base, maxPerGroup, maxPerEndpoint, then per job: eventId, key,
+ * json, group, endpoint. → {group, reason} per job dropped at a pending cap.
  * An event is fanned out once: its id is kept in `fanned` until its outbox entry is acknowledged (ackOutbox), so
  * an entry fanned out whose acknowledgement failed (its tenant's shard failed over meanwhile), claimed again
  * later, adds no jobs a second time, even when the first ones were delivered and removed since. Ids older than
  * forgetBefore are dropped (the bound of the set).
  */
-const addJobs = `
+const addJobs = `${HELPERS}
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])
+local base = ARGV[3]
+local dropped = {}
 local fresh = {}
-for i = 3, #ARGV, 3 do
-  local ev = ARGV[i]
+for i = 6, #ARGV, 5 do
+  local ev, key, g, e = ARGV[i], ARGV[i + 1], ARGV[i + 3], ARGV[i + 4]
   if fresh[ev] == nil then
     fresh[ev] = not redis.call('ZSCORE', KEYS[3], ev)
     if fresh[ev] then redis.call('ZADD', KEYS[3], ARGV[1], ev) end
   end
-  if fresh[ev] and redis.call('HSETNX', KEYS[2], ARGV[i + 1], ARGV[i + 2]) == 1 then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i + 1]) end
+  if fresh[ev] and redis.call('HEXISTS', KEYS[2], key) == 0 then
+    if pending(base, 'e:' .. e) >= tonumber(ARGV[5]) then
+      dropped[#dropped + 1] = {g, 'pending_endpoint_cap'}
+    elseif pending(base, 'g:' .. g) >= tonumber(ARGV[4]) then
+      dropped[#dropped + 1] = {g, 'pending_tenant_cap'}
+    else
+      redis.call('HSET', KEYS[2], key, ARGV[i + 2])
+      redis.call('ZADD', KEYS[1], ARGV[1], key)
+      redis.call('HINCRBY', base .. 'pending', 'g:' .. g, 1)
+      redis.call('HINCRBY', base .. 'pending', 'e:' .. e, 1)
+    end
+  end
 end
-return 1`;
+return dropped`;
 
 /**
  * KEYS: due, jobs, endpoints. ARGV: now, leaseUntil, count, perGroup, busyJson ({group: attempts running}),
@@ -77,42 +119,135 @@ for _, id in ipairs(ids) do
 end
 return out`;
 
-/** KEYS: due, jobs, log. ARGV: key, logJson, logMax. */
-const finish = `
+/**
+ * KEYS: due, jobs, log, dead. ARGV: key, logJson, logMax (0: no log entry, for an endpoint deleted), base, group,
+ * endpoint. Delivered (or its endpoint gone): the job leaves, whether it was pending or (another replica's attempt
+ * having buried it meanwhile) dead.
+ */
+const finish = `${HELPERS}
+if tonumber(ARGV[3]) > 0 then
+  redis.call('LPUSH', KEYS[3], ARGV[2])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('ZSCORE', KEYS[4], ARGV[1]) then
+  undead(ARGV[4], ARGV[1], groupOf(redis.call('HGET', KEYS[2], ARGV[1]), ARGV[1]))
+  return 1
+end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('LPUSH', KEYS[3], ARGV[2])
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+unpend(ARGV[4], ARGV[5], ARGV[6])
 return 1`;
 
-/** KEYS: due, jobs, log. ARGV: key, jobJson, dueAt, logJson, logMax. Nothing when the job was finished meanwhile. */
+/**
+ * KEYS: due, jobs, log, dead. ARGV: key, jobJson, dueAt, logJson, logMax. Nothing when the job was finished or
+ * dead-lettered meanwhile.
+ */
 const retry = `
 redis.call('LPUSH', KEYS[3], ARGV[4])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 or redis.call('ZSCORE', KEYS[4], ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1`;
 
-/** KEYS: due, jobs, dead, log. ARGV: key, jobJson, now, logJson, logMax. */
-const bury = `
+/**
+ * KEYS: due, jobs, dead, log, deadOfGroup, deadOfEndpoint. ARGV: key, jobJson, now, logJson, logMax, base, group,
+ * endpoint, maxDeadPerGroup, maxDeadPerEndpoint. Over a dead-letter cap, the oldest dead letters of that endpoint
+ * (then group) are removed. → {group, reason} per dead letter removed.
+ */
+const bury = `${HELPERS}
 redis.call('LPUSH', KEYS[4], ARGV[4])
 redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 or redis.call('ZSCORE', KEYS[3], ARGV[1]) then return {} end
+local base, g = ARGV[6], ARGV[7]
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+unpend(base, g, ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return 1`;
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[3], ARGV[1])
+local dropped = {}
+while redis.call('ZCARD', KEYS[6]) > tonumber(ARGV[10]) do
+  undead(base, redis.call('ZRANGE', KEYS[6], 0, 0)[1], g)
+  dropped[#dropped + 1] = {g, 'dead_endpoint_cap'}
+end
+while redis.call('ZCARD', KEYS[5]) > tonumber(ARGV[9]) do
+  undead(base, redis.call('ZRANGE', KEYS[5], 0, 0)[1], g)
+  dropped[#dropped + 1] = {g, 'dead_tenant_cap'}
+end
+return dropped`;
 
-/** KEYS: dead, due, jobs. ARGV: key, now. → 1 | 0 (no such dead letter) */
-const redeliver = `
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+/**
+ * KEYS: dead, due, jobs. ARGV: key, now, base, maxPerGroup, maxPerEndpoint. → 1 | 0 (no such dead letter) | -1
+ * (its group or endpoint has its cap of pending jobs)
+ */
+const redeliver = `${HELPERS}
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local job = redis.call('HGET', KEYS[3], ARGV[1])
 if not job then return 0 end
+local base = ARGV[3]
+local g = groupOf(job, ARGV[1])
+local e = string.match(ARGV[1], ':([^:]*)$') or ''
+if pending(base, 'g:' .. g) >= tonumber(ARGV[4]) or pending(base, 'e:' .. e) >= tonumber(ARGV[5]) then return -1 end
+undead(base, ARGV[1], g)
 local j = cjson.decode(job)
 j.since = tonumber(ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(j))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HINCRBY', base .. 'pending', 'g:' .. g, 1)
+redis.call('HINCRBY', base .. 'pending', 'e:' .. e, 1)
+return 1`;
+
+/** KEYS: deadOfGroup, jobs. ARGV: limit. → {jobJson, deadAt, …}, newest first, read in one step (evictions run meanwhile). */
+const deadLetters = `
+local rows = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #rows, 2 do
+  local job = redis.call('HGET', KEYS[2], rows[i])
+  if job then
+    out[#out + 1] = job
+    out[#out + 1] = rows[i + 1]
+  end
+end
+return out`;
+
+/** KEYS: dead, jobs. ARGV: before, limit, base. → dead letters removed */
+const expireDead = `${HELPERS}
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, key in ipairs(old) do undead(ARGV[3], key, groupOf(redis.call('HGET', KEYS[2], key), key)) end
+return #old`;
+
+/** KEYS: endpoints. ARGV: id, json. Only an endpoint that still exists (a deleted one is not made again). */
+const replaceEndpoint = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
+/**
+ * KEYS: endpoints, closed, tenantEndpoints. ARGV: id, json, maxPerTenant. → 1 (created) | 0 (at the cap) | -1
+ * (the tenant is being deleted)
+ */
+const createEndpoint = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1`;
+
+/**
+ * KEYS: endpoints, health, deadOfEndpoint, jobs, log. ARGV: id, base. → 1 | 0. Its dead letters and delivery log
+ * go with it (its pending jobs end at their next attempt, logged nowhere).
+ */
+const deleteEndpoint = `${HELPERS}
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local t = cjson.decode(raw).tenantId
+if t and t ~= cjson.null then redis.call('SREM', ARGV[2] .. 'endpoints:' .. t, ARGV[1]) end
+for _, key in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do undead(ARGV[2], key, groupOf(redis.call('HGET', KEYS[4], key), key)) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[5])
 return 1`;
 
 /** KEYS: marker, outbox. ARGV: ttlMs, eventJson, outboxMax. → 1 (written) | 0 (sent before) */
@@ -137,7 +272,32 @@ if h.disabledAt and h.disabledAt ~= cjson.null then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
-const SCRIPTS = { startFailing: [1, startFailing], disable: [1, disable], enqueueOnce: [2, enqueueOnce], addJobs: [3, addJobs], takeDue: [3, takeDue], finish: [3, finish], retry: [3, retry], bury: [4, bury], redeliver: [3, redeliver] } as const;
+const SCRIPTS = {
+  startFailing: [1, startFailing],
+  disable: [1, disable],
+  enqueueOnce: [2, enqueueOnce],
+  addJobs: [3, addJobs],
+  takeDue: [3, takeDue],
+  finish: [4, finish],
+  retry: [4, retry],
+  bury: [6, bury],
+  redeliver: [3, redeliver],
+  expireDead: [2, expireDead],
+  deadLetters: [2, deadLetters],
+  createEndpoint: [3, createEndpoint],
+  replaceEndpoint: [1, replaceEndpoint],
+  deleteEndpoint: [5, deleteEndpoint],
+} as const;
+
+const dropsOf = (rows: Array<[string, DropReason]>): JobDrop[] => {
+  const by = new Map<string, JobDrop>();
+  for (const [group, reason] of rows) {
+    const k = `${group} ${reason}`;
+    const d = by.get(k) ?? by.set(k, { group, reason, count: 0 }).get(k)!;
+    d.count++;
+  }
+  return [...by.values()];
+};
 type Script = keyof typeof SCRIPTS;
 
 /**
@@ -151,13 +311,18 @@ export class RedisWebhookQueue implements WebhookQueue {
   readonly #r: RedisClient;
   readonly #p: string;
   readonly #outboxMax: number;
+  readonly #caps: WebhookCaps;
+  get caps(): WebhookCaps {
+    return this.#caps;
+  }
   /** Outboxes whose consumer group this process has made sure of. */
   readonly #groups = new Set<string>();
 
-  constructor(client: RedisClient, prefix: string, outboxMax: number) {
+  constructor(client: RedisClient, prefix: string, outboxMax: number, caps: WebhookCaps) {
     this.#r = client;
     this.#p = prefix;
     this.#outboxMax = outboxMax;
+    this.#caps = caps;
     for (const [name, [keys, lua]] of Object.entries(SCRIPTS)) this.#r.defineCommand(`kgwh_${name}`, { numberOfKeys: keys, lua });
   }
 
@@ -167,12 +332,27 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async putEndpoint(endpoint: Endpoint): Promise<void> {
-    await this.#r.hset(endpointsKey(this.#p), endpoint.id, JSON.stringify(endpoint));
+    await this.#run('replaceEndpoint', [endpointsKey(this.#p)], [endpoint.id, JSON.stringify(endpoint)]);
   }
 
   async getEndpoint(id: string): Promise<Endpoint | null> {
     const raw = await this.#r.hget(endpointsKey(this.#p), id);
     return raw ? (JSON.parse(raw) as Endpoint) : null;
+  }
+
+  async createEndpoint(endpoint: Endpoint): Promise<CreateEndpointResult> {
+    const maxPerTenant = this.#caps.maxEndpointsPerTenant;
+    const t = endpoint.tenantId;
+    if (t === null) {
+      await this.#r.hset(endpointsKey(this.#p), endpoint.id, JSON.stringify(endpoint));
+      return 'created';
+    }
+    const res = await this.#run<number>('createEndpoint', [endpointsKey(this.#p), closedKey(this.#p, t), tenantEndpointsKey(this.#p, t)], [endpoint.id, JSON.stringify(endpoint), maxPerTenant]);
+    return res === 1 ? 'created' : res === 0 ? 'limit' : 'closed';
+  }
+
+  async closeTenant(tenantId: string, ms: number): Promise<void> {
+    await this.#r.set(closedKey(this.#p, tenantId), '1', 'PX', Math.max(1, Math.round(ms)));
   }
 
   async listEndpoints(): Promise<Endpoint[]> {
@@ -181,8 +361,7 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
-    await this.#r.hdel(healthKey(this.#p), id);
-    return (await this.#r.hdel(endpointsKey(this.#p), id)) === 1;
+    return (await this.#run<number>('deleteEndpoint', [endpointsKey(this.#p), healthKey(this.#p), deadEndpointKey(this.#p, id), jobsKey(this.#p), logKey(this.#p, id)], [id, deliveryBase(this.#p)])) === 1;
   }
 
   async health(): Promise<Map<string, EndpointHealth>> {
@@ -270,9 +449,11 @@ export class RedisWebhookQueue implements WebhookQueue {
     if (failed) throw failed.reason;
   }
 
-  async addJobs(jobs: Job[], now: number): Promise<void> {
-    if (!jobs.length) return;
-    await this.#run('addJobs', [dueKey(this.#p), jobsKey(this.#p), fannedKey(this.#p)], [now, now - FANNED_FOR_MS, ...jobs.flatMap((j) => [j.event.id, j.key, JSON.stringify(j)])]);
+  async addJobs(jobs: Job[], now: number): Promise<JobDrop[]> {
+    if (!jobs.length) return [];
+    const c = this.#caps;
+    const args = [now, now - FANNED_FOR_MS, deliveryBase(this.#p), c.maxPendingJobsPerTenant, c.maxPendingJobsPerEndpoint, ...jobs.flatMap((j) => [j.event.id, j.key, JSON.stringify(j), groupOfJob(j), j.endpointId])];
+    return dropsOf(await this.#run('addJobs', [dueKey(this.#p), jobsKey(this.#p), fannedKey(this.#p)], args));
   }
 
   async takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]> {
@@ -284,15 +465,27 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async finish(job: Job, log: DeliveryLogEntry, logMax: number): Promise<void> {
-    await this.#run('finish', [dueKey(this.#p), jobsKey(this.#p), logKey(this.#p, job.endpointId)], [job.key, JSON.stringify(log), logMax]);
+    const keys = [dueKey(this.#p), jobsKey(this.#p), logKey(this.#p, job.endpointId), deadKey(this.#p)];
+    await this.#run('finish', keys, [job.key, JSON.stringify(log), logMax, deliveryBase(this.#p), groupOfJob(job), job.endpointId]);
   }
 
   async retry(job: Job, dueAt: number, log: DeliveryLogEntry, logMax: number): Promise<void> {
-    await this.#run('retry', [dueKey(this.#p), jobsKey(this.#p), logKey(this.#p, job.endpointId)], [job.key, JSON.stringify(job), dueAt, JSON.stringify(log), logMax]);
+    await this.#run('retry', [dueKey(this.#p), jobsKey(this.#p), logKey(this.#p, job.endpointId), deadKey(this.#p)], [job.key, JSON.stringify(job), dueAt, JSON.stringify(log), logMax]);
   }
 
-  async bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<void> {
-    await this.#run('bury', [dueKey(this.#p), jobsKey(this.#p), deadKey(this.#p), logKey(this.#p, job.endpointId)], [job.key, JSON.stringify(job), now, JSON.stringify(log), logMax]);
+  async bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<JobDrop[]> {
+    const g = groupOfJob(job);
+    const keys = [dueKey(this.#p), jobsKey(this.#p), deadKey(this.#p), logKey(this.#p, job.endpointId), deadGroupKey(this.#p, g), deadEndpointKey(this.#p, job.endpointId)];
+    const args = [job.key, JSON.stringify(job), now, JSON.stringify(log), logMax, deliveryBase(this.#p), g, job.endpointId, this.#caps.maxDeadLettersPerTenant, this.#caps.maxDeadLettersPerEndpoint];
+    return dropsOf(await this.#run('bury', keys, args));
+  }
+
+  deadLetterCount(): Promise<number> {
+    return this.#r.zcard(deadKey(this.#p));
+  }
+
+  async expireDead(now: number, limit: number): Promise<number> {
+    return this.#run<number>('expireDead', [deadKey(this.#p), jobsKey(this.#p)], [now - this.#caps.deadLetterHours * 3_600_000, limit, deliveryBase(this.#p)]);
   }
 
   async deliveries(endpointId: string, limit: number): Promise<DeliveryLogEntry[]> {
@@ -300,17 +493,19 @@ export class RedisWebhookQueue implements WebhookQueue {
     return rows.map((raw) => JSON.parse(raw) as DeliveryLogEntry);
   }
 
-  async deadLetters(limit: number): Promise<DeadLetter[]> {
-    const keys = await this.#r.zrevrange(deadKey(this.#p), 0, limit - 1);
-    if (!keys.length) return [];
-    const rows = await this.#r.hmget(jobsKey(this.#p), ...keys);
-    return rows.filter((r): r is string => r !== null).map((raw) => {
-      const j = JSON.parse(raw) as Job;
-      return { key: j.key, endpointId: j.endpointId, event: j.event, attempts: j.attempts };
-    });
+  async deadLetters(group: string, limit: number): Promise<DeadLetter[]> {
+    const rows = await this.#run<string[]>('deadLetters', [deadGroupKey(this.#p, group), jobsKey(this.#p)], [limit]);
+    const out: DeadLetter[] = [];
+    for (let i = 0; i < rows.length; i += 2) {
+      const j = JSON.parse(rows[i]!) as Job;
+      out.push({ key: j.key, deadAt: new Date(Number(rows[i + 1])).toISOString(), endpointId: j.endpointId, event: j.event, attempts: j.attempts });
+    }
+    return out;
   }
 
-  async redeliver(key: string, now: number): Promise<boolean> {
-    return (await this.#run<number>('redeliver', [deadKey(this.#p), dueKey(this.#p), jobsKey(this.#p)], [key, now])) === 1;
+  async redeliver(key: string, now: number): Promise<'redelivered' | 'missing' | 'full'> {
+    const c = this.#caps;
+    const res = await this.#run<number>('redeliver', [deadKey(this.#p), dueKey(this.#p), jobsKey(this.#p)], [key, now, deliveryBase(this.#p), c.maxPendingJobsPerTenant, c.maxPendingJobsPerEndpoint]);
+    return res === 1 ? 'redelivered' : res === 0 ? 'missing' : 'full';
   }
 }

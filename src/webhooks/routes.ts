@@ -11,8 +11,8 @@ import { endpointOfJob, type Endpoint, type EndpointHealth, type WebhookQueue } 
 const ulid = monotonicFactory();
 const ENDPOINT_ID = /^whe_[0-9A-HJKMNP-TV-Z]{26}$/;
 const DEAD_LETTERS = 1000;
-/** Endpoints one tenant may have (the platform's are not counted). */
-const TENANT_ENDPOINTS = 10;
+/** How long endpoint creation stays closed for a deleted tenant: far beyond any request that verified before. */
+const CLOSED_MS = 86_400_000;
 
 /** Whose endpoints a request addresses, and what the caller must hold (the admin holds everything). */
 export interface WebhookRouteContext {
@@ -42,8 +42,12 @@ async function guarded<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-/** Removes a tenant's endpoints (deleting the tenant); store failures answer 503. */
-export async function deleteTenantEndpoints(queue: WebhookQueue, tenantId: string): Promise<void> {
+/**
+ * Deleting a tenant, its webhook side: endpoint creation is closed first (atomically with the count in
+ * createEndpoint), so the list read next is complete; then each endpoint goes. Store failures answer 503.
+ */
+export async function closeTenantEndpoints(queue: WebhookQueue, tenantId: string): Promise<void> {
+  await guarded(queue.closeTenant(tenantId, CLOSED_MS));
   const mine = (await guarded(queue.listEndpoints())).filter((e) => e.tenantId === tenantId);
   for (const e of mine) await guarded(queue.deleteEndpoint(e.id));
 }
@@ -73,13 +77,16 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     if (platformOnly.length) {
       throw new ApiError('validation_error', `${platformOnly.join(', ')} ${platformOnly.length > 1 ? 'are' : 'is'} sent to the platform's endpoints only.`, { details: [{ path: 'events', message: `platform only: ${platformOnly.join(', ')}` }] });
     }
-    if (owner !== null && (await own(res)).length >= TENANT_ENDPOINTS) {
-      throw new ApiError('validation_error', `A tenant may have at most ${TENANT_ENDPOINTS} webhook endpoints.`, { details: [{ path: '(body)', message: `at most ${TENANT_ENDPOINTS} endpoints` }] });
-    }
     const now = new Date().toISOString();
     const secret = newSecret();
     const e: Endpoint = { id: `whe_${ulid()}`, tenantId: owner, url: body.url, description: body.description ?? null, events: body.events, secrets: [{ secret, expiresAt: null }], createdAt: now, updatedAt: now };
-    await guarded(q().putEndpoint(e));
+    // Counted and written in one step (concurrent creates cannot pass the cap together).
+    const made = await guarded(q().createEndpoint(e));
+    if (made === 'limit') {
+      const max = q().caps.maxEndpointsPerTenant;
+      throw new ApiError('validation_error', `A tenant may have at most ${max} webhook endpoints.`, { details: [{ path: '(body)', message: `at most ${max} endpoints` }] });
+    }
+    if (made === 'closed') throw new ApiError('tenant_suspended', 'The tenant is being deleted.');
     res.status(201).json({ ...view(e, undefined), secret });
   });
   r.get('/', async (_req, res) => {
@@ -89,8 +96,12 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
   });
   r.get('/dead-letters', async (_req, res) => {
     ctx.require(res, 'webhooks:read');
-    const mine = new Set((await own(res)).map((e) => e.id));
-    res.json({ data: (await guarded(q().deadLetters(DEAD_LETTERS))).filter((d) => mine.has(d.endpointId)) });
+    const owner = ctx.ownerOf(res);
+    // Read from the owner's own index: a tenant's dead letters, or each platform endpoint's (its own group).
+    const groups = owner !== null ? [owner] : (await own(res)).map((e) => e.id);
+    const lists = await Promise.all(groups.map((g) => guarded(q().deadLetters(g, DEAD_LETTERS))));
+    const data = lists.flat().sort((a, b) => (b.deadAt ?? '').localeCompare(a.deadAt ?? '')).slice(0, DEAD_LETTERS);
+    res.json({ data });
   });
   r.post('/dead-letters/:key/redeliver', async (req, res) => {
     ctx.require(res, 'webhooks:write');
@@ -98,7 +109,11 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     // A job key is `<event id>:<endpoint id>`: only the endpoint's owner may send it again.
     const endpointId = endpointOfJob(key);
     const mine = ENDPOINT_ID.test(endpointId) ? await guarded(q().getEndpoint(endpointId)) : null;
-    if (!mine || mine.tenantId !== ctx.ownerOf(res) || !(await guarded(q().redeliver(key, Date.now())))) throw new ApiError('not_found', `No dead letter ${key}.`);
+    const done = mine && mine.tenantId === ctx.ownerOf(res) ? await guarded(q().redeliver(key, Date.now())) : 'missing';
+    if (done === 'missing') throw new ApiError('not_found', `No dead letter ${key}.`);
+    if (done === 'full') {
+      throw new ApiError('rate_limited', 'The endpoint (or its owner) has its most pending deliveries (webhooks.maxPendingJobsPerEndpoint, maxPendingJobsPerTenant); try again once some are delivered.', { headers: { 'Retry-After': 60 } });
+    }
     res.status(204).end();
   });
   r.get('/:endpointId', async (req, res) => {

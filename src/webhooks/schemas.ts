@@ -52,7 +52,7 @@ export const deliverySchema = z
     status: z.number().int().nullable().describe('HTTP status, or null when no answer came'),
     ok: z.boolean(),
     latencyMs: z.number(),
-    error: z.string().nullable(),
+    error: z.string().nullable().describe('Why no answer came, one of: `blocked: the address is not allowed`, `refused: …`, `unresolved: …`, `unreachable: …`, `timeout: …`, `reset: …`, `tls: …`, `error: the delivery failed` (never an address or what a name resolves to); `endpoint disabled`, `endpoint deleted`'),
     at: z.string(),
     outcome: z.enum(['delivered', 'retry', 'dead']),
     nextAttemptAt: z.string().nullable(),
@@ -64,6 +64,7 @@ export const deliveryListSchema = z.object({ data: z.array(deliverySchema) }).me
 export const deadLetterSchema = z
   .object({
     key: z.string().describe('Pass to redeliver'),
+    deadAt: z.string().optional().describe('When it was dead-lettered; it is removed `webhooks.deadLetterHours` after'),
     endpointId: z.string(),
     attempts: z.number().int(),
     event: z.object({ id: z.string(), type: z.string(), timestamp: z.string(), data: z.record(z.string(), z.unknown()) }),

@@ -37,7 +37,45 @@ export interface Job {
   attempts: number;
   /** When the first attempt was due: retries stop `retryForHours` after it. */
   since: number;
+  /**
+   * Whose caps the job counts against: its endpoint's fairness group (groupOf), fixed when the job is made. A job
+   * written before this field existed counts against its endpoint (`groupOfJob`).
+   */
+  group?: string;
 }
+
+/** The cap group of a job (types.ts Job.group). */
+export const groupOfJob = (job: Job): string => job.group ?? job.endpointId;
+
+/**
+ * How many delivery jobs may wait (pending: due or being retried) and how many dead letters are kept, per group
+ * (a tenant's endpoints together, or one platform endpoint) and per endpoint, and how long a dead letter is kept.
+ * At a pending cap a new job is not written (dropped); at a dead-letter cap the oldest dead letter of that
+ * group or endpoint is removed to make room. Both are reported (JobDrops), never silent.
+ */
+export interface WebhookCaps {
+  /** Endpoints one tenant may have (the platform's are not counted). */
+  maxEndpointsPerTenant: number;
+  maxPendingJobsPerTenant: number;
+  maxPendingJobsPerEndpoint: number;
+  maxDeadLettersPerTenant: number;
+  maxDeadLettersPerEndpoint: number;
+  deadLetterHours: number;
+}
+
+/** Why jobs were dropped: a closed set (a metric label). */
+export const DROP_REASONS = ['pending_tenant_cap', 'pending_endpoint_cap', 'dead_tenant_cap', 'dead_endpoint_cap', 'dead_expired'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Jobs dropped by one queue call: how many, per group and reason. */
+export interface JobDrop {
+  group: string;
+  reason: DropReason;
+  count: number;
+}
+
+/** Creating a tenant's endpoint: made, refused at the tenant's cap, or refused because the tenant is being deleted. */
+export type CreateEndpointResult = 'created' | 'limit' | 'closed';
 
 export interface DeliveryLogEntry {
   eventId: string;
@@ -56,6 +94,8 @@ export interface DeliveryLogEntry {
 
 export interface DeadLetter {
   key: string;
+  /** When it was dead-lettered (ISO); it is removed `deadLetterHours` after. */
+  deadAt?: string;
   endpointId: string;
   event: WebhookEvent;
   attempts: number;
@@ -89,7 +129,16 @@ export const endpointOfJob = (key: string): string => key.slice(key.lastIndexOf(
  * one process). The delivery worker (worker.ts) is the same for both.
  */
 export interface WebhookQueue {
+  readonly caps: WebhookCaps;
+  /** Replaces an existing endpoint (a secret rotation). */
   putEndpoint(endpoint: Endpoint): Promise<void>;
+  /**
+   * Adds a new endpoint. A tenant's is counted and written in one step: refused at `maxEndpointsPerTenant` of its
+   * endpoints, or once the tenant is closed (closeTenant). The platform's (tenantId null) are not counted.
+   */
+  createEndpoint(endpoint: Endpoint): Promise<CreateEndpointResult>;
+  /** From now on (for `ms`) no endpoint of the tenant can be created: the first step of deleting a tenant. */
+  closeTenant(tenantId: string, ms: number): Promise<void>;
   getEndpoint(id: string): Promise<Endpoint | null>;
   listEndpoints(): Promise<Endpoint[]>;
   deleteEndpoint(id: string): Promise<boolean>;
@@ -118,15 +167,27 @@ export interface WebhookQueue {
   readOutbox(consumer: string, count: number, claimIdleMs: number): Promise<OutboxMessage[]>;
   ackOutbox(messages: OutboxMessage[]): Promise<void>;
 
-  /** Adds deliveries due now; a job already waiting (the same event fanned out again) is left as it is. */
-  addJobs(jobs: Job[], now: number): Promise<void>;
+  /**
+   * Adds deliveries due now; a job already waiting (the same event fanned out again) is left as it is, and one
+   * over a pending cap (WebhookCaps) is dropped and reported.
+   */
+  addJobs(jobs: Job[], now: number): Promise<JobDrop[]>;
   /** Jobs due by `now`, leased until `leaseUntil` (a replica that dies holding one leaves it to another). */
   takeDue(now: number, leaseUntil: number, count: number, fairness: Fairness): Promise<Job[]>;
   finish(job: Job, log: DeliveryLogEntry, logMax: number): Promise<void>;
   retry(job: Job, dueAt: number, log: DeliveryLogEntry, logMax: number): Promise<void>;
-  bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<void>;
+  /** Dead-letters the job; older dead letters over a dead-letter cap are removed and reported. */
+  bury(job: Job, log: DeliveryLogEntry, logMax: number, now: number): Promise<JobDrop[]>;
   deliveries(endpointId: string, limit: number): Promise<DeliveryLogEntry[]>;
-  deadLetters(limit: number): Promise<DeadLetter[]>;
-  /** Back to due now with a fresh retry window; false when no such dead letter. */
-  redeliver(key: string, now: number): Promise<boolean>;
+  /** The newest dead letters of one group (a tenant, or a platform endpoint), newest first. */
+  deadLetters(group: string, limit: number): Promise<DeadLetter[]>;
+  /**
+   * Back to due now with a fresh retry window: `missing` when no such dead letter, `full` when its group or
+   * endpoint has its cap of pending jobs.
+   */
+  redeliver(key: string, now: number): Promise<'redelivered' | 'missing' | 'full'>;
+  /** Dead letters kept, fleet-wide (every owner's). */
+  deadLetterCount(): Promise<number>;
+  /** Removes up to `limit` dead letters older than `deadLetterHours`; returns how many. */
+  expireDead(now: number, limit: number): Promise<number>;
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import { Deliverer, signatures } from './deliver.ts';
 import { newEvent, type OutboxMessage } from './events.ts';
-import { groupOf, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Job, type WebhookQueue } from './types.ts';
+import { groupOf, type DeliveryLogEntry, type Endpoint, type EndpointHealth, type Job, type JobDrop, type WebhookQueue } from './types.ts';
 
 const BATCH = 50;
 /** Attempts in flight per replica. */
@@ -15,6 +15,9 @@ const PARALLEL = 32;
 const PER_GROUP = 8;
 /** The least a capped group's due job is put back (types.ts Fairness). */
 const MIN_POSTPONE_MS = 50;
+/** How often a replica removes expired dead letters, and the most per round (more wait for the next poll). */
+const EXPIRE_EVERY_MS = 60_000;
+const EXPIRE_BATCH = 1_000;
 
 /** Exponential backoff with jitter: attempt n waits base·2^(n-1), capped, times a random factor in [0.5, 1). */
 export function backoffMs(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
@@ -55,10 +58,14 @@ export class WebhookWorker {
   #endpoints = new Map<string, Endpoint>();
   /** Also tells a tenant that its endpoint was disabled (its audit log). */
   readonly #onDisabled: (endpoint: Endpoint) => Promise<void>;
+  /** Where jobs dropped at a cap, and expired dead letters, are reported (drops.ts). */
+  readonly #onDropped: (drops: JobDrop[]) => void;
+  #nextExpiry = 0;
 
-  constructor(queue: WebhookQueue, cfg: Config['webhooks'], logger: Logger, onDisabled: (endpoint: Endpoint) => Promise<void> = async () => {}) {
+  constructor(queue: WebhookQueue, cfg: Config['webhooks'], logger: Logger, onDisabled: (endpoint: Endpoint) => Promise<void> = async () => {}, onDropped: (drops: JobDrop[]) => void = () => {}) {
     this.#queue = queue;
     this.#onDisabled = onDisabled;
+    this.#onDropped = onDropped;
     this.#cfg = cfg;
     this.#logger = logger;
     this.#deliverer = new Deliverer({ timeoutMs: cfg.timeoutMs, maxResponseBytes: cfg.maxResponseBytes, allowPrivateTargets: cfg.allowPrivateTargets });
@@ -99,6 +106,12 @@ export class WebhookWorker {
     const messages = await this.#queue.readOutbox(this.#consumer, BATCH, this.#cfg.claimIdleMs);
     if (messages.length) await this.#fanOut(messages, now);
     await this.#fill();
+    if (now >= this.#nextExpiry) {
+      const expired = await this.#queue.expireDead(now, EXPIRE_BATCH);
+      if (expired) this.#onDropped([{ group: '', reason: 'dead_expired', count: expired }]);
+      // A full batch: more are waiting, taken on the next poll.
+      this.#nextExpiry = expired >= EXPIRE_BATCH ? now : now + EXPIRE_EVERY_MS;
+    }
   }
 
   /** Starts due jobs in the free slots; one round at a time (a slot freed meanwhile asks for another). */
@@ -156,12 +169,13 @@ export class WebhookWorker {
     const jobs: Job[] = [];
     for (const m of messages) {
       for (const e of endpoints) {
-        if (wants(e, m)) jobs.push({ key: `${m.event.id}:${e.id}`, endpointId: e.id, tenantId: m.tenantId, event: m.event, attempts: 0, since: now });
+        if (wants(e, m)) jobs.push({ key: `${m.event.id}:${e.id}`, endpointId: e.id, tenantId: m.tenantId, event: m.event, attempts: 0, since: now, group: groupOf(e) });
       }
     }
     // Jobs first, then the acknowledgement: a crash between the two fans the entry out again (a duplicate with
     // the same webhook-id, never a loss).
-    await this.#queue.addJobs(jobs, now);
+    const dropped = await this.#queue.addJobs(jobs, now);
+    if (dropped.length) this.#onDropped(dropped);
     await this.#queue.ackOutbox(messages);
   }
 
@@ -180,13 +194,13 @@ export class WebhookWorker {
     });
     const max = this.#cfg.deliveryLogEntries;
     if (!endpoint) {
-      // The endpoint was deleted: nothing to deliver to.
-      await this.#queue.finish(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint deleted' }, 'dead', null), max);
+      // The endpoint was deleted: nothing to deliver to, and no log to write to (it went with the endpoint).
+      await this.#queue.finish(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint deleted' }, 'dead', null), 0);
       return;
     }
     if (health.get(endpoint.id)?.disabledAt) {
       // Queued before it was disabled: dead-lettered at once (redeliverable once it is enabled again).
-      await this.#queue.bury(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint disabled' }, 'dead', null), max, Date.now());
+      this.#onDropped(await this.#queue.bury(next, entry({ status: null, ok: false, latencyMs: 0, error: 'endpoint disabled' }, 'dead', null), max, Date.now()));
       return;
     }
     const timestamp = Math.floor(Date.now() / 1000);
@@ -208,7 +222,7 @@ export class WebhookWorker {
     const dueAt = now + backoffMs(attempt, this.#cfg.retryBaseMs, this.#cfg.retryMaxMs);
     await this.#failing(endpoint, job.since, dueAt);
     if (dueAt - job.since > this.#cfg.retryForHours * 3_600_000) {
-      await this.#queue.bury(next, entry(result, 'dead', null), max, now);
+      this.#onDropped(await this.#queue.bury(next, entry(result, 'dead', null), max, now));
       this.#logger.warn({ endpointId: endpoint.id, eventId: job.event.id, attempts: attempt }, 'webhook dead-lettered after its retry window');
       return;
     }

@@ -38,6 +38,8 @@ describe('Dockerfile', () => {
     expect(user).toBeDefined();
     expect(['root', '0']).not.toContain(user);
     expect(args('EXPOSE').join(' ').split(/\s+/).sort()).toEqual(['8080', '9090']);
+    // keygate's own default for the internal listener is loopback; a published port needs the interface.
+    expect(args('ENV')).toContain('OPS_HOST=0.0.0.0');
     expect(jsonArgs('HEALTHCHECK')).toEqual(['node', 'dist/server/cli.js', 'healthcheck']);
     expect(jsonArgs('CMD')).toEqual(['node', '--max-semi-space-size=8', '--heap-growing-percent=50', 'dist/server/cli.js', 'serve']);
   });

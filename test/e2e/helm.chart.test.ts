@@ -11,7 +11,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 // The chart as helm renders it (issue 15): `helm lint --strict` and `helm template` over a matrix of values,
 // every rendered object checked against the Kubernetes schemas (kubernetes-models' validators, and TypeScript's
 // excess-property check against its types, which catches a misspelt field), every rendered keygate
-// configuration run through `keygate config check` as the container would run it, the README's installs
+// configuration run through `keygate config check` as the container would run it, the installs of docs/kubernetes.md
 // started for real, and values the schema must refuse.
 
 const chart = join(root, 'helm', 'keygate');
@@ -124,9 +124,11 @@ async function configCheck(r: Rendered): Promise<any> {
 
 // ---- the matrix --------------------------------------------------------------------------------------------
 
+// There is no public image: every install names the one it built and pushed.
+const image = { repository: 'registry.example.com/keygate', tag: '0.1.0' };
 const modes = {
-  sidecar: { mode: 'sidecar', app: { image: 'registry.example.com/voice-api:1.4.2', port: 3000 } },
-  gateway: { mode: 'gateway', gateway: { upstreamUrl: 'http://voice-api.default.svc:80' } },
+  sidecar: { mode: 'sidecar', image, app: { image: 'registry.example.com/voice-api:1.4.2', port: 3000 } },
+  gateway: { mode: 'gateway', image, gateway: { upstreamUrl: 'http://voice-api.default.svc:80' } },
 };
 const stores = {
   standalone: { redis: { mode: 'standalone', url: 'redis://redis:6379' } },
@@ -177,9 +179,9 @@ const renders = (): Promise<Rendered[]> => (matrixRenders ??= (async () => {
   return out;
 })());
 
-/** The `helm install` commands of the README, as arguments to `helm template` (the secret's shell substitution fixed). */
+/** The `helm install` commands of docs/kubernetes.md, as arguments to `helm template` (the secret's shell substitution fixed). */
 function readmeInstalls(): string[][] {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const readme = readFileSync(join(root, 'docs', 'kubernetes.md'), 'utf8');
   const commands = [...readme.matchAll(/^helm install (?:[^\n]*\\\n)*[^\n]*/gm)].map((m) => m[0].replace(/\\\n/g, ' '));
   return commands.map((command) => {
     const words = [...command.replace('$(openssl rand -hex 24)', 'readme-admin-token-0123456789').matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((w) => w[1] ?? w[2] ?? w[3]!);
@@ -231,15 +233,30 @@ describe('helm/keygate rendered by helm', () => {
       expect(kinds.includes('PodDisruptionBudget'), name).toBe(deployment.spec.replicas !== 1);
       const kgc = keygateContainer(r);
       expect(kgc.securityContext, name).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
-      expect(deployment.spec.template.spec.securityContext, `${name}: nothing pod-wide`).toBeUndefined();
+      const pod = deployment.spec.template.spec;
+      expect(pod.securityContext, `${name}: nothing pod-wide`).toBeUndefined();
+      // No Kubernetes API token in the pod, under the chart's own ServiceAccount.
+      expect({ sa: pod.serviceAccountName, automount: pod.automountServiceAccountToken }, name).toEqual({ sa: 'kg-keygate', automount: false });
+      expect(one(r, 'ServiceAccount').automountServiceAccountToken, name).toBe(false);
+      // The preStop delay, then keygate's drain: the grace period covers both and the in-flight timeout.
+      expect(kgc.lifecycle, name).toEqual({ preStop: { exec: { command: ['sleep', '5'] } } });
+      expect(pod.terminationGracePeriodSeconds, name).toBe(5 + 0 + 25 + 5);
+      // Gateway replicas spread over nodes and zones; a sidecar follows the app's placement.
+      expect((pod.topologySpreadConstraints ?? []).map((c: any) => c.topologyKey), name).toEqual(
+        values.mode === 'gateway' ? ['kubernetes.io/hostname', 'topology.kubernetes.io/zone'] : [],
+      );
       if (values.mode === 'sidecar') {
         const app = containers(r).find((c) => c.name === 'app');
         expect(app.securityContext, `${name}: the app's own security context`).toBeUndefined();
       }
       if (values.networkPolicy?.enabled) {
         const rules = one(r, 'NetworkPolicy').spec.ingress as any[];
-        expect(rules.map((rule) => rule.ports[0].port)).toEqual(['http', 'ops']);
+        // With the ServiceMonitor on, the scrape is admitted too (Prometheus's pods, on the internal port).
+        expect(rules.map((rule) => rule.ports[0].port)).toEqual(values.serviceMonitor?.enabled ? ['http', 'ops', 'ops'] : ['http', 'ops']);
         expect(rules[1].from, `${name}: the internal port only from opsFrom`).toEqual(values.networkPolicy.opsFrom);
+        if (values.serviceMonitor?.enabled) {
+          expect(rules[2].from, `${name}: the scrape`).toEqual([{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }]);
+        }
       }
 
       const effective = await configCheck(r);
@@ -252,7 +269,9 @@ describe('helm/keygate rendered by helm', () => {
         sentinels: store === 'sentinel',
         cluster: store === 'cluster',
       });
-      expect(effective.policy.file, name).toBe(values.policy ? `${scratch}/etc-keygate-${counter}/policy.yaml` : 'config/policy.yaml');
+      expect(effective.policy.file, name).toBe(values.policy ? `${scratch}/etc-keygate-${counter}/policy.yaml` : join(root, 'config', 'policy.yaml'));
+      // Probes and the scrape come to the pod's address: the chart opens the internal listener there.
+      expect(effective.server.opsHost, name).toBe('0.0.0.0');
     }
   }, 120_000);
 
@@ -272,7 +291,7 @@ describe('helm/keygate rendered by helm', () => {
     const text = one(r, 'ConfigMap').data['config.yaml'] as string;
     expect(() => parse(text, { uniqueKeys: true })).not.toThrow();
     const config = parse(text);
-    expect(config.server).toEqual({ port: 8443, opsPort: 9090, trustedProxies: ['10.0.0.0/8'] });
+    expect(config.server).toEqual({ port: 8443, opsHost: '0.0.0.0', opsPort: 9090, trustedProxies: ['10.0.0.0/8'] });
     expect(config.redis).toMatchObject({ sentinelName: 'from-config', keyPrefix: 'voice:', sentinels: [{ host: 'sentinel-0.sentinel', port: 26379 }, { host: 'sentinel-1.sentinel', port: 26379 }] });
     expect(config.logging).toEqual({ level: 'debug' });
     expect(keygateContainer(r).ports.find((p: any) => p.name === 'http').containerPort).toBe(8443);
@@ -284,15 +303,15 @@ describe('helm/keygate rendered by helm', () => {
     expect(containerSetup(own).config.redis.url).toBe('redis://configured:6379');
   });
 
-  it("defaults to the image's config/policy.yaml, and both README installs let a `*` key through", async () => {
+  it("defaults to the image's config/policy.yaml, and both installs of docs/kubernetes.md let a `*` key through", async () => {
     const installs = readmeInstalls();
     expect(installs).toHaveLength(2);
     for (const [i, args] of installs.entries()) {
-      const r = await template(`README install ${i + 1}`, args);
+      const r = await template(`docs/kubernetes.md install ${i + 1}`, args);
       expect(one(r, 'ConfigMap').data['policy.yaml'], 'no policy of its own').toBeUndefined();
       await configCheck(r);
       // Started as the container starts it, but on this machine's Redis, upstream and free ports (the
-      // README's Redis hosts and Cluster do not exist here; config check above covered that part).
+      // documented Redis hosts and Cluster do not exist here; config check above covered that part).
       const { env, config, dir } = containerSetup(r, { secret: EXISTING_SECRET });
       delete config.redis;
       writeFileSync(join(dir, 'config.yaml'), stringify(config));
@@ -316,6 +335,10 @@ describe('helm/keygate rendered by helm', () => {
       ['a misspelt value', { ...base, replicas: 3 }, /replicas/],
       ['a policy field keygate does not know', { ...base, policy: { defaultAction: 'allow', rutes: [] } }, /rutes/],
       ['a Redis URL of another scheme', { ...base, redis: { mode: 'standalone', url: 'http://redis:6379' } }, /redis/],
+      // keygate would exit 78 on these at start-up (admin.token and upstream.signingSecret need 16 characters).
+      ['a short admin token', { ...base, secrets: { adminToken: 'hunter2' } }, /adminToken/],
+      ['a short signing secret', { ...base, secrets: { adminToken: 'chart-admin-token-0123456789', signingSecret: 'short' } }, /signingSecret/],
+      ['a negative preStop delay', { ...base, shutdown: { preStopSeconds: -1 } }, /preStopSeconds/],
     ];
     for (const [what, values, mentions] of refused) {
       const r = await run(helm, ['template', 'kg', chart, '-f', valuesFile(values)]);
@@ -325,10 +348,42 @@ describe('helm/keygate rendered by helm', () => {
     }
   });
 
+  it('fails without an image repository, saying which value and how to get an image', async () => {
+    const { image: _none, ...values } = { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret };
+    const r = await run(helm, ['template', 'kg', chart, '-f', valuesFile(values)]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('image.repository is required');
+    expect(r.stderr).toContain('docker build');
+  });
+
+  it("passes the sidecar app container's own fields through as given", async () => {
+    const app = {
+      image: 'registry.example.com/voice-api:1.4.2',
+      port: 3000,
+      command: ['node'],
+      args: ['server.js', '--port', '3000'],
+      env: [{ name: 'MODE', value: 'prod' }],
+      envFrom: [{ secretRef: { name: 'voice-api-secrets' } }],
+      volumeMounts: [{ name: 'models', mountPath: '/models', readOnly: true }],
+      volumes: [{ name: 'models', persistentVolumeClaim: { claimName: 'models' } }],
+      resources: { requests: { cpu: '500m', memory: '256Mi' } },
+      livenessProbe: { httpGet: { path: '/health', port: 'app' } },
+      readinessProbe: { httpGet: { path: '/ready', port: 'app' }, periodSeconds: 3 },
+      startupProbe: { tcpSocket: { port: 'app' } },
+      lifecycle: { preStop: { exec: { command: ['sleep', '2'] } } },
+    };
+    const r = await template('sidecar passthrough', { ...modes.sidecar, ...stores.standalone, ...secretsChoice.chartSecret, app });
+    for (const obj of r.objects) await validateObject(obj);
+    const container = containers(r).find((c) => c.name === 'app');
+    const { image: _i, port: _p, volumes, ...fields } = app;
+    expect(container).toMatchObject(fields);
+    expect(one(r, 'Deployment').spec.template.spec.volumes).toEqual(expect.arrayContaining(volumes));
+  });
+
   it('uses only .Values paths that exist in values.yaml (helm renders a misspelt one as empty)', () => {
     const values = parse(readFileSync(join(chart, 'values.yaml'), 'utf8')) as Record<string, unknown>;
     const missing: string[] = [];
-    for (const name of ['_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml', 'NOTES.txt']) {
+    for (const name of ['_helpers.tpl', 'authz.yaml', 'serviceaccount.yaml', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml', 'NOTES.txt']) {
       const text = readFileSync(join(chart, 'templates', name), 'utf8');
       for (const m of text.matchAll(/\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)/g)) {
         let node: unknown = values;

@@ -32,7 +32,9 @@ scalars replace).
 {{- else -}}
 {{- $upstream = required "gateway.upstreamUrl is required in gateway mode" .Values.gateway.upstreamUrl -}}
 {{- end -}}
-{{- $generated := dict "server" (dict "port" .Values.ports.public "opsPort" .Values.ports.ops) "upstream" (dict "url" $upstream) -}}
+{{- /* opsHost 0.0.0.0: keygate's default is loopback, but kubelet probes and the Prometheus scrape reach the
+internal listener at the pod's address (networkPolicy.opsFrom restricts who else may). */ -}}
+{{- $generated := dict "server" (dict "port" .Values.ports.public "opsHost" "0.0.0.0" "opsPort" .Values.ports.ops) "upstream" (dict "url" $upstream) -}}
 {{- if eq .Values.redis.mode "sentinel" -}}
 {{- $_ := set $generated "redis" (dict "sentinelName" .Values.redis.sentinel.name "sentinels" .Values.redis.sentinel.hosts) -}}
 {{- else if eq .Values.redis.mode "cluster" -}}
@@ -52,4 +54,55 @@ scalars replace).
 {{- if and $found (kindIs "map" $node) (hasKey $node .) -}}{{- $node = get $node . -}}{{- else -}}{{- $found = false -}}{{- end -}}
 {{- end -}}
 {{- if $found -}}true{{- end -}}
+{{- end -}}
+
+{{/* The keygate image. There is no public image to default to: build it from this repository's Dockerfile and
+push it where the cluster pulls from (docs/kubernetes.md). */}}
+{{- define "keygate.image" -}}
+{{- if not .Values.image.repository -}}
+{{- fail "image.repository is required: build keygate's image (docker build -t REGISTRY/keygate:TAG .), push it, and set image.repository=REGISTRY/keygate and image.tag=TAG (docs/kubernetes.md)" -}}
+{{- end -}}
+{{- printf "%s:%s" .Values.image.repository .Values.image.tag -}}
+{{- end -}}
+
+{{- define "keygate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}{{ default (include "keygate.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
+{{- end -}}
+
+{{/*
+Pod settings shared by the Deployments: keygate talks to no Kubernetes API, so the pod mounts no service
+account token; the grace period covers the preStop delay, keygate's own drain delay and its in-flight timeout,
+plus a margin.
+*/}}
+{{- define "keygate.podSettings" -}}
+{{- $config := include "keygate.config" . | fromYaml -}}
+{{- $shutdown := $config.shutdown | default dict -}}
+serviceAccountName: {{ include "keygate.serviceAccountName" . }}
+automountServiceAccountToken: false
+terminationGracePeriodSeconds: {{ add .Values.shutdown.preStopSeconds (int ($shutdown.drainDelaySeconds | default 0)) (int ($shutdown.timeoutSeconds | default 25)) 5 }}
+{{- if and (ne .Values.mode "sidecar") .Values.topologySpread.enabled }}
+topologySpreadConstraints:
+  {{- range .Values.topologySpread.topologyKeys }}
+  - maxSkew: {{ $.Values.topologySpread.maxSkew }}
+    topologyKey: {{ . }}
+    whenUnsatisfiable: {{ $.Values.topologySpread.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "keygate.selectorLabels" $ | nindent 8 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+keygate's container lifecycle: on pod deletion Kubernetes removes the pod from the Service's endpoints while it
+sends SIGTERM, and load balancers and kube-proxy learn of it a few seconds later. The preStop delay keeps keygate
+serving until they have; then SIGTERM starts its drain (readiness 503, in-flight requests finish).
+*/}}
+{{- define "keygate.lifecycle" -}}
+{{- if gt (int .Values.shutdown.preStopSeconds) 0 }}
+lifecycle:
+  preStop:
+    exec:
+      command: ["sleep", "{{ .Values.shutdown.preStopSeconds }}"]
+{{- end }}
 {{- end -}}

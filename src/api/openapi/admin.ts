@@ -3,7 +3,7 @@ import { adminErrors, errorResponse, json, queryParameters, ref, security } from
 import { keyPaths } from './keys.ts';
 import { webhookPaths } from './webhooks.ts';
 
-// `/admin/v1` on the internal listener: the platform manages every tenant with the admin token (SPEC §3).
+// `/admin/v1` on the internal listener: the platform manages every tenant with the admin token.
 
 export const INTERNAL_SERVER = [
   {

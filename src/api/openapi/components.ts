@@ -57,7 +57,7 @@ export function queryParameters(schema: z.ZodType): Json[] {
 
 // ---- errors ------------------------------------------------------------------------------------------------
 
-/** The error envelope narrowed to the codes one response can carry (SPEC §4). */
+/** The error envelope narrowed to the codes one response can carry (docs/http-api.md). */
 const errorWith = (codes: readonly string[]) => ({
   allOf: [ref('schemas', 'Error'), { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string', enum: codes } } } } }],
 });
@@ -126,6 +126,8 @@ export function adminErrors(o: ErrorsOf): Json {
     ...(o.addressed ? { 404: ref('responses', 'NotFound') } : {}),
     ...(o.conflict ? { 409: errorResponse(o.conflict) } : {}),
     ...(o.body ? { 413: ref('responses', 'PayloadTooLarge') } : {}),
+    // An address that sent too many wrong admin or operator tokens (limits.failedAttempts).
+    429: errorResponse(['too_many_failed_attempts'], { 'Retry-After': ref('headers', 'RetryAfter') }),
     500: ref('responses', 'InternalError'),
     503: ref('responses', 'StoreUnavailable'),
   };

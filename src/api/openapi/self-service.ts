@@ -3,7 +3,7 @@ import { json, queryParameters, ref, security, selfServiceErrors } from './compo
 import { keyPaths } from './keys.ts';
 import { webhookPaths } from './webhooks.ts';
 
-// `/keygate/v1` on the public listener: a tenant manages its own keys with one of them (SPEC §3). Every
+// `/keygate/v1` on the public listener: a tenant manages its own keys with one of them. Every
 // authenticated operation passes the proxy's gate first, so each can answer its 401, 403, 429 and 503.
 
 export const PUBLIC_SERVER = [

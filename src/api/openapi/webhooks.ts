@@ -1,7 +1,7 @@
 import { deliveriesQuery } from '../../webhooks/schemas.ts';
 import { adminErrors, json, queryParameters, ref, security, selfServiceErrors } from './components.ts';
 
-// Webhook endpoints (issue 17), the same operations on both APIs (webhooks/routes.ts serves both): the platform's
+// Webhook endpoints, the same operations on both APIs (webhooks/routes.ts serves both): the platform's
 // endpoints (`/admin/v1/webhooks`, every tenant's events) and a tenant's own (`/keygate/v1/webhooks`, its events
 // only; `webhooks:write` to change, `webhooks:read` to read).
 
@@ -22,7 +22,7 @@ export function webhookPaths(api: Api, base: string, servers: object[]) {
         ...op,
         operationId: named('createWebhookEndpoint'),
         summary: 'Add a webhook endpoint',
-        description: `Events are POSTed signed per the Standard Webhooks specification (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). ${DISABLED}${needs('webhooks:write')}`,
+        description: `Events are POSTed signed per the Standard Webhooks specification (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). A tenant has at most \`webhooks.maxEndpointsPerTenant\` (400 \`validation_error\` beyond), and none while it is being deleted (403 \`tenant_suspended\`). ${DISABLED}${needs('webhooks:write')}`,
         requestBody: ref('requestBodies', 'CreateWebhookEndpoint'),
         responses: { 201: { description: 'The endpoint and its signing secret; the secret is shown only here', ...json(ref('schemas', 'CreatedWebhookEndpoint')) }, ...errs({ body: true, addressed: true }) },
       },
@@ -40,7 +40,7 @@ export function webhookPaths(api: Api, base: string, servers: object[]) {
         ...op,
         operationId: named('listWebhookDeadLetters'),
         summary: 'Deliveries given up after their retry window, newest first',
-        description: `${DISABLED}${needs('webhooks:read')}`,
+        description: `The owner's own (a tenant's, or each of the platform's endpoints'), at most \`webhooks.maxDeadLettersPerTenant\` and \`maxDeadLettersPerEndpoint\` (the oldest removed to make room), each kept \`webhooks.deadLetterHours\`. ${DISABLED}${needs('webhooks:read')}`,
         responses: { 200: { description: 'Dead letters', ...json(ref('schemas', 'WebhookDeadLetterList')) }, ...errs({ addressed: true }) },
       },
     },
@@ -51,7 +51,8 @@ export function webhookPaths(api: Api, base: string, servers: object[]) {
         ...op,
         operationId: named('redeliverWebhook'),
         summary: 'Deliver a dead letter again (due now, with a fresh retry window)',
-        responses: { 204: { description: 'Queued' }, ...errs({ addressed: true }) },
+        description: `429 \`rate_limited\` (Retry-After) while its endpoint or owner has its most pending deliveries (\`webhooks.maxPendingJobsPerEndpoint\`, \`maxPendingJobsPerTenant\`).${needs('webhooks:write')}`,
+        responses: { 204: { description: 'Queued' }, ...errs({ addressed: true }), 429: ref('responses', 'RateLimited') },
       },
     },
     '/admin/v1/webhooks/{endpointId}': {

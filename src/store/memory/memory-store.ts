@@ -5,6 +5,7 @@ import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../r
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import type { MemoryOutboxPort } from '../outbox.ts';
+import { firstExpiryDue, type DueExpiry } from '../expiry.ts';
 
 /** Hourly usage is kept 15 days, as on Redis (the console charts 14). */
 const HOURLY_KEEP_MS = 15 * 86_400_000;
@@ -13,6 +14,8 @@ interface TenantState {
   tenant: Tenant;
   keys: Map<string, StoredKey>;
   audit: AuditEntry[];
+  /** The expiry index (store/expiry.ts): key id → when its next expiry event is due. */
+  exp: Map<string, number>;
   /** The refusal window's collapsed refusals by group (appendRefusal); emptied when a new window begins. */
   refusals: { window: number; byGroup: Map<string, { id: string; count: number; firstAt: string }> };
 }
@@ -59,7 +62,7 @@ export class MemoryStore implements KeyStore {
   }
 
   async createTenant(tenant: Tenant, audit: AuditInput): Promise<void> {
-    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [], refusals: { window: 0, byGroup: new Map() } };
+    const state: TenantState = { tenant: structuredClone(tenant), keys: new Map(), audit: [], refusals: { window: 0, byGroup: new Map() }, exp: new Map() };
     this.#tenants.set(tenant.id, state);
     this.#audit(state, audit);
   }
@@ -105,8 +108,47 @@ export class MemoryStore implements KeyStore {
     state.keys.set(key.id, structuredClone(key));
     for (const h of key.hashes) this.#byHash.set(h.hash, { tenantId: key.tenantId, keyId: key.id });
     this.#audit(state, audit);
+    this.#noteExpiry(state, key);
     return 'created';
   }
+
+  /** A key's first expiry event's time, unless it is in the index earlier (as ZADD LT). */
+  #noteExpiry(state: TenantState, key: StoredKey): void {
+    const due = firstExpiryDue(key);
+    if (due !== null && !(due >= (state.exp.get(key.id) ?? Infinity))) state.exp.set(key.id, due);
+  }
+
+  // The index is scanned in memory: a read of each tenant's indexed keys, no I/O.
+  async dueExpiries(tenantIds: string[], now: number, limit: number): Promise<DueExpiry[]> {
+    const out: DueExpiry[] = [];
+    for (const tenantId of tenantIds) {
+      const due = [...(this.#tenants.get(tenantId)?.exp ?? [])].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]).slice(0, limit);
+      for (const [keyId] of due) out.push({ tenantId, keyId });
+    }
+    return out;
+  }
+
+  async rescheduleExpiry(tenantId: string, keyId: string, expiresAt: string | null, dueAt: number | null): Promise<void> {
+    const state = this.#tenants.get(tenantId);
+    const key = state?.keys.get(keyId);
+    if (!state) return;
+    if (!key) return void state.exp.delete(keyId);
+    if (key.expiresAt !== expiresAt) return;
+    if (dueAt === null) state.exp.delete(keyId);
+    else state.exp.set(keyId, dueAt);
+  }
+
+  async indexExpiry(key: StoredKey): Promise<void> {
+    const state = this.#tenants.get(key.tenantId);
+    if (state?.keys.has(key.id)) this.#noteExpiry(state, key);
+  }
+
+  // Every key of the embedded store is indexed as it is written (it starts empty).
+  async expiryIndexBuilt(): Promise<boolean> {
+    return true;
+  }
+
+  async markExpiryIndexBuilt(): Promise<void> {}
 
   async getKey(tenantId: string, keyId: string): Promise<StoredKey | null> {
     const key = this.#tenants.get(tenantId)?.keys.get(keyId);
@@ -130,6 +172,7 @@ export class MemoryStore implements KeyStore {
     if (!next) return structuredClone(current);
     state.keys.set(keyId, structuredClone(next));
     this.#audit(state, audit);
+    this.#noteExpiry(state, next);
     this.#publish(keyEvent(current));
     return structuredClone(next);
   }
@@ -141,6 +184,7 @@ export class MemoryStore implements KeyStore {
     for (const h of key.hashes) this.#byHash.delete(h.hash);
     state.keys.delete(keyId);
     this.#lastUsed.delete(keyId);
+    state.exp.delete(keyId);
     this.#audit(state, audit);
     this.#publish(keyEvent(key));
     return true;

@@ -7,6 +7,8 @@ import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageReques
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import type { RedisOutboxPort } from '../outbox.ts';
 import { closeRedisClient } from './connect.ts';
+import type { DueExpiry } from '../expiry.ts';
+import { expiryIndexKey, RedisExpiryIndex } from './expiry-index.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
@@ -112,6 +114,8 @@ async function named<T>(op: string, work: Promise<T>): Promise<T> {
  *   p {ten}:q:<YYYY-MM>:s:<keyId|*> → session ms reserved this calendar month (limits/session-quota.ts)
  *   p {ten}:lu             → HASH keyId → lastUsedAt
  *   p {ten}:outbox         → STREAM of webhook events (store/outbox.ts; its name comes from the outbox port)
+ *   p {ten}:exp            → ZSET keyId → when its next expiry event is due (store/expiry.ts, expiry-index.ts)
+ *   p expiry-index         → "1" once every key is in the expiry index (single-key commands only)
  * Every multi-key command and script names keys of one tenant only; nothing else is multi-key on Cluster.
  */
 export class RedisStore implements KeyStore {
@@ -123,6 +127,7 @@ export class RedisStore implements KeyStore {
   readonly #auditMax: string;
   readonly #refusalWindowMs: number;
   readonly #outbox: RedisOutboxPort | null;
+  readonly #expiry: RedisExpiryIndex;
   /** This process's own subscribers: its mutations reach them before the mutation resolves. */
   readonly #local: Array<(event: StoreEvent) => void> = [];
   /** Marks this process's messages on the channel, so it skips its own echo (it evicted before answering). */
@@ -137,6 +142,7 @@ export class RedisStore implements KeyStore {
     this.#auditMax = String(opts.auditMaxEntries);
     this.#refusalWindowMs = (opts.refusalWindowSeconds ?? DEFAULT_REFUSAL_WINDOW_SECONDS) * 1000;
     this.#outbox = opts.outbox ?? null;
+    this.#expiry = new RedisExpiryIndex(this.#r, this.#p, (t, k) => this.#k(t, k));
     for (const [name, lua] of Object.entries(scripts)) {
       this.#r.defineCommand(`kg_${name}`, { numberOfKeys: scriptKeyCounts[name as ScriptName], lua });
     }
@@ -273,7 +279,7 @@ export class RedisStore implements KeyStore {
       const keyIds = await this.#r.zrange(this.#keys(id), '0', '-1');
       for (const keyId of keyIds) await this.#revoke(id, keyId, tenantDeletedRevocation(keyId, actor));
       // One tenant's keys: one slot.
-      await this.#r.del(this.#keys(id), this.#audit(id), this.#refusals(id), this.#lastUsed(id));
+      await this.#r.del(this.#keys(id), this.#audit(id), this.#refusals(id), this.#lastUsed(id), expiryIndexKey(this.#p, id));
       await this.#r.zrem(this.#tenants(), id);
       return true;
     })());
@@ -288,6 +294,9 @@ export class RedisStore implements KeyStore {
       if (res === 0) return 'limit';
       // The verification record is written last: until then the key exists but cannot be used.
       for (const h of key.hashes) await this.#r.set(this.#vr(h.hash), JSON.stringify({ t, k: key.id }));
+      // Into the expiry index after the key exists (before, a scan running meanwhile would find no record and
+      // take the entry out again); a failure here answers like one of the verification record's.
+      await this.#expiry.note(key);
       return 'created';
     })());
   }
@@ -314,7 +323,32 @@ export class RedisStore implements KeyStore {
   }
 
   updateKey(tenantId: string, keyId: string, update: Updater<StoredKey>, audit: AuditInput): Promise<StoredKey | null> {
-    return named('updateKey', this.#casUpdate(tenantId, this.#k(tenantId, keyId), update, audit, keyEvent));
+    return named('updateKey', (async () => {
+      const next = await this.#casUpdate(tenantId, this.#k(tenantId, keyId), update, audit, keyEvent);
+      // A new expiry enters the expiry index (an unchanged one is there already: ZADD LT leaves it).
+      if (next) await this.#expiry.note(next);
+      return next;
+    })());
+  }
+
+  dueExpiries(tenantIds: string[], now: number, limit: number): Promise<DueExpiry[]> {
+    return named('dueExpiries', this.#expiry.dueExpiries(tenantIds, now, limit));
+  }
+
+  rescheduleExpiry(tenantId: string, keyId: string, expiresAt: string | null, dueAt: number | null): Promise<void> {
+    return named('rescheduleExpiry', this.#expiry.rescheduleExpiry(tenantId, keyId, expiresAt, dueAt));
+  }
+
+  indexExpiry(key: StoredKey): Promise<void> {
+    return named('indexExpiry', this.#expiry.indexExpiry(key));
+  }
+
+  expiryIndexBuilt(): Promise<boolean> {
+    return named('expiryIndexBuilt', this.#expiry.expiryIndexBuilt());
+  }
+
+  markExpiryIndexBuilt(): Promise<void> {
+    return named('markExpiryIndexBuilt', this.#expiry.markExpiryIndexBuilt());
   }
 
   revokeKey(tenantId: string, keyId: string, audit: AuditInput | null): Promise<boolean> {
@@ -330,6 +364,7 @@ export class RedisStore implements KeyStore {
       await this.#dropVerifications(key.hashes.map((h) => h.hash));
       const hook = this.#eventArgs(tenantId, audit);
       const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outboxKey(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
+      await this.#expiry.forget(tenantId, keyId);
       return res === 1;
     } finally {
       // Also when a later step failed: the records may be gone already, and a reload costs one lookup.
