@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -17,6 +17,7 @@ import { memoryPhase } from './memory.ts';
 import { provision } from './provision.ts';
 import { counted, type Tally } from './redis-count.ts';
 import { nginxConfig, nginxInstalled } from './systems/nginx.ts';
+import { profileRun, voicePhase, type VoiceSystem } from './voice.ts';
 import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
 
 const here = import.meta.dirname;
@@ -25,6 +26,7 @@ const quick = process.env.BENCH_QUICK === '1';
 /**
  * `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine;
  * `BENCH_ONLY=memory`: only the memory phase (bench/memory.ts);
+ * `BENCH_ONLY=voice`: only the voice relay (bench/voice.ts): WebSocket sessions with a frame every 20 ms;
  * `BENCH_ONLY=redis`: only keygate's Redis commands (bench/redis-count.ts), about three minutes;
  * `BENCH_ONLY=tokens`: only the session-token figures (bench/token-micro.ts and the proxied A/B below);
  * `BENCH_ONLY=expiry`: only the expiry scan over a million keys (bench/expiry.ts), about ten minutes.
@@ -103,6 +105,29 @@ async function startKeygate(redisUrl: string, upstreamUrl: string, extraFlags: s
     ...extraEnv,
   }, true, /keygate listening/, log);
   return { name: 'keygate (cache, limits, metrics, logs)', url: `http://127.0.0.1:${port}`, proc, opsUrl: `http://127.0.0.1:${opsPort}`, authzPort };
+}
+
+/**
+ * keygate for the voice relay (bench/voice.ts): a tenant on the enterprise plan and a key allowed `sessions` at
+ * once with a session-minute quota, so every session takes a slot and is metered as in production.
+ */
+async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: number, workers = 1): Promise<VoiceSystem> {
+  const env: Record<string, string> = workers > 1 ? { KEYGATE_WORKERS: String(workers) } : {};
+  const { profile, flags } = profileRun('keygate');
+  const kg = await startKeygate(redisUrl, upstreamUrl, flags, env);
+  if (workers > 1) {
+    // Started on the proxy's core like every system; the workers are then allowed on every core.
+    await new Promise((r) => setTimeout(r, 3_000)); // every worker listening
+    for (const pid of processTree(kg.proc.pid!)) spawnSync('taskset', ['-a', '-cp', `0-${availableParallelism() - 1}`, String(pid)], { stdio: 'ignore' });
+  }
+  const post = async (url: string, headers: Record<string, string>, body: unknown) => {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    if (r.status !== 201) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+    return (await r.json()) as Record<string, any>;
+  };
+  const made = await post(`${kg.opsUrl}/admin/v1/tenants`, { authorization: 'Bearer bench-admin-token-0123456789' }, { name: 'voice', plan: 'enterprise' });
+  const key = await post(`${kg.url}/keygate/v1/api-keys`, { 'x-api-key': made.apiKey.key }, { maxConcurrentConnections: sessions, quota: { sessionMinutesPerMonth: 100_000_000 } });
+  return { name: workers > 1 ? `keygate, ${workers} workers` : 'keygate', url: kg.url, headers: { 'x-api-key': key.key as string }, proc: kg.proc, stop: () => stop(kg.proc), profile };
 }
 
 /** keygate as nginx's authorizer against keygate as the proxy, and the authorizer's decisions per second. */
@@ -270,6 +295,10 @@ async function main(): Promise<void> {
     admin.disconnect();
     redis.proc.kill('SIGKILL');
   };
+  if (only === 'voice') {
+    results.voice = await voicePhase({ upstreamUrl, upstreamPort, upstreamPid: upstream.pid!, keygate: (n, workers) => voiceKeygate(redisUrl, upstreamUrl, n, workers) });
+    return finish('voice');
+  }
   if (only === 'memory') {
     Object.assign(results, await runMemory(redisUrl, upstreamUrl));
     return finish('memory');

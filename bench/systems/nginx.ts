@@ -49,3 +49,37 @@ ${keys.map((k) => `    "${k}" "ten_bench";`).join('\n')}
   writeFileSync(file, conf);
   return file;
 }
+
+/** nginx's WebSocket proxy (one worker): `proxy_pass` with the Upgrade handshake, no authentication. */
+export function nginxWebSocketConfig(dir: string, port: number, upstreamPort: number): string {
+  for (const d of ['logs', 'tmp']) mkdirSync(join(dir, d), { recursive: true });
+  const conf = `
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://127.0.0.1:${upstreamPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+    }
+  }
+}
+`;
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, conf);
+  return file;
+}

@@ -38,6 +38,7 @@ export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'stri
   ['OPS_PORT', 'server.opsPort', 'number'],
   ['AUTHZ_HOST', 'server.authzHost', 'string'],
   ['AUTHZ_PORT', 'server.authzPort', 'number'],
+  ['KEYGATE_WORKERS', 'server.workers', 'number'],
   ['AUTHZ_TRUSTED_GATEWAYS', 'authz.trustedGateways', 'list'],
   ['UPSTREAM_URL', 'upstream.url', 'string'],
   ['UPSTREAM_TIMEOUT_MS', 'upstream.timeoutMs', 'number'],
@@ -144,6 +145,10 @@ function semanticProblems(c: Config): ConfigProblem[] {
   if (c.tls.clientCa && !c.tls.cert) out.push({ path: 'tls.clientCa', message: 'needs tls.cert and tls.key' });
   const stores = [c.redis.url, c.redis.sentinels, c.redis.clusterNodes].filter((v) => v !== null).length;
   if (stores > 1) out.push({ path: 'redis', message: 'set only one of redis.url, redis.sentinels, redis.clusterNodes' });
+  // The embedded store lives in one process: a second worker would hold other keys, limits and sessions.
+  if (stores === 0 && c.server.workers !== 1) {
+    out.push({ path: 'server.workers', message: 'must be 1 with the embedded store (workers share keys, limits and revocations through Redis: set redis.url, redis.sentinels or redis.clusterNodes)' });
+  }
   for (const [name, plan] of Object.entries(c.plans)) {
     for (const field of ['requestsPerMinute', 'requestsPerDay', 'maxConcurrentConnections'] as const) {
       const { default: d, max } = plan[field];

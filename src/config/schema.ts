@@ -37,6 +37,9 @@ export const configSchema = z.strictObject({
       // The authorizer listener (src/authz/): off unless a port is given.
       authzHost: z.string().default('0.0.0.0'),
       authzPort: port.nullable().default(null),
+      // Worker processes on the same ports (src/server/workers.ts): a count, or 'auto' for the cores the
+      // process may use. More than one needs Redis: limits and revocations are shared through the store.
+      workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
     })
     .prefault({}),
   upstream: z

@@ -82,6 +82,8 @@ export function createMetrics(opts: { tenantLabel: boolean; logLinesDropped?: ()
       name: 'keygate_store_up',
       help: '1 when the key store answers (checked at every scrape, and by /readyz).',
       registers: [registry],
+      // With several worker processes, 1 only when every worker's store answers.
+      aggregator: 'min',
       // Asked at the scrape itself, so the first scrape is true too (not 0 until something called /readyz).
       async collect(this: Gauge) {
         if (opts.storeUp) this.set((await opts.storeUp()) ? 1 : 0);

@@ -5,6 +5,7 @@ import { requestIdOf } from '../http/request-id.ts';
 import type { Readiness } from './health.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
+import { groupScrape } from './metrics-group.ts';
 import { OPENMETRICS_TYPE, openMetricsView, wantsOpenMetrics } from './openmetrics.ts';
 
 export interface ProbeDeps {
@@ -30,7 +31,9 @@ export function createProbes(deps: ProbeDeps): (req: IncomingMessage, res: Serve
 
   // The classic text format unless the scraper asks for OpenMetrics (the format that carries exemplars).
   const scrape = (accept: string | undefined): Promise<[type: string, text: string]> =>
-    wantsOpenMetrics(accept)
+    groupScrape()
+      ? groupScrape()!().then((text) => [metrics.registry.contentType, text])
+      : wantsOpenMetrics(accept)
       ? openMetrics().then((text) => [OPENMETRICS_TYPE, text])
       : metrics.registry.metrics().then((text) => [metrics.registry.contentType, text]);
 

@@ -40,6 +40,13 @@ export function checkedConfigOrExit(): Config {
 /** `keygate serve`: listen on both ports; SIGTERM/SIGINT drain and exit 0. */
 export async function serve(): Promise<void> {
   const config = configOrExit();
+  // server.workers > 1: this process supervises the workers, each of which runs the rest of serve().
+  const group = config.server.workers === 1 ? null : await import('./workers.ts');
+  if (group?.isPrimary()) {
+    const count = group.workerCount(config.server.workers);
+    // The policy file is checked once here, so a bad one exits 78 instead of failing in every worker.
+    if (count > 1) return group.supervise(checkedConfigOrExit(), count);
+  }
   const kg = await startKeygate(config);
   const { port, opsPort, authzPort } = kg;
   kg.logger.info({ port, opsPort, ...(authzPort === null ? {} : { authzPort }), store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
@@ -67,4 +74,5 @@ export async function serve(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (group && !group.isPrimary()) group.joinGroup(kg);
 }
