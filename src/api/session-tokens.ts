@@ -13,33 +13,13 @@ import type { MintSessionTokenBody } from './schemas.ts';
 
 export const MINT_PERMISSION = 'session-tokens:write';
 
-/** What a mint answers (201), and what a token's status read answers (without `token`). */
-export interface SessionTokenView {
-  id: string;
-  tenantId: string;
-  keyId: string;
-  issuedAt: string;
-  expiresAt: string;
-  permissions: string[] | null;
-  allowedAssistants: string[] | null;
-  allowedOrigins: string[] | null;
-  maxSessions: number;
-  maxUses: number | null;
-  metadata: Record<string, unknown> | null;
-}
+/** What a mint answers (201), and what a token's status read answers (without `token`): the claims, times as ISO. */
+export type SessionTokenView = Omit<TokenClaims, 'issuedAt' | 'expiresAt'> & { issuedAt: string; expiresAt: string };
 
 export const viewOf = (c: TokenClaims): SessionTokenView => ({
-  id: c.id,
-  tenantId: c.tenantId,
-  keyId: c.keyId,
+  ...c,
   issuedAt: new Date(c.issuedAt * 1000).toISOString(),
   expiresAt: new Date(c.expiresAt * 1000).toISOString(),
-  permissions: c.permissions,
-  allowedAssistants: c.allowedAssistants,
-  allowedOrigins: c.allowedOrigins,
-  maxSessions: c.maxSessions,
-  maxUses: c.maxUses,
-  metadata: c.metadata,
 });
 
 /** The key a token is minted with: its id, expiry (ms since epoch, null for never) and policy. */
