@@ -229,6 +229,18 @@ export async function startKeygate(config: Config) {
       blockedEvent(ip, blockSeconds);
     },
   });
+  // Wrong operator tokens (the admin API, the console's sign-in) are counted apart from wrong keys on the public
+  // listener: a client failing keys there must not lock the platform's operators out of the internal listener
+  // (they may share an egress address), nor operators' typos block that address's proxied traffic.
+  const operatorFailures = new FailureBlockImpl({
+    redis,
+    prefix: `${config.redis.keyPrefix}op:`,
+    cfg: failed,
+    onBlocked: (ip: string, blockSeconds: number) => {
+      blocks.add(ip, blockSeconds);
+      blockedEvent(ip, blockSeconds);
+    },
+  });
   const slots = redis ? new RedisSessionSlots(redis, config.redis.keyPrefix) : new MemorySessionSlots();
   // What the process holds, by table, on /metrics (docs/state.md; the soak test reads these).
   metrics.watchState('cache_untrusted', () => cache.untrusted);
@@ -244,7 +256,7 @@ export async function startKeygate(config: Config) {
 
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];
-  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, operatorGuard: { failures, clientIp: (req) => clientIpOf(req, trustedProxies) }, atShutdown: (flush) => void flushAtShutdown.push(flush) };
+  ready = { store, format, hash, usage, webhooks, tokenSigner: tokenRing[0] ?? null, operatorGuard: { failures: operatorFailures, clientIp: (req) => clientIpOf(req, trustedProxies) }, atShutdown: (flush) => void flushAtShutdown.push(flush) };
 
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
   const encrypted = Boolean(config.tls.cert);
