@@ -32,47 +32,53 @@ export function tokenPolicy(key: KeyPolicy, claims: TokenClaims): KeyPolicy | nu
   };
 }
 
-/** A verified token as remembered between its requests: the claims, and its policy against one key policy. */
-interface Seen {
+/**
+ * A verified token as remembered between its requests: its claims, its minting key's cache reference, and its
+ * policy as last worked out against one key policy object (cached policies are shared and never mutated, so the
+ * same object means the same policy).
+ */
+export interface RememberedToken {
   claims: TokenClaims;
+  ref: string;
   base: KeyPolicy | null;
   policy: KeyPolicy | null;
+}
+
+export const rememberedOf = (claims: TokenClaims): RememberedToken => ({ claims, ref: keyRefOf(claims), base: null, policy: null });
+
+/** The token's policy against its minting key's current policy, worked out again only when that policy changed. */
+export function policyOf(t: RememberedToken, key: KeyPolicy): KeyPolicy | null {
+  if (t.base !== key) {
+    t.base = key;
+    t.policy = tokenPolicy(key, t.claims);
+  }
+  return t.policy;
 }
 
 /** Tokens remembered at once (each until it expires): beyond that the oldest is verified again when it returns. */
 export const REMEMBERED_TOKENS = 10_000;
 
 export interface TokenReader {
-  /** The claims of a valid, unexpired token; null for anything else. No store call. */
-  claims(token: string): TokenClaims | null;
-  /** The token's policy against its minting key's current policy (remembered while that policy object lasts). */
-  policy(token: string, claims: TokenClaims, key: KeyPolicy): KeyPolicy | null;
+  /** A valid, unexpired token, remembered; null for anything else. No store call. */
+  read(token: string): RememberedToken | null;
 }
 
 /**
  * Verifies tokens and remembers the verified ones until they expire, so a token used for every request of a
- * session costs a map lookup after its first request, not an HMAC and a JSON parse each time.
+ * session costs one map lookup after its first request, not an HMAC and a JSON parse each time.
  */
 export function createTokenReader(verifier: TokenVerifier, max = REMEMBERED_TOKENS): TokenReader {
-  const seen = new LRUCache<string, Seen>({ max, ttlAutopurge: false });
+  const seen = new LRUCache<string, RememberedToken>({ max, ttlAutopurge: false });
   return {
-    claims(token) {
+    read(token) {
       const now = Date.now();
       const have = seen.get(token);
-      if (have) return have.claims.expiresAt * 1000 > now ? have.claims : null;
+      if (have) return have.claims.expiresAt * 1000 > now ? have : null;
       const claims = verifier.verify(token, Math.floor(now / 1000));
-      if (claims) seen.set(token, { claims, base: null, policy: null }, { ttl: claims.expiresAt * 1000 - now });
-      return claims;
-    },
-    policy(token, claims, key) {
-      const have = seen.get(token);
-      if (have && have.base === key) return have.policy;
-      const policy = tokenPolicy(key, claims);
-      if (have) {
-        have.base = key;
-        have.policy = policy;
-      }
-      return policy;
+      if (!claims) return null;
+      const t = rememberedOf(claims);
+      seen.set(token, t, { ttl: claims.expiresAt * 1000 - now });
+      return t;
     },
   };
 }

@@ -5,7 +5,7 @@ import { looksLikeToken, type TokenClaims } from '../keys/session-token.ts';
 import type { AuthKey, KeyPolicy, Tenant } from '../keys/types.ts';
 import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
-import { keyRefOf, type TokenReader } from './session-token.ts';
+import { policyOf, rememberedOf, type RememberedToken, type TokenReader } from './session-token.ts';
 import { deny, type Denial } from './denial.ts';
 
 export { deny, type Denial };
@@ -52,21 +52,25 @@ const disabledSince = deny('invalid_api_key', 'The key that minted this session 
  * A session token's status: its minting key's (suspended tenant, disabled, expired: the token goes with the key),
  * then whether the key still covers what the token was narrowed to.
  */
-export function tokenStatus(v: CachedVerification, credential: Credential, claims: TokenClaims, tokens: TokenReader, now: number): AuthResult {
+export function tokenStatus(v: CachedVerification, credential: Credential, t: RememberedToken, now: number): AuthResult {
+  const { claims } = t;
   if (v.tenant.id !== claims.tenantId) return invalid;
-  const status = statusOf(v, credential, keyRefOf(claims), now);
+  const status = statusOf(v, credential, t.ref, now);
   if (!status.ok) return status;
   if (claims.issuedAt * 1000 < v.key.policy.tokensNotBefore) return disabledSince;
-  const policy = tokens.policy(credential.value, claims, v.key.policy);
+  const policy = policyOf(t, v.key.policy);
   if (policy === null) return uncovered;
   status.policy = policy;
   status.token = claims;
   return status;
 }
 
-/** `identity`'s credential checked again against a fresh record of its key (live WebSocket sessions). */
-export const reverify = (v: CachedVerification, identity: Identity, tokens: TokenReader | null, now: number): AuthResult =>
-  identity.token && tokens ? tokenStatus(v, identity.credential, identity.token, tokens, now) : statusOf(v, identity.credential, identity.hash, now);
+/**
+ * `identity`'s credential checked again against a fresh record of its key (live WebSocket sessions). A session's
+ * token is judged on the claims it opened with: its expiry bounds when a session may open, not how long it lasts.
+ */
+export const reverify = (v: CachedVerification, identity: Identity, now: number): AuthResult =>
+  identity.token ? tokenStatus(v, identity.credential, rememberedOf(identity.token), now) : statusOf(v, identity.credential, identity.hash, now);
 
 export type Authenticator = (credential: Credential | null) => AuthResult | Promise<AuthResult>;
 
@@ -80,12 +84,11 @@ export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; 
 
   /** A session token: its signature and expiry (no store call), then its minting key's record, cached. */
   function authenticateToken(credential: Credential): AuthResult | Promise<AuthResult> {
-    const claims = tokens?.claims(credential.value);
-    if (!claims) return invalid;
-    const ref = keyRefOf(claims);
-    const cached = cache.peek(ref);
-    if (cached !== undefined) return cached ? tokenStatus(cached, credential, claims, tokens!, Date.now()) : invalid;
-    return cache.get(ref).then((v) => (v ? tokenStatus(v, credential, claims, tokens!, Date.now()) : invalid));
+    const t = tokens?.read(credential.value);
+    if (!t) return invalid;
+    const cached = cache.peek(t.ref);
+    if (cached !== undefined) return cached ? tokenStatus(cached, credential, t, Date.now()) : invalid;
+    return cache.get(t.ref).then((v) => (v ? tokenStatus(v, credential, t, Date.now()) : invalid));
   }
 
   return function authenticate(credential) {

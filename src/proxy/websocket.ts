@@ -4,7 +4,6 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Grant, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
-import type { TokenReader } from '../auth/session-token.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
@@ -36,8 +35,6 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   /** Session minutes per month. */
   sessionQuota: SessionQuota;
   cache: KeyCache;
-  /** Session tokens' reader, for re-checking a token's session against its key; null when tokens are off. */
-  tokens: TokenReader | null;
   plans: Config['plans'];
   upstreamUrl: string;
   timeoutMs: number;

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import type { Pipeline } from '../auth/pipeline.ts';
-import type { TokenReader } from '../auth/session-token.ts';
 import { deny, reverify, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
@@ -61,7 +60,6 @@ const closeFor = (err: Error & { code?: string }): [number, string] => (err.code
 export interface SessionDeps {
   pipeline: Pipeline;
   cache: KeyCache;
-  tokens: TokenReader | null;
   slots: SessionSlots;
   usage: Usage;
   sessionQuota: SessionQuota;
@@ -131,7 +129,7 @@ export function createSessions(deps: SessionDeps) {
         } catch {
           return; // Store unreachable: live sessions continue, as cached keys do.
         }
-        const fresh = v ? reverify(v, s.identity, deps.tokens, Date.now()) : unknownKey;
+        const fresh = v ? reverify(v, s.identity, Date.now()) : unknownKey;
         const denial = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;
         if (denial) return close(s, 1008, CLOSE_REASON[denial.code] ?? denial.code);
         if (!fresh.ok) return;

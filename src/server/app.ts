@@ -282,7 +282,6 @@ export async function startKeygate(config: Config) {
     slots,
     sessionQuota,
     cache,
-    tokens,
     usage,
     plans: config.plans,
     upstreamUrl: config.upstream.url,
