@@ -1,26 +1,14 @@
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { expectError, proxied } from '../helpers/api.ts';
-import { ADMIN_TOKEN, cli, root, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
+import { ADMIN_TOKEN, startKeygate, type KeygateProcess, runCli } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
 // The CLI's management commands against a real running keygate, through its admin API: on the embedded store
 // (where the old direct-to-store CLI printed keys no server knew) and on Redis.
 
-const run = promisify(execFile);
 
-/** Runs the built CLI; resolves with its exit code and output (never throws on a non-zero exit). */
-async function keygate(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const keygate = runCli;
 
 const servers = useServers();
 

@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createTenant, proxied } from '../helpers/api.ts';
-import { cli, root, startKeygate } from '../helpers/keygate.ts';
+import { root, startKeygate, runCli } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-const run = promisify(execFile);
 
-/** Runs the built CLI; resolves with its exit code and output (never throws on a non-zero exit). */
-async function keygate(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const keygate = runCli;
 
 const servers = useServers();
 

@@ -1,24 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { cli, root, startKeygate } from '../helpers/keygate.ts';
+import { root, startKeygate, runCli } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
-const run = promisify(execFile);
 
-/** Runs the built CLI from `cwd`; resolves with its exit code and output. */
-async function keygate(args: string[], env: Record<string, string> = {}, cwd = root, nodeArgs: string[] = []) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...nodeArgs, cli, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const keygate = runCli;
 
 const servers = useServers();
 

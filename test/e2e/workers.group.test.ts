@@ -1,12 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, self } from '../helpers/api.ts';
-import { cli, root, type KeygateOptions, type KeygateProcess } from '../helpers/keygate.ts';
+import { runCli, type KeygateOptions, type KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -215,10 +213,7 @@ describe('server.workers with the embedded store', () => {
     const file = join(dir, 'config.yaml');
     writeFileSync(file, 'server:\n  workers: 2\nkeys:\n  publicPrefix: kg_sk_\n');
     for (const args of [['serve'], ['config', 'check']]) {
-      const r = await promisify(execFile)(process.execPath, [cli, ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', KEYGATE_CONFIG: file } }).then(
-        () => ({ code: 0, stderr: '' }),
-        (err: { code: number; stderr: string }) => err,
-      );
+      const r = await runCli(args, { KEYGATE_CONFIG: file });
       expect(r.code).toBe(78);
       expect(r.stderr).toContain('- server.workers: must be 1 with the embedded store');
       expect(r.stderr).toContain('- keys.publicPrefix: must differ from keys.privatePrefix');
@@ -226,9 +221,9 @@ describe('server.workers with the embedded store', () => {
   });
 
   it('KEYGATE_WORKERS sets it too, and "auto" is accepted', async () => {
-    const r = await promisify(execFile)(process.execPath, [cli, 'config', 'check'], { cwd: root, env: { PATH: process.env.PATH ?? '', KEYGATE_WORKERS: 'auto', REDIS_URL: 'redis://127.0.0.1:1' } });
+    const r = await runCli(['config', 'check'], { KEYGATE_WORKERS: 'auto', REDIS_URL: 'redis://127.0.0.1:1' });
     expect(JSON.parse(r.stdout).server.workers).toBe('auto');
-    const bad = await promisify(execFile)(process.execPath, [cli, 'config', 'check'], { cwd: root, env: { PATH: process.env.PATH ?? '', KEYGATE_WORKERS: 'many' } }).catch((err: { code: number; stderr: string }) => err);
+    const bad = await runCli(['config', 'check'], { KEYGATE_WORKERS: 'many' });
     expect((bad as { code: number }).code).toBe(78);
     expect((bad as { stderr: string }).stderr).toContain('server.workers (from KEYGATE_WORKERS)');
   });

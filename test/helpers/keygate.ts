@@ -98,3 +98,16 @@ export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygatePr
     },
   };
 }
+
+/**
+ * Runs the built CLI once (`node [nodeArgs] dist/server/cli.js args`) from `cwd`; resolves with its exit code and
+ * output, never throwing on a non-zero exit. Only PATH and `env` reach it.
+ */
+export async function runCli(args: string[], env: Record<string, string> = {}, cwd = root, nodeArgs: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [...nodeArgs, cli, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
