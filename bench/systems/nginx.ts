@@ -6,22 +6,36 @@ import { join } from 'node:path';
 
 export const nginxInstalled = spawnSync('nginx', ['-v']).error === undefined;
 
-/** Writes nginx.conf (and its temp folders) under `dir`; keys map to a tenant id, anything else gets 401. */
-export function nginxConfig(dir: string, port: number, upstreamPort: number, keys: string[]): string {
+/**
+ * What both configurations start with: one worker in the foreground, its files and temp folders under `dir`
+ * (created here), no access log; the `http` block is left open for the caller's part.
+ */
+function preamble(dir: string, connections: number): string {
   for (const d of ['logs', 'tmp']) mkdirSync(join(dir, d), { recursive: true });
-  const conf = `
+  return `
 worker_processes 1;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${connections}; }
 http {
   access_log off;
   client_body_temp_path ${dir}/tmp/body;
   proxy_temp_path ${dir}/tmp/proxy;
   fastcgi_temp_path ${dir}/tmp/fastcgi;
   uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
+  scgi_temp_path ${dir}/tmp/scgi;`;
+}
+
+function write(dir: string, conf: string): string {
+  const file = join(dir, 'nginx.conf');
+  writeFileSync(file, conf);
+  return file;
+}
+
+/** Writes nginx.conf (and its temp folders) under `dir`; keys map to a tenant id, anything else gets 401. */
+export function nginxConfig(dir: string, port: number, upstreamPort: number, keys: string[]): string {
+  const conf = `${preamble(dir, 4096)}
   map_hash_bucket_size 128;
   map_hash_max_size 262144;
   map $http_x_api_key $tenant {
@@ -45,27 +59,12 @@ ${keys.map((k) => `    "${k}" "ten_bench";`).join('\n')}
   }
 }
 `;
-  const file = join(dir, 'nginx.conf');
-  writeFileSync(file, conf);
-  return file;
+  return write(dir, conf);
 }
 
 /** nginx's WebSocket proxy (one worker): `proxy_pass` with the Upgrade handshake, no authentication. */
 export function nginxWebSocketConfig(dir: string, port: number, upstreamPort: number): string {
-  for (const d of ['logs', 'tmp']) mkdirSync(join(dir, d), { recursive: true });
-  const conf = `
-worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/tmp/body;
-  proxy_temp_path ${dir}/tmp/proxy;
-  fastcgi_temp_path ${dir}/tmp/fastcgi;
-  uwsgi_temp_path ${dir}/tmp/uwsgi;
-  scgi_temp_path ${dir}/tmp/scgi;
+  const conf = `${preamble(dir, 16384)}
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -79,7 +78,5 @@ http {
   }
 }
 `;
-  const file = join(dir, 'nginx.conf');
-  writeFileSync(file, conf);
-  return file;
+  return write(dir, conf);
 }
