@@ -96,7 +96,10 @@ function clusterNodesOf(urls: string[]): Array<{ host: string; port: number }> {
 function clusterOptions(cfg: Config['redis'], main: boolean, common: RedisOptions): ClusterOptions {
   const first = new URL(cfg.clusterNodes![0]!);
   return {
-    enableAutoPipelining: common.enableAutoPipelining,
+    // Off on Cluster: ioredis groups auto-pipelined commands by node, then refuses a batch whose slots' node lists
+    // differ ("All keys in the pipeline should belong to the same slots allocation group") — which they do while
+    // a replica is missing from part of the slot table — and the command fails (seen as 503s on tenant creation).
+    enableAutoPipelining: false,
     enableOfflineQueue: common.enableOfflineQueue,
     maxRedirections: 6,
     retryDelayOnMoved: 0,
