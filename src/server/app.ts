@@ -126,7 +126,7 @@ export async function startKeygate(config: Config) {
 
   // ---- store and everything that needs it ------------------------------------------------------------------
   // Key mutations' events go to their tenant's outbox, written by the store through the port it defines.
-  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks) : null;
+  const outboxes = config.webhooks.enabled ? new WebhookOutboxes(config.redis.keyPrefix, config.webhooks.outboxMaxEntries, config.webhooks, logger) : null;
   const opened = await openStore(config, outboxes);
   store = opened.store;
   const redis = opened.redis;

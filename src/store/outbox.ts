@@ -31,6 +31,13 @@ export interface RedisOutboxPort extends Outbox {
    * record is written, so no mutation of it can come first), never on a key mutation's path.
    */
   register(tenantId: string): Promise<void>;
+  /**
+   * Says that the tenant's outbox has a new entry, once the mutation's script has written it, so the readers
+   * need not look at every outbox to find it. It returns at once and never fails: the mutation does not wait on
+   * anything outside the tenant's slot, and a signal that is lost only delays the entry (the readers also go
+   * through every outbox, a slice at a time).
+   */
+  notify(tenantId: string): void;
 }
 
 /** Builds the outbox for whichever store is opened; null: no events are written (webhooks off). */

@@ -2,8 +2,12 @@
 // `{webhooks}`, so the delivery scripts (several of these keys at once) run on Redis Cluster; each tenant's
 // outbox stream lives under the tenant's own tag, written in the key mutation's script (store/redis/scripts.ts).
 
-/** SET of tenant ids whose outbox the workers read (and PLATFORM_OUTBOX, the platform's). */
+/** SET of tenant ids whose outbox the workers sweep (and PLATFORM_OUTBOX, the platform's). */
 export const outboxSetKey = (p: string): string => `${p}{webhooks}:outboxes`;
+/** SET of the outboxes written to since a worker last read them (the same members as outboxSetKey). */
+export const readyKey = (p: string): string => `${p}{webhooks}:ready`;
+/** SET of deleted tenants whose outbox leaves outboxSetKey once the workers have emptied it. */
+export const retiredKey = (p: string): string => `${p}{webhooks}:retired`;
 /** The member of the outbox set that stands for the platform's outbox (a tenant id starts `ten_`). */
 export const PLATFORM_OUTBOX = 'platform';
 /** A tenant's outbox, or the platform's (null: events about no tenant, in the `{webhooks}` slot). */

@@ -4,7 +4,7 @@ import type { RedisClient } from '../store/redis/connect.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { AuditInput } from '../store/types.ts';
 import { eventOfAudit, type WebhookEvent } from './events.ts';
-import { outboxKey, outboxSetKey } from './keys.ts';
+import { outboxKey, outboxSetKey, readyKey } from './keys.ts';
 import { MemoryOutbox, MemoryWebhookQueue } from './memory-queue.ts';
 import { RedisWebhookQueue } from './redis-queue.ts';
 import type { WebhookCaps, WebhookQueue } from './types.ts';
@@ -17,18 +17,26 @@ const REGISTER_PAGE = 1_000;
 /**
  * The webhook side of the store's outbox port (store/outbox.ts): key mutations' events go to their tenant's
  * stream, `{<tenantId>}:outbox`, written by the mutation's script in the tenant's own slot. The delivery workers
- * find those streams in the set `{webhooks}:outboxes`, which names a tenant when it is created (and again on
- * every OutboxRegistrar round), never on a mutation's path.
+ * find those streams two ways (redis-queue.ts readOutbox): the set `{webhooks}:ready`, which a mutation's
+ * notify names its tenant in once its script has written the event (not awaited: the mutation never waits on
+ * the `{webhooks}` slot, and a lost signal only delays the event), and a sweep of `{webhooks}:outboxes`, which
+ * names a tenant when it is created (and again on every OutboxRegistrar round), never on a mutation's path.
  */
 export class RedisOutbox implements RedisOutboxPort {
   readonly #r: RedisClient;
   readonly #p: string;
+  readonly #logger: Logger | null;
   readonly maxEntries: number;
 
-  constructor(client: RedisClient, prefix: string, maxEntries: number) {
+  constructor(client: RedisClient, prefix: string, maxEntries: number, logger: Logger | null = null) {
     this.#r = client;
     this.#p = prefix;
     this.maxEntries = maxEntries;
+    this.#logger = logger;
+  }
+
+  notify(tenantId: string): void {
+    this.#r.sadd(readyKey(this.#p), tenantId).catch((err: unknown) => this.#logger?.warn({ err, tenantId }, 'webhook outbox: the ready signal was lost; the sweep delivers the event later'));
   }
 
   eventOf(tenantId: string, audit: AuditInput): WebhookEvent | null {
@@ -53,13 +61,15 @@ export class WebhookOutboxes implements OutboxProvider {
   readonly #prefix: string;
   readonly #maxEntries: number;
   readonly #caps: WebhookCaps;
+  readonly #logger: Logger | null;
   #memory: MemoryOutbox | null = null;
   #redis: RedisOutbox | null = null;
 
-  constructor(prefix: string, maxEntries: number, caps: WebhookCaps) {
+  constructor(prefix: string, maxEntries: number, caps: WebhookCaps, logger: Logger | null = null) {
     this.#prefix = prefix;
     this.#maxEntries = maxEntries;
     this.#caps = caps;
+    this.#logger = logger;
   }
 
   memory(): MemoryOutbox {
@@ -67,7 +77,7 @@ export class WebhookOutboxes implements OutboxProvider {
   }
 
   redis(client: RedisClient): RedisOutbox {
-    return (this.#redis ??= new RedisOutbox(client, this.#prefix, this.#maxEntries));
+    return (this.#redis ??= new RedisOutbox(client, this.#prefix, this.#maxEntries, this.#logger));
   }
 
   /** The delivery queue reading the outbox the store was given (Redis when `client` is given). */

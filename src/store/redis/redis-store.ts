@@ -148,6 +148,11 @@ export class RedisStore implements KeyStore {
     return event ? [JSON.stringify(event), this.#outbox!.maxEntries] : ['', 0];
   }
 
+  /** After a script that wrote an event (`hook` from #eventArgs): the readers are told, without waiting. */
+  #written(tenantId: string, hook: [string, number]): void {
+    if (hook[0]) this.#outbox?.notify(tenantId);
+  }
+
   #auditJson(input: AuditInput): string {
     return JSON.stringify({ id: newAuditId(), at: new Date().toISOString(), ...input });
   }
@@ -225,6 +230,7 @@ export class RedisStore implements KeyStore {
       const ok = await this.#run('compareAndSet', [recordKey, this.#audit(tenantId), this.#outboxKey(tenantId)], [raw, JSON.stringify(next), this.#auditJson(audit), this.#auditMax, this.#channel, this.#message(changed), ...hook]);
       if (ok === 1) {
         this.#evictHere(changed);
+        this.#written(tenantId, hook);
         return next;
       }
     }
@@ -264,6 +270,7 @@ export class RedisStore implements KeyStore {
       const res = await this.#run('createKey', [this.#t(t), this.#keys(t), this.#k(t, key.id), this.#audit(t), this.#outboxKey(t)], [key.id, JSON.stringify(key), this.#auditJson(audit), this.#auditMax, ...hook]);
       if (res === -1) return 'no_tenant';
       if (res === 0) return 'limit';
+      this.#written(t, hook);
       // The verification record is written last: until then the key exists but cannot be used.
       for (const h of key.hashes) await this.#r.set(this.#vr(h.hash), JSON.stringify({ t, k: key.id }));
       // Into the expiry index after the key exists (before, a scan running meanwhile would find no record and
@@ -336,6 +343,7 @@ export class RedisStore implements KeyStore {
       await this.#dropVerifications(key.hashes.map((h) => h.hash));
       const hook = this.#eventArgs(tenantId, audit);
       const res = await this.#run('removeKey', [this.#k(tenantId, keyId), this.#keys(tenantId), this.#audit(tenantId), this.#outboxKey(tenantId)], [keyId, audit ? this.#auditJson(audit) : '', this.#auditMax, this.#channel, this.#message(event), ...hook]);
+      if (res === 1) this.#written(tenantId, hook);
       await this.#expiry.forget(tenantId, keyId);
       return res === 1;
     } finally {
