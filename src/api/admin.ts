@@ -75,7 +75,7 @@ export interface AdminDeps {
   service: KeyService;
   /** The door's authentication: the operator, or a thrown ApiError (401/403). */
   authenticate: (req: Request, res: Response) => Operator | Promise<Operator>;
-  logger?: Pick<Logger, 'info'>;
+  logger?: Pick<Logger, 'info' | 'warn'>;
   /** The fleet view (`GET /fleet`); absent in routers that do not serve it. */
   fleet?: FleetReader;
   usage: UsageReader;
@@ -121,6 +121,9 @@ export function adminRouter(deps: AdminDeps): Router {
     // key.revoked reach the platform's endpoints only. A deletion that fails part-way is finished by the retry.
     const webhooks = deps.webhooks;
     await service.deleteTenant(id, actorOf(res), webhooks ? () => closeTenantEndpoints(webhooks, id) : undefined);
+    // Deleted, its last events written: its outbox is forgotten once they are delivered. A failure here leaves
+    // it read by the sweep (a cost, not a loss), and the deletion stands.
+    await webhooks?.retireOutbox(id).catch((err: unknown) => deps.logger?.warn({ err, tenantId: id }, 'webhook outbox of a deleted tenant not retired'));
     res.status(204).end();
   });
   r.get('/tenants/:tenantId/audit-log', async (req, res) => {

@@ -162,6 +162,9 @@ export class MemoryWebhookQueue implements WebhookQueue {
 
   async ackOutbox(): Promise<void> {}
 
+  /** One outbox for every tenant: nothing kept per tenant to forget. */
+  async retireOutbox(): Promise<void> {}
+
   async addJobs(jobs: Job[], now: number): Promise<JobDrop[]> {
     const drops: JobDrop[] = [];
     for (const job of jobs) {

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../store/redis/connect.ts';
 import type { OutboxMessage, WebhookEvent } from './events.ts';
-import { closedKey, deadEndpointKey, deadGroupKey, deadKey, deliveryBase, dueKey, endpointsKey, fannedKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX, tenantEndpointsKey } from './keys.ts';
+import { closedKey, deadEndpointKey, deadGroupKey, deadKey, deliveryBase, dueKey, endpointsKey, fannedKey, healthKey, jobsKey, leaseKey, logKey, onceKey, outboxKey, outboxSetKey, PLATFORM_OUTBOX, readyKey, retiredKey, tenantEndpointsKey } from './keys.ts';
 import { groupOfJob, type CreateEndpointResult, type DeadLetter, type DeliveryLogEntry, type DropReason, type Endpoint, type EndpointHealth, type Fairness, type Job, type WebhookCaps, type JobDrop, type WebhookQueue } from './types.ts';
 
 const GROUP = 'delivery';
@@ -11,6 +11,16 @@ const SCAN_PER_JOB = 8;
  * failover; an entry still pending after it (a shard down for a day) may be fanned out again (at least once).
  */
 const FANNED_FOR_MS = 24 * 3_600_000;
+/**
+ * What one poll reads, whatever the number of tenants: at most READY_PER_POLL outboxes signalled as written
+ * (`{webhooks}:ready`), SWEEP_PER_POLL outboxes of the sweep through every outbox (`{webhooks}:outboxes`, a
+ * slice per poll from a cursor this process keeps), and RETIRE_PER_POLL deleted tenants' outboxes checked for
+ * removal. The sweep finds an event whose signal was lost, and claims the entries of a dead consumer: each
+ * outbox is swept at least once every ceil(outboxes ÷ SWEEP_PER_POLL) polls of one replica.
+ */
+const READY_PER_POLL = 64;
+const SWEEP_PER_POLL = 50;
+const RETIRE_PER_POLL = 8;
 
 // Each script names keys of the `{webhooks}` tag only (one Cluster slot).
 
@@ -272,7 +282,34 @@ if h.disabledAt and h.disabledAt ~= cjson.null then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
+/**
+ * KEYS: outbox. ARGV: group, consumer, count, claimIdleMs. → {claimed entries, new entries, 1 when more may wait}.
+ * One round trip per outbox, in its tenant's slot. An outbox never written to has no stream, and none is made for
+ * it (nor a consumer group); a stream's group is made on its first read, from its first entry, so nothing
+ * written before is skipped. Entries held by another consumer for claimIdleMs (it died) are claimed first.
+ */
+const readOutbox = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {{}, {}, 0} end
+local claim = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0', 'COUNT', ARGV[3])
+if type(claim) == 'table' and claim.err then
+  if not string.find(claim.err, 'NOGROUP') then return redis.error_reply(claim.err) end
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+  claim = {'0-0', {}}
+end
+local fresh = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+local rows = fresh and fresh[1][2] or {}
+local n = tonumber(ARGV[3])
+return {claim[2], rows, (#rows >= n or #claim[2] >= n) and 1 or 0}`;
+
+/** KEYS: outbox. → 1 (nothing left in it: removed) | 0 (entries still wait, or are being fanned out) */
+const retireOutbox = `
+if redis.call('XLEN', KEYS[1]) > 0 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`;
+
 const SCRIPTS = {
+  readOutbox: [1, readOutbox],
+  retireOutbox: [1, retireOutbox],
   startFailing: [1, startFailing],
   disable: [1, disable],
   enqueueOnce: [2, enqueueOnce],
@@ -315,8 +352,9 @@ export class RedisWebhookQueue implements WebhookQueue {
   get caps(): WebhookCaps {
     return this.#caps;
   }
-  /** Outboxes whose consumer group this process has made sure of. */
-  readonly #groups = new Set<string>();
+  /** The sweep's place in `{webhooks}:outboxes` (SSCAN cursor), and members of its last page not swept yet. */
+  #sweepCursor = '0';
+  #sweepNext: string[] = [];
 
   constructor(client: RedisClient, prefix: string, outboxMax: number, caps: WebhookCaps) {
     this.#r = client;
@@ -384,53 +422,84 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async enqueue(tenantId: string | null, event: WebhookEvent): Promise<void> {
-    // Named first, like a mutation does (store/redis/redis-store.ts), so the entry is never in an unread outbox.
-    await this.#r.sadd(outboxSetKey(this.#p), tenantId ?? PLATFORM_OUTBOX);
+    // Named first, like a tenant is when created, so the entry is never in an outbox the sweep does not reach.
+    const owner = tenantId ?? PLATFORM_OUTBOX;
+    await this.#r.sadd(outboxSetKey(this.#p), owner);
     await this.#r.xadd(outboxKey(this.#p, tenantId), 'MAXLEN', '~', this.#outboxMax, '*', 'e', JSON.stringify(event));
+    await this.#signal(owner);
   }
 
   async enqueueOnce(tenantId: string, marker: string, ttlMs: number, event: WebhookEvent): Promise<boolean> {
     await this.#r.sadd(outboxSetKey(this.#p), tenantId);
-    return (await this.#run<number>('enqueueOnce', [onceKey(this.#p, tenantId, marker), outboxKey(this.#p, tenantId)], [Math.max(1, Math.round(ttlMs)), JSON.stringify(event), this.#outboxMax])) === 1;
+    const written = (await this.#run<number>('enqueueOnce', [onceKey(this.#p, tenantId, marker), outboxKey(this.#p, tenantId)], [Math.max(1, Math.round(ttlMs)), JSON.stringify(event), this.#outboxMax])) === 1;
+    if (written) await this.#signal(tenantId);
+    return written;
+  }
+
+  /** The outbox has an entry: read on the next poll. Written already, so a lost signal only waits for the sweep. */
+  async #signal(owner: string): Promise<void> {
+    await this.#r.sadd(readyKey(this.#p), owner).catch(() => {});
+  }
+
+  async retireOutbox(tenantId: string): Promise<void> {
+    await this.#r.sadd(retiredKey(this.#p), tenantId);
   }
 
   async lease(name: string, ms: number): Promise<boolean> {
     return (await this.#r.set(leaseKey(this.#p, name), '1', 'PX', Math.max(1, Math.round(ms)), 'NX')) === 'OK';
   }
 
-  async #ensureGroup(stream: string): Promise<void> {
-    if (this.#groups.has(stream)) return;
-    try {
-      await this.#r.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+  /** The next slice of the sweep: SWEEP_PER_POLL outboxes, an SSCAN page read only when fewer are left over. */
+  async #sweepSlice(): Promise<string[]> {
+    if (this.#sweepNext.length < SWEEP_PER_POLL) {
+      const [cursor, members] = await this.#r.sscan(outboxSetKey(this.#p), this.#sweepCursor, 'COUNT', SWEEP_PER_POLL);
+      this.#sweepCursor = cursor;
+      this.#sweepNext.push(...members.filter((m) => !this.#sweepNext.includes(m)));
     }
-    this.#groups.add(stream);
+    return this.#sweepNext.splice(0, SWEEP_PER_POLL);
+  }
+
+  async #readOne(owner: string, consumer: string, count: number, claimIdleMs: number): Promise<{ rows: OutboxMessage[]; more: boolean }> {
+    const tenantId = owner === PLATFORM_OUTBOX ? null : owner;
+    type Row = [string, string[]] | null;
+    const [claimed, fresh, more] = await this.#run<[Row[], Row[], number]>('readOutbox', [outboxKey(this.#p, tenantId)], [GROUP, consumer, count, claimIdleMs]);
+    const rows = [...claimed, ...fresh].filter((r): r is [string, string[]] => r !== null);
+    return { rows: rows.map(([ref, fields]) => ({ ref, tenantId, event: JSON.parse(fields[1]!) as WebhookEvent })), more: more === 1 };
   }
 
   async readOutbox(consumer: string, count: number, claimIdleMs: number): Promise<OutboxMessage[]> {
-    const owners = await this.#r.smembers(outboxSetKey(this.#p));
-    const per = await Promise.allSettled(owners.map(async (owner) => {
-      const tenantId = owner === PLATFORM_OUTBOX ? null : owner;
-      const stream = outboxKey(this.#p, tenantId);
-      try {
-        await this.#ensureGroup(stream);
-        const claimed = (await this.#r.xautoclaim(stream, GROUP, consumer, claimIdleMs, '0-0', 'COUNT', count)) as [string, Array<[string, string[]] | null>];
-        const fresh = (await this.#r.xreadgroup('GROUP', GROUP, consumer, 'COUNT', count, 'STREAMS', stream, '>')) as Array<[string, Array<[string, string[]]>]> | null;
-        const rows = [...(claimed[1] ?? []).filter((r): r is [string, string[]] => r !== null), ...(fresh?.[0]?.[1] ?? [])];
-        return rows.map(([ref, fields]) => ({ ref, tenantId, event: JSON.parse(fields[1]!) as WebhookEvent }));
-      } catch (err) {
-        // The stream was removed (and its group with it): made again on the next read.
-        if (String((err as Error).message).includes('NOGROUP')) this.#groups.delete(stream);
-        throw err;
-      }
-    }));
+    const ready = (await this.#r.spop(readyKey(this.#p), READY_PER_POLL)) as string[];
+    const owners = [...new Set([...ready, ...(await this.#sweepSlice())])];
+    const per = await Promise.allSettled(owners.map((owner) => this.#readOne(owner, consumer, count, claimIdleMs)));
     // Each outbox is in its tenant's slot: one whose shard is failing over is read on a later poll (its entries
-    // wait there), and the others are fanned out meanwhile. Only when none could be read is the poll failed.
-    const read = per.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    // wait there), and the others are fanned out meanwhile. An outbox that held more than one read, or could not
+    // be read, stays signalled; only when none could be read is the poll failed.
+    const again = owners.filter((_, i) => {
+      const r = per[i]!;
+      return r.status === 'rejected' ? ready.includes(owners[i]!) : r.value.more;
+    });
+    if (again.length) await this.#r.sadd(readyKey(this.#p), ...again).catch(() => {});
+    await this.#retire();
+    const read = per.flatMap((r) => (r.status === 'fulfilled' ? [r.value.rows] : []));
     const failed = per.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed && read.length === 0) throw failed.reason;
     return read.flat();
+  }
+
+  /**
+   * Deleted tenants (retireOutbox) whose outbox is empty leave the set of outboxes: their last events (the
+   * revocations of their keys) were fanned out first. Nothing of the store writes to a deleted tenant's outbox
+   * again; an event written after all the same (enqueue) names it again.
+   */
+  async #retire(): Promise<void> {
+    const tenants = (await this.#r.srandmember(retiredKey(this.#p), RETIRE_PER_POLL)) as string[];
+    if (!tenants.length) return;
+    const done = await Promise.allSettled(tenants.map((t) => this.#run<number>('retireOutbox', [outboxKey(this.#p, t)], [])));
+    const gone = tenants.filter((_, i) => {
+      const r = done[i]!;
+      return r.status === 'fulfilled' && r.value === 1;
+    });
+    if (gone.length) await this.#r.multi().srem(outboxSetKey(this.#p), ...gone).srem(retiredKey(this.#p), ...gone).exec();
   }
 
   /** Acknowledged and removed: a fanned-out entry lives on as its jobs, so the outbox holds only what is pending. */

@@ -163,8 +163,16 @@ export interface WebhookQueue {
   enqueueOnce(tenantId: string, marker: string, ttlMs: number, event: WebhookEvent): Promise<boolean>;
   /** True for the one caller (fleet-wide) that takes `name` for `ms`. */
   lease(name: string, ms: number): Promise<boolean>;
-  /** Outbox entries for this consumer: new ones, and those another consumer held longer than `claimIdleMs`. */
+  /**
+   * Outbox entries for this consumer: new ones, and those another consumer held longer than `claimIdleMs`. The
+   * work of one call is bounded by constants, not by the number of tenants (RedisWebhookQueue).
+   */
   readOutbox(consumer: string, count: number, claimIdleMs: number): Promise<OutboxMessage[]>;
+  /**
+   * The tenant is deleted (after its deletion has written its last events): its outbox is forgotten once every
+   * entry in it has been fanned out.
+   */
+  retireOutbox(tenantId: string): Promise<void>;
   ackOutbox(messages: OutboxMessage[]): Promise<void>;
 
   /**
