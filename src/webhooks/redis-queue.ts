@@ -340,7 +340,8 @@ type Script = keyof typeof SCRIPTS;
 /**
  * The fleet's delivery state in Redis. Events wait in each tenant's outbox stream (written with the mutation);
  * a consumer group `delivery` hands each entry to one replica, which fans it out into one job per endpoint and
- * acknowledges it; an entry whose consumer died unacknowledged is claimed by another (XAUTOCLAIM). Jobs wait in
+ * acknowledges it; an entry whose consumer died unacknowledged is claimed by another (XAUTOCLAIM) when the
+ * sweep reaches its outbox (readOutbox: the outboxes signalled ready, and a slice of all of them, per poll). Jobs wait in
  * a sorted set by due time; taking one leases it (its due time moves to the lease's end), so a replica killed
  * mid-delivery leaves it due again for another.
  */
