@@ -450,7 +450,10 @@ export class RedisWebhookQueue implements WebhookQueue {
     return (await this.#r.set(leaseKey(this.#p, name), '1', 'PX', Math.max(1, Math.round(ms)), 'NX')) === 'OK';
   }
 
-  /** The next slice of the sweep: SWEEP_PER_POLL outboxes, an SSCAN page read only when fewer are left over. */
+  /**
+   * The next slice of the sweep: SWEEP_PER_POLL outboxes. An SSCAN page (about COUNT members: Redis visits up to
+   * ten times as many buckets to fill it) is read only when fewer are left over from the last one.
+   */
   async #sweepSlice(): Promise<string[]> {
     if (this.#sweepNext.length < SWEEP_PER_POLL) {
       const [cursor, members] = await this.#r.sscan(outboxSetKey(this.#p), this.#sweepCursor, 'COUNT', SWEEP_PER_POLL);

@@ -116,6 +116,20 @@ describe.each(topologies)('webhook outbox reads (%s)', (_name, clientOf, masters
     expect(reads).toBeLessThanOrEqual(Math.ceil(TENANTS / SWEEP) + 1);
   }, 60_000);
 
+  it('sweeps every outbox within ceil(outboxes ÷ 50) reads, also once most tenants have left the set', async () => {
+    const { client, prefix, tenants, queue, write } = await setUp();
+    const left = tenants.filter((_, i) => i % 10 === 0);
+    const gone = tenants.filter((_, i) => i % 10 !== 0);
+    for (let i = 0; i < gone.length; i += 500) await client.srem(outboxSetKey(prefix), ...gone.slice(i, i + 500));
+    const written = left;
+    await Promise.all(written.map((t, i) => write(t, i)));
+    const q = queue();
+    const seen = new Set<string>();
+    const rounds = Math.ceil(left.length / SWEEP);
+    for (let i = 0; i < rounds; i++) for (const m of await q.readOutbox('c1', BATCH, 30_000)) seen.add(m.tenantId!);
+    expect([...seen].sort()).toEqual([...written].sort());
+  }, 60_000);
+
   it("signals a tenant again while its outbox holds more than one read's batch", async () => {
     const { outbox, queue, write, late } = await setUp();
     const q = queue();
