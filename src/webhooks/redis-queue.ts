@@ -22,7 +22,8 @@ const READY_PER_POLL = 64;
 const SWEEP_PER_POLL = 50;
 const RETIRE_PER_POLL = 8;
 
-// Each script names keys of the `{webhooks}` tag only (one Cluster slot).
+// Each script names keys of one Cluster slot: the `{webhooks}` tag, or one tenant's (its outbox: readOutbox,
+// retireOutbox; its marker and outbox: enqueueOnce).
 
 // The caps (types.ts WebhookCaps): `pending` counts the jobs waiting per group (`g:<group>`) and per endpoint
 // (`e:<endpoint>`); dead letters sit in `dead` (all, by time: what expires next) and in `dead:g:<group>` and
