@@ -2,7 +2,8 @@ import { Router, type Request, type Response } from 'express';
 import { KEY_ID } from '../keys/ids.ts';
 import { ApiError } from '../http/errors.ts';
 import { validate } from './http.ts';
-import type { Actor, KeyService } from './key-service.ts';
+import type { Actor } from './key-rules.ts';
+import type { KeyService } from './key-service.ts';
 import { createKeyBody, pageQuery, rotateKeyBody, updateKeyBody } from './schemas.ts';
 
 /** How a router says whose keys a request addresses, who asks, and what the asker must hold. */
