@@ -1,6 +1,7 @@
 import type { StoredKey } from '../../keys/types.ts';
 import { firstExpiryDue, type DueExpiry, type ExpiryIndex } from '../expiry.ts';
 import type { RedisClient } from './connect.ts';
+import { expiryIndexKey } from './keyspace.ts';
 
 // The expiry index in Redis (store/expiry.ts): `{ten}:exp`, a sorted set of the tenant's key ids by when their next
 // expiry event is due, in the tenant's slot beside its key records, so the scan's conditional move (a script over
@@ -18,8 +19,6 @@ if e == nil or e == cjson.null then e = '' end
 if e ~= ARGV[2] then return 0 end
 if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
 return 1`;
-
-export const expiryIndexKey = (p: string, tenantId: string): string => `${p}{${tenantId}}:exp`;
 
 export class RedisExpiryIndex implements ExpiryIndex {
   readonly #r: RedisClient;
