@@ -4,7 +4,7 @@ import { ApiError, type FieldProblem } from '../http/errors.ts';
 import type { KeyType } from '../keys/format.ts';
 import { MAX_QUOTA_CHAIN, type ApiKey, type AuthKey, type LIMIT_FIELDS, type QuotaOwner, type QUOTA_FIELDS, type StoredKey, type Tenant } from '../keys/types.ts';
 import type { CreateKeyBody } from './schemas.ts';
-import { excessOf, scopeOfAuthKey, scopeOfStored, type Excess } from './scope.ts';
+import { excessOf, authorityOfAuthKey, authorityOfStored, type Excess } from './authority.ts';
 
 // The rules a key's creation, change and rotation obey, with no I/O: who asks, what it may grant, the plan's
 // limits, the expiry rules and the authority one key has over another. The services (api/tenant-service.ts,
@@ -41,14 +41,14 @@ export function planOf(config: Config, tenant: Tenant): Plan & { name: string } 
 }
 
 /**
- * The one rule of authority over keys: what the target may do that `actor` may not (api/scope.ts) —
+ * The one rule of authority over keys: what the target may do that `actor` may not (api/authority.ts) —
  * nothing when it may read, change, rotate, disable or revoke the target. The admin covers every key; a key
  * always covers itself; otherwise the actor must hold every permission of the target and be bound by no
  * restriction the target is free of, as on creation.
  */
 export function authorityOver(actor: Actor, target: StoredKey): Excess {
   if (actor.kind === 'admin' || actor.key.id === target.id) return { permissions: [], restrictions: [] };
-  return excessOf(scopeOfAuthKey(actor.key), scopeOfStored(target));
+  return excessOf(authorityOfAuthKey(actor.key), authorityOfStored(target));
 }
 
 export function checkPermissions(keyType: KeyType, wanted: string[], granted: readonly string[], problems: FieldProblem[]): void {

@@ -10,7 +10,7 @@ import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type Quota
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, UpdateKeyBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
-import { excessOf, isEmpty, scopeOfAuthKey, scopeOfStored, type Excess } from './scope.ts';
+import { excessOf, isEmpty, authorityOfAuthKey, authorityOfStored, type Excess } from './authority.ts';
 import {
   actorName, actorPermissions, authorityOver, checkExpiresAt, checkMtls, checkPermissions, CREATED_MESSAGE, expiryOnCreate, invalid, quotaChainOf, withinPlan,
   type Actor, type CreatedApiKey,
@@ -72,10 +72,10 @@ export class KeyService extends TenantService {
     const tenant = await this.getTenant(tenantId);
     const plan = this.planOf(tenant);
     const problems: FieldProblem[] = [];
-    // A key delegates at most what it has (api/scope.ts): what the body leaves out is the creator's —
+    // A key delegates at most what it has (api/authority.ts): what the body leaves out is the creator's —
     // permissions, origins, assistants, mTLS binding — and a plan default or expiry looser than the creator's
     // gives way to the creator's.
-    const creator = actor.kind === 'key' ? scopeOfAuthKey(actor.key) : null;
+    const creator = actor.kind === 'key' ? authorityOfAuthKey(actor.key) : null;
     const keyType: KeyType = body.keyType ?? 'private';
     const permissions = body.permissions ?? [...actorPermissions(actor)];
     checkPermissions(keyType, permissions, actorPermissions(actor), problems);
@@ -131,7 +131,7 @@ export class KeyService extends TenantService {
       const chain = quotaChainOf(actor);
       if (chain.length) key.quotaChain = chain;
     }
-    const wider = creator ? excessOf(creator, scopeOfStored(key)).restrictions : [];
+    const wider = creator ? excessOf(creator, authorityOfStored(key)).restrictions : [];
     if (wider.length) throw new ApiError('insufficient_permissions', `A key cannot create a key wider than itself: ${wider.join(', ')}.`);
     const result = await guarded(
       this.keyStore.createKey(key, { action: 'key.created', actor: actorName(actor), keyId: key.id, details: { name: key.name, keyType, permissions } }),
@@ -243,12 +243,12 @@ export class KeyService extends TenantService {
       : withinPlan(plan, 'maxConcurrentConnections', body.maxConcurrentConnections, 'maxConcurrentConnections', problems);
     if (body.expiresAt !== undefined) checkExpiresAt(this.config.keys, body.expiresAt, problems);
     if (body.enforceMtls) checkMtls(this.#canVerifyCerts, problems);
-    // A key never makes a key wider than itself (api/scope.ts), so on itself a PATCH only narrows: it
+    // A key never makes a key wider than itself (api/authority.ts), so on itself a PATCH only narrows: it
     // cannot shed its own assistant, origin or mTLS restrictions, nor raise its own limits or quotas. The admin may
     // widen anything within the plan but permissions.
     const widens = (from: StoredKey): string[] => {
       if (actor.kind !== 'key') return [];
-      return excessOf(scopeOfAuthKey(actor.key), scopeOfStored({ ...from, ...body, rateLimit, quota, maxConcurrentConnections })).restrictions;
+      return excessOf(authorityOfAuthKey(actor.key), authorityOfStored({ ...from, ...body, rateLimit, quota, maxConcurrentConnections })).restrictions;
     };
     for (const path of widens(current)) problems.push({ path, message: 'wider than the calling key allows (the admin API may widen it)' });
     if (problems.length) throw invalid(problems);

@@ -58,8 +58,8 @@ export abstract class TenantService {
     };
     await guarded(this.keyStore.createTenant(tenant, { action: 'tenant.created', actor: actorName(actor), keyId: null, details: { name: tenant.name, plan: planName } }));
     try {
-      // The tenant's first key holds `*` and the widest scope the plan allows — its maxima included — so that it
-      // can delegate any of it (api/scope.ts).
+      // The tenant's first key holds `*` and the widest authority the plan allows — its maxima included — so that it
+      // can delegate any of it (api/authority.ts).
       const widest = {
         rateLimit: { requestsPerMinute: plan.requestsPerMinute.max, requestsPerDay: plan.requestsPerDay.max },
         quota: { requestsPerMonth: plan.requestsPerMonth.max, sessionMinutesPerMonth: plan.sessionMinutesPerMonth.max },

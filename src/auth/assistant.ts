@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { KeyPolicy } from '../keys/types.ts';
 import type { AssistantRule } from './policy.ts';
-import { deny, type Denial } from './verify.ts';
+import { refuse, type StageRefusal } from './verify.ts';
 
 // Voice-agent specific: a key with `allowedAssistants` may only address those assistants,
 // and a request carrying an inline (transient) assistant needs `transientAssistant: true`.
@@ -35,16 +35,16 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
   }
 }
 
-export function checkAssistant(key: KeyPolicy, rule: AssistantRule, src: AssistantSource): Denial | null {
+export function checkAssistant(key: KeyPolicy, rule: AssistantRule, src: AssistantSource): StageRefusal | null {
   const transient = rule.transientField === undefined ? undefined : read(rule, rule.transientField, src);
   if (transient !== undefined && transient !== null) {
-    if (!key.transientAssistant) return deny('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');
+    if (!key.transientAssistant) return refuse('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');
     return null;
   }
   if (key.allowedAssistants === null) return null;
   const id = read(rule, rule.field, src);
   if (typeof id !== 'string' || !key.allowedAssistants.includes(id)) {
-    return deny('assistant_not_allowed', 'This API key may not use this assistant.');
+    return refuse('assistant_not_allowed', 'This API key may not use this assistant.');
   }
   return null;
 }

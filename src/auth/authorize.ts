@@ -1,18 +1,18 @@
 import type { KeyPolicy } from '../keys/types.ts';
 import { holds } from './permissions.ts';
 import type { Policy, RouteMatch } from './policy.ts';
-import { deny, type Denial } from './verify.ts';
+import { refuse, type StageRefusal } from './verify.ts';
 
 // Route policy, permission, public-key restrictions. `path` is the canonical path
 // (http/target.ts), so what is matched here is what the upstream routes.
 
-export type RouteDecision = { ok: true; match: RouteMatch | null } | Denial;
+export type RouteDecision = { ok: true; match: RouteMatch | null } | StageRefusal;
 
 export function createAuthorizer(policy: Policy) {
-  const noRoute = deny('route_not_allowed', 'No route of this API matches the request.');
-  const publicKeyRefused = deny('public_key_not_allowed', 'Public keys cannot call this route; use a private key from a server.');
+  const noRoute = refuse('route_not_allowed', 'No route of this API matches the request.');
+  const publicKeyRefused = refuse('public_key_not_allowed', 'Public keys cannot call this route; use a private key from a server.');
   const { defaultPermission } = policy;
-  const narrowKey = deny('insufficient_permissions', `This route is outside the route policy; it needs the ${defaultPermission} permission.`);
+  const narrowKey = refuse('insufficient_permissions', `This route is outside the route policy; it needs the ${defaultPermission} permission.`);
   return function authorize(key: KeyPolicy, method: string, path: string): RouteDecision {
     const match = policy.match(method, path);
     if (!match) {
@@ -24,7 +24,7 @@ export function createAuthorizer(policy: Policy) {
     const { route } = match;
     if (key.keyType === 'public' && !route.public) return publicKeyRefused;
     if (route.permission && !holds(key.permissions, route.permission)) {
-      return deny('insufficient_permissions', `This API key lacks the ${route.permission} permission.`);
+      return refuse('insufficient_permissions', `This API key lacks the ${route.permission} permission.`);
     }
     return { ok: true, match };
   };

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyPolicy } from '../keys/types.ts';
-import { deny, type Denial } from './denial.ts';
+import { refuse, type StageRefusal } from './refusal.ts';
 
 // CORS. Origins are per key, so a preflight (which carries no key) is answered for any origin but
 // `null`; the actual request is then held to the key's `allowedOrigins`.
@@ -55,14 +55,14 @@ export function answerPreflight(req: IncomingMessage, res: ServerResponse, reque
 }
 
 /** A public key needs a listed Origin; any key with allowedOrigins rejects other origins. */
-export function checkOrigin(key: KeyPolicy, origin: string | undefined): Denial | null {
+export function checkOrigin(key: KeyPolicy, origin: string | undefined): StageRefusal | null {
   if (origin === undefined) {
-    return key.keyType === 'public' ? deny('origin_not_allowed', 'Public keys can only be used from an allowed browser origin.') : null;
+    return key.keyType === 'public' ? refuse('origin_not_allowed', 'Public keys can only be used from an allowed browser origin.') : null;
   }
   if (key.allowedOrigins === null) {
-    return key.keyType === 'public' ? deny('origin_not_allowed', 'This public key has no allowed origins.') : null;
+    return key.keyType === 'public' ? refuse('origin_not_allowed', 'This public key has no allowed origins.') : null;
   }
-  if (origin === 'null' || !originAllowed(key.allowedOrigins, origin)) return deny('origin_not_allowed', 'This origin may not use this API key.');
+  if (origin === 'null' || !originAllowed(key.allowedOrigins, origin)) return refuse('origin_not_allowed', 'This origin may not use this API key.');
   return null;
 }
 

@@ -10,10 +10,10 @@ import { checkOrigin } from './origin.ts';
 import type { AssistantRule, RouteMatch } from './policy.ts';
 import { checkTransport } from './transport.ts';
 import type { TokenUses } from '../limits/token-uses.ts';
-import { deny, type Authenticator, type Denial, type Identity } from './verify.ts';
+import { refuse, type Authenticator, type StageRefusal, type Identity } from './verify.ts';
 
 // The request checks as one straight line: credential → verify → mTLS → origin → route policy → assistant.
-// Each stage returns a Denial or passes; the line stays synchronous unless the store or a body must be read.
+// Each stage returns a StageRefusal or passes; the line stays synchronous unless the store or a body must be read.
 // Both doors of the public listener run it (the rule "One gate for every door"): the proxy, its WebSocket
 // upgrades and the management API differ only in the last stage — route policy and assistant rules for what
 // is forwarded, a refusal of public keys for `/keygate/v1`.
@@ -33,7 +33,7 @@ export interface Grant {
 }
 
 /** A refusal, with the identity when the key itself was valid (for usage and access logs). */
-export type Refusal = Denial & { identity?: Identity };
+export type Refusal = StageRefusal & { identity?: Identity };
 
 export type Outcome = Grant | Refusal;
 
@@ -46,14 +46,14 @@ export interface PipelineDeps {
   tokenUses?: TokenUses | null;
 }
 
-const tooLarge = deny('payload_too_large', 'The request body is too large for this route.');
-const noManagement = deny('public_key_not_allowed', 'Public keys cannot use the management API; use a private key from a server.');
-const noUpgradeBody = deny('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.');
-const noTokenManagement = deny('insufficient_permissions', 'Session tokens cannot use the management API (but GET /keygate/v1/session-tokens/current); use a key from a server.');
-const usedUp = deny('invalid_api_key', 'The session token has been used as often as it may.');
+const tooLarge = refuse('payload_too_large', 'The request body is too large for this route.');
+const noManagement = refuse('public_key_not_allowed', 'Public keys cannot use the management API; use a private key from a server.');
+const noUpgradeBody = refuse('assistant_not_allowed', 'This route reads the assistant from a body, which an upgrade does not have.');
+const noTokenManagement = refuse('insufficient_permissions', 'Session tokens cannot use the management API (but GET /keygate/v1/session-tokens/current); use a key from a server.');
+const usedUp = refuse('invalid_api_key', 'The session token has been used as often as it may.');
 /** The one management route a session token may call: its own status. */
 const TOKEN_STATUS_PATH = '/keygate/v1/session-tokens/current';
-const noCheckBody = deny('assistant_not_allowed', 'This route reads the assistant from the body, which the gateway did not send to keygate whole.');
+const noCheckBody = refuse('assistant_not_allowed', 'This route reads the assistant from the body, which the gateway did not send to keygate whole.');
 
 /** The body members an assistant rule reads: none of them may appear twice (auth/json-body.ts). */
 const namesOf = (rule: AssistantRule): ReadonlySet<string> => new Set(rule.transientField ? [rule.field, rule.transientField] : [rule.field]);
@@ -61,18 +61,18 @@ const namesOf = (rule: AssistantRule): ReadonlySet<string> => new Set(rule.trans
 export function createPipeline(deps: PipelineDeps) {
   const { authenticate, authorize } = deps;
 
-  function refuse(denial: Denial, identity: Identity): Refusal {
-    return { ...denial, identity };
+  function withIdentity(refusal: StageRefusal, identity: Identity): Refusal {
+    return { ...refusal, identity };
   }
 
   async function withBody(req: IncomingMessage, identity: Identity, match: RouteMatch, query: URLSearchParams | null): Promise<Outcome> {
     const body = await readBody(req, deps.maxAssistantBodyBytes);
-    if (body === 'too_large') return refuse(tooLarge, identity);
+    if (body === 'too_large') return withIdentity(tooLarge, identity);
     const rule = match.route.assistant!;
     const json = readJsonBody(req.headers, body, namesOf(rule));
-    if (!json.ok) return refuse(deny('malformed_request', json.message), identity);
-    const denial = checkAssistant(identity.policy, rule, { params: match.params, query, headers: req.headers, body: json.value });
-    return denial ? refuse(denial, identity) : { ok: true, identity, match, body };
+    if (!json.ok) return withIdentity(refuse('malformed_request', json.message), identity);
+    const refusal = checkAssistant(identity.policy, rule, { params: match.params, query, headers: req.headers, body: json.value });
+    return refusal ? withIdentity(refusal, identity) : { ok: true, identity, match, body };
   }
 
   /**
@@ -81,24 +81,24 @@ export function createPipeline(deps: PipelineDeps) {
    */
   function authorizeRequest(req: IncomingMessage, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
     const key = identity.policy;
-    const denial = checkTransport(key, req, deps.xfccFrom) ?? checkOrigin(key, req.headers.origin);
-    if (denial) return refuse(denial, identity);
+    const refusal = checkTransport(key, req, deps.xfccFrom) ?? checkOrigin(key, req.headers.origin);
+    if (refusal) return withIdentity(refusal, identity);
     if (door === 'management') {
-      if (identity.token) return req.method === 'GET' && target.path === TOKEN_STATUS_PATH ? { ok: true, identity, match: null, body: null } : refuse(noTokenManagement, identity);
-      return key.keyType === 'public' ? refuse(noManagement, identity) : { ok: true, identity, match: null, body: null };
+      if (identity.token) return req.method === 'GET' && target.path === TOKEN_STATUS_PATH ? { ok: true, identity, match: null, body: null } : withIdentity(noTokenManagement, identity);
+      return key.keyType === 'public' ? withIdentity(noManagement, identity) : { ok: true, identity, match: null, body: null };
     }
     const route = authorize(key, req.method ?? 'GET', target.path);
-    if (!route.ok) return refuse(route, identity);
+    if (!route.ok) return withIdentity(route, identity);
     const rule = route.match?.route.assistant;
     if (!rule) return { ok: true, identity, match: route.match, body: null };
     const q = target.url.indexOf('?');
     const query = q < 0 ? null : new URLSearchParams(target.url.slice(q + 1));
     if (rule.from === 'body') {
-      if (door === 'upgrade') return refuse(noUpgradeBody, identity);
-      return door === 'check' ? refuse(noCheckBody, identity) : withBody(req, identity, route.match!, query);
+      if (door === 'upgrade') return withIdentity(noUpgradeBody, identity);
+      return door === 'check' ? withIdentity(noCheckBody, identity) : withBody(req, identity, route.match!, query);
     }
     const refused = checkAssistant(key, rule, { params: route.match!.params, query, headers: req.headers, body: null });
-    return refused ? refuse(refused, identity) : { ok: true, identity, match: route.match, body: null };
+    return refused ? withIdentity(refused, identity) : { ok: true, identity, match: route.match, body: null };
   }
 
   /**
@@ -112,7 +112,7 @@ export function createPipeline(deps: PipelineDeps) {
     const limit = session ? token.maxSessions : token.maxUses;
     if (limit === null) return outcome;
     const identity = (outcome as Grant).identity;
-    return deps.tokenUses.use(identity.tenant.id, token.id, session ? 'session' : 'request', token.expiresAt).then((n) => (n <= limit ? outcome : refuse(usedUp, identity)));
+    return deps.tokenUses.use(identity.tenant.id, token.id, session ? 'session' : 'request', token.expiresAt).then((n) => (n <= limit ? outcome : withIdentity(usedUp, identity)));
   }
 
   function authorizeCounted(req: IncomingMessage, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
@@ -134,7 +134,7 @@ export function createPipeline(deps: PipelineDeps) {
    * session's upgrade request and canonical target against a fresh key record: a key changed so that it may no
    * longer open the session is refused. Synchronous: an upgrade has no body to read.
    */
-  function recheck(req: IncomingMessage, identity: Identity, target: Target): Denial | null {
+  function recheck(req: IncomingMessage, identity: Identity, target: Target): StageRefusal | null {
     const outcome = authorizeRequest(req, identity, target, 'upgrade');
     if (outcome instanceof Promise) return noUpgradeBody;
     return outcome.ok ? null : outcome;

@@ -3,7 +3,7 @@ import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { contains } from '../http/client-ip.ts';
 import type { KeyPolicy } from '../keys/types.ts';
-import { deny, type Denial } from './verify.ts';
+import { refuse, type StageRefusal } from './verify.ts';
 import { xfccFingerprint } from './xfcc.ts';
 
 // mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
@@ -24,12 +24,12 @@ export function clientCertFingerprint(req: IncomingMessage, xfccFrom: BlockList 
   return null;
 }
 
-export function checkTransport(key: KeyPolicy, req: IncomingMessage, xfccFrom: BlockList | null): Denial | null {
+export function checkTransport(key: KeyPolicy, req: IncomingMessage, xfccFrom: BlockList | null): StageRefusal | null {
   if (!key.enforceMtls) return null;
   const fp = clientCertFingerprint(req, xfccFrom);
-  if (fp === null) return deny('mtls_required', 'This API key requires a verified client certificate.');
+  if (fp === null) return refuse('mtls_required', 'This API key requires a verified client certificate.');
   if (key.clientCertFingerprints !== null && !key.clientCertFingerprints.includes(fp)) {
-    return deny('client_certificate_not_allowed', 'This client certificate may not use this API key.');
+    return refuse('client_certificate_not_allowed', 'This client certificate may not use this API key.');
   }
   return null;
 }

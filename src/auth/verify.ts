@@ -6,9 +6,9 @@ import type { AuthKey, KeyPolicy, Tenant } from '../keys/types.ts';
 import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
 import { policyOf, rememberedOf, type RememberedToken, type TokenReader } from './session-token.ts';
-import { deny, type Denial } from './denial.ts';
+import { refuse, type StageRefusal } from './refusal.ts';
 
-export { deny, type Denial };
+export { refuse, type StageRefusal };
 
 export interface Identity {
   ok: true;
@@ -29,24 +29,24 @@ export interface Identity {
   token: TokenClaims | null;
 }
 
-export type AuthResult = Identity | Denial;
+export type AuthResult = Identity | StageRefusal;
 
 
-const missing = deny('missing_api_key', 'An API key is required: send it in the X-API-Key header or as a Bearer token.');
-const invalid = deny('invalid_api_key', 'The API key is not valid.');
+const missing = refuse('missing_api_key', 'An API key is required: send it in the X-API-Key header or as a Bearer token.');
+const invalid = refuse('invalid_api_key', 'The API key is not valid.');
 
 /** The status checks of a verified key, in this order: tenant suspended, key disabled, key expired. */
 export function statusOf(v: CachedVerification, credential: Credential, hash: string, now: number): AuthResult {
-  if (v.tenant.status !== 'active') return deny('tenant_suspended', 'The tenant that owns this API key is suspended.');
-  if (!v.key.policy.isActive) return deny('key_disabled', 'The API key is disabled.');
-  if (v.key.expiresAt !== null && v.key.expiresAt <= now) return deny('key_expired', 'The API key has expired.');
+  if (v.tenant.status !== 'active') return refuse('tenant_suspended', 'The tenant that owns this API key is suspended.');
+  if (!v.key.policy.isActive) return refuse('key_disabled', 'The API key is disabled.');
+  if (v.key.expiresAt !== null && v.key.expiresAt <= now) return refuse('key_expired', 'The API key has expired.');
   // The previous value of a rotated key stops at the end of its grace period, even if still cached.
   if (v.hashExpiresAt !== null && v.hashExpiresAt <= now) return invalid;
   return { ok: true, key: v.key, tenant: v.tenant, credential, hash, hashExpiresAt: v.hashExpiresAt, policy: v.key.policy, token: null };
 }
 
-const uncovered = deny('invalid_api_key', 'The session token is no longer covered by the key that minted it.');
-const disabledSince = deny('invalid_api_key', 'The key that minted this session token has been disabled since.');
+const uncovered = refuse('invalid_api_key', 'The session token is no longer covered by the key that minted it.');
+const disabledSince = refuse('invalid_api_key', 'The key that minted this session token has been disabled since.');
 
 /**
  * A session token's status: its minting key's (suspended tenant, disabled, expired: the token goes with the key),

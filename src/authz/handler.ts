@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { BlockList } from 'node:net';
 import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
-import { deny } from '../auth/verify.ts';
+import { refuse } from '../auth/verify.ts';
 import type { Config } from '../config/schema.ts';
 import { declaresBody } from '../http/body.ts';
 import { answerClientError } from '../http/client-error.ts';
@@ -44,9 +44,9 @@ export interface AuthzDeps extends GateDeps {
 }
 
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
-const noSessionCap = deny('inline_proxy_required', 'This API key caps its WebSocket sessions or their minutes, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
-const queryKey = deny('malformed_request', 'Send the API key in the X-API-Key header: through a gateway, a key in the query would reach the upstream.');
-const notCanonical = deny('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
+const noSessionCap = refuse('inline_proxy_required', 'This API key caps its WebSocket sessions or their minutes, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
+const queryKey = refuse('malformed_request', 'Send the API key in the X-API-Key header: through a gateway, a key in the query would reach the upstream.');
+const notCanonical = refuse('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
 
 const asciiJson = (json: string): string => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
@@ -67,7 +67,7 @@ const OWN: Record<CheckForm, ReadonlySet<string>> = {
   'ext-authz': new Set(['x-envoy-auth-partial-body']),
 };
 const unclearable = (names: string[]) =>
-  deny('malformed_request', `The request carries ${names.join(', ')}, which keygate would remove and this gateway's configuration cannot (docs/gateways/); send it without.`);
+  refuse('malformed_request', `The request carries ${names.join(', ')}, which keygate would remove and this gateway's configuration cannot (docs/gateways/); send it without.`);
 
 export function createAuthzHandler(deps: AuthzDeps) {
   const { usage, metrics, signingSecret } = deps;
@@ -121,7 +121,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
   }
 
   const gate = createGate({ ...deps, pipeline }, { pass: allow, send });
-  const refuse = (req: IncomingMessage, res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string) => gate.refuse(req, res, scope, { ok: false, code, message } satisfies Refusal);
+  const answerRefusal = (req: IncomingMessage, res: ServerResponse, scope: RequestScope, code: ErrorCode, message: string) => gate.refuse(req, res, scope, { ok: false, code, message } satisfies Refusal);
 
   return function handleAuthz(req: IncomingMessage, res: ServerResponse): void {
     const scope = new RequestScope(requestIdOf(req));
@@ -131,10 +131,10 @@ export function createAuthzHandler(deps: AuthzDeps) {
     scope.clientIp = peer;
     if (!contains(deps.trustedGateways, peer)) {
       warnUntrusted({ peer, requestId: scope.requestId });
-      return refuse(req, res, scope, 'gateway_not_trusted', 'Only the gateways in authz.trustedGateways may ask this listener.');
+      return answerRefusal(req, res, scope, 'gateway_not_trusted', 'Only the gateways in authz.trustedGateways may ask this listener.');
     }
     const original = originalOf(req);
-    if (isOriginalRefusal(original)) return refuse(req, res, scope, original.code, original.message);
+    if (isOriginalRefusal(original)) return answerRefusal(req, res, scope, original.code, original.message);
     const clientHop = gatewayPeerOf(req);
     const ctx: RemovalContext = {
       fromProxy: deps.trustedProxies !== null && clientHop !== null && contains(deps.trustedProxies, clientHop),
@@ -148,7 +148,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
     req.method = original.method;
     req.url = original.uri;
     const target = canonicalTarget(original.uri);
-    if (isRefusal(target)) return refuse(req, res, scope, 'malformed_request', target.refused);
+    if (isRefusal(target)) return answerRefusal(req, res, scope, 'malformed_request', target.refused);
     scope.target = target;
     if (carriesQueryKey(original.uri)) return gate.refuse(req, res, scope, queryKey);
     // The inline proxy forwards the canonical target; a gateway forwards the URI as it came. So that the policy
@@ -171,7 +171,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
       return void res.end();
     }
     if (isWebSocketCheck(req.headers)) {
-      if (deps.websocket === 'refuse') return refuse(req, res, scope, 'inline_proxy_required', WEBSOCKET_INLINE);
+      if (deps.websocket === 'refuse') return answerRefusal(req, res, scope, 'inline_proxy_required', WEBSOCKET_INLINE);
       scope.door = 'upgrade';
     } else {
       // The body is decided on only when the gateway sends it whole: Envoy with with_request_body flags every

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
-import { deny, type Denial } from '../auth/verify.ts';
+import { refuse, type StageRefusal } from '../auth/verify.ts';
 
 // The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
 // dialled. `ws` checks the same things, but only inside `handleUpgrade`, which keygate can call only
@@ -11,7 +11,7 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/; // base64 of 16 bytes
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2
 const UPGRADE_TOKEN = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
 
-const malformed = (message: string, headers?: Record<string, string>): Denial => deny('malformed_request', message, headers);
+const malformed = (message: string, headers?: Record<string, string>): StageRefusal => refuse('malformed_request', message, headers);
 
 /** `Sec-WebSocket-Protocol` as a list (empty when absent), or null when it is not a list of distinct tokens. */
 export function subprotocolsOf(req: IncomingMessage): string[] | null {
@@ -22,7 +22,7 @@ export function subprotocolsOf(req: IncomingMessage): string[] | null {
 }
 
 /** Why this upgrade request is not a valid WebSocket opening handshake, or null when it is. */
-export function handshakeProblem(req: IncomingMessage): Denial | null {
+export function handshakeProblem(req: IncomingMessage): StageRefusal | null {
   const h = req.headers;
   if (req.method !== 'GET') return malformed('A WebSocket upgrade must be a GET request.');
   if ((h.upgrade ?? '').toLowerCase() !== 'websocket') return malformed('Only WebSocket upgrades are supported.');

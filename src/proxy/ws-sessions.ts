@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import type { Pipeline } from '../auth/pipeline.ts';
-import { deny, reverify, type Identity } from '../auth/verify.ts';
+import { refuse, reverify, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { Target } from '../http/target.ts';
@@ -41,7 +41,7 @@ const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
   tenant_suspended: 'tenant_suspended',
 };
 
-const unknownKey = deny('invalid_api_key', 'The API key is not valid.');
+const unknownKey = refuse('invalid_api_key', 'The API key is not valid.');
 
 /** When a session must end: the key's expiry or the end of the presented value's rotation grace, whichever is first. */
 export function expiryOf(identity: Identity): number | null {
@@ -130,8 +130,8 @@ export function createSessions(deps: SessionDeps) {
           return; // Store unreachable: live sessions continue, as cached keys do.
         }
         const fresh = v ? reverify(v, s.identity, Date.now()) : unknownKey;
-        const denial = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;
-        if (denial) return close(s, 1008, CLOSE_REASON[denial.code] ?? denial.code);
+        const refusal = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;
+        if (refusal) return close(s, 1008, CLOSE_REASON[refusal.code] ?? refusal.code);
         if (!fresh.ok) return;
         s.expiresAt = expiryOf(fresh);
         // Its session minutes too: a key capped (or re-capped) while the session runs is metered from now on.

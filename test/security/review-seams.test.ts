@@ -8,7 +8,7 @@ import { root } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 
 // Review of the merged branches (adversarial, seams between features): the monthly quotas met the
-// key authority rule (api/scope.ts) and the authorizer (src/authz/) after each was written, and each assumes
+// key authority rule (api/authority.ts) and the authorizer (src/authz/) after each was written, and each assumes
 // something of the other that does not hold. Each test is named by the behaviour keygate should have.
 
 const POLICY = join(root, 'test/fixtures/policy.yaml');
@@ -38,7 +38,7 @@ async function quotaKey(quota: Record<string, number>): Promise<{ id: string; ke
   return { id: r.body.id as string, key: r.body.key as string };
 }
 
-describe('a key cannot raise its own monthly quotas (a PATCH never widens; api/scope.ts limitsRaised)', () => {
+describe('a key cannot raise its own monthly quotas (a PATCH never widens; api/authority.ts limitsRaised)', () => {
   it('PATCH current cannot raise requestsPerMonth, so a key cannot buy itself more requests', async () => {
     const { key } = await quotaKey({ requestsPerMonth: 3 });
     for (let i = 0; i < 3; i++) expect((await proxied(kg, '/v1/open/x', { 'x-api-key': key })).status).toBe(200);
@@ -57,7 +57,7 @@ describe('a key cannot raise its own monthly quotas (a PATCH never widens; api/s
     expect({ refused: r.status >= 400, sessionMinutesPerMonth: after.quota.sessionMinutesPerMonth }).toEqual({ refused: true, sessionMinutesPerMonth: 1 });
   });
 
-  it('a key cannot mint a key of its own scope with a larger monthly quota, and spend it instead of its own', async () => {
+  it('a key cannot mint a key of its own authority with a larger monthly quota, and spend it instead of its own', async () => {
     // Without this the rule above is moot: a key whose quota is used up creates a key with every permission and
     // restriction it has (the whole-scope rule allows an equal scope) and the plan's maximum quota, and goes on.
     // Only the tenant-wide plan maximum bounds it; the per-key quota the admin set bounds nothing.

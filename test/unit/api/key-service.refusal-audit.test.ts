@@ -8,7 +8,7 @@ import { toAuthKey } from '../../../src/keys/types.ts';
 import { MemoryStore } from '../../../src/store/memory/memory-store.ts';
 import type { AuditInput } from '../../../src/store/types.ts';
 
-// A refusal under the authority rule (api/scope.ts) is audited best effort: when the audit write fails, the failure is
+// A refusal under the authority rule (api/authority.ts) is audited best effort: when the audit write fails, the failure is
 // logged and the caller still gets its 403 (never a 503 that would hide the refusal, never the operation).
 
 /** The real memory store whose standalone audit write fails, as a store outage would make it. */

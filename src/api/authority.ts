@@ -7,10 +7,10 @@ import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, type AuthKey, type QuotaSettings,
 // quotas). A key that could read, rotate or create a key wider than itself in any of them could shed what it was
 // given — rotate an unrestricted key and use its new value, mint a child without its assistant, origin or mTLS
 // binding, or with the plan's 10 million requests when it was given 1,000. So authority, creation and PATCH all
-// compare whole scopes, with the one function below. (The tenant's first key holds the plan's maxima, so that it
+// compare whole authorities, with the one function below. (The tenant's first key holds the plan's maxima, so that it
 // can delegate whatever the plan allows.)
 
-export interface Scope {
+export interface Authority {
   permissions: readonly string[];
   allowedOrigins: readonly string[] | null;
   allowedAssistants: readonly string[] | null;
@@ -31,10 +31,10 @@ export interface Excess {
   restrictions: string[];
 }
 
-type ScopeFields =
+type AuthorityFields =
   | 'permissions' | 'allowedOrigins' | 'allowedAssistants' | 'transientAssistant' | 'rateLimit' | 'maxConcurrentConnections' | 'enforceMtls' | 'clientCertFingerprints';
 
-const fieldsOf = (k: Pick<StoredKey, ScopeFields> & { quota?: QuotaSettings | null }) => ({
+const fieldsOf = (k: Pick<StoredKey, AuthorityFields> & { quota?: QuotaSettings | null }) => ({
   permissions: k.permissions,
   allowedOrigins: k.allowedOrigins,
   allowedAssistants: k.allowedAssistants,
@@ -46,12 +46,12 @@ const fieldsOf = (k: Pick<StoredKey, ScopeFields> & { quota?: QuotaSettings | nu
   clientCertFingerprints: k.clientCertFingerprints,
 });
 
-export const scopeOfStored = (k: Pick<StoredKey, ScopeFields | 'expiresAt'> & { quota?: QuotaSettings | null }): Scope => ({
+export const authorityOfStored = (k: Pick<StoredKey, AuthorityFields | 'expiresAt'> & { quota?: QuotaSettings | null }): Authority => ({
   ...fieldsOf(k),
   expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
 });
 
-export const scopeOfAuthKey = (k: AuthKey): Scope => ({ ...fieldsOf(k.policy), expiresAt: k.expiresAt });
+export const authorityOfAuthKey = (k: AuthKey): Authority => ({ ...fieldsOf(k.policy), expiresAt: k.expiresAt });
 
 /** null (no restriction) contains everything; a list contains its own members only. */
 const within = (outer: readonly string[] | null, inner: readonly string[] | null): boolean =>
@@ -64,7 +64,7 @@ const atMost = (outer: number | null, inner: number | null): boolean => outer ==
 const originsWithin = (outer: readonly string[] | null, inner: readonly string[] | null): boolean =>
   outer === null || (inner !== null && inner.every((o) => outer.includes(o) || (!o.includes('*') && originAllowed(outer, o))));
 
-export function excessOf(outer: Scope, inner: Scope): Excess {
+export function excessOf(outer: Authority, inner: Authority): Excess {
   const restrictions: string[] = [];
   if (!within(outer.allowedAssistants, inner.allowedAssistants)) restrictions.push('allowedAssistants');
   if (inner.transientAssistant && !outer.transientAssistant) restrictions.push('transientAssistant');
