@@ -28,7 +28,7 @@ import type { WebhookQueue } from '../webhooks/types.ts';
 
 // The management APIs (Express, their zod schemas, the OpenAPI document): loaded on their first request, not at
 // start, because a sidecar that never serves one should not hold them (measured: about 4 MB of an idle
-// process's heap). app.ts answers the internal listener's probes (/healthz, /readyz, /metrics) without them.
+// process's heap). server/listeners.ts answers the internal listener's probes (/healthz, /readyz, /metrics) without them.
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -79,7 +79,7 @@ function observe(metrics: Metrics, access: AccessLog): RequestHandler {
 }
 
 /**
- * The two Express apps: `internal` serves everything on the internal listener that app.ts's probes do not (the
+ * The two Express apps: `internal` serves everything on the internal listener that the probes (server/listeners.ts) do not (the
  * admin API, 404s, and the probes' paths in forms other than the plain GET, such as `/healthz/`), and `public`
  * serves `/keygate/v1` behind the public listener's gate.
  */
