@@ -127,10 +127,8 @@ export class KeyService extends TenantService {
       hashes: [{ hash: this.#hash(raw), expiresAt: null }],
     };
     // The creator chain whose quotas the new key's use counts against too (keys/types.ts, QuotaOwner).
-    if (actor.kind === 'key') {
-      const chain = quotaChainOf(actor);
-      if (chain.length) key.quotaChain = chain;
-    }
+    const chain = quotaChainOf(actor);
+    if (chain.length) key.quotaChain = chain;
     const wider = creator ? excessOf(creator, authorityOfStored(key)).restrictions : [];
     if (wider.length) throw new ApiError('insufficient_permissions', `A key cannot create a key wider than itself: ${wider.join(', ')}.`);
     const result = await guarded(
