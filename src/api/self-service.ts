@@ -63,9 +63,9 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
   // A key mints (the gate let no session token in here but for its own status read).
   r.post('/session-tokens', (req, res) => {
     requirePermission(res, MINT_PERMISSION);
-    const { tenant, key } = identityOf(res);
+    const { tenant, key, hashExpiresAt } = identityOf(res);
     const body = validate(mintSessionTokenBody, req.body);
-    res.status(201).json(deps.sessionTokens.mint(tenant.id, key, body, key.id));
+    res.status(201).json(deps.sessionTokens.mint(tenant.id, { ...key, valueEndsAt: hashExpiresAt }, body, key.id));
   });
   r.get('/session-tokens/current', (_req, res) => {
     res.json(deps.sessionTokens.status(identityOf(res)));

@@ -14,9 +14,10 @@ import type { MintSessionTokenBody } from './schemas.ts';
 export const MINT_PERMISSION = 'session-tokens:write';
 
 /** What a mint answers (201), and what a token's status read answers (without `token`): the claims, times as ISO. */
-export type SessionTokenView = Omit<TokenClaims, 'issuedAt' | 'expiresAt'> & { issuedAt: string; expiresAt: string };
+export type SessionTokenView = Omit<TokenClaims, 'issuedAt' | 'expiresAt' | 'valueEndsAt'> & { issuedAt: string; expiresAt: string };
 
-export const viewOf = (c: TokenClaims): SessionTokenView => ({
+// `valueEndsAt` is not shown: a token minted with a value in its grace period has its expiresAt at that end.
+export const viewOf = ({ valueEndsAt: _valueEnd, ...c }: TokenClaims): SessionTokenView => ({
   ...c,
   issuedAt: new Date(c.issuedAt * 1000).toISOString(),
   expiresAt: new Date(c.expiresAt * 1000).toISOString(),
@@ -27,6 +28,8 @@ export interface MintingKey {
   id: string;
   expiresAt: number | null;
   policy: KeyPolicy;
+  /** ms since epoch: when the value that authenticated the mint stops (a rotated key's previous value); else null. */
+  valueEndsAt?: number | null;
 }
 
 const disabled = () => new ApiError('not_found', 'Session tokens are not enabled on this keygate: configure tokens.signingKeys (every replica the same).');
@@ -111,14 +114,17 @@ export class SessionTokenService {
     const { permissions, assistants, origins } = narrowing(key.policy, body);
     const now = Date.now();
     const issuedAt = Math.floor(now / 1000);
-    // A token never outlives its key.
-    const expiresAt = Math.min(issuedAt + body.ttlSeconds, key.expiresAt === null ? Infinity : Math.floor(key.expiresAt / 1000));
+    // A token never outlives its key, nor the key value that minted it.
+    const valueEndsAt = key.valueEndsAt ?? null;
+    const ends = Math.min(key.expiresAt ?? Infinity, valueEndsAt ?? Infinity);
+    const expiresAt = Math.min(issuedAt + body.ttlSeconds, Math.floor(ends / 1000));
     const claims: TokenClaims = {
       id: newTokenId(),
       tenantId,
       keyId: key.id,
       issuedAt,
       expiresAt,
+      valueEndsAt,
       permissions,
       allowedAssistants: assistants,
       allowedOrigins: origins,

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { KeyPolicy } from '../keys/types.ts';
-import type { TokenClaims, TokenVerifier } from '../keys/session-token.ts';
+import { mintedAt, type TokenClaims, type TokenVerifier } from '../keys/session-token.ts';
 import { originAllowed } from './origin.ts';
 import { notCovered } from './permissions.ts';
 
@@ -39,12 +39,26 @@ export function tokenPolicy(key: KeyPolicy, claims: TokenClaims): KeyPolicy | nu
  */
 export interface RememberedToken {
   claims: TokenClaims;
+  /** ms since epoch (from its id): a token's `issuedAt` is in seconds, too coarse to tell it from a rotation. */
+  mintedAt: number;
   ref: string;
   base: KeyPolicy | null;
   policy: KeyPolicy | null;
 }
 
-export const rememberedOf = (claims: TokenClaims): RememberedToken => ({ claims, ref: keyRefOf(claims), base: null, policy: null });
+export const rememberedOf = (claims: TokenClaims): RememberedToken => ({ claims, mintedAt: mintedAt(claims), ref: keyRefOf(claims), base: null, policy: null });
+
+/**
+ * When the key value behind a token stops (ms since epoch), or null for not before the key does: the value it
+ * was minted with, if that was a rotated key's previous value, and the value current when it was minted, if the
+ * key has been rotated since. A token never outlives the value that minted it.
+ */
+export function valueEndOf(t: RememberedToken, key: KeyPolicy): number | null {
+  const retiring = key.tokensRetiring;
+  const byRotation = retiring !== null && t.mintedAt < retiring.issuedBefore ? retiring.at : null;
+  const own = t.claims.valueEndsAt;
+  return own === null ? byRotation : byRotation === null ? own : Math.min(own, byRotation);
+}
 
 /** The token's policy against its minting key's current policy, worked out again only when that policy changed. */
 export function policyOf(t: RememberedToken, key: KeyPolicy): KeyPolicy | null {

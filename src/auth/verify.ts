@@ -5,7 +5,7 @@ import { looksLikeToken, type TokenClaims } from '../keys/session-token.ts';
 import type { AuthKey, KeyPolicy, Tenant } from '../keys/types.ts';
 import type { CachedVerification } from '../cache/key-cache.ts';
 import type { Credential } from './credential.ts';
-import { policyOf, rememberedOf, type RememberedToken, type TokenReader } from './session-token.ts';
+import { policyOf, rememberedOf, valueEndOf, type RememberedToken, type TokenReader } from './session-token.ts';
 import { refuse, type StageRefusal } from './refusal.ts';
 
 export { refuse, type StageRefusal };
@@ -46,20 +46,26 @@ export function statusOf(v: CachedVerification, credential: Credential, hash: st
 }
 
 const uncovered = refuse('invalid_api_key', 'The session token is no longer covered by the key that minted it.');
+const rotatedAway = refuse('invalid_api_key', 'The key value that minted this session token has been rotated away.');
 const disabledSince = refuse('invalid_api_key', 'The key that minted this session token has been disabled since.');
 
 /**
  * A session token's status: its minting key's (suspended tenant, disabled, expired: the token goes with the key),
- * then whether the key still covers what the token was narrowed to.
+ * whether the key value that minted it still works (rotated away, it takes its tokens), then whether the key still
+ * covers what the token was narrowed to.
  */
 export function tokenStatus(v: CachedVerification, credential: Credential, t: RememberedToken, now: number): AuthResult {
   const { claims } = t;
   if (v.tenant.id !== claims.tenantId) return invalid;
   const status = statusOf(v, credential, t.ref, now);
   if (!status.ok) return status;
-  if (claims.issuedAt * 1000 < v.key.policy.tokensNotBefore) return disabledSince;
+  if (t.mintedAt < v.key.policy.tokensNotBefore) return disabledSince;
+  const valueEnd = valueEndOf(t, v.key.policy);
+  if (valueEnd !== null && valueEnd <= now) return rotatedAway;
   const policy = policyOf(t, v.key.policy);
   if (policy === null) return uncovered;
+  // A live session opened with it ends when that value does, as one opened with the value itself would.
+  status.hashExpiresAt = valueEnd;
   status.policy = policy;
   status.token = claims;
   return status;

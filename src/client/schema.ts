@@ -114,7 +114,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API key
-         * @description A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`. Needs `api-keys:write`.
+         * @description A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`, and the session tokens minted before the rotation stop with it. Needs `api-keys:write`.
          */
         post: operations["rotateApiKey"];
         delete?: never;
@@ -549,7 +549,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API key
-         * @description A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
+         * @description A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`, and the session tokens minted before the rotation stop with it.
          */
         post: operations["adminRotateApiKey"];
         delete?: never;

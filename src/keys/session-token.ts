@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ulid } from 'ulid';
+import { decodeTime, ulid } from 'ulid';
 import { checksum } from './format.ts';
 
 // Session tokens: short-lived credentials a platform's backend mints with one of its keys and hands to a browser
@@ -39,6 +39,11 @@ export interface TokenClaims {
   /** Seconds since epoch. */
   issuedAt: number;
   expiresAt: number;
+  /**
+   * ms since epoch: when the key value that minted the token stops (it was minted with a rotated key's previous
+   * value, in its grace period); the token stops with it. Null when minted with a current value or by the admin.
+   */
+  valueEndsAt: number | null;
   permissions: string[] | null;
   allowedAssistants: string[] | null;
   allowedOrigins: string[] | null;
@@ -57,6 +62,7 @@ interface Wire {
   k: string;
   iat: number;
   exp: number;
+  ve?: number;
   p?: string[];
   a?: string[];
   o?: string[];
@@ -70,11 +76,15 @@ const mac = (secret: string, signed: string): Buffer => createHmac('sha256', sec
 
 export const newTokenId = (): string => `tok_${ulid()}`;
 
+/** When a token was minted, to the millisecond: its id is a ULID, which begins with that time. */
+export const mintedAt = (claims: TokenClaims): number => decodeTime(claims.id.slice('tok_'.length));
+
 /** A random secret for a signing key (embedded store: tokens then live as long as the process). */
 export const randomSigningKey = (): SigningKey => ({ id: 'local', secret: randomBytes(32).toString('base64url') });
 
 export function mintToken(claims: TokenClaims, key: SigningKey): string {
   const wire: Wire = { v: 1, id: claims.id, t: claims.tenantId, k: claims.keyId, iat: claims.issuedAt, exp: claims.expiresAt, s: claims.maxSessions };
+  if (claims.valueEndsAt !== null) wire.ve = claims.valueEndsAt;
   if (claims.permissions) wire.p = claims.permissions;
   if (claims.allowedAssistants) wire.a = claims.allowedAssistants;
   if (claims.allowedOrigins) wire.o = claims.allowedOrigins;
@@ -94,7 +104,7 @@ function claimsOf(w: unknown): TokenClaims | null {
   if (x.v !== 1 || typeof x.id !== 'string' || !TOKEN_ID.test(x.id) || typeof x.t !== 'string' || typeof x.k !== 'string') return null;
   if (!isCount(x.iat) || !isCount(x.exp) || !isCount(x.s)) return null;
   if ((x.p !== undefined && !isStrings(x.p)) || (x.a !== undefined && !isStrings(x.a)) || (x.o !== undefined && !isStrings(x.o))) return null;
-  if (x.u !== undefined && !isCount(x.u)) return null;
+  if ((x.u !== undefined && !isCount(x.u)) || (x.ve !== undefined && !isCount(x.ve))) return null;
   if (x.m !== undefined && (typeof x.m !== 'object' || x.m === null || Array.isArray(x.m))) return null;
   return {
     id: x.id,
@@ -102,6 +112,7 @@ function claimsOf(w: unknown): TokenClaims | null {
     keyId: x.k,
     issuedAt: x.iat,
     expiresAt: x.exp,
+    valueEndsAt: x.ve ?? null,
     permissions: x.p ?? null,
     allowedAssistants: x.a ?? null,
     allowedOrigins: x.o ?? null,

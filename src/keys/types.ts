@@ -70,6 +70,18 @@ export interface StoredKey extends ApiKey {
   quotaChain?: QuotaOwner[];
   /** When the key was last disabled: session tokens it minted before then stay dead when it is enabled again. */
   tokensNotBefore?: string | null;
+  /**
+   * The last rotation: session tokens minted before it (`issuedBefore`) stop when the value then current stops
+   * (`at`, the end of its grace period), as that value does. Rotating again folds `issuedBefore` into
+   * `tokensNotBefore`: tokens older than the previous rotation stop at once.
+   */
+  tokensRetiring?: TokensRetiring<string> | null;
+}
+
+/** Tokens minted before `issuedBefore` stop working at `at`. */
+export interface TokensRetiring<T extends string | number> {
+  issuedBefore: T;
+  at: T;
 }
 
 export interface Tenant {
@@ -91,7 +103,7 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
-export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, tokensNotBefore: _tokens, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
+export const toApiKey = ({ hashes: _hashes, quotaChain: _chain, tokensNotBefore: _tokens, tokensRetiring: _retiring, ...key }: StoredKey): ApiKey => ({ ...key, quota: key.quota ?? NO_QUOTA });
 
 /**
  * What authorising a request reads of a key besides its id and expiry, with the values the hot path would
@@ -118,6 +130,8 @@ export interface KeyPolicy
   permissionsHeader: string;
   /** ms since epoch: session tokens issued before it are dead (the key was disabled since); 0 for none. */
   tokensNotBefore: number;
+  /** ms since epoch: session tokens minted before the last rotation, and when they stop; null for none. */
+  tokensRetiring: TokensRetiring<number> | null;
   /** The creators whose monthly quotas this key's use counts against too (StoredKey.quotaChain). */
   quotaChain: readonly QuotaOwner[];
 }
@@ -131,7 +145,7 @@ export interface AuthKey {
 }
 
 /** The cached form of a stored key. */
-export const toAuthKey = (k: ApiKey & { quotaChain?: QuotaOwner[]; tokensNotBefore?: string | null }): AuthKey => ({
+export const toAuthKey = (k: ApiKey & Pick<StoredKey, 'quotaChain' | 'tokensNotBefore' | 'tokensRetiring'>): AuthKey => ({
   id: k.id,
   expiresAt: k.expiresAt === null ? null : Date.parse(k.expiresAt),
   policy: {
@@ -149,5 +163,6 @@ export const toAuthKey = (k: ApiKey & { quotaChain?: QuotaOwner[]; tokensNotBefo
     permissionsHeader: k.permissions.join(','),
     quotaChain: k.quotaChain ?? NO_CHAIN,
     tokensNotBefore: k.tokensNotBefore ? Date.parse(k.tokensNotBefore) : 0,
+    tokensRetiring: k.tokensRetiring ? { issuedBefore: Date.parse(k.tokensRetiring.issuedBefore), at: Date.parse(k.tokensRetiring.at) } : null,
   },
 });

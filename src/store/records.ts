@@ -1,5 +1,5 @@
 import type { KeyHash, StoredKey } from '../keys/types.ts';
-import type { Page, StoreEvent } from './types.ts';
+import type { NewSecret, Page, StoreEvent } from './types.ts';
 
 // Rules shared by every KeyStore implementation, so the Redis and memory stores cannot drift apart.
 
@@ -12,15 +12,24 @@ export function hashExpiry(key: StoredKey, hash: string, now = Date.now()): numb
   return at > now ? at : undefined;
 }
 
-/** Hashes after a rotation: the new one current; the old current one kept for `graceSeconds`, if any. */
-export function rotatedHashes(key: StoredKey, newHash: string, graceSeconds: number, now = Date.now()): KeyHash[] {
+/**
+ * A key after a rotation: the new value current; the old current one kept for `graceSeconds`, if any; and the
+ * session tokens minted before now set to stop when that old value stops (tokens older than the previous
+ * rotation stop at once), so a token never outlives the value that was current when it was minted.
+ */
+export function rotated(key: StoredKey, secret: NewSecret, graceSeconds: number, now = Date.now()): StoredKey {
+  const at = new Date(now).toISOString();
   const graceUntil = new Date(now + graceSeconds * 1000).toISOString();
   const kept = graceSeconds > 0
     ? key.hashes
         .filter((h) => h.expiresAt === null || Date.parse(h.expiresAt) > now)
         .map((h) => ({ hash: h.hash, expiresAt: h.expiresAt ?? graceUntil }))
     : [];
-  return [{ hash: newHash, expiresAt: null }, ...kept];
+  const hashes: KeyHash[] = [{ hash: secret.hash, expiresAt: null }, ...kept];
+  const previous = key.tokensRetiring?.issuedBefore ?? null;
+  const notBefore = key.tokensNotBefore ?? null;
+  const tokensNotBefore = previous !== null && (notBefore === null || Date.parse(previous) > Date.parse(notBefore)) ? previous : notBefore;
+  return { ...key, prefix: secret.prefix, hashes, tokensNotBefore, tokensRetiring: { issuedBefore: at, at: graceUntil }, updatedAt: at };
 }
 
 /** Hashes that stop verifying with this rotation (to delete before anything else is written). */

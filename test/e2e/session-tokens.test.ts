@@ -243,6 +243,50 @@ for (const topology of ['memory', 'redis', 'cluster'] as const) {
       expect((await bearer(a, before.token, '/v1/calls/1')).status).toBe(401);
     });
 
+    it('never outlives the key value that minted it: a rotation takes the tokens of the value it rotates away', async () => {
+      const { key, keyId, root } = await backend();
+      const get = async (token: string, kg = b) => (await bearer(kg, token, '/v1/calls/1')).status;
+      const first = (await mint(key, { ttlSeconds: 600, maxSessions: 5 })).body;
+      expect(await get(first.token)).toBe(200);
+      // Rotated with no grace period: the old value and every token minted before stop at once.
+      const r1 = await self(a, root, 'POST', `/api-keys/${keyId}/rotate`, { gracePeriodSeconds: 0 });
+      expect(r1.status).toBe(201);
+      await expect.poll(() => get(first.token)).toBe(401);
+      expect(await get(first.token, a)).toBe(401);
+      const value1 = r1.body.key as string;
+      const second = (await mint(value1, { ttlSeconds: 600, maxSessions: 5 })).body;
+      await expect.poll(() => get(second.token)).toBe(200);
+      const live = open(b, `/v1/voice/asst_1/stream?token=${second.token}`);
+      await live.opened;
+
+      // Rotated with a grace period: the previous value, and the tokens minted before, work until its end.
+      const GRACE = 6;
+      const rotatedAt = Date.now();
+      const r2 = await self(a, root, 'POST', `/api-keys/${keyId}/rotate`, { gracePeriodSeconds: GRACE });
+      expect(r2.status).toBe(201);
+      const graceEnd = rotatedAt + GRACE * 1000;
+      // A token minted with the previous value in its grace period expires with it, whatever ttl was asked for.
+      const during = await mint(value1, { ttlSeconds: 600, maxSessions: 5 });
+      expect(during.status).toBe(201);
+      expect(Date.parse(during.body.expiresAt)).toBeLessThanOrEqual(graceEnd + 1_000);
+      const third = (await mint(r2.body.key as string, { ttlSeconds: 600 })).body;
+      expect(Date.parse(third.expiresAt)).toBeGreaterThan(Date.now() + 500_000);
+      if (Date.now() < graceEnd - 1_000) {
+        expect(await get(second.token)).toBe(200);
+        expect(live.ws.readyState).toBe(WebSocket.OPEN);
+      }
+      // At its end: the live session opened with a token of the previous value closes, and its tokens stop.
+      const closed = await live.closed;
+      expect(closed.code).toBe(1008);
+      expect(closed.at).toBeGreaterThanOrEqual(graceEnd - 1_000);
+      for (const t of [second.token, during.body.token as string]) {
+        expect(await get(t)).toBe(401);
+        expect(await get(t, a)).toBe(401);
+      }
+      expect(await refusedWith(open(b, `/v1/voice/asst_1/stream?token=${second.token}`))).toEqual({ status: 401, code: 'invalid_api_key' });
+      expect(await get(third.token)).toBe(200);
+    });
+
     it('closes a live session whose token the key no longer covers', async () => {
       const { key, keyId, root } = await backend();
       const t = (await mint(key, { ttlSeconds: 600, permissions: ['voice:connect'] })).body;

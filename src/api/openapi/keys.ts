@@ -73,7 +73,7 @@ export function keyPaths(api: Api, base: string, server: object[]) {
         ...op,
         operationId: id('rotateApiKey'),
         summary: 'Rotate an API key',
-        description: `A new value with the same id and settings; the old one stops at once or after \`gracePeriodSeconds\`.${needs('api-keys:write')}`,
+        description: `A new value with the same id and settings; the old one stops at once or after \`gracePeriodSeconds\`, and the session tokens minted before the rotation stop with it.${needs('api-keys:write')}`,
         requestBody: ref('requestBodies', 'RotateApiKey'),
         responses: { 201: created('The new value, shown only here'), ...errors({ body: true, addressed: true }) },
       },

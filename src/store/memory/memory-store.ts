@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
-import { droppedHashes, hashExpiry, keyEvent, pageOf, rotatedHashes } from '../records.ts';
+import { droppedHashes, hashExpiry, keyEvent, pageOf, rotated } from '../records.ts';
 import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import type { MemoryOutboxPort } from '../outbox.ts';
@@ -194,9 +194,8 @@ export class MemoryStore implements KeyStore {
     const state = this.#tenants.get(tenantId);
     const key = state?.keys.get(keyId);
     if (!state || !key) return null;
-    const hashes = rotatedHashes(key, secret.hash, graceSeconds);
-    for (const h of droppedHashes(key.hashes, hashes)) this.#byHash.delete(h);
-    const next: StoredKey = { ...structuredClone(key), prefix: secret.prefix, hashes, updatedAt: new Date().toISOString() };
+    const next = rotated(structuredClone(key), secret, graceSeconds);
+    for (const h of droppedHashes(key.hashes, next.hashes)) this.#byHash.delete(h);
     state.keys.set(keyId, next);
     this.#byHash.set(secret.hash, { tenantId, keyId });
     this.#audit(state, audit);

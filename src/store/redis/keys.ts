@@ -1,6 +1,6 @@
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
-import { droppedHashes, keyEvent, rotatedHashes } from '../records.ts';
+import { droppedHashes, keyEvent, rotated } from '../records.ts';
 import type { AuditInput, CreateKeyResult, NewSecret, Page, PageRequest, StoreEvent, Updater } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, tenantDeletedRevocation } from '../types.ts';
 import type { DueExpiry } from '../expiry.ts';
@@ -246,7 +246,7 @@ export class RedisKeys {
       const next = await this.#casUpdate<StoredKey>(
         tenantId,
         this.#ks.key(tenantId, keyId),
-        (key) => ({ ...key, prefix: secret.prefix, hashes: rotatedHashes(key, secret.hash, graceSeconds), updatedAt: new Date().toISOString() }),
+        (key) => rotated(key, secret, graceSeconds),
         audit,
         keyEvent,
         // Before the record changes: values that stop now lose their verification record; values in a grace

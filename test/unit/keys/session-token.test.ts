@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createTokenVerifier, mintToken, newTokenId, type TokenClaims } from '../../../src/keys/session-token.ts';
+import { createTokenVerifier, mintedAt, mintToken, newTokenId, type TokenClaims } from '../../../src/keys/session-token.ts';
 import { checksum } from '../../../src/keys/format.ts';
 
 const ring = [
@@ -16,6 +16,7 @@ const claims = (over: Partial<TokenClaims> = {}): TokenClaims => ({
   keyId: 'key_01JABCDEFGHJKMNPQRSTVWXYZ0',
   issuedAt: now,
   expiresAt: now + 60,
+  valueEndsAt: null,
   permissions: ['calls:read'],
   allowedAssistants: ['asst_1'],
   allowedOrigins: null,
@@ -43,6 +44,17 @@ describe('session token format', () => {
     expect(verifier.verify(old, now)).toEqual(c);
     // ... and no longer once it is removed from the ring.
     expect(createTokenVerifier([ring[0]!]).verify(old, now)).toBeNull();
+  });
+
+  it('carries when the key value that minted it stops, and when it was minted to the millisecond', () => {
+    const c = claims({ valueEndsAt: Date.now() + 5_000 });
+    const read = verifier.verify(mintToken(c, ring[0]!), now);
+    expect(read?.valueEndsAt).toBe(c.valueEndsAt);
+    expect(verifier.verify(mintToken(claims(), ring[0]!), now)?.valueEndsAt).toBeNull();
+    const before = Date.now();
+    const minted = claims();
+    expect(mintedAt(minted)).toBeGreaterThanOrEqual(before);
+    expect(mintedAt(minted)).toBeLessThanOrEqual(Date.now());
   });
 
   it('refuses expired, truncated, tampered, checksum-broken and re-signed tokens', () => {

@@ -111,7 +111,8 @@ def sync_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it.
 
     Args:
         tenant_id (str):
@@ -148,7 +149,8 @@ def sync(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it.
 
     Args:
         tenant_id (str):
@@ -180,7 +182,8 @@ async def asyncio_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it.
 
     Args:
         tenant_id (str):
@@ -215,7 +218,8 @@ async def asyncio(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it.
 
     Args:
         tenant_id (str):

@@ -113,8 +113,8 @@ def sync_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
-    Needs `api-keys:write`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it. Needs `api-keys:write`.
 
     Args:
         id (str):
@@ -148,8 +148,8 @@ def sync(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
-    Needs `api-keys:write`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it. Needs `api-keys:write`.
 
     Args:
         id (str):
@@ -178,8 +178,8 @@ async def asyncio_detailed(
 ) -> Response[CreatedApiKey | ErrorEnvelope]:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
-    Needs `api-keys:write`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it. Needs `api-keys:write`.
 
     Args:
         id (str):
@@ -211,8 +211,8 @@ async def asyncio(
 ) -> CreatedApiKey | ErrorEnvelope | None:
     """Rotate an API key
 
-     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`.
-    Needs `api-keys:write`.
+     A new value with the same id and settings; the old one stops at once or after `gracePeriodSeconds`,
+    and the session tokens minted before the rotation stop with it. Needs `api-keys:write`.
 
     Args:
         id (str):
