@@ -1,4 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
@@ -88,6 +90,8 @@ function typedSource(renders: Rendered[]): { source: string; count: number } {
 
 /** Stand-in content of a Secret the user manages (existingSecret). */
 const EXISTING_SECRET = { 'admin-token': 'existing-secret-admin-token', 'redis-url': 'redis://user:pw@redis-from-secret:6379' };
+/** Stand-in content of the other Secrets the user manages, by name (tracing.headersSecret). */
+const OTHER_SECRETS: Record<string, Record<string, string>> = { 'otel-export': { 'otlp-headers': 'authorization=Bearer%20collector-token,x-tenant=voice' } };
 
 /**
  * The keygate container's environment and files: the ConfigMap's files in a directory standing for the
@@ -106,7 +110,7 @@ function containerSetup(r: Rendered, overrides: { secret?: Record<string, string
     if (e.value !== undefined) env[e.name] = e.value === '/etc/keygate/config.yaml' ? join(dir, 'config.yaml') : e.value;
     else {
       const ref = e.valueFrom.secretKeyRef;
-      const value = secret[ref.key];
+      const value = (OTHER_SECRETS[ref.name] ?? secret)[ref.key];
       if (value === undefined && !ref.optional) throw new Error(`${r.name}: ${e.name} needs secret key ${ref.key}`);
       if (value !== undefined) env[e.name] = value;
     }
@@ -158,6 +162,10 @@ for (const [m, mv] of Object.entries(modes)) {
 // Beyond the matrix: the embedded store, an autoscaler, and a policy and configuration of the user's own.
 matrix.push(
   { name: 'sidecar/embedded', values: { ...modes.sidecar, redis: { mode: 'none' }, replicaCount: 1, ...secretsChoice.chartSecret } },
+  {
+    name: 'gateway/traced',
+    values: { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret, tracing: { enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', serviceName: 'voice-gateway', sampler: { ratio: 0.25, parentBased: false }, headersSecret: { name: 'otel-export', key: 'otlp-headers' } } },
+  },
   { name: 'gateway/autoscaled', values: { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret, autoscaling: { enabled: true, minReplicas: 2, maxReplicas: 6 } } },
   {
     name: 'gateway/own-policy-and-config',
@@ -339,6 +347,10 @@ describe('helm/keygate rendered by helm', () => {
       ['a short admin token', { ...base, secrets: { adminToken: 'hunter2' } }, /adminToken/],
       ['a short signing secret', { ...base, secrets: { adminToken: 'chart-admin-token-0123456789', signingSecret: 'short' } }, /signingSecret/],
       ['a negative preStop delay', { ...base, shutdown: { preStopSeconds: -1 } }, /preStopSeconds/],
+      ['tracing on without an endpoint', { ...base, tracing: { enabled: true } }, /endpoint/],
+      ['a tracing endpoint that is not a URL', { ...base, tracing: { enabled: true, endpoint: 'otel-collector:4318' } }, /endpoint/],
+      ['a sampling ratio above 1', { ...base, tracing: { enabled: true, endpoint: 'http://otel:4318/v1/traces', sampler: { ratio: 10 } } }, /ratio/],
+      ['a misspelt tracing value', { ...base, tracing: { enabled: true, endpoint: 'http://otel:4318/v1/traces', sampleRatio: 0.5 } }, /sampleRatio/],
     ];
     for (const [what, values, mentions] of refused) {
       const r = await run(helm, ['template', 'kg', chart, '-f', valuesFile(values)]);
@@ -355,6 +367,69 @@ describe('helm/keygate rendered by helm', () => {
     expect(r.stderr).toContain('image.repository is required');
     expect(r.stderr).toContain('docker build');
   });
+
+  it('renders tracing into the configuration and the export headers from a Secret, in both Deployments, and keygate exports with them', async () => {
+    const tracing = (endpoint: string) => ({ enabled: true, endpoint, serviceName: 'voice-gateway', sampler: { ratio: 1, parentBased: false }, headersSecret: { name: 'otel-export', key: 'otlp-headers' } });
+    const headersEnv = { name: 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', valueFrom: { secretKeyRef: { name: 'otel-export', key: 'otlp-headers' } } };
+
+    // Off by default: no tracing section, no variable.
+    const off = await template('tracing off', { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret });
+    expect(containerSetup(off).config.tracing).toBeUndefined();
+    expect((keygateContainer(off).env as any[]).map((e) => e.name)).not.toContain('OTEL_EXPORTER_OTLP_TRACES_HEADERS');
+    expect((await configCheck(off)).tracing.enabled).toBe(false);
+
+    // On: the section in the ConfigMap (no header value in it), the headers from the user's Secret.
+    const on = await template('tracing on', { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret, tracing: tracing('http://otel-collector.observability:4318/v1/traces') });
+    expect(containerSetup(on).config.tracing).toEqual({ enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', serviceName: 'voice-gateway', sampler: { ratio: 1, parentBased: false } });
+    expect(one(on, 'ConfigMap').data['config.yaml']).not.toContain('collector-token');
+    expect(keygateContainer(on).env).toContainEqual(headersEnv);
+    expect((await configCheck(on)).tracing).toMatchObject({ enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', serviceName: 'voice-gateway', sampler: { ratio: 1, parentBased: false } });
+    // The authorizer's Deployment carries them too.
+    const authz = await template('tracing on, authz', { mode: 'authz', image, gateway: { upstreamUrl: 'http://voice-api.default.svc:80' }, ...stores.standalone, ...secretsChoice.chartSecret, tracing: tracing('http://otel-collector.observability:4318/v1/traces') });
+    expect(keygateContainer(authz).env).toContainEqual(headersEnv);
+    expect(parse(one(authz, 'ConfigMap').data['config.yaml']).tracing).toMatchObject({ enabled: true, sampler: { ratio: 1 } });
+    // A `tracing` key in `config` wins over the chart's values, key by key.
+    const own = await template('tracing in config', { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret, tracing: tracing('http://otel:4318/v1/traces'), config: { tracing: { sampler: { ratio: 0.5 } } } });
+    expect(containerSetup(own).config.tracing.sampler).toEqual({ ratio: 0.5, parentBased: false });
+
+    // Started as the container starts it, exporting to a collector on this machine: the spans arrive with the
+    // service name and the headers the Secret holds.
+    const exports: Array<{ path: string; headers: IncomingHttpHeaders; body: Buffer }> = [];
+    const collector = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        exports.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', () => r()));
+    try {
+      const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
+      const r = await template('tracing on, started', { ...modes.gateway, ...stores.standalone, ...secretsChoice.chartSecret, tracing: tracing(endpoint) });
+      const { env, config, dir } = containerSetup(r);
+      delete config.redis;
+      config.tracing.exportDelayMs = 100;
+      writeFileSync(join(dir, 'config.yaml'), stringify(config));
+      const kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, env: { ...env, PORT: '0', OPS_PORT: '0', UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, KEYGATE_ADMIN_TOKEN: 'test-admin-token-0123456789' } });
+      try {
+        const { key } = await createTenant(kg, { name: 'traced' });
+        expect((await proxied(kg, '/v1/calls/1', { 'x-api-key': key })).status).toBe(200);
+        const deadline = Date.now() + 10_000;
+        while (exports.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        await kg.stop();
+      }
+      expect(exports.length).toBeGreaterThan(0);
+      for (const e of exports) {
+        expect(e.path).toBe('/v1/traces');
+        expect(e.headers).toMatchObject({ authorization: 'Bearer collector-token', 'x-tenant': 'voice', 'content-type': 'application/x-protobuf' });
+      }
+      expect(Buffer.concat(exports.map((e) => e.body)).includes('voice-gateway')).toBe(true);
+    } finally {
+      collector.close();
+    }
+  }, 60_000);
 
   it("passes the sidecar app container's own fields through as given", async () => {
     const app = {

@@ -43,6 +43,13 @@ internal listener at the pod's address (networkPolicy.opsFrom restricts who else
 {{- if .Values.policy -}}
 {{- $_ := set $generated "policy" (dict "file" "/etc/keygate/policy.yaml") -}}
 {{- end -}}
+{{- with .Values.tracing -}}
+{{- if .enabled -}}
+{{- $tracing := dict "enabled" true "endpoint" (required "tracing.endpoint is required when tracing.enabled is true" .endpoint) "sampler" (dict "ratio" .sampler.ratio "parentBased" .sampler.parentBased) -}}
+{{- with .serviceName -}}{{- $_ := set $tracing "serviceName" . -}}{{- end -}}
+{{- $_ := set $generated "tracing" $tracing -}}
+{{- end -}}
+{{- end -}}
 {{- toYaml (mergeOverwrite $generated (deepCopy .Values.config)) -}}
 {{- end -}}
 
@@ -104,5 +111,19 @@ lifecycle:
   preStop:
     exec:
       command: ["sleep", "{{ .Values.shutdown.preStopSeconds }}"]
+{{- end }}
+{{- end -}}
+
+{{/*
+The export's headers (tracing.headersSecret), for both Deployments: an environment variable from the user's
+Secret, so that an API key stays out of the ConfigMap.
+*/}}
+{{- define "keygate.tracingEnv" -}}
+{{- if and .Values.tracing.enabled .Values.tracing.headersSecret.name -}}
+- name: OTEL_EXPORTER_OTLP_TRACES_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.tracing.headersSecret.name }}
+      key: {{ .Values.tracing.headersSecret.key }}
 {{- end }}
 {{- end -}}
