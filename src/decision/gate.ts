@@ -159,7 +159,6 @@ export function createRecorder(listener: 'public' | 'authz', metrics: Metrics, a
     const code = answeredCode(res) ?? (scope.decision in codeToStatus ? (scope.decision as ErrorCode) : null);
     trace?.end(res.writableFinished ? status : 0, code, scope.target?.path ?? null, scope.door, scope.clientIp);
     const forwarded = scope.forwardedAt > 0;
-    const agent = req.headers['user-agent'];
     access({
       requestId: scope.requestId,
       method: req.method ?? 'GET',
@@ -170,7 +169,7 @@ export function createRecorder(listener: 'public' | 'authz', metrics: Metrics, a
       upstreamStatus: scope.upstreamStatus,
       upstreamMs: scope.upstreamSeconds === null ? null : millis(scope.upstreamSeconds * 1000),
       clientIp: scope.clientIp || (req.socket.remoteAddress ?? ''),
-      userAgent: agent === undefined ? null : agent.length > MAX_USER_AGENT ? agent.slice(0, MAX_USER_AGENT) : agent,
+      userAgent: userAgentOf(req),
       requestBytes: forwarded ? scope.requestBytes : bodyBytesRead(req),
       responseBytes: forwarded ? scope.responseBytes : req.method === 'HEAD' ? 0 : Number(res.getHeader('content-length') ?? 0),
       tenantId: scope.tenantId,
@@ -185,6 +184,12 @@ export function createRecorder(listener: 'public' | 'authz', metrics: Metrics, a
 
 /** User agents are cut to this many characters on the access line (a header may be 16 KiB). */
 const MAX_USER_AGENT = 256;
-const millis = (ms: number): number => Math.round(ms * 1e3) / 1e3;
+/** The request's user agent as access lines carry it: cut, or null without one. */
+export function userAgentOf(req: IncomingMessage): string | null {
+  const agent = req.headers['user-agent'];
+  return agent === undefined ? null : agent.length > MAX_USER_AGENT ? agent.slice(0, MAX_USER_AGENT) : agent;
+}
+/** Milliseconds as access lines carry them: to the microsecond. */
+export const millis = (ms: number): number => Math.round(ms * 1e3) / 1e3;
 /** A body keygate read itself (management requests): its declared length; an unread one (a refusal) counts 0. */
 const bodyBytesRead = (req: IncomingMessage): number => (req.readableEnded ? Number(req.headers['content-length'] ?? 0) || 0 : 0);

@@ -45,6 +45,8 @@ export interface AccessFields {
   /** The error code keygate answered with, when it did. */
   code?: string | null;
   listener?: 'public' | 'internal' | 'authz';
+  /** `websocket` on an upgrade's line (its session, once over, has a line of its own: SessionFields). */
+  upgrade?: 'websocket';
   /** W3C trace context ids of keygate's span (tracing on), named as OpenTelemetry's log data model names them. */
   trace_id?: string;
   span_id?: string;
@@ -53,10 +55,40 @@ export interface AccessFields {
 /** Writes one access line, or does nothing when access logging is off. */
 export type AccessLog = (fields: AccessFields) => void;
 
+/**
+ * The line a proxied WebSocket session writes when it ends (docs/logging.md), joined to its upgrade's access line
+ * by `requestId` and `trace_id`: how long it lasted, how it ended, and what moved each way.
+ */
+export interface SessionFields {
+  requestId: string;
+  path: string;
+  clientIp: string;
+  tenantId: string;
+  keyId: string;
+  /** From the 101 to the end of the session. */
+  durationMs: number;
+  /** The close code of the side that closed first (or keygate's, when keygate ended it), and its reason. */
+  closeCode: number;
+  closeReason: string;
+  /** Who ended the session: the client, the upstream, or keygate (key revoked, quota, shutdown, a failure). */
+  closedBy: 'client' | 'upstream' | 'keygate';
+  /** Messages and their payload bytes, from the client to the upstream and back. */
+  clientMessages: number;
+  clientBytes: number;
+  upstreamMessages: number;
+  upstreamBytes: number;
+  trace_id?: string;
+  span_id?: string;
+}
+
+/** Writes one session line, or does nothing when access logging is off. */
+export type SessionLog = (fields: SessionFields) => void;
+
 export interface Loggers {
   /** Everything but access lines; redaction is the second net (keys are never passed to a logger). */
   logger: Logger;
   access: AccessLog;
+  sessionLog: SessionLog;
   /** Resolves once every line so far is written (graceful shutdown). */
   drain(): Promise<void>;
   /** Lines dropped because the output could not keep up. */
@@ -89,8 +121,15 @@ export function accessLine(f: AccessFields, time: string): string {
   line += `,"decision":${quoted(f.decision)}`;
   if (f.code !== undefined) line += `,"code":${quoted(f.code)}`;
   if (f.listener !== undefined) line += `,"listener":"${f.listener}"`;
+  if (f.upgrade !== undefined) line += `,"upgrade":"${f.upgrade}"`;
   if (f.trace_id !== undefined) line += `,"trace_id":"${f.trace_id}","span_id":"${f.span_id}"`;
   return `${line},"msg":"request"}\n`;
+}
+
+/** A session's line: one per session, so a generic stringify is cheap enough (the close reason is the peer's text). */
+export function sessionLine(f: SessionFields, time: string): string {
+  const fields = JSON.stringify({ ...f, msg: 'websocket session' });
+  return `{"level":"info","timestamp":"${time}","service":"keygate",${fields.slice(1)}\n`;
 }
 
 export function createLoggers(cfg: Config['logging'], fd = 1): Loggers {
@@ -110,7 +149,8 @@ export function createLoggers(cfg: Config['logging'], fd = 1): Loggers {
   );
   const on = cfg.accessLog && (pino.levels.values[cfg.level] ?? Infinity) <= INFO;
   const access: AccessLog = on ? (fields) => void writer.write(accessLine(fields, isoNow())) : () => {};
-  return { logger, access, drain: () => writer.drain(), dropped: () => writer.dropped };
+  const sessionLog: SessionLog = on ? (fields) => void writer.write(sessionLine(fields, isoNow())) : () => {};
+  return { logger, access, sessionLog, drain: () => writer.drain(), dropped: () => writer.dropped };
 }
 
 /**

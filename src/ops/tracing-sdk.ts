@@ -26,7 +26,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import { contains } from '../http/client-ip.ts';
 import { throttledWarn } from './logger.ts';
-import type { MessageSource, RedisLike, RequestTrace, Tracing, TracingOptions } from './tracing.ts';
+import type { RedisLike, RequestTrace, Tracing, TracingOptions } from './tracing.ts';
 
 // The OpenTelemetry SDK behind the port in tracing.ts, loaded only when tracing is on. Spans are made
 // explicitly where keygate knows what happens (no auto-instrumentation: it patches http and undici for the
@@ -56,11 +56,6 @@ function injectInto(list: string[], ctx: Context): void {
     if (name === 'traceparent' || name === 'tracestate') list.splice(i, 2);
   }
   propagator.inject(ctx, list, { set: (carrier, key, value) => void carrier.push(key, value) });
-}
-
-function sizeOf(data: Buffer | ArrayBuffer | Buffer[]): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
-  return data.byteLength;
 }
 
 class Request implements RequestTrace {
@@ -226,34 +221,23 @@ export function createTracing(opts: TracingOptions): Tracing {
     request,
     upgrades: new WeakMap<Duplex, RequestTrace>(),
 
-    session(handshake, client: MessageSource, upstream: MessageSource) {
-      const parent = (handshake as Request).context;
-      const span = tracer.startSpan('keygate.websocket.session', undefined, parent);
-      if (!span.isRecording()) return;
-      let framesIn = 0;
-      let bytesIn = 0;
-      let framesOut = 0;
-      let bytesOut = 0;
-      client.on('message', (data) => {
-        framesIn++;
-        bytesIn += sizeOf(data);
-      });
-      upstream.on('message', (data) => {
-        framesOut++;
-        bytesOut += sizeOf(data);
-      });
-      client.once('close', (code, reason) => {
-        span.setAttributes({
-          'keygate.websocket.client_frames': framesIn,
-          'keygate.websocket.client_bytes': bytesIn,
-          'keygate.websocket.upstream_frames': framesOut,
-          'keygate.websocket.upstream_bytes': bytesOut,
-          'keygate.websocket.close_code': code,
-          'keygate.websocket.close_reason': reason.toString('utf8'),
-        });
-        if (code === 1011) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      });
+    session(handshake) {
+      const span = tracer.startSpan('keygate.websocket.session', undefined, (handshake as Request).context);
+      if (!span.isRecording()) return null;
+      return {
+        end(code, reason, client, upstream) {
+          span.setAttributes({
+            'keygate.websocket.client_frames': client.messages,
+            'keygate.websocket.client_bytes': client.bytes,
+            'keygate.websocket.upstream_frames': upstream.messages,
+            'keygate.websocket.upstream_bytes': upstream.bytes,
+            'keygate.websocket.close_code': code,
+            'keygate.websocket.close_reason': reason,
+          });
+          if (code === 1011) span.setStatus({ code: SpanStatusCode.ERROR });
+          span.end();
+        },
+      };
     },
 
     lookup(work) {

@@ -31,22 +31,23 @@ export interface RequestTrace {
   end(status: number, code: string | null, route: string | null, door: string, clientIp: string): void;
 }
 
-/** A WebSocket session's life: one span, with frames and bytes counted as attributes (not a span per frame). */
-export interface SessionEnds {
-  end(code: number, reason: string): void;
+/** A WebSocket session's life: one span, with messages and bytes counted as attributes (not a span per frame). */
+export interface SessionTrace {
+  /** The session is over: `code` and `reason` of its close, what it carried from the client and from the upstream. */
+  end(code: number, reason: string, client: Carried, upstream: Carried): void;
 }
 
-/** Something that emits WebSocket messages and a close (a `ws` WebSocket). */
-export interface MessageSource {
-  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): unknown;
-  once(event: 'close', listener: (code: number, reason: Buffer) => void): unknown;
+/** Messages and their payload bytes carried in one direction of a session. */
+export interface Carried {
+  readonly messages: number;
+  readonly bytes: number;
 }
 
 export interface Tracing {
   /** Starts the server span of a request, continuing its `traceparent` when the peer is trusted. */
   request(req: IncomingMessage): RequestTrace;
-  /** The span of a proxied WebSocket session, child of its handshake's span. */
-  session(handshake: RequestTrace, client: MessageSource, upstream: MessageSource): void;
+  /** Starts the span of a proxied WebSocket session, child of its handshake's span; null when not sampled. */
+  session(handshake: RequestTrace): SessionTrace | null;
   /** Wraps a cache miss's store read in a `keygate.key_lookup` span (when a request's span is current). */
   lookup<T>(work: () => Promise<T>): Promise<T>;
   /** Makes each command of this ioredis client a span, when it runs for a request being traced. */

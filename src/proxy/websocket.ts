@@ -7,18 +7,19 @@ import type { Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
-import { errorResponse, type ErrorCode } from '../http/errors.ts';
+import { codeToStatus, errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots, SlotResult } from '../limits/sessions.ts';
+import type { AccessLog, SessionLog } from '../ops/logger.ts';
 import type { Tracing } from '../ops/tracing.ts';
-import { createGate, type GateDeps } from '../decision/gate.ts';
+import { createGate, millis, userAgentOf, type GateDeps } from '../decision/gate.ts';
 import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
 import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
 import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
-import { createSessions, expiryOf } from './ws-sessions.ts';
+import { createSessions, expiryOf, type SessionEnd } from './ws-sessions.ts';
 
 // WebSocket (voice stream) proxying: the client's handshake is checked, then the upgrade is a door of the one
 // decision (decision/gate.ts: IP block, pipeline, failed attempts, rate limits, the store-down answer), whose
@@ -43,6 +44,9 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   maxPayloadBytes: number;
   /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
   tracing: Tracing | null;
+  /** The upgrade's access line, and its session's line when the session ends (docs/logging.md). */
+  access: AccessLog;
+  sessionLog: SessionLog;
 }
 
 /** The socket an upgrade is answered on, and what its admission took (released if the dial never completes). */
@@ -67,6 +71,39 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     handleProtocols: (_offered, req) => upgrading.get(req)?.protocol || false,
   });
   const sessions = createSessions({ ...deps, highWater: maxPayloadBytes });
+  // Each upgrade's scope and request until it is answered (on the socket, where `reject` and the 101 find it):
+  // its access line is written then, once.
+  const answering = new WeakMap<Duplex, { scope: RequestScope; req: IncomingMessage }>();
+
+  /** The upgrade's access line: the 101 (`code` null), a refusal with its code, or status 0 when the client left first. */
+  function answered(socket: Duplex, status: number, code: ErrorCode | null, responseBytes: number): void {
+    const pending = answering.get(socket);
+    if (pending === undefined) return;
+    answering.delete(socket);
+    const { scope, req } = pending;
+    const ms = performance.now() - scope.started;
+    const trace = deps.tracing?.upgrades.get(socket);
+    deps.access({
+      requestId: scope.requestId,
+      method: req.method ?? 'GET',
+      path: scope.target?.path ?? '(refused)',
+      status,
+      durationMs: millis(ms),
+      keygateMs: millis(scope.forwardedAt > 0 ? scope.forwardedAt - scope.started : ms),
+      upstreamStatus: scope.upstreamStatus,
+      upstreamMs: scope.upstreamSeconds === null ? null : millis(scope.upstreamSeconds * 1000),
+      clientIp: scope.clientIp || (req.socket.remoteAddress ?? ''),
+      userAgent: userAgentOf(req),
+      requestBytes: 0,
+      responseBytes,
+      tenantId: scope.tenantId,
+      keyId: scope.keyId,
+      decision: code === null ? 'allowed' : codeToStatus[code] >= 500 ? 'failed' : 'refused',
+      code,
+      upgrade: 'websocket',
+      ...(trace === undefined ? {} : { trace_id: trace.traceId, span_id: trace.spanId }),
+    });
+  }
   const upstreamBase = deps.upstreamUrl.replace(/^http/, 'ws').replace(/\/$/, '');
   wss.on('headers', (lines: string[], req: IncomingMessage) => {
     const fields = upgrading.get(req)?.fields ?? [];
@@ -81,7 +118,12 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     const res = errorResponse(requestId, code, message, { headers: { ...headers, Connection: 'close' } });
     const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status]}`, ...Object.entries(res.headers).map(([k, v]) => `${k}: ${v}`)];
     if (!socket.destroyed) socket.end(`${lines.join('\r\n')}\r\n\r\n${res.body}`);
-    deps.tracing?.upgrades.get(socket)?.end(res.status, code, null, 'upgrade', '');
+    const trace = deps.tracing?.upgrades.get(socket);
+    if (trace) {
+      trace.decided(code, null, null);
+      trace.end(res.status, code, null, 'upgrade', '');
+    }
+    answered(socket, res.status, code, Buffer.byteLength(res.body));
   }
 
   /** A refusal before the decision (a handshake or target keygate cannot take) or after it (the dial failed). */
@@ -132,7 +174,10 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       socket.off('end', left).off('close', left);
       upstream?.terminate();
       release();
-      if (why === null) return;
+      if (why === null) {
+        deps.tracing?.upgrades.get(socket)?.end(0, null, target.path, 'upgrade', scope.clientIp);
+        return answered(socket, 0, null, 0);
+      }
       metrics.upstreamErrors.inc({ kind: why.kind });
       refuseUnread(socket, requestId, why.code, why.message);
     };
@@ -147,6 +192,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
     try {
       const headers = upstreamHeaders(req, identity, target, requestId);
       deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
+      scope.forwardedAt = performance.now();
       const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req), {
         headers,
         perMessageDeflate: false,
@@ -154,26 +200,53 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         maxPayload: maxPayloadBytes,
       });
       upstream = dialled;
+      const headAt = (status: number) => {
+        scope.upstreamStatus = status;
+        scope.upstreamSeconds = (performance.now() - scope.forwardedAt) / 1000;
+      };
       dialled.once('unexpected-response', (_req, res) => {
+        headAt(res.statusCode ?? 0);
         res.resume();
         fail(unavailable('refused', `The upstream refused the WebSocket (${res.statusCode}).`));
       });
       // Kept for good: terminating a dial emits one more 'error'.
       dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
       dialled.once('open', () => {
+        headAt(101);
         upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: answeredSubprotocol(dialled.protocol, req) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;
             socket.off('end', left).off('close', left);
-            sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release });
             const trace = deps.tracing?.upgrades.get(socket);
+            const sessionTrace = trace ? deps.tracing!.session(trace) : null;
+            const ids = trace === undefined ? {} : { trace_id: trace.traceId, span_id: trace.spanId };
+            const ended = (e: SessionEnd) => {
+              deps.sessionLog({
+                requestId,
+                path: target.path,
+                clientIp: scope.clientIp,
+                tenantId: identity.tenant.id,
+                keyId: identity.key.id,
+                durationMs: e.durationMs,
+                closeCode: e.closeCode,
+                closeReason: e.closeReason,
+                closedBy: e.closedBy,
+                clientMessages: e.client.messages,
+                clientBytes: e.client.bytes,
+                upstreamMessages: e.upstream.messages,
+                upstreamBytes: e.upstream.bytes,
+                ...ids,
+              });
+              sessionTrace?.end(e.closeCode, e.closeReason, e.client, e.upstream);
+            };
+            sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release, ended });
             if (trace) {
               trace.decided('allowed', identity.tenant.id, identity.key.id);
               trace.upstreamHead(101);
-              trace.end(101, null, target.path, 'upgrade', clientIpOf(req, deps.trustedProxies));
-              deps.tracing!.session(trace, client, dialled);
+              trace.end(101, null, target.path, 'upgrade', scope.clientIp);
             }
+            answered(socket, 101, null, 0);
           });
         } catch (err) {
           logger.error({ err, requestId }, 'WebSocket handshake failed');
@@ -249,15 +322,16 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req);
+    const scope = new RequestScope(requestId);
+    scope.door = 'upgrade';
+    scope.clientIp = clientIpOf(req, deps.trustedProxies);
+    answering.set(socket, { scope, req });
     const bad = handshakeProblem(req);
     if (bad) return refuseUnread(socket, requestId, bad.code, bad.message, bad.headers);
     const target = canonicalTarget(req.url ?? '/');
     if (isRefusal(target)) return refuseUnread(socket, requestId, 'malformed_request', target.refused);
     if (isManagement(target.path)) return refuseUnread(socket, requestId, 'malformed_request', 'The management API does not accept WebSocket upgrades.');
-    const scope = new RequestScope(requestId);
     scope.target = target;
-    scope.door = 'upgrade';
-    scope.clientIp = clientIpOf(req, deps.trustedProxies);
     gate.enter(req, { socket, head, sessionId: randomUUID(), meter: null }, scope);
   }
 

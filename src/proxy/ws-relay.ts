@@ -7,18 +7,30 @@ import { WebSocket, type RawData } from 'ws';
 
 const sizeOf = (data: RawData): number => (Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
 
-/** Relays `from`'s messages to `to`, and stops reading `from` while `to` has more than `highWater` bytes queued. */
-export function relayMessages(from: WebSocket, to: WebSocket, highWater: number): void {
+/** What one direction of a session carried: messages and their payload bytes (the session's line and span). */
+export interface Carried {
+  messages: number;
+  bytes: number;
+}
+
+/**
+ * Relays `from`'s messages to `to`, and stops reading `from` while `to` has more than `highWater` bytes queued;
+ * counts what it relays in `carried`.
+ */
+export function relayMessages(from: WebSocket, to: WebSocket, highWater: number, carried: Carried): void {
   // Called once the send that filled `to`'s queue has reached the socket: everything queued before it has too.
   const drained = () => {
     if (from.isPaused) from.resume();
   };
   from.on('message', (data: RawData, isBinary: boolean) => {
+    const size = sizeOf(data);
+    carried.messages++;
+    carried.bytes += size;
     if (to.readyState !== WebSocket.OPEN) return;
     // The common case, a voice frame every 20 ms into an empty queue, is a send without a completion callback:
     // a callback per send costs a deferred call per frame on the relay's hot path (bench/README.md, "Voice
     // relay"). Only a send that may take the queue past the mark asks for one, and pauses `from` until it fires.
-    if (to.bufferedAmount + sizeOf(data) <= highWater) {
+    if (to.bufferedAmount + size <= highWater) {
       to.send(data, { binary: isBinary });
       return;
     }

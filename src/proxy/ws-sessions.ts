@@ -10,7 +10,7 @@ import type { SessionSlots } from '../limits/sessions.ts';
 import type { Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
-import { relayMessages } from './ws-relay.ts';
+import { relayMessages, type Carried } from './ws-relay.ts';
 
 // Live WebSocket sessions: relayed both ways; closed with 1009 for an oversized message, with 1008
 // when the key is revoked, disabled, expires or is changed so that it may no longer open the session, or when
@@ -32,7 +32,22 @@ export interface Session {
   meter: SessionMeter | null;
   /** Gives the session slot (and unused reserved minutes) back; does so once, however often called. */
   release: () => void;
+  /** Called once when the session ends, with how it ended and what it carried (the session's line and span). */
+  ended: (end: SessionEnd) => void;
 }
+
+/** How a session ended and what it carried each way. */
+export interface SessionEnd {
+  durationMs: number;
+  closeCode: number;
+  closeReason: string;
+  closedBy: 'client' | 'upstream' | 'keygate';
+  client: Carried;
+  upstream: Carried;
+}
+
+/** keygate's own close of a session, remembered until the sockets report theirs. */
+const closing = new WeakMap<Session, { code: number; reason: string }>();
 
 const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
   invalid_api_key: 'key_revoked',
@@ -75,6 +90,7 @@ export function createSessions(deps: SessionDeps) {
 
   function close(session: Session, code: number, reason: string): void {
     if (!sessions.delete(session.id)) return;
+    closing.set(session, { code, reason });
     session.client.close(code, reason);
     session.upstream.close(code === 1008 ? 1000 : code, reason);
     setTimeout(() => {
@@ -89,23 +105,35 @@ export function createSessions(deps: SessionDeps) {
     sessions.set(session.id, session);
     metrics.websockets.inc();
     const metered = deps.usage.openSession(session.identity.tenant.id, session.identity.key.id);
-    relayMessages(client, upstream, deps.highWater);
-    relayMessages(upstream, client, deps.highWater);
+    const started = performance.now();
+    const fromClient: Carried = { messages: 0, bytes: 0 };
+    const fromUpstream: Carried = { messages: 0, bytes: 0 };
+    relayMessages(client, upstream, deps.highWater, fromClient);
+    relayMessages(upstream, client, deps.highWater, fromUpstream);
     let ended = false;
-    const end = () => {
+    const end = (side: 'client' | 'upstream', code: number, reason: Buffer) => {
       if (ended) return;
       ended = true;
       sessions.delete(session.id);
       metrics.websockets.dec();
       metered.close();
       session.release();
+      const own = closing.get(session);
+      session.ended({
+        durationMs: Math.round((performance.now() - started) * 1e3) / 1e3,
+        closeCode: own?.code ?? code,
+        closeReason: own?.reason ?? reason.toString('utf8'),
+        closedBy: own ? 'keygate' : side,
+        client: fromClient,
+        upstream: fromUpstream,
+      });
     };
     client.on('close', (code, reason) => {
-      end();
+      end('client', code, reason);
       if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code), reason);
     });
     upstream.on('close', (code, reason) => {
-      end();
+      end('upstream', code, reason);
       if (client.readyState === WebSocket.OPEN) client.close(sendable(code), reason);
     });
     // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.

@@ -76,6 +76,8 @@ export async function listenPublic(config: Config, core: Core, parts: Parts) {
     metrics,
     logger,
     tracing,
+    access,
+    sessionLog: core.sessionLog,
   });
   await cache.attach(websockets).catch((err: unknown) => logger.warn({ err }, 'cache invalidation subscription pending'));
 

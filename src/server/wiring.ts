@@ -54,7 +54,7 @@ interface Late {
 
 /** Everything the internal listener needs, built before anything else: no store yet. */
 export async function wireCore(config: Config) {
-  const { logger, access, drain: drainLogs, dropped } = createLoggers(config.logging);
+  const { logger, access, sessionLog, drain: drainLogs, dropped } = createLoggers(config.logging);
   const late: Late = { store: null, cacheSize: () => 0, ready: null };
   // The console's fleet chart: decisions per minute over the last CONSOLE_RING_MINUTES, this process's (ops/decision-ring.ts).
   const ring = new DecisionRing(CONSOLE_RING_MINUTES);
@@ -79,7 +79,7 @@ export async function wireCore(config: Config) {
   });
   const managementDeps: ManagementDeps = { config, version, adminToken, ring, blocks, metrics, logger, access, readiness, cacheSize: () => late.cacheSize(), ready: () => late.ready };
   const probe = createProbes({ readiness, metrics, logger, cacheSize: () => late.cacheSize() });
-  return { logger, access, drainLogs, ring, metrics, blocks, policy, adminToken, generatedAdminToken, tracing, readiness, probe, late, management: lazyManagement(managementDeps, logger) };
+  return { logger, access, sessionLog, drainLogs, ring, metrics, blocks, policy, adminToken, generatedAdminToken, tracing, readiness, probe, late, management: lazyManagement(managementDeps, logger) };
 }
 
 export type Core = Awaited<ReturnType<typeof wireCore>>;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
 import { createTenant, rawRequest, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -11,6 +12,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 let redis: RedisServer;
 let upstream: Upstream;
 let kg: KeygateProcess;
+let wss: WebSocketServer;
 const ANSWER = JSON.stringify({ ok: true, pad: 'x'.repeat(100) });
 
 beforeAll(async () => {
@@ -24,18 +26,27 @@ beforeAll(async () => {
       res.end(ANSWER);
     });
   });
+  // WebSocket upstream: echoes; refuses /v1/voice/refused; hangs up itself on /v1/voice/hangup after one echo.
+  wss = new WebSocketServer({ server: upstream.server, verifyClient: ({ req }, done) => done(req.url !== '/v1/voice/refused', 503) });
+  wss.on('connection', (ws, req) => {
+    ws.on('message', (data, isBinary) => {
+      ws.send(data, { binary: isBinary });
+      if (req.url === '/v1/voice/hangup') ws.close(4000, 'call over');
+    });
+  });
   // 127.0.0.1 (the test) is a trusted proxy: its X-Forwarded-For names the client.
   kg = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, config: { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1', trustedProxies: ['127.0.0.1/32'] }, limits: { failedAttempts: { maxFailures: 1_000_000 } } } });
 });
 afterAll(async () => {
   await kg?.stop();
+  wss?.close();
   await Promise.all([redis?.close(), upstream?.close()]);
 });
 
 type Line = Record<string, unknown>;
-async function lineOf(requestId: string): Promise<Line> {
+async function lineOf(requestId: string, msg = 'request'): Promise<Line> {
   for (let i = 0; i < 100; i++) {
-    const found = kg.output().split('\n').find((l) => l.includes('"msg":"request"') && l.includes(`"requestId":"${requestId}"`));
+    const found = kg.output().split('\n').find((l) => l.includes(`"msg":"${msg}"`) && l.includes(`"requestId":"${requestId}"`));
     if (found) return JSON.parse(found) as Line;
     await new Promise((r) => setTimeout(r, 50)); // lines are written in batches (at most 100 ms apart)
   }
@@ -44,6 +55,98 @@ async function lineOf(requestId: string): Promise<Line> {
 
 const send = (id: string, path: string, headers: Record<string, string>, method = 'GET', body?: string) =>
   rawRequest(`${kg.url}${path}`, { method, headers: { 'x-request-id': id, 'user-agent': 'voice-agent/2.1 (on-call test)', 'x-forwarded-for': '203.0.113.7', ...headers }, body });
+
+const agent = 'voice-agent/2.1 (on-call test)';
+/** Opens a WebSocket through keygate: the open socket, or the status of the answer that refused it. */
+function upgrade(id: string, path: string, headers: Record<string, string>, options: { protocolVersion?: number } = {}): Promise<{ ws: WebSocket } | { status: number }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${kg.port}${path}`, { headers: { 'x-request-id': id, 'user-agent': agent, 'x-forwarded-for': '203.0.113.7', ...headers }, ...options });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0 });
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+const opened = (r: { ws: WebSocket } | { status: number }): WebSocket => {
+  if (!('ws' in r)) throw new Error(`refused with ${r.status}`);
+  return r.ws;
+};
+/** Sends each message and waits for its echo. */
+async function exchange(ws: WebSocket, messages: string[]): Promise<void> {
+  for (const m of messages) {
+    const echoed = new Promise((r) => ws.once('message', r));
+    ws.send(m);
+    await echoed;
+  }
+}
+const sessionLines = (requestId: string): string[] => kg.output().split('\n').filter((l) => l.includes('"msg":"websocket session"') && l.includes(`"requestId":"${requestId}"`));
+const closed = (ws: WebSocket) => new Promise<void>((r) => (ws.readyState === WebSocket.CLOSED ? r() : ws.once('close', () => r())));
+
+// Before the HTTP lines' test, which ends by stopping and restarting Redis.
+describe('WebSocket access lines', () => {
+  it('write the upgrade\'s outcome at once, and a line with duration, messages and bytes each way when the session ends', async () => {
+    const { key, tenant } = await createTenant(kg, { name: 'ws-lines' });
+    const common = { clientIp: '203.0.113.7', userAgent: agent, level: 'info', service: 'keygate', msg: 'request', method: 'GET', upgrade: 'websocket', requestBytes: 0 };
+
+    // Allowed: the 101 is written when it is answered, before the session ends.
+    const ws = opened(await upgrade('ws-allowed', '/v1/voice/a/stream', { 'x-api-key': key }));
+    const allowed = await lineOf('ws-allowed');
+    expect(allowed).toMatchObject({ ...common, path: '/v1/voice/a/stream', status: 101, upstreamStatus: 101, responseBytes: 0, tenantId: tenant.id, decision: 'allowed', code: null });
+    expect(allowed.keyId).toMatch(/^key_/);
+    expect(allowed.upstreamMs).toBeGreaterThan(0);
+    expect(allowed.keygateMs).toBeLessThanOrEqual(allowed.durationMs as number);
+    expect(allowed).not.toHaveProperty('trace_id'); // tracing is off
+    expect(sessionLines('ws-allowed')).toEqual([]); // none while the session lives
+    await exchange(ws, ['0123456789', 'x'.repeat(20)]);
+    ws.close(1000, 'bye');
+    await closed(ws);
+    const session = await lineOf('ws-allowed', 'websocket session');
+    expect(session).toMatchObject({
+      level: 'info',
+      service: 'keygate',
+      path: '/v1/voice/a/stream',
+      clientIp: '203.0.113.7',
+      tenantId: tenant.id,
+      keyId: allowed.keyId,
+      closeCode: 1000,
+      closeReason: 'bye',
+      closedBy: 'client',
+      clientMessages: 2,
+      clientBytes: 30,
+      upstreamMessages: 2,
+      upstreamBytes: 30,
+    });
+    expect(session.durationMs).toBeGreaterThan(0);
+    expect(Date.parse(session.timestamp as string)).toBeGreaterThan(Date.now() - 60_000);
+
+    // The upstream ends the session.
+    const hangup = opened(await upgrade('ws-hangup', '/v1/voice/hangup', { 'x-api-key': key }));
+    await exchange(hangup, ['hello']);
+    await closed(hangup);
+    expect(await lineOf('ws-hangup', 'websocket session')).toMatchObject({ closeCode: 4000, closeReason: 'call over', closedBy: 'upstream', clientMessages: 1, clientBytes: 5, upstreamMessages: 1, upstreamBytes: 5 });
+
+    // Refused by keygate, each with its code.
+    expect(await upgrade('ws-401', '/v1/voice/a/stream', { 'x-api-key': 'kg_sk_nope' })).toEqual({ status: 401 });
+    const refused = await lineOf('ws-401');
+    expect(refused).toMatchObject({ ...common, status: 401, decision: 'refused', code: 'invalid_api_key', tenantId: null, upstreamStatus: null, upstreamMs: null });
+    expect(refused.responseBytes).toBeGreaterThan(0);
+    expect(refused.keygateMs).toBe(refused.durationMs);
+    expect(await upgrade('ws-400', '/v1/voice/a/stream', { 'x-api-key': key }, { protocolVersion: 8 })).toEqual({ status: 400 });
+    expect(await lineOf('ws-400')).toMatchObject({ ...common, status: 400, decision: 'refused', code: 'malformed_request', tenantId: null });
+    expect(await upgrade('ws-403', '/keygate/v1/api-keys', { 'x-api-key': key })).toEqual({ status: 400 });
+    expect(await lineOf('ws-403')).toMatchObject({ ...common, status: 400, decision: 'refused', code: 'malformed_request' });
+    // Allowed by keygate, refused by the upstream: failed, with the upstream's status.
+    expect(await upgrade('ws-502', '/v1/voice/refused', { 'x-api-key': key })).toEqual({ status: 502 });
+    expect(await lineOf('ws-502')).toMatchObject({ ...common, status: 502, upstreamStatus: 503, decision: 'failed', code: 'upstream_unavailable', tenantId: tenant.id });
+
+    for (const id of ['ws-401', 'ws-400', 'ws-403', 'ws-502']) expect(sessionLines(id), id).toEqual([]);
+    expect(sessionLines('ws-allowed')).toHaveLength(1);
+    expect(kg.output()).not.toContain(key.slice(-24));
+  });
+});
 
 describe('access lines', () => {
   it('name the client, bytes, upstream and keygate times, and the decision with its code, for every outcome', async () => {
