@@ -1,7 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { context, defaultTextMapGetter, diag, DiagLogLevel, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { defaultTextMapGetter, diag, DiagLogLevel, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -55,18 +55,50 @@ function injectInto(list: string[], ctx: Context): void {
     const name = list[i]!.toLowerCase();
     if (name === 'traceparent' || name === 'tracestate') list.splice(i, 2);
   }
-  propagator.inject(ctx, list, { set: (carrier, key, value) => void carrier.push(key, value) });
+  propagator.inject(ctx, list, pushHeader);
 }
 
-class Request implements RequestTrace {
+const pushHeader: TextMapSetter<string[]> = { set: (carrier, key, value) => void carrier.push(key, value) };
+const setField: TextMapSetter<Record<string, string>> = { set: (carrier, key, value) => void (carrier[key] = value) };
+
+/**
+ * What a Redis command or a key lookup runs under, found through `active`: the span it is a child of, or null
+ * when that span is over (the command runs for background work the request started).
+ */
+interface Parent {
+  parentContext(): Context | null;
+}
+
+/** The request (or key lookup) that the code running now works for; only sampled requests enter it. */
+const active = new AsyncLocalStorage<Parent>();
+
+class Lookup implements Parent {
+  readonly #span: Span;
+  readonly #ctx: Context;
+  constructor(span: Span, ctx: Context) {
+    this.#span = span;
+    this.#ctx = ctx;
+  }
+  parentContext(): Context | null {
+    return this.#span.isRecording() ? this.#ctx : null;
+  }
+}
+
+class Request implements RequestTrace, Parent {
   readonly traceId: string;
   readonly spanId: string;
   readonly sampled: boolean;
   readonly #tracer: ReturnType<TracerProvider['getTracer']>;
   readonly #server: Span;
   readonly #ctx: Context;
+  /** When the gate started (performance.now()), while it runs; -1 when it is not running. */
+  #gateStart = -1;
+  /** The gate's span, made only once something under it is worth recording (a store round trip, a refusal). */
   #gate: Span | null = null;
+  #gateCtx: Context | null = null;
   #upstream: Span | null = null;
+  #tenantId: string | null = null;
+  #keyId: string | null = null;
   #ended = false;
 
   /** server.address and server.port of the upstream (one upstream per process, parsed once). */
@@ -91,26 +123,44 @@ class Request implements RequestTrace {
   }
 
   gate(work: () => void): void {
-    this.#gate = this.#tracer.startSpan('keygate.gate', undefined, this.#ctx);
-    context.with(trace.setSpan(this.#ctx, this.#gate), work);
+    // An unsampled request records nothing under its gate: no span to find, so no context to carry.
+    if (!this.sampled) return work();
+    this.#gateStart = performance.now();
+    active.run(this, work);
+  }
+
+  /** The gate's context for a span under it, its span started now with the gate's start time; null once it is over. */
+  parentContext(): Context | null {
+    if (this.#gateStart < 0) return null;
+    if (this.#gateCtx === null) {
+      this.#gate = this.#tracer.startSpan('keygate.gate', { startTime: this.#gateStart }, this.#ctx);
+      this.#gateCtx = trace.setSpan(this.#ctx, this.#gate);
+    }
+    return this.#gateCtx;
   }
 
   decided(decision: string, tenantId: string | null, keyId: string | null): void {
-    const gate = this.#gate;
-    if (gate === null) return;
-    this.#gate = null;
-    // Each attribute is serialised with its name in every exported span: the identity goes on the server span
-    // only, the decision on the gate's (bench/README.md has what a span costs).
-    if (this.sampled) {
-      if (decision === 'allowed') gate.setAttribute('keygate.decision', 'allowed');
-      else gate.setAttributes({ 'keygate.decision': 'refused', 'keygate.refusal_code': decision });
-      if (tenantId !== null) this.#server.setAttribute('keygate.tenant_id', tenantId);
-      if (keyId !== null) this.#server.setAttribute('keygate.key_id', keyId);
+    if (this.#gateStart < 0) return;
+    // The identity goes on the server span (at its end, with the rest); the decision on the gate's span, which
+    // an allowed request whose key was cached does not have: the server span's status and the access line say
+    // it all, and a third of the spans of the common request would be spent on saying it again.
+    this.#tenantId = tenantId;
+    this.#keyId = keyId;
+    if (decision === 'allowed') {
+      this.#gate?.setAttribute('keygate.decision', 'allowed');
+    } else {
+      this.parentContext();
+      this.#gate!.setAttributes({ 'keygate.decision': 'refused', 'keygate.refusal_code': decision });
     }
-    gate.end();
+    this.#gateStart = -1;
+    this.#gate?.end();
+    this.#gate = null;
   }
 
   #startUpstream(method: string, url: string): Context {
+    // Unsampled: the upstream gets the server span's context (with the sampled flag off); a span that records
+    // nothing would only cost its making.
+    if (!this.sampled) return this.#ctx;
     // The query is left out of url.full: it is the client's, and keygate does not judge what it carries.
     const query = url.indexOf('?');
     const attributes: Attributes = { ...this.#target, [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_FULL]: query < 0 ? url : url.slice(0, query) };
@@ -125,15 +175,15 @@ class Request implements RequestTrace {
   upstreamFields(method: string, url: string, headers: Record<string, string>): void {
     delete headers.traceparent;
     delete headers.tracestate;
-    propagator.inject(this.#startUpstream(method, url), headers, { set: (carrier, key, value) => void (carrier[key] = value) });
+    propagator.inject(this.#startUpstream(method, url), headers, setField);
   }
 
   upstreamHead(status: number): void {
     const span = this.#upstream;
     if (span === null) return;
-    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
     // A client span's 4xx is an error too (semantic conventions for HTTP clients).
-    if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(ATTR_ERROR_TYPE, String(status));
+    if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR }).setAttributes({ [ATTR_HTTP_RESPONSE_STATUS_CODE]: status, [ATTR_ERROR_TYPE]: String(status) });
+    else span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
   }
 
   upstreamEnd(error?: string): void {
@@ -147,16 +197,19 @@ class Request implements RequestTrace {
   end(status: number, code: string | null, route: string | null, door: string, clientIp: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    // The gate still open: the client left (or the answer went out) before the checks finished.
-    if (this.#gate !== null) {
-      this.#gate.setAttribute('keygate.decision', 'unfinished');
-      this.#gate.end();
+    // The gate still running: the client left (or the answer went out) before the checks finished.
+    if (this.#gateStart >= 0) {
+      this.parentContext();
+      this.#gateStart = -1;
+      this.#gate!.setAttribute('keygate.decision', 'unfinished');
+      this.#gate!.end();
       this.#gate = null;
     }
     // Still open: the client left, or keygate answered for the upstream (a queued request that timed out).
     this.upstreamEnd(status === 0 ? 'client_aborted' : code !== null && code.startsWith('upstream_') ? code : undefined);
     const server = this.#server;
     if (this.sampled) {
+      // One setAttributes call: each attribute set on a span is checked and copied on its own.
       const attributes: Attributes = {};
       if (door !== 'proxy') attributes['keygate.door'] = door;
       if (clientIp !== '') attributes[ATTR_CLIENT_ADDRESS] = clientIp;
@@ -164,6 +217,8 @@ class Request implements RequestTrace {
       if (clientIp !== this.#peer) attributes[ATTR_NETWORK_PEER_ADDRESS] = this.#peer;
       if (status > 0) attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
       if (route !== null) attributes[ATTR_URL_PATH] = route;
+      if (this.#tenantId !== null) attributes['keygate.tenant_id'] = this.#tenantId;
+      if (this.#keyId !== null) attributes['keygate.key_id'] = this.#keyId;
       if (code !== null) {
         attributes[ATTR_ERROR_TYPE] = code;
         attributes['keygate.refusal_code'] = code;
@@ -181,8 +236,11 @@ export function createTracing(opts: TracingOptions): Tracing {
   const cfg = opts.config;
   // Export failures reach the log, at most once a minute (a collector that is down must not flood it).
   const warnExport = throttledWarn(opts.logger, 'OpenTelemetry export problem', 60_000);
+  diag.disable(); // a second tracing in one process (a benchmark) replaces the first one's logger quietly
   diag.setLogger({ error: (message) => warnExport({ message }), warn: (message) => warnExport({ message }), info: noop, debug: noop, verbose: noop }, DiagLogLevel.WARN);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // No global context manager: keygate passes each span's parent explicitly, and finds the request a Redis
+  // command or a key lookup runs for through its own AsyncLocalStorage (`active`), entered only by sampled
+  // requests' gates; OpenTelemetry's would build a Context object for every span made current.
   const exporter = new OTLPTraceExporter({ url: cfg.endpoint, headers: cfg.headers });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: cfg.serviceName, [ATTR_SERVICE_VERSION]: opts.version }),
@@ -241,11 +299,10 @@ export function createTracing(opts: TracingOptions): Tracing {
     },
 
     lookup(work) {
-      const parent = context.active();
-      const current = trace.getSpan(parent);
-      if (current === undefined || !current.isRecording()) return work();
+      const parent = active.getStore()?.parentContext() ?? null;
+      if (parent === null) return work();
       const span = tracer.startSpan('keygate.key_lookup', undefined, parent);
-      return context.with(trace.setSpan(parent, span), work).then(
+      return active.run(new Lookup(span, trace.setSpan(parent, span)), work).then(
         (found) => (span.end(), found),
         (err: unknown) => {
           span.setStatus({ code: SpanStatusCode.ERROR }).setAttribute(ATTR_ERROR_TYPE, err instanceof Error ? err.name : 'Error');
@@ -263,11 +320,10 @@ export function createTracing(opts: TracingOptions): Tracing {
       if (client.options?.db !== undefined) server[ATTR_DB_NAMESPACE] = String(client.options.db);
       client.sendCommand = (...args: unknown[]) => {
         const command = args[0] as Command;
-        const parent = context.active();
-        const current = trace.getSpan(parent);
         // Background work (usage flushes, the invalidation subscriber) and unsampled requests make no spans; a
         // command sent again (the offline queue, a Cluster redirection) keeps its first one.
-        if (current === undefined || !current.isRecording() || command[TRACED]) return send(...args);
+        const parent = command[TRACED] ? null : (active.getStore()?.parentContext() ?? null);
+        if (parent === null) return send(...args);
         command[TRACED] = true;
         const name = command.name.toUpperCase();
         const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { ...server, [ATTR_DB_OPERATION_NAME]: name } }, parent);

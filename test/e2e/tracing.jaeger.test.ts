@@ -239,6 +239,12 @@ describe('traces in Jaeger', () => {
     const server = t.spans.find((s) => service(t, s) === 'keygate' && tag(s, 'span.kind') === 'server')!;
     expect(server.spanID).toBe(line.span_id);
     expect(server.references).toEqual([]);
+    // The key is cached by now and the request allowed: the gate did nothing worth a span of its own (no store
+    // round trip, no refusal), so keygate's spans are the server's and the upstream's, the identity on the first.
+    const ours = t.spans.filter((s) => service(t, s) === 'keygate');
+    expect(ours.map((s) => tag(s, 'span.kind')).sort()).toEqual(['client', 'server']);
+    expect(tag(server, 'keygate.tenant_id')).toMatch(/^ten_/);
+    expect(tag(server, 'keygate.key_id')).toMatch(/^key_/);
   });
 
   it('name the refusal code on a refused request, with no upstream span', async () => {
@@ -291,6 +297,9 @@ describe('traces in Jaeger', () => {
     expect(tag(session, 'keygate.websocket.client_bytes')).toBe(105);
     expect(tag(session, 'keygate.websocket.upstream_frames')).toBe(2);
     expect(tag(session, 'keygate.websocket.close_code')).toBe(1000);
+    // The upgrade's access line and the session's line carry the handshake span's ids.
+    const lines = kg.output().split('\n').filter((l) => l.includes(`"trace_id":"${traceId}"`)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.msg, l.status ?? l.closeCode, l.span_id])).toEqual([['request', 101, handshake.spanID], ['websocket session', 1000, handshake.spanID]]);
     // The upstream handshake carried keygate's context, and not the key from the query.
     const dial = seen.find((s) => s.url.startsWith('/v1/voice/a1/stream'))!;
     expect(dial.headers.traceparent).toContain(traceId);
