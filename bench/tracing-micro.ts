@@ -45,9 +45,18 @@ const tail = (t: RequestTrace) => {
   t.upstreamEnd();
   t.end(200, null, '/v1/calls/1', 'proxy', '127.0.0.1');
 };
+// The request's own garbage (BENCH_GARBAGE bytes of short-lived objects per request, as the proxy makes): spans
+// kept until their batch is exported survive the young generation's collections that this garbage causes, and
+// what that costs (copying them, promoting them, collecting the old generation) is tracing's.
+const GARBAGE = Number(process.env.BENCH_GARBAGE ?? 0);
+let sinkhole: unknown = null;
+const litter = () => {
+  for (let n = 0; n < GARBAGE; n += 64) sinkhole = { a: n, b: 'x', c: [n, n], d: null, e: sinkhole === null ? 0 : 1 };
+};
 const shapes = {
   /** The key is cached and the request allowed: no store round trip. */
   hit: async (tracing: Tracing | null) => {
+    litter();
     if (tracing === null) return;
     const t = tracing.request(req);
     t.gate(() => t.decided('allowed', 'ten_01', 'key_01'));
@@ -55,6 +64,7 @@ const shapes = {
   },
   /** A cache miss: the key is read from the store (two commands) under the gate. */
   miss: async (tracing: Tracing | null) => {
+    litter();
     if (tracing === null) return;
     const t = tracing.request(req);
     let done!: Promise<void>;
