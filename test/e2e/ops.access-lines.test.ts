@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createTenant, rawRequest, self } from '../helpers/api.ts';
+import { admin, createTenant, rawRequest, self } from '../helpers/api.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
@@ -127,6 +127,14 @@ describe('WebSocket access lines', () => {
     await exchange(hangup, ['hello']);
     await closed(hangup);
     expect(await lineOf('ws-hangup', 'websocket session')).toMatchObject({ closeCode: 4000, closeReason: 'call over', closedBy: 'upstream', clientMessages: 1, clientBytes: 5, upstreamMessages: 1, upstreamBytes: 5 });
+
+    // keygate ends the session: the key is revoked while it lives.
+    const made = (await self(kg, key, 'POST', '/api-keys', {})).body as { key: string; id: string };
+    const revoked = opened(await upgrade('ws-revoked', '/v1/voice/a/stream', { 'x-api-key': made.key }));
+    await exchange(revoked, ['abc']);
+    expect((await admin(kg, 'DELETE', `/tenants/${tenant.id}/api-keys/${made.id}`)).status).toBe(204);
+    await closed(revoked);
+    expect(await lineOf('ws-revoked', 'websocket session')).toMatchObject({ keyId: made.id, closeCode: 1008, closeReason: 'key_revoked', closedBy: 'keygate', clientMessages: 1, clientBytes: 3 });
 
     // Refused by keygate, each with its code.
     expect(await upgrade('ws-401', '/v1/voice/a/stream', { 'x-api-key': 'kg_sk_nope' })).toEqual({ status: 401 });
