@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { createTenant, self } from '../helpers/api.ts';
+import { rawExchange, startRecordingUpstream, UPGRADE, type RecordingUpstream } from '../helpers/doors.ts';
+import { check, startAuthzKeygate, startCaddy, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
+import { root } from '../helpers/keygate.ts';
+import { startRedis, type RedisServer } from '../helpers/redis.ts';
+
+// An outsider's review: attacks by a client holding a narrow key, a session token or nothing, each against real
+// processes (keygate from the built CLI, Redis, a recording upstream, Caddy with docs/gateways/Caddyfile).
+
+const POLICY = join(root, 'test/fixtures/policy.yaml');
+const noSessionCaps = { maxConcurrentConnections: { default: null, max: null }, sessionMinutesPerMonth: { default: null, max: null } };
+const SIGNING = 'out:an-outsider-review-signing-secret-of-32-chars';
+
+let redis: RedisServer;
+let upstream: RecordingUpstream;
+let kg: AuthzKeygate; // authz.websocket: handshake, session tokens on
+let caddy: Gateway;
+let owner: string;
+
+beforeAll(async () => {
+  [redis, upstream] = await Promise.all([startRedis(), startRecordingUpstream()]);
+  kg = await startAuthzKeygate({
+    redisUrl: redis.url,
+    upstream: upstream.url,
+    env: { KEYGATE_POLICY: POLICY, KEYGATE_TOKEN_SIGNING_KEYS: SIGNING },
+    authz: { websocket: 'handshake' },
+    config: { plans: { free: noSessionCaps, pro: noSessionCaps, enterprise: noSessionCaps } },
+  });
+  caddy = await startCaddy({ authz: kg.authzPort, upstream: upstream.port });
+  ({ key: owner } = await createTenant(kg, { name: 'outsider', plan: 'pro' }));
+}, 60_000);
+
+afterAll(async () => {
+  await caddy?.stop();
+  await kg?.stop();
+  await Promise.all([upstream?.close(), redis?.close()]);
+});
+
+async function mintToken(body: Record<string, unknown> = {}): Promise<string> {
+  const r = await self(kg, owner, 'POST', '/session-tokens', body);
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.token as string;
+}
+
+describe('session tokens through the authorizer', () => {
+  // A browser's token rides in Sec-WebSocket-Protocol (`keygate.token, <token>`). The inline proxy removes the pair
+  // before it dials the upstream; a gateway forwards the field as the client sent it and cannot remove one member
+  // of a list, so the authorizer must refuse that credential as it refuses one in the query.
+  it('never lets a gateway carry a subprotocol token to the upstream (authz.websocket: handshake)', async () => {
+    const token = await mintToken({ maxSessions: 5 });
+    const before = upstream.seen.length;
+    const reply = await rawExchange(Number(new URL(caddy.url).port), 'GET', '/v1/voice/asst_1/stream', [...UPGRADE, ['Sec-WebSocket-Protocol', `keygate.token, ${token}`]]);
+    const arrived = upstream.seen.slice(before);
+    const leaked = arrived.flatMap((s) => s.pairs).filter(([, v]) => v.includes(token));
+    expect(leaked, `the upstream received the token (reply ${reply.status})`).toEqual([]);
+    // The check itself is refused, with the envelope, as a key in the query is.
+    const answer = await check(kg.authzUrl, {
+      path: '/forward-auth',
+      headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/v1/voice/asst_1/stream', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': `keygate.token, ${token}` },
+    });
+    expect(answer.status, answer.body).toBe(400);
+    expect(answer.json?.error?.code).toBe('malformed_request');
+  });
+});
