@@ -2,7 +2,7 @@ import { originAllowed } from '../auth/origin.ts';
 import { notCovered } from '../auth/permissions.ts';
 import type { Identity } from '../auth/verify.ts';
 import { ApiError } from '../http/errors.ts';
-import { mintToken, newTokenId, type SigningKey, type TokenClaims } from '../keys/session-token.ts';
+import { MAX_TOKEN_LENGTH, mintToken, newTokenId, type SigningKey, type TokenClaims } from '../keys/session-token.ts';
 import type { KeyPolicy } from '../keys/types.ts';
 import type { KeyStore } from '../store/types.ts';
 import type { MintSessionTokenBody } from './schemas.ts';
@@ -133,6 +133,11 @@ export class SessionTokenService {
       metadata: body.metadata ?? null,
     };
     const token = mintToken(claims, this.#signer);
+    // Each claim is bounded, their sum is not: a token the verifier would not read is refused here, not handed out.
+    if (token.length > MAX_TOKEN_LENGTH) {
+      const message = `the token would be ${token.length} characters, over ${MAX_TOKEN_LENGTH}: narrow with fewer or shorter permissions, assistants, origins or metadata`;
+      throw new ApiError('validation_error', `(body): ${message}`, { details: [{ path: '(body)', message }] });
+    }
     this.#audit.count(tenantId, key.id, actor, now);
     return { token, ...viewOf(claims) };
   }

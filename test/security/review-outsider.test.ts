@@ -64,3 +64,24 @@ describe('session tokens through the authorizer', () => {
     expect(answer.json?.error?.code).toBe('malformed_request');
   });
 });
+
+describe('minting session tokens', () => {
+  // Every claim is bounded at minting, but not their sum: 50 assistants of 100 characters (a 5 KB body, well
+  // within the management API's 16 KiB) make a token of some 7 KB, past what the verifier reads
+  // (MAX_TOKEN_LENGTH). Such a mint must be refused with a clear error, never answered 201 with a token that is
+  // refused as invalid on every use.
+  it('never hands out a token that cannot verify', async () => {
+    const allowedAssistants = Array.from({ length: 50 }, (_, i) => `asst_${String(i).padStart(3, '0')}_${'x'.repeat(90)}`);
+    const r = await self(kg, owner, 'POST', '/session-tokens', { allowedAssistants });
+    if (r.status === 201) {
+      const use = await fetch(`${kg.url}/keygate/v1/session-tokens/current`, { headers: { authorization: `Bearer ${r.body.token as string}` } }).catch((err: Error) => ({ status: `failed: ${err.message}` }));
+      expect(use.status, `minted a token of ${(r.body.token as string).length} characters`).toBe(200);
+    } else {
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('validation_error');
+    }
+    // A modest token is still minted and works.
+    const small = await mintToken({ allowedAssistants: ['asst_1'] });
+    expect((await fetch(`${kg.url}/keygate/v1/session-tokens/current`, { headers: { authorization: `Bearer ${small}` } })).status).toBe(200);
+  });
+});
