@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
 import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, self } from '../helpers/api.ts';
 import { rawExchange, startRecordingUpstream, UPGRADE, type RecordingUpstream } from '../helpers/doors.ts';
 import { check, startAuthzKeygate, startCaddy, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
-import { root } from '../helpers/keygate.ts';
+import { ADMIN_TOKEN, root, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 // An outsider's review: attacks by a client holding a narrow key, a session token or nothing, each against real
@@ -84,4 +85,50 @@ describe('minting session tokens', () => {
     const small = await mintToken({ allowedAssistants: ['asst_1'] });
     expect((await fetch(`${kg.url}/keygate/v1/session-tokens/current`, { headers: { authorization: `Bearer ${small}` } })).status).toBe(200);
   });
+});
+
+/** One request on a connection of its own (with several workers, each new connection may reach another worker). */
+function fresh(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; setCookie: string[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie'] ?? [] }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('the console with server.workers: 2', () => {
+  // Console sessions live in the memory of the process that signed the operator in. With workers, the primary
+  // hands each new connection to the next worker: a session works on one worker only, and signing out on another
+  // leaves it alive where it was made, so a copied cookie outlives the sign-out that was meant to end it.
+  // Found by this review and left failing: the fix is a shared session store (Redis, which workers require), not
+  // a local change. Measured: whoami alternated 401/200 over fresh connections, and after one sign-out every
+  // other connection still answered 200 until the session's TTL.
+  it.fails('a signed-in operator stays signed in on every connection, and a sign-out ends the session everywhere', async () => {
+    let group: KeygateProcess | null = null;
+    try {
+      group = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, config: { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1', workers: 2 }, limits: { failedAttempts: { maxFailures: 1_000_000 } } } });
+      const deadline = Date.now() + 20_000;
+      while (group.output().split('"msg":"keygate listening"').length - 1 < 2) {
+        if (Date.now() > deadline) throw new Error(`not every worker started:\n${group.output()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const host = new URL(group.opsUrl).host;
+      const origin = { origin: `http://${host}`, 'content-type': 'application/json' };
+      const login = await fresh(`${group.opsUrl}/console/login`, 'POST', origin, JSON.stringify({ token: ADMIN_TOKEN }));
+      expect(login.status).toBe(200);
+      const cookie = login.setCookie[0]!.split(';')[0]!;
+      const whoami = async () => (await fresh(`${group!.opsUrl}/console/api/admin/v1/whoami`, 'GET', { ...origin, cookie })).status;
+      const signedIn: number[] = [];
+      for (let i = 0; i < 8; i++) signedIn.push(await whoami());
+      expect((await fresh(`${group.opsUrl}/console/logout`, 'POST', { ...origin, cookie })).status).toBe(204);
+      const afterSignOut: number[] = [];
+      for (let i = 0; i < 8; i++) afterSignOut.push(await whoami());
+      expect({ signedIn, afterSignOut }).toEqual({ signedIn: Array(8).fill(200), afterSignOut: Array(8).fill(401) });
+    } finally {
+      await group?.stop();
+    }
+  }, 60_000);
 });
