@@ -44,7 +44,12 @@ export const configSchema = z.strictObject({
     .prefault({}),
   upstream: z
     .strictObject({
-      url: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
+      // A user or password in the URL would be printed (the start-up line, `config check`, trace attributes) and
+      // sent on WebSocket dials only, never on HTTP requests: refused, so no one relies on it.
+      url: z
+        .url({ protocol: /^https?$/ })
+        .refine((u) => URL.canParse(u) && new URL(u).username === '' && new URL(u).password === '', 'must not hold a user or password: keygate never sends them to the upstream')
+        .default('http://127.0.0.1:3000'),
       timeoutMs: z.number().int().positive().default(30_000),
       maxSockets: z.number().int().positive().default(256),
       maxQueue: z.number().int().min(0).default(1024),

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, self } from '../helpers/api.ts';
 import { rawExchange, startRecordingUpstream, UPGRADE, type RecordingUpstream } from '../helpers/doors.ts';
 import { check, startAuthzKeygate, startCaddy, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
-import { ADMIN_TOKEN, root, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
+import { ADMIN_TOKEN, root, runCli, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
 // An outsider's review: attacks by a client holding a narrow key, a session token or nothing, each against real
@@ -131,4 +131,30 @@ describe('the console with server.workers: 2', () => {
       await group?.stop();
     }
   }, 60_000);
+});
+
+describe('secrets in the configuration', () => {
+  // A password written into upstream.url (http://user:secret@host) is a credential of the upstream: it must never
+  // be printed (the start-up line, `config check`) — and keygate never sends it, so it is refused at start-up
+  // rather than silently dropped.
+  it('never prints a password given in upstream.url', async () => {
+    const secret = 'UpstreamPassw0rdNotForLogs';
+    const withPassword = `http://svc:${secret}@127.0.0.1:${upstream.port}`;
+    const check = await runCli(['config', 'check'], { UPSTREAM_URL: withPassword, KEYGATE_ADMIN_TOKEN: ADMIN_TOKEN });
+    expect(check.stdout + check.stderr).not.toContain(secret);
+    let started: KeygateProcess | null = null;
+    try {
+      started = await startKeygate({ redisUrl: redis.url, upstream: withPassword });
+      // Came up: then it must not have printed the password, and must send what it was given.
+      await fetch(`${started.url}/v1/calls/1`).catch(() => null);
+      expect(started.output()).not.toContain(secret);
+    } catch (err) {
+      // Refused at start-up, as configuration errors are: exit 78, the path named, the password not printed.
+      expect(String(err)).toContain('exited with 78');
+      expect(String(err)).toContain('upstream.url');
+      expect(String(err)).not.toContain(secret);
+    } finally {
+      await started?.stop();
+    }
+  });
 });
