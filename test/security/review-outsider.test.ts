@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, self } from '../helpers/api.ts';
-import { rawExchange, startRecordingUpstream, UPGRADE, type RecordingUpstream } from '../helpers/doors.ts';
+import { rawExchange, startRecordingUpstream, throughEnvoy, UPGRADE, type RecordingUpstream } from '../helpers/doors.ts';
 import { check, startAuthzKeygate, startCaddy, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
 import { ADMIN_TOKEN, root, runCli, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -63,6 +63,10 @@ describe('session tokens through the authorizer', () => {
     });
     expect(answer.status, answer.body).toBe(400);
     expect(answer.json?.error?.code).toBe('malformed_request');
+    // Envoy (docs/gateways/envoy.yaml) sends keygate only the headers it lists: beside a key that authenticates,
+    // an unlisted subprotocol token would pass the check unseen and reach the upstream.
+    const envoy = await throughEnvoy(kg.authzPort, 'GET', '/v1/voice/asst_1/stream', [...UPGRADE, ['X-API-Key', owner], ['Sec-WebSocket-Protocol', `keygate.token, ${token}`]]);
+    expect((envoy.upstream ?? []).filter(([, v]) => v.includes(token)), 'Envoy forwarded the token').toEqual([]);
   });
 });
 
