@@ -19,7 +19,13 @@ export const FORWARDED_PROTO = 6;
 export const FORWARDED_HOST = 7;
 /** X-Forwarded-Client-Cert: passed on only from `tls.trustXfccFrom` peers. */
 export const XFCC = 8;
-export type Fate = typeof KEEP | typeof DROP | typeof CONNECTION | typeof HOST | typeof AUTHORIZATION | typeof FORWARDED_FOR | typeof FORWARDED_PROTO | typeof FORWARDED_HOST | typeof XFCC;
+/**
+ * Sec-WebSocket-Protocol: dropped when it offers a session token (the `keygate.token, <token>` pair, whichever
+ * credential authenticated); an upgrade offers the upstream the other subprotocols (proxy/ws-handshake.ts), and a
+ * gateway, which cannot remove one member of the list, has the request refused (authz/original.ts).
+ */
+export const SUBPROTOCOLS = 9;
+export type Fate = typeof KEEP | typeof DROP | typeof CONNECTION | typeof HOST | typeof AUTHORIZATION | typeof FORWARDED_FOR | typeof FORWARDED_PROTO | typeof FORWARDED_HOST | typeof XFCC | typeof SUBPROTOCOLS;
 
 /** Headers keygate sets for the upstream; any client-sent copy is removed first. */
 export const IDENTITY_HEADERS = ['x-tenant-id', 'x-api-key-id', 'x-api-key-type', 'x-api-key-permissions', 'x-session-token-id', 'x-session-token-metadata', 'x-keygate-signature'] as const;
@@ -74,6 +80,7 @@ const FATES = new Map<string, Fate>([
   ['connection', CONNECTION], ['host', HOST], ['authorization', AUTHORIZATION],
   ['x-forwarded-for', FORWARDED_FOR], ['x-forwarded-proto', FORWARDED_PROTO], ['x-forwarded-host', FORWARDED_HOST],
   ['x-forwarded-client-cert', XFCC],
+  ['sec-websocket-protocol', SUBPROTOCOLS],
 ]);
 
 /**

@@ -68,6 +68,17 @@ describe('session tokens through the authorizer', () => {
     const envoy = await throughEnvoy(kg.authzPort, 'GET', '/v1/voice/asst_1/stream', [...UPGRADE, ['X-API-Key', owner], ['Sec-WebSocket-Protocol', `keygate.token, ${token}`]]);
     expect((envoy.upstream ?? []).filter(([, v]) => v.includes(token)), 'Envoy forwarded the token').toEqual([]);
   });
+
+  // The same pair on a plain request to the inline proxy, beside the key that authenticates it: the proxy removes
+  // every other credential (X-API-Key, a Bearer key or token, `api_key`, `token`), and a gateway refuses this one.
+  it('never forwards a subprotocol token on a plain HTTP request through the inline proxy', async () => {
+    const token = await mintToken();
+    const before = upstream.seen.length;
+    const reply = await rawExchange(kg.port, 'GET', '/v1/calls/1', [['X-API-Key', owner], ['Sec-WebSocket-Protocol', `keygate.token, ${token}`]]);
+    expect(reply.status).toBe(200);
+    const leaked = upstream.seen.slice(before).flatMap((s) => s.pairs).filter(([, v]) => v.includes(token));
+    expect(leaked).toEqual([]);
+  });
 });
 
 describe('minting session tokens', () => {
