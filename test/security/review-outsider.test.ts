@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenant, self } from '../helpers/api.ts';
 import { rawExchange, startRecordingUpstream, throughEnvoy, UPGRADE, type RecordingUpstream } from '../helpers/doors.ts';
-import { check, startAuthzKeygate, startCaddy, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
+import { check, startAuthzKeygate, startCaddy, startNginx, type AuthzKeygate, type Gateway } from '../helpers/gateways.ts';
 import { ADMIN_TOKEN, root, runCli, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
@@ -172,4 +172,40 @@ describe('secrets in the configuration', () => {
       await started?.stop();
     }
   });
+});
+
+describe('trace context through a gateway', () => {
+  // docs/tracing.md: "A client on the internet can neither choose keygate's trace ids nor force every request to
+  // be sampled." The gateways are trusted peers by default (tracing.trustedPeers: null = trustedProxies +
+  // trustedGateways), and the documented gateway configurations pass a client's traceparent into the check.
+  it("does not continue a client's own traceparent that a gateway passed into the check", async () => {
+    const traced = await startAuthzKeygate({
+      redisUrl: redis.url,
+      upstream: upstream.url,
+      env: { KEYGATE_POLICY: POLICY },
+      config: { tracing: { enabled: true, endpoint: 'http://127.0.0.1:9/v1/traces', sampler: { ratio: 0, parentBased: true } } },
+    });
+    const gateways = await Promise.all([startCaddy({ authz: traced.authzPort, upstream: upstream.port }), startNginx({ authz: traced.authzPort, upstream: upstream.port })]);
+    try {
+      const { key } = await createTenant(traced, { name: 'traced', plan: 'pro' });
+      const chosen = 'c0ffee00c0ffee00c0ffee00c0ffee00';
+      const traceparent = `00-${chosen}-00f067aa0ba902b7-01`;
+      // The client is 127.0.0.2: not a trusted peer (the gateways, Caddy among them, are 127.0.0.1).
+      const pairs: Array<[string, string]> = [['X-API-Key', key], ['traceparent', traceparent]];
+      const direct = await rawExchange(traced.port, 'GET', '/v1/calls/1', pairs, '', '127.0.0.2');
+      expect(direct.status).toBe(200);
+      for (const gateway of gateways) {
+        const viaGateway = await rawExchange(Number(new URL(gateway.url).port), 'GET', '/v1/calls/1', pairs, '', '127.0.0.2');
+        expect(viaGateway.status).toBe(200);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = traced.output().split('\n').filter((l) => l.includes('"path":"/v1/calls/1"'));
+      expect(lines.length).toBe(3);
+      const continued = lines.filter((l) => l.includes(chosen)).map((l) => (l.includes('"listener":"authz"') ? 'authz' : 'proxy'));
+      expect(continued, 'doors whose access line carries the trace id the client chose').toEqual([]);
+    } finally {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await traced.stop();
+    }
+  }, 60_000);
 });
