@@ -6,9 +6,24 @@ import { refuse, type StageRefusal } from './verify.ts';
 // Voice-agent specific: a key with `allowedAssistants` may only address those assistants,
 // and a request carrying an inline (transient) assistant needs `transientAssistant: true`.
 
-export interface AssistantSource {
-  params: Record<string, string>;
+/** The request's query as the rule reads it (split on `&`), and as parsers that also split on `;` read it. */
+export interface QueryViews {
   query: URLSearchParams | null;
+  /**
+   * The query split on `;` as well as `&` (Rack 2, Go before 1.17, Python before 3.9.2), when it holds a raw `;`:
+   * a field read differently this way names no single assistant. Null when there is no `;`.
+   */
+  semicolonQuery: URLSearchParams | null;
+}
+
+/** The two readings of a query string (without its `?`), or of none. */
+export function queryViews(raw: string | null): QueryViews {
+  if (raw === null) return { query: null, semicolonQuery: null };
+  return { query: new URLSearchParams(raw), semicolonQuery: raw.includes(';') ? new URLSearchParams(raw.replaceAll(';', '&')) : null };
+}
+
+export interface AssistantSource extends QueryViews {
+  params: Record<string, string>;
   headers: IncomingHttpHeaders;
   /** The parsed JSON body, on routes whose rule reads the body. */
   body: unknown;
@@ -21,6 +36,9 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
     case 'query': {
       // A repeated parameter is ambiguous (Express reads an array, Flask the first): it names no single assistant.
       const all = src.query?.getAll(field) ?? [];
+      // Read otherwise where `;` also separates parameters: both readings, which name no single assistant.
+      const other = src.semicolonQuery?.getAll(field);
+      if (other && (other.length !== all.length || other.some((v, i) => v !== all[i]))) return [...all, ...other];
       return all.length === 0 ? undefined : all.length === 1 ? all[0] : all;
     }
     case 'header': {

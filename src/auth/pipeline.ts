@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Target } from '../http/target.ts';
 import { readBody } from '../http/body.ts';
-import { checkAssistant } from './assistant.ts';
+import { checkAssistant, queryViews, type QueryViews } from './assistant.ts';
 import type { Authorizer } from './authorize.ts';
 import { credentialOf } from './credential.ts';
 import { readJsonBody } from './json-body.ts';
@@ -65,13 +65,13 @@ export function createPipeline(deps: PipelineDeps) {
     return { ...refusal, identity };
   }
 
-  async function withBody(req: IncomingMessage, identity: Identity, match: RouteMatch, query: URLSearchParams | null): Promise<Outcome> {
+  async function withBody(req: IncomingMessage, identity: Identity, match: RouteMatch, query: QueryViews): Promise<Outcome> {
     const body = await readBody(req, deps.maxAssistantBodyBytes);
     if (body === 'too_large') return withIdentity(tooLarge, identity);
     const rule = match.route.assistant!;
     const json = readJsonBody(req.headers, body, namesOf(rule));
     if (!json.ok) return withIdentity(refuse('malformed_request', json.message), identity);
-    const refusal = checkAssistant(identity.policy, rule, { params: match.params, query, headers: req.headers, body: json.value });
+    const refusal = checkAssistant(identity.policy, rule, { params: match.params, ...query, headers: req.headers, body: json.value });
     return refusal ? withIdentity(refusal, identity) : { ok: true, identity, match, body };
   }
 
@@ -92,12 +92,12 @@ export function createPipeline(deps: PipelineDeps) {
     const rule = route.match?.route.assistant;
     if (!rule) return { ok: true, identity, match: route.match, body: null };
     const q = target.url.indexOf('?');
-    const query = q < 0 ? null : new URLSearchParams(target.url.slice(q + 1));
+    const query = queryViews(q < 0 ? null : target.url.slice(q + 1));
     if (rule.from === 'body') {
       if (door === 'upgrade') return withIdentity(noUpgradeBody, identity);
       return door === 'check' ? withIdentity(noCheckBody, identity) : withBody(req, identity, route.match!, query);
     }
-    const refused = checkAssistant(key, rule, { params: route.match!.params, query, headers: req.headers, body: null });
+    const refused = checkAssistant(key, rule, { params: route.match!.params, ...query, headers: req.headers, body: null });
     return refused ? withIdentity(refused, identity) : { ok: true, identity, match: route.match, body: null };
   }
 

@@ -209,3 +209,29 @@ describe('trace context through a gateway', () => {
     }
   }, 60_000);
 });
+
+describe('assistant rules on the query', () => {
+  // keygate reads the query as URLSearchParams does, split on `&` only. Rack 2 (Rails up to 7.0), Go before 1.17
+  // and Python before 3.9.2 also split on `;`, the later copy winning in Rack: `?assistant=asst_1&x=;assistant=asst_2`
+  // is one assistant (asst_1) to keygate and asst_2 to such an upstream — as a `;` in the path is one route to one
+  // router and another to the next. The same trick hides an inline assistant (`inline`) from keygate.
+  it('refuses a query whose assistant reads differently when `;` separates parameters', async () => {
+    const bound = await self(kg, owner, 'POST', '/api-keys', { permissions: ['assistants:read'], allowedAssistants: ['asst_1'] });
+    expect(bound.status).toBe(201);
+    const get = async (target: string) => {
+      const r = await fetch(`${kg.url}${target}`, { headers: { 'x-api-key': bound.body.key as string } });
+      return `${r.status} ${r.status === 200 ? '' : ((await r.json()) as { error: { code: string } }).error.code}`.trim();
+    };
+    // The plain cases hold: the bound assistant passes, another one or a repeated parameter does not.
+    expect(await get('/v1/search?assistant=asst_1')).toBe('200');
+    expect(await get('/v1/search?assistant=asst_2')).toBe('403 assistant_not_allowed');
+    expect(await get('/v1/search?assistant=asst_1&assistant=asst_2')).toBe('403 assistant_not_allowed');
+    expect({
+      smuggled: await get('/v1/search?assistant=asst_1&x=;assistant=asst_2'),
+      glued: await get('/v1/search?assistant=asst_1;assistant=asst_2'),
+      inline: await get('/v1/search?assistant=asst_1&x=;inline=%7B%7D'),
+    }).toEqual({ smuggled: '403 assistant_not_allowed', glued: '403 assistant_not_allowed', inline: '403 transient_assistant_not_allowed' });
+    // A `;` that changes no reading of the rule's fields stays allowed.
+    expect(await get('/v1/search?assistant=asst_1&filter=a;b')).toBe('200');
+  });
+});
