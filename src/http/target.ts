@@ -120,6 +120,8 @@ function decoded(part: string): string | null {
  * one that holds anything else is the upstream's and stays).
  */
 export function isCredentialParam(pair: string): boolean {
+  // Rack 2, Go before 1.17 and Python before 3.9.2 split parameters on `;` too: `x=;api_key=K` is a key to them.
+  if (pair.includes(';')) return pair.split(';').some(isCredentialParam);
   const eq = pair.indexOf('=');
   const name = decoded(eq < 0 ? pair : pair.slice(0, eq));
   if (name === 'api_key') return true;

@@ -235,3 +235,18 @@ describe('assistant rules on the query', () => {
     expect(await get('/v1/search?assistant=asst_1&filter=a;b')).toBe('200');
   });
 });
+
+describe('credentials in the query', () => {
+  // `api_key` and a session token's `token` are removed from every query the inline proxy forwards, and refused by
+  // the authorizer. Behind `;` (`?x=;api_key=K`) keygate saw one parameter `x`, while Rack 2, Go before 1.17 and
+  // Python before 3.9.2 read `api_key=K`: the key reached the upstream as a parameter it reads.
+  it('removes, or refuses through a gateway, a credential behind a `;` in the query', async () => {
+    const before = upstream.seen.length;
+    const inline = await rawExchange(kg.port, 'GET', `/v1/voice/asst_1/stream?x=;api_key=${owner}`, [...UPGRADE, ['X-API-Key', owner]]);
+    expect(inline.status).toBe(101);
+    const reached = upstream.seen.slice(before).map((s) => s.url);
+    expect(reached.filter((u) => u.includes(owner)), 'the upstream got the key in the query').toEqual([]);
+    const checked = await check(kg.authzUrl, { path: '/forward-auth', headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': `/v1/calls/1?x=;api_key=${owner}`, 'x-api-key': owner } });
+    expect(checked.status, checked.body).toBe(400);
+  });
+});
