@@ -29,6 +29,10 @@ export interface AssistantSource extends QueryViews {
   body: unknown;
 }
 
+/** A field that reads one way to keygate and another to an upstream that splits the query on `;` too. */
+const AMBIGUOUS = Symbol('ambiguous');
+const ambiguous = refuse('malformed_request', 'The query names the assistant differently where ";" separates parameters too (as some frameworks read it); send the parameters with "&" only.');
+
 function read(rule: AssistantRule, field: string, src: AssistantSource): unknown {
   switch (rule.from) {
     case 'path':
@@ -36,9 +40,9 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
     case 'query': {
       // A repeated parameter is ambiguous (Express reads an array, Flask the first): it names no single assistant.
       const all = src.query?.getAll(field) ?? [];
-      // Read otherwise where `;` also separates parameters: both readings, which name no single assistant.
+      // Read otherwise where `;` also separates parameters: which reading the upstream takes is unknown.
       const other = src.semicolonQuery?.getAll(field);
-      if (other && (other.length !== all.length || other.some((v, i) => v !== all[i]))) return [...all, ...other];
+      if (other && (other.length !== all.length || other.some((v, i) => v !== all[i]))) return AMBIGUOUS;
       return all.length === 0 ? undefined : all.length === 1 ? all[0] : all;
     }
     case 'header': {
@@ -55,12 +59,14 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
 
 export function checkAssistant(key: KeyPolicy, rule: AssistantRule, src: AssistantSource): StageRefusal | null {
   const transient = rule.transientField === undefined ? undefined : read(rule, rule.transientField, src);
+  if (transient === AMBIGUOUS) return ambiguous;
   if (transient !== undefined && transient !== null) {
     if (!key.transientAssistant) return refuse('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');
     return null;
   }
   if (key.allowedAssistants === null) return null;
   const id = read(rule, rule.field, src);
+  if (id === AMBIGUOUS) return ambiguous;
   if (typeof id !== 'string' || !key.allowedAssistants.includes(id)) {
     return refuse('assistant_not_allowed', 'This API key may not use this assistant.');
   }

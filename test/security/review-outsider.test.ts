@@ -230,7 +230,13 @@ describe('assistant rules on the query', () => {
       smuggled: await get('/v1/search?assistant=asst_1&x=;assistant=asst_2'),
       glued: await get('/v1/search?assistant=asst_1;assistant=asst_2'),
       inline: await get('/v1/search?assistant=asst_1&x=;inline=%7B%7D'),
-    }).toEqual({ smuggled: '403 assistant_not_allowed', glued: '403 assistant_not_allowed', inline: '403 transient_assistant_not_allowed' });
+    }).toEqual({ smuggled: '400 malformed_request', glued: '400 malformed_request', inline: '400 malformed_request' });
+    // A key that may send inline assistants is bound to its assistants all the same: an inline field only a
+    // `;`-splitting parser sees must not stand in for the assistant an `&`-only parser (Express) reads.
+    const inlineOk = await self(kg, owner, 'POST', '/api-keys', { permissions: ['assistants:read'], allowedAssistants: ['asst_1'], transientAssistant: true });
+    expect(inlineOk.status).toBe(201);
+    const r = await fetch(`${kg.url}/v1/search?assistant=asst_2&x=;inline=%7B%7D`, { headers: { 'x-api-key': inlineOk.body.key as string } });
+    expect(r.status).toBe(400);
     // A `;` that changes no reading of the rule's fields stays allowed.
     expect(await get('/v1/search?assistant=asst_1&filter=a;b')).toBe('200');
   });
