@@ -60,13 +60,14 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
 export function checkAssistant(key: KeyPolicy, rule: AssistantRule, src: AssistantSource): StageRefusal | null {
   const transient = rule.transientField === undefined ? undefined : read(rule, rule.transientField, src);
   if (transient === AMBIGUOUS) return ambiguous;
-  if (transient !== undefined && transient !== null) {
-    if (!key.transientAssistant) return refuse('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');
-    return null;
-  }
+  const inline = transient !== undefined && transient !== null;
+  if (inline && !key.transientAssistant) return refuse('transient_assistant_not_allowed', 'This API key may not send an inline assistant configuration.');
   if (key.allowedAssistants === null) return null;
   const id = read(rule, rule.field, src);
   if (id === AMBIGUOUS) return ambiguous;
+  // An inline assistant stands in for a named one only when none is named: the upstream receives both fields, and
+  // one that prefers (or merges into) the named assistant would run it.
+  if (inline && (id === undefined || id === null)) return null;
   if (typeof id !== 'string' || !key.allowedAssistants.includes(id)) {
     return refuse('assistant_not_allowed', 'This API key may not use this assistant.');
   }

@@ -256,3 +256,18 @@ describe('credentials in the query', () => {
     expect(checked.status, checked.body).toBe(400);
   });
 });
+
+describe('inline assistants beside a named one', () => {
+  // A key bound to asst_1 that may send inline assistants: a request naming asst_2 *and* carrying an inline
+  // assistant was let through on the inline one's account, and the upstream got both fields — one that prefers the
+  // named assistant (or merges the inline one into it) then ran asst_2.
+  it('still holds a key to its assistants when the request also carries an inline assistant', async () => {
+    const made = await self(kg, owner, 'POST', '/api-keys', { permissions: ['calls:write'], allowedAssistants: ['asst_1'], transientAssistant: true });
+    expect(made.status).toBe(201);
+    const post = (body: unknown) =>
+      fetch(`${kg.url}/v1/calls`, { method: 'POST', headers: { 'x-api-key': made.body.key as string, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.status);
+    expect(await post({ assistant: { name: 'inline' } })).toBe(200);
+    expect(await post({ assistantId: 'asst_1', assistant: { name: 'inline' } })).toBe(200);
+    expect(await post({ assistantId: 'asst_2', assistant: { name: 'inline' } })).toBe(403);
+  });
+});
