@@ -29,9 +29,13 @@ export interface AssistantSource extends QueryViews {
   body: unknown;
 }
 
-/** A field that reads one way to keygate and another to an upstream that splits the query on `;` too. */
+/** A field that reads one way to keygate and may read another way to the upstream. */
 const AMBIGUOUS = Symbol('ambiguous');
-const ambiguous = refuse('malformed_request', 'The query names the assistant differently where ";" separates parameters too (as some frameworks read it); send the parameters with "&" only.');
+const ambiguous = refuse('malformed_request', 'The request names the assistant in a way the upstream may read otherwise (a ";" between query parameters, or its header listed in Connection, which removes it); send it plainly.');
+
+/** Whether a Connection field lists `want` (a lower-case name, `_` folded to `-`): such a field never reaches the upstream. */
+const listedInConnection = (connection: string | undefined, want: string): boolean =>
+  connection !== undefined && connection.split(',').some((t) => t.trim().toLowerCase().replaceAll('_', '-') === want);
 
 function read(rule: AssistantRule, field: string, src: AssistantSource): unknown {
   switch (rule.from) {
@@ -49,6 +53,9 @@ function read(rule: AssistantRule, field: string, src: AssistantSource): unknown
       // CGI-style servers (WSGI, PHP) read `X_Assistant_Id` as `X-Assistant-Id`: a header named either way counts,
       // and one named both ways is ambiguous (an array: no single assistant).
       const want = field.toLowerCase().replaceAll('_', '-');
+      // Listed in Connection, the field is hop-by-hop and removed before forwarding: checked, it would not be
+      // what the upstream reads.
+      if (listedInConnection(src.headers.connection, want)) return AMBIGUOUS;
       const names = Object.keys(src.headers).filter((n) => n.replaceAll('_', '-') === want);
       return names.length === 0 ? undefined : names.length === 1 ? src.headers[names[0]!] : names.map((n) => src.headers[n]);
     }

@@ -271,3 +271,22 @@ describe('inline assistants beside a named one', () => {
     expect(await post({ assistantId: 'asst_2', assistant: { name: 'inline' } })).toBe(403);
   });
 });
+
+describe('assistant header named in Connection', () => {
+  // Connection lists hop-by-hop fields, which a proxy removes (RFC 9110 §7.6.1). A client that lists the assistant
+  // header there had it checked by keygate and then removed: the upstream saw no assistant at all and fell back to
+  // whatever it does without one — not the assistant keygate allowed.
+  it('never checks an assistant header that it then removes', async () => {
+    const bound = await self(kg, owner, 'POST', '/api-keys', { permissions: ['chat:write'], allowedAssistants: ['asst_1'] });
+    expect(bound.status).toBe(201);
+    const before = upstream.seen.length;
+    const reply = await rawExchange(kg.port, 'GET', '/v1/chat', [['X-API-Key', bound.body.key as string], ['X-Assistant-Id', 'asst_1'], ['Connection', 'X-Assistant-Id']]);
+    const arrived = upstream.seen.slice(before);
+    if (reply.status === 200) {
+      expect(arrived.flatMap((s) => s.pairs).filter(([n]) => n.toLowerCase() === 'x-assistant-id'), 'checked, then not forwarded').toEqual([['X-Assistant-Id', 'asst_1']]);
+    } else {
+      expect(reply.status).toBe(400);
+      expect(arrived).toEqual([]);
+    }
+  });
+});
