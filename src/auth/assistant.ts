@@ -34,7 +34,7 @@ const AMBIGUOUS = Symbol('ambiguous');
 const ambiguous = refuse('malformed_request', 'The request names the assistant in a way the upstream may read otherwise (a ";" between query parameters, or its header listed in Connection, which removes it); send it plainly.');
 
 /** Whether a Connection field lists `want` (a lower-case name, `_` folded to `-`): such a field never reaches the upstream. */
-const listedInConnection = (connection: string | undefined, want: string): boolean =>
+export const listedInConnection = (connection: string | undefined, want: string): boolean =>
   connection !== undefined && connection.split(',').some((t) => t.trim().toLowerCase().replaceAll('_', '-') === want);
 
 function read(rule: AssistantRule, field: string, src: AssistantSource): unknown {

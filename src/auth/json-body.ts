@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { visit } from 'jsonc-parser';
+import { listedInConnection } from './assistant.ts';
 
 // Assistant rules that read the body read it the way the upstream will, or refuse it. An upstream
 // picks its parser by Content-Type, so a body keygate read as JSON must be one the upstream also reads as JSON
@@ -54,6 +55,10 @@ function repeated(text: string, names: ReadonlySet<string>): string[] {
 export function readJsonBody(headers: IncomingHttpHeaders, bytes: Buffer, names: ReadonlySet<string>): JsonBody {
   if (bytes.length === 0) return { ok: true, value: {} };
   if (!isJsonType(headers['content-type'])) return { ok: false, message: 'This route reads the assistant from the body, which must be JSON (Content-Type: application/json).' };
+  // Listed in Connection, they would be removed before forwarding: the upstream would pick its parser without them.
+  if (listedInConnection(headers.connection, 'content-type') || listedInConnection(headers.connection, 'content-encoding')) {
+    return { ok: false, message: 'This route reads the assistant from the body: its Content-Type cannot be listed in Connection, which removes it.' };
+  }
   const encoding = headers['content-encoding'];
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') return { ok: false, message: 'This route reads the assistant from the body, which must not be compressed (Content-Encoding).' };
   let text: string;

@@ -289,4 +289,20 @@ describe('assistant header named in Connection', () => {
       expect(arrived).toEqual([]);
     }
   });
+
+  // The same with the body: keygate read it as JSON by its Content-Type, then removed Content-Type as listed in
+  // Connection; the upstream chose its parser without it.
+  it('never reads a body by a Content-Type that it then removes', async () => {
+    const bound = await self(kg, owner, 'POST', '/api-keys', { permissions: ['calls:write'], allowedAssistants: ['asst_1'] });
+    expect(bound.status).toBe(201);
+    const before = upstream.seen.length;
+    const reply = await rawExchange(kg.port, 'POST', '/v1/calls', [['X-API-Key', bound.body.key as string], ['Content-Type', 'application/json'], ['Connection', 'Content-Type']], '{"assistantId":"asst_1"}');
+    const arrived = upstream.seen.slice(before);
+    if (reply.status === 200) {
+      expect(arrived.flatMap((s) => s.pairs).filter(([n]) => n.toLowerCase() === 'content-type'), 'read as JSON, then sent without its type').toEqual([['Content-Type', 'application/json']]);
+    } else {
+      expect(reply.status).toBe(400);
+      expect(arrived).toEqual([]);
+    }
+  });
 });
