@@ -306,3 +306,23 @@ describe('assistant header named in Connection', () => {
     }
   });
 });
+
+describe('session tokens and key rotation', () => {
+  // Rotating a key is how a leaked key is shut out. A token minted with the old value just before the rotation
+  // must go with it, or the holder of the leaked key keeps access for the token's whole life (this review found it
+  // failing; main fixed it meanwhile, independently). Kept as an outsider's check of that fix.
+  it('a token minted with a key value that was rotated away stops working with it (holds)', async () => {
+    const made = await self(kg, owner, 'POST', '/api-keys', { permissions: ['session-tokens:write', 'calls:read'] });
+    expect(made.status).toBe(201);
+    const leaked = made.body.key as string;
+    const minted = await self(kg, leaked, 'POST', '/session-tokens', { ttlSeconds: 3600, maxUses: 1_000_000 });
+    expect(minted.status).toBe(201);
+    const get = (credential: string) => fetch(`${kg.url}/v1/calls/1`, { headers: { authorization: `Bearer ${credential}` } }).then((r) => r.status);
+    expect(await get(minted.body.token as string)).toBe(200);
+    const rotated = await self(kg, owner, 'POST', `/api-keys/${made.body.id as string}/rotate`, { gracePeriodSeconds: 0 });
+    expect(rotated.status).toBe(201);
+    expect(await get(leaked)).toBe(401);
+    expect(await get(rotated.body.key as string)).toBe(200);
+    expect(await get(minted.body.token as string)).toBe(401);
+  });
+});
