@@ -1,5 +1,5 @@
-import { originAllowed } from '../auth/origin.ts';
 import { notCovered } from '../auth/permissions.ts';
+import { originsWithin, within } from '../auth/session-token.ts';
 import type { Identity } from '../auth/verify.ts';
 import { ApiError } from '../http/errors.ts';
 import { MAX_TOKEN_LENGTH, mintToken, newTokenId, type SigningKey, type TokenClaims } from '../keys/session-token.ts';
@@ -44,10 +44,8 @@ function narrowing(key: KeyPolicy, body: MintSessionTokenBody) {
   const wider: string[] = [];
   const missing = permissions ? notCovered(key.permissions, permissions) : [];
   if (missing.length) wider.push(`permissions (${missing.join(', ')})`);
-  if (assistants && key.allowedAssistants !== null && !assistants.every((a) => key.allowedAssistants!.includes(a))) wider.push('allowedAssistants');
-  if (origins && key.allowedOrigins !== null && !origins.every((o) => key.allowedOrigins!.includes(o) || (!o.includes('*') && originAllowed(key.allowedOrigins!, o)))) {
-    wider.push('allowedOrigins');
-  }
+  if (assistants && !within(key.allowedAssistants, assistants)) wider.push('allowedAssistants');
+  if (origins && !originsWithin(key.allowedOrigins, origins)) wider.push('allowedOrigins');
   if (wider.length) throw new ApiError('insufficient_permissions', `A session token cannot be wider than its key: ${wider.join('; ')}.`);
   return { permissions, assistants, origins };
 }

@@ -12,8 +12,10 @@ import { notCovered } from './permissions.ts';
 /** The cache key of a minting key's record in the key cache (KeyCache loads it by tenant and key id). */
 export const keyRefOf = (claims: Pick<TokenClaims, 'tenantId' | 'keyId'>): string => `#${claims.tenantId}/${claims.keyId}`;
 
-const within = (outer: readonly string[] | null, inner: readonly string[]): boolean => outer === null || inner.every((x) => outer.includes(x));
-const originsWithin = (outer: readonly string[] | null, inner: readonly string[]): boolean =>
+/** Whether `inner` asks for nothing outside `outer` (null: unrestricted). */
+export const within = (outer: readonly string[] | null, inner: readonly string[]): boolean => outer === null || inner.every((x) => outer.includes(x));
+/** The same for origins: an exact origin within one of `outer`'s patterns counts as within. */
+export const originsWithin = (outer: readonly string[] | null, inner: readonly string[]): boolean =>
   outer === null || inner.every((o) => outer.includes(o) || (!o.includes('*') && originAllowed(outer, o)));
 
 /** The policy a token's requests are authorised with; null when the key no longer covers the token. */

@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { declaresBody } from '../http/body.ts';
 import { answerClientError } from '../http/client-error.ts';
 import { contains } from '../http/client-ip.ts';
+import { asciiJson } from '../http/ascii-json.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
@@ -49,7 +50,6 @@ const queryKey = refuse('malformed_request', 'Send the API key in the X-API-Key 
 const subprotocolKey = refuse('malformed_request', 'Send the session token as Authorization: Bearer: through a gateway, a token offered in Sec-WebSocket-Protocol would reach the upstream.');
 const notCanonical = refuse('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
 
-const asciiJson = (json: string): string => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /**
  * Headers the gateway removes from the original request before forwarding it (decision/strip.ts): Envoy reads

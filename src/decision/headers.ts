@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Refusal } from '../auth/pipeline.ts';
-import { metadataHeader } from '../keys/session-token.ts';
+import { asciiJson } from '../http/ascii-json.ts';
+import type { TokenClaims } from '../keys/session-token.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
@@ -195,4 +196,14 @@ export function rateLimitedRefusal(v: RateVerdict & { ok: false }, identity: Ide
     ? `Monthly quota exceeded for this ${v.scope === 'key_quota' ? 'API key' : 'tenant'}; it renews when the month (UTC) ends.`
     : 'Rate limit exceeded; retry after the Retry-After interval.';
   return { ok: false, code: v.code, message, identity, headers: fieldsRecord(rateLimitFields(v)) };
+}
+
+const metadataHeaders = new WeakMap<TokenClaims, string>();
+
+/** `X-Session-Token-Metadata` as forwarded: the metadata's JSON, non-ASCII escaped, worked out once per token. */
+function metadataHeader(claims: TokenClaims): string | null {
+  if (claims.metadata === null) return null;
+  let v = metadataHeaders.get(claims);
+  if (v === undefined) metadataHeaders.set(claims, (v = asciiJson(JSON.stringify(claims.metadata))));
+  return v;
 }

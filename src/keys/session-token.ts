@@ -161,14 +161,3 @@ export function createTokenVerifier(ring: readonly SigningKey[]): TokenVerifier 
 
 /** Cheap shape test, for telling a token from a key before any work: the prefix alone. */
 export const looksLikeToken = (value: string): boolean => value.startsWith(SESSION_TOKEN_PREFIX);
-
-const asciiJson = (json: string): string => json.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-const metadataHeaders = new WeakMap<TokenClaims, string>();
-
-/** `X-Session-Token-Metadata` as forwarded: the metadata's JSON, non-ASCII escaped (a header value is ASCII). */
-export function metadataHeader(claims: TokenClaims): string | null {
-  if (claims.metadata === null) return null;
-  let v = metadataHeaders.get(claims);
-  if (v === undefined) metadataHeaders.set(claims, (v = asciiJson(JSON.stringify(claims.metadata))));
-  return v;
-}
