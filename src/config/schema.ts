@@ -134,6 +134,8 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       sessionTtlSeconds: z.number().int().min(60).max(86_400).default(1_800),
       maxSessions: z.number().int().min(1).max(100_000).default(1_000),
+      /** Each operator's own bound: signing in beyond it ends that operator's oldest session, never another's. */
+      maxSessionsPerOperator: z.number().int().min(1).max(100).default(5),
       origins: z.array(z.url()).default([]),
     })
     .prefault({}),

@@ -130,7 +130,7 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     else next();
   });
   if (config.console.enabled) {
-    const sessions = new ConsoleSessions({ ttlSeconds: config.console.sessionTtlSeconds, max: config.console.maxSessions });
+    const sessions = new ConsoleSessions({ ttlSeconds: config.console.sessionTtlSeconds, max: config.console.maxSessions, perOperator: config.console.maxSessionsPerOperator });
     internal.use('/console', consoleRouter({
       sessions,
       origins: config.console.origins,

@@ -13,7 +13,7 @@ let origin: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  kg = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { maxSessions: 3, sessionTtlSeconds: 60, origins: ['https://ops.example.com'] } } });
+  kg = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { sessionTtlSeconds: 60, origins: ['https://ops.example.com'] } } });
   origin = kg.opsUrl;
 }, 60_000);
 afterAll(async () => {
@@ -91,12 +91,37 @@ describe('console API', () => {
     expectError(await api('/whoami', { cookie, origin }), 401, 'missing_api_key');
   });
 
-  it('keeps at most console.maxSessions sessions: a new one ends the oldest', async () => {
-    const cookies: string[] = [];
-    for (let i = 0; i < 4; i++) cookies.push(`kg_console=${cookieOf(await login(OPERATORS.support.token))}`);
-    expectError(await api('/whoami', { cookie: cookies[0]!, origin }), 401, 'missing_api_key');
-    for (const cookie of cookies.slice(1)) expect((await api('/whoami', { cookie, origin })).status).toBe(200);
-  });
+  it("bounds sessions per operator and in all, and never ends one operator's session for another's sign-in", async () => {
+    const bounded = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { maxSessions: 3, maxSessionsPerOperator: 2 } } });
+    try {
+      const o = bounded.opsUrl;
+      const signIn = (token: string, cookie?: string) =>
+        call<any>(`${o}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: o, ...(cookie ? { cookie } : {}) }, body: JSON.stringify({ token }) });
+      const whoami = (cookie: string) => call<any>(`${o}/console/api/admin/v1/whoami`, { headers: { cookie, origin: o } });
+      const cookie = async (token: string, current?: string) => {
+        const r = await signIn(token, current);
+        expect(r.status).toBe(200);
+        return `kg_console=${cookieOf(r)}`;
+      };
+      // An operator signing in again and again ends only their own oldest session.
+      const support = [await cookie(OPERATORS.support.token), await cookie(OPERATORS.support.token), await cookie(OPERATORS.support.token)];
+      expectError(await whoami(support[0]!), 401, 'missing_api_key');
+      const alice = await cookie(OPERATORS.alice.token);
+      // At the bound, a sign-in that would have to end someone else's session is refused instead.
+      const refused = await signIn(ADMIN_TOKEN);
+      expectError(refused, 429, 'concurrency_limit_reached');
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(refused.headers.get('set-cookie')).toBeNull();
+      for (let i = 0; i < 5; i++) await cookie(OPERATORS.support.token);
+      expect((await whoami(alice)).body).toEqual({ name: 'alice', role: 'write' });
+      // Signing in again from a signed-in page replaces that page's session, so it is not refused at the bound.
+      const again = await cookie(OPERATORS.alice.token, alice);
+      expectError(await whoami(alice), 401, 'missing_api_key');
+      expect((await whoami(again)).status).toBe(200);
+    } finally {
+      await bounded.stop();
+    }
+  }, 60_000);
 });
 
 describe('operator roles on the admin API', () => {

@@ -10,27 +10,45 @@ import { createHash } from 'node:crypto';
 describe('console sessions', () => {
   const alice = { name: 'alice', role: 'write' as const, named: true };
 
-  it('end at their absolute lifetime, at sign-out, and the oldest first beyond the bound', () => {
+  it('end at their absolute lifetime and at sign-out', () => {
     let now = 0;
-    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 2, now: () => now });
+    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 2, perOperator: 2, now: () => now });
     const a = sessions.create(alice).id;
     now = 30_000;
     expect(sessions.get(a)).toEqual(alice);
     now = 60_000;
     expect(sessions.get(a)).toBeNull();
-    const b = sessions.create(alice).id;
     const c = sessions.create(alice).id;
-    const d = sessions.create(alice).id;
-    expect(sessions.size).toBe(2);
-    expect([sessions.get(b), sessions.get(c) !== null, sessions.get(d) !== null]).toEqual([null, true, true]);
     sessions.end(c);
     expect(sessions.get(c)).toBeNull();
+    expect(sessions.size).toBe(0);
     expect(sessions.get(undefined)).toBeNull();
     expect(sessions.get('forged')).toBeNull();
   });
 
+  it("end an operator's own oldest beyond their bound, and refuse rather than end another operator's at the global bound", () => {
+    let now = 0;
+    const bob = { name: 'bob', role: 'read' as const, named: true };
+    const carol = { name: 'carol', role: 'read' as const, named: true };
+    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 3, perOperator: 2, now: () => now });
+    const [a1, a2, a3] = [sessions.create(alice).id, sessions.create(alice).id, sessions.create(alice).id];
+    expect([sessions.get(a1), sessions.get(a2) !== null, sessions.get(a3) !== null]).toEqual([null, true, true]);
+    now = 10_000;
+    const b = sessions.create(bob).id;
+    expect(sessions.size).toBe(3);
+    expect(() => sessions.create(carol)).toThrow(expect.objectContaining({ code: 'concurrency_limit_reached', options: { headers: { 'Retry-After': 50 } } }));
+    // Bob and alice, at their own bound or not, never end each other's sessions.
+    sessions.create(alice);
+    expect([sessions.get(a2), sessions.get(a3) !== null, sessions.get(b) !== null]).toEqual([null, true, true]);
+    expect(() => sessions.create(bob)).toThrow(expect.objectContaining({ code: 'concurrency_limit_reached' }));
+    // Expired sessions make room.
+    now = 60_000;
+    expect(sessions.create(carol).id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(sessions.size).toBe(3);
+  });
+
   it('have unguessable ids', () => {
-    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 10 });
+    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 10, perOperator: 10 });
     const ids = new Set(Array.from({ length: 5 }, () => sessions.create(alice).id));
     expect(ids.size).toBe(5);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
