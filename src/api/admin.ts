@@ -150,7 +150,15 @@ export function adminRouter(deps: AdminDeps): Router {
     res.status(201).json(deps.sessionTokens.mint(tenantId, toAuthKey(key), settings, actorName(actorOf(res))));
   });
 
-  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: () => null, require: () => {} }));
+  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, {
+    ownerOf: () => null,
+    require: () => {},
+    // The platform's endpoints belong to no tenant: their writes go to the platform's audit log.
+    audit: (res, action, details) => service.audit(null, { action, actor: actorName(actorOf(res)), keyId: null, details }),
+  }));
+  r.get('/audit-log', async (req, res) => {
+    res.json(await service.listPlatformAudit(pageOf(req)));
+  });
 
   r.get('/overview', async (_req, res) => {
     res.json(await deps.usage.overview());

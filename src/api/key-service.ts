@@ -7,7 +7,7 @@ import type { KeyFormat, KeyType } from '../keys/format.ts';
 import type { KeyHasher } from '../keys/hashing.ts';
 import { newKeyId } from '../keys/ids.ts';
 import { LIMIT_FIELDS, NO_QUOTA, QUOTA_FIELDS, toApiKey, type ApiKey, type QuotaSettings, type StoredKey } from '../keys/types.ts';
-import type { KeyStore, Page, PageRequest } from '../store/types.ts';
+import type { AuditInput, KeyStore, Page, PageRequest } from '../store/types.ts';
 import type { CreateKeyBody, UpdateKeyBody } from './schemas.ts';
 import { cursorSeal, type CursorSeal } from './cursor.ts';
 import { excessOf, isEmpty, authorityOfAuthKey, authorityOfStored, type Excess } from './authority.ts';
@@ -304,5 +304,22 @@ export class KeyService extends TenantService {
 
   listAudit(tenantId: string, page: PageRequest) {
     return guarded(this.keyStore.listAudit(tenantId, page));
+  }
+
+  listPlatformAudit(page: PageRequest) {
+    return guarded(this.keyStore.listPlatformAudit(page));
+  }
+
+  /**
+   * The audit line of a write kept outside this store (a webhook endpoint's): the tenant's log, or the platform's
+   * for null. Written once the write is done; a failure to write it is logged, and the write answered all the same.
+   */
+  async audit(tenantId: string | null, audit: AuditInput): Promise<void> {
+    try {
+      if (tenantId === null) await this.keyStore.appendPlatformAudit(audit);
+      else await this.keyStore.appendAudit(tenantId, audit);
+    } catch (err) {
+      this.#logger?.warn({ err, tenantId, audit }, 'could not write an audit entry');
+    }
   }
 }

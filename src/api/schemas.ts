@@ -193,6 +193,10 @@ export const usageRowSchema = z
     rateLimited: z.number().int(),
     sessions: z.number().int().describe('WebSocket sessions opened in the period'),
     sessionSeconds: z.number().describe('Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split'),
+    refusals: z
+      .record(z.string(), z.number().int())
+      .optional()
+      .describe('The tenant\'s refused requests in the period by error code (`rate_limited`, `quota_exceeded`, `key_disabled`…; nonzero codes only). On a tenant\'s rows only: a key\'s rows (`keyId`) have none'),
   })
   .meta({ id: 'UsageRow' });
 

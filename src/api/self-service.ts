@@ -78,7 +78,11 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
     res.json({ data: await deps.usage.read(identityOf(res).tenant.id, q) });
   });
 
-  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, { ownerOf: (res) => identityOf(res).tenant.id, require: requirePermission }));
+  r.use('/webhooks', webhookRouter(deps.webhooks ?? null, {
+    ownerOf: (res) => identityOf(res).tenant.id,
+    require: requirePermission,
+    audit: (res, action, details) => service.audit(identityOf(res).tenant.id, { action, actor: identityOf(res).key.id, keyId: null, details }),
+  }));
 
   r.get('/audit-log', async (req, res) => {
     requirePermission(res, 'audit:read');

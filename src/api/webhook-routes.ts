@@ -19,7 +19,12 @@ export interface WebhookRouteContext {
   /** The caller's tenant (self-service), or null for the platform (admin). */
   ownerOf(res: Response): string | null;
   require(res: Response, permission: 'webhooks:read' | 'webhooks:write'): void;
+  /** Writes a done write's audit line (the owner's audit log: a tenant's, or the platform's), naming the caller. */
+  audit(res: Response, action: WebhookAuditAction, details: Record<string, unknown>): Promise<void>;
 }
+
+/** What each endpoint write is audited as (beside `webhook.disabled`, which keygate itself records). */
+export type WebhookAuditAction = 'webhook.created' | 'webhook.enabled' | 'webhook.deleted' | 'webhook.secret_rotated' | 'webhook.redelivered';
 
 const view = (e: Endpoint, h: EndpointHealth | undefined, now = Date.now()) => ({
   id: e.id,
@@ -87,6 +92,7 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
       throw new ApiError('validation_error', `A tenant may have at most ${max} webhook endpoints.`, { details: [{ path: '(body)', message: `at most ${max} endpoints` }] });
     }
     if (made === 'closed') throw new ApiError('tenant_suspended', 'The tenant is being deleted.');
+    await ctx.audit(res, 'webhook.created', { endpointId: e.id, url: e.url, events: e.events });
     res.status(201).json({ ...view(e, undefined), secret });
   });
   r.get('/', async (_req, res) => {
@@ -114,6 +120,7 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     if (done === 'full') {
       throw new ApiError('rate_limited', 'The endpoint (or its owner) has its most pending deliveries (webhooks.maxPendingJobsPerEndpoint, maxPendingJobsPerTenant); try again once some are delivered.', { headers: { 'Retry-After': 60 } });
     }
+    await ctx.audit(res, 'webhook.redelivered', { endpointId, url: mine!.url, deadLetter: key });
     res.status(204).end();
   });
   r.get('/:endpointId', async (req, res) => {
@@ -126,12 +133,14 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     const e = await endpoint(res, req.params.endpointId as string);
     // Delivering again; what was dead-lettered meanwhile can be redelivered.
     await guarded(q().setHealth(e.id, null));
+    await ctx.audit(res, 'webhook.enabled', { endpointId: e.id, url: e.url });
     res.json(view(e, undefined));
   });
   r.delete('/:endpointId', async (req, res) => {
     ctx.require(res, 'webhooks:write');
     const e = await endpoint(res, req.params.endpointId as string);
     if (!(await guarded(q().deleteEndpoint(e.id)))) throw new ApiError('not_found', `No webhook endpoint ${e.id}.`);
+    await ctx.audit(res, 'webhook.deleted', { endpointId: e.id, url: e.url });
     res.status(204).end();
   });
   r.post('/:endpointId/rotate-secret', async (req, res) => {
@@ -145,6 +154,8 @@ export function webhookRouter(queue: WebhookQueue | null, ctx: WebhookRouteConte
     const kept = gracePeriodSeconds > 0 ? current.secrets.filter((s) => s.expiresAt === null).map((s) => ({ secret: s.secret, expiresAt: until })) : [];
     const next: Endpoint = { ...current, secrets: [{ secret, expiresAt: null }, ...kept], updatedAt: new Date(now).toISOString() };
     await guarded(q().putEndpoint(next));
+    // The secret itself is never written to the audit log.
+    await ctx.audit(res, 'webhook.secret_rotated', { endpointId: next.id, url: next.url, gracePeriodSeconds });
     res.json({ ...view(next, (await guarded(q().health())).get(next.id)), secret });
   });
   r.get('/:endpointId/deliveries', async (req, res) => {

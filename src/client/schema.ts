@@ -438,6 +438,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/audit-log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The platform's audit log, newest first
+         * @description Writes that belong to no tenant, each naming its operator (`actor`: `operator:<name>`, or `admin` for `admin.token`): the platform's webhook endpoints created (`webhook.created`), enabled again (`webhook.enabled`), deleted (`webhook.deleted`), their secret rotated (`webhook.secret_rotated`, never the secret itself) and dead letters redelivered (`webhook.redelivered`). Capped at `audit.maxEntries`, the oldest dropped. A tenant's own endpoints are audited in that tenant's log.
+         */
+        get: operations["adminListPlatformAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenantId}/session-tokens": {
         parameters: {
             query?: never;
@@ -1031,6 +1051,10 @@ export interface components {
             sessions: number;
             /** @description Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split */
             sessionSeconds: number;
+            /** @description The tenant's refused requests in the period by error code (`rate_limited`, `quota_exceeded`, `key_disabled`…; nonzero codes only). On a tenant's rows only: a key's rows (`keyId`) have none */
+            refusals?: {
+                [key: string]: number;
+            };
         };
         Overview: {
             tenants: number;
@@ -1144,6 +1168,10 @@ export interface components {
                 sessions: number;
                 /** @description Their time in the period, in seconds (millisecond precision); a session spanning an hour boundary is split */
                 sessionSeconds: number;
+                /** @description The tenant's refused requests in the period by error code (`rate_limited`, `quota_exceeded`, `key_disabled`…; nonzero codes only). On a tenant's rows only: a key's rows (`keyId`) have none */
+                refusals?: {
+                    [key: string]: number;
+                };
                 keyId: string;
             }[];
         };
@@ -3203,6 +3231,75 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            /** @description `too_many_failed_attempts` */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "too_many_failed_attempts";
+                        };
+                    };
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["StoreUnavailable"];
+        };
+    };
+    adminListPlatformAuditLog: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEntryPage"];
+                };
+            };
+            /** @description `validation_error`, `malformed_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "validation_error" | "malformed_request";
+                        };
+                    };
+                };
+            };
+            401: components["responses"]["AdminUnauthorized"];
+            /** @description `insufficient_permissions` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "insufficient_permissions";
+                        };
+                    };
+                };
+            };
             /** @description `too_many_failed_attempts` */
             429: {
                 headers: {

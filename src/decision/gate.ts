@@ -62,7 +62,7 @@ export function createGate<R = ServerResponse>(deps: GateDeps, exits: GateExits<
       scope.tenantId = r.identity.tenant.id;
       scope.keyId = r.identity.key.id;
       // Usage counts what the key asked of the upstream; management calls are not part of it.
-      if (scope.door !== 'management') usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code));
+      if (scope.door !== 'management') usage.record(r.identity.tenant.id, r.identity.key.id, refusalOutcome(r.code), r.code);
     }
     metrics.decision(r.code, scope.tenantId, LISTENER_OF[scope.door]);
     const send = () => exits.send(req, res, scope, r.code, r.message, { ...r.headers, ...headers });

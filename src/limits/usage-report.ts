@@ -12,6 +12,8 @@ export interface UsageRow {
   sessions: number;
   /** Their time in the period (seconds, millisecond precision; a session spanning midnight is split). */
   sessionSeconds: number;
+  /** The tenant's refusals in the period by error code, nonzero only (a tenant's rows; a key's have none). */
+  refusals?: Record<string, number>;
 }
 
 export interface UsageQuery {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Overview, UsageQuery, UsageReader, UsageRow } from './usage-report.ts';
 import { ApiError, codeToStatus, type ErrorCode } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
-import { USAGE_FIELDS, zeroCounts, type KeyStore, type UsageBatch, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
+import { USAGE_FIELDS, zeroCounts, type KeyStore, type RefusalCounts, type UsageBatch, type UsageCounts, type UsageDelta, type UsageOutcome } from '../store/types.ts';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
@@ -11,6 +11,9 @@ export const HOURLY_DAYS = 14;
 const MAX_HOURS = HOURLY_DAYS * 24;
 const MAX_DAYS = 366;
 const MAX_MONTHS = 60;
+
+/** The codes a tenant's refusals are counted by: keygate's documented error codes, a fixed set. */
+export const REFUSAL_CODES: readonly ErrorCode[] = (Object.keys(codeToStatus) as ErrorCode[]).filter((c) => codeToStatus[c] >= 400);
 
 /** How a refusal of a known key is counted: limits as rate-limited, everything else as denied. */
 export const refusalOutcome = (code: ErrorCode): UsageOutcome => (codeToStatus[code] === 429 ? 'rateLimited' : 'denied');
@@ -40,6 +43,8 @@ interface Row extends UsageCounts {
   active: boolean;
   lastUsedAt: number;
   lastUsedWritten: number;
+  /** Refusals by code since the last flush; null (most rows) when there were none. */
+  refused: RefusalCounts | null;
 }
 
 /** A live WebSocket session's time not yet counted: [since, now). */
@@ -120,7 +125,7 @@ export class Usage implements UsageReader {
   #row(tenantId: string, keyId: string, hour: string): Row {
     let row = this.#rows.get(keyId);
     if (!row) {
-      row = { tenantId, keyId, hour, ...zeroCounts(), active: true, lastUsedAt: 0, lastUsedWritten: 0 };
+      row = { tenantId, keyId, hour, ...zeroCounts(), active: true, lastUsedAt: 0, lastUsedWritten: 0, refused: null };
       this.#rows.set(keyId, row);
     } else if (row.hour !== hour) {
       this.#carry(row);
@@ -129,10 +134,12 @@ export class Usage implements UsageReader {
     return row;
   }
 
-  record(tenantId: string, keyId: string, outcome: UsageOutcome): void {
+  /** Counts a request of a known key; a refusal also by its code (the tenant's charts show refusals by code). */
+  record(tenantId: string, keyId: string, outcome: UsageOutcome, code?: ErrorCode): void {
     const now = this.#now();
     const row = this.#row(tenantId, keyId, this.#currentHour(now));
     row[outcome]++;
+    if (code) (row.refused ??= {})[code] = (row.refused[code] ?? 0) + 1;
     row.active = true;
     if (outcome === 'allowed') row.lastUsedAt = now;
   }
@@ -182,15 +189,19 @@ export class Usage implements UsageReader {
   /** Moves a row's counts (hour, day and month) into the carried deltas and zeroes it. */
   #carry(row: Row): void {
     if (isEmpty(row)) return;
-    for (const period of periodsOf(row.hour)) this.#merge({ tenantId: row.tenantId, keyId: row.keyId, period, counts: countsOf(row) });
+    for (const period of periodsOf(row.hour)) this.#merge({ tenantId: row.tenantId, keyId: row.keyId, period, counts: countsOf(row), ...(row.refused ? { refused: { ...row.refused } } : {}) });
     for (const f of USAGE_FIELDS) row[f] = 0;
+    row.refused = null;
   }
 
   #merge(d: UsageDelta): void {
     const id = `${d.keyId}|${d.period}`;
     const have = this.#carried.get(id);
     if (!have) this.#carried.set(id, d);
-    else for (const f of USAGE_FIELDS) have.counts[f] += d.counts[f];
+    else {
+      for (const f of USAGE_FIELDS) have.counts[f] += d.counts[f];
+      for (const [code, n] of Object.entries(d.refused ?? {})) (have.refused ??= {})[code] = (have.refused[code] ?? 0) + n;
+    }
   }
 
   flushCounts(): Promise<void> {
@@ -265,8 +276,9 @@ export class Usage implements UsageReader {
     const now = this.#now();
     const today = dayOf(now);
     const periods = q.granularity === 'hour' ? hoursBetween(now, q.from, q.to) : q.granularity === 'day' ? daysBetween(today, q.from, q.to) : monthsBetween(today, q.from, q.to);
-    const counts = await this.#store.readUsage(tenantId, periods, q.keyId ?? null);
-    return periods.map((period) => rowOf(period, counts.get(period) ?? zeroCounts()));
+    // Refusals by code are counted per tenant: a tenant's rows carry them, a key's do not.
+    const [counts, refused] = await Promise.all([this.#store.readUsage(tenantId, periods, q.keyId ?? null), q.keyId ? null : this.#store.readRefusals(tenantId, periods, REFUSAL_CODES)]);
+    return periods.map((period) => ({ ...rowOf(period, counts.get(period) ?? zeroCounts()), ...(refused ? { refusals: refused.get(period) ?? {} } : {}) }));
   }
 
   /** Each key's counts in one period (a day or a month), for a page of keys. */

@@ -98,6 +98,12 @@ export interface KeyStore extends UsageStore, ExpiryIndex {
    */
   appendRefusal(tenantId: string, audit: AuditInput, group: string): Promise<boolean>;
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>>;
+  /**
+   * The platform's own audit log: writes that belong to no tenant (the platform's webhook endpoints), capped at
+   * `audit.maxEntries` like a tenant's.
+   */
+  appendPlatformAudit(audit: AuditInput): Promise<void>;
+  listPlatformAudit(page: PageRequest): Promise<Page<AuditEntry>>;
 
   /**
    * `onEvent` per mutation anywhere in the fleet — this process's own mutations before they resolve (
@@ -117,12 +123,20 @@ export type UsageField = (typeof USAGE_FIELDS)[number];
 export type UsageCounts = Record<UsageField, number>;
 export const zeroCounts = (): UsageCounts => ({ allowed: 0, denied: 0, rateLimited: 0, sessions: 0, sessionMs: 0 });
 
-/** One batched increment: `period` is a day (YYYY-MM-DD) or a month (YYYY-MM). */
+/**
+ * Refusals of a tenant's keys by error code, the nonzero ones only. The codes are keygate's documented error
+ * codes (http/errors.ts), a fixed set, so each period holds at most that many per tenant.
+ */
+export type RefusalCounts = Record<string, number>;
+
+/** One batched increment: `period` is an hour (YYYY-MM-DDTHH), a day (YYYY-MM-DD) or a month (YYYY-MM). */
 export interface UsageDelta {
   tenantId: string;
   keyId: string;
   period: string;
   counts: UsageCounts;
+  /** The refusals among `counts.denied` and `counts.rateLimited`, by code; counted per tenant (not per key). */
+  refused?: RefusalCounts;
 }
 
 /**
@@ -141,6 +155,8 @@ export interface UsageStore {
   addUsage(batch: UsageBatch): Promise<void>;
   /** Counts per period for the tenant (keyId null) or one key. */
   readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>>;
+  /** The tenant's refusals per period by code, read for `codes` (the nonzero ones in each map). */
+  readRefusals(tenantId: string, periods: string[], codes: readonly string[]): Promise<Map<string, RefusalCounts>>;
   /** Fleet-wide totals for one period. */
   readTotals(period: string): Promise<UsageCounts>;
   /** Counts of each of `keyIds` (at most 100) in one period, in one read. */

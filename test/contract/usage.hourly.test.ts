@@ -78,6 +78,32 @@ describe.each(factories)('hourly usage: %s', (name, make) => {
     expect((await store.readTotals('2026-11-22T10')).allowed).toBe(0);
   });
 
+  it('counts a tenant\'s refusals by code per hour, day and month, in the same flush, once however often it is sent', async () => {
+    at('2026-11-22T10:15:00Z');
+    usage.record(tenantId, 'key_a', 'rateLimited', 'rate_limited');
+    usage.record(tenantId, 'key_a', 'rateLimited', 'rate_limited');
+    usage.record(tenantId, 'key_b', 'rateLimited', 'quota_exceeded');
+    usage.record(tenantId, 'key_b', 'denied', 'key_disabled');
+    usage.record(tenantId, 'key_b', 'allowed');
+    await usage.flushCounts();
+    at('2026-11-22T11:05:00Z');
+    usage.record(tenantId, 'key_a', 'denied', 'insufficient_permissions');
+    at('2026-11-22T11:30:00Z');
+    const hours = await usage.read(tenantId, { granularity: 'hour', from: '2026-11-22', to: '2026-11-22' });
+    expect(hours.find((h) => h.period === '2026-11-22T10')?.refusals).toEqual({ rate_limited: 2, quota_exceeded: 1, key_disabled: 1 });
+    expect(hours.find((h) => h.period === '2026-11-22T11')?.refusals).toEqual({ insufficient_permissions: 1 });
+    expect(hours.find((h) => h.period === '2026-11-22T09')?.refusals).toEqual({});
+    expect((await usage.read(tenantId, { granularity: 'day', from: '2026-11-22', to: '2026-11-22' }))[0]?.refusals).toEqual({ rate_limited: 2, quota_exceeded: 1, key_disabled: 1, insufficient_permissions: 1 });
+    expect((await usage.read(tenantId, { granularity: 'month', from: '2026-11-01', to: '2026-11-30' }))[0]?.refusals).toEqual({ rate_limited: 2, quota_exceeded: 1, key_disabled: 1, insufficient_permissions: 1 });
+    // Counted per tenant: a key's rows have no refusals by code.
+    expect((await usage.read(tenantId, { granularity: 'hour', from: '2026-11-22', to: '2026-11-22', keyId: 'key_a' }))[10]).not.toHaveProperty('refusals');
+    // A batch sent again (a flush that timed out after it was stored) is counted once, codes included.
+    const batch = { writer: 'w', seq: 1, deltas: [{ tenantId, keyId: 'key_c', period: '2026-11-22T09', counts: { allowed: 0, denied: 0, rateLimited: 3, sessions: 0, sessionMs: 0 }, refused: { rate_limited: 3 } }] };
+    await store.addUsage(batch);
+    await store.addUsage(batch);
+    expect((await store.readRefusals(tenantId, ['2026-11-22T09'], ['rate_limited', 'quota_exceeded'])).get('2026-11-22T09')).toEqual({ rate_limited: 3 });
+  });
+
   it("splits a session's time at every hour it spans", async () => {
     at('2026-11-22T10:30:00Z');
     const s = usage.openSession(tenantId, 'key_a');

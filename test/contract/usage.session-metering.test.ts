@@ -58,8 +58,8 @@ describe.each(factories)('session metering: %s', (_name, make) => {
     at('2026-04-01T00:00:45Z');
     await usage.flushCounts();
     expect(await read('day', '2026-03-31', '2026-04-01')).toEqual([
-      { period: '2026-03-31', requests: 1, allowed: 1, denied: 0, rateLimited: 0, sessions: 1, sessionSeconds: 30 },
-      { period: '2026-04-01', requests: 0, allowed: 0, denied: 0, rateLimited: 0, sessions: 0, sessionSeconds: 45 },
+      { period: '2026-03-31', requests: 1, allowed: 1, denied: 0, rateLimited: 0, sessions: 1, sessionSeconds: 30, refusals: {} },
+      { period: '2026-04-01', requests: 0, allowed: 0, denied: 0, rateLimited: 0, sessions: 0, sessionSeconds: 45, refusals: {} },
     ]);
     at('2026-04-01T00:01:00.250Z');
     s.close();
@@ -67,8 +67,8 @@ describe.each(factories)('session metering: %s', (_name, make) => {
     await usage.flushCounts();
     expect((await read('day', '2026-04-01', '2026-04-01'))[0]).toMatchObject({ sessions: 0, sessionSeconds: 60.25 });
     expect(await read('month', '2026-03-01', '2026-04-30')).toEqual([
-      { period: '2026-03', requests: 1, allowed: 1, denied: 0, rateLimited: 0, sessions: 1, sessionSeconds: 30 },
-      { period: '2026-04', requests: 0, allowed: 0, denied: 0, rateLimited: 0, sessions: 0, sessionSeconds: 60.25 },
+      { period: '2026-03', requests: 1, allowed: 1, denied: 0, rateLimited: 0, sessions: 1, sessionSeconds: 30, refusals: {} },
+      { period: '2026-04', requests: 0, allowed: 0, denied: 0, rateLimited: 0, sessions: 0, sessionSeconds: 60.25, refusals: {} },
     ]);
     expect((await read('day', '2026-03-31', '2026-03-31', 'key_a'))[0]).toMatchObject({ sessions: 1, sessionSeconds: 30 });
     expect(seconds).toBeCloseTo(90.25, 6);

@@ -113,6 +113,7 @@ describe('the OpenAPI document as a contract', () => {
     // The console's reads (admin API operations like any other).
     expect((await admin.GET('/admin/v1/whoami')).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/fleet')).response.status).toBe(200);
+    expect((await admin.GET('/admin/v1/audit-log', { params: { query: { limit: 10 } } })).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/tenant-search', { params: { query: { q: 'contract' } } })).response.status).toBe(200);
     expect((await admin.GET('/admin/v1/tenant-search', { params: { query: { limit: 0 } } })).response.status).toBe(400);
     expect((await admin.GET('/admin/v1/tenants/{tenantId}/summary', { params: { path: { tenantId } } })).response.status).toBe(200);
@@ -320,6 +321,7 @@ describe('the OpenAPI document as a contract', () => {
         (await client.GET('/admin/v1/overview')).response.status,
         (await client.GET('/admin/v1/whoami')).response.status,
         (await client.GET('/admin/v1/fleet')).response.status,
+        (await client.GET('/admin/v1/audit-log', {})).response.status,
         (await client.GET('/admin/v1/tenant-search', {})).response.status,
         (await client.GET('/admin/v1/tenants/{tenantId}/summary', { params: { path: tenant } })).response.status,
         (await client.GET('/admin/v1/tenants/{tenantId}/usage', { params: { path: tenant } })).response.status,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, call, expectError } from '../helpers/api.ts';
+import { admin, call, expectError, self } from '../helpers/api.ts';
 import { OPERATORS, operatorConfig } from '../helpers/console.ts';
 import { ADMIN_TOKEN, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -13,7 +13,7 @@ let origin: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  kg = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { sessionTtlSeconds: 60, origins: ['https://ops.example.com'] } } });
+  kg = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { sessionTtlSeconds: 60, origins: ['https://ops.example.com'] }, webhooks: { enabled: true, allowPrivateTargets: true, retryBaseMs: 100, retryMaxMs: 200, retryForHours: 0.0003 } } });
   origin = kg.opsUrl;
 }, 60_000);
 afterAll(async () => {
@@ -164,6 +164,42 @@ describe('operator roles on the admin API', () => {
     expect(log.find((e) => e.action === 'tenant.updated')?.actor).toBe('admin');
     await expect.poll(() => kg.output()).toMatch(/"operator":"alice","role":"write","method":"DELETE"/);
   });
+
+  it("every webhook-endpoint write from the console is in the platform's audit log with the operator's name; a tenant's own in its log", async () => {
+    const cookie = `kg_console=${cookieOf(await login(OPERATORS.alice.token))}`;
+    const write = (method: string, path: string, body?: unknown) => api(path, { cookie, origin, ...(body ? { 'content-type': 'application/json' } : {}) }, { method, ...(body ? { body: JSON.stringify(body) } : {}) });
+    // Nothing listens on port 9: every delivery fails, and after the short retry window the event is a dead letter.
+    const made = await write('POST', '/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['key.created'] });
+    expect(made.status).toBe(201);
+    const id = made.body.id as string;
+    const { body: t } = await admin(kg, 'POST', '/tenants', { name: 'webhook-audit' });
+    expect((await admin(kg, 'POST', `/tenants/${t.tenant.id}/api-keys`, { name: 'k' })).status).toBe(201);
+    let dead: Array<{ key: string; endpointId: string }> = [];
+    await expect.poll(async () => (dead = ((await api('/webhooks/dead-letters', { cookie, origin })).body.data as typeof dead).filter((d) => d.endpointId === id)).length, { timeout: 20_000 }).toBeGreaterThan(0);
+    expect((await write('POST', `/webhooks/dead-letters/${encodeURIComponent(dead[0]!.key)}/redeliver`)).status).toBe(204);
+    expect((await write('POST', `/webhooks/${id}/rotate-secret`, { gracePeriodSeconds: 0 })).status).toBe(200);
+    expect((await write('POST', `/webhooks/${id}/enable`)).status).toBe(200);
+    expect((await write('DELETE', `/webhooks/${id}`)).status).toBe(204);
+    // A refused write leaves no entry.
+    expectError(await api('/webhooks', { cookie: `kg_console=${cookieOf(await login(OPERATORS.support.token))}`, origin, 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ url: 'http://127.0.0.1:9/x', events: ['key.created'] }) }), 403, 'insufficient_permissions');
+
+    const log = (await api('/audit-log?limit=100', { cookie, origin })).body.data as Array<{ action: string; actor: string; keyId: string | null; details: Record<string, unknown> }>;
+    const mine = log.filter((e) => e.details.endpointId === id);
+    expect(mine.map((e) => e.action)).toEqual(['webhook.deleted', 'webhook.enabled', 'webhook.secret_rotated', 'webhook.redelivered', 'webhook.created']);
+    expect(new Set(mine.map((e) => e.actor))).toEqual(new Set(['operator:alice']));
+    expect(mine.find((e) => e.action === 'webhook.redelivered')?.details.deadLetter).toBe(dead[0]!.key);
+    expect(JSON.stringify(log)).not.toMatch(/whsec_/);
+    expect(log.filter((e) => e.actor === 'operator:support')).toEqual([]);
+    // The same log on the bearer door; the admin token's writes say admin.
+    await admin(kg, 'DELETE', `/webhooks/${(await admin(kg, 'POST', '/webhooks', { url: 'http://127.0.0.1:9/other', events: ['key.revoked'] })).body.id}`);
+    const viaBearer = (await admin(kg, 'GET', '/audit-log?limit=2')).body.data as Array<{ action: string; actor: string }>;
+    expect(viaBearer.map((e) => [e.action, e.actor])).toEqual([['webhook.deleted', 'admin'], ['webhook.created', 'admin']]);
+    // A tenant's own endpoint: its write is in the tenant's audit log, naming the key that made it.
+    const own = await self(kg, t.apiKey.key, 'POST', '/webhooks', { url: 'http://127.0.0.1:9/tenant', events: ['key.created'] });
+    expect(own.status).toBe(201);
+    const tenantLog = (await admin(kg, 'GET', `/tenants/${t.tenant.id}/audit-log?limit=5`)).body.data as Array<{ action: string; actor: string; details: { endpointId?: string } }>;
+    expect(tenantLog[0]).toMatchObject({ action: 'webhook.created', actor: t.apiKey.id, details: { endpointId: own.body.id } });
+  }, 60_000);
 
   it('an unknown token is refused', async () => {
     expectError(await bearer('x'.repeat(40), 'GET', '/tenants'), 401, 'invalid_api_key');

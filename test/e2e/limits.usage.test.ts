@@ -30,9 +30,9 @@ describe('usage statistics and lastUsedAt', () => {
       const today = new Date().toISOString().slice(0, 10);
       const day = await self(kg, key, 'GET', `/usage?granularity=day&from=${today}&to=${today}`);
       expect(day.status).toBe(200);
-      expect(day.body.data).toEqual([{ period: today, requests: 36, allowed: 31, denied: 0, rateLimited: 5, sessions: 0, sessionSeconds: 0 }]);
+      expect(day.body.data).toEqual([{ period: today, requests: 36, allowed: 31, denied: 0, rateLimited: 5, sessions: 0, sessionSeconds: 0, refusals: { rate_limited: 5 } }]);
       const month = await self(kg, key, 'GET', `/usage?granularity=month&from=${today}&to=${today}`);
-      expect(month.body.data).toEqual([{ period: today.slice(0, 7), requests: 36, allowed: 31, denied: 0, rateLimited: 5, sessions: 0, sessionSeconds: 0 }]);
+      expect(month.body.data).toEqual([{ period: today.slice(0, 7), requests: 36, allowed: 31, denied: 0, rateLimited: 5, sessions: 0, sessionSeconds: 0, refusals: { rate_limited: 5 } }]);
       // Asked with the * key: `k` spent its 30 requests a minute, and management calls count against them too.
       const perKey = await self(kg, key, 'GET', `/usage?keyId=${made.body.id}&from=${today}&to=${today}`);
       expect(perKey.body.data[0]).toMatchObject({ requests: 35, allowed: 30, rateLimited: 5 });

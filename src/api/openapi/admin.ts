@@ -70,6 +70,18 @@ export function adminPaths() {
         responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...adminErrors({ query: true, addressed: true }) },
       },
     },
+    '/admin/v1/audit-log': {
+      servers: INTERNAL_SERVER,
+      get: {
+        ...op,
+        operationId: 'adminListPlatformAuditLog',
+        summary: "The platform's audit log, newest first",
+        description:
+          "Writes that belong to no tenant, each naming its operator (`actor`: `operator:<name>`, or `admin` for `admin.token`): the platform's webhook endpoints created (`webhook.created`), enabled again (`webhook.enabled`), deleted (`webhook.deleted`), their secret rotated (`webhook.secret_rotated`, never the secret itself) and dead letters redelivered (`webhook.redelivered`). Capped at `audit.maxEntries`, the oldest dropped. A tenant's own endpoints are audited in that tenant's log.",
+        parameters: queryParameters(pageQuery),
+        responses: { 200: { description: 'A page of entries', ...json(ref('schemas', 'AuditEntryPage')) }, ...adminErrors({ query: true }) },
+      },
+    },
     '/admin/v1/tenants/{tenantId}/session-tokens': {
       servers: INTERNAL_SERVER,
       parameters: tenant,

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { newAuditId } from '../../keys/ids.ts';
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
 import { droppedHashes, hashExpiry, keyEvent, pageOf, rotated } from '../records.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, RefusalCounts, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, USAGE_RETENTION_DAYS, tenantDeletedRevocation, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import type { MemoryOutboxPort } from '../outbox.ts';
 import { firstExpiryDue, type DueExpiry } from '../expiry.ts';
@@ -31,11 +31,15 @@ export class MemoryStore implements KeyStore {
   readonly #byHash = new Map<string, { tenantId: string; keyId: string }>();
   readonly #events = new EventEmitter();
   readonly #auditMax: number;
+  /** The platform's own audit log (store/types.ts), at most `auditMax` entries. */
+  readonly #platformAudit: AuditEntry[] = [];
   /** "<tenantId>|<period>|<keyId or *>" → counts; "|<period>|" → fleet totals. */
   readonly #usage = new Map<string, UsageCounts>();
   /** Hourly entries by hour (`tenantId|keyId` and `tenantId|*`), so hours older than HOURLY_KEEP_MS are removed. */
   readonly #hours = new Map<string, Set<string>>();
   readonly #lastUsed = new Map<string, string>();
+  /** Refusals by code per `tenantId|period`, kept and forgotten like the tenant's own counts. */
+  readonly #refused = new Map<string, RefusalCounts>();
   /** The last usage batch counted, by writer. */
   readonly #usageSeq = new Map<string, number>();
 
@@ -252,14 +256,19 @@ export class MemoryStore implements KeyStore {
     return true;
   }
 
-  async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
-    // Newest first; ids are ULIDs, so a reversed sort is time order.
-    const entries = [...(this.#tenants.get(tenantId)?.audit ?? [])].reverse();
-    const start = page.cursor === null ? 0 : entries.findIndex((e) => e.id < page.cursor!);
-    const data = start < 0 ? [] : entries.slice(start, start + page.limit);
-    const more = start >= 0 && start + page.limit < entries.length;
-    return { data: structuredClone(data), nextCursor: more ? (data.at(-1)?.id ?? null) : null };
+  async appendPlatformAudit(audit: AuditInput): Promise<void> {
+    this.#platformAudit.push({ id: newAuditId(), at: new Date().toISOString(), ...structuredClone(audit) });
+    if (this.#platformAudit.length > this.#auditMax) this.#platformAudit.splice(0, this.#platformAudit.length - this.#auditMax);
   }
+
+  listPlatformAudit(page: PageRequest): Promise<Page<AuditEntry>> {
+    return Promise.resolve(listNewestFirst(this.#platformAudit, page));
+  }
+
+  async listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
+    return listNewestFirst(this.#tenants.get(tenantId)?.audit ?? [], page);
+  }
+
 
   #bump(id: string, counts: UsageCounts): void {
     const row = this.#usage.get(id) ?? zeroCounts();
@@ -283,6 +292,10 @@ export class MemoryStore implements KeyStore {
       const period = id.split('|')[1]!;
       if (period.length === 10 ? period < oldestDay : period < oldestMonth) this.#usage.delete(id);
     }
+    for (const id of this.#refused.keys()) {
+      const period = id.split('|')[1]!;
+      if (period.length === 10 ? period < oldestDay : period.length === 7 && period < oldestMonth) this.#refused.delete(id);
+    }
   }
 
   async addUsage(batch: UsageBatch): Promise<void> {
@@ -292,6 +305,11 @@ export class MemoryStore implements KeyStore {
     for (const d of batch.deltas) {
       this.#bump(`${d.tenantId}|${d.period}|${d.keyId}`, d.counts);
       this.#bump(`${d.tenantId}|${d.period}|*`, d.counts);
+      if (d.refused) {
+        const have = this.#refused.get(`${d.tenantId}|${d.period}`) ?? {};
+        for (const [code, n] of Object.entries(d.refused)) have[code] = (have[code] ?? 0) + n;
+        this.#refused.set(`${d.tenantId}|${d.period}`, have);
+      }
       // Hours: per tenant and key only, and forgotten after HOURLY_KEEP_MS (as Redis expires them).
       if (d.period.length === 13) this.#hourEntries(d.period).add(d.tenantId, d.keyId);
       else this.#bump(`|${d.period}|`, d.counts);
@@ -299,7 +317,10 @@ export class MemoryStore implements KeyStore {
     const oldest = new Date(Date.now() - HOURLY_KEEP_MS).toISOString().slice(0, 13);
     for (const [hour, entries] of this.#hours) {
       if (hour >= oldest) continue;
-      for (const id of entries) this.#usage.delete(`${id.slice(0, id.indexOf('|'))}|${hour}|${id.slice(id.indexOf('|') + 1)}`);
+      for (const id of entries) {
+        this.#usage.delete(`${id.slice(0, id.indexOf('|'))}|${hour}|${id.slice(id.indexOf('|') + 1)}`);
+        this.#refused.delete(`${id.slice(0, id.indexOf('|'))}|${hour}`);
+      }
       this.#hours.delete(hour);
     }
   }
@@ -313,6 +334,11 @@ export class MemoryStore implements KeyStore {
 
   async readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
     return new Map(periods.map((p) => [p, { ...(this.#usage.get(`${tenantId}|${p}|${keyId ?? '*'}`) ?? zeroCounts()) }]));
+  }
+
+  async readRefusals(tenantId: string, periods: string[], codes: readonly string[]): Promise<Map<string, RefusalCounts>> {
+    const wanted = new Set(codes);
+    return new Map(periods.map((p) => [p, Object.fromEntries(Object.entries(this.#refused.get(`${tenantId}|${p}`) ?? {}).filter(([c]) => wanted.has(c)))]));
   }
 
   async readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {
@@ -343,4 +369,13 @@ export class MemoryStore implements KeyStore {
   async close(): Promise<void> {
     this.#events.removeAllListeners();
   }
+}
+
+/** A page of an audit log, newest first; ids are ULIDs, so a reversed sort is time order. */
+function listNewestFirst(log: AuditEntry[], page: PageRequest): Page<AuditEntry> {
+  const entries = [...log].reverse();
+  const start = page.cursor === null ? 0 : entries.findIndex((e) => e.id < page.cursor!);
+  const data = start < 0 ? [] : entries.slice(start, start + page.limit);
+  const more = start >= 0 && start + page.limit < entries.length;
+  return { data: structuredClone(data), nextCursor: more ? (data.at(-1)?.id ?? null) : null };
 }

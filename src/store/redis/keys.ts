@@ -278,6 +278,11 @@ export class RedisKeys {
     })());
   }
 
+  /** The platform's audit log (`{platform}:audit`): writes that belong to no tenant, capped like a tenant's. */
+  async appendPlatformAudit(audit: AuditInput): Promise<void> {
+    await named('appendPlatformAudit', this.#r.xadd(this.#ks.audit('platform'), 'MAXLEN', '~', this.#auditMax, '*', 'e', this.#auditJson(audit)));
+  }
+
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     return named('listAudit', (async () => {
       const end = page.cursor === null ? '+' : `(${page.cursor}`;

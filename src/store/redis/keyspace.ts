@@ -8,10 +8,12 @@
 //   p {ten}:keys           → ZSET of key ids (lex order = creation order, ids are ULIDs)
 //   p {ten}:k:<keyId>      → StoredKey JSON
 //   p {ten}:audit          → capped STREAM of audit entries
+//   p {platform}:audit     → capped STREAM of the platform's audit entries (writes that belong to no tenant)
 //   p {ten}:refusals       → HASH: this refusal window's collapsed refusals (appendRefusal), expires with the window
 //   p tenants              → ZSET of tenant ids (single-key commands only)
 //   p {ten}:u:<period>     → HASH "<keyId|*>:<field>" → count (usage per hour YYYY-MM-DDTHH, day YYYY-MM-DD and month YYYY-MM; fields:
-//                            the request outcomes, `sessions` opened and `sessionMs` of session time),
+//                            the request outcomes, `sessions` opened and `sessionMs` of session time; and
+//                            the tenant's refusals by error code, "*:r:<code>"),
 //                            plus "~w:<writer>" → the last batch of that writer counted
 //   p u:<period>           → HASH "<field>" → count (fleet totals; single-key script), "~w:<writer>" likewise
 //   p {ten}:q:<YYYY-MM>:r:<keyId|*> → requests admitted this calendar month (monthly quotas, limits/calendar.ts)

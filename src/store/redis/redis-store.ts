@@ -1,5 +1,5 @@
 import type { AuditEntry, StoredKey, Tenant } from '../../keys/types.ts';
-import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, UsageBatch, UsageCounts, Verification } from '../types.ts';
+import type { AuditInput, CreateKeyResult, KeyStore, NewSecret, Page, PageRequest, RefreshRef, StoreEvent, Updater, RefusalCounts, UsageBatch, UsageCounts, Verification } from '../types.ts';
 import type { RedisOutboxPort } from '../outbox.ts';
 import type { DueExpiry } from '../expiry.ts';
 import { defineScripts, scriptRunner } from './command.ts';
@@ -135,6 +135,14 @@ export class RedisStore implements KeyStore {
     return this.#keys.appendRefusal(tenantId, audit, group);
   }
 
+  appendPlatformAudit(audit: AuditInput): Promise<void> {
+    return this.#keys.appendPlatformAudit(audit);
+  }
+
+  listPlatformAudit(page: PageRequest): Promise<Page<AuditEntry>> {
+    return this.#keys.listAudit('platform', page);
+  }
+
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     return this.#keys.listAudit(tenantId, page);
   }
@@ -145,6 +153,10 @@ export class RedisStore implements KeyStore {
 
   readUsage(tenantId: string, periods: string[], keyId: string | null): Promise<Map<string, UsageCounts>> {
     return this.#usage.readUsage(tenantId, periods, keyId);
+  }
+
+  readRefusals(tenantId: string, periods: string[], codes: readonly string[]): Promise<Map<string, RefusalCounts>> {
+    return this.#usage.readRefusals(tenantId, periods, codes);
   }
 
   readKeysUsage(tenantId: string, period: string, keyIds: string[]): Promise<Map<string, UsageCounts>> {

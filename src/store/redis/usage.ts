@@ -1,4 +1,4 @@
-import type { UsageBatch, UsageCounts } from '../types.ts';
+import type { RefusalCounts, UsageBatch, UsageCounts } from '../types.ts';
 import { USAGE_RETENTION_DAYS, USAGE_FIELDS, zeroCounts } from '../types.ts';
 import { named, type RunScript } from './command.ts';
 import type { RedisClient } from './connect.ts';
@@ -45,12 +45,14 @@ export class RedisUsage {
     // The tenant's own total (`*:<field>`) is summed here and sent once per hash, in its first call, rather than
     // incremented beside every key's field (that was half of a flush's HINCRBYs inside Redis).
     const writerField = `~w:${writer}`;
-    const perHash = new Map<string, { tenant: UsageCounts; fields: Array<string | number>; ttl: number }>();
+    const perHash = new Map<string, { tenant: UsageCounts; refused: RefusalCounts; fields: Array<string | number>; ttl: number }>();
     const totals = new Map<string, UsageCounts>();
     for (const d of deltas) {
       const key = this.#ks.usage(d.tenantId, d.period);
       let hash = perHash.get(key);
-      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), fields: [], ttl: isHour(d.period) ? HOURLY_USAGE_TTL_SECONDS : USAGE_TTL_SECONDS }));
+      if (!hash) perHash.set(key, (hash = { tenant: zeroCounts(), refused: {}, fields: [], ttl: isHour(d.period) ? HOURLY_USAGE_TTL_SECONDS : USAGE_TTL_SECONDS }));
+      // Refusals by code: the tenant's own fields (`*:r:<code>`), sent with its totals.
+      for (const [code, n] of Object.entries(d.refused ?? {})) hash.refused[code] = (hash.refused[code] ?? 0) + n;
       let total = isHour(d.period) ? null : totals.get(d.period);
       if (total === undefined) totals.set(d.period, (total = zeroCounts()));
       for (const field of USAGE_FIELDS) {
@@ -65,8 +67,8 @@ export class RedisUsage {
     // Chunk c of batch n is counted as n·10⁶ + c (exact in a Lua number for 9·10⁹ batches). A retried batch has
     // the same deltas, so the same chunks.
     const chunkSeq = (c: number) => seq * 1_000_000 + c;
-    for (const [key, { tenant, fields: keyFields, ttl }] of perHash) {
-      const fields = [...USAGE_FIELDS.flatMap((f) => (tenant[f] === 0 ? [] : [`*:${f}`, tenant[f]])), ...keyFields];
+    for (const [key, { tenant, refused, fields: keyFields, ttl }] of perHash) {
+      const fields = [...USAGE_FIELDS.flatMap((f) => (tenant[f] === 0 ? [] : [`*:${f}`, tenant[f]])), ...Object.entries(refused).flatMap(([code, n]) => [`*:r:${code}`, n]), ...keyFields];
       for (let i = 0; i < fields.length; i += CHUNK) {
         await this.#run('incrementFields', [key], [ttl, writerField, chunkSeq(i / CHUNK), ...fields.slice(i, i + CHUNK)]);
       }
@@ -81,6 +83,13 @@ export class RedisUsage {
     return named('readUsage', (async () => {
       const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#ks.usage(tenantId, p), ...USAGE_FIELDS.map((f) => `${who}:${f}`))));
       return new Map(periods.map((p, i) => [p, countsOf(rows[i]!)]));
+    })());
+  }
+
+  readRefusals(tenantId: string, periods: string[], codes: readonly string[]): Promise<Map<string, RefusalCounts>> {
+    return named('readRefusals', (async () => {
+      const rows = await Promise.all(periods.map((p) => this.#r.hmget(this.#ks.usage(tenantId, p), ...codes.map((c) => `*:r:${c}`))));
+      return new Map(periods.map((p, i) => [p, Object.fromEntries(codes.flatMap((c, j) => (rows[i]![j] ? [[c, Number(rows[i]![j])]] : [])))]));
     })());
   }
 

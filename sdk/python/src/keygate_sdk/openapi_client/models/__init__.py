@@ -61,6 +61,7 @@ from .get_open_api_document_response_200_paths import GetOpenApiDocumentResponse
 from .get_usage_granularity import GetUsageGranularity
 from .keys_usage import KeysUsage
 from .keys_usage_data_item import KeysUsageDataItem
+from .keys_usage_data_item_refusals import KeysUsageDataItemRefusals
 from .mint_session_token_body import MintSessionTokenBody
 from .mint_session_token_body_metadata import MintSessionTokenBodyMetadata
 from .minted_session_token import MintedSessionToken
@@ -91,6 +92,7 @@ from .update_api_key_body_quota import UpdateApiKeyBodyQuota
 from .update_api_key_body_rate_limit import UpdateApiKeyBodyRateLimit
 from .usage_report import UsageReport
 from .usage_row import UsageRow
+from .usage_row_refusals import UsageRowRefusals
 from .webhook_dead_letter import WebhookDeadLetter
 from .webhook_dead_letter_event import WebhookDeadLetterEvent
 from .webhook_dead_letter_event_data import WebhookDeadLetterEventData
@@ -163,6 +165,7 @@ __all__ = (
     "GetUsageGranularity",
     "KeysUsage",
     "KeysUsageDataItem",
+    "KeysUsageDataItemRefusals",
     "MintSessionTokenBody",
     "MintSessionTokenBodyMetadata",
     "MintedSessionToken",
@@ -193,6 +196,7 @@ __all__ = (
     "UpdateApiKeyBodyRateLimit",
     "UsageReport",
     "UsageRow",
+    "UsageRowRefusals",
     "WebhookDeadLetter",
     "WebhookDeadLetterEvent",
     "WebhookDeadLetterEventData",

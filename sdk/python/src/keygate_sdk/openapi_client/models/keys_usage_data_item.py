@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.keys_usage_data_item_refusals import KeysUsageDataItemRefusals
+
 
 T = TypeVar("T", bound="KeysUsageDataItem")
 
@@ -21,6 +27,9 @@ class KeysUsageDataItem:
         session_seconds (float): Their time in the period, in seconds (millisecond precision); a session spanning an
             hour boundary is split
         key_id (str):
+        refusals (KeysUsageDataItemRefusals | Unset): The tenant's refused requests in the period by error code
+            (`rate_limited`, `quota_exceeded`, `key_disabled`…; nonzero codes only). On a tenant's rows only: a key's rows
+            (`keyId`) have none
     """
 
     period: str
@@ -31,6 +40,7 @@ class KeysUsageDataItem:
     sessions: int
     session_seconds: float
     key_id: str
+    refusals: KeysUsageDataItemRefusals | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         period = self.period
@@ -49,6 +59,10 @@ class KeysUsageDataItem:
 
         key_id = self.key_id
 
+        refusals: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.refusals, Unset):
+            refusals = self.refusals.to_dict()
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -63,11 +77,15 @@ class KeysUsageDataItem:
                 "keyId": key_id,
             }
         )
+        if refusals is not UNSET:
+            field_dict["refusals"] = refusals
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.keys_usage_data_item_refusals import KeysUsageDataItemRefusals
+
         d = dict(src_dict)
         period = d.pop("period")
 
@@ -85,6 +103,13 @@ class KeysUsageDataItem:
 
         key_id = d.pop("keyId")
 
+        _refusals = d.pop("refusals", UNSET)
+        refusals: KeysUsageDataItemRefusals | Unset
+        if isinstance(_refusals, Unset):
+            refusals = UNSET
+        else:
+            refusals = KeysUsageDataItemRefusals.from_dict(_refusals)
+
         keys_usage_data_item = cls(
             period=period,
             requests=requests,
@@ -94,6 +119,7 @@ class KeysUsageDataItem:
             sessions=sessions,
             session_seconds=session_seconds,
             key_id=key_id,
+            refusals=refusals,
         )
 
         return keys_usage_data_item

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.usage_row_refusals import UsageRowRefusals
+
 
 T = TypeVar("T", bound="UsageRow")
 
@@ -20,6 +26,9 @@ class UsageRow:
         sessions (int): WebSocket sessions opened in the period
         session_seconds (float): Their time in the period, in seconds (millisecond precision); a session spanning an
             hour boundary is split
+        refusals (UsageRowRefusals | Unset): The tenant's refused requests in the period by error code (`rate_limited`,
+            `quota_exceeded`, `key_disabled`…; nonzero codes only). On a tenant's rows only: a key's rows (`keyId`) have
+            none
     """
 
     period: str
@@ -29,6 +38,7 @@ class UsageRow:
     rate_limited: int
     sessions: int
     session_seconds: float
+    refusals: UsageRowRefusals | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         period = self.period
@@ -45,6 +55,10 @@ class UsageRow:
 
         session_seconds = self.session_seconds
 
+        refusals: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.refusals, Unset):
+            refusals = self.refusals.to_dict()
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -58,11 +72,15 @@ class UsageRow:
                 "sessionSeconds": session_seconds,
             }
         )
+        if refusals is not UNSET:
+            field_dict["refusals"] = refusals
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.usage_row_refusals import UsageRowRefusals
+
         d = dict(src_dict)
         period = d.pop("period")
 
@@ -78,6 +96,13 @@ class UsageRow:
 
         session_seconds = d.pop("sessionSeconds")
 
+        _refusals = d.pop("refusals", UNSET)
+        refusals: UsageRowRefusals | Unset
+        if isinstance(_refusals, Unset):
+            refusals = UNSET
+        else:
+            refusals = UsageRowRefusals.from_dict(_refusals)
+
         usage_row = cls(
             period=period,
             requests=requests,
@@ -86,6 +111,7 @@ class UsageRow:
             rate_limited=rate_limited,
             sessions=sessions,
             session_seconds=session_seconds,
+            refusals=refusals,
         )
 
         return usage_row
