@@ -81,6 +81,8 @@ export interface UsageRow {
   rateLimited: number;
   sessions: number;
   sessionSeconds: number;
+  /** The tenant's refusals by error code (a tenant's rows only). */
+  refusals?: Record<string, number>;
 }
 export interface AuditEntry {
   id: string;

@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { html } from './html.ts';
@@ -15,12 +15,20 @@ const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFracti
 const cssVar = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 
 /**
+ * What the chart draws, as a string: a page that renders again with the same figures (its operator's role
+ * answered, a filter typed) keeps its charts instead of building them anew.
+ */
+const signatureOf = (p: { title: string; times: number[]; series: Series[]; height?: number }): string =>
+  `${p.title}|${p.height ?? ''}|${p.times.join(',')}|${p.series.map((s) => `${s.label}:${s.color}:${s.values.join(',')}`).join('|')}`;
+
+/**
  * A time-series chart (uPlot, canvas). `times` are seconds since the epoch. The caption and a text summary of
  * each series' total are what screen readers get; the canvas itself is hidden from them.
  */
 export function Chart(props: { title: string; times: number[]; series: Series[]; bars?: boolean; height?: number }) {
   const box = useRef<HTMLDivElement>(null);
-  useEffect(() => {
+  // In the commit that mounts it, so the chart is drawn in the same frame as the page's figures.
+  useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
     const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
@@ -43,7 +51,7 @@ export function Chart(props: { title: string; times: number[]; series: Series[];
       resize.disconnect();
       plot.destroy();
     };
-  }, [props.times, props.series]);
+  }, [signatureOf(props)]);
   const totals = props.series.map((s) => `${s.label}: ${s.values.reduce<number>((a, b) => a + (b ?? 0), 0).toLocaleString('en')}`).join(', ');
   return html`<figure class="chart">
     <figcaption>${props.title} <span class="sr-only">(totals: ${totals})</span></figcaption>

@@ -1,24 +1,51 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiFailure } from './api.ts';
 import { html } from './html.ts';
+import { loadSettled, loadStarted } from './ready.ts';
 
-/** Loads `load()` when `deps` change: [value, error, reload]. */
+/**
+ * Loads `load()` when `deps` change: [value, error, reload]. The load starts in a layout effect, so loads of
+ * components mounted by a parent's result start in the same commit (no frame between them), and it counts as
+ * in flight (ready.ts) until its result is on the page.
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): [T | null, string | null, () => void] {
   const [value, setValue] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [tick, setTick] = useState(0);
-  useEffect(() => {
+  const settle = useRef<(() => void) | null>(null);
+  useLayoutEffect(() => {
     let live = true;
+    let counted = true;
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      loadSettled();
+    };
+    loadStarted();
     setError(null);
     load().then(
-      (v) => live && setValue(v),
-      (e: unknown) => live && setError(e instanceof ApiFailure ? `${e.code}: ${e.message}` : String(e)),
+      (v) => {
+        if (!live) return done();
+        settle.current = done;
+        setValue(v);
+      },
+      (e: unknown) => {
+        if (!live) return done();
+        settle.current = done;
+        setError(e instanceof ApiFailure ? `${e.code}: ${e.message}` : String(e));
+      },
     );
     return () => {
       live = false;
+      done();
     };
   }, [...deps, tick]);
+  // The result is committed: what it mounted has started its own loads by now.
+  useLayoutEffect(() => {
+    settle.current?.();
+    settle.current = null;
+  }, [value, error]);
   return [value, error, () => setTick((t) => t + 1)];
 }
 

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { RecentBlocks } from '../limits/recent-blocks.ts';
 import type { DecisionRing } from '../ops/decision-ring.ts';
 import type { KeyStore } from '../store/types.ts';
@@ -6,6 +7,13 @@ import type { WebhookQueue } from '../webhooks/types.ts';
 /** Tenants read to rank the top ones: beyond this many the ranking covers the first ones only (`truncated`). */
 const TENANT_SCAN = 10_000;
 const TOP = 10;
+/**
+ * How long the top-tenants ranking is reused: it reads every tenant's daily counters (up to TENANT_SCAN), which
+ * the usage flush changes every few seconds anyway; concurrent console views share one scan.
+ */
+const TOP_TENANTS_TTL_MS = 5_000;
+
+type TopTenants = { data: Array<{ id: string; name: string; plan: string; status: string; requestsToday: number }>; scanned: number; truncated: boolean };
 
 /** The console's fleet view (`GET /admin/v1/fleet`). */
 export interface FleetReader {
@@ -30,7 +38,7 @@ export interface FleetDeps {
  */
 export function createFleetReader(deps: FleetDeps): FleetReader {
   const now = deps.now ?? Date.now;
-  const topTenants = async () => {
+  const scanTopTenants = async (): Promise<TopTenants> => {
     const today = new Date(now()).toISOString().slice(0, 10);
     const ranked: Array<{ id: string; name: string; plan: string; status: string; requestsToday: number }> = [];
     let cursor: string | null = null;
@@ -49,6 +57,9 @@ export function createFleetReader(deps: FleetDeps): FleetReader {
     ranked.sort((a, b) => b.requestsToday - a.requestsToday);
     return { data: ranked.slice(0, TOP), scanned, truncated: cursor !== null };
   };
+  // One entry (the ranking), fetched at most once at a time and kept TOP_TENANTS_TTL_MS.
+  const cache = new LRUCache<'top', TopTenants>({ max: 1, ttl: TOP_TENANTS_TTL_MS, fetchMethod: scanTopTenants, perf: { now } });
+  const topTenants = async (): Promise<TopTenants> => (await cache.fetch('top'))!;
   const webhooks = async () => {
     const q = deps.webhooks;
     if (!q) return { enabled: false, endpoints: 0, failing: 0, disabled: 0, deadLetters: 0 };

@@ -26,7 +26,13 @@ beforeAll(async () => {
   redis = await startRedis();
   upstream = createServer((_req, res) => res.end('{"ok":true}'));
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
-  kg = await startKeygate({ redisUrl: redis.url, upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, config: { admin: { tokens: operatorConfig } } });
+  kg = await startKeygate({
+    redisUrl: redis.url,
+    upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    config: { admin: { tokens: operatorConfig }, webhooks: { enabled: true, allowPrivateTargets: true } },
+  });
+  // A platform endpoint (nothing listens on port 9): its creation is in the platform's audit log.
+  expect((await admin(kg, 'POST', '/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['key.revoked'] })).status).toBe(201);
   // 30 tenants × (1 + 99) keys = 3,000 keys, and traffic for a few of them.
   seeded = await seedFleet(kg, 30, 99);
   for (const s of seeded.slice(0, 5)) await sendTraffic(kg, s.key, 10);
@@ -74,14 +80,25 @@ describe('the console in a real browser', () => {
     await expect.poll(() => page.getByTestId('usage-total').textContent()).toContain('25');
     expect(await seriousViolations(page)).toEqual([]);
 
+    // Refused by its rate limit, the key's refusals show in the tenant's chart by their code.
     const row = page.locator('tr', { has: page.getByRole('link', { name: 'voice-bot' }) });
     const keyId = await row.getAttribute('data-key');
+    const tenantId = new URL(page.url()).hash.split('/')[2]!;
+    expect((await admin(kg, 'PATCH', `/tenants/${tenantId}/api-keys/${keyId}`, { rateLimit: { requestsPerMinute: 1 } })).status).toBe(200);
+    let limited = 0;
+    for (let i = 0; i < 60 && limited < 3; i++) if ((await call(`${kg.url}/v1/calls/${i}`, { headers: { 'x-api-key': key } })).status === 429) limited++;
+    expect(limited).toBe(3);
+    await page.getByRole('button', { name: 'Daily, 90 days' }).click();
+    await page.getByRole('button', { name: 'Hourly, 7 days' }).click();
+    await expect.poll(() => page.getByTestId('refusals-by-code').textContent()).toMatch(/rate_limited 3\b/);
+    expect(await seriousViolations(page)).toEqual([]);
+
     await row.getByRole('button', { name: 'Revoke' }).click();
     await page.getByRole('button', { name: 'Revoke key' }).click();
     await row.waitFor({ state: 'detached' });
     expect((await call(`${kg.url}/v1/calls/1`, { headers: { 'x-api-key': key } })).status).toBe(401);
 
-    await page.goto(`${kg.opsUrl}/console#/tenants/${new URL(page.url()).hash.split('/')[2]}/keys/${keyId}`);
+    await page.goto(`${kg.opsUrl}/console#/tenants/${tenantId}/keys/${keyId}`);
     const revoked = page.locator('[data-testid="audit"] tr', { hasText: 'key.revoked' });
     await revoked.waitFor();
     expect(await revoked.textContent()).toContain('operator:alice');
@@ -146,6 +163,7 @@ describe('the console in a real browser', () => {
       ['tenant', `#/tenants/${target.id}`, (p) => Promise.all([p.getByTestId('keys').waitFor(), p.getByTestId('usage-total').waitFor()])],
       ['key', `#/tenants/${target.id}/keys/${keyId}`, (p) => Promise.all([p.getByTestId('audit').waitFor(), p.getByTestId('usage-total').waitFor()])],
       ['audit', `#/audit/${target.id}`, (p) => p.getByTestId('audit').waitFor()],
+      ['platform audit', '#/audit', (p) => p.locator('[data-testid="audit"] tr', { hasText: 'webhook.created' }).waitFor()],
       ['webhooks', '#/webhooks', (p) => p.getByRole('heading', { name: 'Dead letters' }).waitFor()],
     ];
     for (const scheme of ['light', 'dark'] as const) {

@@ -11,24 +11,29 @@ interface Summary {
 }
 
 export function TenantPage(props: { tenantId: string; me: Me }) {
+  // The summary, the charts' series and the keys are fetched at once, not one after another: only the burn-down
+  // waits for the plan's quota (its series is fetched meanwhile).
   const [summary, error] = useLoad(() => get<Summary>(`/tenants/${props.tenantId}/summary`), [props.tenantId]);
   if (error) return html`<h1 tabindex="-1">Tenant</h1><${Failure} error=${error} />`;
-  if (!summary) return html`<h1 tabindex="-1">Tenant</h1><${Loading} />`;
-  const { tenant, plan } = summary;
+  const tenant = summary?.tenant;
+  const plan = summary?.plan;
   return html`<p class="crumbs"><a href="#/tenants">Tenants</a> /</p>
-    <h1 tabindex="-1">${tenant.name}</h1>
-    <dl class="facts">
+    <h1 tabindex="-1">${tenant?.name ?? 'Tenant'}</h1>
+    ${!summary || !tenant || !plan ? html`<${Loading} />` : html`<dl class="facts">
       <div><dt>Id</dt><dd><code>${tenant.id}</code></dd></div>
       <div><dt>Plan</dt><dd>${plan.name}</dd></div>
       <div><dt>Status</dt><dd><${Badge} ok=${tenant.status === 'active'}>${tenant.status}<//></dd></div>
       <div><dt>Keys</dt><dd>${fmt.n(summary.keyCount)} of ${fmt.n(tenant.maxKeys)}</dd></div>
       <div><dt>Plan limits</dt><dd>${fmt.limit(plan.requestsPerMinute.max)}/min, ${fmt.limit(plan.requestsPerDay.max)}/day</dd></div>
       <div><dt>Audit</dt><dd><a href=${`#/audit/${tenant.id}`}>Audit log</a></dd></div>
-    </dl>
-    <${UsageCharts} tenantId=${tenant.id} />
-    <${BurnDown} tenantId=${tenant.id} quota=${plan.requestsPerMonth.max} />
-    <${Keys} tenantId=${tenant.id} me=${props.me} />`;
+    </dl>`}
+    <${UsageCharts} tenantId=${props.tenantId} />
+    <${BurnDown} tenantId=${props.tenantId} quota=${plan ? plan.requestsPerMonth.max : undefined} />
+    <${Keys} tenantId=${props.tenantId} me=${props.me} />`;
 }
+
+/** Keys per page of the table (and of the one quota-use read beside it). */
+const KEYS_PER_PAGE = 50;
 
 type Pending = { kind: 'rotate' | 'revoke' | 'disable' | 'enable'; key: ApiKey } | null;
 
@@ -37,7 +42,7 @@ function Keys(props: { tenantId: string; me: Me }) {
   const [filter, setFilter] = useState('');
   const [pending, setPending] = useState<Pending>(null);
   const [secret, setSecret] = useState<string | null>(null);
-  const [page, error, reload] = useLoad(() => get<Page<ApiKey>>(`/tenants/${props.tenantId}/api-keys?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`), [props.tenantId, cursor]);
+  const [page, error, reload] = useLoad(() => get<Page<ApiKey>>(`/tenants/${props.tenantId}/api-keys?limit=${KEYS_PER_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`), [props.tenantId, cursor]);
   const month = new Date().toISOString().slice(0, 7);
   const ids = page?.data.map((k) => k.id).join(',') ?? '';
   // This month's requests of every key on the page, in one call (for the quota-use column).

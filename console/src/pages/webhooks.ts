@@ -28,12 +28,17 @@ interface DeadLetter {
   attempts: number;
 }
 
+const DEAD_SHOWN = 25;
+
 /** The platform's webhook endpoints (admin API), their recent deliveries and dead letters. */
 export function WebhooksPage(props: { me: Me }) {
   const [endpoints, error] = useLoad(() => get<{ data: Endpoint[] }>('/webhooks').then((r) => r.data), []);
   const [dead, deadError, reloadDead] = useLoad(() => get<{ data: DeadLetter[] }>('/webhooks/dead-letters').then((r) => r.data), []);
   const [open, setOpen] = useState<string | null>(null);
   const [redeliver, setRedeliver] = useState<DeadLetter | null>(null);
+  // The newest few are drawn at first: a flood of dead letters (up to 1,000 per endpoint) is a long table.
+  const [allDead, setAllDead] = useState(false);
+  const shownDead = dead && !allDead ? dead.slice(0, DEAD_SHOWN) : dead;
   return html`<h1 tabindex="-1">Webhooks</h1>
     <section aria-labelledby="ep-h">
       <h2 id="ep-h">Endpoints</h2>
@@ -53,11 +58,12 @@ export function WebhooksPage(props: { me: Me }) {
       ${deadError ? html`<${Failure} error=${deadError} />` : !dead ? html`<${Loading} />` : dead.length === 0 ? html`<p class="muted">None.</p>` : html`
         <div class="scroll"><table>
           <thead><tr><th scope="col">Event</th><th scope="col">Type</th><th scope="col">Endpoint</th><th scope="col" class="num">Attempts</th>${props.me.role === 'write' ? html`<th scope="col">Action</th>` : null}</tr></thead>
-          <tbody>${dead.map((d) => html`<tr>
+          <tbody>${shownDead!.map((d) => html`<tr>
             <td><code>${d.event.id}</code></td><td>${d.event.type}</td><td><code>${d.endpointId}</code></td><td class="num">${d.attempts}</td>
             ${props.me.role === 'write' ? html`<td><button type="button" onClick=${() => setRedeliver(d)}>Redeliver</button></td>` : null}
           </tr>`)}</tbody>
-        </table></div>`}
+        </table></div>
+        ${dead.length > DEAD_SHOWN && !allDead ? html`<p class="row"><span class="muted">The newest ${DEAD_SHOWN} of ${fmt.n(dead.length)}.</span> <button type="button" onClick=${() => setAllDead(true)}>Show all</button></p>` : null}`}
     </section>
     <${Confirm} open=${redeliver !== null} onClose=${() => setRedeliver(null)} title="Redeliver this event?" action="Redeliver"
       message=${redeliver ? `${redeliver.event.type} ${redeliver.event.id} is sent again to ${redeliver.endpointId}, with a fresh retry window.` : ''}
