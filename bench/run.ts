@@ -12,6 +12,7 @@ import { authMicro } from './auth-micro.ts';
 import { authzBench } from './authz.ts';
 import { tokenMicro } from './token-micro.ts';
 import { cpuMicros, freePort, openLoop, otherCores, peakRssMb, proxyCore, percentile, pinned, processTree, startCommand, startScript, stop, zipf, type OpenLoopResult } from './lib.ts';
+import { consolePhase } from './console.ts';
 import { expiryPhase } from './expiry.ts';
 import { memoryPhase } from './memory.ts';
 import { provision } from './provision.ts';
@@ -29,7 +30,8 @@ const quick = process.env.BENCH_QUICK === '1';
  * `BENCH_ONLY=voice`: only the voice relay (bench/voice.ts): WebSocket sessions with a frame every 20 ms;
  * `BENCH_ONLY=redis`: only keygate's Redis commands (bench/redis-count.ts), about three minutes;
  * `BENCH_ONLY=tokens`: only the session-token figures (bench/token-micro.ts and the proxied A/B below);
- * `BENCH_ONLY=expiry`: only the expiry scan over a million keys (bench/expiry.ts), about ten minutes.
+ * `BENCH_ONLY=expiry`: only the expiry scan over a million keys (bench/expiry.ts), about ten minutes;
+ * `BENCH_ONLY=console`: only the operator console's pages in Chromium (bench/console.ts), a few minutes.
  */
 const only = process.env.BENCH_ONLY;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -302,6 +304,10 @@ async function main(): Promise<void> {
   if (only === 'memory') {
     Object.assign(results, await runMemory(redisUrl, upstreamUrl));
     return finish('memory');
+  }
+  if (only === 'console') {
+    results.console = await consolePhase(redisUrl);
+    return finish('console');
   }
   if (only === 'expiry') {
     results.expiry = await expiryPhase(redisUrl, Number(process.env.BENCH_EXPIRY_KEYS ?? (quick ? 100_000 : 1_000_000)));

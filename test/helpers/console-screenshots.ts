@@ -59,12 +59,13 @@ try {
       const office = Math.max(0.1, Math.sin(((at.getUTCHours() - 6) / 24) * 2 * Math.PI));
       const allowed = Math.round(900 * office * scale * (0.8 + Math.random() * 0.4));
       const counts = { allowed, denied: Math.round(allowed * 0.02), rateLimited: Math.round(allowed * 0.05 * office), sessions: Math.round(allowed / 40), sessionMs: Math.round(allowed / 40) * 150_000 };
-      deltas.push({ tenantId: tenant.id, keyId: t === 0 ? bot.body.id : 'key_seeded', period: at.toISOString().slice(0, 13), counts });
+      deltas.push({ tenantId: tenant.id, keyId: t === 0 ? bot.body.id : 'key_seeded', period: at.toISOString().slice(0, 13), counts, refused: refusedOf(counts.denied, counts.rateLimited) });
     }
     for (let d = 1; d < 90; d++) {
       const at = new Date(now - d * 86_400_000);
       const allowed = Math.round(12_000 * scale * (1 + d / 120) * (at.getUTCDay() % 6 === 0 ? 0.4 : 1));
-      deltas.push({ tenantId: tenant.id, keyId: t === 0 ? bot.body.id : 'key_seeded', period: at.toISOString().slice(0, 10), counts: { allowed, denied: Math.round(allowed * 0.02), rateLimited: Math.round(allowed * 0.04), sessions: Math.round(allowed / 40), sessionMs: Math.round(allowed / 40) * 150_000 } });
+      const [denied, rateLimited] = [Math.round(allowed * 0.02), Math.round(allowed * 0.04)];
+      deltas.push({ tenantId: tenant.id, keyId: t === 0 ? bot.body.id : 'key_seeded', period: at.toISOString().slice(0, 10), counts: { allowed, denied, rateLimited, sessions: Math.round(allowed / 40), sessionMs: Math.round(allowed / 40) * 150_000 }, refused: refusedOf(denied, rateLimited) });
     }
   }
   await store.addUsage({ writer: 'screenshots', seq: 1, deltas });
@@ -87,6 +88,7 @@ try {
   await shoot('tenant', `#/tenants/${acme.id}`, 'voice-bot');
   await shoot('key', `#/tenants/${acme.id}/keys/${bot.body.id}`, 'key.updated');
   await shoot('audit', `#/audit/${acme.id}`, 'operator:alice');
+  await shoot('audit-platform', '#/audit', 'webhook.created');
   await shoot('webhooks', '#/webhooks', 'Dead letters');
   await shoot('tenant-dark', `#/tenants/${acme.id}`, 'voice-bot', { dark: true });
   await shoot('fleet-phone', '#/fleet', 'Top tenants today', { phone: true });
@@ -102,4 +104,11 @@ try {
 async function call(path: string, token: string, method: string) {
   const res = await fetch(`${kg.opsUrl}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status}`);
+}
+
+/** Refusals split by code as a tenant's traffic would have them: mostly rate limits, some quota and disabled keys. */
+function refusedOf(denied: number, rateLimited: number): Record<string, number> {
+  const quota = Math.floor(rateLimited / 5);
+  const disabled = Math.floor(denied / 3);
+  return Object.fromEntries(Object.entries({ rate_limited: rateLimited - quota, quota_exceeded: quota, key_disabled: disabled, insufficient_permissions: denied - disabled }).filter(([, n]) => n > 0));
 }
