@@ -211,11 +211,11 @@ async function history(redisUrl: string, tenantIds: string[], target: string, ke
   await store.close();
 }
 
-/** Refusals split by code as a tenant's traffic would have them: mostly rate limits, some quota and disabled keys. */
+/** Refusals split by code as a tenant's traffic would have them: mostly rate limits, some quota, some permissions and routes. */
 function refusedOf(denied: number, rateLimited: number): Record<string, number> {
   const quota = Math.floor(rateLimited / 5);
-  const disabled = Math.floor(denied / 3);
-  return Object.fromEntries(Object.entries({ rate_limited: rateLimited - quota, quota_exceeded: quota, key_disabled: disabled, insufficient_permissions: denied - disabled }).filter(([, n]) => n > 0));
+  const route = Math.floor(denied / 3);
+  return Object.fromEntries(Object.entries({ rate_limited: rateLimited - quota, quota_exceeded: quota, route_not_allowed: route, insufficient_permissions: denied - route }).filter(([, n]) => n > 0));
 }
 
 function printTable(figures: Record<string, PageFigures>, before: number[], after: number[]): void {

@@ -29,9 +29,10 @@ beforeAll(async () => {
   kg = await startKeygate({
     redisUrl: redis.url,
     upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
-    config: { admin: { tokens: operatorConfig }, webhooks: { enabled: true, allowPrivateTargets: true } },
+    config: { admin: { tokens: operatorConfig }, webhooks: { enabled: true, allowPrivateTargets: true, retryBaseMs: 100, retryMaxMs: 200, retryForHours: 0.0003 } },
   });
-  // A platform endpoint (nothing listens on port 9): its creation is in the platform's audit log.
+  // A platform endpoint (nothing listens on port 9): its creation is in the platform's audit log, and the
+  // key.revoked events sent to it become dead letters within a second or two.
   expect((await admin(kg, 'POST', '/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['key.revoked'] })).status).toBe(201);
   // 30 tenants × (1 + 99) keys = 3,000 keys, and traffic for a few of them.
   seeded = await seedFleet(kg, 30, 99);
@@ -102,6 +103,23 @@ describe('the console in a real browser', () => {
     const revoked = page.locator('[data-testid="audit"] tr', { hasText: 'key.revoked' });
     await revoked.waitFor();
     expect(await revoked.textContent()).toContain('operator:alice');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // The key.revoked event is a dead letter at the platform's endpoint: redelivered from the console, with the
+    // operator's name in the platform's audit log.
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
+    await expect.poll(async () => {
+      await page.reload();
+      return page.getByRole('button', { name: 'Redeliver' }).count();
+    }, { timeout: 20_000 }).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Redeliver' }).first().click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Redeliver' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    const redelivered = page.locator('[data-testid="audit"] tr', { hasText: 'webhook.redelivered' });
+    await redelivered.waitFor();
+    expect(await redelivered.textContent()).toContain('operator:alice');
     expect(await seriousViolations(page)).toEqual([]);
     await context.close();
   }, 120_000);

@@ -36,8 +36,9 @@ const kg = await startKeygate({
   },
 });
 try {
-  await admin(kg, 'POST', '/webhooks', { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/keygate`, description: 'billing', events: ['key.created', 'key.revoked', 'key.rotated'] });
-  await admin(kg, 'POST', '/webhooks', { url: 'http://127.0.0.1:9/down', description: 'audit mirror (down)', events: ['key.revoked'] });
+  // Made by the operator alice, so the platform's audit log names her.
+  await call('/webhooks', OPERATORS.alice.token, 'POST', { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/keygate`, description: 'billing', events: ['key.created', 'key.revoked', 'key.rotated'] });
+  await call('/webhooks', OPERATORS.alice.token, 'POST', { url: 'http://127.0.0.1:9/down', description: 'audit mirror (down)', events: ['key.revoked'] });
   const seeded = await seedFleet(kg, 30, 99);
   const named = await admin(kg, 'POST', '/tenants', { name: 'Acme Voice', plan: 'pro' });
   const acme = { id: named.body.tenant.id as string, key: named.body.apiKey.key as string };
@@ -71,6 +72,8 @@ try {
   await store.addUsage({ writer: 'screenshots', seq: 1, deltas });
   await store.close();
   await new Promise((r) => setTimeout(r, 3_000)); // deliveries and their retries
+  const dead = (await admin(kg, 'GET', '/webhooks/dead-letters')).body.data as Array<{ key: string }>;
+  if (dead[0]) await call(`/webhooks/dead-letters/${encodeURIComponent(dead[0].key)}/redeliver`, OPERATORS.alice.token, 'POST');
 
   const browser = await chromium.launch({ executablePath: tool('chromium'), args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage'] });
   const shoot = async (name: string, hash: string, ready: string, opts: { dark?: boolean; phone?: boolean; token?: string } = {}) => {
@@ -101,14 +104,14 @@ try {
   await redis.close();
 }
 
-async function call(path: string, token: string, method: string) {
-  const res = await fetch(`${kg.opsUrl}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+async function call(path: string, token: string, method: string, body?: unknown) {
+  const res = await fetch(`${kg.opsUrl}/admin/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status}`);
 }
 
-/** Refusals split by code as a tenant's traffic would have them: mostly rate limits, some quota and disabled keys. */
+/** Refusals split by code as a tenant's traffic would have them: mostly rate limits, some quota, some permissions and routes. */
 function refusedOf(denied: number, rateLimited: number): Record<string, number> {
   const quota = Math.floor(rateLimited / 5);
-  const disabled = Math.floor(denied / 3);
-  return Object.fromEntries(Object.entries({ rate_limited: rateLimited - quota, quota_exceeded: quota, key_disabled: disabled, insufficient_permissions: denied - disabled }).filter(([, n]) => n > 0));
+  const route = Math.floor(denied / 3);
+  return Object.fromEntries(Object.entries({ rate_limited: rateLimited - quota, quota_exceeded: quota, route_not_allowed: route, insufficient_permissions: denied - route }).filter(([, n]) => n > 0));
 }

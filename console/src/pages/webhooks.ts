@@ -32,7 +32,8 @@ const DEAD_SHOWN = 25;
 
 /** The platform's webhook endpoints (admin API), their recent deliveries and dead letters. */
 export function WebhooksPage(props: { me: Me }) {
-  const [endpoints, error] = useLoad(() => get<{ data: Endpoint[] }>('/webhooks').then((r) => r.data), []);
+  const [endpoints, error, reloadEndpoints] = useLoad(() => get<{ data: Endpoint[] }>('/webhooks').then((r) => r.data), []);
+  const [enable, setEnable] = useState<Endpoint | null>(null);
   const [dead, deadError, reloadDead] = useLoad(() => get<{ data: DeadLetter[] }>('/webhooks/dead-letters').then((r) => r.data), []);
   const [open, setOpen] = useState<string | null>(null);
   const [redeliver, setRedeliver] = useState<DeadLetter | null>(null);
@@ -48,7 +49,8 @@ export function WebhooksPage(props: { me: Me }) {
           <tbody>${endpoints.map((e) => html`<tr>
             <td><code>${e.url}</code></td><td>${e.events.join(', ')}</td>
             <td><${Badge} ok=${!e.failingSince && !e.disabledAt}>${e.disabledAt ? 'disabled' : e.failingSince ? `failing since ${fmt.date(e.failingSince)}` : 'healthy'}<//></td>
-            <td><button type="button" aria-expanded=${open === e.id} onClick=${() => setOpen(open === e.id ? null : e.id)}>Recent deliveries</button></td>
+            <td class="actions"><button type="button" aria-expanded=${open === e.id} onClick=${() => setOpen(open === e.id ? null : e.id)}>Recent deliveries</button>
+              ${props.me.role === 'write' && e.disabledAt ? html`<button type="button" onClick=${() => setEnable(e)}>Enable</button>` : null}</td>
           </tr>`)}</tbody>
         </table></div>
         ${open ? html`<${Deliveries} endpointId=${open} />` : null}`}
@@ -65,6 +67,12 @@ export function WebhooksPage(props: { me: Me }) {
         </table></div>
         ${dead.length > DEAD_SHOWN && !allDead ? html`<p class="row"><span class="muted">The newest ${DEAD_SHOWN} of ${fmt.n(dead.length)}.</span> <button type="button" onClick=${() => setAllDead(true)}>Show all</button></p>` : null}`}
     </section>
+    <${Confirm} open=${enable !== null} onClose=${() => setEnable(null)} title="Enable this endpoint again?" action="Enable"
+      message=${enable ? `Deliveries to ${enable.url} start again; what was dead-lettered meanwhile can be redelivered.` : ''}
+      onConfirm=${async () => {
+        await call('POST', `/webhooks/${enable!.id}/enable`);
+        reloadEndpoints();
+      }} />
     <${Confirm} open=${redeliver !== null} onClose=${() => setRedeliver(null)} title="Redeliver this event?" action="Redeliver"
       message=${redeliver ? `${redeliver.event.type} ${redeliver.event.id} is sent again to ${redeliver.endpointId}, with a fresh retry window.` : ''}
       onConfirm=${async () => {
