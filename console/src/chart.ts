@@ -32,9 +32,10 @@ export function Chart(props: { title: string; times: number[]; series: Series[];
     const el = box.current;
     if (!el) return;
     const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
+    let width = Math.max(280, el.clientWidth);
     const plot = new uPlot(
       {
-        width: Math.max(280, el.clientWidth),
+        width,
         height: props.height ?? 220,
         legend: { live: false },
         cursor: { drag: { x: false, y: false } },
@@ -45,7 +46,13 @@ export function Chart(props: { title: string; times: number[]; series: Series[];
       el,
     );
     el.querySelector('canvas')?.setAttribute('aria-hidden', 'true');
-    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(280, el.clientWidth), height: props.height ?? 220 }));
+    // The observer also reports the size it starts with: the chart is redrawn only when the width has changed.
+    const resize = new ResizeObserver(() => {
+      const now = Math.max(280, el.clientWidth);
+      if (now === width) return;
+      width = now;
+      plot.setSize({ width, height: props.height ?? 220 });
+    });
     resize.observe(el);
     return () => {
       resize.disconnect();

@@ -170,8 +170,9 @@ export function adminRouter(deps: AdminDeps): Router {
   r.get('/tenants/:tenantId/usage', async (req, res) => {
     const tenantId = tenantIdOf(req.params.tenantId as string);
     const q = validate(usageQuery, req.query, 'query');
-    await service.getTenant(tenantId);
-    res.json({ data: await deps.usage.read(tenantId, q) });
+    // The tenant's existence (404 otherwise) and its counters are read together, not one after the other.
+    const [, data] = await Promise.all([service.getTenant(tenantId), deps.usage.read(tenantId, q)]);
+    res.json({ data });
   });
   r.get('/tenants/:tenantId/keys-usage', async (req, res) => {
     const tenantId = tenantIdOf(req.params.tenantId as string);

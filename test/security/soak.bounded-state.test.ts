@@ -185,7 +185,7 @@ describe('random hostile traffic for a bounded time', () => {
     // Quota counters: one per key that used a quota, and the tenant's.
     expect(fams.get('kg:{ten}:q:<period>:r:key') ?? 0).toBeLessThanOrEqual(minted);
     // Nothing else: every family present is one docs/state.md bounds.
-    const known = /^kg:(vr:<hash>|tenants|expiry-index|(op:)?fail:<ip>|rl:[md]:(key|ten)|u:<period>|\{ten\}:(t|keys|k:key|audit|refusals|lu|exp|u:<period>(T\d{2})?|q:<period>:[rs]:(key|\*)|tok:[^:]+:[us]|outbox|ws(:key)?))$/;
+    const known = /^kg:(vr:<hash>|tenants|expiry-index|(op:)?fail:<ip>|rl:[md]:(key|ten)|u:<period>|\{platform\}:audit|\{ten\}:(t|keys|k:key|audit|refusals|lu|exp|u:<period>(T\d{2})?|q:<period>:[rs]:(key|\*)|tok:[^:]+:[us]|outbox|ws(:key)?))$/;
     expect([...fams.keys()].filter((f) => !known.test(f))).toEqual([]);
     // The lifecycle record of the wide key survived the refusals.
     const log = await admin(kg, 'GET', `/tenants/${tenantId}/audit-log?limit=100`);
