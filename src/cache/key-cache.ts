@@ -17,6 +17,18 @@ type Entry = CachedVerification | typeof UNKNOWN;
 /** Entries are keyed by a key's hash, or by `#<tenantId>/<keyId>` for the keys session tokens name. */
 const isKeyRef = (id: string): boolean => id.charCodeAt(0) === 35; // '#': never the first character of a hash
 
+/**
+ * Whether a record read again is the one cached: the key's id, expiry and policy, its hash's expiry and its tenant.
+ * Not what the rate limits keep on the key (AuthKey.limits), which a kept record carries on. Policies and tenants
+ * are shared copies (#intern), so they are mostly the same object.
+ */
+const sameRecord = (a: CachedVerification, b: CachedVerification): boolean =>
+  a.hashExpiresAt === b.hashExpiresAt &&
+  a.key.id === b.key.id &&
+  a.key.expiresAt === b.key.expiresAt &&
+  (a.key.policy === b.key.policy || isDeepStrictEqual(a.key.policy, b.key.policy)) &&
+  (a.tenant === b.tenant || isDeepStrictEqual(a.tenant, b.tenant));
+
 const verificationOf = (entry: Entry): CachedVerification | null => (entry === UNKNOWN ? null : (entry as CachedVerification));
 
 export interface KeyCacheOptions {
@@ -141,7 +153,7 @@ export class KeyCache {
     }
     const v = this.#verification(found);
     // Unchanged since the last load (a TTL refresh): keep the object that is already cached.
-    return stale !== undefined && isDeepStrictEqual(stale, v) ? stale : v;
+    return stale !== undefined && stale !== UNKNOWN && sameRecord(stale as CachedVerification, v) ? stale : v;
   }
 
   /**
@@ -227,7 +239,7 @@ export class KeyCache {
         return;
       }
       const v = this.#verification(now);
-      this.#lru.set(hash, isDeepStrictEqual(was, v) ? was : v);
+      this.#lru.set(hash, sameRecord(was, v) ? was : v);
     });
   }
 

@@ -142,6 +142,12 @@ export interface AuthKey {
   /** ms since epoch; null for never. */
   expiresAt: number | null;
   policy: KeyPolicy;
+  /**
+   * What the rate limits keep for this record (limits/rate-limits.ts: its windows and leases), set on its first
+   * charge and gone with the record; undefined until then. Not part of the key's value: a record read again
+   * equals the cached one without it (cache/key-cache.ts sameRecord compares the fields above).
+   */
+  limits?: unknown;
 }
 
 /** The cached form of a stored key. */
@@ -165,4 +171,6 @@ export const toAuthKey = (k: ApiKey & Pick<StoredKey, 'quotaChain' | 'tokensNotB
     tokensNotBefore: k.tokensNotBefore ? Date.parse(k.tokensNotBefore) : 0,
     tokensRetiring: k.tokensRetiring ? { issuedBefore: Date.parse(k.tokensRetiring.issuedBefore), at: Date.parse(k.tokensRetiring.at) } : null,
   },
+  // A field from the start, so that V8 keeps it in the object (one added later costs a separate property store).
+  limits: undefined,
 });

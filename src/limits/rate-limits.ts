@@ -96,12 +96,12 @@ class WindowSpec {
    * (its count in Redis when this replica last leased, over the time since the window began), between the first
    * size and 1% of the limit, and only while the window is less than half full.
    */
-  renewal(window: Window, now: number): number {
+  renewal(remaining: number, windowEnds: number, now: number): number {
     if (this.durationMs === 0 || this.leaseSize === this.maxLease) return this.leaseSize;
-    const counted = this.points - window.remaining;
+    const counted = this.points - remaining;
     if (counted * 2 >= this.points) return this.leaseSize;
-    const elapsed = Math.max(LEASE_HORIZON_MS, now - (window.windowEnds - this.durationMs));
-    const horizon = Math.min(LEASE_HORIZON_MS, window.windowEnds - now);
+    const elapsed = Math.max(LEASE_HORIZON_MS, now - (windowEnds - this.durationMs));
+    const horizon = Math.min(LEASE_HORIZON_MS, windowEnds - now);
     const size = Math.floor((counted * horizon) / elapsed);
     return Math.max(this.leaseSize, Math.min(this.maxLease, size));
   }
@@ -120,72 +120,206 @@ const toStored = (ms: number): number => {
 };
 const fromStored = (stored: number): number => (stored === 0 ? 0 : stored + EPOCH);
 
+/** A window of a lease: Rates has two (0 the minute, 1 the day), Quota one (0). */
+type Slot = 0 | 1;
+const SLOTS: readonly Slot[] = [0, 1];
+
 /**
- * One limit window of one subject (a key, or a tenant across all its keys), with this replica's lease on it.
- * Kept small (one per cached key and period): what windows have in common lives in their WindowSpec, the
- * subject is the key's own id string, and its Redis id is built only when Redis is asked.
+ * Leases on limit windows, with this replica's state of each: a subject's minute and day windows together
+ * (Rates), or one monthly quota (Quota). A window is a lease and a slot. The lease request under way for a
+ * window is not kept here but in RateLimitsImpl#taking (there are few at any time, and one field per window
+ * costs 8 bytes per cached key).
  */
-class Window {
-  readonly spec: WindowSpec;
-  /** The key or tenant id; a quota's count is `<tenantId>:<keyId|*>` whatever its limit (calendar.ts). */
-  readonly subject: string;
+abstract class Lease {
+  /** The window in slot `i`, or null when the subject has none there. */
+  abstract spec(i: Slot): WindowSpec | null;
+  /** Whose count it is: a key or tenant id, or for a quota `<tenantId>:<keyId|*>` (calendar.ts). */
+  abstract subject(i: Slot, who: Charged): string;
   /** Leased requests not yet spent. */
-  tokens = 0;
+  abstract tokens(i: Slot): number;
+  abstract setTokens(i: Slot, n: number): void;
   /** Left in the window fleet-wide when the lease was taken, minus the lease. */
-  remaining = 0;
+  abstract remaining(i: Slot): number;
+  abstract setRemaining(i: Slot, n: number): void;
+  /** When the window ends (ms since 1970; 0: no window yet). */
+  abstract windowEnds(i: Slot): number;
+  abstract setWindowEnds(i: Slot, ms: number): void;
+  /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
+  abstract blockedUntil(i: Slot): number;
+  /** Found full: no lease; the window ends at `ends`, and is refused here until `until`. */
+  abstract block(i: Slot, ends: number, until: number): void;
+  abstract live(i: Slot, now: number): boolean;
+
+  /** Left in the window as this replica knows it. */
+  left(i: Slot): number {
+    const tokens = this.tokens(i);
+    return this.remaining(i) + (tokens > 0 ? tokens : 0);
+  }
+}
+
+/** The minute and day window sizes of one kind of subject, shared by all subjects with the same two limits. */
+class RateSpecs {
+  /** The limits instance whose state these are (another instance in the process keeps its own: see #head). */
+  readonly owner: RateLimitsImpl;
+  readonly scope: 'key' | 'tenant';
+  readonly m: WindowSpec | null;
+  readonly d: WindowSpec | null;
+  constructor(owner: RateLimitsImpl, scope: 'key' | 'tenant', m: WindowSpec | null, d: WindowSpec | null) {
+    this.owner = owner;
+    this.scope = scope;
+    this.m = m;
+    this.d = d;
+  }
+}
+
+/** `tokens` of a rate window found full: refused here until the window ends (its end is the block's). */
+const FULL = -1;
+
+/**
+ * A subject's minute and day windows (a key's own, or a tenant's across all its keys), in one object of small
+ * integers: one per cached key, hung on the key's record (AuthKey.limits), where two window objects, an array of
+ * them and a WeakMap entry were (266 of a cached key's 586 bytes). The subject's id is the request's own key or
+ * tenant id, read when Redis is asked. A key's head also names the windows charged after its own: its tenant's
+ * Rates (shared), then its monthly quotas.
+ */
+class Rates extends Lease {
+  readonly specs: RateSpecs;
+  /** The windows after these, in order; null: none. Never set on a tenant's (shared) Rates. */
+  readonly rest: readonly Lease[] | null;
+  #t0 = 0;
+  #r0 = 0;
+  #e0 = 0;
+  #t1 = 0;
+  #r1 = 0;
+  #e1 = 0;
+
+  constructor(specs: RateSpecs, rest: readonly Lease[] | null) {
+    super();
+    this.specs = specs;
+    this.rest = rest;
+  }
+
+  spec(i: Slot): WindowSpec | null {
+    return i === 0 ? this.specs.m : this.specs.d;
+  }
+
+  subject(_i: Slot, who: Charged): string {
+    return this.specs.scope === 'key' ? who.key.id : who.tenant.id;
+  }
+
+  tokens(i: Slot): number {
+    return i === 0 ? this.#t0 : this.#t1;
+  }
+
+  setTokens(i: Slot, n: number): void {
+    if (i === 0) this.#t0 = n;
+    else this.#t1 = n;
+  }
+
+  remaining(i: Slot): number {
+    return i === 0 ? this.#r0 : this.#r1;
+  }
+
+  setRemaining(i: Slot, n: number): void {
+    if (i === 0) this.#r0 = n;
+    else this.#r1 = n;
+  }
+
+  windowEnds(i: Slot): number {
+    return fromStored(i === 0 ? this.#e0 : this.#e1);
+  }
+
+  setWindowEnds(i: Slot, ms: number): void {
+    if (i === 0) this.#e0 = toStored(ms);
+    else this.#e1 = toStored(ms);
+  }
+
+  blockedUntil(i: Slot): number {
+    return this.tokens(i) === FULL ? this.windowEnds(i) : 0;
+  }
+
+  /** A rate window is refused until it ends (`until` is its end). */
+  block(i: Slot, ends: number): void {
+    this.setTokens(i, FULL);
+    this.setWindowEnds(i, ends);
+  }
+
+  live(i: Slot, now: number): boolean {
+    const tokens = i === 0 ? this.#t0 : this.#t1;
+    const ends = i === 0 ? this.#e0 : this.#e1;
+    return tokens > 0 && ends !== 0 && ends + EPOCH > now;
+  }
+}
+
+/** One monthly quota window (a key's, its tenant's, or a creator's), with this replica's lease on it. */
+class Quota extends Lease {
+  readonly #spec: WindowSpec;
+  readonly #subject: string;
+  #tokens = 0;
+  #remaining = 0;
   #ends = 0;
-  /** The lease request under way, if any: concurrent requests wait for it and share it. */
-  taking: Promise<unknown> | null = null;
   #blocked = 0;
 
   constructor(spec: WindowSpec, subject: string) {
-    this.spec = spec;
-    this.subject = subject;
+    super();
+    this.#spec = spec;
+    this.#subject = subject;
   }
 
-  /** The subject's count in the period's limiter: `<period>:<key or tenant id>` (a quota: the subject). */
-  get id(): string {
-    return this.spec.quota ? this.subject : `${this.spec.period}:${this.subject}`;
+  spec(i: Slot): WindowSpec | null {
+    return i === 0 ? this.#spec : null;
   }
 
-  /** When the window ends (ms since 1970; 0: no window yet). */
-  get windowEnds(): number {
+  subject(): string {
+    return this.#subject;
+  }
+
+  tokens(): number {
+    return this.#tokens;
+  }
+
+  setTokens(_i: Slot, n: number): void {
+    this.#tokens = n;
+  }
+
+  remaining(): number {
+    return this.#remaining;
+  }
+
+  setRemaining(_i: Slot, n: number): void {
+    this.#remaining = n;
+  }
+
+  windowEnds(): number {
     return fromStored(this.#ends);
   }
 
-  set windowEnds(ms: number) {
+  setWindowEnds(_i: Slot, ms: number): void {
     this.#ends = toStored(ms);
   }
 
-  /** Full fleet-wide until then (a lease of any size found not one request left): answered here, without asking Redis. */
-  get blockedUntil(): number {
+  blockedUntil(): number {
     return fromStored(this.#blocked);
   }
 
-  set blockedUntil(ms: number) {
-    this.#blocked = toStored(ms);
+  block(_i: Slot, ends: number, until: number): void {
+    this.#tokens = 0;
+    this.#ends = toStored(ends);
+    this.#blocked = toStored(until);
   }
 
-  live(now: number): boolean {
-    return this.tokens > 0 && this.#ends !== 0 && this.#ends + EPOCH > now;
-  }
-
-  /** Left in the window as this replica knows it. */
-  get left(): number {
-    return this.remaining + this.tokens;
+  live(_i: Slot, now: number): boolean {
+    return this.#tokens > 0 && this.#ends !== 0 && this.#ends + EPOCH > now;
   }
 }
 
-type Result = { window: Window; ok: boolean; remaining: number; msBeforeNext: number };
+/** The subject's count in the period's limiter: `<period>:<key or tenant id>` (a quota: the subject). */
+const idOf = (lease: Lease, i: Slot, who: Charged): string => {
+  const spec = lease.spec(i)!;
+  return spec.quota ? lease.subject(i, who) : `${spec.period}:${lease.subject(i, who)}`;
+};
 
-/**
- * A key's windows: `rates` without its monthly quotas (for management requests). A key without quota windows
- * (most) is held as its one array, without this object around it.
- */
-interface KeyWindows {
-  all: Window[];
-  rates: Window[];
-}
+type Result = { lease: Lease; i: Slot; ok: boolean; remaining: number; msBeforeNext: number };
 
 /** The per-process fallback; every use is reported, so an outage (and only an outage) shows in metrics. */
 class InsuranceLimiter extends RateLimiterMemory {
@@ -210,12 +344,24 @@ export class RateLimitsImpl implements RateLimits {
   readonly #months: Counter | null;
   readonly #onQuota: (event: QuotaThreshold) => void;
   readonly #specs = new LRUCache<string, WindowSpec>({ maxSize: MAX_SPECS, sizeCalculation: () => 1 });
+  /** Pairs of minute and day specs, as subjects hold them (stateless, as the specs). */
+  readonly #pairs = new LRUCache<string, RateSpecs>({ maxSize: MAX_SPECS, sizeCalculation: () => 1 });
+  readonly #noRates = new RateSpecs(this, 'key', null, null);
+  /** The head of a key with no window at all. */
+  readonly #none = new Rates(this.#noRates, null);
   readonly #onFallback: () => void;
-  /** A key's windows, built once per cached key record (a refresh that changes nothing keeps the record). */
-  readonly #byKey = new WeakMap<AuthKey, KeyWindows | Window[]>();
+  /**
+   * Heads of keys whose record holds another instance's (tests run several replicas in one process on the same
+   * records; a process's server has one instance, so this stays empty there). Goes with the records.
+   */
+  readonly #others = new WeakMap<AuthKey, Rates>();
   /** Tenant windows, shared by all of a tenant's keys so that they spend one lease (bounded by count; lru-cache
    *  preallocates for `max`, so the bound is a size of one per entry). */
-  readonly #byTenant = new LRUCache<string, Window>({ maxSize: 100_000, sizeCalculation: () => 1 });
+  readonly #byTenant = new LRUCache<string, Lease>({ maxSize: 100_000, sizeCalculation: () => 1 });
+  /** A tenant's Rates as the whole rest of its keys' windows: one array shared by those keys. Goes with the Rates. */
+  readonly #tails = new WeakMap<Lease, readonly Lease[]>();
+  /** The lease request under way per window (slot 0 and 1), while it runs: concurrent requests wait for it and share it. */
+  readonly #taking: readonly [Map<Lease, Promise<unknown>>, Map<Lease, Promise<unknown>>] = [new Map(), new Map()];
 
   constructor(opts: {
     redis: RedisClient | null;
@@ -235,8 +381,14 @@ export class RateLimitsImpl implements RateLimits {
   }
 
   /** How many limiter and WindowSpec objects this instance holds (bounded whatever limits keys are given). */
-  get size(): { limiters: number; specs: number; tenantWindows: number } {
-    return { limiters: this.#limiters.size, specs: this.#specs.size, tenantWindows: this.#byTenant.size };
+  get size(): { limiters: number; specs: number; pairs: number; tenantWindows: number; leasesUnderWay: number } {
+    return {
+      limiters: this.#limiters.size,
+      specs: this.#specs.size,
+      pairs: this.#pairs.size,
+      tenantWindows: this.#byTenant.size,
+      leasesUnderWay: this.#taking[0].size + this.#taking[1].size,
+    };
   }
 
   /** The period's counting limiter (its own limit is never reached: the windows compare counts themselves). */
@@ -255,10 +407,15 @@ export class RateLimitsImpl implements RateLimits {
     return limiter;
   }
 
-  #windows(identity: Charged, quotas: boolean): Window[] {
-    let windows = this.#byKey.get(identity.key);
-    if (!windows) this.#byKey.set(identity.key, (windows = this.#buildWindows(identity)));
-    return Array.isArray(windows) ? windows : quotas ? windows.all : windows.rates;
+  /** The first of a key's leases, built once per cached key record (a refresh that changes nothing keeps the record). */
+  #head(identity: Charged): Rates {
+    const key = identity.key;
+    const held = key.limits as Rates | undefined;
+    if (held !== undefined && held.specs.owner === this) return held;
+    if (held === undefined) return (key.limits = this.#build(identity));
+    let head = this.#others.get(key);
+    if (!head) this.#others.set(key, (head = this.#build(identity)));
+    return head;
   }
 
   #spec(scope: WindowSpec['scope'], period: Period, points: number): WindowSpec {
@@ -268,45 +425,56 @@ export class RateLimitsImpl implements RateLimits {
     return spec;
   }
 
-  #buildWindows({ key, tenant }: Charged): KeyWindows | Window[] {
-    const out: Window[] = [];
+  #rateSpecs(scope: 'key' | 'tenant', m: number | null | undefined, d: number | null | undefined): RateSpecs {
+    if (!m && !d) return this.#noRates;
+    const name = `${scope}${m || 0}/${d || 0}`;
+    let pair = this.#pairs.get(name);
+    if (!pair) this.#pairs.set(name, (pair = new RateSpecs(this, scope, m ? this.#spec(scope, 'm', m) : null, d ? this.#spec(scope, 'd', d) : null)));
+    return pair;
+  }
+
+  #tenantLease(name: string, build: () => Lease): Lease {
+    let lease = this.#byTenant.get(name);
+    if (!lease) this.#byTenant.set(name, (lease = build()));
+    return lease;
+  }
+
+  #build({ key, tenant }: Charged): Rates {
     const plan = this.#plans[tenant.plan];
-    const forKey = (period: Period, points: number | null | undefined) => {
-      if (points) out.push(new Window(this.#spec('key', period, points), period === 'M' ? `${tenant.id}:${key.id}` : key.id));
-    };
-    const forTenant = (period: Period, points: number | null | undefined) => {
-      if (!points) return;
-      const name = `${period}${points}:${tenant.id}`;
-      let window = this.#byTenant.get(name);
-      if (!window) this.#byTenant.set(name, (window = new Window(this.#spec('tenant', period, points), period === 'M' ? `${tenant.id}:*` : tenant.id)));
-      out.push(window);
-    };
-    forKey('m', key.policy.rateLimit.requestsPerMinute);
-    forKey('d', key.policy.rateLimit.requestsPerDay);
-    forTenant('m', plan?.requestsPerMinute.max);
-    forTenant('d', plan?.requestsPerDay.max);
-    const rates = out.slice(); // an exact-size copy: an array grown by push keeps room for 16 (there is one per cached key)
-    if (!this.#months) return rates;
-    forKey('M', key.policy.quota?.requestsPerMonth);
-    forTenant('M', plan?.requestsPerMonth?.max);
-    // Every creator's monthly quota too, on that creator's own count: minting a child cannot create quota. (After
-    // the tenant's, so a refusal where both run out at once names the tenant, as one without children does.)
-    for (const owner of key.policy.quotaChain ?? []) {
-      if (owner.requestsPerMonth) out.push(new Window(this.#spec('key', 'M', owner.requestsPerMonth), `${tenant.id}:${owner.keyId}`));
+    const own = this.#rateSpecs('key', key.policy.rateLimit.requestsPerMinute, key.policy.rateLimit.requestsPerDay);
+    const tm = plan?.requestsPerMinute.max;
+    const td = plan?.requestsPerDay.max;
+    const shared = tm || td ? this.#tenantLease(`r${tm || 0}/${td || 0}:${tenant.id}`, () => new Rates(this.#rateSpecs('tenant', tm, td), null)) : null;
+    const quotas: Lease[] = [];
+    if (this.#months) {
+      const keyQuota = key.policy.quota?.requestsPerMonth;
+      if (keyQuota) quotas.push(new Quota(this.#spec('key', 'M', keyQuota), `${tenant.id}:${key.id}`));
+      const tenantQuota = plan?.requestsPerMonth?.max;
+      if (tenantQuota) quotas.push(this.#tenantLease(`M${tenantQuota}:${tenant.id}`, () => new Quota(this.#spec('tenant', 'M', tenantQuota), `${tenant.id}:*`)));
+      // Every creator's monthly quota too, on that creator's own count: minting a child cannot create quota. (After
+      // the tenant's, so a refusal where both run out at once names the tenant, as one without children does.)
+      for (const owner of key.policy.quotaChain ?? []) {
+        if (owner.requestsPerMonth) quotas.push(new Quota(this.#spec('key', 'M', owner.requestsPerMonth), `${tenant.id}:${owner.keyId}`));
+      }
     }
-    return out.length === rates.length ? rates : { all: out.slice(), rates };
+    if (quotas.length > 0) return new Rates(own, shared ? [shared, ...quotas] : quotas);
+    if (own === this.#noRates) return shared ? (shared as Rates) : this.#none; // nothing of the key's own to hold
+    if (!shared) return new Rates(own, null);
+    let tail = this.#tails.get(shared);
+    if (!tail) this.#tails.set(shared, (tail = [shared]));
+    return new Rates(own, tail);
   }
 
   /** A monthly quota's count went from `before` to `after`: the thresholds crossed are announced (quota-events.ts). */
-  #announce(window: Window, before: number, after: number): void {
-    if (!window.spec.quota) return;
-    const points = window.spec.points;
+  #announce(spec: WindowSpec, id: string, before: number, after: number): void {
+    if (!spec.quota) return;
+    const points = spec.points;
     for (const threshold of crossed(before, after, points)) {
-      const colon = window.id.indexOf(':');
-      const keyId = window.id.slice(colon + 1);
+      const colon = id.indexOf(':');
+      const keyId = id.slice(colon + 1);
       this.#onQuota({
         type: 'quota.threshold',
-        tenantId: window.id.slice(0, colon),
+        tenantId: id.slice(0, colon),
         keyId: keyId === '*' ? null : keyId,
         quota: 'requestsPerMonth',
         threshold,
@@ -322,134 +490,173 @@ export class RateLimitsImpl implements RateLimits {
    * One lease request per window at a time; concurrent requests wait for it and share it, or its refusal.
    * (A window already known to be full never gets here: consume() refuses first.)
    */
-  async #take(window: Window, now: number): Promise<Result> {
+  async #take(lease: Lease, i: Slot, who: Charged, now: number): Promise<Result> {
     // Single-request leases have nothing to share: no waiting in line.
-    if (window.spec.leaseSize === 1) return this.#takeLease(window, now);
-    while (window.taking) {
-      await window.taking;
+    if (lease.spec(i)!.leaseSize === 1) return this.#takeLease(lease, i, who, now);
+    const under = this.#taking[i];
+    for (let waiting = under.get(lease); waiting !== undefined; waiting = under.get(lease)) {
+      await waiting;
       now = Date.now();
-      if (window.live(now)) return this.#spend(window, now);
-      if (window.blockedUntil > now) return { window, ok: false, remaining: 0, msBeforeNext: window.windowEnds - now };
+      if (lease.live(i, now)) return this.#spend(lease, i, who, now);
+      if (lease.blockedUntil(i) > now) return { lease, i, ok: false, remaining: 0, msBeforeNext: lease.windowEnds(i) - now };
     }
-    const taking = this.#takeLease(window, now);
-    window.taking = taking.catch(() => undefined);
+    const taking = this.#takeLease(lease, i, who, now);
+    const mark = taking.catch(() => undefined);
+    under.set(lease, mark);
     try {
       return await taking;
     } finally {
-      window.taking = null;
+      if (under.get(lease) === mark) under.delete(lease);
     }
   }
 
   /** Spends one request of a live lease; with half of a first lease's size left, the next is asked for in the background. */
-  #spendOne(window: Window): void {
-    if (--window.tokens === window.spec.refillAt && window.taking === null) this.#refill(window);
+  #spendOne(lease: Lease, i: Slot, who: Charged): void {
+    const tokens = lease.tokens(i) - 1;
+    lease.setTokens(i, tokens);
+    if (tokens === lease.spec(i)!.refillAt && !this.#taking[i].has(lease)) this.#refill(lease, i, who);
   }
 
-  #spend(window: Window, now: number): Result {
-    this.#spendOne(window);
-    return { window, ok: true, remaining: window.left, msBeforeNext: window.windowEnds - now };
+  #spend(lease: Lease, i: Slot, who: Charged, now: number): Result {
+    this.#spendOne(lease, i, who);
+    return { lease, i, ok: true, remaining: lease.left(i), msBeforeNext: lease.windowEnds(i) - now };
   }
 
   /** Takes the next lease while the current one still serves requests. */
-  #refill(window: Window): void {
+  #refill(lease: Lease, i: Slot, who: Charged): void {
+    const spec = lease.spec(i)!;
+    const id = idOf(lease, i, who);
     const taking = (async () => {
-      const { limiter, points } = window.spec;
+      const { limiter, points } = spec;
       const now = Date.now();
-      const size = window.spec.renewal(window, now);
+      const size = spec.renewal(lease.remaining(i), lease.windowEnds(i), now);
       try {
-        const res = await limiter.consume(window.id, size);
+        const res = await limiter.consume(id, size);
         if (res.consumedPoints > points) {
           // Fewer than a lease left (the end of a window) is left to the request that runs out: give it back.
           // A quota's count is what was admitted, so it gets back even a lease that found nothing left.
-          if (res.consumedPoints - size < points || window.spec.quota) await limiter.reward(window.id, size).catch(() => {});
+          if (res.consumedPoints - size < points || spec.quota) await limiter.reward(id, size).catch(() => {});
           return;
         }
-        this.#announce(window, res.consumedPoints - size, res.consumedPoints);
+        this.#announce(spec, id, res.consumedPoints - size, res.consumedPoints);
         const ends = now + res.msBeforeNext;
         // A lease from a later window than the one being spent replaces it: the leftover of the old window
         // is not spent in the new one (it was counted in the old), so the fleet still never exceeds a limit.
-        if (ends > window.windowEnds + 1_000 || !window.live(now)) {
-          window.tokens = size;
-          window.windowEnds = ends;
+        if (ends > lease.windowEnds(i) + 1_000 || !lease.live(i, now)) {
+          lease.setTokens(i, size);
+          lease.setWindowEnds(i, ends);
         } else {
-          window.tokens += size;
+          lease.setTokens(i, lease.tokens(i) + size);
         }
-        window.remaining = points - res.consumedPoints;
+        lease.setRemaining(i, points - res.consumedPoints);
       } catch {
         // A store failure: the request that runs out of the current lease asks again (and meets the failure).
       }
     })();
-    window.taking = taking;
+    const under = this.#taking[i];
+    under.set(lease, taking);
     void taking.finally(() => {
-      if (window.taking === taking) window.taking = null;
+      if (under.get(lease) === taking) under.delete(lease);
     });
   }
 
-  async #takeLease(window: Window, now: number): Promise<Result> {
-    const { limiter, points } = window.spec;
-    let size = window.spec.leaseSize;
+  async #takeLease(lease: Lease, i: Slot, who: Charged, now: number): Promise<Result> {
+    const spec = lease.spec(i)!;
+    const { limiter, points } = spec;
+    const id = idOf(lease, i, who);
+    let size = spec.leaseSize;
     for (;;) {
-      const res = await limiter.consume(window.id, size); // only a store failure throws (the limiter only counts)
+      const res = await limiter.consume(id, size); // only a store failure throws (the limiter only counts)
       if (res.consumedPoints <= points) {
-        this.#announce(window, res.consumedPoints - size, res.consumedPoints);
+        this.#announce(spec, id, res.consumedPoints - size, res.consumedPoints);
         const remaining = points - res.consumedPoints;
-        window.tokens = size - 1;
-        window.remaining = remaining;
-        window.windowEnds = now + res.msBeforeNext;
-        return { window, ok: true, remaining: remaining + size - 1, msBeforeNext: res.msBeforeNext };
+        lease.setTokens(i, size - 1);
+        lease.setRemaining(i, remaining);
+        lease.setWindowEnds(i, now + res.msBeforeNext);
+        return { lease, i, ok: true, remaining: remaining + size - 1, msBeforeNext: res.msBeforeNext };
       }
       // Fewer than a lease left in the window: give the lease back and ask for this one request.
       if (size > 1 && res.consumedPoints - size < points) {
-        await limiter.reward(window.id, size);
+        await limiter.reward(id, size);
         size = 1;
         continue;
       }
       // Not even one request was left (whatever size was asked for): the window stays full until it ends, so
       // this replica says so itself, without asking Redis again on every request (a quota: not for a month).
-      if (window.spec.quota) await limiter.reward(window.id, size);
-      window.tokens = 0;
-      window.windowEnds = now + res.msBeforeNext;
-      window.blockedUntil = now + (window.spec.quota ? Math.min(res.msBeforeNext, QUOTA_RECHECK_MS) : res.msBeforeNext);
-      return { window, ok: false, remaining: 0, msBeforeNext: res.msBeforeNext };
+      if (spec.quota) await limiter.reward(id, size);
+      lease.block(i, now + res.msBeforeNext, now + (spec.quota ? Math.min(res.msBeforeNext, QUOTA_RECHECK_MS) : res.msBeforeNext));
+      return { lease, i, ok: false, remaining: 0, msBeforeNext: res.msBeforeNext };
     }
   }
 
   consume(identity: Charged, quotas = true): RateVerdict | Promise<RateVerdict> | null {
-    const windows = this.#windows(identity, quotas);
-    if (windows.length === 0) return null;
+    const head = this.#head(identity);
     const now = Date.now();
-    if (allLive(windows, now)) {
+    const live = liveWindows(head, quotas, now);
+    if (live === 0) return null;
+    if (live > 0) {
       // Every window has a live lease: spend one request from each, no Redis call, no promise.
-      let tightest = windows[0]!;
-      for (const w of windows) {
-        this.#spendOne(w);
-        if (w.left < tightest.left) tightest = w;
+      let tightest: Lease = head;
+      let slot: Slot = 0;
+      let left = Infinity;
+      const rest = head.rest;
+      const leases = rest === null ? 1 : rest.length + 1;
+      for (let k = 0; k < leases; k++) {
+        const lease = k === 0 ? head : rest![k - 1]!;
+        if (!quotas && lease instanceof Quota) break;
+        for (const i of SLOTS) {
+          if (lease.spec(i) === null) continue;
+          this.#spendOne(lease, i, identity);
+          const l = lease.left(i);
+          if (l < left) {
+            tightest = lease;
+            slot = i;
+            left = l;
+          }
+        }
       }
-      return { ok: true, limit: tightest.spec.points, remaining: tightest.left, resetSeconds: seconds(tightest.windowEnds - now) };
+      return { ok: true, limit: tightest.spec(slot)!.points, remaining: left, resetSeconds: seconds(tightest.windowEnds(slot) - now) };
     }
+    const windows = windowsOf(head, quotas);
     // A window this replica knows to be full refuses the request before any other window is charged for it, so
     // a client over its per-minute limit does not spend its per-day allowance on refusals (as Kong's
     // rate-limiting plugin). A refusal that only Redis can tell (the window filled elsewhere, or by this very
     // request) still counts in the other windows: once per window end and replica.
-    const full = longestBlocked(windows, now);
-    if (full) return refusal(full.spec, full.windowEnds - now);
-    const results = windows.map((w): Result | Promise<Result> => (w.live(now) ? this.#spend(w, now) : this.#take(w, now)));
+    let full: [Lease, Slot] | null = null;
+    for (const w of windows) if (w[0].blockedUntil(w[1]) > now && (!full || w[0].windowEnds(w[1]) > full[0].windowEnds(full[1]))) full = w;
+    if (full) return refusal(full[0].spec(full[1])!, full[0].windowEnds(full[1]) - now);
+    const results = windows.map(([lease, i]): Result | Promise<Result> => (lease.live(i, now) ? this.#spend(lease, i, identity, now) : this.#take(lease, i, identity, now)));
     return Promise.all(results).then(settle);
   }
 }
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-function allLive(windows: Window[], now: number): boolean {
-  for (const w of windows) if (!w.live(now)) return false;
-  return true;
+/** How many windows the key is charged in, when every one has a live lease; -1 when one has not. */
+function liveWindows(head: Rates, quotas: boolean, now: number): number {
+  let windows = 0;
+  const rest = head.rest;
+  const leases = rest === null ? 1 : rest.length + 1;
+  for (let k = 0; k < leases; k++) {
+    const lease = k === 0 ? head : rest![k - 1]!;
+    if (!quotas && lease instanceof Quota) break;
+    for (const i of SLOTS) {
+      if (lease.spec(i) === null) continue;
+      if (!lease.live(i, now)) return -1;
+      windows++;
+    }
+  }
+  return windows;
 }
 
-/** Of the windows known to be full until later than `now`, the one that stays full longest (until its end). */
-function longestBlocked(windows: Window[], now: number): Window | null {
-  let full: Window | null = null;
-  for (const w of windows) if (w.blockedUntil > now && (!full || w.windowEnds > full.windowEnds)) full = w;
-  return full;
+/** The key's windows in the order they are charged: its own, its tenant's, then (with `quotas`) its monthly quotas. */
+function windowsOf(head: Rates, quotas: boolean): Array<[Lease, Slot]> {
+  const out: Array<[Lease, Slot]> = [];
+  for (const lease of [head, ...(head.rest ?? [])]) {
+    if (!quotas && lease instanceof Quota) break;
+    for (const i of SLOTS) if (lease.spec(i) !== null) out.push([lease, i]);
+  }
+  return out;
 }
 
 function refusal(spec: WindowSpec, msBeforeNext: number): RateVerdict {
@@ -465,7 +672,7 @@ function refusal(spec: WindowSpec, msBeforeNext: number): RateVerdict {
  */
 function settle(results: Result[]): RateVerdict {
   const verdict = verdictOf(results);
-  if (!verdict.ok) for (const r of results) if (r.ok && r.window.spec.quota) r.window.tokens++;
+  if (!verdict.ok) for (const r of results) if (r.ok && r.lease.spec(r.i)!.quota) r.lease.setTokens(r.i, r.lease.tokens(r.i) + 1);
   return verdict;
 }
 
@@ -477,6 +684,6 @@ function verdictOf(results: Result[]): RateVerdict {
     if (!r.ok && (!worst || r.msBeforeNext > worst.msBeforeNext)) worst = r;
     if (r.remaining < tightest.remaining) tightest = r;
   }
-  if (worst) return refusal(worst.window.spec, worst.msBeforeNext);
-  return { ok: true, limit: tightest.window.spec.points, remaining: tightest.remaining, resetSeconds: seconds(tightest.msBeforeNext) };
+  if (worst) return refusal(worst.lease.spec(worst.i)!, worst.msBeforeNext);
+  return { ok: true, limit: tightest.lease.spec(tightest.i)!.points, remaining: tightest.remaining, resetSeconds: seconds(tightest.msBeforeNext) };
 }
