@@ -17,8 +17,8 @@ export interface Identity {
   tenant: Tenant;
   credential: Credential;
   /**
-   * What the key cache knows the presented credential by: a key's hash (never the key itself), or for a
-   * session token its minting key's reference (auth/session-token.ts keyRefOf).
+   * What the key cache knows the presented credential by: a key's digest (its hash as KeyHasher.digest gives it,
+   * never the key itself), or for a session token its minting key's reference (auth/session-token.ts keyRefOf).
    */
   hash: string;
   /** When the presented value stops verifying (rotation grace), ms since epoch; null for never. */
@@ -101,7 +101,7 @@ export function createAuthenticator(deps: { format: KeyFormat; hash: KeyHasher; 
     if (!credential) return missing;
     if (looksLikeToken(credential.value)) return authenticateToken(credential);
     if (format.parse(credential.value) === null) return invalid;
-    const digest = hash(credential.value);
+    const digest = hash.digest(credential.value);
     const cached = cache.peek(digest);
     if (cached !== undefined) return cached ? statusOf(cached, credential, digest, Date.now()) : invalid;
     return cache.get(digest).then((v) => (v ? statusOf(v, credential, digest, Date.now()) : invalid));

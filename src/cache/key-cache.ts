@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
+import { DIGEST_LENGTH, digestOfHex, hexOfDigest } from '../keys/hashing.ts';
 import { toAuthKey, type AuthKey } from '../keys/types.ts';
 import { StoreUnavailableError } from '../store/errors.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
@@ -14,8 +15,12 @@ const UNKNOWN = Object.freeze({ unknown: true as const });
 /** What the LRU holds per hash: the verification itself, nothing wrapped around it (see Memory below). */
 type Entry = CachedVerification | typeof UNKNOWN;
 
-/** Entries are keyed by a key's hash, or by `#<tenantId>/<keyId>` for the keys session tokens name. */
-const isKeyRef = (id: string): boolean => id.charCodeAt(0) === 35; // '#': never the first character of a hash
+/**
+ * Entries are keyed by a key's digest (its hash's 32 bytes as a latin1 string, KeyHasher.digest: 48 bytes of heap
+ * where the hex string takes 80), or by `#<tenantId>/<keyId>` for the keys session tokens name — 62 characters, as
+ * both ids are a prefix and a ULID, so never a digest's 32. The store knows hashes in hex: converted there.
+ */
+const isKeyRef = (id: string): boolean => id.length !== DIGEST_LENGTH;
 
 /**
  * Whether a record read again is the one cached: the key's id, expiry and policy, its hash's expiry and its tenant.
@@ -138,7 +143,7 @@ export class KeyCache {
     do {
       seq = this.#tenantSeq;
       try {
-        found = isKeyRef(hash) ? await this.#lookupRef(hash) : await this.#store.lookup(hash);
+        found = isKeyRef(hash) ? await this.#lookupRef(hash) : await this.#store.lookup(hexOfDigest(hash));
       } catch (err) {
         this.#metrics?.storeErrors.inc({ op: 'lookup' });
         if (this.#failures.size > 10_000) this.#failures.clear();
@@ -185,7 +190,7 @@ export class KeyCache {
     return value;
   }
 
-  /** Synchronous fast path: a fresh entry, or undefined when the store must be asked. */
+  /** Synchronous fast path (a key's digest, or a key reference): a fresh entry, or undefined when the store must be asked. */
   peek(hash: string): CachedVerification | null | undefined {
     if (this.#untrusted.size !== 0 && this.#untrusted.has(hash)) return undefined;
     const entry = this.#lru.get(hash, this.#getOptions); // undefined once stale: lru-cache keeps the TTL
@@ -219,7 +224,7 @@ export class KeyCache {
     const hashes = [...batch.keys()];
     let found: Array<Verification | null>;
     try {
-      found = await this.#store.refresh(hashes.map((hash) => ({ hash, tenantId: batch.get(hash)!.tenant.id, keyId: batch.get(hash)!.key.id })));
+      found = await this.#store.refresh(hashes.map((hash) => ({ hash: hexOfDigest(hash), tenantId: batch.get(hash)!.tenant.id, keyId: batch.get(hash)!.key.id })));
     } catch {
       // The entries expire as they would have; the request path then reads them (or serves them stale-if-error).
       this.#metrics?.storeErrors.inc({ op: 'refresh' });
@@ -243,7 +248,7 @@ export class KeyCache {
     });
   }
 
-  /** The verification for `hash`: cached, or loaded once however many requests ask at the same time. */
+  /** The verification for a key's digest or reference: cached, or loaded once however many requests ask at the same time. */
   async get(hash: string): Promise<CachedVerification | null> {
     const fresh = this.peek(hash);
     if (fresh !== undefined) return fresh;
@@ -281,7 +286,7 @@ export class KeyCache {
     // Evicted on every attempt (a storm of mutations to this key): ask the store directly.
     let found: Verification | null;
     try {
-      found = await this.#store.lookup(hash);
+      found = isKeyRef(hash) ? await this.#lookupRef(hash) : await this.#store.lookup(hexOfDigest(hash));
     } catch (err) {
       throw new StoreUnavailableError(err);
     }
@@ -292,7 +297,7 @@ export class KeyCache {
   apply(event: StoreEvent): void {
     this.#metrics?.invalidations.inc();
     if (event.kind === 'key') {
-      for (const hash of event.hashes) this.#lru.delete(hash);
+      for (const hash of event.hashes) this.#lru.delete(digestOfHex(hash));
       this.#lru.delete(`#${event.tenantId}/${event.keyId}`);
       return;
     }

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../src/cache/key-cache.ts';
 import { StoreUnavailableError } from '../../src/store/errors.ts';
+import { digestOfHex } from '../../src/keys/hashing.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
@@ -42,13 +44,14 @@ async function setup(ttl = { ttlSeconds: 3600, negativeTtlSeconds: 3600, staleIf
   const now = new Date().toISOString();
   const tenantId = newTenantId();
   await store.createTenant({ id: tenantId, name: 't', plan: 'free', maxKeys: 5, status: 'active', createdAt: now, updatedAt: now }, audit);
-  const hash = `race${Date.now()}`.padEnd(64, '0');
+  const stored = createHash('sha256').update(`race${Date.now()}`).digest('hex');
+  const hash = digestOfHex(stored); // what the cache knows the key by
   const key: StoredKey = {
     id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_xxxxxx', permissions: ['*'], allowedOrigins: null, allowedAssistants: null,
     transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
     quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
     clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
-    hashes: [{ hash, expiresAt: null }],
+    hashes: [{ hash: stored, expiresAt: null }],
   };
   await store.createKey(key, audit);
   return { store, cache, key, hash, tenantId };
@@ -119,7 +122,7 @@ describe('key cache during a store outage (cache.staleIfErrorSeconds)', () => {
 
   it('never serves an expired negative entry: an unknown key is unavailable, not invalid, during the outage', async () => {
     const { store, cache } = await setup({ ttlSeconds: 0.2, negativeTtlSeconds: 0.2, staleIfErrorSeconds: 300 });
-    const unknown = 'f'.repeat(64);
+    const unknown = digestOfHex('f'.repeat(64));
     expect(await cache.get(unknown)).toBeNull();
     expect(cache.peek(unknown)).toBeNull(); // cached as unknown
     await sleep(300);

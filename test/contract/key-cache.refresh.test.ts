@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../src/cache/key-cache.ts';
+import { digestOfHex } from '../../src/keys/hashing.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
@@ -49,18 +51,19 @@ async function setup(count: number, ttlSeconds: number) {
   const now = new Date().toISOString();
   const tenantId = newTenantId();
   await store.createTenant({ id: tenantId, name: 't', plan: 'free', maxKeys: count, status: 'active', createdAt: now, updatedAt: now }, audit);
-  const keys: Array<{ key: StoredKey; hash: string }> = [];
+  // hash: what the cache knows a key by (its digest); stored: the hash in hex, as the store keeps it.
+  const keys: Array<{ key: StoredKey; hash: string; stored: string }> = [];
   for (let i = 0; i < count; i++) {
-    const hash = `${prefix}${i}x`.padEnd(64, '0');
+    const stored = createHash('sha256').update(`${prefix}${i}x`).digest('hex');
     const key: StoredKey = {
       id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_xxxxxx', permissions: ['*'], allowedOrigins: null, allowedAssistants: null,
       transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
       quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
       clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
-      hashes: [{ hash, expiresAt: null }],
+      hashes: [{ hash: stored, expiresAt: null }],
     };
     await store.createKey(key, audit);
-    keys.push({ key, hash });
+    keys.push({ key, hash: digestOfHex(stored), stored });
   }
   // Loaded together, as a burst of requests would: their TTLs end together.
   const loaded = await Promise.all(keys.map(({ hash }) => cache.get(hash)));
@@ -118,8 +121,8 @@ describe('key cache background refresh', () => {
     // outage) the key record stays. The key must stop verifying fleet-wide within the TTL, as a lookup would say:
     // a refresh that read only the key record would keep it alive as long as it is used.
     const { store, cache, keys, prefix } = await setup(1, 3);
-    const { hash } = keys[0]!;
-    await redis.client.del(`${prefix}vr:${hash}`);
+    const { hash, stored } = keys[0]!;
+    await redis.client.del(`${prefix}vr:${stored}`);
     const until = Date.now() + 5_000;
     while (cache.peek(hash) !== undefined && Date.now() < until) await sleep(50);
     expect(cache.peek(hash)).toBeUndefined();

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../src/cache/key-cache.ts';
+import { digestOfHex } from '../../src/keys/hashing.ts';
 import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
@@ -42,13 +44,14 @@ async function setup() {
   const now = new Date().toISOString();
   const tenantId = newTenantId();
   await store.createTenant({ id: tenantId, name: 't', plan: 'free', maxKeys: 5, status: 'active', createdAt: now, updatedAt: now }, audit);
-  const hash = `reset${Date.now()}`.padEnd(64, '0');
+  const stored = createHash('sha256').update(`reset${Date.now()}`).digest('hex');
+  const hash = digestOfHex(stored); // what the cache knows the key by
   const key: StoredKey = {
     id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_xxxxxx', permissions: ['*'], allowedOrigins: null, allowedAssistants: null,
     transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
     quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
     clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
-    hashes: [{ hash, expiresAt: null }],
+    hashes: [{ hash: stored, expiresAt: null }],
   };
   await store.createKey(key, audit);
   return { store, cache, key, hash };

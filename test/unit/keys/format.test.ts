@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CHECKSUM_CHARS, RANDOM_CHARS, createKeyFormat } from '../../../src/keys/format.ts';
-import { createKeyHasher } from '../../../src/keys/hashing.ts';
+import { DIGEST_LENGTH, createKeyHasher, digestOfHex, hexOfDigest } from '../../../src/keys/hashing.ts';
 
 const format = createKeyFormat({ private: 'kg_sk_', public: 'kg_pk_' });
 
@@ -39,5 +39,18 @@ describe('key format', () => {
     const peppered = createKeyHasher('pepper-pepper-pepper')('abc');
     expect(peppered).toMatch(/^[0-9a-f]{64}$/);
     expect(peppered).not.toBe(createKeyHasher(null)('abc'));
+  });
+
+  it('gives the same hash as a 32-character digest (what the key cache keys by), convertible both ways', () => {
+    for (const hasher of [createKeyHasher(null), createKeyHasher('pepper-pepper-pepper')]) {
+      fc.assert(
+        fc.property(fc.string({ unit: 'binary' }), (key) => {
+          const digest = hasher.digest(key);
+          expect(digest).toHaveLength(DIGEST_LENGTH);
+          expect(hexOfDigest(digest)).toBe(hasher(key));
+          expect(digestOfHex(hasher(key))).toBe(digest);
+        }),
+      );
+    }
   });
 });
