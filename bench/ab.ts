@@ -4,6 +4,7 @@
 // started with PORT and UPSTREAM_URL; `script.ts@NAME=value` with one more variable in its environment). For
 // deciding whether a change to the hot path pays: CPU time per request is steadier than req/s on a
 // shared machine, and the minimum over rounds is the least disturbed. Prints each round, medians and minima.
+// `dist+--flag[+--flag...]` runs that build with more node flags than the image's (`dist+--no-maglev`, say).
 import { join } from 'node:path';
 import { cpuMicros, freePort, otherCores, pinned, processTree, startCommand, startScript, stop } from './lib.ts';
 import { startBackends } from './backends.ts';
@@ -18,20 +19,21 @@ const ROUNDS = Number(process.env.BENCH_REPEATS ?? 4);
 const backends = await startBackends();
 const { redisUrl, upstreamUrl, keys } = backends;
 // `dist@file.yaml`: that build with another configuration file than bench/keygate.yaml (a feature off, say).
-const start = async (target: string) => {
+const start = async (named: string) => {
+  const [target, ...flags] = named.split('+') as [string, ...string[]];
   const [dist, config = join(here, 'keygate.yaml')] = target.split('@') as [string, string?];
   // (For a script, what follows @ is an environment variable, not a configuration file.)
   const port = await freePort();
   if (dist.endsWith('.ts')) {
     const extra = target.includes('@') ? Object.fromEntries([target.split('@')[1]!.split('=') as [string, string]]) : {};
     const proc = await startScript(dist, { PORT: String(port), UPSTREAM_URL: upstreamUrl, ...extra }, true, ['--max-semi-space-size=8', '--heap-growing-percent=50']);
-    return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: target };
+    return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: named };
   }
-  const { proc } = await startCommand(process.execPath, ['--max-semi-space-size=8', '--heap-growing-percent=50', join(dist, 'server/cli.js'), 'serve'], {
+  const { proc } = await startCommand(process.execPath, ['--max-semi-space-size=8', '--heap-growing-percent=50', ...flags, join(dist, 'server/cli.js'), 'serve'], {
     PORT: String(port), OPS_PORT: String(await freePort()), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl,
     KEYGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789', LOG_LEVEL: 'info', KEYGATE_POLICY: join(here, 'policy.yaml'), KEYGATE_CONFIG: config,
   }, true, /keygate listening/, join(dist, '..', `ab-${port}.log`));
-  return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: target };
+  return { proc, url: `http://127.0.0.1:${port}/v1/calls/1`, dist: named };
 };
 const systems = [];
 for (const t of targets) systems.push(await start(t));

@@ -19,7 +19,7 @@ const groups: Array<[string, string[]]> = [
   ['store: ioredis', ['store/index.js']],
   ['key cache and authentication', ['cache/key-cache.js', 'auth/verify.js', 'auth/pipeline.js', 'auth/authorize.js']],
   ['limits: rate-limiter-flexible, lru-cache', ['limits/rate-limits.js', 'limits/failures.js', 'limits/session-quota.js', 'limits/usage.js']],
-  ['proxy: undici (its whole API: forward.ts imports the package)', ['proxy/forward.js', 'proxy/public-handler.js']],
+  ['proxy: undici (its Pool and errors: forward.ts loads those files alone)', ['proxy/forward.js', 'proxy/public-handler.js']],
   ['WebSockets: ws', ['proxy/websocket.js']],
   ['the rest of serve (authorizer, webhooks worker, start-up)', ['server/main.js']],
   ['management APIs, on first use: Express, their schemas, OpenAPI', ['server/management.js']],
