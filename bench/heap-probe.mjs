@@ -15,7 +15,7 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 process.on('SIGUSR2', () => {
   void (async () => {
-    // Weak references (the rate-limit windows' WeakMap) and finalizers need more than one full GC: collect until
+    // Weak references (WeakMaps keyed by cached records) and finalizers need more than one full GC: collect until
     // a collection frees less than 64 KiB.
     let used = Infinity;
     for (let i = 0; i < 10; i++) {
