@@ -76,6 +76,10 @@ describe('key cache background refresh', () => {
     const { store, cache, keys } = await setup(40, 4.5);
     const lookups = store.lookups;
     const [gets, mgets] = [await stat('get'), await stat('mget')];
+    // What the rate limits hang on a record (its windows and leases) must survive a refresh that changes nothing.
+    const held = cache.peek(keys[0]!.hash)!;
+    const leases = { windows: 'leased' };
+    held.key.limits = leases;
     let misses = 0;
     // Every key used every 100 ms for more than two TTLs: without the refresh each would miss once per TTL.
     const until = Date.now() + 10_000;
@@ -85,6 +89,8 @@ describe('key cache background refresh', () => {
     }
     expect(misses).toBe(0);
     expect(store.lookups - lookups).toBe(0);
+    expect(cache.peek(keys[0]!.hash)).toBe(held); // the same record, read again and found unchanged
+    expect(held.key.limits).toBe(leases);
     // Each key read again at least twice, in batches (all 40 together when the machine keeps up; a slow tick
     // may split them, so only an average is held to).
     const read = store.refreshes.reduce((a, b) => a + b, 0);
