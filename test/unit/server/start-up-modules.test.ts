@@ -61,6 +61,11 @@ describe('what `keygate serve` loads at start', () => {
     expect([...files].map(rel)).not.toContain('ops/tracing-sdk.ts');
   });
 
+  it("loads undici's Pool alone (proxy/forward.ts requires its file), not the package's entry point and its whole API", () => {
+    expect(packages).not.toContain('undici');
+    expect(readFileSync(join(src, 'proxy', 'forward.ts'), 'utf8')).toContain("load('undici/lib/dispatcher/pool.js')");
+  });
+
   it('leaves Express, the management routes, their schemas and the OpenAPI document for the first management request', () => {
     expect(packages).not.toContain('express');
     const management = [...files].map(rel).filter((f) => f.startsWith('api/') || f === 'server/management.ts' || f === 'api/webhook-routes.ts' || f === 'webhooks/schemas.ts');
