@@ -19,6 +19,7 @@ import { provision } from './provision.ts';
 import { counted, type Tally } from './redis-count.ts';
 import { nginxConfig, nginxInstalled } from './systems/nginx.ts';
 import { profileRun, voicePhase, type VoiceSystem } from './voice.ts';
+import { wsMemoryPhase } from './ws-memory.ts';
 import { wrk, wrkInstalled, type LoadResult } from './wrk.ts';
 
 const here = import.meta.dirname;
@@ -27,7 +28,9 @@ const quick = process.env.BENCH_QUICK === '1';
 /**
  * `BENCH_ONLY=authz`: only the authorizer figures (bench/authz.ts), a couple of minutes instead of nine;
  * `BENCH_ONLY=memory`: only the memory phase (bench/memory.ts);
- * `BENCH_ONLY=voice`: only the voice relay (bench/voice.ts): WebSocket sessions with a frame every 20 ms;
+ * `BENCH_ONLY=voice`: only the voice relay (bench/voice.ts): WebSocket sessions with a frame every 20 ms, then
+ *   the memory per session (bench/ws-memory.ts);
+ * `BENCH_ONLY=ws-memory`: only the memory per WebSocket session, keygate against the bare relay (bench/ws-memory.ts);
  * `BENCH_ONLY=redis`: only keygate's Redis commands (bench/redis-count.ts), about three minutes;
  * `BENCH_ONLY=tokens`: only the session-token figures (bench/token-micro.ts and the proxied A/B below);
  * `BENCH_ONLY=expiry`: only the expiry scan over a million keys (bench/expiry.ts), about ten minutes;
@@ -113,9 +116,9 @@ async function startKeygate(redisUrl: string, upstreamUrl: string, extraFlags: s
  * keygate for the voice relay (bench/voice.ts): a tenant on the enterprise plan and a key allowed `sessions` at
  * once with a session-minute quota, so every session takes a slot and is metered as in production.
  */
-async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: number, workers = 1): Promise<VoiceSystem> {
-  const env: Record<string, string> = workers > 1 ? { KEYGATE_WORKERS: String(workers) } : {};
-  const { profile, flags } = profileRun('keygate');
+async function voiceKeygate(redisUrl: string, upstreamUrl: string, sessions: number, workers = 1, probe?: { flags: string[]; env: Record<string, string> }): Promise<VoiceSystem> {
+  const env: Record<string, string> = { ...(workers > 1 ? { KEYGATE_WORKERS: String(workers) } : {}), ...probe?.env };
+  const { profile, flags } = probe ? { profile: undefined, flags: probe.flags } : profileRun('keygate');
   const kg = await startKeygate(redisUrl, upstreamUrl, flags, env);
   if (workers > 1) {
     // Started on the proxy's core like every system; the workers are then allowed on every core.
@@ -297,9 +300,18 @@ async function main(): Promise<void> {
     admin.disconnect();
     redis.proc.kill('SIGKILL');
   };
+  const wsMemory = () => wsMemoryPhase({ upstreamUrl, keygate: async (flags, env) => {
+    const kg = await voiceKeygate(redisUrl, upstreamUrl, 2_000, 1, { flags, env });
+    return { ...kg, proc: kg.proc! };
+  } });
   if (only === 'voice') {
     results.voice = await voicePhase({ upstreamUrl, upstreamPort, upstreamPid: upstream.pid!, keygate: (n, workers) => voiceKeygate(redisUrl, upstreamUrl, n, workers) });
+    results.wsMemory = await wsMemory();
     return finish('voice');
+  }
+  if (only === 'ws-memory') {
+    results.wsMemory = await wsMemory();
+    return finish('ws-memory');
   }
   if (only === 'memory') {
     Object.assign(results, await runMemory(redisUrl, upstreamUrl));
