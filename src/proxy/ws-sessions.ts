@@ -10,7 +10,7 @@ import type { SessionSlots } from '../limits/sessions.ts';
 import type { Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
-import { relayMessages, type Carried } from './ws-relay.ts';
+import { relaySession, type Carried } from './ws-relay.ts';
 
 // Live WebSocket sessions: relayed both ways; closed with 1009 for an oversized message, with 1008
 // when the key is revoked, disabled, expires or is changed so that it may no longer open the session, or when
@@ -108,8 +108,7 @@ export function createSessions(deps: SessionDeps) {
     const started = performance.now();
     const fromClient: Carried = { messages: 0, bytes: 0 };
     const fromUpstream: Carried = { messages: 0, bytes: 0 };
-    relayMessages(client, upstream, deps.highWater, fromClient);
-    relayMessages(upstream, client, deps.highWater, fromUpstream);
+    relaySession(client, upstream, deps.highWater, fromClient, fromUpstream);
     let ended = false;
     const end = (side: 'client' | 'upstream', code: number, reason: Buffer) => {
       if (ended) return;
