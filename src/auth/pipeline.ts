@@ -53,6 +53,12 @@ const noTokenManagement = refuse('insufficient_permissions', 'Session tokens can
 const usedUp = refuse('invalid_api_key', 'The session token has been used as often as it may.');
 /** The one management route a session token may call: its own status. */
 const TOKEN_STATUS_PATH = '/keygate/v1/session-tokens/current';
+/**
+ * What the checks after the key's status read of a request: its method, headers and socket (mTLS). A live
+ * WebSocket session keeps only this of its upgrade request, for the re-checks.
+ */
+export type RequestHead = Pick<IncomingMessage, 'method' | 'headers' | 'socket'>;
+
 const noCheckBody = refuse('assistant_not_allowed', 'This route reads the assistant from the body, which the gateway did not send to keygate whole.');
 
 /** The body members an assistant rule reads: none of them may appear twice (auth/json-body.ts). */
@@ -79,7 +85,7 @@ export function createPipeline(deps: PipelineDeps) {
    * What the key may do with this request once it is known to be valid (steps 8–11). Without a body to read
    * it is synchronous: WebSocket sessions are checked again with it whenever their key changes.
    */
-  function authorizeRequest(req: IncomingMessage, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
+  function authorizeRequest(req: RequestHead, identity: Identity, target: Target, door: Door): Outcome | Promise<Outcome> {
     const key = identity.policy;
     const refusal = checkTransport(key, req, deps.xfccFrom) ?? checkOrigin(key, req.headers.origin);
     if (refusal) return withIdentity(refusal, identity);
@@ -95,7 +101,8 @@ export function createPipeline(deps: PipelineDeps) {
     const query = queryViews(q < 0 ? null : target.url.slice(q + 1));
     if (rule.from === 'body') {
       if (door === 'upgrade') return withIdentity(noUpgradeBody, identity);
-      return door === 'check' ? withIdentity(noCheckBody, identity) : withBody(req, identity, route.match!, query);
+      // Only run() reaches this with the other doors, and it passes the whole request.
+      return door === 'check' ? withIdentity(noCheckBody, identity) : withBody(req as IncomingMessage, identity, route.match!, query);
     }
     const refused = checkAssistant(key, rule, { params: route.match!.params, ...query, headers: req.headers, body: null });
     return refused ? withIdentity(refused, identity) : { ok: true, identity, match: route.match, body: null };
@@ -134,7 +141,7 @@ export function createPipeline(deps: PipelineDeps) {
    * session's upgrade request and canonical target against a fresh key record: a key changed so that it may no
    * longer open the session is refused. Synchronous: an upgrade has no body to read.
    */
-  function recheck(req: IncomingMessage, identity: Identity, target: Target): StageRefusal | null {
+  function recheck(req: RequestHead, identity: Identity, target: Target): StageRefusal | null {
     const outcome = authorizeRequest(req, identity, target, 'upgrade');
     if (outcome instanceof Promise) return noUpgradeBody;
     return outcome.ok ? null : outcome;

@@ -9,8 +9,11 @@ import { xfccFingerprint } from './xfcc.ts';
 // mTLS: the client certificate comes from keygate's own TLS listener (verified against tls.clientCa),
 // or — only from `tls.trustXfccFrom` peers — from a mesh sidecar's X-Forwarded-Client-Cert.
 
+/** What the transport checks read of a request. */
+export type TransportHead = Pick<IncomingMessage, 'headers' | 'socket'>;
+
 /** SHA-256 fingerprint (lowercase hex) of the verified client certificate, or null. */
-export function clientCertFingerprint(req: IncomingMessage, xfccFrom: BlockList | null): string | null {
+export function clientCertFingerprint(req: TransportHead, xfccFrom: BlockList | null): string | null {
   const socket = req.socket as TLSSocket;
   if (socket.encrypted && socket.authorized) {
     const fp = socket.getPeerCertificate()?.fingerprint256;
@@ -24,7 +27,7 @@ export function clientCertFingerprint(req: IncomingMessage, xfccFrom: BlockList 
   return null;
 }
 
-export function checkTransport(key: KeyPolicy, req: IncomingMessage, xfccFrom: BlockList | null): StageRefusal | null {
+export function checkTransport(key: KeyPolicy, req: TransportHead, xfccFrom: BlockList | null): StageRefusal | null {
   if (!key.enforceMtls) return null;
   const fp = clientCertFingerprint(req, xfccFrom);
   if (fp === null) return refuse('mtls_required', 'This API key requires a verified client certificate.');

@@ -13,7 +13,7 @@ import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots, SlotResult } from '../limits/sessions.ts';
 import type { AccessLog, SessionLog } from '../ops/logger.ts';
-import type { Tracing } from '../ops/tracing.ts';
+import type { SessionTrace, Tracing } from '../ops/tracing.ts';
 import { createGate, millis, userAgentOf, type GateDeps } from '../decision/gate.ts';
 import { forwardedHeaders, type IdentityHeaderDeps } from '../decision/headers.ts';
 import { RequestScope } from '../decision/scope.ts';
@@ -153,6 +153,28 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   }
 
   /**
+   * The session's close line and span. Made here, not in `dial`: a closure there would keep the dial's whole scope
+   * (the request, its headers, the decision's scope) for the session's life.
+   */
+  function sessionEnded(opened: { requestId: string; path: string; clientIp: string; tenantId: string; keyId: string }, ids: { trace_id?: string; span_id?: string }, sessionTrace: SessionTrace | null): (e: SessionEnd) => void {
+    return (e) => {
+      deps.sessionLog({
+        ...opened,
+        durationMs: e.durationMs,
+        closeCode: e.closeCode,
+        closeReason: e.closeReason,
+        closedBy: e.closedBy,
+        clientMessages: e.client.messages,
+        clientBytes: e.client.bytes,
+        upstreamMessages: e.upstream.messages,
+        upstreamBytes: e.upstream.bytes,
+        ...ids,
+      });
+      sessionTrace?.end(e.closeCode, e.closeReason, e.client, e.upstream);
+    };
+  }
+
+  /**
    * Opens the upstream WebSocket, then completes the client's handshake. Every way this can end before the
    * session starts (the dial throwing, the upstream refusing or timing out, the client leaving, `ws` not
    * completing the handshake) goes through `fail`: the upstream socket closed, the slot released, once.
@@ -210,37 +232,25 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         fail(unavailable('refused', `The upstream refused the WebSocket (${res.statusCode}).`));
       });
       // Kept for good: terminating a dial emits one more 'error'.
-      dialled.on('error', (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused')));
+      // Kept until the session starts (which has its own): terminating a dial emits one more 'error'.
+      const dialError = (err: Error) => fail(/timed out/i.test(err.message) ? { code: 'upstream_timeout', message: 'The upstream did not accept the WebSocket in time.', kind: 'timeout' } : unavailable('refused'));
+      dialled.on('error', dialError);
       dialled.once('open', () => {
         headAt(101);
         upgrading.set(req, { requestId, fields: scope.responseHeaders, protocol: answeredSubprotocol(dialled.protocol, req) });
         try {
           wss.handleUpgrade(req, socket, head, (client) => {
             done = true;
+            upgrading.delete(req);
             socket.off('end', left).off('close', left);
+            // Nothing of the dial stays reachable from the session: these listeners hold its whole scope (the
+            // request, its headers, the decision's scope).
+            dialled.off('error', dialError).removeAllListeners('unexpected-response');
             const trace = deps.tracing?.upgrades.get(socket);
             const sessionTrace = trace ? deps.tracing!.session(trace) : null;
             const ids = trace === undefined ? {} : { trace_id: trace.traceId, span_id: trace.spanId };
-            const ended = (e: SessionEnd) => {
-              deps.sessionLog({
-                requestId,
-                path: target.path,
-                clientIp: scope.clientIp,
-                tenantId: identity.tenant.id,
-                keyId: identity.key.id,
-                durationMs: e.durationMs,
-                closeCode: e.closeCode,
-                closeReason: e.closeReason,
-                closedBy: e.closedBy,
-                clientMessages: e.client.messages,
-                clientBytes: e.client.bytes,
-                upstreamMessages: e.upstream.messages,
-                upstreamBytes: e.upstream.bytes,
-                ...ids,
-              });
-              sessionTrace?.end(e.closeCode, e.closeReason, e.client, e.upstream);
-            };
-            sessions.start({ id: sessionId, req, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, release, ended });
+            const ended = sessionEnded({ requestId, path: target.path, clientIp: scope.clientIp, tenantId: identity.tenant.id, keyId: identity.key.id }, ids, sessionTrace);
+            sessions.start({ id: sessionId, head: { method: req.method, headers: req.headers, socket: req.socket }, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, ended });
             if (trace) {
               trace.decided('allowed', identity.tenant.id, identity.key.id);
               trace.upstreamHead(101);

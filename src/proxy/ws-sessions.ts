@@ -1,13 +1,12 @@
-import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
-import type { Pipeline } from '../auth/pipeline.ts';
+import type { Pipeline, RequestHead } from '../auth/pipeline.ts';
 import { refuse, reverify, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
 import type { ErrorCode } from '../http/errors.ts';
 import type { Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';
 import type { SessionSlots } from '../limits/sessions.ts';
-import type { Usage } from '../limits/usage.ts';
+import type { MeteredSession, Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
 import { relaySession, type Carried } from './ws-relay.ts';
@@ -16,11 +15,13 @@ import { relaySession, type Carried } from './ws-relay.ts';
 // when the key is revoked, disabled, expires or is changed so that it may no longer open the session, or when
 // its key's or tenant's session minutes run out (`quota_exceeded`), with 1001 at shutdown. Each
 // session's slot lease is renewed while it lives and released when it ends; its time is metered in usage.
+// The close and error handlers are shared by all sessions (each socket carries its session), so that a
+// session's memory is its sockets and one record.
 
 export interface Session {
   id: string;
-  /** The upgrade request the session was authorised on, re-checked whenever its key changes. */
-  req: IncomingMessage;
+  /** What the re-checks read of the upgrade request (not the request itself: its parser state and raw headers go). */
+  head: RequestHead;
   /** The canonical target the upgrade was authorised on (http/target.ts), re-checked when the key changes. */
   target: Target;
   identity: Identity;
@@ -28,10 +29,11 @@ export interface Session {
   upstream: WebSocket;
   /** ms since epoch when the key or the presented value stops being valid; null for never. */
   expiresAt: number | null;
-  /** The session's share of its key's and tenant's monthly minutes; null when no quota applies. */
+  /**
+   * The session's share of its key's and tenant's monthly minutes; null when no quota applies. Closed when the
+   * session ends (a re-metering closes the one it replaces).
+   */
   meter: SessionMeter | null;
-  /** Gives the session slot (and unused reserved minutes) back; does so once, however often called. */
-  release: () => void;
   /** Called once when the session ends, with how it ended and what it carried (the session's line and span). */
   ended: (end: SessionEnd) => void;
 }
@@ -46,8 +48,24 @@ export interface SessionEnd {
   upstream: Carried;
 }
 
-/** keygate's own close of a session, remembered until the sockets report theirs. */
-const closing = new WeakMap<Session, { code: number; reason: string }>();
+/** A live session's own state, beside what it was opened with. */
+interface Live extends Session {
+  /** Its time in usage, counted until it ends. */
+  metered: MeteredSession;
+  startedAt: number;
+  fromClient: Carried;
+  fromUpstream: Carried;
+  /** keygate's own close of the session, remembered until the sockets report theirs. */
+  closing: { code: number; reason: string } | null;
+  done: boolean;
+}
+
+const SESSION = Symbol('session');
+
+/** Either socket of a session. */
+interface Side extends WebSocket {
+  [SESSION]: Live;
+}
 
 const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
   invalid_api_key: 'key_revoked',
@@ -86,11 +104,11 @@ export interface SessionDeps {
 
 export function createSessions(deps: SessionDeps) {
   const { metrics } = deps;
-  const sessions = new Map<string, Session>();
+  const sessions = new Map<string, Live>();
 
-  function close(session: Session, code: number, reason: string): void {
+  function close(session: Live, code: number, reason: string): void {
     if (!sessions.delete(session.id)) return;
-    closing.set(session, { code, reason });
+    session.closing = { code, reason };
     session.client.close(code, reason);
     session.upstream.close(code === 1008 ? 1000 : code, reason);
     setTimeout(() => {
@@ -99,45 +117,63 @@ export function createSessions(deps: SessionDeps) {
     }, 2_000).unref();
   }
 
-  /** Starts relaying a session whose both handshakes are complete. */
-  function start(session: Session): void {
-    const { client, upstream } = session;
+  /**
+   * The session is over (either side closed): its count, its time, its slot and unused reserved minutes go back,
+   * and its end is reported, once.
+   */
+  function end(session: Live, side: 'client' | 'upstream', code: number, reason: Buffer): void {
+    if (session.done) return;
+    session.done = true;
+    sessions.delete(session.id);
+    metrics.websockets.dec();
+    session.metered.close();
+    const { identity } = session;
+    void deps.slots.release(identity.tenant.id, identity.key.id, session.id).catch(() => {});
+    session.meter?.close(Date.now());
+    const own = session.closing;
+    session.ended({
+      durationMs: Math.round((performance.now() - session.startedAt) * 1e3) / 1e3,
+      closeCode: own?.code ?? code,
+      closeReason: own?.reason ?? reason.toString('utf8'),
+      closedBy: own ? 'keygate' : side,
+      client: session.fromClient,
+      upstream: session.fromUpstream,
+    });
+  }
+
+  // `ws` calls its listeners with the socket as `this` (typed as a plain WebSocket).
+  function onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const session = (this as Side)[SESSION];
+    const fromClient = this === session.client;
+    end(session, fromClient ? 'client' : 'upstream', code, reason);
+    const peer = fromClient ? session.upstream : session.client;
+    if (peer.readyState === WebSocket.OPEN) peer.close(sendable(code), reason);
+  }
+
+  // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.
+  function onError(this: WebSocket, err: Error): void {
+    close((this as Side)[SESSION], ...closeFor(err));
+  }
+
+  /** Starts relaying a session whose both handshakes are complete; from now on it owns its slot and its meter. */
+  function start(opened: Session): void {
+    const session: Live = {
+      ...opened,
+      metered: deps.usage.openSession(opened.identity.tenant.id, opened.identity.key.id),
+      startedAt: performance.now(),
+      fromClient: { messages: 0, bytes: 0 },
+      fromUpstream: { messages: 0, bytes: 0 },
+      closing: null,
+      done: false,
+    };
+    const client = session.client as Side;
+    const upstream = session.upstream as Side;
     sessions.set(session.id, session);
     metrics.websockets.inc();
-    const metered = deps.usage.openSession(session.identity.tenant.id, session.identity.key.id);
-    const started = performance.now();
-    const fromClient: Carried = { messages: 0, bytes: 0 };
-    const fromUpstream: Carried = { messages: 0, bytes: 0 };
-    relaySession(client, upstream, deps.highWater, fromClient, fromUpstream);
-    let ended = false;
-    const end = (side: 'client' | 'upstream', code: number, reason: Buffer) => {
-      if (ended) return;
-      ended = true;
-      sessions.delete(session.id);
-      metrics.websockets.dec();
-      metered.close();
-      session.release();
-      const own = closing.get(session);
-      session.ended({
-        durationMs: Math.round((performance.now() - started) * 1e3) / 1e3,
-        closeCode: own?.code ?? code,
-        closeReason: own?.reason ?? reason.toString('utf8'),
-        closedBy: own ? 'keygate' : side,
-        client: fromClient,
-        upstream: fromUpstream,
-      });
-    };
-    client.on('close', (code, reason) => {
-      end('client', code, reason);
-      if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code), reason);
-    });
-    upstream.on('close', (code, reason) => {
-      end('upstream', code, reason);
-      if (client.readyState === WebSocket.OPEN) client.close(sendable(code), reason);
-    });
-    // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.
-    client.on('error', (err) => close(session, ...closeFor(err)));
-    upstream.on('error', (err) => close(session, ...closeFor(err)));
+    relaySession(client, upstream, deps.highWater, session.fromClient, session.fromUpstream);
+    client[SESSION] = upstream[SESSION] = session;
+    client.on('close', onClose).on('error', onError);
+    upstream.on('close', onClose).on('error', onError);
     // A key change while the upstream was being dialled found no session to re-check: check once now (a cache
     // hit, unless the key did change).
     void revalidate([session]);
@@ -147,7 +183,7 @@ export function createSessions(deps: SessionDeps) {
    * Re-checks sessions against the store (the cache entry was just evicted, so this reads fresh state): the
    * key's status, then everything the upgrade passed after it (mTLS, origin, route permission, assistant).
    */
-  async function revalidate(targets: Session[]): Promise<void> {
+  async function revalidate(targets: Live[]): Promise<void> {
     await Promise.all(
       targets.map(async (s) => {
         let v;
@@ -157,7 +193,7 @@ export function createSessions(deps: SessionDeps) {
           return; // Store unreachable: live sessions continue, as cached keys do.
         }
         const fresh = v ? reverify(v, s.identity, Date.now()) : unknownKey;
-        const refusal = fresh.ok ? deps.pipeline.recheck(s.req, fresh, s.target) : fresh;
+        const refusal = fresh.ok ? deps.pipeline.recheck(s.head, fresh, s.target) : fresh;
         if (refusal) return close(s, 1008, CLOSE_REASON[refusal.code] ?? refusal.code);
         if (!fresh.ok) return;
         s.expiresAt = expiryOf(fresh);
