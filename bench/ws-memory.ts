@@ -3,7 +3,9 @@
 // bench/heap-probe.mjs, so the heap figures are live objects after full collections (garbage excluded); RSS is read
 // from /proc before the probe, as the voice phase reads it. With WS_MEMORY_SNAPSHOT=1 the probe also writes heap
 // snapshots, and the phase prints what one session adds to the heap, by constructor (the difference between the
-// idle snapshots with 0 and N sessions, divided by N). bench/README.md, "Voice relay", has the figures.
+// idle snapshots with 0 and N sessions, divided by N); writing a snapshot leaves tens of MB resident, so that
+// run's RSS figures are not the sessions' (take them from a run without). bench/README.md, "Voice relay", has the
+// figures.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,11 +37,28 @@ export type StartProbed = (flags: string[], env: Record<string, string>) => Prom
 
 interface Probe {
   usedHeap: number;
+  totalHeap: number;
   external: number;
   arrayBuffers: number;
   mallocedMemory: number;
   rss: number;
   snapshotFile?: string;
+}
+
+/**
+ * KB per session: RSS (/proc, before the probe); after the probe's full GCs, the V8 heap in use, the heap V8 holds
+ * from the system (committed: what the heap's share of RSS follows; the young generation grows with allocation, not
+ * sessions), external memory (array buffers included), and RSS outside the committed heap (sockets, buffers, malloc).
+ */
+interface Figures {
+  rssKb: number;
+  heapKb: number;
+  heapCommittedKb: number;
+  externalKb: number;
+  offHeapRssKb: number;
+  /** RSS by kind of mapping (residentByKind), KB per session. */
+  mallocKb: number;
+  anonKb: number;
 }
 
 export interface WsMemoryRow {
@@ -49,14 +68,26 @@ export interface WsMemoryRow {
    * Per session, KB: RSS (/proc, no forced GC) and, after full GCs, V8 heap and external memory (array buffers
    * included). Active: RSS while frames flow, heap and external just after they stop.
    */
-  idle: { rssKb: number; heapKb: number; externalKb: number };
-  active: { rssKb: number; heapKb: number; externalKb: number; framesPerSecond: number };
+  idle: Figures;
+  active: Figures & { framesPerSecond: number };
   /** With WS_MEMORY_SNAPSHOT=1: the heap one idle session adds, by constructor (bytes and objects per session). */
   byConstructor?: Array<{ what: string; bytes: number; count: number }>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const treeRssKb = (pid: number) => processTree(pid).reduce((s, p) => s + rssMb(p), 0) * 1024;
+
+/** Resident KB of a process by kind of mapping: malloc's main heap (`[heap]`), other anonymous memory (V8's heap pages, malloc's thread arenas, large mallocs), files (code). */
+function residentByKind(pid: number): { malloc: number; anon: number; file: number } {
+  const out = { malloc: 0, anon: 0, file: 0 };
+  let kind: keyof typeof out = 'anon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (m) kind = m[2] === '[heap]' ? 'malloc' : m[1] !== '0' ? 'file' : 'anon';
+    else if (line.startsWith('Rss:')) out[kind] += Number(/(\d+)/.exec(line)![1]);
+  }
+  return out;
+}
 const kb = (bytes: number) => Math.round((bytes / 1024) * 10) / 10;
 
 async function openSessions(sys: ProbedSystem, n: number): Promise<WebSocket[]> {
@@ -115,11 +146,13 @@ async function measure(start: StartProbed): Promise<WsMemoryRow> {
     for (const ws of await openSessions(sys, 10)) ws.close();
     await sleep(1_000);
     const rss0 = treeRssKb(pid);
+    const kinds0 = residentByKind(pid);
     const p0 = await probe();
     console.log(`${sys.name}: idle, ${kb(p0.usedHeap)} KB heap; opening ${N} sessions`);
     sessions = await openSessions(sys, N);
     await sleep(2_000);
     const rss1 = treeRssKb(pid);
+    const kinds1 = residentByKind(pid);
     const p1 = await probe();
     console.log(`${sys.name}: ${N} sessions idle, ${kb(p1.usedHeap)} KB heap; sending frames`);
     // Carrying frames: each session sends one every FRAME_MS, spread evenly. RSS is read while they flow; the heap
@@ -135,6 +168,7 @@ async function measure(start: StartProbed): Promise<WsMemoryRow> {
     }, 1);
     await sleep(ACTIVE_MS);
     const rss2 = treeRssKb(pid);
+    const kinds2 = residentByKind(pid);
     const echoedAt = echoed;
     const elapsed = performance.now() - t0;
     clearInterval(tick);
@@ -142,11 +176,20 @@ async function measure(start: StartProbed): Promise<WsMemoryRow> {
     const p2 = await probe();
     console.log(`${sys.name}: ${N} sessions after carrying frames, ${kb(p2.usedHeap)} KB heap`);
     const per = (a: number, b: number) => kb((b - a) / N);
+    const figures = (rss: number, kinds: ReturnType<typeof residentByKind>, p: Probe): Figures => ({
+      rssKb: Math.round(((rss - rss0) / N) * 10) / 10,
+      heapKb: per(p0.usedHeap, p.usedHeap),
+      heapCommittedKb: per(p0.totalHeap, p.totalHeap),
+      externalKb: per(p0.external, p.external),
+      offHeapRssKb: per(p0.rss - p0.totalHeap, p.rss - p.totalHeap),
+      mallocKb: Math.round(((kinds.malloc - kinds0.malloc) / N) * 10) / 10,
+      anonKb: Math.round(((kinds.anon - kinds0.anon) / N) * 10) / 10,
+    });
     const row: WsMemoryRow = {
       system: sys.name,
       sessions: N,
-      idle: { rssKb: Math.round((rss1 - rss0) / N * 10) / 10, heapKb: per(p0.usedHeap, p1.usedHeap), externalKb: per(p0.external, p1.external) },
-      active: { rssKb: Math.round((rss2 - rss0) / N * 10) / 10, heapKb: per(p0.usedHeap, p2.usedHeap), externalKb: per(p0.external, p2.external), framesPerSecond: Math.round((echoedAt * 2) / (elapsed / 1000)) },
+      idle: figures(rss1, kinds1, p1),
+      active: { ...figures(rss2, kinds2, p2), framesPerSecond: Math.round((echoedAt * 2) / (elapsed / 1000)) },
     };
     if (p0.snapshotFile && p1.snapshotFile) {
       const [a, b] = [heapByConstructor(p0.snapshotFile), heapByConstructor(p1.snapshotFile)];
@@ -181,8 +224,13 @@ export async function wsMemoryPhase(deps: { upstreamUrl: string; keygate: StartP
       for (const e of row.byConstructor) console.log(`  ${String(e.bytes).padStart(6)} B  ${String(e.count).padStart(6)}  ${e.what}`);
     }
   }
+  if (SNAPSHOTS) console.log('\n(WS_MEMORY_SNAPSHOT=1: the RSS columns include what writing the snapshots left resident; take them from a run without)');
   console.log(`\nMemory per WebSocket session, ${N} sessions (KB; heap and external after full GCs; active = a ${FRAME_BYTES}-byte frame every ${FRAME_MS} ms each way per session)\n`);
-  console.log('| system | idle RSS | idle heap | idle external | active RSS | active heap | active external | frames/s relayed |\n|---|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.system} | ${r.idle.rssKb} | ${r.idle.heapKb} | ${r.idle.externalKb} | ${r.active.rssKb} | ${r.active.heapKb} | ${r.active.externalKb} | ${r.active.framesPerSecond} |`);
+  console.log('| system | state | RSS | of it malloc [heap] | of it other anonymous (V8 pages, arenas) | heap in use | heap committed | external | frames/s relayed |\n|---|---|---|---|---|---|---|---|---|');
+  const line = (r: WsMemoryRow, state: string, f: Figures, fps = '—') => console.log(`| ${r.system} | ${state} | ${f.rssKb} | ${f.mallocKb} | ${f.anonKb} | ${f.heapKb} | ${f.heapCommittedKb} | ${f.externalKb} | ${fps} |`);
+  for (const r of rows) {
+    line(r, 'idle', r.idle);
+    line(r, 'active', r.active, String(r.active.framesPerSecond));
+  }
   return rows;
 }
