@@ -157,6 +157,25 @@ describe('session minutes per month', () => {
     expect(await redis.client.get(counter(tenant.id, '*'))).toBe('60000');
   });
 
+  it('a session re-metered while it runs (its key re-capped) gives back what the new meter reserved and did not use when it ends', async () => {
+    const { tenant, key } = await createTenant(a, { name: 'recapped', plan: 'pro' });
+    const made = await self(a, key, 'POST', '/api-keys', { quota: { sessionMinutesPerMonth: 1 } });
+    const k = made.body.key as string;
+    await redis.client.set(counter(tenant.id, made.body.id), 50_000); // 10 s of the minute left
+    const s = open(a, k);
+    expect(await s.opened).toBeNull();
+    await expect.poll(async () => Number(await redis.client.get(counter(tenant.id, made.body.id)))).toBe(60_000); // the 10 s reserved
+
+    // Two minutes now: the live session is metered against them, a new reservation taken (the old one's rest given back).
+    expect((await self(a, key, 'PATCH', `/api-keys/${made.body.id}`, { quota: { sessionMinutesPerMonth: 2 } })).status).toBe(200);
+    await expect.poll(async () => Number(await redis.client.get(counter(tenant.id, made.body.id))), { timeout: 5_000 }).toBeGreaterThan(100_000);
+
+    s.ws.close(1000);
+    expect((await s.closed).code).toBe(1000);
+    // Only what the session used stays counted: the new meter's reservation comes back as the first one's did.
+    await expect.poll(async () => Number(await redis.client.get(counter(tenant.id, made.body.id))), { timeout: 5_000 }).toBeLessThan(60_000);
+  });
+
   it('meter sessions without any quota, and keep them off the quota counters', async () => {
     const { tenant, key } = await createTenant(a, { name: 'unmetered', plan: 'enterprise' });
     const s = open(b, key);
