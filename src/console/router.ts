@@ -7,6 +7,7 @@ import { jsonBody, validate } from '../api/http.ts';
 import type { Operator } from '../api/operators.ts';
 import { packageRoot } from '../config/load.ts';
 import { ApiError } from '../http/errors.ts';
+import { StoreUnavailableError } from '../store/errors.ts';
 import { calledOverTls, createOriginCheck } from './origin.ts';
 import type { ConsoleSessions } from './sessions.ts';
 
@@ -23,12 +24,13 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 const loginBody = z.strictObject({ token: z.string().min(1).max(512) });
 
 export interface ConsoleDeps {
-  sessions: ConsoleSessions;
+  /** Null until the store is open (sessions live beside it on Redis): a console call then answers 503. */
+  sessions: () => ConsoleSessions | null;
   origins: readonly string[];
   /** The admin token or a named operator's, resolved (api/operators.ts). */
   operatorOf: (token: string, req: Request) => Promise<Operator | null>;
   /** The admin API's router for the console's door, given how it authenticates (built when the store is ready). */
-  adminApi: (authenticate: (req: Request) => Operator) => RequestHandler | null;
+  adminApi: (authenticate: (req: Request) => Promise<Operator>) => RequestHandler | null;
   count: (decision: string) => void;
 }
 
@@ -41,6 +43,11 @@ const sessionIdOf = (req: Request): string | undefined => (req.headers.cookie ? 
  */
 export function consoleRouter(deps: ConsoleDeps): Router {
   const r = Router();
+  const sessions = (): ConsoleSessions => {
+    const s = deps.sessions();
+    if (!s) throw new StoreUnavailableError(new Error('the store is not open yet'));
+    return s;
+  };
   const checkOrigin = createOriginCheck(deps.origins);
   let indexHtml: Buffer | null = null;
   const page: RequestHandler = (_req, res) => {
@@ -76,23 +83,23 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       throw new ApiError('invalid_api_key', 'That token is not the admin token or an operator token.');
     }
     deps.count('allowed');
-    deps.sessions.end(sessionIdOf(req));
-    const { id, maxAgeSeconds } = deps.sessions.create(operator);
+    await sessions().end(sessionIdOf(req));
+    const { id, maxAgeSeconds } = await sessions().create(operator);
     res.cookie(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'strict', secure: calledOverTls(req), path: '/console', maxAge: maxAgeSeconds * 1000 });
     res.setHeader('Cache-Control', 'no-store');
     res.json({ name: operator.name, role: operator.role, expiresInSeconds: maxAgeSeconds });
   });
 
-  r.post('/logout', (req, res) => {
+  r.post('/logout', async (req, res) => {
     checkOrigin(req);
-    deps.sessions.end(sessionIdOf(req));
+    await sessions().end(sessionIdOf(req));
     res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'strict', secure: calledOverTls(req), path: '/console' });
     res.status(204).end();
   });
 
-  const authenticate = (req: Request): Operator => {
+  const authenticate = async (req: Request): Promise<Operator> => {
     checkOrigin(req);
-    const operator = deps.sessions.get(sessionIdOf(req));
+    const operator = await sessions().get(sessionIdOf(req));
     if (!operator) throw new ApiError('missing_api_key', 'Sign in at /console/login.');
     return operator;
   };

@@ -4,7 +4,7 @@ import { adminRouter, bearerOperator } from '../api/admin.ts';
 import { createFleetReader } from '../api/fleet.ts';
 import { createOperators, guardedOperators, type Operator, type OperatorGuard } from '../api/operators.ts';
 import { consoleRouter } from '../console/router.ts';
-import { ConsoleSessions } from '../console/sessions.ts';
+import type { ConsoleSessions } from '../console/sessions.ts';
 import type { RecentBlocks } from '../limits/recent-blocks.ts';
 import type { DecisionRing } from '../ops/decision-ring.ts';
 import { assignRequestId, errorHandler, jsonBody, notFound } from '../api/http.ts';
@@ -55,6 +55,8 @@ export interface ManagementDeps {
     tokenSigner: SigningKey | null;
     /** The failed-attempt block for operator tokens (api/operators.ts guardedOperators). */
     operatorGuard: OperatorGuard;
+    /** The console's sign-in sessions: on Redis when the store is, so every worker and replica shares them. */
+    consoleSessions: ConsoleSessions;
     /** Registers work to finish when keygate stops (before the store closes). */
     atShutdown(flush: () => Promise<void>): void;
   } | null;
@@ -130,9 +132,8 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
     else next();
   });
   if (config.console.enabled) {
-    const sessions = new ConsoleSessions({ ttlSeconds: config.console.sessionTtlSeconds, max: config.console.maxSessions, perOperator: config.console.maxSessionsPerOperator });
     internal.use('/console', consoleRouter({
-      sessions,
+      sessions: () => deps.ready()?.consoleSessions ?? null,
       origins: config.console.origins,
       operatorOf,
       adminApi: (authenticate) => routers()?.consoleAdmin(authenticate) ?? null,

@@ -17,6 +17,8 @@ import { requestIdOf } from '../http/request-id.ts';
 import { createKeyFormat } from '../keys/format.ts';
 import { createKeyHasher } from '../keys/hashing.ts';
 import { MemorySessionSlots } from '../limits/sessions.ts';
+import { RedisConsoleSessions } from '../console/redis-sessions.ts';
+import { MemoryConsoleSessions } from '../console/sessions.ts';
 import { Usage } from '../limits/usage.ts';
 import { createReadiness } from '../ops/health.ts';
 import { createLoggers, throttledWarn, type Logger } from '../ops/logger.ts';
@@ -165,9 +167,13 @@ export async function wireStore(config: Config, core: Core) {
   metrics.watchState('usage_sessions', () => usage.size.sessions);
   if (slots instanceof MemorySessionSlots) metrics.watchState('session_slots', () => slots.size);
 
+  // The console's sessions live where the store does: on Redis every worker and replica knows every session.
+  const bounds = { ttlSeconds: config.console.sessionTtlSeconds, max: config.console.maxSessions, perOperator: config.console.maxSessionsPerOperator };
+  const consoleSessions = redis ? new RedisConsoleSessions(redis, config.redis.keyPrefix, bounds) : new MemoryConsoleSessions(bounds);
+
   // What the management APIs (loaded on their first request) need to flush when keygate stops.
   const flushAtShutdown: Array<() => Promise<void>> = [];
-  core.late.ready = { store, format, hash, usage, webhooks: webhooks.queue, tokenSigner: tokenRing[0] ?? null, operatorGuard: { failures: limits.operatorFailures, clientIp: (req) => clientIpOf(req, trustedProxies) }, atShutdown: (flush) => void flushAtShutdown.push(flush) };
+  core.late.ready = { store, format, hash, usage, webhooks: webhooks.queue, tokenSigner: tokenRing[0] ?? null, consoleSessions, operatorGuard: { failures: limits.operatorFailures, clientIp: (req) => clientIpOf(req, trustedProxies) }, atShutdown: (flush) => void flushAtShutdown.push(flush) };
   return { store, cache, pipeline, usage, trustedProxies, xfccFrom, webhooks, limits, flushAtShutdown, markClosing: () => void (closing = true) };
 }
 

@@ -1,57 +1,121 @@
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperators } from '../../../src/api/operators.ts';
-import { ConsoleSessions } from '../../../src/console/sessions.ts';
+import { RedisConsoleSessions } from '../../../src/console/redis-sessions.ts';
+import { MemoryConsoleSessions, type ConsoleSessions } from '../../../src/console/sessions.ts';
+import { startRedis, type RedisServer } from '../../helpers/redis.ts';
 import { RecentBlocks } from '../../../src/limits/recent-blocks.ts';
 import { DecisionRing } from '../../../src/ops/decision-ring.ts';
 import { createHash } from 'node:crypto';
 
 // The console's in-process state, each with its bound: sessions, the per-minute decision ring, recent blocks.
 
-describe('console sessions', () => {
+describe('console sessions in memory', () => {
   const alice = { name: 'alice', role: 'write' as const, named: true };
 
-  it('end at their absolute lifetime and at sign-out', () => {
+  it('end at their absolute lifetime and at sign-out', async () => {
     let now = 0;
-    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 2, perOperator: 2, now: () => now });
-    const a = sessions.create(alice).id;
+    const sessions = new MemoryConsoleSessions({ ttlSeconds: 60, max: 2, perOperator: 2, now: () => now });
+    const a = (await sessions.create(alice)).id;
     now = 30_000;
-    expect(sessions.get(a)).toEqual(alice);
+    expect(await sessions.get(a)).toEqual(alice);
     now = 60_000;
-    expect(sessions.get(a)).toBeNull();
-    const c = sessions.create(alice).id;
-    sessions.end(c);
-    expect(sessions.get(c)).toBeNull();
+    expect(await sessions.get(a)).toBeNull();
+    const c = (await sessions.create(alice)).id;
+    await sessions.end(c);
+    expect(await sessions.get(c)).toBeNull();
     expect(sessions.size).toBe(0);
-    expect(sessions.get(undefined)).toBeNull();
-    expect(sessions.get('forged')).toBeNull();
+    expect(await sessions.get(undefined)).toBeNull();
+    expect(await sessions.get('forged')).toBeNull();
   });
 
-  it("end an operator's own oldest beyond their bound, and refuse rather than end another operator's at the global bound", () => {
+  it('expired sessions make room at the global bound', async () => {
     let now = 0;
+    const sessions = new MemoryConsoleSessions({ ttlSeconds: 60, max: 2, perOperator: 2, now: () => now });
+    await sessions.create(alice);
+    await sessions.create({ ...alice, name: 'bob' });
+    await expect(sessions.create({ ...alice, name: 'carol' })).rejects.toThrow(expect.objectContaining({ code: 'concurrency_limit_reached', options: { headers: { 'Retry-After': 60 } } }));
+    now = 60_000;
+    expect((await sessions.create({ ...alice, name: 'carol' })).id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(sessions.size).toBe(1);
+  });
+});
+
+// The same bounds, on each implementation: the Redis one against a real redis-server, two instances sharing it
+// as two workers or replicas do.
+describe.each(['memory', 'redis'] as const)('console sessions (%s)', (kind) => {
+  const alice = { name: 'alice', role: 'write' as const, named: true };
+  let redis: RedisServer | null = null;
+  beforeAll(async () => {
+    if (kind === 'redis') redis = await startRedis();
+  }, 30_000);
+  afterAll(async () => {
+    await redis?.close();
+  });
+  let prefix = 0;
+  /** Two views of one set of sessions: on Redis two clients (two processes), in memory the same object. */
+  const make = (bounds: { ttlSeconds: number; max: number; perOperator: number }): [ConsoleSessions, ConsoleSessions, () => Promise<void>] => {
+    if (kind === 'memory') {
+      const one = new MemoryConsoleSessions(bounds);
+      return [one, one, async () => {}];
+    }
+    const p = `t${++prefix}:`;
+    const [c1, c2] = [new Redis(redis!.url), new Redis(redis!.url)];
+    return [new RedisConsoleSessions(c1, p, bounds), new RedisConsoleSessions(c2, p, bounds), async () => void (await Promise.all([c1.quit(), c2.quit()]))];
+  };
+
+  it("end an operator's own oldest beyond their bound, and refuse rather than end another operator's at the global bound", async () => {
     const bob = { name: 'bob', role: 'read' as const, named: true };
     const carol = { name: 'carol', role: 'read' as const, named: true };
-    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 3, perOperator: 2, now: () => now });
-    const [a1, a2, a3] = [sessions.create(alice).id, sessions.create(alice).id, sessions.create(alice).id];
-    expect([sessions.get(a1), sessions.get(a2) !== null, sessions.get(a3) !== null]).toEqual([null, true, true]);
-    now = 10_000;
-    const b = sessions.create(bob).id;
-    expect(sessions.size).toBe(3);
-    expect(() => sessions.create(carol)).toThrow(expect.objectContaining({ code: 'concurrency_limit_reached', options: { headers: { 'Retry-After': 50 } } }));
-    // Bob and alice, at their own bound or not, never end each other's sessions.
-    sessions.create(alice);
-    expect([sessions.get(a2), sessions.get(a3) !== null, sessions.get(b) !== null]).toEqual([null, true, true]);
-    expect(() => sessions.create(bob)).toThrow(expect.objectContaining({ code: 'concurrency_limit_reached' }));
-    // Expired sessions make room.
-    now = 60_000;
-    expect(sessions.create(carol).id).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(sessions.size).toBe(3);
+    const [sessions, other, close] = make({ ttlSeconds: 60, max: 3, perOperator: 2 });
+    try {
+      const [a1, a2, a3] = [(await sessions.create(alice)).id, (await other.create(alice)).id, (await sessions.create(alice)).id];
+      expect([await other.get(a1), await other.get(a2), await sessions.get(a3)]).toEqual([null, alice, alice]);
+      const b = (await other.create(bob)).id;
+      await expect(sessions.create(carol)).rejects.toThrow(expect.objectContaining({ code: 'concurrency_limit_reached', options: { headers: { 'Retry-After': 60 } } }));
+      // Bob and alice, at their own bound or not, never end each other's sessions.
+      await sessions.create(alice);
+      expect([await other.get(a2), await other.get(a3), await sessions.get(b)]).toEqual([null, alice, bob]);
+      await expect(other.create(bob)).rejects.toThrow(expect.objectContaining({ code: 'concurrency_limit_reached' }));
+      // A sign-out through one ends the session for the other at once.
+      await other.end(a3);
+      expect(await sessions.get(a3)).toBeNull();
+      expect((await sessions.create(carol)).id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(await sessions.get(undefined)).toBeNull();
+      expect(await sessions.get('forged')).toBeNull();
+    } finally {
+      await close();
+    }
   });
 
-  it('have unguessable ids', () => {
-    const sessions = new ConsoleSessions({ ttlSeconds: 60, max: 10, perOperator: 10 });
-    const ids = new Set(Array.from({ length: 5 }, () => sessions.create(alice).id));
-    expect(ids.size).toBe(5);
-    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  it('have unguessable ids', async () => {
+    const [sessions, , close] = make({ ttlSeconds: 60, max: 10, perOperator: 10 });
+    try {
+      const ids = new Set(await Promise.all(Array.from({ length: 5 }, async () => (await sessions.create(alice)).id)));
+      expect(ids.size).toBe(5);
+      for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    } finally {
+      await close();
+    }
+  });
+
+  if (kind === 'redis') it('keep only digests, under one hash tag, and expire on Redis\'s clock with the keys\' TTL', async () => {
+    const [sessions, , close] = make({ ttlSeconds: 1, max: 10, perOperator: 10 });
+    const p = `t${prefix}:`;
+    try {
+      const { id } = await sessions.create(alice);
+      const keys = (await redis!.client.keys(`${p}*`)).sort();
+      expect(keys).toEqual([`${p}{console}:expiry`, `${p}{console}:operators`, `${p}{console}:sessions`]);
+      const dump = JSON.stringify([await redis!.client.hgetall(`${p}{console}:sessions`), await redis!.client.hgetall(`${p}{console}:operators`), await redis!.client.zrange(`${p}{console}:expiry`, 0, -1)]);
+      expect(dump).not.toContain(id);
+      expect(dump).toContain(createHash('sha256').update(id).digest('hex'));
+      for (const k of keys) expect(await redis!.client.pttl(k)).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 1_100));
+      expect(await sessions.get(id)).toBeNull();
+      expect(await redis!.client.keys(`${p}*`)).toEqual([]);
+    } finally {
+      await close();
+    }
   });
 });
 
