@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, call, expectError, self } from '../helpers/api.ts';
 import { OPERATORS, operatorConfig } from '../helpers/console.ts';
@@ -91,8 +92,10 @@ describe('console API', () => {
     expectError(await api('/whoami', { cookie, origin }), 401, 'missing_api_key');
   });
 
-  it("bounds sessions per operator and in all, and never ends one operator's session for another's sign-in", async () => {
-    const bounded = await startKeygate({ redisUrl: redis.url, config: { admin: { tokens: operatorConfig }, console: { maxSessions: 3, maxSessionsPerOperator: 2 } } });
+  // On Redis the sessions are shared by every keygate on it; this one has a key prefix of its own so that the
+  // sessions signed in by the tests above do not count against its bound.
+  it.each([['the embedded store', null], ['Redis', 'bounded:']] as const)("bounds sessions per operator and in all, and never ends one operator's session for another's sign-in (%s)", async (_store, prefix) => {
+    const bounded = await startKeygate({ redisUrl: prefix ? redis.url : null, config: { admin: { tokens: operatorConfig }, console: { maxSessions: 3, maxSessionsPerOperator: 2 }, ...(prefix ? { redis: { keyPrefix: prefix } } : {}) } });
     try {
       const o = bounded.opsUrl;
       const signIn = (token: string, cookie?: string) =>
@@ -118,8 +121,59 @@ describe('console API', () => {
       const again = await cookie(OPERATORS.alice.token, alice);
       expectError(await whoami(alice), 401, 'missing_api_key');
       expect((await whoami(again)).status).toBe(200);
+      if (prefix) {
+        // Redis holds the sessions' digests, never a cookie's value: reading Redis does not sign anyone in.
+        const stored = JSON.stringify(await redis.client.hgetall(`${prefix}{console}:sessions`));
+        expect(stored).toContain(createHash('sha256').update(again.slice('kg_console='.length)).digest('hex'));
+        expect(stored).not.toContain(again.slice('kg_console='.length));
+        expect(await redis.client.zcard(`${prefix}{console}:expiry`)).toBe(3);
+      }
     } finally {
       await bounded.stop();
+    }
+  }, 60_000);
+
+  it('keeps sessions on Redis across a restart of keygate, and a sign-out still ends them', async () => {
+    const config = { admin: { tokens: operatorConfig }, redis: { keyPrefix: 'restart:' } };
+    let one: KeygateProcess | null = await startKeygate({ redisUrl: redis.url, config });
+    let cookie: string;
+    try {
+      const r = await call<any>(`${one.opsUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: one.opsUrl }, body: JSON.stringify({ token: OPERATORS.alice.token }) });
+      expect(r.status).toBe(200);
+      cookie = `kg_console=${cookieOf(r)}`;
+    } finally {
+      await one.stop();
+    }
+    one = await startKeygate({ redisUrl: redis.url, config });
+    try {
+      const o = one.opsUrl;
+      const whoami = () => call<any>(`${o}/console/api/admin/v1/whoami`, { headers: { cookie, origin: o } });
+      expect((await whoami()).body).toEqual({ name: 'alice', role: 'write' });
+      expect((await call(`${o}/console/logout`, { method: 'POST', headers: { cookie, origin: o } })).status).toBe(204);
+      expectError(await whoami(), 401, 'missing_api_key');
+    } finally {
+      await one.stop();
+    }
+  }, 60_000);
+
+  it('answers 503 store_unavailable while Redis is down, never 401 or 500', async () => {
+    const own = await startRedis();
+    const down = await startKeygate({ redisUrl: own.url, config: { admin: { tokens: operatorConfig } } });
+    try {
+      const o = down.opsUrl;
+      const signIn = () => call<any>(`${o}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: o }, body: JSON.stringify({ token: OPERATORS.alice.token }) });
+      const first = await signIn();
+      expect(first.status).toBe(200);
+      const cookie = `kg_console=${cookieOf(first)}`;
+      await own.stop();
+      const refused = await call<any>(`${o}/console/api/admin/v1/whoami`, { headers: { cookie, origin: o } });
+      expectError(refused, 503, 'store_unavailable');
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expectError(await call(`${o}/console/logout`, { method: 'POST', headers: { cookie, origin: o } }), 503, 'store_unavailable');
+      expectError(await signIn(), 503, 'store_unavailable');
+    } finally {
+      await down.stop();
+      await own.close();
     }
   }, 60_000);
 });

@@ -115,13 +115,11 @@ function fresh(url: string, method: string, headers: Record<string, string>, bod
 }
 
 describe('the console with server.workers: 2', () => {
-  // Console sessions live in the memory of the process that signed the operator in. With workers, the primary
-  // hands each new connection to the next worker: a session works on one worker only, and signing out on another
-  // leaves it alive where it was made, so a copied cookie outlives the sign-out that was meant to end it.
-  // Found by this review and left failing: the fix is a shared session store (Redis, which workers require), not
-  // a local change. Measured: whoami alternated 401/200 over fresh connections, and after one sign-out every
-  // other connection still answered 200 until the session's TTL.
-  it.fails('a signed-in operator stays signed in on every connection, and a sign-out ends the session everywhere', async () => {
+  // With workers, the primary hands each new connection to the next worker. Sessions kept in one process's memory
+  // worked on one worker only, and signing out on another left them alive where they were made, so a copied
+  // cookie outlived the sign-out meant to end it (found by this review: whoami alternated 401/200 over fresh
+  // connections). On Redis, which workers require, every worker reads the same sessions.
+  it('a signed-in operator stays signed in on every connection, and a sign-out ends the session everywhere', async () => {
     let group: KeygateProcess | null = null;
     try {
       group = await startKeygate({ redisUrl: redis.url, upstream: upstream.url, config: { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1', workers: 2 }, limits: { failedAttempts: { maxFailures: 1_000_000 } } } });
