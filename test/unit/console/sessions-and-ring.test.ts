@@ -1,9 +1,11 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperators } from '../../../src/api/operators.ts';
 import { RedisConsoleSessions } from '../../../src/console/redis-sessions.ts';
 import { MemoryConsoleSessions, type ConsoleSessions } from '../../../src/console/sessions.ts';
+import { configSchema } from '../../../src/config/schema.ts';
+import { createRedisClient, waitReady } from '../../../src/store/redis/connect.ts';
 import { startRedis, type RedisServer } from '../../helpers/redis.ts';
+import { startRedisCluster, type RedisTopology } from '../../helpers/redis-topologies.ts';
 import { RecentBlocks } from '../../../src/limits/recent-blocks.ts';
 import { DecisionRing } from '../../../src/ops/decision-ring.ts';
 import { createHash } from 'node:crypto';
@@ -41,33 +43,38 @@ describe('console sessions in memory', () => {
   });
 });
 
-// The same bounds, on each implementation: the Redis one against a real redis-server, two instances sharing it
-// as two workers or replicas do.
-describe.each(['memory', 'redis'] as const)('console sessions (%s)', (kind) => {
+// The same bounds, on each implementation: the Redis one against a real redis-server and a real Cluster (its
+// three keys share one slot), two instances on two connections as two workers or replicas have.
+describe.each(['memory', 'redis', 'cluster'] as const)('console sessions (%s)', (kind) => {
   const alice = { name: 'alice', role: 'write' as const, named: true };
   let redis: RedisServer | null = null;
+  let cluster: RedisTopology | null = null;
   beforeAll(async () => {
     if (kind === 'redis') redis = await startRedis();
-  }, 30_000);
+    if (kind === 'cluster') cluster = await startRedisCluster();
+  }, 60_000);
   afterAll(async () => {
-    await redis?.close();
-  });
+    await Promise.all([redis?.close(), cluster?.close()]);
+  }, 30_000);
   let prefix = 0;
   /** Two views of one set of sessions: on Redis two clients (two processes), in memory the same object. */
-  const make = (bounds: { ttlSeconds: number; max: number; perOperator: number }): [ConsoleSessions, ConsoleSessions, () => Promise<void>] => {
+  const make = async (bounds: { ttlSeconds: number; max: number; perOperator: number }): Promise<[ConsoleSessions, ConsoleSessions, () => Promise<void>]> => {
     if (kind === 'memory') {
       const one = new MemoryConsoleSessions(bounds);
       return [one, one, async () => {}];
     }
     const p = `t${++prefix}:`;
-    const [c1, c2] = [new Redis(redis!.url), new Redis(redis!.url)];
-    return [new RedisConsoleSessions(c1, p, bounds), new RedisConsoleSessions(c2, p, bounds), async () => void (await Promise.all([c1.quit(), c2.quit()]))];
+    const config = configSchema.parse({ redis: redis ? { url: redis.url } : cluster!.config }).redis;
+    const clients = [createRedisClient(config, 'main'), createRedisClient(config, 'main')];
+    for (const c of clients) c.on('error', () => {});
+    for (const c of clients) if (!(await waitReady(c, 10_000))) throw new Error(`the ${kind} client did not connect`);
+    return [new RedisConsoleSessions(clients[0]!, p, bounds), new RedisConsoleSessions(clients[1]!, p, bounds), async () => void (await Promise.all(clients.map((c) => c.quit())))];
   };
 
   it("end an operator's own oldest beyond their bound, and refuse rather than end another operator's at the global bound", async () => {
     const bob = { name: 'bob', role: 'read' as const, named: true };
     const carol = { name: 'carol', role: 'read' as const, named: true };
-    const [sessions, other, close] = make({ ttlSeconds: 60, max: 3, perOperator: 2 });
+    const [sessions, other, close] = await make({ ttlSeconds: 60, max: 3, perOperator: 2 });
     try {
       const [a1, a2, a3] = [(await sessions.create(alice)).id, (await other.create(alice)).id, (await sessions.create(alice)).id];
       expect([await other.get(a1), await other.get(a2), await sessions.get(a3)]).toEqual([null, alice, alice]);
@@ -89,7 +96,7 @@ describe.each(['memory', 'redis'] as const)('console sessions (%s)', (kind) => {
   });
 
   it('have unguessable ids', async () => {
-    const [sessions, , close] = make({ ttlSeconds: 60, max: 10, perOperator: 10 });
+    const [sessions, , close] = await make({ ttlSeconds: 60, max: 10, perOperator: 10 });
     try {
       const ids = new Set(await Promise.all(Array.from({ length: 5 }, async () => (await sessions.create(alice)).id)));
       expect(ids.size).toBe(5);
@@ -100,13 +107,13 @@ describe.each(['memory', 'redis'] as const)('console sessions (%s)', (kind) => {
   });
 
   if (kind === 'redis') it('keep only digests, under one hash tag, and expire on Redis\'s clock with the keys\' TTL', async () => {
-    const [sessions, , close] = make({ ttlSeconds: 1, max: 10, perOperator: 10 });
+    const [sessions, , close] = await make({ ttlSeconds: 1, max: 10, perOperator: 10 });
     const p = `t${prefix}:`;
     try {
       const { id } = await sessions.create(alice);
       const keys = (await redis!.client.keys(`${p}*`)).sort();
       expect(keys).toEqual([`${p}{console}:expiry`, `${p}{console}:operators`, `${p}{console}:sessions`]);
-      const dump = JSON.stringify([await redis!.client.hgetall(`${p}{console}:sessions`), await redis!.client.hgetall(`${p}{console}:operators`), await redis!.client.zrange(`${p}{console}:expiry`, 0, -1)]);
+      const dump = JSON.stringify([await redis!.client.hgetall(`${p}{console}:sessions`), await redis!.client.hgetall(`${p}{console}:operators`), await redis!.client.zrange(`${p}{console}:expiry`, '0', '-1')]);
       expect(dump).not.toContain(id);
       expect(dump).toContain(createHash('sha256').update(id).digest('hex'));
       for (const k of keys) expect(await redis!.client.pttl(k)).toBeGreaterThan(0);
