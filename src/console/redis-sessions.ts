@@ -39,18 +39,28 @@ end
 `;
 
 /**
+ * Expired sessions removed per sign-in, at most: a sign-in after many sessions ended together does bounded work,
+ * and the rest go with the next sign-ins (the bounds count live sessions only, so they do not wait for it).
+ */
+const SWEEP = 100;
+
+/**
  * KEYS: sessions, expiry, operators. ARGV: digest, operatorJson, operatorName, max, perOperator, ttlMs.
  * → {1, expiresAt} | {0, ms until the oldest session ends} (at the global bound).
  */
 const createLua = `${HELPERS}
 local t = now()
-for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t)) do drop(d) end
-local own = ownOf(ARGV[3])
+for _, d in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t, 'LIMIT', 0, ${SWEEP})) do drop(d) end
+local own = {}
+for _, d in ipairs(ownOf(ARGV[3])) do
+  local e = redis.call('ZSCORE', KEYS[2], d)
+  if e and tonumber(e) > t then own[#own + 1] = d else drop(d) end
+end
 local perOperator = tonumber(ARGV[5])
 if #own >= perOperator then
   for i = 1, #own - perOperator + 1 do drop(own[i]) end
-elseif redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+elseif redis.call('ZCOUNT', KEYS[2], '(' .. t, '+inf') >= tonumber(ARGV[4]) then
+  local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. t, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   return {0, tonumber(oldest[2]) - t}
 end
 local ttl = tonumber(ARGV[6])

@@ -107,7 +107,7 @@ describe.each(['memory', 'redis', 'cluster'] as const)('console sessions (%s)', 
   });
 
   if (kind === 'redis') it('keep only digests, under one hash tag, and expire on Redis\'s clock with the keys\' TTL', async () => {
-    const [sessions, , close] = await make({ ttlSeconds: 1, max: 10, perOperator: 10 });
+    const [sessions, , close] = await make({ ttlSeconds: 1, max: 1, perOperator: 10 });
     const p = `t${prefix}:`;
     try {
       const { id } = await sessions.create(alice);
@@ -117,8 +117,14 @@ describe.each(['memory', 'redis', 'cluster'] as const)('console sessions (%s)', 
       expect(dump).not.toContain(id);
       expect(dump).toContain(createHash('sha256').update(id).digest('hex'));
       for (const k of keys) expect(await redis!.client.pttl(k)).toBeGreaterThan(0);
+      await expect(sessions.create({ ...alice, name: 'bob' })).rejects.toThrow(expect.objectContaining({ code: 'concurrency_limit_reached' }));
       await new Promise((r) => setTimeout(r, 1_100));
+      // The expired session makes room, and is gone from Redis.
+      const bob = (await sessions.create({ ...alice, name: 'bob' })).id;
       expect(await sessions.get(id)).toBeNull();
+      expect(await redis!.client.hkeys(`${p}{console}:sessions`)).toEqual([createHash('sha256').update(bob).digest('hex')]);
+      expect(await redis!.client.hgetall(`${p}{console}:operators`)).toEqual({ bob: createHash('sha256').update(bob).digest('hex') });
+      await sessions.end(bob);
       expect(await redis!.client.keys(`${p}*`)).toEqual([]);
     } finally {
       await close();
