@@ -12,7 +12,18 @@ export interface Series {
 
 const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 });
 
-const cssVar = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+/**
+ * The theme's colours, read once: each read of a computed style recalculates the page's styles when a chart
+ * inserted before it has changed the DOM, and a page of four charts paid that a dozen times. Read again after the
+ * colour scheme changes.
+ */
+const colours = new Map<string, string>();
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => colours.clear());
+function cssVar(name: string): string {
+  let v = colours.get(name);
+  if (v === undefined) colours.set(name, (v = getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888'));
+  return v;
+}
 
 /**
  * What the chart draws, as a string: a page that renders again with the same figures (its operator's role
@@ -27,36 +38,42 @@ const signatureOf = (p: { title: string; times: number[]; series: Series[]; heig
  */
 export function Chart(props: { title: string; times: number[]; series: Series[]; bars?: boolean; height?: number }) {
   const box = useRef<HTMLDivElement>(null);
-  // In the commit that mounts it, so the chart is drawn in the same frame as the page's figures.
+  // Drawn from the resize observer's first report (after layout, before the frame is painted), not at mount: it
+  // carries the box's width, where reading `clientWidth` at mount forced a layout of the whole page for each chart
+  // (every chart mounted before had changed it). Later reports redraw it only when the width has changed.
   useLayoutEffect(() => {
     const el = box.current;
     if (!el) return;
-    const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
-    let width = Math.max(280, el.clientWidth);
-    const plot = new uPlot(
-      {
-        width,
-        height: props.height ?? 220,
-        legend: { live: false },
-        cursor: { drag: { x: false, y: false } },
-        axes: [axis, { ...axis, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => compact.format(v)) }],
-        series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, fill: props.bars ? cssVar(s.color) + '33' : undefined, points: { show: false } }))],
-      },
-      [props.times, ...props.series.map((s) => s.values)],
-      el,
-    );
-    el.querySelector('canvas')?.setAttribute('aria-hidden', 'true');
-    // The observer also reports the size it starts with: the chart is redrawn only when the width has changed.
-    const resize = new ResizeObserver(() => {
-      const now = Math.max(280, el.clientWidth);
-      if (now === width) return;
+    const height = props.height ?? 220;
+    let plot: uPlot | null = null;
+    let width = 0;
+    const draw = (w: number) => {
+      const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--grid'), width: 1 }, ticks: { stroke: cssVar('--grid') } };
+      plot = new uPlot(
+        {
+          width: w,
+          height,
+          legend: { live: false },
+          cursor: { drag: { x: false, y: false } },
+          axes: [axis, { ...axis, size: 56, values: (_u: uPlot, splits: number[]) => splits.map((v) => compact.format(v)) }],
+          series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, fill: props.bars ? cssVar(s.color) + '33' : undefined, points: { show: false } }))],
+        },
+        [props.times, ...props.series.map((s) => s.values)],
+        el,
+      );
+      el.querySelector('canvas')?.setAttribute('aria-hidden', 'true');
+    };
+    const resize = new ResizeObserver((entries) => {
+      const now = Math.max(280, Math.round(entries[0]!.contentRect.width));
+      if (plot && now === width) return;
       width = now;
-      plot.setSize({ width, height: props.height ?? 220 });
+      if (plot) plot.setSize({ width, height });
+      else draw(width);
     });
     resize.observe(el);
     return () => {
       resize.disconnect();
-      plot.destroy();
+      plot?.destroy();
     };
   }, [signatureOf(props)]);
   const totals = props.series.map((s) => `${s.label}: ${s.values.reduce<number>((a, b) => a + (b ?? 0), 0).toLocaleString('en')}`).join(', ');
