@@ -2,7 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiFailure } from './api.ts';
 import { html } from './html.ts';
-import { loadSettled, loadStarted } from './ready.ts';
+import { loadSettled, loadStarted, showTogether } from './ready.ts';
 
 /**
  * Loads `load()` when `deps` change: [value, error, reload]. The load starts in a layout effect, so loads of
@@ -25,16 +25,18 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): [T | null, 
     loadStarted();
     setError(null);
     load().then(
-      (v) => {
-        if (!live) return done();
-        settle.current = done;
-        setValue(v);
-      },
-      (e: unknown) => {
-        if (!live) return done();
-        settle.current = done;
-        setError(e instanceof ApiFailure ? `${e.code}: ${e.message}` : String(e));
-      },
+      (v) =>
+        showTogether(() => {
+          if (!live) return done();
+          settle.current = done;
+          setValue(v);
+        }),
+      (e: unknown) =>
+        showTogether(() => {
+          if (!live) return done();
+          settle.current = done;
+          setError(e instanceof ApiFailure ? `${e.code}: ${e.message}` : String(e));
+        }),
     );
     return () => {
       live = false;
