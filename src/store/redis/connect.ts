@@ -122,7 +122,14 @@ function clusterOptions(cfg: Config['redis'], main: boolean, common: RedisOption
 }
 
 /** Resolves once the client is ready, or after `timeoutMs` (keygate then starts degraded). */
-export function waitReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+export async function waitReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  if (!(await readyEvent(client, timeoutMs))) return false;
+  if (client instanceof Cluster) await mastersConnected(client, deadline);
+  return true;
+}
+
+function readyEvent(client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => done(false), timeoutMs);
@@ -134,4 +141,17 @@ export function waitReady(client: RedisClient, timeoutMs: number): Promise<boole
     }
     client.on('ready', onReady);
   });
+}
+
+/**
+ * A Cluster client is ready once it knows the slots, but it opens each master's own connection on that master's
+ * first command, and without an offline queue a command to a master whose connection is still opening fails
+ * ("Connection is closed."): the first requests after start-up could be answered 503. So every master's
+ * connection is opened before keygate says it is ready (until the deadline; a master still opening then is
+ * retried by the next command).
+ */
+async function mastersConnected(client: Cluster, deadline: number): Promise<void> {
+  const masters = client.nodes('master');
+  for (const node of masters) if (node.status === 'wait') node.connect().catch(() => {});
+  while (Date.now() < deadline && !masters.every((node) => node.status === 'ready')) await new Promise((r) => setTimeout(r, 10));
 }
