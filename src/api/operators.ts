@@ -11,6 +11,12 @@ export interface Operator {
   role: 'read' | 'write';
   /** False for `admin.token`: its actions are audited as `admin`, as before operators existed. */
   named: boolean;
+  /**
+   * The SHA-256 of the token's SHA-256 it was resolved from. A console session keeps it, and each use of the
+   * session finds the operator configured now by it: a session on Redis outlives a restart, and a restart is how
+   * an operator is removed, given another role or another token. It cannot be used to sign in.
+   */
+  credential?: string;
 }
 
 export interface OperatorConfig {
@@ -28,13 +34,23 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
  */
 export function createOperators(adminToken: string, named: readonly OperatorConfig[]): (token: string) => Operator | null {
   const admin = sha256(adminToken);
-  const byDigest = new Map<string, Operator>(named.map((o) => [o.sha256, { name: o.name, role: o.role, named: true }]));
-  const adminOperator: Operator = { name: 'admin', role: 'write', named: false };
+  const byDigest = new Map<string, Operator>(named.map((o) => [o.sha256, { name: o.name, role: o.role, named: true, credential: credentialOf(Buffer.from(o.sha256, 'hex')) }]));
+  const adminOperator: Operator = { name: 'admin', role: 'write', named: false, credential: credentialOf(admin) };
   return (token) => {
     const digest = sha256(token);
     if (timingSafeEqual(digest, admin)) return adminOperator;
     return byDigest.get(digest.toString('hex')) ?? null;
   };
+}
+
+const credentialOf = (tokenDigest: Buffer): string => createHash('sha256').update(tokenDigest).digest('hex');
+
+/** The operator configured now for a credential a session kept (see `Operator.credential`), or null. */
+export function operatorsByCredential(adminToken: string, named: readonly OperatorConfig[]): (credential: string | undefined) => Operator | null {
+  const of = createOperators(adminToken, named);
+  const all = [of(adminToken)!, ...named.map((o) => ({ name: o.name, role: o.role, named: true, credential: credentialOf(Buffer.from(o.sha256, 'hex')) }))];
+  const byCredential = new Map(all.map((o) => [o.credential!, o]));
+  return (credential) => (credential ? (byCredential.get(credential) ?? null) : null);
 }
 
 /** Methods a `read` operator may use. */

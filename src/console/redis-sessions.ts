@@ -7,7 +7,7 @@ import { newSessionId, sessionsFull, type ConsoleSessionBounds, type ConsoleSess
 // Console sessions on Redis, shared by every worker and replica: a sign-in on one is known to all, and a sign-out
 // on one ends the session everywhere at once. Three keys under the `{console}` hash tag (one Cluster slot), each
 // operation one script over all three, so the bounds hold across replicas signing in at the same moment:
-//   sessions   hash: SHA-256 of the session id → {"e": expiry (unix ms), "o": the operator}. The id itself is never
+//   sessions   hash: SHA-256 of the session id → {"e": expiry (unix ms), "o": the operator, with its credential}. The id itself is never
 //              stored, so reading Redis does not let anyone sign in.
 //   expiry     sorted set: the same digests scored by their expiry (the global bound, the oldest, the sweep).
 //   operators  hash: operator name → that operator's digests, oldest first, space-separated (at most
@@ -127,7 +127,7 @@ export class RedisConsoleSessions implements ConsoleSessions {
 
   async create(operator: Operator): Promise<{ id: string; maxAgeSeconds: number }> {
     const id = newSessionId();
-    const stored: Operator = { name: operator.name, role: operator.role, named: operator.named };
+    const stored: Operator = { name: operator.name, role: operator.role, named: operator.named, credential: operator.credential };
     const [made, ms] = await storeCall('consoleSignIn', () => this.#r.kgConsoleCreate(...this.#keys, digestOf(id), JSON.stringify(stored), operator.name, this.#max, this.#perOperator, this.#ttlMs));
     if (made !== 1) throw sessionsFull(this.#max, Math.ceil(ms / 1000));
     return { id, maxAgeSeconds: this.#ttlMs / 1000 };
@@ -137,8 +137,8 @@ export class RedisConsoleSessions implements ConsoleSessions {
     if (!id) return null;
     const raw = await storeCall('consoleSession', () => this.#r.kgConsoleGet(...this.#keys, digestOf(id)));
     if (raw === null) return null;
-    const { name, role, named } = (JSON.parse(raw) as { o: Operator }).o;
-    return { name, role, named };
+    const { name, role, named, credential } = (JSON.parse(raw) as { o: Operator }).o;
+    return { name, role, named, credential };
   }
 
   async end(id: string | undefined): Promise<void> {

@@ -29,6 +29,8 @@ export interface ConsoleDeps {
   origins: readonly string[];
   /** The admin token or a named operator's, resolved (api/operators.ts). */
   operatorOf: (token: string, req: Request) => Promise<Operator | null>;
+  /** The operator configured now for a session's credential (`Operator.credential`): null once removed or re-tokened. */
+  currentOperator: (credential: string | undefined) => Operator | null;
   /** The admin API's router for the console's door, given how it authenticates (built when the store is ready). */
   adminApi: (authenticate: (req: Request) => Promise<Operator>) => RequestHandler | null;
   count: (decision: string) => void;
@@ -99,7 +101,10 @@ export function consoleRouter(deps: ConsoleDeps): Router {
 
   const authenticate = async (req: Request): Promise<Operator> => {
     checkOrigin(req);
-    const operator = await sessions().get(sessionIdOf(req));
+    // The session's operator as configured now: its role may have changed, or its token been replaced or removed,
+    // since it signed in (sessions on Redis outlive a restart, and a restart is how that is done).
+    const signedIn = await sessions().get(sessionIdOf(req));
+    const operator = signedIn ? deps.currentOperator(signedIn.credential) : null;
     if (!operator) throw new ApiError('missing_api_key', 'Sign in at /console/login.');
     return operator;
   };

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type RequestHandler } from 'express';
 import { adminRouter, bearerOperator } from '../api/admin.ts';
 import { createFleetReader } from '../api/fleet.ts';
-import { createOperators, guardedOperators, type Operator, type OperatorGuard } from '../api/operators.ts';
+import { createOperators, guardedOperators, operatorsByCredential, type Operator, type OperatorGuard } from '../api/operators.ts';
 import { consoleRouter } from '../console/router.ts';
 import type { ConsoleSessions } from '../console/sessions.ts';
 import type { RecentBlocks } from '../limits/recent-blocks.ts';
@@ -136,6 +136,7 @@ export function createManagement(deps: ManagementDeps): { internal: Handler; pub
       sessions: () => deps.ready()?.consoleSessions ?? null,
       origins: config.console.origins,
       operatorOf,
+      currentOperator: operatorsByCredential(deps.adminToken, config.admin.tokens),
       adminApi: (authenticate) => routers()?.consoleAdmin(authenticate) ?? null,
       count: (decision) => metrics.decision(decision, null, 'internal'),
     }));

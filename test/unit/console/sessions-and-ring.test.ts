@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOperators } from '../../../src/api/operators.ts';
+import { createOperators, operatorsByCredential } from '../../../src/api/operators.ts';
 import { RedisConsoleSessions } from '../../../src/console/redis-sessions.ts';
 import { MemoryConsoleSessions, type ConsoleSessions } from '../../../src/console/sessions.ts';
 import { configSchema } from '../../../src/config/schema.ts';
@@ -136,8 +136,15 @@ describe('operator tokens', () => {
   it('resolve the admin token and named tokens by their SHA-256, nothing else', () => {
     const sha = (s: string) => createHash('sha256').update(s).digest('hex');
     const of = createOperators('admin-token-0123456789', [{ name: 'bob', sha256: sha('bob-token-0123456789'), role: 'read' }]);
-    expect(of('admin-token-0123456789')).toEqual({ name: 'admin', role: 'write', named: false });
-    expect(of('bob-token-0123456789')).toEqual({ name: 'bob', role: 'read', named: true });
+    expect(of('admin-token-0123456789')).toMatchObject({ name: 'admin', role: 'write', named: false });
+    expect(of('bob-token-0123456789')).toMatchObject({ name: 'bob', role: 'read', named: true });
+    // A session keeps the credential and finds the operator configured now by it; the credential is no token.
+    const current = operatorsByCredential('admin-token-0123456789', [{ name: 'bob', sha256: sha('bob-token-0123456789'), role: 'read' }]);
+    expect(current(of('bob-token-0123456789')!.credential)).toMatchObject({ name: 'bob', role: 'read' });
+    expect(current(of('admin-token-0123456789')!.credential)).toMatchObject({ name: 'admin', role: 'write' });
+    expect(of(of('bob-token-0123456789')!.credential!)).toBeNull();
+    expect(current(undefined)).toBeNull();
+    expect(operatorsByCredential('another-admin-token-0123', [])(of('admin-token-0123456789')!.credential)).toBeNull();
     expect(of(sha('bob-token-0123456789'))).toBeNull();
     expect(of('')).toBeNull();
   });
