@@ -287,6 +287,32 @@ for (const topology of ['memory', 'redis', 'cluster'] as const) {
       expect(await get(third.token)).toBe(200);
     });
 
+    // A hole, kept failing: a mint is judged on the minting replica's cached record of its key, so a mint with the
+    // old value on a replica the rotation's event has not reached yet (or authenticated just before it arrived)
+    // hands out a token minted after the rotation with no value end, which then lives its whole ttl. On Redis and
+    // Cluster some of these mints land in that window (1 of 26 and 15 of 42 tokens alive; on Cluster in each of
+    // four runs, on a redis-server in two of three, so it is not run there as an expected failure). On the embedded
+    // store (one process) it holds. A fix: take the token's id (its mint time) first, then read the key's record
+    // from the store and end the token with the presented value's stored expiry (refusing it if gone); a rotation
+    // committed after that read has its issuedBefore after the token's mint time and retires it.
+    const racing = topology === 'memory' ? it : topology === 'cluster' ? it.fails : null;
+    racing?.('a mint racing a rotation (no grace) never hands out a token that outlives the value rotated away', async () => {
+      const { key, keyId, root } = await backend();
+      const get = async (token: string, kg: KeygateProcess) => (await bearer(kg, token, '/v1/calls/1')).status;
+      expect((await mint(key, {}, b)).status).toBe(201);
+      // Mints with the old value on the other replica, spread over the moment the rotation lands.
+      const mints = Array.from({ length: 120 }, (_, i) => new Promise((r) => setTimeout(r, i * 2)).then(() => mint(key, { ttlSeconds: 600, maxSessions: 5 }, b)));
+      await new Promise((r) => setTimeout(r, 120));
+      const rotatedAt = Date.now();
+      expect((await self(a, root, 'POST', `/api-keys/${keyId}/rotate`, { gracePeriodSeconds: 0 })).status).toBe(201);
+      const minted = (await Promise.all(mints)).filter((m) => m.status === 201).map((m) => m.body as { token: string; issuedAt: string });
+      expect(minted.length).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 1_500));
+      const alive = [];
+      for (const t of minted) if ((await get(t.token, b)) === 200 || (await get(t.token, a)) === 200) alive.push(t.issuedAt);
+      expect({ alive, of: minted.length, rotatedAt: new Date(rotatedAt).toISOString() }).toEqual({ alive: [], of: minted.length, rotatedAt: new Date(rotatedAt).toISOString() });
+    });
+
     it('closes a live session whose token the key no longer covers', async () => {
       const { key, keyId, root } = await backend();
       const t = (await mint(key, { ttlSeconds: 600, permissions: ['voice:connect'] })).body;
