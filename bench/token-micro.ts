@@ -22,7 +22,7 @@ export async function tokenMicro(iterations = 1_000_000) {
   const verifier = createTokenVerifier(ring);
   const now = Math.floor(Date.now() / 1000);
   const claims = {
-    id: newTokenId(), tenantId: 'ten_1', keyId: 'key_1', issuedAt: now, expiresAt: now + 3600, valueEndsAt: null, permissions: ['calls:read'],
+    id: newTokenId(), tenantId: 'ten_1', keyId: 'key_1', issuedAt: now, expiresAt: now + 3600, valueEndsAt: null, valueTag: null, permissions: ['calls:read'],
     allowedAssistants: null, allowedOrigins: null, maxSessions: 1, maxUses: null, metadata: { userId: 'u_42' },
   };
   const token = mintToken(claims, ring[0]!);

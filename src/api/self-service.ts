@@ -2,6 +2,8 @@ import { Router, type Response } from 'express';
 import { holds } from '../auth/permissions.ts';
 import type { Identity } from '../auth/verify.ts';
 import { ApiError } from '../http/errors.ts';
+import { hexOfDigest } from '../keys/hashing.ts';
+import { valueTagOf } from '../keys/session-token.ts';
 import { validate } from './http.ts';
 import type { KeyService } from './key-service.ts';
 import { keyRoutes, pageOf } from './key-routes.ts';
@@ -63,9 +65,10 @@ export function selfServiceRouter(deps: SelfServiceDeps): Router {
   // A key mints (the gate let no session token in here but for its own status read).
   r.post('/session-tokens', (req, res) => {
     requirePermission(res, MINT_PERMISSION);
-    const { tenant, key, hashExpiresAt } = identityOf(res);
+    const { tenant, key, hash, hashExpiresAt } = identityOf(res);
     const body = validate(mintSessionTokenBody, req.body);
-    res.status(201).json(deps.sessionTokens.mint(tenant.id, { ...key, valueEndsAt: hashExpiresAt }, body, key.id));
+    const valueTag = valueTagOf(hexOfDigest(hash));
+    res.status(201).json(deps.sessionTokens.mint(tenant.id, { ...key, valueEndsAt: hashExpiresAt, valueTag }, body, key.id));
   });
   r.get('/session-tokens/current', (_req, res) => {
     res.json(deps.sessionTokens.status(identityOf(res)));

@@ -14,10 +14,10 @@ import type { MintSessionTokenBody } from './schemas.ts';
 export const MINT_PERMISSION = 'session-tokens:write';
 
 /** What a mint answers (201), and what a token's status read answers (without `token`): the claims, times as ISO. */
-export type SessionTokenView = Omit<TokenClaims, 'issuedAt' | 'expiresAt' | 'valueEndsAt'> & { issuedAt: string; expiresAt: string };
+export type SessionTokenView = Omit<TokenClaims, 'issuedAt' | 'expiresAt' | 'valueEndsAt' | 'valueTag'> & { issuedAt: string; expiresAt: string };
 
 // `valueEndsAt` is not shown: a token minted with a value in its grace period has its expiresAt at that end.
-export const viewOf = ({ valueEndsAt: _valueEnd, ...c }: TokenClaims): SessionTokenView => ({
+export const viewOf = ({ valueEndsAt: _valueEnd, valueTag: _valueTag, ...c }: TokenClaims): SessionTokenView => ({
   ...c,
   issuedAt: new Date(c.issuedAt * 1000).toISOString(),
   expiresAt: new Date(c.expiresAt * 1000).toISOString(),
@@ -30,6 +30,8 @@ export interface MintingKey {
   policy: KeyPolicy;
   /** ms since epoch: when the value that authenticated the mint stops (a rotated key's previous value); else null. */
   valueEndsAt?: number | null;
+  /** valueTagOf the value that authenticated the mint; null (or absent) for a mint by key id (the admin's). */
+  valueTag?: string | null;
 }
 
 const disabled = () => new ApiError('not_found', 'Session tokens are not enabled on this keygate: configure tokens.signingKeys (every replica the same).');
@@ -123,6 +125,7 @@ export class SessionTokenService {
       issuedAt,
       expiresAt,
       valueEndsAt,
+      valueTag: key.valueTag ?? null,
       permissions,
       allowedAssistants: assistants,
       allowedOrigins: origins,

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { KeyPolicy } from '../keys/types.ts';
+import type { KeyValue } from '../cache/key-cache.ts';
 import { mintedAt, type TokenClaims, type TokenVerifier } from '../keys/session-token.ts';
 import { originAllowed } from './origin.ts';
 import { notCovered } from './permissions.ts';
@@ -51,15 +52,22 @@ export interface RememberedToken {
 export const rememberedOf = (claims: TokenClaims): RememberedToken => ({ claims, mintedAt: mintedAt(claims), ref: keyRefOf(claims), base: null, policy: null });
 
 /**
- * When the key value behind a token stops (ms since epoch), or null for not before the key does: the value it
- * was minted with, if that was a rotated key's previous value, and the value current when it was minted, if the
- * key has been rotated since. A token never outlives the value that minted it.
+ * When the key value behind a token stops (ms since epoch; 0 when it already has), or null for not before the
+ * key does: the value it was minted with must still be one of the key's `values` (the minting key's cached entry
+ * has them), until that value's end; a token minted by the admin (no value) stops with the value current when it
+ * was minted, if the key has been rotated since. A token never outlives the value that minted it.
  */
-export function valueEndOf(t: RememberedToken, key: KeyPolicy): number | null {
+export function valueEndOf(t: RememberedToken, key: KeyPolicy, values: readonly KeyValue[] | undefined): number | null {
   const retiring = key.tokensRetiring;
-  const byRotation = retiring !== null && t.mintedAt < retiring.issuedBefore ? retiring.at : null;
-  const own = t.claims.valueEndsAt;
-  return own === null ? byRotation : byRotation === null ? own : Math.min(own, byRotation);
+  let end = retiring !== null && t.mintedAt < retiring.issuedBefore ? retiring.at : Infinity;
+  if (t.claims.valueEndsAt !== null) end = Math.min(end, t.claims.valueEndsAt);
+  // Minted with a value: it must still be one of the key's values, however the mint and a rotation raced.
+  const tag = t.claims.valueTag;
+  if (tag !== null && values !== undefined) {
+    const value = values.find((x) => x.tag === tag);
+    end = value === undefined ? 0 : Math.min(end, value.until ?? Infinity);
+  }
+  return end === Infinity ? null : end;
 }
 
 /** The token's policy against its minting key's current policy, worked out again only when that policy changed. */

@@ -60,7 +60,7 @@ export function tokenStatus(v: CachedVerification, credential: Credential, t: Re
   const status = statusOf(v, credential, t.ref, now);
   if (!status.ok) return status;
   if (t.mintedAt < v.key.policy.tokensNotBefore) return disabledSince;
-  const valueEnd = valueEndOf(t, v.key.policy);
+  const valueEnd = valueEndOf(t, v.key.policy, v.values);
   if (valueEnd !== null && valueEnd <= now) return rotatedAway;
   const policy = policyOf(t, v.key.policy);
   if (policy === null) return uncovered;

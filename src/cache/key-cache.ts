@@ -2,12 +2,22 @@ import { isDeepStrictEqual } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../ops/metrics.ts';
 import { DIGEST_LENGTH, digestOfHex, hexOfDigest } from '../keys/hashing.ts';
+import { valueTagOf } from '../keys/session-token.ts';
 import { toAuthKey, type AuthKey } from '../keys/types.ts';
 import { StoreUnavailableError } from '../store/errors.ts';
 import type { KeyStore, StoreEvent, Verification } from '../store/types.ts';
 
 /** A verification as cached: the key trimmed to what authorisation reads, its policy shared. */
-export type CachedVerification = Verification<AuthKey>;
+/**
+ * A verification as cached. An entry by key reference (a session token's minting key) also has the key's live
+ * values, by tag, and when each stops (null: never): a token minted with a value works only while it is there.
+ */
+export type CachedVerification = Verification<AuthKey> & { values?: readonly KeyValue[] };
+
+export interface KeyValue {
+  tag: string;
+  until: number | null;
+}
 
 /** The value cached for a well-formed key the store does not know (a negative entry): one object for all. */
 const UNKNOWN = Object.freeze({ unknown: true as const });
@@ -29,6 +39,7 @@ const isKeyRef = (id: string): boolean => id.length !== DIGEST_LENGTH;
  */
 const sameRecord = (a: CachedVerification, b: CachedVerification): boolean =>
   a.hashExpiresAt === b.hashExpiresAt &&
+  isDeepStrictEqual(a.values, b.values) &&
   a.key.id === b.key.id &&
   a.key.expiresAt === b.key.expiresAt &&
   (a.key.policy === b.key.policy || isDeepStrictEqual(a.key.policy, b.key.policy)) &&
@@ -165,18 +176,22 @@ export class KeyCache {
    * A key by its reference (`#<tenantId>/<keyId>`, what a session token names its minting key by): the key's
    * record and its tenant's, as a lookup by hash would find them, or null when either is gone.
    */
-  async #lookupRef(ref: string): Promise<Verification | null> {
+  async #lookupRef(ref: string): Promise<(Verification & { values: KeyValue[] }) | null> {
     const slash = ref.indexOf('/');
     const tenantId = ref.slice(1, slash);
     const [key, tenant] = await Promise.all([this.#store.getKey(tenantId, ref.slice(slash + 1)), this.#store.getTenant(tenantId)]);
-    return key && tenant ? { key, tenant, hashExpiresAt: null } : null;
+    if (!key || !tenant) return null;
+    const values = key.hashes.map((h) => ({ tag: valueTagOf(h.hash), until: h.expiresAt === null ? null : Date.parse(h.expiresAt) }));
+    return { key, tenant, hashExpiresAt: null, values };
   }
 
   /** A lookup as the cache hands it out: the key trimmed, its common values (the tenant too) shared. */
-  #verification(found: Verification): CachedVerification {
+  #verification(found: Verification & { values?: KeyValue[] }): CachedVerification {
     const key = toAuthKey(found.key);
     key.policy = this.#intern(key.policy);
-    return { key, tenant: this.#intern(found.tenant), hashExpiresAt: found.hashExpiresAt };
+    const v: CachedVerification = { key, tenant: this.#intern(found.tenant), hashExpiresAt: found.hashExpiresAt };
+    if (found.values) v.values = found.values;
+    return v;
   }
 
   /** One shared copy per distinct value (cached records are never mutated); most keys hold the same few. */

@@ -44,6 +44,11 @@ export interface TokenClaims {
    * value, in its grace period); the token stops with it. Null when minted with a current value or by the admin.
    */
   valueEndsAt: number | null;
+  /**
+   * Which of its key's values minted it (valueTagOf its hash), for a token minted with a key value; null when
+   * the admin minted it by key id. The token works only while that value is one of its key's live values.
+   */
+  valueTag: string | null;
   permissions: string[] | null;
   allowedAssistants: string[] | null;
   allowedOrigins: string[] | null;
@@ -63,6 +68,7 @@ interface Wire {
   iat: number;
   exp: number;
   ve?: number;
+  vt?: string;
   p?: string[];
   a?: string[];
   o?: string[];
@@ -76,6 +82,13 @@ const mac = (secret: string, signed: string): Buffer => createHmac('sha256', sec
 
 export const newTokenId = (): string => `tok_${ulid()}`;
 
+/**
+ * A key value's tag in a token: the first 12 hex digits (48 bits) of its stored hash — enough to tell a key's
+ * two or three live values apart, and nothing an attacker can use (the hash of a random 256-bit key).
+ */
+export const valueTagOf = (hashHex: string): string => hashHex.slice(0, 12);
+const VALUE_TAG = /^[0-9a-f]{12}$/;
+
 /** When a token was minted, to the millisecond: its id is a ULID, which begins with that time. */
 export const mintedAt = (claims: TokenClaims): number => decodeTime(claims.id.slice('tok_'.length));
 
@@ -85,6 +98,7 @@ export const randomSigningKey = (): SigningKey => ({ id: 'local', secret: random
 export function mintToken(claims: TokenClaims, key: SigningKey): string {
   const wire: Wire = { v: 1, id: claims.id, t: claims.tenantId, k: claims.keyId, iat: claims.issuedAt, exp: claims.expiresAt, s: claims.maxSessions };
   if (claims.valueEndsAt !== null) wire.ve = claims.valueEndsAt;
+  if (claims.valueTag !== null) wire.vt = claims.valueTag;
   if (claims.permissions) wire.p = claims.permissions;
   if (claims.allowedAssistants) wire.a = claims.allowedAssistants;
   if (claims.allowedOrigins) wire.o = claims.allowedOrigins;
@@ -105,6 +119,7 @@ function claimsOf(w: unknown): TokenClaims | null {
   if (!isCount(x.iat) || !isCount(x.exp) || !isCount(x.s)) return null;
   if ((x.p !== undefined && !isStrings(x.p)) || (x.a !== undefined && !isStrings(x.a)) || (x.o !== undefined && !isStrings(x.o))) return null;
   if ((x.u !== undefined && !isCount(x.u)) || (x.ve !== undefined && !isCount(x.ve))) return null;
+  if (x.vt !== undefined && (typeof x.vt !== 'string' || !VALUE_TAG.test(x.vt))) return null;
   if (x.m !== undefined && (typeof x.m !== 'object' || x.m === null || Array.isArray(x.m))) return null;
   return {
     id: x.id,
@@ -113,6 +128,7 @@ function claimsOf(w: unknown): TokenClaims | null {
     issuedAt: x.iat,
     expiresAt: x.exp,
     valueEndsAt: x.ve ?? null,
+    valueTag: x.vt ?? null,
     permissions: x.p ?? null,
     allowedAssistants: x.a ?? null,
     allowedOrigins: x.o ?? null,

@@ -17,6 +17,7 @@ const claims = (over: Partial<TokenClaims> = {}): TokenClaims => ({
   issuedAt: now,
   expiresAt: now + 60,
   valueEndsAt: null,
+  valueTag: null,
   permissions: ['calls:read'],
   allowedAssistants: ['asst_1'],
   allowedOrigins: null,
@@ -51,6 +52,8 @@ describe('session token format', () => {
     const read = verifier.verify(mintToken(c, ring[0]!), now);
     expect(read?.valueEndsAt).toBe(c.valueEndsAt);
     expect(verifier.verify(mintToken(claims(), ring[0]!), now)?.valueEndsAt).toBeNull();
+    expect(verifier.verify(mintToken(claims({ valueTag: '0123456789ab' }), ring[0]!), now)?.valueTag).toBe('0123456789ab');
+    expect(verifier.verify(mintToken(claims(), ring[0]!), now)?.valueTag).toBeNull();
     const before = Date.now();
     const minted = claims();
     expect(mintedAt(minted)).toBeGreaterThanOrEqual(before);
