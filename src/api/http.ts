@@ -9,6 +9,15 @@ import type { Logger } from '../ops/logger.ts';
 // Plumbing shared by the self-service and admin routers: request ids, strict JSON bodies, validation with
 // field paths, and the one error envelope.
 
+/** A store call as the API answers it: a store failure is 503 `store_unavailable`, never a 500. */
+export async function guarded<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw err instanceof ApiError ? err : new StoreUnavailableError(err);
+  }
+}
+
 export const requestIdOfRes = (res: Response): string => res.locals.requestId as string;
 
 /** The request id: the gate's (public listener), or one of its own (internal listener). */

@@ -15,7 +15,8 @@ import {
   actorName, actorPermissions, authorityOver, checkExpiresAt, checkMtls, checkPermissions, CREATED_MESSAGE, expiryOnCreate, invalid, quotaChainOf, withinPlan,
   type Actor, type CreatedApiKey,
 } from './key-rules.ts';
-import { guarded, TenantService } from './tenant-service.ts';
+import { guarded } from './http.ts';
+import { TenantService } from './tenant-service.ts';
 
 /** What a refused operation on an existing key is audited as (`key.access_denied`). */
 type KeyOperation = 'read' | 'update' | 'rotate' | 'revoke';

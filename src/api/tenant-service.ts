@@ -1,6 +1,6 @@
-import { StoreUnavailableError } from '../store/errors.ts';
 import type { Config, Plan } from '../config/schema.ts';
 import { ApiError } from '../http/errors.ts';
+import { guarded } from './http.ts';
 import { newTenantId } from '../keys/ids.ts';
 import type { Tenant } from '../keys/types.ts';
 import type { KeyStore, Page, PageRequest } from '../store/types.ts';
@@ -9,15 +9,6 @@ import { actorName, planOf, unknownPlan, type Actor, type CreatedApiKey } from '
 
 /** Tenants a search reads at most (`GET /admin/v1/tenant-search`): its cost stays bounded with any fleet. */
 const SEARCH_SCAN = 20_000;
-
-/** Store calls fail as 503 `keyStoreunavailable`, never as a 500. */
-export async function guarded<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    throw err instanceof ApiError ? err : new StoreUnavailableError(err);
-  }
-}
 
 /**
  * The tenant lifecycle: creation (with its first key), reads, changes, search and deletion. The keys are the

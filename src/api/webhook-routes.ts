@@ -1,8 +1,7 @@
 import { Router, type Response } from 'express';
 import { monotonicFactory } from 'ulid';
-import { StoreUnavailableError } from '../store/errors.ts';
 import { ApiError } from '../http/errors.ts';
-import { validate } from './http.ts';
+import { guarded, validate } from './http.ts';
 import { newSecret } from '../webhooks/deliver.ts';
 import { PLATFORM_EVENT_TYPES } from '../webhooks/events.ts';
 import { createEndpointBody, deliveriesQuery, rotateSecretBody } from '../webhooks/schemas.ts';
@@ -37,15 +36,6 @@ const view = (e: Endpoint, h: EndpointHealth | undefined, now = Date.now()) => (
   createdAt: e.createdAt,
   updatedAt: e.updatedAt,
 });
-
-/** Store calls fail as 503 `store_unavailable`, never as a 500. */
-async function guarded<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    throw err instanceof ApiError ? err : new StoreUnavailableError(err);
-  }
-}
 
 /**
  * Deleting a tenant, its webhook side: endpoint creation is closed first (atomically with the count in
