@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, createTenant, expectError, rawRequest } from '../helpers/api.ts';
-import { OPERATORS, operatorConfig } from '../helpers/console.ts';
+import { consoleApi, consoleLogin, cookieOf, OPERATORS, operatorConfig } from '../helpers/console.ts';
 import { ADMIN_TOKEN, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
@@ -23,10 +23,8 @@ afterAll(async () => {
   await redis?.close();
 });
 
-const login = (token: string, headers: Record<string, string> = { origin }) =>
-  call<any>(`${kg.opsUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ token }) });
-const cookieOf = (r: { headers: Headers }) => /kg_console=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')?.[1];
-const api = (path: string, headers: Record<string, string>, init: RequestInit = {}) => call<any>(`${kg.opsUrl}/console/api/admin/v1${path}`, { ...init, headers });
+const login = (token: string, headers: Record<string, string> = { origin }) => consoleLogin(kg, token, headers);
+const api = (path: string, headers: Record<string, string>, init: RequestInit = {}) => consoleApi(kg, path, headers, init);
 
 describe('console attacks', () => {
   it('a read operator reaches no write: method override headers, HEAD and OPTIONS on write routes, the bearer door', async () => {

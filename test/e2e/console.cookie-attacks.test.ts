@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, expectError } from '../helpers/api.ts';
-import { OPERATORS, operatorConfig } from '../helpers/console.ts';
+import { consoleLogin, cookieOf, OPERATORS, operatorConfig } from '../helpers/console.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
@@ -21,9 +21,9 @@ afterAll(async () => {
 });
 
 const login = async (token: string) => {
-  const r = await call<any>(`${kg.opsUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: kg.opsUrl }, body: JSON.stringify({ token }) });
+  const r = await consoleLogin(kg, token);
   expect(r.status).toBe(200);
-  return /kg_console=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')![1]!;
+  return cookieOf(r)!;
 };
 const whoami = (cookie: string) => call<any>(`${kg.opsUrl}/console/api/admin/v1/whoami`, { headers: { cookie, origin: kg.opsUrl } });
 

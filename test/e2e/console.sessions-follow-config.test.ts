@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, expectError } from '../helpers/api.ts';
-import { OPERATORS, operatorConfig } from '../helpers/console.ts';
+import { consoleLogin, cookieOf, OPERATORS, operatorConfig } from '../helpers/console.ts';
 import { ADMIN_TOKEN, startKeygate } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 
@@ -23,9 +23,9 @@ async function signInThenRestart(token: string, before: Record<string, unknown>,
   const one = await startKeygate({ redisUrl: redis.url, config: { ...before, redis: { keyPrefix: prefix } } });
   let cookie: string;
   try {
-    const r = await call<any>(`${one.opsUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: one.opsUrl }, body: JSON.stringify({ token }) });
+    const r = await consoleLogin(one, token);
     expect(r.status).toBe(200);
-    cookie = `kg_console=${/kg_console=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')![1]}`;
+    cookie = `kg_console=${cookieOf(r)!}`;
   } finally {
     await one.stop();
   }

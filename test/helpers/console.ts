@@ -16,6 +16,17 @@ export const OPERATORS = {
 /** `admin.tokens` for the operators above (the configuration holds only their SHA-256). */
 export const operatorConfig = Object.entries(OPERATORS).map(([name, o]) => ({ name, role: o.role, sha256: createHash('sha256').update(o.token).digest('hex') }));
 
+/** POST /console/login with `token` from `headers` (the console's own Origin unless given), as the page does. */
+export const consoleLogin = (kg: KeygateProcess, token: string, headers: Record<string, string> = { origin: kg.opsUrl }) =>
+  call<any>(`${kg.opsUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ token }) });
+
+/** The session cookie's value a sign-in set, if it set one. */
+export const cookieOf = (r: { headers: Headers }): string | undefined => /kg_console=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')?.[1];
+
+/** A call to the admin API through the console's door (`/console/api/admin/v1…`). */
+export const consoleApi = (kg: KeygateProcess, path: string, headers: Record<string, string>, init: RequestInit = {}) =>
+  call<any>(`${kg.opsUrl}/console/api/admin/v1${path}`, { ...init, headers });
+
 /** Signs in through the login page with the keyboard only (focus, type, Enter). */
 export async function signIn(context: BrowserContext, kg: KeygateProcess, token: string): Promise<Page> {
   const page = await context.newPage();
