@@ -1,9 +1,10 @@
+import { storedKey } from '../helpers/records.ts';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../src/cache/key-cache.ts';
 import { digestOfHex } from '../../src/keys/hashing.ts';
-import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
+import { newTenantId } from '../../src/keys/ids.ts';
 import type { StoredKey } from '../../src/keys/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RefreshRef, Verification } from '../../src/store/types.ts';
@@ -55,13 +56,7 @@ async function setup(count: number, ttlSeconds: number) {
   const keys: Array<{ key: StoredKey; hash: string; stored: string }> = [];
   for (let i = 0; i < count; i++) {
     const stored = createHash('sha256').update(`${prefix}${i}x`).digest('hex');
-    const key: StoredKey = {
-      id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_xxxxxx', permissions: ['*'], allowedOrigins: null, allowedAssistants: null,
-      transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
-      quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
-      clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
-      hashes: [{ hash: stored, expiresAt: null }],
-    };
+    const key = storedKey(tenantId, stored);
     await store.createKey(key, audit);
     keys.push({ key, hash: digestOfHex(stored), stored });
   }

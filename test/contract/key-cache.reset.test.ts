@@ -1,10 +1,10 @@
+import { storedKey } from '../helpers/records.ts';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../src/cache/key-cache.ts';
 import { digestOfHex } from '../../src/keys/hashing.ts';
-import { newKeyId, newTenantId } from '../../src/keys/ids.ts';
-import type { StoredKey } from '../../src/keys/types.ts';
+import { newTenantId } from '../../src/keys/ids.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { Verification } from '../../src/store/types.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
@@ -46,13 +46,7 @@ async function setup() {
   await store.createTenant({ id: tenantId, name: 't', plan: 'free', maxKeys: 5, status: 'active', createdAt: now, updatedAt: now }, audit);
   const stored = createHash('sha256').update(`reset${Date.now()}`).digest('hex');
   const hash = digestOfHex(stored); // what the cache knows the key by
-  const key: StoredKey = {
-    id: newKeyId(), tenantId, name: null, keyType: 'private', prefix: 'kg_sk_xxxxxx', permissions: ['*'], allowedOrigins: null, allowedAssistants: null,
-    transientAssistant: false, rateLimit: { requestsPerMinute: null, requestsPerDay: null },
-    quota: { requestsPerMonth: null, sessionMinutesPerMonth: null }, maxConcurrentConnections: null, enforceMtls: false,
-    clientCertFingerprints: null, metadata: {}, isActive: true, createdAt: now, updatedAt: now, expiresAt: null, lastUsedAt: null, createdBy: 'admin',
-    hashes: [{ hash: stored, expiresAt: null }],
-  };
+  const key = storedKey(tenantId, stored);
   await store.createKey(key, audit);
   return { store, cache, key, hash };
 }
