@@ -1,7 +1,7 @@
 import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { root } from '../helpers/keygate.ts';
+import { cli, root } from '../helpers/keygate.ts';
 import { run } from '../helpers/tools.ts';
 
 // `npm start` runs `npm run build` first; the build is `tsc -b`, which compiles only when a source is newer
@@ -27,4 +27,11 @@ describe('npm start', () => {
       utimesSync(source, atime, mtime);
     }
   }, 120_000);
+
+  it('leaves the CLI executable, so `npx keygate` runs it however warm npx\'s own cache is', () => {
+    // npm links the project's own bin into its npx cache once per project path and makes the target executable
+    // only then; a later clean build at the same path (CI re-cloning into one folder) writes cli.js afresh, 0644,
+    // and `npx keygate` answered "Permission denied". The build itself sets the bit. (npm test builds first.)
+    expect(statSync(cli).mode & 0o111).toBe(0o111);
+  });
 });
