@@ -41,8 +41,10 @@ process.once('exit', () => {
 export async function startKeygate(opts: KeygateOptions = {}): Promise<KeygateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-test-'));
   const configFile = join(dir, 'config.yaml');
-  // Tests send many bad keys from 127.0.0.1; the failed-attempt block has its own test with its own threshold.
-  const config = { server: { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1' }, limits: { failedAttempts: { maxFailures: 1_000_000 } }, ...opts.config };
+  // Tests send many bad keys from 127.0.0.1; the failed-attempt block has its own test with its own threshold. A
+  // test's own `server` settings keep the ephemeral ports unless they name ports (8080 and 9090 may be taken).
+  const server = { port: 0, opsPort: 0, host: '127.0.0.1', opsHost: '127.0.0.1', ...(opts.config?.server as object | undefined) };
+  const config = { limits: { failedAttempts: { maxFailures: 1_000_000 } }, ...opts.config, server };
   writeFileSync(configFile, stringify(config));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
