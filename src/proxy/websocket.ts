@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Grant, Pipeline, Refusal } from '../auth/pipeline.ts';
 import type { Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
@@ -20,12 +20,14 @@ import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
 import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf, type SessionEnd } from './ws-sessions.ts';
+import { Handshake } from './ws-splice.ts';
 
 // WebSocket (voice stream) proxying: the client's handshake is checked, then the upgrade is a door of the one
 // decision (decision/gate.ts: IP block, pipeline, failed attempts, rate limits, the store-down answer), whose
 // admission for this door takes a session slot and session minutes; only then is the upstream dialled, with
-// the head the removal rule leaves (decision/strip.ts). The session then lives in ws-sessions.ts. Frames are
-// capped at `websocket.maxPayloadBytes` on both sides.
+// the head the removal rule leaves (decision/strip.ts). `ws` completes both handshakes and hands the two
+// connections over (ws-splice.ts `Handshake`); the session then lives in ws-sessions.ts, its frames relayed as
+// they came (ws-splice.ts). Messages are capped at `websocket.maxPayloadBytes` on both sides.
 
 /** Why a dial ended before the session started: the client's answer and the metric's kind; null when the client left. */
 type DialFailure = { code: ErrorCode; message: string; kind: 'refused' | 'timeout' | 'other' } | null;
@@ -66,11 +68,13 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
   const upgrading = new WeakMap<IncomingMessage, { requestId: string; fields: string[]; protocol: string }>();
   const wss = new WebSocketServer({
     noServer: true,
+    clientTracking: false, // the session, not `ws`, holds the connection
+    WebSocket: Handshake,
     perMessageDeflate: false,
     maxPayload: maxPayloadBytes,
     handleProtocols: (_offered, req) => upgrading.get(req)?.protocol || false,
   });
-  const sessions = createSessions({ ...deps, highWater: maxPayloadBytes });
+  const sessions = createSessions(deps);
   // Each upgrade's scope and request until it is answered (on the socket, where `reject` and the 101 find it):
   // its access line is written then, once.
   const answering = new WeakMap<Duplex, { scope: RequestScope; req: IncomingMessage }>();
@@ -188,7 +192,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       releaseSlot();
       meter?.close(Date.now());
     };
-    let upstream: WebSocket | null = null;
+    let upstream: Handshake | null = null;
     let deadline: NodeJS.Timeout | undefined;
     let done = false;
     const fail = (why: DialFailure): void => {
@@ -217,7 +221,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       const headers = upstreamHeaders(req, identity, target, requestId);
       deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
       scope.forwardedAt = performance.now();
-      const dialled = new WebSocket(upstreamBase + target.url, forwardedSubprotocols(req), {
+      const dialled = new Handshake(upstreamBase + target.url, forwardedSubprotocols(req), {
         headers,
         perMessageDeflate: false,
         maxPayload: maxPayloadBytes,
@@ -255,7 +259,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
             const sessionTrace = trace ? deps.tracing!.session(trace) : null;
             const ids = trace === undefined ? {} : { trace_id: trace.traceId, span_id: trace.spanId };
             const ended = sessionEnded({ requestId, path: target.path, clientIp: scope.clientIp, tenantId: identity.tenant.id, keyId: identity.key.id }, ids, sessionTrace);
-            sessions.start({ id: sessionId, head: { method: req.method, headers: req.headers, socket: req.socket }, target, identity, client, upstream: dialled, expiresAt: expiryOf(identity), meter, ended });
+            sessions.start({ id: sessionId, head: { method: req.method, headers: req.headers, socket: req.socket }, target, identity, client: (client as Handshake).taken!, upstream: dialled.taken!, expiresAt: expiryOf(identity), meter, ended });
             if (trace) {
               trace.decided('allowed', identity.tenant.id, identity.key.id);
               trace.upstreamHead(101);

@@ -1,4 +1,3 @@
-import { WebSocket } from 'ws';
 import type { Pipeline, RequestHead } from '../auth/pipeline.ts';
 import { refuse, reverify, type Identity } from '../auth/verify.ts';
 import type { KeyCache } from '../cache/key-cache.ts';
@@ -9,14 +8,13 @@ import type { SessionSlots } from '../limits/sessions.ts';
 import type { MeteredSession, Usage } from '../limits/usage.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { StoreEvent } from '../store/types.ts';
-import { relaySession, type Carried } from './ws-relay.ts';
+import { splice, type Carried, type Splice, type SpliceEnd, type Taken } from './ws-splice.ts';
 
-// Live WebSocket sessions: relayed both ways; closed with 1009 for an oversized message, with 1008
-// when the key is revoked, disabled, expires or is changed so that it may no longer open the session, or when
-// its key's or tenant's session minutes run out (`quota_exceeded`), with 1001 at shutdown. Each
-// session's slot lease is renewed while it lives and released when it ends; its time is metered in usage.
-// The close and error handlers are shared by all sessions (each socket carries its session), so that a
-// session's memory is its sockets and one record.
+// Live WebSocket sessions: spliced both ways (ws-splice.ts: 1009 for an oversized message, 1002 for a frame
+// a side may not send); closed with 1008 when the key is revoked, disabled, expires or is changed so that it may
+// no longer open the session, or when its key's or tenant's session minutes run out (`quota_exceeded`), with 1001
+// at shutdown. Each session's slot lease is renewed while it lives and released when it ends; its time is
+// metered in usage.
 
 export interface Session {
   id: string;
@@ -25,8 +23,9 @@ export interface Session {
   /** The canonical target the upgrade was authorised on (http/target.ts), re-checked when the key changes. */
   target: Target;
   identity: Identity;
-  client: WebSocket;
-  upstream: WebSocket;
+  /** Each side's connection, as `ws` handed it over past the handshake. */
+  client: Taken;
+  upstream: Taken;
   /** ms since epoch when the key or the presented value stops being valid; null for never. */
   expiresAt: number | null;
   /**
@@ -53,18 +52,8 @@ interface Live extends Session {
   /** Its time in usage, counted until it ends. */
   metered: MeteredSession;
   startedAt: number;
-  fromClient: Carried;
-  fromUpstream: Carried;
-  /** keygate's own close of the session, remembered until the sockets report theirs. */
-  closing: { code: number; reason: string } | null;
+  relay: Splice;
   done: boolean;
-}
-
-const SESSION = Symbol('session');
-
-/** Either socket of a session. */
-interface Side extends WebSocket {
-  [SESSION]: Live;
 }
 
 const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
@@ -84,12 +73,6 @@ export function expiryOf(identity: Identity): number | null {
   return hashExpiresAt === null ? expiresAt : Math.min(expiresAt, hashExpiresAt);
 }
 
-// Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
-const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
-
-/** How a session ends when one side fails: an oversized message closes both sides with 1009, anything else 1011. */
-const closeFor = (err: Error & { code?: string }): [number, string] => (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? [1009, 'message_too_large'] : [1011, '']);
-
 export interface SessionDeps {
   pipeline: Pipeline;
   cache: KeyCache;
@@ -97,8 +80,8 @@ export interface SessionDeps {
   usage: Usage;
   sessionQuota: SessionQuota;
   revalidateSeconds: number;
-  /** Each direction's backpressure high-water mark. */
-  highWater: number;
+  /** The largest message either side may send. */
+  maxPayloadBytes: number;
   metrics: Metrics;
 }
 
@@ -106,22 +89,17 @@ export function createSessions(deps: SessionDeps) {
   const { metrics } = deps;
   const sessions = new Map<string, Live>();
 
+  // The upstream is told a key's refusal (1008) as a normal close: the reason is the client's business.
   function close(session: Live, code: number, reason: string): void {
     if (!sessions.delete(session.id)) return;
-    session.closing = { code, reason };
-    session.client.close(code, reason);
-    session.upstream.close(code === 1008 ? 1000 : code, reason);
-    setTimeout(() => {
-      session.client.terminate();
-      session.upstream.terminate();
-    }, 2_000).unref();
+    session.relay.close(code, code === 1008 ? 1000 : code, reason);
   }
 
   /**
    * The session is over (either side closed): its count, its time, its slot and unused reserved minutes go back,
    * and its end is reported, once.
    */
-  function end(session: Live, side: 'client' | 'upstream', code: number, reason: Buffer): void {
+  function end(session: Live, how: SpliceEnd): void {
     if (session.done) return;
     session.done = true;
     sessions.delete(session.id);
@@ -130,50 +108,27 @@ export function createSessions(deps: SessionDeps) {
     const { identity } = session;
     void deps.slots.release(identity.tenant.id, identity.key.id, session.id).catch(() => {});
     session.meter?.close(Date.now());
-    const own = session.closing;
     session.ended({
       durationMs: Math.round((performance.now() - session.startedAt) * 1e3) / 1e3,
-      closeCode: own?.code ?? code,
-      closeReason: own?.reason ?? reason.toString('utf8'),
-      closedBy: own ? 'keygate' : side,
-      client: session.fromClient,
-      upstream: session.fromUpstream,
+      closeCode: how.code,
+      closeReason: how.reason,
+      closedBy: how.closedBy,
+      client: session.relay.fromClient,
+      upstream: session.relay.fromUpstream,
     });
-  }
-
-  // `ws` calls its listeners with the socket as `this` (typed as a plain WebSocket).
-  function onClose(this: WebSocket, code: number, reason: Buffer): void {
-    const session = (this as Side)[SESSION];
-    const fromClient = this === session.client;
-    end(session, fromClient ? 'client' : 'upstream', code, reason);
-    const peer = fromClient ? session.upstream : session.client;
-    if (peer.readyState === WebSocket.OPEN) peer.close(sendable(code), reason);
-  }
-
-  // `ws` has already closed the failing side (1009 for an oversized message); the session closes the other.
-  function onError(this: WebSocket, err: Error): void {
-    close((this as Side)[SESSION], ...closeFor(err));
   }
 
   /** Starts relaying a session whose both handshakes are complete; from now on it owns its slot and its meter. */
   function start(opened: Session): void {
-    const session: Live = {
+    const session = {
       ...opened,
       metered: deps.usage.openSession(opened.identity.tenant.id, opened.identity.key.id),
       startedAt: performance.now(),
-      fromClient: { messages: 0, bytes: 0 },
-      fromUpstream: { messages: 0, bytes: 0 },
-      closing: null,
       done: false,
-    };
-    const client = session.client as Side;
-    const upstream = session.upstream as Side;
+    } as Omit<Live, 'relay'> as Live;
     sessions.set(session.id, session);
     metrics.websockets.inc();
-    relaySession(client, upstream, deps.highWater, session.fromClient, session.fromUpstream);
-    client[SESSION] = upstream[SESSION] = session;
-    client.on('close', onClose).on('error', onError);
-    upstream.on('close', onClose).on('error', onError);
+    session.relay = splice(opened.client, opened.upstream, deps.maxPayloadBytes, (how) => end(session, how));
     // A key change while the upstream was being dialled found no session to re-check: check once now (a cache
     // hit, unless the key did change).
     void revalidate([session]);

@@ -1,0 +1,371 @@
+import { randomFillSync } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+
+// A live session's two connections, spliced: once `ws` has completed both handshakes, the bytes each side sends
+// go to the other as they came, frames intact, as nginx and Envoy relay WebSockets. The client's frames stay
+// masked (an upstream requires that of a client) and the upstream's unmasked (a client requires that of a
+// server), so nothing is unmasked, re-framed or copied on the way: a read becomes one write. Only each frame's
+// header is read, to hold what keygate promises:
+// - a message over `maxPayload` bytes (one frame or the sum of a fragmented message's) is never relayed: both
+//   sides get 1009 before any of it leaves;
+// - a frame no endpoint of this session may send (reserved bits with no extension negotiated, an unknown opcode,
+//   the wrong masking for its side, a fragmented or oversized control frame, a continuation outside a message)
+//   closes both sides with 1002;
+// - keygate's own close (the key revoked, its minutes used up, shutdown) is written between frames, after the
+//   one being relayed, and nothing follows it;
+// - what each side carried is counted in messages and payload bytes.
+// Pings and pongs pass end to end, as do the endpoints' own close frames. Text frames are not checked for UTF-8:
+// the receiving endpoint does that, as it would behind nginx.
+//
+// Backpressure: a side is no longer read while its peer's socket holds more than its high-water mark unsent, so
+// keygate holds at most that plus one read per direction. The handlers are shared by every session: each socket
+// carries its leg.
+
+/** What one direction of a session carried: messages and their payload bytes (the session's line and span). */
+export interface Carried {
+  messages: number;
+  bytes: number;
+}
+
+/** How the session ended: the first close frame (keygate's own, or either side's), or 1006 from the side that left without one. */
+export interface SpliceEnd {
+  code: number;
+  reason: string;
+  closedBy: 'client' | 'upstream' | 'keygate';
+}
+
+/** A connection `ws` handed over after its handshake, and what had already arrived on it. */
+export interface Taken {
+  socket: Duplex;
+  head: Buffer;
+}
+
+export interface Splice {
+  readonly fromClient: Carried;
+  readonly fromUpstream: Carried;
+  /** keygate ends the session: `clientCode` to the client, `upstreamCode` to the upstream, each after the frame in flight to it. */
+  close(clientCode: number, upstreamCode: number, reason: string): void;
+}
+
+/**
+ * `ws` completes and checks the handshake (the accept digest, the subprotocol, no extension), then hands the
+ * connection over here instead of framing it itself. Used as the server's `WebSocket` class and for the dial.
+ */
+export class Handshake extends WebSocket {
+  taken: Taken | null = null;
+
+  // `ws` calls this once the handshake is complete, on the server (handleUpgrade) and on the client (the dial's
+  // 'upgrade'); it is where `ws` would attach its own reader and writer.
+  setSocket(socket: Duplex, head: Buffer): void {
+    socket.pause(); // read only once the session starts
+    this.taken = { socket, head };
+    this.emit('open');
+  }
+
+  /** Before the handshake completes, `ws`'s own; after, the connection it handed over. */
+  override terminate(): void {
+    if (this.taken) this.taken.socket.destroy();
+    else super.terminate();
+  }
+}
+
+const LEG = Symbol('splice leg');
+/** After keygate's close, how long either side may take to close its connection before it is cut. */
+const CLOSE_GRACE_MS = 2_000;
+const NOT_IN_MESSAGE = -1;
+
+interface Session {
+  maxPayload: number;
+  /** How the session ends: keygate's close, else the first close frame either side sent. */
+  first: SpliceEnd | null;
+  closedByKeygate: boolean;
+  ended: ((end: SpliceEnd) => void) | null;
+  grace: NodeJS.Timeout | null;
+  client: Leg;
+  upstream: Leg;
+}
+
+/** One side's connection: what is read from it, and what has been written to it. */
+interface Leg {
+  side: 'client' | 'upstream';
+  socket: Duplex;
+  peer: Leg;
+  session: Session;
+  /** Frames read from this side must be masked: the client's. */
+  masked: boolean;
+  carried: Carried;
+  // Reading this side:
+  /** An incomplete frame header from the last read, held back (never relayed until it is whole and allowed). */
+  partial: Buffer | null;
+  /** Payload bytes of the current frame still to come. */
+  remaining: number;
+  /** Bytes so far of the message being fragmented, or NOT_IN_MESSAGE. */
+  inMessage: number;
+  /** The current frame's payload while it is a close frame (at most 125 bytes), and its mask. */
+  closing: Buffer[] | null;
+  closeMask: Buffer | null;
+  /** Nothing more from this side is relayed: it sent its close frame, or a frame it may not send, or it is gone. */
+  stopped: boolean;
+  /** This side's close frame arrived. */
+  closeReceived: boolean;
+  // Writing this side:
+  /** A close frame was written to this side (relayed, or keygate's), or it is gone: nothing more is written. */
+  closeSent: boolean;
+  /** keygate's close frame for this side, written when the frame being relayed to it ends. */
+  pendingClose: Buffer | null;
+}
+
+type Sock = Duplex & { [LEG]: Leg };
+
+/** A close frame; masked toward the upstream (keygate is its client). */
+function closeFrame(code: number, reason: string, masked: boolean): Buffer {
+  const text = Buffer.from(reason, 'utf8').subarray(0, 123);
+  const payload = Buffer.allocUnsafe(2 + text.length);
+  payload.writeUInt16BE(code, 0);
+  text.copy(payload, 2);
+  const header = Buffer.from([0x88, (masked ? 0x80 : 0) | payload.length]);
+  if (!masked) return Buffer.concat([header, payload]);
+  const mask = randomFillSync(Buffer.allocUnsafe(4));
+  for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
+  return Buffer.concat([header, mask, payload]);
+}
+
+/** The code and reason of the close frame just read from `leg`. */
+function parseClose(leg: Leg): { code: number; reason: string } {
+  const payload = Buffer.concat(leg.closing!);
+  if (leg.closeMask) for (let i = 0; i < payload.length; i++) payload[i]! ^= leg.closeMask[i & 3]!;
+  leg.closing = leg.closeMask = null;
+  if (payload.length < 2) return { code: 1005, reason: '' };
+  return { code: payload.readUInt16BE(0), reason: payload.toString('utf8', 2) };
+}
+
+// Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
+const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
+
+/** Writes to `to`; while `to` holds more than its high-water mark unsent, its peer is not read. */
+function write(to: Leg, bytes: Buffer): void {
+  if (!to.socket.write(bytes)) to.peer.socket.pause();
+}
+
+/** A side whose close frames have gone both ways (or that may send nothing more) is done: its connection is ended. */
+function settle(leg: Leg): void {
+  if (leg.closeSent && (leg.closeReceived || leg.stopped)) leg.socket.end();
+}
+
+function writeClose(to: Leg, frame: Buffer): void {
+  to.closeSent = true;
+  to.pendingClose = null;
+  write(to, frame);
+  settle(to);
+}
+
+/** keygate's close frame to `to`: now if no frame is half-relayed to it, else once that frame ends. */
+function sendClose(to: Leg, code: number, reason: string): void {
+  if (to.closeSent || to.pendingClose !== null) return;
+  const frame = closeFrame(code, reason, to.side === 'upstream');
+  if (to.peer.remaining === 0 || to.peer.stopped) writeClose(to, frame);
+  else to.pendingClose = frame;
+}
+
+/** Both connections are cut if they have not closed within the grace. */
+function startGrace(s: Session): void {
+  s.grace ??= setTimeout(() => {
+    s.client.socket.destroy();
+    s.upstream.socket.destroy();
+  }, CLOSE_GRACE_MS).unref();
+}
+
+function keygateClose(s: Session, clientCode: number, upstreamCode: number, reason: string): void {
+  if (s.closedByKeygate) return;
+  s.closedByKeygate = true;
+  s.first = { code: clientCode, reason, closedBy: 'keygate' };
+  sendClose(s.client, clientCode, reason);
+  sendClose(s.upstream, upstreamCode, reason);
+  startGrace(s);
+}
+
+const PROTOCOL_ERROR = -1002;
+const TOO_LARGE = -1009;
+
+/**
+ * Reads the frame header at `at` in `c`: its size; 0 when it is not all here yet; PROTOCOL_ERROR or TOO_LARGE when
+ * the side may not send it.
+ */
+function header(leg: Leg, c: Buffer, at: number): number {
+  const left = c.length - at;
+  if (left < 2) return 0;
+  const b0 = c[at]!;
+  const b1 = c[at + 1]!;
+  const masked = (b1 & 0x80) !== 0;
+  let length = b1 & 0x7f;
+  const size = 2 + (length === 126 ? 2 : length === 127 ? 8 : 0) + (masked ? 4 : 0);
+  if (left < size) return 0;
+  const opcode = b0 & 0x0f;
+  const fin = (b0 & 0x80) !== 0;
+  if ((b0 & 0x70) !== 0 || masked !== leg.masked) return PROTOCOL_ERROR;
+  if (length === 126) length = c.readUInt16BE(at + 2);
+  else if (length === 127) {
+    if (c.readUInt32BE(at + 2) !== 0) return TOO_LARGE;
+    length = c.readUInt32BE(at + 6);
+  }
+  if (opcode >= 8) {
+    if (opcode > 10 || !fin || length > 125) return PROTOCOL_ERROR;
+    if (opcode === 8) {
+      leg.closing = [];
+      leg.closeMask = masked ? Buffer.from(c.subarray(at + size - 4, at + size)) : null;
+    }
+  } else {
+    if (opcode === 0 ? leg.inMessage === NOT_IN_MESSAGE : opcode > 2 || leg.inMessage !== NOT_IN_MESSAGE) return PROTOCOL_ERROR;
+    const total = (leg.inMessage === NOT_IN_MESSAGE ? 0 : leg.inMessage) + length;
+    if (total > leg.session.maxPayload) return TOO_LARGE;
+    leg.inMessage = fin ? NOT_IN_MESSAGE : total;
+    leg.carried.bytes += length;
+    if (fin) leg.carried.messages++;
+  }
+  leg.remaining = length;
+  return size;
+}
+
+// Shared by every session: `this` is the socket, which carries its leg.
+function onData(this: Duplex, data: Buffer): void {
+  const leg = (this as Sock)[LEG];
+  if (leg.stopped) return;
+  const to = leg.peer;
+  let c = data;
+  if (leg.partial !== null) {
+    c = Buffer.concat([leg.partial, data]);
+    leg.partial = null;
+  }
+  // c[from, at) has been read and allowed and is not yet written to the peer; from is -1 once nothing more goes to it.
+  let from = to.closeSent ? -1 : 0;
+  let at = 0;
+  const flush = () => {
+    if (from >= 0 && at > from) write(to, c.subarray(from, at));
+    from = -1;
+  };
+  while (at < c.length) {
+    if (leg.remaining === 0) {
+      const size = header(leg, c, at);
+      if (size < 0) {
+        // What came before it is relayed; it and everything after are not, and both sides are closed.
+        flush();
+        leg.stopped = true;
+        keygateClose(leg.session, -size, -size, size === TOO_LARGE ? 'message_too_large' : 'protocol_error');
+        settle(leg);
+        return;
+      }
+      if (size === 0) {
+        leg.partial = Buffer.from(c.subarray(at));
+        break;
+      }
+      at += size;
+      if (leg.remaining > 0) continue;
+    } else {
+      const n = Math.min(leg.remaining, c.length - at);
+      leg.closing?.push(c.subarray(at, at + n));
+      leg.remaining -= n;
+      at += n;
+      if (leg.remaining > 0) continue;
+    }
+    // A frame from this side has ended at `at`.
+    if (leg.closing !== null) {
+      // Its close frame, the last thing it sends: relayed, unless keygate has closed the peer already.
+      const relayed = from >= 0;
+      flush();
+      const { code, reason } = parseClose(leg);
+      leg.closeReceived = leg.stopped = true;
+      leg.session.first ??= { code, reason, closedBy: leg.side };
+      if (relayed) {
+        to.closeSent = true;
+        to.pendingClose = null;
+        settle(to);
+      }
+      settle(leg);
+      return;
+    }
+    if (to.pendingClose !== null) {
+      flush();
+      writeClose(to, to.pendingClose);
+    }
+  }
+  flush();
+}
+
+// The peer `this` relays to has room again: read it.
+function onDrain(this: Duplex): void {
+  (this as Sock)[LEG].peer.socket.resume();
+}
+
+// The side half-closed: keygate has nothing more to send it either.
+function onEnd(this: Duplex): void {
+  this.end();
+}
+
+function onError(this: Duplex): void {
+  this.destroy();
+}
+
+/** A connection is gone: the session has ended; the other side gets a close frame (unless one went) and is ended. */
+function onClose(this: Duplex): void {
+  const leg = (this as Sock)[LEG];
+  const s = leg.session;
+  leg.stopped = leg.closeSent = true;
+  const peer = leg.peer;
+  const end = s.first ?? { code: 1006, reason: '', closedBy: leg.side };
+  // A frame cut off half-way cannot be followed by a close frame: then the peer's connection just ends.
+  if (!peer.closeSent && leg.remaining === 0) writeClose(peer, closeFrame(sendable(end.code), end.reason, peer.side === 'upstream'));
+  peer.closeSent = true;
+  if (!peer.socket.destroyed) peer.socket.end();
+  peer.socket.resume(); // its close frame and end are read whatever it had queued
+  startGrace(s);
+  const ended = s.ended;
+  s.ended = null;
+  ended?.(end);
+}
+
+/**
+ * Splices the client's connection to the upstream's, both past their handshakes. `ended` is called once, when the
+ * first of the two connections closes.
+ */
+export function splice(client: Taken, upstream: Taken, maxPayload: number, ended: (end: SpliceEnd) => void): Splice {
+  const s = { maxPayload, first: null, closedByKeygate: false, ended, grace: null } as Omit<Session, 'client' | 'upstream'> as Session;
+  const leg = (side: Leg['side'], taken: Taken): Leg => ({
+    side,
+    socket: taken.socket,
+    peer: null as unknown as Leg, // set below, once both exist
+    session: s,
+    masked: side === 'client',
+    carried: { messages: 0, bytes: 0 },
+    partial: null,
+    remaining: 0,
+    inMessage: NOT_IN_MESSAGE,
+    closing: null,
+    closeMask: null,
+    stopped: false,
+    closeReceived: false,
+    closeSent: false,
+    pendingClose: null,
+  });
+  s.client = leg('client', client);
+  s.upstream = leg('upstream', upstream);
+  s.client.peer = s.upstream;
+  s.upstream.peer = s.client;
+  for (const l of [s.client, s.upstream]) {
+    const socket = l.socket as Sock & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
+    socket[LEG] = l;
+    socket.setTimeout?.(0);
+    socket.setNoDelay?.(true);
+    socket.on('data', onData).on('drain', onDrain).on('end', onEnd).on('error', onError).once('close', onClose);
+  }
+  // What arrived with each handshake is the start of its side's stream.
+  if (client.head.length > 0) onData.call(client.socket, client.head);
+  if (upstream.head.length > 0) onData.call(upstream.socket, upstream.head);
+  client.socket.resume();
+  upstream.socket.resume();
+  return {
+    fromClient: s.client.carried,
+    fromUpstream: s.upstream.carried,
+    close: (clientCode, upstreamCode, reason) => keygateClose(s, clientCode, upstreamCode, reason),
+  };
+}
