@@ -28,6 +28,20 @@ describe('docs/gateways/ clear every field the removal rule names', () => {
   });
 });
 
+describe("docs/gateways/ keep a client's trace context from keygate's check", () => {
+  // keygate continues the trace a trusted gateway's check carries: the gateway must not pass on the client's.
+  it.each(['traceparent', 'tracestate'])('%s', (name) => {
+    const check = nginx.slice(nginx.indexOf('location = /_keygate'));
+    expect(new RegExp(`^\\s*proxy_set_header\\s+${name}\\s+""`, 'im').test(check.slice(0, check.indexOf('}'))), 'nginx.conf').toBe(true);
+    const forwardAuth = caddy.slice(caddy.indexOf('forward_auth'));
+    expect(new RegExp(`^\\s*header_up\\s+-${name}\\s*$`, 'im').test(forwardAuth.slice(0, forwardAuth.indexOf('}'))), 'Caddyfile').toBe(true);
+    const chain = traefik.http.routers.api.middlewares as string[];
+    const before = chain.slice(0, chain.indexOf('keygate'));
+    const cleared = before.some((m) => Object.entries(traefik.http.middlewares[m].headers?.customRequestHeaders ?? {}).some(([n, v]) => n.toLowerCase() === name && v === ''));
+    expect(cleared, 'traefik-dynamic.yaml').toBe(true);
+  });
+});
+
 describe('the removal rule', () => {
   it('drops every spelling of the fields keygate sets and of the credential, from any peer', () => {
     for (const name of ['x_tenant_id', 'x-api_key-permissions', 'x_api_key', 'x_http_method_override', 'x-http-method-override', 'x_forwarded_for', 'x_real_ip', 'x_ssl_client_verify']) {
