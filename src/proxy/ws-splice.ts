@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
@@ -10,13 +11,15 @@ import { WebSocket } from 'ws';
 // - a message over `maxPayload` bytes (one frame or the sum of a fragmented message's) is never relayed: both
 //   sides get 1009 before any of it leaves;
 // - a frame no endpoint of this session may send (reserved bits with no extension negotiated, an unknown opcode,
-//   the wrong masking for its side, a fragmented or oversized control frame, a continuation outside a message)
-//   closes both sides with 1002;
+//   the wrong masking for its side, a fragmented or oversized control frame, a continuation outside a message,
+//   a close frame with one byte of payload, a code no endpoint may send or a reason that is not UTF-8) closes both
+//   sides with 1002. A close frame (at most 125 bytes of payload) is the one frame held whole and read before it
+//   goes: its peer would otherwise get a close it must fail the connection on (a browser's 1006);
 // - keygate's own close (the key revoked, its minutes used up, shutdown) is written between frames, after the
 //   one being relayed, and nothing follows it;
 // - what each side carried is counted in messages and payload bytes.
-// Pings and pongs pass end to end, as do the endpoints' own close frames. Text frames are not checked for UTF-8:
-// the receiving endpoint does that, as it would behind nginx.
+// Pings and pongs pass end to end, as do the endpoints' own close frames (their code and reason as sent). Text
+// frames are not checked for UTF-8: the receiving endpoint does that, as it would behind nginx.
 //
 // Backpressure: a side is no longer read while its peer's socket holds more than its high-water mark unsent, so
 // keygate holds at most that plus one read per direction. The handlers are shared by every session: each socket
@@ -102,7 +105,7 @@ interface Leg {
   remaining: number;
   /** Bytes so far of the message being fragmented, or NOT_IN_MESSAGE. */
   inMessage: number;
-  /** The current frame's payload while it is a close frame (at most 125 bytes), and its mask. */
+  /** The current frame's payload while it is a close frame (at most 125 bytes, held until it is whole), and its mask. */
   closing: Buffer[] | null;
   closeMask: Buffer | null;
   /** Nothing more from this side is relayed: it sent its close frame, or a frame it may not send, or it is gone. */
@@ -118,12 +121,17 @@ interface Leg {
 
 type Sock = Duplex & { [LEG]: Leg };
 
-/** A close frame; masked toward the upstream (keygate is its client). */
+/** A close frame without a code says so with no payload at all; this is its code in a `SpliceEnd`. */
+const NO_CODE = 1005;
+
+/** A close frame (NO_CODE: an empty one); masked toward the upstream (keygate is its client). */
 function closeFrame(code: number, reason: string, masked: boolean): Buffer {
   const text = Buffer.from(reason, 'utf8').subarray(0, 123);
-  const payload = Buffer.allocUnsafe(2 + text.length);
-  payload.writeUInt16BE(code, 0);
-  text.copy(payload, 2);
+  const payload = Buffer.allocUnsafe(code === NO_CODE ? 0 : 2 + text.length);
+  if (code !== NO_CODE) {
+    payload.writeUInt16BE(code, 0);
+    text.copy(payload, 2);
+  }
   const header = Buffer.from([0x88, (masked ? 0x80 : 0) | payload.length]);
   if (!masked) return Buffer.concat([header, payload]);
   const mask = randomFillSync(Buffer.allocUnsafe(4));
@@ -131,16 +139,23 @@ function closeFrame(code: number, reason: string, masked: boolean): Buffer {
   return Buffer.concat([header, mask, payload]);
 }
 
-/** The code and reason of the close frame just read from `leg`. */
-function parseClose(leg: Leg): { code: number; reason: string } {
+// The codes an endpoint may put in a close frame (RFC 6455 §7.4, and IANA's registry up to 1014), as `ws` checks them.
+const mayClose = (code: number): boolean => (code >= 1000 && code <= 1014 && code !== 1004 && code !== NO_CODE && code !== 1006) || (code >= 3000 && code <= 4999);
+
+/** The code and reason of the close frame just read from `leg`; null when no endpoint may send it. */
+function parseClose(leg: Leg): { code: number; reason: string } | null {
   const payload = Buffer.concat(leg.closing!);
   if (leg.closeMask) for (let i = 0; i < payload.length; i++) payload[i]! ^= leg.closeMask[i & 3]!;
   leg.closing = leg.closeMask = null;
-  if (payload.length < 2) return { code: 1005, reason: '' };
-  return { code: payload.readUInt16BE(0), reason: payload.toString('utf8', 2) };
+  if (payload.length === 0) return { code: NO_CODE, reason: '' };
+  if (payload.length === 1) return null;
+  const code = payload.readUInt16BE(0);
+  const reason = payload.subarray(2);
+  return mayClose(code) && isUtf8(reason) ? { code, reason: reason.toString('utf8') } : null;
 }
 
-// Codes a peer may not send in a close frame (RFC 6455 §7.4.1) are mapped to sendable ones.
+// The side still there when the other's connection is gone is closed with the session's first code, or 1006 when
+// there was none; 1005 and 1006 are never sent (RFC 6455 §7.4.1).
 const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
 
 /** Writes to `to`; while `to` holds more than its high-water mark unsent, its peer is not read. */
@@ -160,11 +175,14 @@ function writeClose(to: Leg, frame: Buffer): void {
   settle(to);
 }
 
+/** Nothing `from` sent is half-relayed: it is between frames, or in a close frame (held until it is whole). */
+const atBoundary = (from: Leg): boolean => from.remaining === 0 || from.closing !== null;
+
 /** keygate's close frame to `to`: now if no frame is half-relayed to it, else once that frame ends. */
 function sendClose(to: Leg, code: number, reason: string): void {
   if (to.closeSent || to.pendingClose !== null) return;
   const frame = closeFrame(code, reason, to.side === 'upstream');
-  if (to.peer.remaining === 0 || to.peer.stopped) writeClose(to, frame);
+  if (atBoundary(to.peer) || to.peer.stopped) writeClose(to, frame);
   else to.pendingClose = frame;
 }
 
@@ -237,8 +255,9 @@ function onData(this: Duplex, data: Buffer): void {
     c = Buffer.concat([leg.partial, data]);
     leg.partial = null;
   }
-  // c[from, at) has been read and allowed and is not yet written to the peer; from is -1 once nothing more goes to it.
-  let from = to.closeSent ? -1 : 0;
+  // c[from, at) has been read and allowed and is not yet written to the peer; from is -1 once nothing more goes to it
+  // in this read (keygate closed it, or a close frame is being held).
+  let from = to.closeSent || leg.closing !== null ? -1 : 0;
   let at = 0;
   const flush = () => {
     if (from >= 0 && at > from) write(to, c.subarray(from, at));
@@ -259,6 +278,7 @@ function onData(this: Duplex, data: Buffer): void {
         leg.partial = Buffer.from(c.subarray(at));
         break;
       }
+      if (leg.closing !== null) flush(); // what came before it goes; the close frame is held until it is whole
       at += size;
       if (leg.remaining > 0) continue;
     } else {
@@ -270,16 +290,14 @@ function onData(this: Duplex, data: Buffer): void {
     }
     // A frame from this side has ended at `at`.
     if (leg.closing !== null) {
-      // Its close frame, the last thing it sends: relayed, unless keygate has closed the peer already.
-      const relayed = from >= 0;
-      flush();
-      const { code, reason } = parseClose(leg);
+      // Its close frame, the last thing it sends: written to the peer as it was sent (code and reason, masked
+      // afresh toward the upstream), unless keygate has closed the peer already; one no endpoint may send is not.
+      const close = parseClose(leg);
       leg.closeReceived = leg.stopped = true;
-      leg.session.first ??= { code, reason, closedBy: leg.side };
-      if (relayed) {
-        to.closeSent = true;
-        to.pendingClose = null;
-        settle(to);
+      if (close === null) keygateClose(leg.session, 1002, 1002, 'protocol_error');
+      else {
+        leg.session.first ??= { ...close, closedBy: leg.side };
+        if (!to.closeSent) writeClose(to, closeFrame(close.code, close.reason, to.side === 'upstream'));
       }
       settle(leg);
       return;
@@ -314,7 +332,7 @@ function onClose(this: Duplex): void {
   const peer = leg.peer;
   const end = s.first ?? { code: 1006, reason: '', closedBy: leg.side };
   // A frame cut off half-way cannot be followed by a close frame: then the peer's connection just ends.
-  if (!peer.closeSent && leg.remaining === 0) writeClose(peer, closeFrame(sendable(end.code), end.reason, peer.side === 'upstream'));
+  if (!peer.closeSent && atBoundary(leg)) writeClose(peer, closeFrame(sendable(end.code), end.reason, peer.side === 'upstream'));
   peer.closeSent = true;
   if (!peer.socket.destroyed) peer.socket.end();
   peer.socket.resume(); // its close frame and end are read whatever it had queued
