@@ -74,7 +74,7 @@ export class Handshake extends WebSocket {
 }
 
 const LEG = Symbol('splice leg');
-/** After keygate's close, how long either side may take to close its connection before it is cut. */
+/** After keygate's close, or a side's close handshake, how long either side may take to hang up before it is cut. */
 const CLOSE_GRACE_MS = 2_000;
 const NOT_IN_MESSAGE = -1;
 
@@ -163,9 +163,15 @@ function write(to: Leg, bytes: Buffer): void {
   if (!to.socket.write(bytes)) to.peer.socket.pause();
 }
 
-/** A side whose close frames have gone both ways (or that may send nothing more) is done: its connection is ended. */
+/**
+ * A side whose close frames have gone both ways (or that may send nothing more) is done: its connection is ended,
+ * and cut after the grace if its end never hangs up too (the session, its slot and its minutes would otherwise
+ * stay held for as long as both ends kept their connections open).
+ */
 function settle(leg: Leg): void {
-  if (leg.closeSent && (leg.closeReceived || leg.stopped)) leg.socket.end();
+  if (!leg.closeSent || !(leg.closeReceived || leg.stopped)) return;
+  leg.socket.end();
+  startGrace(leg.session);
 }
 
 function writeClose(to: Leg, frame: Buffer): void {
