@@ -269,14 +269,14 @@ describe("the session's line counts what each side carried, as it passed", () =>
       frame(1, 'hey', { mask: null }), // 1 message, 3 bytes
       frame(1, 'a', { mask: null, fin: false }), frame(10, 'pong', { mask: null }), frame(0, 'bc', { mask: null }), // 1 message, 3 bytes
       frame(9, 'ping!', { mask: null }),
-      frame(2, randomBytes(500), { mask: null }).subarray(0, 102), // 100 bytes of a frame never finished
+      frame(2, randomBytes(500), { mask: null }).subarray(0, 104), // 100 bytes of a frame never finished (after a 4-byte header)
     ];
     const fromClient = [
       frame(1, 'hello'), // 1 message, 5 bytes
       frame(2, 'ab', { fin: false }), frame(9, 'p'), frame(0, 'cd', { fin: false }), frame(0, '', { fin: true }), // 1 message, 4 bytes
       frame(2, ''), // 1 message, 0 bytes
       frame(10, 'pong'),
-      frame(2, randomBytes(3000)).subarray(0, 1008), // 1000 bytes of a frame never finished
+      frame(2, randomBytes(3000)).subarray(0, 1008), // 1000 bytes of a frame never finished (after an 8-byte header)
     ];
     up.socket.write(Buffer.concat(fromUpstream));
     client.socket.write(Buffer.concat(fromClient));
