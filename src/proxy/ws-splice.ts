@@ -17,7 +17,8 @@ import { WebSocket } from 'ws';
 //   goes: its peer would otherwise get a close it must fail the connection on (a browser's 1006);
 // - keygate's own close (the key revoked, its minutes used up, shutdown) is written between frames, after the
 //   one being relayed, and nothing follows it;
-// - what each side carried is counted in messages and payload bytes.
+// - what each side carried is counted as it passes: data frames' payload bytes as they are read, a message once
+//   its last frame has been read whole (a frame cut off counts the bytes that came, and no message).
 // Pings and pongs pass end to end, as do the endpoints' own close frames (their code and reason as sent). Text
 // frames are not checked for UTF-8: the receiving endpoint does that, as it would behind nginx.
 //
@@ -105,6 +106,9 @@ interface Leg {
   remaining: number;
   /** Bytes so far of the message being fragmented, or NOT_IN_MESSAGE. */
   inMessage: number;
+  /** The current frame is a data frame (its payload is counted), and the last of its message (counted once whole). */
+  data: boolean;
+  lastOfMessage: boolean;
   /** The current frame's payload while it is a close frame (at most 125 bytes, held until it is whole), and its mask. */
   closing: Buffer[] | null;
   closeMask: Buffer | null;
@@ -244,9 +248,9 @@ function header(leg: Leg, c: Buffer, at: number): number {
     const total = (leg.inMessage === NOT_IN_MESSAGE ? 0 : leg.inMessage) + length;
     if (total > leg.session.maxPayload) return TOO_LARGE;
     leg.inMessage = fin ? NOT_IN_MESSAGE : total;
-    leg.carried.bytes += length;
-    if (fin) leg.carried.messages++;
   }
+  leg.data = opcode < 8;
+  leg.lastOfMessage = fin && opcode < 8;
   leg.remaining = length;
   return size;
 }
@@ -289,12 +293,14 @@ function onData(this: Duplex, data: Buffer): void {
       if (leg.remaining > 0) continue;
     } else {
       const n = Math.min(leg.remaining, c.length - at);
-      leg.closing?.push(c.subarray(at, at + n));
+      if (leg.data) leg.carried.bytes += n;
+      else leg.closing?.push(c.subarray(at, at + n));
       leg.remaining -= n;
       at += n;
       if (leg.remaining > 0) continue;
     }
     // A frame from this side has ended at `at`.
+    if (leg.lastOfMessage) leg.carried.messages++;
     if (leg.closing !== null) {
       // Its close frame, the last thing it sends: written to the peer as it was sent (code and reason, masked
       // afresh toward the upstream), unless keygate has closed the peer already; one no endpoint may send is not.
@@ -364,6 +370,8 @@ export function splice(client: Taken, upstream: Taken, maxPayload: number, ended
     partial: null,
     remaining: 0,
     inMessage: NOT_IN_MESSAGE,
+    data: false,
+    lastOfMessage: false,
     closing: null,
     closeMask: null,
     stopped: false,
