@@ -150,6 +150,22 @@ describe("keygate's own close", () => {
     expect(await own.exited).toBe(0);
     expect(own.output()).toMatch(/"closeCode":1001,"closeReason":"shutting_down","closedBy":"keygate"/);
   });
+  it("after the client's close, keygate's own goes to the client only, and the line names the client as the one that closed", async () => {
+    const k = await sessionKey(kg);
+    const { client, up } = await session(kg, k.key);
+    client.socket.write(frame(8, closePayload(1000, 'bye')));
+    expect(await until(() => up.frames().length === 1)).toBe(true);
+    expect((await admin(kg, 'DELETE', `/tenants/${tenantId}/api-keys/${k.id}`)).status).toBe(204);
+    // The upstream has not answered yet: the client is told why instead; the upstream already has a close.
+    expect(await until(() => client.frames().length === 1)).toBe(true);
+    expect(closeOf(client.frames()[0]!)).toEqual({ code: 1008, reason: 'key_revoked' });
+    up.socket.write(frame(8, closePayload(1000, 'bye'), { mask: null }));
+    await expectBothGone(client, up, GRACE_MS + 1_000);
+    expect(up.frames().map(closeOf)).toEqual([{ code: 1000, reason: 'bye' }]);
+    expect(client.frames()).toHaveLength(1);
+    expect(await expectReleased(kg, k.id)).toMatchObject({ closeCode: 1000, closeReason: 'bye', closedBy: 'client' });
+  });
+
   it('a header arriving a byte at a time is held back whole: the close goes at once, and none of it follows', async () => {
     const k = await sessionKey(kg);
     const { client, up } = await session(kg, k.key);
