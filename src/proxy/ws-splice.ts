@@ -81,7 +81,7 @@ const NOT_IN_MESSAGE = -1;
 
 interface Session {
   maxPayload: number;
-  /** How the session ends: keygate's close, else the first close frame either side sent. */
+  /** How the session ends: the first close frame, keygate's own or either side's. */
   first: SpliceEnd | null;
   closedByKeygate: boolean;
   ended: ((end: SpliceEnd) => void) | null;
@@ -207,7 +207,8 @@ function startGrace(s: Session): void {
 function keygateClose(s: Session, clientCode: number, upstreamCode: number, reason: string): void {
   if (s.closedByKeygate) return;
   s.closedByKeygate = true;
-  s.first = { code: clientCode, reason, closedBy: 'keygate' };
+  // A session one side had begun to close (its close frame went first) is still that side's to have closed.
+  s.first ??= { code: clientCode, reason, closedBy: 'keygate' };
   sendClose(s.client, clientCode, reason);
   sendClose(s.upstream, upstreamCode, reason);
   startGrace(s);
