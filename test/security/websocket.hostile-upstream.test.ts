@@ -173,13 +173,15 @@ describe('what no endpoint may send is never relayed', () => {
     }
   });
 
-  it('never relays an oversized message from the upstream: 1009 before any of it, whatever length form claims it', async () => {
-    for (const claim of [MAX + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 63]) {
-      const got = await afterSending('upstream', frame(2, randomBytes(1000), { mask: null, claim, form: 64 }));
-      expect({ claim, frames: got.received.map((f) => f.opcode) }).toEqual({ claim, frames: [1, 8] });
-      expect(closeOf(got.received[1]!)).toEqual({ code: 1009, reason: 'message_too_large' });
-      expect(got.rest).toBe(0);
-      expect(closeOf(got.sent[0]!)).toEqual({ code: 1009, reason: 'message_too_large' });
+  it('never relays an oversized message from either side: 1009 before any of it, whatever length form claims it', async () => {
+    for (const from of ['upstream', 'client'] as const) {
+      for (const claim of [MAX + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 63]) {
+        const got = await afterSending(from, frame(2, randomBytes(1000), { mask: from === 'client' ? undefined : null, claim, form: 64 }));
+        expect({ from, claim, frames: got.received.map((f) => f.opcode) }).toEqual({ from, claim, frames: [1, 8] });
+        expect(closeOf(got.received[1]!)).toEqual({ code: 1009, reason: 'message_too_large' });
+        expect(got.rest).toBe(0);
+        expect(closeOf(got.sent[0]!)).toEqual({ code: 1009, reason: 'message_too_large' });
+      }
     }
   });
 });
