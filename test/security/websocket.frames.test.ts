@@ -5,6 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { admin, createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
+import { closeOf, frame, parseFrames, type Frame } from '../helpers/ws-raw.ts';
 
 // A live session's frames pass through keygate as they came (only their headers are read). What a client sends
 // at the frame level, byte by byte, against a real `ws` upstream: frames split anywhere still arrive whole;
@@ -44,34 +45,11 @@ afterAll(() => {
   upstream?.close();
 });
 
-/** A client frame: masked, as a client must send it (unless `unmasked`). */
-function frame(opcode: number, payload: Buffer, opts: { fin?: boolean; unmasked?: boolean; rsv?: number } = {}): Buffer {
-  const fin = opts.fin ?? true;
-  const len = payload.length;
-  const ext = len < 126 ? Buffer.alloc(0) : len < 65536 ? Buffer.from([len >> 8, len & 0xff]) : Buffer.from([0, 0, 0, 0, len >>> 24, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff]);
-  const b0 = (fin ? 0x80 : 0) | (opts.rsv ?? 0) | opcode;
-  const b1 = (opts.unmasked ? 0 : 0x80) | (len < 126 ? len : len < 65536 ? 126 : 127);
-  if (opts.unmasked) return Buffer.concat([Buffer.from([b0, b1]), ext, payload]);
-  const mask = randomBytes(4);
-  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i & 3]!));
-  return Buffer.concat([Buffer.from([b0, b1]), ext, mask, masked]);
-}
-
 /** What the client read: frames from the server, which are never masked. */
-function parseFrames(buf: Buffer): Array<{ opcode: number; payload: Buffer }> {
-  const out = [];
-  let at = 0;
-  while (at + 2 <= buf.length) {
-    expect(buf[at + 1]! & 0x80).toBe(0);
-    let len = buf[at + 1]! & 0x7f;
-    let start = at + 2;
-    if (len === 126) [len, start] = [buf.readUInt16BE(at + 2), at + 4];
-    else if (len === 127) [len, start] = [buf.readUInt32BE(at + 6), at + 10];
-    if (start + len > buf.length) break;
-    out.push({ opcode: buf[at]! & 0x0f, payload: buf.subarray(start, start + len) });
-    at = start + len;
-  }
-  return out;
+function serverFrames(buf: Buffer): Frame[] {
+  const { frames } = parseFrames(buf);
+  expect(frames.filter((f) => f.masked)).toEqual([]);
+  return frames;
 }
 
 /** A raw client past its handshake: what it has read since, and when its connection closed. */
@@ -93,8 +71,6 @@ async function rawSession(key: string): Promise<{ socket: Socket; read: () => Bu
   return { socket, read: () => got, ended, conn: conns.at(-1)! };
 }
 
-const closeOf = (f: { payload: Buffer }) => ({ code: f.payload.readUInt16BE(0), reason: f.payload.toString('utf8', 2) });
-
 describe('frames through a live session', () => {
   it('relays frames split at every byte, fragmented messages and pings, as the client sent them', async () => {
     const { key } = await createTenant(kg, { name: 'frames-split', plan: 'pro' });
@@ -109,13 +85,13 @@ describe('frames through a live session', () => {
     await expect.poll(() => s.conn.messages.map(String)).toEqual([message.toString(), 'one two three']);
     expect(s.conn.pings.map(String)).toEqual(['ping!']);
     // The echoes came back whole, and the upstream's pong to the client's ping with them.
-    await expect.poll(() => parseFrames(s.read()).filter((f) => f.opcode !== 10).map((f) => f.payload.toString())).toEqual([message.toString(), 'one two three']);
-    expect(parseFrames(s.read()).filter((f) => f.opcode === 10).map((f) => f.payload.toString())).toEqual(['ping!']);
+    await expect.poll(() => serverFrames(s.read()).filter((f) => f.opcode !== 10).map((f) => f.payload.toString())).toEqual([message.toString(), 'one two three']);
+    expect(serverFrames(s.read()).filter((f) => f.opcode === 10).map((f) => f.payload.toString())).toEqual(['ping!']);
     // The client's close goes to the upstream, whose answer comes back; then both connections end.
     s.socket.write(frame(8, Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye')])));
     expect(await s.conn.closed).toEqual({ code: 1000, reason: 'bye' });
     await s.ended;
-    expect(closeOf(parseFrames(s.read()).at(-1)!)).toEqual({ code: 1000, reason: 'bye' });
+    expect(closeOf(serverFrames(s.read()).at(-1)!)).toEqual({ code: 1000, reason: 'bye' });
   });
 
   it('never relays a message over the cap, in one frame or fragmented: 1009 to both sides', async () => {
@@ -133,14 +109,14 @@ describe('frames through a live session', () => {
       expect(await s.conn.closed).toEqual({ code: 1009, reason: 'message_too_large' });
       await s.ended;
       expect(s.conn.messages.map(String)).toEqual(['fits']);
-      expect(closeOf(parseFrames(s.read()).at(-1)!)).toEqual({ code: 1009, reason: 'message_too_large' });
+      expect(closeOf(serverFrames(s.read()).at(-1)!)).toEqual({ code: 1009, reason: 'message_too_large' });
     }
   });
 
   it('closes both sides with 1002 for a frame no client may send, and relays none of it', async () => {
     const { key } = await createTenant(kg, { name: 'frames-bad', plan: 'pro' });
     const bad: Record<string, Buffer> = {
-      unmasked: frame(2, Buffer.from('unmasked'), { unmasked: true }),
+      unmasked: frame(2, Buffer.from('unmasked'), { mask: null }),
       'reserved bit (no extension was negotiated)': frame(2, Buffer.from('rsv1'), { rsv: 0x40 }),
       'unknown opcode': frame(3, Buffer.from('op3')),
       'fragmented ping': frame(9, Buffer.from('ping'), { fin: false }),
@@ -153,7 +129,7 @@ describe('frames through a live session', () => {
       expect({ what, ...(await s.conn.closed) }).toEqual({ what, code: 1002, reason: 'protocol_error' });
       await s.ended;
       expect({ what, messages: s.conn.messages.length }).toEqual({ what, messages: 0 });
-      expect(closeOf(parseFrames(s.read()).at(-1)!)).toEqual({ code: 1002, reason: 'protocol_error' });
+      expect(closeOf(serverFrames(s.read()).at(-1)!)).toEqual({ code: 1002, reason: 'protocol_error' });
     }
   });
 
@@ -167,8 +143,8 @@ describe('frames through a live session', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect((await admin(kg, 'DELETE', `/tenants/${tenant.id}/api-keys/${made.body.id}`)).status).toBe(204);
     // The client is told at once (nothing was in flight to it)...
-    await expect.poll(() => parseFrames(s.read()).some((f) => f.opcode === 8)).toBe(true);
-    expect(closeOf(parseFrames(s.read()).at(-1)!)).toEqual({ code: 1008, reason: 'key_revoked' });
+    await expect.poll(() => serverFrames(s.read()).some((f) => f.opcode === 8)).toBe(true);
+    expect(closeOf(serverFrames(s.read()).at(-1)!)).toEqual({ code: 1008, reason: 'key_revoked' });
     // ...the upstream once the client's frame is whole: the message, then the close.
     s.socket.write(bytes.subarray(1000));
     expect(await s.conn.closed).toEqual({ code: 1000, reason: 'key_revoked' });
