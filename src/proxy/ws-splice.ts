@@ -313,6 +313,8 @@ function onData(this: Duplex, data: Buffer): void {
         if (!to.closeSent) writeClose(to, closeFrame(close.code, close.reason, to.side === 'upstream'));
       }
       settle(leg);
+      // The peer has the grace to answer, as after keygate's own close: an unanswered close holds nothing for ever.
+      startGrace(leg.session);
       return;
     }
     if (to.pendingClose !== null) {

@@ -239,6 +239,14 @@ describe('every way a session ends gives back what it holds, and both connection
       },
       line: { closeCode: 1000, closeReason: 'bye', closedBy: 'client' },
     },
+    "the client's close is never answered, and neither side hangs up": {
+      end: async ({ client, up }) => {
+        client.holdOpen = up.holdOpen = true;
+        client.socket.write(frame(8, closePayload(1000, 'bye')));
+        await until(() => up.frames().length === 1);
+      },
+      line: { closeCode: 1000, closeReason: 'bye', closedBy: 'client' },
+    },
     "the upstream's close is answered, and neither side hangs up": {
       end: async ({ client, up }) => {
         client.holdOpen = up.holdOpen = true;
