@@ -188,7 +188,7 @@ export const configSchema = z.strictObject({
   websocket: z
     .strictObject({
       revalidateSeconds: z.number().positive().default(30),
-      maxPayloadBytes: z.number().int().positive().default(1_048_576),
+      maxPayloadBytes: z.number().int().positive().max(1_073_741_824).default(1_048_576),
     })
     .prefault({}),
   authz: z
