@@ -140,6 +140,19 @@ export async function until(what: () => boolean, ms = 5_000): Promise<boolean> {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Calls `then` once a whole HTTP head has come on `socket`, with the head and what came after it. */
+function afterHead(socket: Socket, then: (head: string, rest: Buffer) => void): void {
+  let got = Buffer.alloc(0);
+  const onData = (c: Buffer) => {
+    got = Buffer.concat([got, c]);
+    const end = got.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    socket.off('data', onData);
+    then(got.subarray(0, end).toString(), got.subarray(end + 4));
+  };
+  socket.on('data', onData);
+}
+
 export interface RawClient extends Peer {
   /** The 101's head. */
   head: string;
@@ -153,21 +166,15 @@ export function rawClient(kg: KeygateProcess, key: string, path = '/v1/voice/raw
   return new Promise((resolve, reject) => {
     const socket = connect({ port: kg.port, host: '127.0.0.1', allowHalfOpen: true });
     socket.setNoDelay(true);
-    let got = Buffer.alloc(0);
-    const onData = (c: Buffer) => {
-      got = Buffer.concat([got, c]);
-      const end = got.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData).off('error', reject);
-      const head = got.subarray(0, end).toString();
+    socket.once('error', reject);
+    afterHead(socket, (head, rest) => {
+      socket.off('error', reject);
       if (!/^HTTP\/1\.1 101 /.test(head)) {
         socket.destroy();
-        return reject(new Error(`not upgraded: ${got.toString()}`));
+        return reject(new Error(`not upgraded: ${head}`));
       }
-      const peer = peerOf(socket, got.subarray(end + 4));
-      resolve(Object.assign(peer, { head }));
-    };
-    socket.on('data', onData).once('error', reject);
+      resolve(Object.assign(peerOf(socket, rest), { head }));
+    });
     const request = [`GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13', `X-API-Key: ${key}`, '', ''].join('\r\n');
     socket.write(Buffer.concat([Buffer.from(request), after]));
   });
@@ -201,16 +208,10 @@ export async function startRawUpstream(onConn: (c: RawConn) => void = (c) => c.a
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     socket.setNoDelay(true);
-    let got = Buffer.alloc(0);
-    const onData = (c: Buffer) => {
-      got = Buffer.concat([got, c]);
-      const end = got.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      const head = got.subarray(0, end).toString();
+    afterHead(socket, (head, rest) => {
       const key = /^sec-websocket-key: *(.+)$/im.exec(head)?.[1]?.trim() ?? '';
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      const conn: RawConn = Object.assign(peerOf(socket, got.subarray(end + 4)), {
+      const conn: RawConn = Object.assign(peerOf(socket, rest), {
         path: head.split(' ')[1] ?? '',
         accept(after: Buffer = Buffer.alloc(0)) {
           const reply = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`, '', ''].join('\r\n');
@@ -220,8 +221,7 @@ export async function startRawUpstream(onConn: (c: RawConn) => void = (c) => c.a
       conns.push(conn);
       waiting.shift()?.(conn);
       onConn(conn);
-    };
-    socket.on('data', onData);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
