@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
@@ -9,6 +9,7 @@ import { answerClientError } from '../http/client-error.ts';
 import { contains } from '../http/client-ip.ts';
 import { asciiJson } from '../http/ascii-json.ts';
 import { errorResponse, type ErrorCode } from '../http/errors.ts';
+import { createServer } from '../http/node-http.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import { throttledWarn, type AccessLog } from '../ops/logger.ts';

@@ -1,4 +1,4 @@
-import { METHODS } from 'node:http';
+import { METHODS } from '../http/node-http.ts';
 
 // The request's method as the decision takes it: one of the methods node's parser knows, all upper-case tokens
 // (RFC 9110 §9.1 makes methods case-sensitive, and the route policy names them in capitals). node's parser

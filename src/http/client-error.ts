@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorResponse } from './errors.ts';
+import { STATUS_CODES } from './node-http.ts';
 
 // node's parser refuses a request it cannot read (a method it does not know, such as a lower-case `delete`, a
 // malformed field, a head too large) before any handler sees it, and by default answers a bare 400 with no body.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Grant, Pipeline, Refusal } from '../auth/pipeline.ts';
@@ -8,6 +8,7 @@ import type { KeyCache } from '../cache/key-cache.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf } from '../http/client-ip.ts';
 import { codeToStatus, errorResponse, type ErrorCode } from '../http/errors.ts';
+import { STATUS_CODES } from '../http/node-http.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { canonicalTarget, isRefusal, type Target } from '../http/target.ts';
 import type { SessionMeter, SessionQuota } from '../limits/session-quota.ts';

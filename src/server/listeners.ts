@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthzServer } from '../authz/handler.ts';
@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { basePathOf } from '../decision/headers.ts';
 import { answerClientError } from '../http/client-error.ts';
 import { compileCidrs } from '../http/client-ip.ts';
+import { createServer } from '../http/node-http.ts';
 import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
