@@ -2,6 +2,7 @@ import { loadPolicy } from '../auth/policy.ts';
 import { ConfigError, EX_CONFIG, inspectConfig, loadConfig, type ConfigProblem } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { startKeygate } from './app.ts';
+import { keepMemoryReducerArmed } from './memory-reducer.ts';
 
 /** Loads the configuration or exits 78 listing every problem. */
 export function configOrExit(): Config {
@@ -39,6 +40,7 @@ export function checkedConfigOrExit(): Config {
 
 /** `keygate serve`: listen on both ports; SIGTERM/SIGINT drain and exit 0. */
 export async function serve(): Promise<void> {
+  keepMemoryReducerArmed();
   const config = configOrExit();
   // server.workers > 1: this process supervises the workers, each of which runs the rest of serve().
   const group = config.server.workers === 1 ? null : await import('./workers.ts');
