@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { ApiError } from '../http/errors.ts';
-import { adminCommands, runAdminCommand } from './cli-admin.ts';
 import { CliError, EXIT, print } from './cli-output.ts';
-import { healthcheck } from './healthcheck.ts';
 
-// Each command loads only what it needs: `healthcheck` runs every few seconds in the image and stays small.
+// Each command loads only what it needs: `healthcheck` runs every few seconds in the image and stays small, and
+// `serve` never loads the admin commands' HTTP client (openapi-fetch) or the healthcheck, which stay in its
+// memory for as long as it runs once imported.
 
 const USAGE = `usage: keygate [command] [options]
 
@@ -83,10 +83,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'healthcheck') {
+    const { healthcheck } = await import('./healthcheck.ts');
     process.exitCode = await healthcheck((line) => process.stderr.write(`${line}\n`));
     return;
   }
   const name = command === 'overview' ? command : `${command} ${sub ?? ''}`;
+  const { adminCommands, runAdminCommand } = await import('./cli-admin.ts');
   const out = values.store ? await (await import('./manage.ts')).runStoreCommand(name, values) : await runAdminCommand(name, values);
   if (!out) {
     const known = values.store ? (await import('./manage.ts')).storeCommands : adminCommands;
