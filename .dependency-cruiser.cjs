@@ -8,7 +8,7 @@
 
 // The "instruments" of ops/ (logger, metrics, tracing and what they are built from) are read by every layer,
 // so they sit just above config; the rest of ops/ (health, readiness, the probe routes) sits above the doors.
-const instruments = '^src/ops/(logger|log-writer|metrics|hot-metrics|openmetrics|tracing|tracing-sdk|decision-ring)\\.ts$';
+const instruments = '^src/ops/(logger|log-writer|metrics|hot-metrics|openmetrics|prom-client|tracing|tracing-sdk|decision-ring)\\.ts$';
 
 /** Bottom up. Folders in one inner array share a layer and may not import each other. */
 const layers = [

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from './limiter-classes.ts';
 import type { AuthKey } from '../keys/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { RedisClient } from '../store/redis/connect.ts';

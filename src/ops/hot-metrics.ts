@@ -1,4 +1,4 @@
-import { Counter, Histogram, type CounterConfiguration, type HistogramConfiguration } from 'prom-client';
+import { Counter, Histogram, type CounterConfiguration, type HistogramConfiguration } from './prom-client.ts';
 
 type HistogramSnapshot<T extends string> = Awaited<ReturnType<Histogram<T>['get']>>;
 

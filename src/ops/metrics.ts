@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './prom-client.ts';
 import { HotCounter, HotHistogram, type HotCounterChild } from './hot-metrics.ts';
 
 // Every series keygate exposes, on a registry of its own. Labels stay low-cardinality: never a key,

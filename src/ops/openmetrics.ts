@@ -1,4 +1,4 @@
-import { Registry, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { Registry, type Metric, type OpenMetricsContentType } from './prom-client.ts';
 
 // The OpenMetrics exposition of keygate's registry, for scrapers that ask for it (Prometheus sends
 // `Accept: application/openmetrics-text` first): the one format that carries exemplars, which is how a
