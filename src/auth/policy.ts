@@ -1,41 +1,32 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { ConfigError, issuePath } from '../config/load.ts';
-import { PERMISSION } from './permissions.ts';
+// Route policy: ordered routes, first match wins; compiled once at start-up. The policy file's schema and reader
+// are in policy-file.ts: `serve` receives the policy checked, as data, from the process that checks its
+// configuration (server/serve-config.ts), and compiles it here without loading zod or yaml.
 
-// Route policy: ordered routes, first match wins; compiled once at start-up.
+/** How an assistant-scoped key's assistant id is read from a request (`assistant` on a route). */
+export interface AssistantRule {
+  from: 'path' | 'query' | 'header' | 'body';
+  field: string;
+  transientField?: string | undefined;
+}
 
-const assistantRule = z.strictObject({
-  from: z.enum(['path', 'query', 'header', 'body']),
-  field: z.string().min(1),
-  transientField: z.string().min(1).optional(),
-});
+/** A route as the policy file gives it, defaults applied (policy-file.ts checks it). */
+export interface RouteSpec {
+  method: string | string[];
+  path: string;
+  permission?: string | undefined;
+  public: boolean;
+  assistant?: AssistantRule | undefined;
+}
 
-const methodName = z.string().regex(/^([A-Z]+|\*)$/, 'an HTTP method in capitals, or *');
-
-const routeSchema = z.strictObject({
-  method: z.union([methodName, z.array(methodName).min(1)]).default('*'),
-  path: z
-    .string()
-    .regex(/^\/[^?#\s]*$/, 'must start with / and hold no query')
-    .refine((p) => !p.split('/').slice(0, -1).includes('**'), '** may only be the last segment'),
-  permission: z.string().regex(PERMISSION).optional(),
-  public: z.boolean().default(false),
-  assistant: assistantRule.optional(),
-});
-
-export const policySchema = z.strictObject({
-  defaultAction: z.enum(['allow', 'deny']).default('deny'),
+/** The policy file, checked, with its defaults applied. */
+export interface PolicySpec {
+  defaultAction: 'allow' | 'deny';
   /** What a key must hold to reach an unmatched route under `defaultAction: allow`: a narrowed key stays narrow. */
-  defaultPermission: z.string().regex(PERMISSION).default('*'),
+  defaultPermission: string;
   /** Route paths match case-insensitively unless this is true (Express and most routers ignore case). */
-  caseSensitive: z.boolean().default(false),
-  routes: z.array(routeSchema).default([]),
-});
-
-export type AssistantRule = z.infer<typeof assistantRule>;
-export type RouteSpec = z.infer<typeof routeSchema>;
+  caseSensitive: boolean;
+  routes: RouteSpec[];
+}
 
 export interface CompiledRoute {
   methods: Set<string> | null;
@@ -92,7 +83,7 @@ function compilePath(path: string, caseSensitive: boolean): { pattern: RegExp; p
   return { pattern: new RegExp(`^${source || '/'}/?$`, caseSensitive ? '' : 'i'), paramNames };
 }
 
-export function compilePolicy(spec: z.infer<typeof policySchema>): Policy {
+export function compilePolicy(spec: PolicySpec): Policy {
   const routes: CompiledRoute[] = spec.routes.map((r) => {
     const listed = r.method === '*' || (Array.isArray(r.method) && r.method.includes('*')) ? null : new Set(Array.isArray(r.method) ? r.method : [r.method]);
     // Routers answer HEAD with the GET handler (Express, find-my-way), so a GET route's permission covers HEAD.
@@ -114,19 +105,4 @@ export function compilePolicy(spec: z.infer<typeof policySchema>): Policy {
       return null;
     },
   };
-}
-
-/** Reads and compiles the policy file; problems exit 78 like any configuration problem. */
-export function loadPolicy(file: string): Policy {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(file, 'utf8')) ?? {};
-  } catch (err) {
-    throw new ConfigError([{ path: 'policy.file', message: `${file}: ${(err as Error).message}` }]);
-  }
-  const parsed = policySchema.safeParse(doc);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => ({ path: `policy(${file}).${issuePath(i.path)}`, message: i.message })));
-  }
-  return compilePolicy(parsed.data);
 }

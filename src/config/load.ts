@@ -1,32 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { compileCidrs } from '../http/client-ip.ts';
 import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { configSchema, secretPaths, type Config } from './schema.ts';
 import { overlayOtelEnv } from './otel-env.ts';
+import { ConfigError, type ConfigProblem } from './errors.ts';
+import { packageRoot } from './package-root.ts';
 
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}
-
-/** Start-up configuration failure; `main` prints every problem and exits with EX_CONFIG (78). */
-export class ConfigError extends Error {
-  readonly problems: ConfigProblem[];
-  constructor(problems: ConfigProblem[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
-
-export const EX_CONFIG = 78;
-
-/** Root of the installed package (holds `config/`), whether running from `src/` or `dist/`. */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { ConfigError, EX_CONFIG, type ConfigProblem } from './errors.ts';
+export { packageRoot } from './package-root.ts';
 
 type Env = Record<string, string | undefined>;
 

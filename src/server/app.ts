@@ -1,3 +1,4 @@
+import type { PolicySpec } from '../auth/policy.ts';
 import type { Config } from '../config/schema.ts';
 import { gracefulStop, markReady } from './lifecycle.ts';
 import { listenAuthorizer, listenInternal, listenPublic } from './listeners.ts';
@@ -8,10 +9,11 @@ export { version } from './wiring.ts';
 /**
  * Starts keygate in the order Kubernetes probes expect: the internal listener first, answering
  * `/readyz` 503 "starting"; then the store, cache, auth pipeline and APIs; then the public listener, and only
- * then ready. `main.ts` handles signals and calls `shutdown()`.
+ * then ready. `main.ts` handles signals and calls `shutdown()`. `policy` is the route policy file already read
+ * and checked (serve's check hands it over); without it, `config.policy.file` is read here.
  */
-export async function startKeygate(config: Config) {
-  const core = await wireCore(config);
+export async function startKeygate(config: Config, policy?: PolicySpec) {
+  const core = await wireCore(config, policy);
   const internal = await listenInternal(config, core);
   const parts = await wireStore(config, core);
   const pub = await listenPublic(config, core, parts);

@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
   const json = values.json === true || values.output === 'json';
   if (command === 'serve') return (await import('./main.ts')).serve();
   if (command === 'config' && sub === 'check') {
-    const [{ checkedConfigOrExit }, { redactConfig }] = await Promise.all([import('./main.ts'), import('../config/load.ts')]);
+    const [{ checkedConfigOrExit }, { redactConfig }] = await Promise.all([import('./config-check.ts'), import('../config/load.ts')]);
     process.stdout.write(`${JSON.stringify(redactConfig(checkedConfigOrExit()), null, 2)}\n`);
     return;
   }

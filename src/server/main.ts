@@ -1,55 +1,23 @@
-import { loadPolicy } from '../auth/policy.ts';
-import { ConfigError, EX_CONFIG, inspectConfig, loadConfig, type ConfigProblem } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
-import { startKeygate } from './app.ts';
 import { keepMemoryReducerArmed } from './memory-reducer.ts';
-
-/** Loads the configuration or exits 78 listing every problem. */
-export function configOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) exitWith(err.problems);
-    throw err;
-  }
-}
-
-function exitWith(problems: ConfigProblem[]): never {
-  process.stderr.write(`keygate: ${new ConfigError(problems).message}\n`);
-  process.exit(EX_CONFIG);
-}
-
-/**
- * `keygate config check`: everything `serve` refuses at start-up with 78 — the configuration and the route
- * policy file it names — in one pass, so a configuration that passes the check starts and one that fails lists
- * every problem at once (an invalid option is checked further with its default in its place).
- */
-export function checkedConfigOrExit(): Config {
-  const { problems, config } = inspectConfig();
-  if (config) {
-    try {
-      loadPolicy(config.policy.file);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      problems.push(...err.problems);
-    }
-  }
-  if (problems.length || !config) exitWith(problems);
-  return config;
-}
+import { servedConfiguration } from './serve-config.ts';
 
 /** `keygate serve`: listen on both ports; SIGTERM/SIGINT drain and exit 0. */
 export async function serve(): Promise<void> {
   keepMemoryReducerArmed();
-  const config = configOrExit();
+  // keygate's modules load while the configuration is checked (in a child process, or by a group's primary).
+  const app = import('./app.ts');
+  app.catch(() => {}); // a failure is reported where it is awaited, below
+  const checked = await servedConfiguration();
+  const { config } = checked;
   // server.workers > 1: this process supervises the workers, each of which runs the rest of serve().
   const group = config.server.workers === 1 ? null : await import('./workers.ts');
   if (group?.isPrimary()) {
     const count = group.workerCount(config.server.workers);
-    // The policy file is checked once here, so a bad one exits 78 instead of failing in every worker.
-    if (count > 1) return group.supervise(checkedConfigOrExit(), count);
+    // Checked once here: a bad policy file exits 78 instead of failing in every worker, and each worker asks
+    // this process for the result instead of checking again.
+    if (count > 1) return group.supervise(checked, count);
   }
-  const kg = await startKeygate(config);
+  const kg = await (await app).startKeygate(config, checked.policy);
   const { port, opsPort, authzPort } = kg;
   kg.logger.info({ port, opsPort, ...(authzPort === null ? {} : { authzPort }), store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
   if (kg.generatedAdminToken) {

@@ -12,7 +12,7 @@ import { StoreError } from '../store/errors.ts';
 import { CliError, EXIT, type Output } from './cli-output.ts';
 import { renderCreatedKey, renderCreatedTenant, renderKeys, renderRevoked } from './cli-render.ts';
 import type { Flags } from './cli-admin.ts';
-import { configOrExit } from './main.ts';
+import { configOrExit } from './config-check.ts';
 
 // `--store`: management commands on the configured Redis directly, with no keygate running — for
 // bootstrapping a Redis-backed fleet (an init job that creates the first tenant before any replica is up).

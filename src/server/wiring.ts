@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthorizer } from '../auth/authorize.ts';
 import { createPipeline } from '../auth/pipeline.ts';
-import { loadPolicy } from '../auth/policy.ts';
+import { compilePolicy, type PolicySpec } from '../auth/policy.ts';
 import { createTokenReader } from '../auth/session-token.ts';
 import { createAuthenticator } from '../auth/verify.ts';
 import { createTokenVerifier, randomSigningKey } from '../keys/session-token.ts';
 import { MemoryTokenUses, RedisTokenUses } from '../limits/token-uses.ts';
 import { KeyCache } from '../cache/key-cache.ts';
-import { packageRoot } from '../config/load.ts';
+import { packageRoot } from '../config/package-root.ts';
 import type { Config } from '../config/schema.ts';
 import { clientIpOf, compileCidrs } from '../http/client-ip.ts';
 import { sendError } from '../http/errors.ts';
@@ -55,15 +55,16 @@ interface Late {
 }
 
 /** Everything the internal listener needs, built before anything else: no store yet. */
-export async function wireCore(config: Config) {
+export async function wireCore(config: Config, policySpec?: PolicySpec) {
   const { logger, access, sessionLog, drain: drainLogs, dropped } = createLoggers(config.logging);
   const late: Late = { store: null, cacheSize: () => 0, ready: null };
   // The console's fleet chart: decisions per minute over the last CONSOLE_RING_MINUTES, this process's (ops/decision-ring.ts).
   const ring = new DecisionRing(CONSOLE_RING_MINUTES);
   const metrics = createMetrics({ tenantLabel: config.metrics.tenantLabel, logLinesDropped: dropped, storeUp: () => readiness.storeUp(), onDecision: (d, listener) => listener !== 'internal' && ring.record(d) });
   const blocks = new RecentBlocks(RECENT_BLOCKS);
-  // The policy is compiled before anything listens, so a bad file fails start-up (exit 78) at once.
-  const policy = loadPolicy(config.policy.file);
+  // The policy is compiled before anything listens, so a bad file fails start-up at once. Read here only when
+  // it was not handed over checked (serve's check reads it, and zod and yaml stay out of this process).
+  const policy = compilePolicy(policySpec ?? (await import('../auth/policy-file.ts')).readPolicySpec(config.policy.file));
   let adminToken = config.admin.token;
   let generatedAdminToken: string | null = null;
   if (!adminToken) adminToken = generatedAdminToken = `kg_admin_${randomBytes(24).toString('base64url')}`;

@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
-import { EX_CONFIG } from '../config/load.ts';
+import { EX_CONFIG } from '../config/errors.ts';
 import type { Config } from '../config/schema.ts';
 import { createLoggers } from '../ops/logger.ts';
 import { scrapeGroupWith } from '../ops/metrics-group.ts';
 import type { Keygate } from './app.ts';
+import { answerConfiguration, type Checked } from './serve-config.ts';
 
 /*
  * server.workers > 1: Node's cluster module. The primary process holds the listening sockets and hands each
@@ -49,20 +50,22 @@ const isScrape = (m: unknown): m is ScrapeRequest & ScrapeAnswer => typeof m ===
  * The primary: forks `count` workers and keeps that many running until SIGTERM or SIGINT, which it passes on
  * to every worker as SIGTERM (each drains as a single process does); exits when the last one has, 0 when all
  * stopped cleanly. A worker that dies is restarted after a delay; one that exits 78 (its configuration or
- * policy file refused) is not, and the group stops with 78.
+ * policy file refused) is not, and the group stops with 78. Each worker asks for the configuration and policy
+ * this process checked (server/serve-config.ts).
  */
-export function supervise(config: Config, count: number): void {
+export function supervise(checked: Checked, count: number): void {
+  let { config } = checked;
   const { logger, drain } = createLoggers(config.logging);
-  const env: Record<string, string> = {};
   if (!config.admin.token) {
-    // One generated token for the whole group: each worker would otherwise make its own, and an admin
-    // request would succeed or fail depending on the worker its connection reached.
-    env.KEYGATE_ADMIN_TOKEN = `kg_admin_${randomBytes(24).toString('base64url')}`;
+    // One generated token for the whole group, in the configuration the workers receive: each would otherwise
+    // make its own, and an admin request would succeed or fail depending on the worker its connection reached.
+    config = { ...config, admin: { ...config.admin, token: `kg_admin_${randomBytes(24).toString('base64url')}` } };
     process.stderr.write(
-      `\nkeygate: no admin token configured; generated one for this run:\n\n  ${env.KEYGATE_ADMIN_TOKEN}\n\n` +
+      `\nkeygate: no admin token configured; generated one for this run:\n\n  ${config.admin.token}\n\n` +
         `Set KEYGATE_ADMIN_TOKEN (or admin.token) to keep a stable token.\n\n`,
     );
   }
+  const forWorkers: Checked = { config, policy: checked.policy };
   const aggregator = new AggregatorRegistry();
   const live = new Map<number, { worker: Worker; since: number }>();
   let dying = 0; // consecutive deaths of short-lived workers, for the restart delay
@@ -70,9 +73,10 @@ export function supervise(config: Config, count: number): void {
   let exitCode = 0;
 
   const fork = () => {
-    const worker = cluster.fork(env);
+    const worker = cluster.fork();
     live.set(worker.id, { worker, since: Date.now() });
     worker.on('message', (message: unknown) => {
+      if (answerConfiguration(message, forWorkers, (answer) => worker.isConnected() && worker.send(answer))) return;
       if (!isScrape(message)) return;
       // A worker asked for the group's metrics: prom-client asks every worker for its registry and sums them.
       aggregator.clusterMetrics().then(

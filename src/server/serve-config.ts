@@ -1,0 +1,68 @@
+import { fork } from 'node:child_process';
+import cluster from 'node:cluster';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PolicySpec } from '../auth/policy.ts';
+import { ConfigError, EX_CONFIG, type ConfigProblem } from '../config/errors.ts';
+import type { Config } from '../config/schema.ts';
+
+// `keygate serve` checks its configuration and route policy file in a short-lived child process and receives
+// them as data: the checking loads zod, yaml and the configuration schema, which a process keeps for its whole
+// life once they are loaded — with what compiling them left in its allocator, 7 to 8 MB of an idle keygate's
+// RSS (bench/README.md, "Memory"). The check is the one `config check` runs (server/config-check.ts); it takes
+// about 200 ms, during which serve loads its own modules. A worker of a group (server/workers.ts) asks the
+// primary, which checked once for all of them.
+
+export interface Checked {
+  config: Config;
+  policy: PolicySpec;
+}
+export type CheckAnswer = Checked | { problems: ConfigProblem[] };
+
+/** A worker's request for the group's checked configuration, and the primary's answer. */
+export const CONFIGURATION = 'keygate:configuration';
+type ConfigurationAnswer = { type: typeof CONFIGURATION; answer: CheckAnswer };
+
+export function exitWith(problems: ConfigProblem[]): never {
+  process.stderr.write(`keygate: ${new ConfigError(problems).message}\n`);
+  process.exit(EX_CONFIG);
+}
+
+/** serve's configuration and policy, checked; exits 78 listing every problem when they are refused. */
+export async function servedConfiguration(): Promise<Checked> {
+  const answer = cluster.isWorker ? await fromPrimary() : await fromChecker();
+  if ('problems' in answer) exitWith(answer.problems);
+  return answer;
+}
+
+function fromChecker(): Promise<CheckAnswer> {
+  const here = fileURLToPath(import.meta.url);
+  // Without serve's node flags: an --inspect port, say, belongs to serve. The environment (KEYGATE_CONFIG and the
+  // rest) and the working directory are serve's, so the check reads what serve would.
+  const checker = fork(join(dirname(here), `config-checker${extname(here)}`), [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let answer: CheckAnswer | null = null;
+    checker.once('message', (message) => (answer = message as CheckAnswer));
+    checker.once('error', reject);
+    checker.once('exit', (code, signal) => (answer ? resolve(answer) : reject(new Error(`the configuration check ended (${signal ?? `exit code ${code}`}) without an answer`))));
+  });
+}
+
+function fromPrimary(): Promise<CheckAnswer> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if ((message as { type?: unknown } | null)?.type !== CONFIGURATION) return;
+      process.off('message', onMessage);
+      resolve((message as ConfigurationAnswer).answer);
+    };
+    process.on('message', onMessage);
+    process.send!({ type: CONFIGURATION });
+  });
+}
+
+/** In the primary: a worker's request for the checked configuration, answered; false for any other message. */
+export function answerConfiguration(message: unknown, checked: Checked, send: (answer: ConfigurationAnswer) => void): boolean {
+  if ((message as { type?: unknown } | null)?.type !== CONFIGURATION) return false;
+  send({ type: CONFIGURATION, answer: checked });
+  return true;
+}
