@@ -35,16 +35,48 @@ export async function servedConfiguration(): Promise<Checked> {
   return answer;
 }
 
+/** A check takes about 200 ms; one that has not answered in this long is reading a file that never ends. */
+export const CHECK_TIMEOUT_MS = 20_000;
+
 function fromChecker(): Promise<CheckAnswer> {
   const here = fileURLToPath(import.meta.url);
   // Without serve's node flags: an --inspect port, say, belongs to serve. The environment (KEYGATE_CONFIG and the
-  // rest) and the working directory are serve's, so the check reads what serve would.
+  // rest, NODE_OPTIONS too) and the working directory are serve's, so the check reads what serve would.
   const checker = fork(join(dirname(here), `config-checker${extname(here)}`), [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    let answer: CheckAnswer | null = null;
-    checker.once('message', (message) => (answer = message as CheckAnswer));
-    checker.once('error', reject);
-    checker.once('exit', (code, signal) => (answer ? resolve(answer) : reject(new Error(`the configuration check ended (${signal ?? `exit code ${code}`}) without an answer`))));
+    // The checker holds nothing worth a graceful end, and may be blocked in a synchronous read (a FIFO): it is
+    // killed outright once it has answered (a NODE_OPTIONS preload may keep its event loop alive), when it takes
+    // too long, and when serve is told to stop during the check (it would otherwise outlive serve).
+    const end = () => {
+      clearTimeout(timer);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      if (checker.exitCode === null && checker.signalCode === null) checker.kill('SIGKILL');
+    };
+    const onSignal = (signal: NodeJS.Signals) => {
+      end();
+      // The signal's usual end (exit 128 + its number), now that the checker is gone.
+      process.kill(process.pid, signal);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    const timer = setTimeout(() => {
+      end();
+      const files = 'is a file it names (policy.file, or KEYGATE_CONFIG itself) a FIFO or a device that never ends?';
+      resolve({ problems: [{ path: '(check)', message: `the configuration check did not finish in ${CHECK_TIMEOUT_MS / 1000} s: ${files}` }] });
+    }, CHECK_TIMEOUT_MS);
+    checker.once('message', (message) => {
+      end();
+      resolve(message as CheckAnswer);
+    });
+    checker.once('error', (err) => {
+      end();
+      reject(err);
+    });
+    checker.once('exit', (code, signal) => {
+      end();
+      reject(new Error(`the configuration check ended (${signal ?? `exit code ${code}`}) without an answer`));
+    });
   });
 }
 

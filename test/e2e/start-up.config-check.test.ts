@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { execFileSync } from 'node:child_process';
 import { ADMIN_TOKEN, cli, root, startKeygate } from '../helpers/keygate.ts';
 
 // `serve` checks its configuration in a short-lived child process (server/serve-config.ts). What an operator
@@ -76,6 +75,7 @@ describe("serve's configuration check, in a child process", () => {
     serve.proc.kill('SIGTERM');
     const { code, signal } = await serve.exited;
     expect(code === 143 || signal === 'SIGTERM').toBe(true);
+    // SIGKILL is sent before serve exits; the kernel may take a moment to end the process.
     for (let i = 0; i < 40 && alive(checker); i++) await new Promise((r) => setTimeout(r, 50));
     const left = alive(checker);
     if (left) process.kill(checker, 'SIGKILL');
@@ -86,6 +86,8 @@ describe("serve's configuration check, in a child process", () => {
     const serve = serveWithFifoPolicy();
     const checker = await checkerOf(serve.proc.pid!);
     const { code } = await serve.exited;
+    // SIGKILL is sent before serve exits; the kernel may take a moment to end the process.
+    for (let i = 0; i < 40 && alive(checker); i++) await new Promise((r) => setTimeout(r, 50));
     const left = alive(checker);
     if (left) process.kill(checker, 'SIGKILL');
     expect(code).toBe(78);
