@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, issuePath } from '../config/load.ts';
+import { ConfigError, issuePath, readConfigFile } from '../config/load.ts';
 import { PERMISSION } from './permissions.ts';
 import { compilePolicy, type Policy, type PolicySpec } from './policy.ts';
 
@@ -40,7 +39,7 @@ export const policySchema = z.strictObject({
 export function readPolicySpec(file: string): PolicySpec {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(file, 'utf8')) ?? {};
+    doc = parseYaml(readConfigFile(file)) ?? {};
   } catch (err) {
     throw new ConfigError([{ path: 'policy.file', message: `${file}: ${(err as Error).message}` }]);
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -89,10 +89,20 @@ function resolveFiles(tree: Tree, dir: string): Tree {
   return tree;
 }
 
+/** A configuration or route policy file is read whole, so its size is bounded (a policy of thousands of routes is far under). */
+export const MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024;
+
+/** A configuration file's text; throws when it cannot be read or is larger than MAX_CONFIG_FILE_BYTES. */
+export function readConfigFile(file: string): string {
+  const { size } = statSync(file);
+  if (size > MAX_CONFIG_FILE_BYTES) throw new Error(`${size} bytes; at most ${MAX_CONFIG_FILE_BYTES} are read`);
+  return readFileSync(file, 'utf8');
+}
+
 function readYaml(file: string, problems: ConfigProblem[], label: string): Tree {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigFile(file);
   } catch (err) {
     problems.push({ path: label, message: `cannot read ${file}: ${(err as Error).message}` });
     return {};

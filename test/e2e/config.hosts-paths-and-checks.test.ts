@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -76,6 +76,19 @@ describe('config check', () => {
     expect(r.code).toBe(78);
     for (const path of ['server.port', 'cache.ttlSeconds', 'plans.free.maxConcurrentConnections.max', 'plans.free.requestsPerMinute.default', 'tls', `policy(${join(dir, 'policy.yaml')}).defaultAction`]) {
       expect(r.stderr).toContain(`- ${path}:`);
+    }
+  });
+});
+
+describe('configuration files are bounded', () => {
+  it('refuses a route policy file over 4 MiB with 78 before reading it, in config check and in serve', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-huge-'));
+    // A YAML comment, so that only the size can be what is refused.
+    writeFileSync(join(dir, 'policy.yaml'), `# ${'x'.repeat(4 * 1024 * 1024)}\ndefaultAction: deny\n`);
+    for (const args of [['config', 'check'], ['serve']]) {
+      const r = await keygate(args, { KEYGATE_POLICY: join(dir, 'policy.yaml'), PORT: '0', OPS_PORT: '0' });
+      expect({ args, code: r.code }).toEqual({ args, code: 78 });
+      expect(r.stderr).toContain(`- policy.file: ${join(dir, 'policy.yaml')}: ${statSync(join(dir, 'policy.yaml')).size} bytes; at most 4194304 are read`);
     }
   });
 });
