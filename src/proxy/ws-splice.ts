@@ -158,9 +158,10 @@ function parseClose(leg: Leg): { code: number; reason: string } | null {
   return mayClose(code) && isUtf8(reason) ? { code, reason: reason.toString('utf8') } : null;
 }
 
-// The side still there when the other's connection is gone is closed with the session's first code, or 1006 when
-// there was none; 1005 and 1006 are never sent (RFC 6455 §7.4.1).
-const sendable = (code: number): number => (code === 1005 ? 1000 : code === 1006 || code === 1015 || code < 1000 || code >= 5000 ? 1011 : code);
+// The side still there when the other's connection is gone is closed with the session's first code; when there
+// was none (1006 is never sent, RFC 6455 §7.4.1), the upstream is told the client went away (1001) and the client
+// that its gateway lost the upstream (1014, bad gateway); after an empty close, 1000.
+const sendable = (code: number, gone: Leg['side']): number => (code === NO_CODE ? 1000 : code === 1006 ? (gone === 'client' ? 1001 : 1014) : code);
 
 /** Writes to `to`; while `to` holds more than its high-water mark unsent, its peer is not read. */
 function write(to: Leg, bytes: Buffer): void {
@@ -347,7 +348,7 @@ function onClose(this: Duplex): void {
   const peer = leg.peer;
   const end = s.first ?? { code: 1006, reason: '', closedBy: leg.side };
   // A frame cut off half-way cannot be followed by a close frame: then the peer's connection just ends.
-  if (!peer.closeSent && atBoundary(leg)) writeClose(peer, closeFrame(sendable(end.code), end.reason, peer.side === 'upstream'));
+  if (!peer.closeSent && atBoundary(leg)) writeClose(peer, closeFrame(sendable(end.code, leg.side), end.reason, peer.side === 'upstream'));
   peer.closeSent = true;
   if (!peer.socket.destroyed) peer.socket.end();
   peer.socket.resume(); // its close frame and end are read whatever it had queued

@@ -190,13 +190,15 @@ describe("keygate's own close", () => {
 
 describe('every way a session ends gives back what it holds, and both connections', () => {
   const cut = frame(2, randomBytes(3000)).subarray(0, 1000); // a header and part of its payload
-  const ways: Record<string, { end: (s: { client: RawClient; up: RawConn }) => Promise<void> | void; line: Record<string, unknown> }> = {
+  const ways: Record<string, { end: (s: { client: RawClient; up: RawConn }) => Promise<void> | void; line: Record<string, unknown>; toOther?: { side: 'client' | 'up'; code: number } }> = {
     'the client hangs up between frames, without a close': {
       end: ({ client, up }) => {
         up.holdOpen = true;
         client.socket.end();
       },
       line: { closeCode: 1006, closedBy: 'client' },
+      // The upstream is told the client went away.
+      toOther: { side: 'up', code: 1001 },
     },
     'the client hangs up mid-frame': {
       end: ({ client, up }) => {
@@ -220,6 +222,8 @@ describe('every way a session ends gives back what it holds, and both connection
         up.socket.end();
       },
       line: { closeCode: 1006, closedBy: 'upstream' },
+      // The client is told its gateway lost the upstream.
+      toOther: { side: 'client', code: 1014 },
     },
     'the upstream resets mid-frame': {
       end: async ({ client, up }) => {
@@ -268,6 +272,10 @@ describe('every way a session ends gives back what it holds, and both connection
       expect(await expectReleased(kg, k.id)).toMatchObject(way.line);
       // A well-formed end for whoever is left: a whole close frame, or (after a frame cut off) none.
       for (const side of [s.client, s.up]) expect(parseFrames(side.read()).frames.filter((f) => f.opcode === 8).length).toBeLessThanOrEqual(1);
+      if (way.toOther) {
+        const closes = parseFrames(s[way.toOther.side].read()).frames.filter((f) => f.opcode === 8);
+        expect(closes.map((f) => closeOf(f).code)).toEqual([way.toOther.code]);
+      }
     });
   }
 
