@@ -7,16 +7,32 @@
 // as it was until its watchdog fires, 100 s after the last full collection (and again after every burst).
 // A vm.Script compiled every 30 s keeps that rate above zero (it decays to exactly zero about 100 s after the
 // last allocation), so the other two rates decide, as they did before Node 24. It costs a few microseconds a
-// minute and does nothing while keygate is busy: the reducer acts only on an idle heap. Measured in
-// bench/README.md ("Memory": the memory reducer).
+// minute. Measured in bench/README.md ("Memory": the memory reducer).
 
+// Only while keygate is idle, though: the reducer's collections are full, compacting ones (several ms each), and
+// a busy relay of voice sessions allocates so little on the JS heap that V8 would take it for idle too and pause
+// it for them (a voice relay at 250 sessions, 640-byte frames: p99 +5 to +7.5 ms with every-30-s nudges, +2.3
+// without; bench/README.md "Voice relay"). Every CHECK_MS the process's CPU time since the last check is read; the
+// nudge is made only when it was under IDLE_SHARE of the interval (start-up, traffic or sessions are more), and
+// at most every NUDGE_MS.
+
+const CHECK_MS = 2_000;
 const NUDGE_MS = 30_000;
+const IDLE_SHARE = 0.02;
 
 /** Keeps V8's memory reducer able to run whenever this process goes idle; the timer never holds the process. */
 export function keepMemoryReducerArmed(): () => void {
   const { Script } = process.getBuiltinModule('node:vm');
-  const nudge = () => void new Script('');
-  nudge();
-  const timer = setInterval(nudge, NUDGE_MS).unref();
+  let last = process.cpuUsage();
+  let nudgedAt = -Infinity;
+  const timer = setInterval(() => {
+    const used = process.cpuUsage(last);
+    last = process.cpuUsage();
+    const idle = (used.user + used.system) / 1000 < CHECK_MS * IDLE_SHARE;
+    const now = performance.now();
+    if (!idle || now - nudgedAt < NUDGE_MS) return;
+    nudgedAt = now;
+    void new Script('');
+  }, CHECK_MS).unref();
   return () => clearInterval(timer);
 }
