@@ -53,7 +53,6 @@ interface Live extends Session {
   metered: MeteredSession;
   startedAt: number;
   relay: Splice;
-  done: boolean;
 }
 
 const CLOSE_REASON: Partial<Record<ErrorCode, string>> = {
@@ -97,11 +96,9 @@ export function createSessions(deps: SessionDeps) {
 
   /**
    * The session is over (either side closed): its count, its time, its slot and unused reserved minutes go back,
-   * and its end is reported, once.
+   * and its end is reported. Called once per session: the splice reports its end once.
    */
   function end(session: Live, how: SpliceEnd): void {
-    if (session.done) return;
-    session.done = true;
     sessions.delete(session.id);
     metrics.websockets.dec();
     session.metered.close();
@@ -124,7 +121,6 @@ export function createSessions(deps: SessionDeps) {
       ...opened,
       metered: deps.usage.openSession(opened.identity.tenant.id, opened.identity.key.id),
       startedAt: performance.now(),
-      done: false,
     } as Omit<Live, 'relay'> as Live;
     sessions.set(session.id, session);
     metrics.websockets.inc();

@@ -125,6 +125,11 @@ interface Leg {
 
 type Sock = Duplex & { [LEG]: Leg };
 
+/** Masks or unmasks `payload` in place (RFC 6455 §5.3: the same XOR both ways). Only close frames are (un)masked here. */
+function xorMask(payload: Buffer, mask: Buffer): void {
+  for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
+}
+
 /** A close frame without a code says so with no payload at all; this is its code in a `SpliceEnd`. */
 const NO_CODE = 1005;
 
@@ -139,7 +144,7 @@ function closeFrame(code: number, reason: string, masked: boolean): Buffer {
   const header = Buffer.from([0x88, (masked ? 0x80 : 0) | payload.length]);
   if (!masked) return Buffer.concat([header, payload]);
   const mask = randomFillSync(Buffer.allocUnsafe(4));
-  for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
+  xorMask(payload, mask);
   return Buffer.concat([header, mask, payload]);
 }
 
@@ -149,7 +154,7 @@ const mayClose = (code: number): boolean => (code >= 1000 && code <= 1014 && cod
 /** The code and reason of the close frame just read from `leg`; null when no endpoint may send it. */
 function parseClose(leg: Leg): { code: number; reason: string } | null {
   const payload = Buffer.concat(leg.closing!);
-  if (leg.closeMask) for (let i = 0; i < payload.length; i++) payload[i]! ^= leg.closeMask[i & 3]!;
+  if (leg.closeMask) xorMask(payload, leg.closeMask);
   leg.closing = leg.closeMask = null;
   if (payload.length === 0) return { code: NO_CODE, reason: '' };
   if (payload.length === 1) return null;
