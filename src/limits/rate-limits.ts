@@ -599,10 +599,8 @@ export class RateLimitsImpl implements RateLimits {
       let tightest: Lease = head;
       let slot: Slot = 0;
       let left = Infinity;
-      const rest = head.rest;
-      const leases = rest === null ? 1 : rest.length + 1;
-      for (let k = 0; k < leases; k++) {
-        const lease = k === 0 ? head : rest![k - 1]!;
+      for (let k = 0, leases = leaseCount(head); k < leases; k++) {
+        const lease = leaseAt(head, k);
         if (!quotas && lease instanceof Quota) break;
         for (const i of SLOTS) {
           if (lease.spec(i) === null) continue;
@@ -632,13 +630,15 @@ export class RateLimitsImpl implements RateLimits {
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
+// A key's leases without an array per request: its rates record first, then what it carries in `rest`.
+const leaseCount = (head: Rates): number => (head.rest === null ? 1 : head.rest.length + 1);
+const leaseAt = (head: Rates, k: number): Lease => (k === 0 ? head : head.rest![k - 1]!);
+
 /** How many windows the key is charged in, when every one has a live lease; -1 when one has not. */
 function liveWindows(head: Rates, quotas: boolean, now: number): number {
   let windows = 0;
-  const rest = head.rest;
-  const leases = rest === null ? 1 : rest.length + 1;
-  for (let k = 0; k < leases; k++) {
-    const lease = k === 0 ? head : rest![k - 1]!;
+  for (let k = 0, leases = leaseCount(head); k < leases; k++) {
+    const lease = leaseAt(head, k);
     if (!quotas && lease instanceof Quota) break;
     for (const i of SLOTS) {
       if (lease.spec(i) === null) continue;
