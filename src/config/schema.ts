@@ -189,7 +189,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       revalidateSeconds: z.number().positive().default(30),
       maxPayloadBytes: z.number().int().positive().max(1_073_741_824).default(1_048_576),
+      pingIntervalSeconds: z.number().min(0.1).max(3_600).default(20),
+      idleTimeoutSeconds: z.number().min(0.2).max(86_400).default(60),
     })
+    .refine((w) => w.idleTimeoutSeconds > w.pingIntervalSeconds, { message: 'idleTimeoutSeconds must be longer than pingIntervalSeconds (a silent side is pinged before it is taken for gone)', path: ['idleTimeoutSeconds'] })
     .prefault({}),
   authz: z
     .strictObject({

@@ -43,8 +43,11 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   upstreamUrl: string;
   timeoutMs: number;
   revalidateSeconds: number;
-  /** Largest message either side may send; also each direction's backpressure high-water mark. */
+  /** Largest message either side may send. */
   maxPayloadBytes: number;
+  /** A silent side is pinged after this long, and taken for gone after the idle timeout (ws-splice.ts). */
+  pingIntervalSeconds: number;
+  idleTimeoutSeconds: number;
   /** OpenTelemetry tracing (ops/tracing.ts), or null when it is off. */
   tracing: Tracing | null;
   /** The upgrade's access line, and its session's line when the session ends (docs/logging.md). */

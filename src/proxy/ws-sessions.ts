@@ -81,12 +81,16 @@ export interface SessionDeps {
   revalidateSeconds: number;
   /** The largest message either side may send. */
   maxPayloadBytes: number;
+  /** A side silent this long is pinged; one silent (not even a pong) for the idle timeout is taken for gone. */
+  pingIntervalSeconds: number;
+  idleTimeoutSeconds: number;
   metrics: Metrics;
 }
 
 export function createSessions(deps: SessionDeps) {
   const { metrics } = deps;
   const sessions = new Map<string, Live>();
+  const spliceOptions = { maxPayload: deps.maxPayloadBytes, pingIntervalMs: deps.pingIntervalSeconds * 1000, idleTimeoutMs: deps.idleTimeoutSeconds * 1000 };
 
   // The upstream is told a key's refusal (1008) as a normal close: the reason is the client's business.
   function close(session: Live, code: number, reason: string): void {
@@ -124,7 +128,7 @@ export function createSessions(deps: SessionDeps) {
     } as Omit<Live, 'relay'> as Live;
     sessions.set(session.id, session);
     metrics.websockets.inc();
-    session.relay = splice(opened.client, opened.upstream, deps.maxPayloadBytes, (how) => end(session, how));
+    session.relay = splice(opened.client, opened.upstream, spliceOptions, (how) => end(session, how));
     // A key change while the upstream was being dialled found no session to re-check: check once now (a cache
     // hit, unless the key did change).
     void revalidate([session]);

@@ -22,6 +22,14 @@ import { WebSocket } from 'ws';
 // Pings and pongs pass end to end, as do the endpoints' own close frames (their code and reason as sent). Text
 // frames are not checked for UTF-8: the receiving endpoint does that, as it would behind nginx.
 //
+// Liveness: a side gone without a word (a phone out of coverage, a NAT that forgot the connection) would hold its
+// session, its slot and its metered minutes for as long as TCP keeps a silent connection (for ever, when nothing
+// is being sent to it). So a side that has sent nothing for a ping interval is pinged (between frames, as
+// keygate's close), and every endpoint answers a ping (browsers too, without any script); one that has sent
+// nothing at all, pong or frame, for the idle timeout is taken for gone and the session is closed (1001 to the
+// upstream for a silent client, 1014 to the client for a silent upstream). Its pong then reaches the other side
+// as an unsolicited pong, which RFC 6455 §5.5.3 allows and endpoints ignore. A side that talks is never pinged.
+//
 // Backpressure: a side is no longer read while its peer's socket holds more than its high-water mark unsent, so
 // keygate holds at most that plus one read per direction. The handlers are shared by every session: each socket
 // carries its leg.
@@ -43,6 +51,15 @@ export interface SpliceEnd {
 export interface Taken {
   socket: Duplex;
   head: Buffer;
+}
+
+export interface SpliceOptions {
+  /** The largest message either side may send. */
+  maxPayload: number;
+  /** A side that has sent nothing for this long is pinged, and again each interval it stays silent. */
+  pingIntervalMs: number;
+  /** A side that has sent nothing, not even a pong, for this long is taken for gone: the session is closed. */
+  idleTimeoutMs: number;
 }
 
 export interface Splice {
@@ -81,6 +98,10 @@ const NOT_IN_MESSAGE = -1;
 
 interface Session {
   maxPayload: number;
+  pingIntervalMs: number;
+  idleTimeoutMs: number;
+  /** Pings silent sides and ends the session when one stays silent for the idle timeout. */
+  liveness: NodeJS.Timeout | null;
   /** How the session ends: the first close frame, keygate's own or either side's. */
   first: SpliceEnd | null;
   closedByKeygate: boolean;
@@ -121,6 +142,13 @@ interface Leg {
   closeSent: boolean;
   /** keygate's close frame for this side, written when the frame being relayed to it ends. */
   pendingClose: Buffer | null;
+  /** keygate's ping to this side waits for the frame being relayed to it to end. */
+  pendingPing: boolean;
+  // Liveness:
+  /** Something came from this side (or it took what was written to it) since the last liveness check. */
+  heard: boolean;
+  /** How long this side has been silent, in whole ping intervals, as of the last check. */
+  silentMs: number;
 }
 
 type Sock = Duplex & { [LEG]: Leg };
@@ -133,7 +161,17 @@ function xorMask(payload: Buffer, mask: Buffer): void {
 /** A close frame without a code says so with no payload at all; this is its code in a `SpliceEnd`. */
 const NO_CODE = 1005;
 
-/** A close frame (NO_CODE: an empty one); masked toward the upstream (keygate is its client). */
+/** A control frame of keygate's own (payload at most 125 bytes); masked toward the upstream (keygate is its client). */
+function controlFrame(opcode: number, payload: Buffer, masked: boolean): Buffer {
+  const header = Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | payload.length]);
+  if (!masked) return Buffer.concat([header, payload]);
+  const mask = randomFillSync(Buffer.allocUnsafe(4));
+  const body = Buffer.from(payload);
+  xorMask(body, mask);
+  return Buffer.concat([header, mask, body]);
+}
+
+/** A close frame (NO_CODE: an empty one). */
 function closeFrame(code: number, reason: string, masked: boolean): Buffer {
   const text = Buffer.from(reason, 'utf8').subarray(0, 123);
   const payload = Buffer.allocUnsafe(code === NO_CODE ? 0 : 2 + text.length);
@@ -141,12 +179,11 @@ function closeFrame(code: number, reason: string, masked: boolean): Buffer {
     payload.writeUInt16BE(code, 0);
     text.copy(payload, 2);
   }
-  const header = Buffer.from([0x88, (masked ? 0x80 : 0) | payload.length]);
-  if (!masked) return Buffer.concat([header, payload]);
-  const mask = randomFillSync(Buffer.allocUnsafe(4));
-  xorMask(payload, mask);
-  return Buffer.concat([header, mask, payload]);
+  return controlFrame(0x8, payload, masked);
 }
+
+/** What keygate's pings carry, so that whoever sees the pong can tell whose ping it answers. */
+const PING_PAYLOAD = Buffer.from('keygate');
 
 // The codes an endpoint may put in a close frame (RFC 6455 §7.4, and IANA's registry up to 1014), as `ws` checks them.
 const mayClose = (code: number): boolean => (code >= 1000 && code <= 1014 && code !== 1004 && code !== NO_CODE && code !== 1006) || (code >= 3000 && code <= 4999);
@@ -187,6 +224,7 @@ function settle(leg: Leg): void {
 function writeClose(to: Leg, frame: Buffer): void {
   to.closeSent = true;
   to.pendingClose = null;
+  to.pendingPing = false;
   write(to, frame);
   settle(to);
 }
@@ -208,6 +246,34 @@ function startGrace(s: Session): void {
     s.client.socket.destroy();
     s.upstream.socket.destroy();
   }, CLOSE_GRACE_MS).unref();
+}
+
+/** keygate's ping to `to`: now if no frame is half-relayed to it, else once that frame ends. */
+function sendPing(to: Leg): void {
+  if (to.closeSent || to.pendingClose !== null) return;
+  if (atBoundary(to.peer) || to.peer.stopped) write(to, controlFrame(0x9, PING_PAYLOAD, to.side === 'upstream'));
+  else to.pendingPing = true;
+}
+
+/** One more ping interval of `leg`'s life: true once it has been silent for the idle timeout. */
+function silent(leg: Leg): boolean {
+  const s = leg.session;
+  if (leg.heard) {
+    leg.heard = false;
+    leg.silentMs = 0;
+    return false;
+  }
+  leg.silentMs += s.pingIntervalMs;
+  if (leg.silentMs >= s.idleTimeoutMs) return true;
+  sendPing(leg);
+  return false;
+}
+
+/** Every ping interval: a silent side is pinged; one silent for the idle timeout is gone, and the session with it. */
+function checkLiveness(s: Session): void {
+  if (s.grace !== null) return; // closing already: the grace ends it
+  if (silent(s.client)) keygateClose(s, 1001, 1001, 'client_idle');
+  else if (silent(s.upstream)) keygateClose(s, 1014, 1001, 'upstream_idle');
 }
 
 function keygateClose(s: Session, clientCode: number, upstreamCode: number, reason: string): void {
@@ -265,6 +331,7 @@ function header(leg: Leg, c: Buffer, at: number): number {
 // Shared by every session: `this` is the socket, which carries its leg.
 function onData(this: Duplex, data: Buffer): void {
   const leg = (this as Sock)[LEG];
+  leg.heard = true;
   if (leg.stopped) return;
   const to = leg.peer;
   let c = data;
@@ -326,14 +393,21 @@ function onData(this: Duplex, data: Buffer): void {
     if (to.pendingClose !== null) {
       flush();
       writeClose(to, to.pendingClose);
+    } else if (to.pendingPing) {
+      flush();
+      to.pendingPing = false;
+      write(to, controlFrame(0x9, PING_PAYLOAD, to.side === 'upstream'));
+      from = at; // the frames after it in this read go on
     }
   }
   flush();
 }
 
-// The peer `this` relays to has room again: read it.
+// The peer `this` relays to has room again (so it is there, taking what is sent): read it.
 function onDrain(this: Duplex): void {
-  (this as Sock)[LEG].peer.socket.resume();
+  const leg = (this as Sock)[LEG];
+  leg.heard = true;
+  leg.peer.socket.resume();
 }
 
 // The side half-closed: keygate has nothing more to send it either.
@@ -349,6 +423,7 @@ function onError(this: Duplex): void {
 function onClose(this: Duplex): void {
   const leg = (this as Sock)[LEG];
   const s = leg.session;
+  clearInterval(s.liveness!);
   leg.stopped = leg.closeSent = true;
   const peer = leg.peer;
   const end = s.first ?? { code: 1006, reason: '', closedBy: leg.side };
@@ -367,8 +442,8 @@ function onClose(this: Duplex): void {
  * Splices the client's connection to the upstream's, both past their handshakes. `ended` is called once, when the
  * first of the two connections closes.
  */
-export function splice(client: Taken, upstream: Taken, maxPayload: number, ended: (end: SpliceEnd) => void): Splice {
-  const s = { maxPayload, first: null, closedByKeygate: false, ended, grace: null } as Omit<Session, 'client' | 'upstream'> as Session;
+export function splice(client: Taken, upstream: Taken, opts: SpliceOptions, ended: (end: SpliceEnd) => void): Splice {
+  const s = { ...opts, liveness: null, first: null, closedByKeygate: false, ended, grace: null } as Omit<Session, 'client' | 'upstream'> as Session;
   const leg = (side: Leg['side'], taken: Taken): Leg => ({
     side,
     socket: taken.socket,
@@ -387,6 +462,9 @@ export function splice(client: Taken, upstream: Taken, maxPayload: number, ended
     closeReceived: false,
     closeSent: false,
     pendingClose: null,
+    pendingPing: false,
+    heard: true,
+    silentMs: 0,
   });
   s.client = leg('client', client);
   s.upstream = leg('upstream', upstream);
@@ -404,6 +482,7 @@ export function splice(client: Taken, upstream: Taken, maxPayload: number, ended
   if (upstream.head.length > 0) onData.call(upstream.socket, upstream.head);
   client.socket.resume();
   upstream.socket.resume();
+  s.liveness = setInterval(checkLiveness, s.pingIntervalMs, s).unref();
   return {
     fromClient: s.client.carried,
     fromUpstream: s.upstream.carried,

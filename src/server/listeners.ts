@@ -73,6 +73,8 @@ export async function listenPublic(config: Config, core: Core, parts: Parts) {
     timeoutMs: config.upstream.timeoutMs,
     revalidateSeconds: config.websocket.revalidateSeconds,
     maxPayloadBytes: config.websocket.maxPayloadBytes,
+    pingIntervalSeconds: config.websocket.pingIntervalSeconds,
+    idleTimeoutSeconds: config.websocket.idleTimeoutSeconds,
     ...identityHeaders,
     metrics,
     logger,
