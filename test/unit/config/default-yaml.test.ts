@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -42,6 +43,18 @@ describe('config/default.yaml', () => {
         'logging.level (from LOG_LEVEL)',
         'server.port (from PORT)',
       ]);
+    }
+  });
+
+  it('refuses a WebSocket idle timeout that is not longer than the ping interval (a silent side would go unpinged)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-ws-'));
+    const file = join(dir, 'keygate.yaml');
+    writeFileSync(file, 'websocket:\n  pingIntervalSeconds: 30\n  idleTimeoutSeconds: 30\n');
+    try {
+      loadConfig({ env: { KEYGATE_CONFIG: file } });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).problems).toEqual([expect.objectContaining({ path: 'websocket.idleTimeoutSeconds', message: expect.stringMatching(/longer than pingIntervalSeconds/) })]);
     }
   });
 });
