@@ -32,7 +32,7 @@ import { WebSocket } from 'ws';
 //
 // Backpressure: a side is no longer read while its peer's socket holds more than its high-water mark unsent, so
 // keygate holds at most that plus one read per direction. The handlers are shared by every session: each socket
-// carries its leg.
+// carries its leg. A wss:// upstream's leg is a TLS socket: its stream is the decrypted one, read and written alike.
 
 /** What one direction of a session carried: messages and their payload bytes (the session's line and span). */
 export interface Carried {
