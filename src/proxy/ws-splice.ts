@@ -11,10 +11,11 @@ import { WebSocket } from 'ws';
 // - a message over `maxPayload` bytes (one frame or the sum of a fragmented message's) is never relayed: both
 //   sides get 1009 before any of it leaves;
 // - a frame no endpoint of this session may send (reserved bits with no extension negotiated, an unknown opcode,
-//   the wrong masking for its side, a fragmented or oversized control frame, a continuation outside a message,
-//   a close frame with one byte of payload, a code no endpoint may send or a reason that is not UTF-8) closes both
-//   sides with 1002. A close frame (at most 125 bytes of payload) is the one frame held whole and read before it
-//   goes: its peer would otherwise get a close it must fail the connection on (a browser's 1006);
+//   the wrong masking for its side, a 64-bit length with its most significant bit set, a fragmented or oversized
+//   control frame, a continuation outside a message, a close frame with one byte of payload, a code no endpoint
+//   may send or a reason that is not UTF-8) closes both sides with 1002. A close frame (at most 125 bytes of
+//   payload) is the one frame held whole and read before it goes: its peer would otherwise get a close it must
+//   fail the connection on (a browser's 1006);
 // - keygate's own close (the key revoked, its minutes used up, shutdown) is written between frames, after the
 //   one being relayed, and nothing follows it;
 // - what each side carried is counted as it passes: data frames' payload bytes as they are read, a message once
@@ -307,7 +308,11 @@ function header(leg: Leg, c: Buffer, at: number): number {
   if ((b0 & 0x70) !== 0 || masked !== leg.masked) return PROTOCOL_ERROR;
   if (length === 126) length = c.readUInt16BE(at + 2);
   else if (length === 127) {
-    if (c.readUInt32BE(at + 2) !== 0) return TOO_LARGE;
+    const high = c.readUInt32BE(at + 2);
+    // A 64-bit length's most significant bit must be 0 (RFC 6455 §5.2): with it set the frame is malformed,
+    // whatever the other bits say, not merely too large.
+    if (high >= 0x8000_0000) return PROTOCOL_ERROR;
+    if (high !== 0) return TOO_LARGE;
     length = c.readUInt32BE(at + 6);
   }
   if (opcode >= 8) {

@@ -14,8 +14,8 @@ export interface FrameOpts {
   mask?: Buffer | null;
   /** The length form to write the payload length in (the shortest that fits when not given). */
   form?: 7 | 16 | 64;
-  /** A length to claim in the header instead of the payload's (the payload is then only what is given). */
-  claim?: number;
+  /** A length to claim in the header instead of the payload's (the payload is then only what is given); a bigint for any 64-bit one. */
+  claim?: number | bigint;
 }
 
 /** One frame, as an endpoint would put it on the wire. */
@@ -26,8 +26,8 @@ export function frame(opcode: number, payload: Buffer | string, opts: FrameOpts 
   const mask = opts.mask === undefined ? randomBytes(4) : opts.mask;
   const head = Buffer.alloc(2 + (form === 16 ? 2 : form === 64 ? 8 : 0));
   head[0] = ((opts.fin ?? true) ? 0x80 : 0) | (opts.rsv ?? 0) | opcode;
-  head[1] = (mask ? 0x80 : 0) | (form === 7 ? len : form === 16 ? 126 : 127);
-  if (form === 16) head.writeUInt16BE(len, 2);
+  head[1] = (mask ? 0x80 : 0) | (form === 7 ? Number(len) : form === 16 ? 126 : 127);
+  if (form === 16) head.writeUInt16BE(Number(len), 2);
   if (form === 64) head.writeBigUInt64BE(BigInt(len), 2);
   if (!mask) return Buffer.concat([head, data]);
   return Buffer.concat([head, mask, Buffer.from(data.map((b, i) => b ^ mask[i & 3]!))]);

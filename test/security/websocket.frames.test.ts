@@ -122,6 +122,8 @@ describe('frames through a live session', () => {
       'fragmented ping': frame(9, Buffer.from('ping'), { fin: false }),
       'continuation outside a message': frame(0, Buffer.from('cont')),
       'new message inside a fragmented one': Buffer.concat([frame(2, Buffer.from('first'), { fin: false }), frame(2, Buffer.from('second'))]),
+      // Malformed, not too large: the other 63 bits claim 4 bytes, and 4 come.
+      '64-bit length with its most significant bit set': frame(2, Buffer.from('msb!'), { claim: 2n ** 63n + 4n, form: 64 }),
     };
     for (const [what, bytes] of Object.entries(bad)) {
       const s = await rawSession(key);

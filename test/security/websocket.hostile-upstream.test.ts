@@ -175,12 +175,26 @@ describe('what no endpoint may send is never relayed', () => {
 
   it('never relays an oversized message from either side: 1009 before any of it, whatever length form claims it', async () => {
     for (const from of ['upstream', 'client'] as const) {
-      for (const claim of [MAX + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 63]) {
+      for (const claim of [MAX + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2n ** 63n - 1n]) {
         const got = await afterSending(from, frame(2, randomBytes(1000), { mask: from === 'client' ? undefined : null, claim, form: 64 }));
         expect({ from, claim, frames: got.received.map((f) => f.opcode) }).toEqual({ from, claim, frames: [1, 8] });
         expect(closeOf(got.received[1]!)).toEqual({ code: 1009, reason: 'message_too_large' });
         expect(got.rest).toBe(0);
         expect(closeOf(got.sent[0]!)).toEqual({ code: 1009, reason: 'message_too_large' });
+      }
+    }
+  });
+
+  it('never relays a frame whose 64-bit length has its most significant bit set, from either side: 1002, not 1009', async () => {
+    // The most significant bit of a 64-bit length must be 0 (RFC 6455 5.2): with it set the frame is malformed, not
+    // large, even when the other 63 bits are a length the cap allows (4 bytes here, all of them sent).
+    for (const from of ['upstream', 'client'] as const) {
+      for (const claim of [2n ** 63n, 2n ** 63n + 4n, 2n ** 64n - 1n]) {
+        const got = await afterSending(from, frame(2, randomBytes(4), { mask: from === 'client' ? undefined : null, claim, form: 64 }));
+        expect({ from, claim, frames: got.received.map((f) => f.opcode) }).toEqual({ from, claim, frames: [1, 8] });
+        expect(closeOf(got.received[1]!)).toEqual({ code: 1002, reason: 'protocol_error' });
+        expect(got.rest).toBe(0);
+        expect(closeOf(got.sent[0]!)).toEqual({ code: 1002, reason: 'protocol_error' });
       }
     }
   });
