@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, issuePath, readConfigFile } from '../config/load.ts';
+import { ConfigError, issuePath, readConfigFile, type ReadFile } from '../config/load.ts';
 import { PERMISSION } from './permissions.ts';
 import { compilePolicy, type Policy, type PolicySpec } from './policy.ts';
 
@@ -36,10 +36,10 @@ export const policySchema = z.strictObject({
 });
 
 /** Reads and checks the policy file; problems throw a ConfigError, which start-up turns into exit 78. */
-export function readPolicySpec(file: string): PolicySpec {
+export function readPolicySpec(file: string, read: ReadFile = readConfigFile): PolicySpec {
   let doc: unknown;
   try {
-    doc = parseYaml(readConfigFile(file)) ?? {};
+    doc = parseYaml(read(file)) ?? {};
   } catch (err) {
     throw new ConfigError([{ path: 'policy.file', message: `${file}: ${(err as Error).message}` }]);
   }

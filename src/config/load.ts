@@ -99,10 +99,13 @@ export function readConfigFile(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
-function readYaml(file: string, problems: ConfigProblem[], label: string): Tree {
+/** How a check reads a configuration or route policy file's text: readConfigFile unless the caller says otherwise. */
+export type ReadFile = (file: string) => string;
+
+function readYaml(file: string, problems: ConfigProblem[], label: string, read: ReadFile): Tree {
   let text: string;
   try {
-    text = readConfigFile(file);
+    text = read(file);
   } catch (err) {
     problems.push({ path: label, message: `cannot read ${file}: ${(err as Error).message}` });
     return {};
@@ -187,6 +190,7 @@ export interface LoadOptions {
   env?: Env;
   /** Defaults to `<package>/config/default.yaml`. */
   defaultFile?: string;
+  readFile?: ReadFile;
 }
 
 /** What checking a configuration found: every problem, and the configuration as far as it could be read. */
@@ -251,8 +255,9 @@ function salvage(tree: Tree): Config | null {
 export function inspectConfig(opts: LoadOptions = {}): ConfigInspection {
   const env = opts.env ?? process.env;
   const problems: ConfigProblem[] = [];
-  let tree = readYaml(opts.defaultFile ?? resolve(packageRoot, 'config/default.yaml'), problems, '(default.yaml)');
-  if (env.KEYGATE_CONFIG) tree = overlay(tree, readYaml(env.KEYGATE_CONFIG, problems, 'KEYGATE_CONFIG'));
+  const read = opts.readFile ?? readConfigFile;
+  let tree = readYaml(opts.defaultFile ?? resolve(packageRoot, 'config/default.yaml'), problems, '(default.yaml)', read);
+  if (env.KEYGATE_CONFIG) tree = overlay(tree, readYaml(env.KEYGATE_CONFIG, problems, 'KEYGATE_CONFIG', read));
   const fromEnv = new Map<string, string>();
   for (const [name, path, kind] of envOverrides) {
     const raw = env[name];

@@ -1,8 +1,8 @@
 import { readPolicySpec } from '../auth/policy-file.ts';
 import type { PolicySpec } from '../auth/policy.ts';
-import { ConfigError, inspectConfig, loadConfig, type ConfigProblem } from '../config/load.ts';
+import { ConfigError, inspectConfig, loadConfig, type ConfigProblem, type ReadFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { exitWith } from './serve-config.ts';
+import { exitWith, type CheckAnswer } from './serve-config.ts';
 
 // Checking the configuration in this process, for the commands that run briefly (`config check`, the `--store`
 // commands) and for the process `serve` starts to check its own (server/config-checker.ts).
@@ -22,18 +22,24 @@ export function configOrExit(): Config {
  * one pass, so a configuration that passes the check starts and one that fails lists every problem at once (an
  * invalid option is checked further with its default in its place).
  */
-export function inspectForServe(): { problems: ConfigProblem[]; config: Config | null; policy: PolicySpec | null } {
-  const { problems, config } = inspectConfig();
+export function inspectForServe(readFile?: ReadFile): { problems: ConfigProblem[]; config: Config | null; policy: PolicySpec | null } {
+  const { problems, config } = inspectConfig(readFile ? { readFile } : {});
   let policy: PolicySpec | null = null;
   if (config) {
     try {
-      policy = readPolicySpec(config.policy.file);
+      policy = readPolicySpec(config.policy.file, readFile);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       problems.push(...err.problems);
     }
   }
   return { problems, config, policy };
+}
+
+/** What the configuration check process answers serve (server/serve-config.ts): the checked data, or every problem. */
+export function answerForServe(readFile?: ReadFile): CheckAnswer {
+  const { problems, config, policy } = inspectForServe(readFile);
+  return problems.length || !config || !policy ? { problems } : { config, policy };
 }
 
 /** `keygate config check`: the configuration as `serve` would run it, or exit 78 listing every problem. */

@@ -46,7 +46,8 @@ function fromChecker(): Promise<CheckAnswer> {
   return new Promise((resolve, reject) => {
     // The checker holds nothing worth a graceful end, and may be blocked in a synchronous read (a FIFO): it is
     // killed outright once it has answered (a NODE_OPTIONS preload may keep its event loop alive), when it takes
-    // too long, and when serve is told to stop during the check (it would otherwise outlive serve).
+    // too long, and when serve is told to stop during the check (it would otherwise outlive serve). A serve killed
+    // outright cannot: the checker then ends itself (server/config-checker.ts).
     const end = () => {
       clearTimeout(timer);
       process.off('SIGTERM', onSignal);
