@@ -42,7 +42,7 @@ export const envOverrides: ReadonlyArray<[env: string, path: string, kind: 'stri
  * from; one set by an environment variable is resolved against the working directory, as a shell user expects;
  * a built-in default against the package's config/ folder, where default.yaml is.
  */
-export const filePaths = ['policy.file', 'tls.cert', 'tls.key', 'tls.clientCa'] as const;
+export const filePaths = ['policy.file', 'tls.cert', 'tls.key', 'tls.clientCa', 'upstream.tls.ca', 'upstream.tls.cert', 'upstream.tls.key'] as const;
 
 const listOf = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter(Boolean);
 /** `id:secret` pairs; an entry without a colon becomes one with an empty id, which the schema refuses by path. */
@@ -140,6 +140,11 @@ function semanticProblems(c: Config): ConfigProblem[] {
   }
   if (Boolean(c.tls.cert) !== Boolean(c.tls.key)) out.push({ path: 'tls', message: 'tls.cert and tls.key go together' });
   if (c.tls.clientCa && !c.tls.cert) out.push({ path: 'tls.clientCa', message: 'needs tls.cert and tls.key' });
+  const upstreamTls = c.upstream.tls;
+  if (Boolean(upstreamTls.cert) !== Boolean(upstreamTls.key)) out.push({ path: 'upstream.tls', message: 'upstream.tls.cert and upstream.tls.key go together' });
+  if ((upstreamTls.ca || upstreamTls.cert) && !c.upstream.url.startsWith('https:')) {
+    out.push({ path: 'upstream.tls', message: 'needs an https upstream (upstream.url): a plain http upstream has no TLS to configure' });
+  }
   const stores = [c.redis.url, c.redis.sentinels, c.redis.clusterNodes].filter((v) => v !== null).length;
   if (stores > 1) out.push({ path: 'redis', message: 'set only one of redis.url, redis.sentinels, redis.clusterNodes' });
   // The embedded store lives in one process: a second worker would hold other keys, limits and sessions.

@@ -54,6 +54,13 @@ export const configSchema = z.strictObject({
       maxSockets: z.number().int().positive().default(256),
       maxQueue: z.number().int().min(0).default(1024),
       signingSecret: z.string().min(16).nullable().default(null),
+      tls: z
+        .strictObject({
+          ca: z.string().min(1).nullable().default(null),
+          cert: z.string().min(1).nullable().default(null),
+          key: z.string().min(1).nullable().default(null),
+        })
+        .prefault({}),
     })
     .prefault({}),
   redis: z

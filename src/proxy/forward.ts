@@ -10,6 +10,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import { declaresBody } from '../http/body.ts';
 import { countStreamed, isLargeBody } from './body-gc.ts';
 import { basePathOf, fieldsRecord, responseHeaders } from '../decision/headers.ts';
+import type { UpstreamTls } from './upstream-tls.ts';
 import type { RequestScope } from '../decision/scope.ts';
 
 // undici's Pool and its errors alone, from their own files: the package's entry point loads its whole API (fetch,
@@ -44,6 +45,8 @@ export interface ForwardOptions {
   /** Each plan's maxInFlight. */
   plans: Config['plans'];
   metrics: Metrics;
+  /** How an https upstream is dialled: its CA, keygate's client certificate (upstream-tls.ts). */
+  tls: UpstreamTls;
 }
 
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'invalid' | 'overloaded' | 'other';
@@ -262,6 +265,7 @@ class Upstream {
       headersTimeout: 0, // the exchange times the head itself, from the hand-over (Exchange)
       connectTimeout: opts.timeoutMs,
       bodyTimeout: 0, // streams (SSE, voice) may be quiet for long; the client going away ends them
+      connect: opts.tls,
     });
     this.timeoutMs = opts.timeoutMs;
     this.inFlight = new InFlight(opts.plans);

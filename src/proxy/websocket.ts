@@ -21,6 +21,7 @@ import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
 import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf, type SessionEnd } from './ws-sessions.ts';
+import type { UpstreamTls } from './upstream-tls.ts';
 import { Handshake } from './ws-splice.ts';
 
 // WebSocket (voice stream) proxying: the client's handshake is checked, then the upgrade is a door of the one
@@ -45,6 +46,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   revalidateSeconds: number;
   /** Largest message either side may send. */
   maxPayloadBytes: number;
+  /** How a wss:// upstream is dialled, as requests dial an https one (upstream-tls.ts). */
+  upstreamTls: UpstreamTls;
   /** A silent side is pinged after this long, and taken for gone after the idle timeout (ws-splice.ts). */
   pingIntervalSeconds: number;
   idleTimeoutSeconds: number;
@@ -229,6 +232,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
         headers,
         perMessageDeflate: false,
         maxPayload: maxPayloadBytes,
+        ...deps.upstreamTls,
       });
       upstream = dialled;
       const headAt = (status: number) => {

@@ -2,6 +2,7 @@ import { readPolicySpec } from '../auth/policy-file.ts';
 import type { PolicySpec } from '../auth/policy.ts';
 import { ConfigError, inspectConfig, loadConfig, type ConfigProblem, type ReadFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { tlsProblems } from '../config/tls-files.ts';
 import { exitWith, type CheckAnswer } from './serve-config.ts';
 
 // Checking the configuration in this process, for the commands that run briefly (`config check`, the `--store`
@@ -26,6 +27,7 @@ export function inspectForServe(readFile?: ReadFile): { problems: ConfigProblem[
   const { problems, config } = inspectConfig(readFile ? { readFile } : {});
   let policy: PolicySpec | null = null;
   if (config) {
+    problems.push(...tlsProblems(config, readFile));
     try {
       policy = readPolicySpec(config.policy.file, readFile);
     } catch (err) {

@@ -11,6 +11,7 @@ import { createServer } from '../http/node-http.ts';
 import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
+import { readUpstreamTls } from '../proxy/upstream-tls.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import type { Core, Parts } from './wiring.ts';
 
@@ -43,7 +44,8 @@ export async function listenPublic(config: Config, core: Core, parts: Parts) {
   const { metrics, logger, access, tracing } = core;
   const { pipeline, cache, usage, trustedProxies, xfccFrom } = parts;
   const { limits, failures, slots, sessionQuota } = parts.limits;
-  const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics });
+  const upstreamTls = readUpstreamTls(config.upstream.tls);
+  const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics, tls: upstreamTls });
   const encrypted = Boolean(config.tls.cert);
   const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: keyPrefixesOf(config) };
   const handlePublic = createPublicHandler({
@@ -73,6 +75,7 @@ export async function listenPublic(config: Config, core: Core, parts: Parts) {
     timeoutMs: config.upstream.timeoutMs,
     revalidateSeconds: config.websocket.revalidateSeconds,
     maxPayloadBytes: config.websocket.maxPayloadBytes,
+    upstreamTls,
     pingIntervalSeconds: config.websocket.pingIntervalSeconds,
     idleTimeoutSeconds: config.websocket.idleTimeoutSeconds,
     ...identityHeaders,
