@@ -430,6 +430,10 @@ function onClose(this: Duplex): void {
   const s = leg.session;
   clearInterval(s.liveness!);
   leg.stopped = leg.closeSent = true;
+  // Nothing more is written to a connection that is gone: a frame of keygate's held for it is dropped (writing it
+  // would fail, and the failed write would stop the other side being read to its end).
+  leg.pendingClose = null;
+  leg.pendingPing = false;
   const peer = leg.peer;
   const end = s.first ?? { code: 1006, reason: '', closedBy: leg.side };
   // A frame cut off half-way cannot be followed by a close frame: then the peer's connection just ends.
