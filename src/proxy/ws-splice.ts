@@ -150,6 +150,8 @@ interface Leg {
   heard: boolean;
   /** How long this side has been silent, in whole ping intervals, as of the last check. */
   silentMs: number;
+  /** Frames went to this side since the last check while keygate's ping to it waited for them to end. */
+  waited: boolean;
 }
 
 type Sock = Duplex & { [LEG]: Leg };
@@ -259,11 +261,17 @@ function sendPing(to: Leg): void {
 /** One more ping interval of `leg`'s life: true once it has been silent for the idle timeout. */
 function silent(leg: Leg): boolean {
   const s = leg.session;
+  const waited = leg.waited;
+  leg.waited = false;
   if (leg.heard) {
     leg.heard = false;
     leg.silentMs = 0;
     return false;
   }
+  // Its ping was held behind a frame still being relayed to it: it has not been asked yet, and it is taking that
+  // frame, so this interval is not held against it (a side that stops taking it stops the frame: backpressure
+  // pauses its sender, and its silence counts again).
+  if (waited) return false;
   leg.silentMs += s.pingIntervalMs;
   if (leg.silentMs >= s.idleTimeoutMs) return true;
   sendPing(leg);
@@ -349,7 +357,10 @@ function onData(this: Duplex, data: Buffer): void {
   let from = to.closeSent || leg.closing !== null ? -1 : 0;
   let at = 0;
   const flush = () => {
-    if (from >= 0 && at > from) write(to, c.subarray(from, at));
+    if (from >= 0 && at > from) {
+      write(to, c.subarray(from, at));
+      if (to.pendingPing) to.waited = true;
+    }
     from = -1;
   };
   while (at < c.length) {
@@ -474,6 +485,7 @@ export function splice(client: Taken, upstream: Taken, opts: SpliceOptions, ende
     pendingPing: false,
     heard: true,
     silentMs: 0,
+    waited: false,
   });
   s.client = leg('client', client);
   s.upstream = leg('upstream', upstream);

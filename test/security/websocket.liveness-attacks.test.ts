@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
-import { closeOf, closePayload, frame, rawClient, sessionLines, sleep, startRawUpstream, until, type Frame, type RawClient, type RawConn, type RawUpstream } from '../helpers/ws-raw.ts';
+import { closeOf, closePayload, frame, parseFrames, rawClient, sessionLines, sleep, startRawUpstream, until, type Frame, type Peer, type RawClient, type RawConn, type RawUpstream } from '../helpers/ws-raw.ts';
 
 // Attacks on session liveness: keygate pings a side silent for a ping interval, between the frames going to it, and
 // ends the session when a side has sent nothing, not even a pong, for the idle timeout. Each attack is seen from
@@ -44,10 +44,84 @@ async function session(key: string): Promise<{ client: RawClient; up: RawConn }>
   return { client, up: await next };
 }
 
+/** Answers every ping `peer` reads with its pong, masked as its side must (a client's frames are). */
+function answerPings(peer: Peer, masked: boolean): void {
+  let answered = 0;
+  peer.socket.on('data', () => {
+    const pings = peer.frames().filter((f) => f.opcode === 0x9);
+    for (; answered < pings.length; answered++) peer.socket.write(frame(0xa, pings[answered]!.payload, { mask: masked ? undefined : null }));
+  });
+}
+
+const pingsIn = (frames: Frame[]) => frames.filter((f) => f.opcode === 0x9);
 const closeIn = (frames: Frame[]) => {
   const f = frames.find((x) => x.opcode === 0x8);
   return f ? closeOf(f) : null;
 };
+
+/** Writes `bytes` in `pieces` writes, `everyMs` apart. */
+async function trickle(peer: Peer, bytes: Buffer, pieces: number, everyMs: number): Promise<void> {
+  const size = Math.ceil(bytes.length / pieces);
+  for (let at = 0; at < bytes.length; at += size) {
+    if (peer.socket.destroyed) return;
+    peer.socket.write(bytes.subarray(at, at + size));
+    await sleep(everyMs);
+  }
+}
+
+describe("a side that is there is not taken for gone while keygate's ping to it waits behind a long frame", () => {
+  // The silent side only receives: one long frame, relayed to it as it comes, for twice the idle timeout. keygate
+  // cannot ask it anything before the frame ends (a ping inside a frame would corrupt the stream); the side is
+  // taking every byte, and answers the ping as soon as it can read it.
+  for (const silentSide of ['client', 'upstream'] as const) {
+    it(`the ${silentSide}, reading a frame that takes twice the idle timeout to arrive, stays, and gets its ping after the frame`, async () => {
+      const { id, key } = await sessionKey();
+      const { client, up } = await session(key);
+      const [talker, listener] = silentSide === 'client' ? [up, client] : [client, up];
+      // Whoever sends the long frame answers pings too (it is there); the silent side answers only pings.
+      answerPings(client, true);
+      answerPings(up, false);
+      const payload = randomBytes(300_000);
+      const long = frame(0x2, payload, { mask: silentSide === 'client' ? null : undefined });
+      await trickle(talker, long, 100, (IDLE_S * 2 * 1000) / 100);
+      talker.socket.write(frame(0x1, 'after', { mask: silentSide === 'client' ? null : undefined }));
+      expect(await until(() => parseFrames(listener.read()).frames.some((f) => f.opcode === 0x1), 5_000)).toBe(true);
+      // A ping interval or two more: the silent side has its ping now, and answers it.
+      await sleep(PING_S * 2 * 1000);
+      const { frames, rest } = parseFrames(listener.read());
+      expect(rest).toBe(0);
+      expect(closeIn(frames)).toBeNull();
+      expect(closeIn(talker.frames())).toBeNull();
+      // (The talker's pongs to keygate's pings reach the listener too, as unsolicited pongs.)
+      const data = frames.filter((f) => f.opcode < 0x8);
+      expect(data.map((f) => f.opcode)).toEqual([0x2, 0x1]);
+      expect(data[0]!.payload.equals(payload)).toBe(true);
+      expect(pingsIn(frames).length).toBeGreaterThanOrEqual(1);
+      expect(sessionLines(kg, id)).toEqual([]);
+      client.socket.destroy();
+      expect(await until(() => sessionLines(kg, id).length === 1, 5_000)).toBe(true);
+    });
+  }
+
+  it('a client that stopped reading (gone) while a long frame is being relayed to it is still found: backpressure stalls the frame, and its silence counts', async () => {
+    const { id, key } = await sessionKey();
+    const { client, up } = await session(key);
+    answerPings(up, false);
+    up.keep = false;
+    // The client is gone without a word: nothing read, nothing sent, its connection held open.
+    client.holdOpen = true;
+    client.socket.pause();
+    // 48 MiB in one frame: more than the kernel's buffers and keygate's high-water mark hold, so keygate stops
+    // reading the upstream mid-frame, and the client's ping waits behind that frame for ever.
+    const big = frame(0x2, Buffer.alloc(48 * 1024 * 1024, 3), { mask: null });
+    up.socket.write(big);
+    expect(await until(() => sessionLines(kg, id).length === 1, IDLE_S * 1000 + 10_000)).toBe(true);
+    expect(sessionLines(kg, id)[0]).toMatchObject({ closeCode: 1001, closeReason: 'client_idle', closedBy: 'keygate' });
+    await expect.poll(() => servers.redis.client.zcard(`kg:{${tenantId}}:ws:${id}`)).toBe(0);
+    client.socket.destroy();
+    up.socket.destroy();
+  });
+});
 
 describe('nothing of keygate goes to a connection that is gone', () => {
   // A frame of keygate's own for the upstream (its ping, or its close) waits behind a frame the client is half-way
