@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
-import { closeOf, closePayload, frame, parseFrames, rawClient, sessionLines, sleep, startRawUpstream, until, type Frame, type Peer, type RawClient, type RawConn, type RawUpstream } from '../helpers/ws-raw.ts';
+import { closeOf, closePayload, frame, metric, parseFrames, rawClient, sessionLines, sleep, startRawUpstream, until, type Frame, type Peer, type RawClient, type RawConn, type RawUpstream } from '../helpers/ws-raw.ts';
 
 // Attacks on session liveness: keygate pings a side silent for a ping interval, between the frames going to it, and
 // ends the session when a side has sent nothing, not even a pong, for the idle timeout. Each attack is seen from
@@ -173,4 +173,210 @@ describe('nothing of keygate goes to a connection that is gone', () => {
       client.socket.destroy();
     });
   }
+});
+
+describe("keygate's pings go between frames only, and never after a close", () => {
+  // The upstream sends to a silent client (which answers pings) a stream cut at every awkward point, each pause
+  // longer than a ping interval so that pings fall due there: between the fragments of a message, inside a 64-bit
+  // length header arriving a byte at a time, inside a payload, inside a frame in the 16-bit form, and inside a
+  // close frame arriving a byte at a time (held whole by keygate). The client must read whole frames only, the
+  // data as sent, the close last, and nothing after it.
+  it('a fragmented message, headers split across reads, every length form and a close held whole: pings only between frames', async () => {
+    const { key } = await sessionKey();
+    const { client, up } = await session(key);
+    answerPings(client, true);
+    const gap = PING_S * 1000 * 1.4;
+    const first = randomBytes(300);
+    const middle = randomBytes(2000);
+    const last = Buffer.from('end of message');
+    const binary = randomBytes(70_000);
+    const bytewise = async (b: Buffer) => {
+      for (const byte of b) {
+        up.socket.write(Buffer.from([byte]));
+        await sleep(gap / 4);
+      }
+    };
+    up.socket.write(frame(0x1, first, { fin: false, mask: null, form: 16 }));
+    await sleep(gap);
+    const mid = frame(0x0, middle, { fin: false, mask: null, form: 64 });
+    await bytewise(mid.subarray(0, 10)); // its whole header, a byte at a time
+    up.socket.write(mid.subarray(10, 1000));
+    await sleep(gap);
+    up.socket.write(mid.subarray(1000));
+    await sleep(gap);
+    up.socket.write(frame(0x0, last, { mask: null }));
+    await sleep(gap);
+    const bin = frame(0x2, binary, { mask: null });
+    up.socket.write(bin.subarray(0, 30_000));
+    await sleep(gap);
+    up.socket.write(bin.subarray(30_000));
+    await sleep(gap);
+    await bytewise(frame(0x8, closePayload(4000, 'done'), { mask: null }));
+    expect(await until(() => closeIn(client.frames()) !== null, 3_000)).toBe(true);
+    // Three ping intervals after the close: nothing follows it (the client does not answer it).
+    await sleep(PING_S * 1000 * 3);
+    const { frames, rest } = parseFrames(client.read());
+    expect(rest).toBe(0);
+    const data = frames.filter((f) => f.opcode !== 0x9);
+    expect(data.map((f) => [f.opcode, f.fin])).toEqual([
+      [0x1, false],
+      [0x0, false],
+      [0x0, true],
+      [0x2, true],
+      [0x8, true],
+    ]);
+    expect([data[0]!.payload.equals(first), data[1]!.payload.equals(middle), data[2]!.payload.equals(last), data[3]!.payload.equals(binary)]).toEqual([true, true, true, true]);
+    expect(closeOf(data[4]!)).toEqual({ code: 4000, reason: 'done' });
+    expect(frames.at(-1)!.opcode).toBe(0x8);
+    // The pings did fall due while the stream was cut: at least one went in the middle of the fragmented message.
+    const pings = frames.flatMap((f, i) => (f.opcode === 0x9 ? [i] : []));
+    expect(pings.length).toBeGreaterThanOrEqual(2);
+    const lastFragment = frames.indexOf(data[2]!);
+    expect(pings.some((i) => i > 0 && i < lastFragment)).toBe(true);
+    for (const i of pings) expect({ masked: frames[i]!.masked, payload: frames[i]!.payload.toString() }).toEqual({ masked: false, payload: 'keygate' });
+    client.socket.destroy();
+  });
+
+  it("a close from the client that the upstream never answers: no ping to either side after it, and the session ends at the grace", async () => {
+    const { id, key } = await sessionKey();
+    const { client, up } = await session(key);
+    client.holdOpen = up.holdOpen = true;
+    client.socket.write(frame(0x8, closePayload(1000, 'bye')));
+    expect(await until(() => closeIn(up.frames()) !== null, 3_000)).toBe(true);
+    // Neither side says anything more (the grace, 2 s, is longer than the idle timeout here).
+    expect(await until(() => sessionLines(kg, id).length === 1, 5_000)).toBe(true);
+    await sleep(PING_S * 1000 * 2);
+    expect(up.frames().map((f) => f.opcode)).toEqual([0x8]);
+    // The client is sent nothing at all: no ping, and no close (the upstream never sent one).
+    expect(client.frames()).toEqual([]);
+    expect(sessionLines(kg, id)[0]).toMatchObject({ closeCode: 1000, closeReason: 'bye', closedBy: 'client' });
+  });
+});
+
+describe('no ping storm', () => {
+  // The upstream cuts every write mid-frame (each write ends one frame and starts the next), a hundred times a
+  // second: a ping to the silent client is held behind almost every write. Still at most one ping per interval.
+  it('a side is pinged at most once a ping interval, however the other side cuts its frames', async () => {
+    const { key } = await sessionKey();
+    const { client, up } = await session(key);
+    answerPings(client, true);
+    const started = Date.now();
+    const one = frame(0x2, Buffer.alloc(20, 9), { mask: null });
+    up.socket.write(one.subarray(0, 10));
+    while (Date.now() - started < IDLE_S * 3 * 1000) {
+      up.socket.write(Buffer.concat([one.subarray(10), one.subarray(0, 10)]));
+      await sleep(10);
+    }
+    up.socket.write(one.subarray(10));
+    const elapsed = Date.now() - started;
+    await sleep(200);
+    const { frames, rest } = parseFrames(client.read());
+    expect(rest).toBe(0);
+    const pings = pingsIn(frames).length;
+    expect(pings).toBeGreaterThanOrEqual(1);
+    expect(pings).toBeLessThanOrEqual(Math.ceil(elapsed / (PING_S * 1000)) + 1);
+    expect(frames.filter((f) => f.opcode === 0x2).every((f) => f.payload.equals(Buffer.alloc(20, 9)))).toBe(true);
+    expect(closeIn(frames)).toBeNull();
+    client.socket.destroy();
+  });
+});
+
+describe('the liveness timer ends with its session, however the session ends', () => {
+  // Counted inside a real keygate: a preload (the test's, not keygate's) counts the live intervals whose callback is
+  // the splice's liveness check, and prints the count on SIGUSR2. One timer per live session, none once every
+  // session has ended, whichever way it ended; a leaked one would hold its whole session (both connections and
+  // their buffers) and fire for ever.
+  it('every way a session ends clears its timer', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const preload = join(mkdtempSync(join(tmpdir(), 'kg-timers-')), 'count-liveness-timers.cjs');
+    writeFileSync(
+      preload,
+      `const live = new Set();
+const set = globalThis.setInterval;
+const clear = globalThis.clearInterval;
+globalThis.setInterval = function (fn, ...rest) {
+  const t = set.call(this, fn, ...rest);
+  if (typeof fn === 'function' && fn.name === 'checkLiveness') live.add(t);
+  return t;
+};
+globalThis.clearInterval = function (t) {
+  live.delete(t);
+  return clear.call(this, t);
+};
+process.on('SIGUSR2', () => process.stderr.write('liveness timers: ' + live.size + '\\n'));
+`,
+    );
+    const k = await servers.keygate({
+      upstream: upstream.url,
+      env: { NODE_OPTIONS: `--require ${preload}` },
+      config: { websocket: { pingIntervalSeconds: 1, idleTimeoutSeconds: 3, maxPayloadBytes: 65_536 } },
+    });
+    const made = await createTenant(k, { name: 'liveness-timers', plan: 'pro' });
+    let asked = 0;
+    const timers = async (): Promise<number> => {
+      asked++;
+      k.proc.kill('SIGUSR2');
+      expect(await until(() => (k.output().match(/liveness timers: \d+/g) ?? []).length === asked, 3_000)).toBe(true);
+      return Number(/liveness timers: (\d+)\n?$/.exec(k.output().match(/liveness timers: \d+/g)!.at(-1)!)![1]);
+    };
+    expect(await timers()).toBe(0);
+    const cut = frame(0x2, randomBytes(3000)).subarray(0, 1000);
+    const ways: Record<string, (s: { client: RawClient; up: RawConn; keyId: string }) => Promise<unknown> | void> = {
+      'client hangs up': ({ client }) => {
+        client.socket.end();
+      },
+      'client resets mid-frame': async ({ client }) => {
+        client.socket.write(cut);
+        await sleep(50);
+        client.socket.resetAndDestroy();
+      },
+      'upstream hangs up': ({ up }) => {
+        up.socket.end();
+      },
+      'upstream resets mid-frame': async ({ up }) => {
+        up.socket.write(frame(0x2, randomBytes(3000), { mask: null }).subarray(0, 1000));
+        await sleep(50);
+        up.socket.resetAndDestroy();
+      },
+      'close answered': async ({ client, up }) => {
+        client.socket.write(frame(0x8, closePayload(1000)));
+        await until(() => up.frames().length === 1);
+        up.socket.write(frame(0x8, closePayload(1000), { mask: null }));
+      },
+      'close never answered, nobody hangs up': ({ client, up }) => {
+        client.holdOpen = up.holdOpen = true;
+        client.socket.write(frame(0x8, closePayload(1000)));
+      },
+      "keygate's close (revoked)": ({ keyId }) => admin(k, 'DELETE', `/tenants/${made.tenant.id}/api-keys/${keyId}`),
+      'a frame the client may not send (unmasked)': ({ client }) => {
+        client.socket.write(frame(0x1, 'x', { mask: null }));
+      },
+      'a message too large': ({ client }) => {
+        client.socket.write(frame(0x2, Buffer.alloc(10), { claim: 70_000 }));
+      },
+      'the client goes silent (liveness)': ({ client }) => {
+        client.holdOpen = true;
+      },
+    };
+    const opened: Array<{ client: RawClient; up: RawConn; keyId: string; end: (typeof ways)[string] }> = [];
+    for (const end of Object.values(ways)) {
+      const key = await self(k, made.key, 'POST', '/api-keys', { maxConcurrentConnections: 1 });
+      const next = upstream.next();
+      const client = await rawClient(k, key.body.key);
+      const up = await next;
+      answerPings(up, false);
+      opened.push({ client, up, keyId: key.body.id, end });
+    }
+    expect(await timers()).toBe(opened.length);
+    await Promise.all(opened.map((s) => s.end(s)));
+    // Every session ends: within the grace, or (the silent client) within the idle timeout and a ping interval.
+    await expect.poll(() => metric(k, 'keygate_websocket_connections'), { timeout: 3_000 + 1_000 + 2_000 + 2_000 }).toBe(0);
+    expect(await timers()).toBe(0);
+    for (const s of opened) {
+      s.client.socket.destroy();
+      s.up.socket.destroy();
+    }
+  });
 });
