@@ -90,7 +90,9 @@ export interface SessionDeps {
 export function createSessions(deps: SessionDeps) {
   const { metrics } = deps;
   const sessions = new Map<string, Live>();
-  const spliceOptions = { maxPayload: deps.maxPayloadBytes, pingIntervalMs: deps.pingIntervalSeconds * 1000, idleTimeoutMs: deps.idleTimeoutSeconds * 1000 };
+  // Whole milliseconds: the splice adds up ping intervals until they reach the idle timeout, and 16.1 * 1000 is a
+  // hair over 16100: 23 intervals of 0.7 s would fall short of it, and a silent side would get a 24th.
+  const spliceOptions = { maxPayload: deps.maxPayloadBytes, pingIntervalMs: Math.round(deps.pingIntervalSeconds * 1000), idleTimeoutMs: Math.round(deps.idleTimeoutSeconds * 1000) };
 
   // The upstream is told a key's refusal (1008) as a normal close: the reason is the client's business.
   function close(session: Live, code: number, reason: string): void {
