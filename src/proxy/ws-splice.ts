@@ -273,7 +273,9 @@ function silent(leg: Leg): boolean {
   // pauses its sender, and its silence counts again).
   if (waited) return false;
   leg.silentMs += s.pingIntervalMs;
-  if (leg.silentMs >= s.idleTimeoutMs) return true;
+  // Never before it was pinged once (the first silent interval pings it), even with a timeout within a millisecond
+  // of the interval.
+  if (leg.silentMs >= s.idleTimeoutMs && leg.silentMs > s.pingIntervalMs) return true;
   sendPing(leg);
   return false;
 }
