@@ -380,3 +380,44 @@ process.on('SIGUSR2', () => process.stderr.write('liveness timers: ' + live.size
     }
   });
 });
+
+describe('the liveness settings', () => {
+  it('a value that is not a finite number of seconds in range is refused by name, before keygate serves', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { runCli } = await import('../helpers/keygate.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'kg-liveness-config-'));
+    const cases: Array<[yaml: string, path: string]> = [
+      ['pingIntervalSeconds: .nan', 'websocket.pingIntervalSeconds'],
+      ["pingIntervalSeconds: '20'", 'websocket.pingIntervalSeconds'],
+      ['idleTimeoutSeconds: .inf', 'websocket.idleTimeoutSeconds'],
+      ['pingIntervalSeconds: 0', 'websocket.pingIntervalSeconds'],
+      ['idleTimeoutSeconds: -60', 'websocket.idleTimeoutSeconds'],
+      // Only the interval set, past the default timeout: the timeout is named, with why.
+      ['pingIntervalSeconds: 90', 'websocket.idleTimeoutSeconds'],
+    ];
+    for (const [i, [yaml, path]] of cases.entries()) {
+      const file = join(dir, `${i}.yaml`);
+      writeFileSync(file, `websocket:\n  ${yaml}\n`);
+      const r = await runCli(['config', 'check'], { KEYGATE_CONFIG: file, KEYGATE_ADMIN_TOKEN: 'test-admin-token-0123456789' });
+      expect({ yaml, code: r.code, named: r.stderr.includes(`${path}:`) }).toEqual({ yaml, code: 78, named: true });
+    }
+  });
+
+  it('a timeout within a millisecond of the interval (which the check lets by): the silent side is still pinged before it is taken for gone', async () => {
+    const k = await servers.keygate({ upstream: upstream.url, config: { websocket: { pingIntervalSeconds: 0.3001, idleTimeoutSeconds: 0.3002 } } });
+    const made = await createTenant(k, { name: 'liveness-close-timeout', plan: 'pro' });
+    const next = upstream.next();
+    const client = await rawClient(k, made.key);
+    const up = await next;
+    answerPings(up, false);
+    client.holdOpen = true;
+    expect(await until(() => closeIn(up.frames()) !== null, 5_000)).toBe(true);
+    expect(closeIn(up.frames())).toEqual({ code: 1001, reason: 'client_idle' });
+    // (The upstream's pongs to its own pings reach the client too.)
+    const toClient = client.frames().filter((f) => f.opcode !== 0xa);
+    expect(toClient.map((f) => f.opcode)).toEqual([0x9, 0x8]);
+    client.socket.destroy();
+  });
+});
