@@ -421,3 +421,93 @@ describe('the liveness settings', () => {
     client.socket.destroy();
   });
 });
+
+describe("real endpoints answer keygate's pings by themselves, and take the other side's pong unasked", () => {
+  it('a `ws` client and a `ws` upstream, both quiet for three idle timeouts: pinged, answering, still open, still carrying messages', async () => {
+    const { createServer } = await import('node:http');
+    const { WebSocket, WebSocketServer } = await import('ws');
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    const serverSide = new Promise<InstanceType<typeof WebSocket>>((r) => wss.once('connection', r));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const k = await servers.keygate({ upstream: `http://127.0.0.1:${(server.address() as { port: number }).port}`, config: { websocket: { pingIntervalSeconds: PING_S, idleTimeoutSeconds: IDLE_S } } });
+    const made = await createTenant(k, { name: 'liveness-ws', plan: 'pro' });
+    const ws = new WebSocket(`ws://127.0.0.1:${k.port}/v1/voice/quiet/stream`, { headers: { 'x-api-key': made.key } });
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
+    const back = await serverSide;
+    const seen = { clientPings: 0, clientPongs: 0, upstreamPings: 0, upstreamPongs: 0, errors: [] as string[], closes: [] as number[] };
+    ws.on('ping', () => seen.clientPings++).on('pong', () => seen.clientPongs++).on('error', (e) => seen.errors.push(e.message)).on('close', (c) => seen.closes.push(c));
+    back.on('ping', () => seen.upstreamPings++).on('pong', () => seen.upstreamPongs++).on('error', (e) => seen.errors.push(e.message)).on('close', (c) => seen.closes.push(c));
+    await sleep(IDLE_S * 3 * 1000);
+    // Each was pinged by keygate, and got the other's answers as unsolicited pongs, and nothing broke.
+    expect(seen).toMatchObject({ errors: [], closes: [] });
+    expect(Math.min(seen.clientPings, seen.clientPongs, seen.upstreamPings, seen.upstreamPongs)).toBeGreaterThanOrEqual(1);
+    const echoed = new Promise<string>((r) => ws.once('message', (d) => r(String(d))));
+    back.once('message', (d) => back.send(`echo ${String(d)}`));
+    ws.send('still here');
+    expect(await echoed).toBe('echo still here');
+    ws.close(1000);
+    await new Promise((r) => ws.once('close', r));
+    wss.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('Chromium, quiet for three idle timeouts behind keygate: pinged, answering by itself, the upstream pinged too, the session open and working', async () => {
+    const { createServer } = await import('node:http');
+    const { chromium } = await import('playwright-core');
+    const { tool } = await import('../helpers/tools.ts');
+    const executablePath = tool('chromium');
+    const k = await servers.keygate({
+      upstream: upstream.url,
+      env: { KEYGATE_TOKEN_SIGNING_KEYS: 'liveness:a-token-signing-secret-of-32-chars-or-more' },
+      config: { websocket: { pingIntervalSeconds: PING_S, idleTimeoutSeconds: IDLE_S } },
+    });
+    const made = await createTenant(k, { name: 'liveness-browser', plan: 'pro' });
+    const backend = await self(k, made.key, 'POST', '/api-keys', { name: 'web backend', permissions: ['session-tokens:write', 'voice:connect'] });
+    const app = createServer((_req, res) => res.setHeader('content-type', 'text/html').end('<!doctype html><title>quiet</title>'));
+    await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(app.address() as { port: number }).port}`;
+    const minted = await self(k, backend.body.key, 'POST', '/session-tokens', { ttlSeconds: 60, assistantId: 'asst_1', allowedOrigins: [origin], permissions: ['voice:connect'] });
+    expect(minted.status).toBe(201);
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${origin}/`);
+      const next = upstream.next();
+      const opened = await page.evaluate(
+        ({ url, token }) =>
+          new Promise<boolean>((resolve) => {
+            const ws = new WebSocket(url, ['keygate.token', token]);
+            const w = globalThis as unknown as { quiet: { ws: WebSocket; closed: number | null; messages: string[] } };
+            w.quiet = { ws, closed: null, messages: [] };
+            ws.onopen = () => resolve(true);
+            ws.onclose = (e) => {
+              w.quiet.closed = e.code;
+              resolve(false);
+            };
+            ws.onmessage = (e) => w.quiet.messages.push(String(e.data));
+          }),
+        { url: `ws://127.0.0.1:${k.port}/v1/voice/asst_1/stream`, token: minted.body.token as string },
+      );
+      expect(opened).toBe(true);
+      const up = await next;
+      answerPings(up, false);
+      await sleep(IDLE_S * 3 * 1000);
+      // The page said nothing and ran no script, yet answered every ping: its pongs reached the upstream.
+      expect(up.frames().filter((f) => f.opcode === 0xa).length).toBeGreaterThanOrEqual(2);
+      expect(up.frames().filter((f) => f.opcode !== 0xa && f.opcode !== 0x9)).toEqual([]);
+      expect(pingsIn(up.frames()).length).toBeGreaterThanOrEqual(1);
+      // The upstream's pongs (to keygate's pings) reached the page as unsolicited pongs and closed nothing.
+      expect(await page.evaluate(() => (globalThis as unknown as { quiet: { closed: number | null } }).quiet.closed)).toBeNull();
+      up.socket.write(frame(0x1, 'hello page', { mask: null }));
+      await page.evaluate(() => (globalThis as unknown as { quiet: { ws: WebSocket } }).quiet.ws.send('hello upstream'));
+      expect(await until(() => up.frames().some((f) => f.opcode === 0x1 && f.payload.toString() === 'hello upstream'), 3_000)).toBe(true);
+      await expect.poll(() => page.evaluate(() => (globalThis as unknown as { quiet: { messages: string[] } }).quiet.messages)).toEqual(['hello page']);
+      up.socket.destroy();
+    } finally {
+      await browser.close();
+      app.close();
+    }
+  }, 60_000);
+});
