@@ -283,8 +283,14 @@ function silent(leg: Leg): boolean {
 /** Every ping interval: a silent side is pinged; one silent for the idle timeout is gone, and the session with it. */
 function checkLiveness(s: Session): void {
   if (s.grace !== null) return; // closing already: the grace ends it
-  if (silent(s.client)) keygateClose(s, 1001, 1001, 'client_idle');
-  else if (silent(s.upstream)) keygateClose(s, 1014, 1001, 'upstream_idle');
+  const clientGone = silent(s.client);
+  const upstreamGone = silent(s.upstream);
+  // Both silent, and keygate's ping to the client held behind a frame the upstream has not finished, though the
+  // client takes what it is sent (no backpressure): the upstream stalled (inside its frame it can answer no ping
+  // either), and the client was never asked. A client that stopped reading stalls that frame itself.
+  const upstreamStalled = s.client.pendingPing && !s.client.socket.writableNeedDrain;
+  if (upstreamGone && (!clientGone || upstreamStalled)) keygateClose(s, 1014, 1001, 'upstream_idle');
+  else if (clientGone) keygateClose(s, 1001, 1001, 'client_idle');
 }
 
 function keygateClose(s: Session, clientCode: number, upstreamCode: number, reason: string): void {

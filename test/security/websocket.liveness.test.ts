@@ -102,6 +102,20 @@ describe('a side gone silent', () => {
     expect(await until(() => sessionLines(kg, id).length === 1, 5_000)).toBe(true);
     expect(sessionLines(kg, id)[0]).toMatchObject({ closeCode: 1014, closeReason: 'upstream_idle', closedBy: 'keygate' });
   });
+
+  it('an upstream that stalls half-way through a frame to a quiet client is the one taken for gone', async () => {
+    const { id, key } = await sessionKey();
+    const next = upstream.next();
+    const client = await rawClient(kg, key);
+    const up = await next;
+    // The client would answer a ping, but keygate's ping to it waits behind the frame the upstream never finishes
+    // (and the upstream, inside its own frame, can answer no ping either).
+    answerPings(client, true);
+    up.socket.write(frame(0x2, Buffer.alloc(3000, 7), { mask: null }).subarray(0, 1500));
+    expect(await until(() => sessionLines(kg, id).length === 1, 10_000)).toBe(true);
+    expect(sessionLines(kg, id)[0]).toMatchObject({ closeCode: 1014, closeReason: 'upstream_idle', closedBy: 'keygate' });
+    expect(closeIn(up.frames())).toEqual({ code: 1001, reason: 'upstream_idle' });
+  });
 });
 
 describe('a side that is there', () => {
