@@ -10,7 +10,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import { declaresBody } from '../http/body.ts';
 import { countStreamed, isLargeBody } from './body-gc.ts';
 import { basePathOf, fieldsRecord, responseHeaders } from '../decision/headers.ts';
-import type { UpstreamTls } from './upstream-tls.ts';
+import type { TlsMaterial } from '../config/tls-files.ts';
 import type { RequestScope } from '../decision/scope.ts';
 
 // undici's Pool and its errors alone, from their own files: the package's entry point loads its whole API (fetch,
@@ -45,8 +45,8 @@ export interface ForwardOptions {
   /** Each plan's maxInFlight. */
   plans: Config['plans'];
   metrics: Metrics;
-  /** How an https upstream is dialled: its CA, keygate's client certificate (upstream-tls.ts). */
-  tls: UpstreamTls;
+  /** How an https upstream is dialled: its CA, keygate's client certificate (config/tls-files.ts). */
+  tls: TlsMaterial;
 }
 
 export type UpstreamErrorKind = 'refused' | 'reset' | 'timeout' | 'invalid' | 'overloaded' | 'other';

@@ -21,7 +21,7 @@ import { RequestScope } from '../decision/scope.ts';
 import { isManagement } from './public-handler.ts';
 import { answeredSubprotocol, forwardedSubprotocols, handshakeProblem } from './ws-handshake.ts';
 import { createSessions, expiryOf, type SessionEnd } from './ws-sessions.ts';
-import type { UpstreamTls } from './upstream-tls.ts';
+import type { TlsMaterial } from '../config/tls-files.ts';
 import { Handshake } from './ws-splice.ts';
 
 // WebSocket (voice stream) proxying: the client's handshake is checked, then the upgrade is a door of the one
@@ -46,8 +46,8 @@ export interface WebSocketDeps extends IdentityHeaderDeps, GateDeps {
   revalidateSeconds: number;
   /** Largest message either side may send. */
   maxPayloadBytes: number;
-  /** How a wss:// upstream is dialled, as requests dial an https one (upstream-tls.ts). */
-  upstreamTls: UpstreamTls;
+  /** How a wss:// upstream is dialled, as requests dial an https one (config/tls-files.ts). */
+  upstreamTls: TlsMaterial;
   /** A silent side is pinged after this long, and taken for gone after the idle timeout (ws-splice.ts). */
   pingIntervalSeconds: number;
   idleTimeoutSeconds: number;

@@ -1,8 +1,8 @@
 import { readPolicySpec } from '../auth/policy-file.ts';
 import type { PolicySpec } from '../auth/policy.ts';
-import { ConfigError, inspectConfig, loadConfig, type ConfigProblem, type ReadFile } from '../config/load.ts';
+import { ConfigError, inspectConfig, loadConfig, readConfigFile, type ConfigProblem, type ReadFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { tlsProblems } from '../config/tls-files.ts';
+import { readTlsFiles, type TlsFiles } from '../config/tls-files.ts';
 import { exitWith, type CheckAnswer } from './serve-config.ts';
 
 // Checking the configuration in this process, for the commands that run briefly (`config check`, the `--store`
@@ -23,11 +23,14 @@ export function configOrExit(): Config {
  * one pass, so a configuration that passes the check starts and one that fails lists every problem at once (an
  * invalid option is checked further with its default in its place).
  */
-export function inspectForServe(readFile?: ReadFile): { problems: ConfigProblem[]; config: Config | null; policy: PolicySpec | null } {
+export function inspectForServe(readFile?: ReadFile): { problems: ConfigProblem[]; config: Config | null; policy: PolicySpec | null; tls: TlsFiles | null } {
   const { problems, config } = inspectConfig(readFile ? { readFile } : {});
   let policy: PolicySpec | null = null;
+  let tls: TlsFiles | null = null;
   if (config) {
-    problems.push(...tlsProblems(config, readFile));
+    const read = readTlsFiles(config, readFile ?? readConfigFile);
+    problems.push(...read.problems);
+    tls = read.files;
     try {
       policy = readPolicySpec(config.policy.file, readFile);
     } catch (err) {
@@ -35,13 +38,13 @@ export function inspectForServe(readFile?: ReadFile): { problems: ConfigProblem[
       problems.push(...err.problems);
     }
   }
-  return { problems, config, policy };
+  return { problems, config, policy, tls };
 }
 
-/** What the configuration check process answers serve (server/serve-config.ts): the checked data, or every problem. */
+/** What the configuration check process answers serve (server/serve-config.ts): the checked data (the TLS files' contents with it), or every problem. */
 export function answerForServe(readFile?: ReadFile): CheckAnswer {
-  const { problems, config, policy } = inspectForServe(readFile);
-  return problems.length || !config || !policy ? { problems } : { config, policy };
+  const { problems, config, policy, tls } = inspectForServe(readFile);
+  return problems.length || !config || !policy || !tls ? { problems } : { config, policy, tls };
 }
 
 /** `keygate config check`: the configuration as `serve` would run it, or exit 78 listing every problem. */

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAuthzServer } from '../authz/handler.ts';
 import type { Config } from '../config/schema.ts';
+import type { TlsFiles } from '../config/tls-files.ts';
 import { basePathOf } from '../decision/headers.ts';
 import { answerClientError } from '../http/client-error.ts';
 import { compileCidrs } from '../http/client-ip.ts';
@@ -11,7 +11,6 @@ import { createServer } from '../http/node-http.ts';
 import { SESSION_TOKEN_PREFIX } from '../keys/session-token.ts';
 import { createForwarder } from '../proxy/forward.ts';
 import { createPublicHandler } from '../proxy/public-handler.ts';
-import { readUpstreamTls } from '../proxy/upstream-tls.ts';
 import { createWebSocketProxy } from '../proxy/websocket.ts';
 import type { Core, Parts } from './wiring.ts';
 
@@ -40,11 +39,11 @@ export async function listenInternal(config: Config, core: Core): Promise<{ serv
 }
 
 /** The public listener with its two doors (HTTP and the WebSocket upgrade), listening. */
-export async function listenPublic(config: Config, core: Core, parts: Parts) {
+export async function listenPublic(config: Config, core: Core, parts: Parts, tls: TlsFiles) {
   const { metrics, logger, access, tracing } = core;
   const { pipeline, cache, usage, trustedProxies, xfccFrom } = parts;
   const { limits, failures, slots, sessionQuota } = parts.limits;
-  const upstreamTls = readUpstreamTls(config.upstream.tls);
+  const upstreamTls = tls.upstream;
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics, tls: upstreamTls });
   const encrypted = Boolean(config.tls.cert);
   const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: keyPrefixesOf(config) };
@@ -90,10 +89,10 @@ export async function listenPublic(config: Config, core: Core, parts: Parts) {
   const server: Server = encrypted
     ? createTlsServer(
         {
-          cert: readFileSync(config.tls.cert!),
-          key: readFileSync(config.tls.key!),
+          cert: tls.listener.cert,
+          key: tls.listener.key,
           // Requested, not required: only keys with enforceMtls need a certificate (docs/concepts.md).
-          ...(config.tls.clientCa ? { ca: readFileSync(config.tls.clientCa), requestCert: true, rejectUnauthorized: false } : {}),
+          ...(tls.listener.ca ? { ca: tls.listener.ca, requestCert: true, rejectUnauthorized: false } : {}),
         },
         handlePublic,
       )

@@ -17,7 +17,7 @@ export async function serve(): Promise<void> {
     // this process for the result instead of checking again.
     if (count > 1) return group.supervise(checked, count);
   }
-  const kg = await (await app).startKeygate(config, checked.policy);
+  const kg = await (await app).startKeygate(config, checked.policy, checked.tls);
   const { port, opsPort, authzPort } = kg;
   kg.logger.info({ port, opsPort, ...(authzPort === null ? {} : { authzPort }), store: kg.store.kind, upstream: config.upstream.url }, 'keygate listening');
   if (kg.generatedAdminToken) {

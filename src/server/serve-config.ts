@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { PolicySpec } from '../auth/policy.ts';
 import { ConfigError, EX_CONFIG, type ConfigProblem } from '../config/errors.ts';
 import type { Config } from '../config/schema.ts';
+import type { TlsFiles } from '../config/tls-files.ts';
 
 // `keygate serve` checks its configuration and route policy file in a short-lived child process and receives
 // them as data: the checking loads zod, yaml and the configuration schema, which a process keeps for its whole
@@ -16,6 +17,8 @@ import type { Config } from '../config/schema.ts';
 export interface Checked {
   config: Config;
   policy: PolicySpec;
+  /** The TLS files' contents as the check read and loaded them: serve never reads them again (config/tls-files.ts). */
+  tls: TlsFiles;
 }
 export type CheckAnswer = Checked | { problems: ConfigProblem[] };
 
@@ -63,7 +66,7 @@ function fromChecker(): Promise<CheckAnswer> {
     process.once('SIGINT', onSignal);
     const timer = setTimeout(() => {
       end();
-      const files = 'is a file it names (policy.file, or KEYGATE_CONFIG itself) a FIFO or a device that never ends?';
+      const files = 'is a file it names (KEYGATE_CONFIG itself, policy.file, a tls.* or upstream.tls.* file) a FIFO or a device that never ends?';
       resolve({ problems: [{ path: '(check)', message: `the configuration check did not finish in ${CHECK_TIMEOUT_MS / 1000} s: ${files}` }] });
     }, CHECK_TIMEOUT_MS);
     checker.once('message', (message) => {

@@ -65,7 +65,7 @@ export function supervise(checked: Checked, count: number): void {
         `Set KEYGATE_ADMIN_TOKEN (or admin.token) to keep a stable token.\n\n`,
     );
   }
-  const forWorkers: Checked = { config, policy: checked.policy };
+  const forWorkers: Checked = { ...checked, config };
   const aggregator = new AggregatorRegistry();
   const live = new Map<number, { worker: Worker; since: number }>();
   let dying = 0; // consecutive deaths of short-lived workers, for the restart delay

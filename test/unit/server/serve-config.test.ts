@@ -37,7 +37,7 @@ describe("serve's configuration, checked in a child process", () => {
     const here = inspectForServe();
     expect(here.problems).toEqual([]);
     const received = await servedConfiguration();
-    expect(received).toEqual({ config: here.config, policy: here.policy });
+    expect(received).toEqual({ config: here.config, policy: here.policy, tls: here.tls });
     // The overrides and defaults are there (so the comparison compares something).
     expect(received.config.server.port).toBe(8181);
     expect(received.config.policy.file).toBe(join(dir, 'policy.yaml'));
