@@ -1,8 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError, type ConfigProblem } from './errors.ts';
-import type { ReadFile } from './load.ts';
+import { readConfigFile, type ReadFile } from './load.ts';
 import type { Config } from './schema.ts';
 
 // The TLS files a configuration names (the listener's certificate, key and client CA; the upstream's CA and
@@ -75,7 +74,7 @@ export function readTlsFiles(c: Config, read: ReadFile): { problems: ConfigProbl
 
 /** For a start that no check went before (startKeygate called as a library): the files read here, problems thrown. */
 export function tlsFilesOrThrow(c: Config): TlsFiles {
-  const { problems, files } = readTlsFiles(c, (file) => readFileSync(file, 'utf8'));
+  const { problems, files } = readTlsFiles(c, readConfigFile);
   if (problems.length) throw new ConfigError(problems);
   return files;
 }
