@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError, type ConfigProblem } from './errors.ts';
-import { readConfigFile, type ReadFile } from './load.ts';
+import { readConfigFile, type ReadFile } from './read-file.ts';
 import type { Config } from './schema.ts';
 
 // The TLS files a configuration names (the listener's certificate, key and client CA; the upstream's CA and
