@@ -84,13 +84,27 @@ const FATES = new Map<string, Fate>([
 ]);
 
 /**
- * Whether a name written with `_` is a spelling of a field this rule removes. CGI and WSGI servers (PHP, Werkzeug,
- * Django, Rack) fold `_` and `-` into one, so `X_Api_Key_Permissions` reaches the application as the field
- * keygate sets: such spellings never travel on, from any peer (no proxy has a reason to send them).
+ * CGI meta-variables (RFC 3875 §4.1, and the REQUEST_URI / RAW_URI servers add), hyphenated. gunicorn takes a
+ * `SCRIPT_NAME` field as the request's SCRIPT_NAME from the peers in its `forwarded_allow_ips` (127.0.0.1 by
+ * default: a sidecar keygate), and `PATH_INFO` or `REMOTE_USER` when listed in `forwarder_headers`: the
+ * application then routes on the path minus that prefix, or takes that user, while the signature covers the whole
+ * path keygate authorised. Only the `_` spelling names the variable, so only it goes (isUnderscoreSpelling).
+ */
+const CGI_VARIABLES = new Set([
+  'auth-type', 'content-length', 'content-type', 'gateway-interface', 'path-info', 'path-translated', 'query-string', 'remote-addr', 'remote-host',
+  'remote-ident', 'remote-user', 'request-method', 'script-name', 'server-name', 'server-port', 'server-protocol', 'server-software', 'request-uri',
+  'raw-uri', 'document-uri',
+]);
+
+/**
+ * Whether a name written with `_` is a spelling of a field this rule removes, or of a CGI variable. CGI and WSGI
+ * servers (PHP, Werkzeug, Django, Rack) fold `_` and `-` into one, so `X_Api_Key_Permissions` reaches the
+ * application as the field keygate sets, and gunicorn reads `SCRIPT_NAME` as the variable itself: such spellings
+ * never travel on, from any peer (no proxy has a reason to send them).
  */
 function isUnderscoreSpelling(lower: string): boolean {
   const folded = lower.replaceAll('_', '-');
-  return FATES.has(folded) || UNTRUSTED_SET.has(folded) || CLIENT_CERT.test(folded);
+  return FATES.has(folded) || UNTRUSTED_SET.has(folded) || CLIENT_CERT.test(folded) || CGI_VARIABLES.has(folded);
 }
 
 /**
