@@ -87,6 +87,8 @@ class Identity:
     permissions: tuple[str, ...]
     """X-Api-Key-Permissions, not covered by the signature."""
     request_id: str | None
+    """X-Request-Id: the client's own when it sent a well-formed one, else keygate's; not signed, not unique
+    across tenants (scope any idempotency record by tenant and key)."""
     session_token_id: str | None = None
     """For a request made with a session token (`key_type` `session`; `key_id` is the minting key): its id.
     X-Session-Token-Id, not covered by the signature."""
