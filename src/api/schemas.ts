@@ -15,9 +15,20 @@ const fingerprint = z
   .string()
   .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint (64 hex digits, colons allowed)')
   .transform((s) => s.replaceAll(':', '').toLowerCase());
+/**
+ * At most `max` bytes as JSON. A value nested deeper than the stack overflows JSON.stringify: it is far over any
+ * such bound (two bytes a level), so it fails the check rather than the request.
+ */
+const jsonAtMost = (max: number) => (m: unknown): boolean => {
+  try {
+    return Buffer.byteLength(JSON.stringify(m)) <= max;
+  } catch {
+    return false;
+  }
+};
 const metadata = z
   .record(z.string(), z.unknown())
-  .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= 1024, 'must be at most 1 KiB as JSON');
+  .refine(jsonAtMost(1024), 'must be at most 1 KiB as JSON');
 const positiveInt = z.number().int().positive();
 
 export const rateLimitInput = z.strictObject({
@@ -105,7 +116,7 @@ export const usageQuery = z.strictObject({
   granularity: z.enum(['hour', 'day', 'month']).default('day'),
   from: z.iso.date().optional(),
   to: z.iso.date().optional(),
-  keyId: z.string().optional(),
+  keyId: z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a key id').optional(),
 });
 
 // Responses (documentation only; handlers build them from typed records).
@@ -292,7 +303,7 @@ const sessionTokenSettings = {
   maxUses: positiveInt.max(1_000_000).nullable().default(null),
   metadata: z
     .record(z.string(), z.unknown())
-    .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= 512, 'must be at most 512 bytes as JSON')
+    .refine(jsonAtMost(512), 'must be at most 512 bytes as JSON')
     .optional(),
 };
 
