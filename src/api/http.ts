@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
-import { StoreContentionError, StoreError, StoreUnavailableError } from '../store/errors.ts';
+import { InvalidCursorError, StoreContentionError, StoreError, StoreUnavailableError } from '../store/errors.ts';
 import { issuePath } from '../config/load.ts';
 import { ApiError, sendError } from '../http/errors.ts';
 import { requestIdOf } from '../http/request-id.ts';
@@ -9,11 +9,17 @@ import type { Logger } from '../ops/logger.ts';
 // Plumbing shared by the self-service and admin routers: request ids, strict JSON bodies, validation with
 // field paths, and the one error envelope.
 
-/** A store call as the API answers it: a store failure is 503 `store_unavailable`, never a 500. */
+/**
+ * A store call as the API answers it: a store failure is 503 `store_unavailable`, never a 500; a cursor the store
+ * cannot read is the caller's 400.
+ */
 export async function guarded<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
+    if (err instanceof InvalidCursorError) {
+      throw new ApiError('validation_error', `query.cursor: ${err.message}`, { details: [{ path: 'query.cursor', message: err.message }] });
+    }
     throw err instanceof ApiError ? err : new StoreUnavailableError(err);
   }
 }
@@ -28,8 +34,36 @@ export const assignRequestId: RequestHandler = (req, res, next) => {
   next();
 };
 
+/**
+ * The path of the first key named `__proto__` in a parsed JSON value, or null. zod leaves such a key out of what
+ * it parses (an object or record is rebuilt key by key, and that assignment would set a prototype), so a request
+ * naming one would succeed with the entry silently dropped; it is refused instead. Walked without recursion: a
+ * body may nest deeper than the stack.
+ */
+function protoKeyPath(value: unknown): PropertyKey[] | null {
+  interface Node { v: unknown; key: PropertyKey; up: Node | null }
+  const stack: Node[] = [{ v: value, key: '', up: null }];
+  while (stack.length) {
+    const node = stack.pop()!;
+    const { v } = node;
+    if (typeof v !== 'object' || v === null) continue;
+    if (!Array.isArray(v) && Object.hasOwn(v, '__proto__')) {
+      const path: PropertyKey[] = ['__proto__'];
+      for (let n: Node | null = node; n?.up; n = n.up) path.unshift(n.key);
+      return path;
+    }
+    for (const [k, child] of Object.entries(v)) stack.push({ v: child, key: Array.isArray(v) ? Number(k) : k, up: node });
+  }
+  return null;
+}
+
 /** Parses `value` with `schema`, or answers 400 `validation_error` listing every bad field path. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, where = ''): z.infer<S> {
+  const proto = protoKeyPath(value);
+  if (proto) {
+    const path = [where, issuePath(proto)].filter((s) => s && s !== '(root)').join('.');
+    throw new ApiError('validation_error', `Invalid request: ${path}: the key __proto__ is not allowed`, { details: [{ path, message: 'the key __proto__ is not allowed' }] });
+  }
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.map((i) => {

@@ -1,6 +1,14 @@
 // The store's errors, in the store's own layer: every layer above (cache, limits, the doors) reads them from
 // here, never from a concrete store, so the concrete stores can change without their readers.
 
+/** A page cursor this store did not hand out (nor could have): the caller answers 400, not 503. */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('not a cursor of this list');
+    this.name = 'InvalidCursorError';
+  }
+}
+
 /** Thrown when a record kept changing under a compare-and-set loop; surfaces as 503. */
 export class StoreContentionError extends Error {}
 

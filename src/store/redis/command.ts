@@ -1,4 +1,4 @@
-import { StoreContentionError, StoreError } from '../errors.ts';
+import { InvalidCursorError, StoreContentionError, StoreError } from '../errors.ts';
 import type { RedisClient } from './connect.ts';
 import { scriptKeyCounts, scripts, type ScriptName } from './scripts.ts';
 
@@ -22,11 +22,11 @@ export function scriptRunner(client: RedisClient): RunScript {
   };
 }
 
-/** Runs a store operation; a Redis failure becomes a StoreError naming it (contention stays as it is). */
+/** Runs a store operation; a Redis failure becomes a StoreError naming it (contention and bad cursors stay as they are). */
 export async function named<T>(op: string, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (err) {
-    throw err instanceof StoreError || err instanceof StoreContentionError ? err : new StoreError(op, err);
+    throw err instanceof StoreError || err instanceof StoreContentionError || err instanceof InvalidCursorError ? err : new StoreError(op, err);
   }
 }

@@ -4,7 +4,7 @@ import { droppedHashes, keyEvent, rotated } from '../records.ts';
 import type { AuditInput, CreateKeyResult, NewSecret, Page, PageRequest, StoreEvent, Updater } from '../types.ts';
 import { DEFAULT_REFUSAL_WINDOW_SECONDS, tenantDeletedRevocation } from '../types.ts';
 import type { DueExpiry } from '../expiry.ts';
-import { StoreContentionError } from '../errors.ts';
+import { InvalidCursorError, StoreContentionError } from '../errors.ts';
 import { named, type RunScript } from './command.ts';
 import type { RedisClient } from './connect.ts';
 import type { RedisEvents } from './events.ts';
@@ -285,6 +285,7 @@ export class RedisKeys {
 
   listAudit(tenantId: string, page: PageRequest): Promise<Page<AuditEntry>> {
     return named('listAudit', (async () => {
+      if (page.cursor !== null && !isStreamCursor(page.cursor)) throw new InvalidCursorError();
       const end = page.cursor === null ? '+' : `(${page.cursor}`;
       const rows = await this.#r.xrevrange(this.#ks.audit(tenantId), end, '-', 'COUNT', page.limit + 1);
       const more = rows.length > page.limit;
@@ -293,4 +294,18 @@ export class RedisKeys {
       return { data, nextCursor: more ? (pageRows.at(-1)?.[0] ?? null) : null };
     })());
   }
+}
+
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * An audit cursor is a stream entry id (`<ms>-<seq>`, each at most 2^64-1) that an exclusive end can follow:
+ * anything else Redis refuses with an error, which would answer a caller's bad cursor with a 503.
+ */
+function isStreamCursor(cursor: string): boolean {
+  const m = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(cursor);
+  if (!m) return false;
+  const ms = BigInt(m[1]!);
+  const seq = BigInt(m[2] ?? '0');
+  return ms <= U64_MAX && seq <= U64_MAX && ms + seq > 0n;
 }
