@@ -54,6 +54,7 @@ export const configSchema = z.strictObject({
       maxSockets: z.number().int().positive().default(256),
       maxQueue: z.number().int().min(0).default(1024),
       signingSecret: z.string().min(16).nullable().default(null),
+      preserveHost: z.boolean().default(false),
       tls: z
         .strictObject({
           ca: z.string().min(1).nullable().default(null),

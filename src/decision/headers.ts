@@ -35,6 +35,20 @@ export interface IdentityHeaderDeps {
   basePath: string;
   /** `keys.privatePrefix`, `keys.publicPrefix` and the session tokens' prefix: an `Authorization: Bearer` holding any of them never travels on. */
   keyPrefixes: readonly string[];
+  /**
+   * The Host the upstream receives: the upstream URL's own (upstreamHostOf), or null to pass the client's on
+   * (`upstream.preserveHost`). The client's is in X-Forwarded-Host either way.
+   */
+  upstreamHost: string | null;
+}
+
+/**
+ * The Host of `upstream.url` (with its port unless the scheme's default), or null with `preserveHost`. Not the
+ * client's by default: an upstream that routes by host name (an ingress, a virtual host) would otherwise let a
+ * client choose which site receives its authorised, signed request, where keygate decided on the path alone.
+ */
+export function upstreamHostOf(upstreamUrl: string, preserveHost: boolean): string | null {
+  return preserveHost ? null : new URL(upstreamUrl).host;
 }
 
 /**
@@ -102,6 +116,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
       if (fate === HOST) {
         if (host !== null) continue; // RFC 9112 §3.2: one Host; never pass a second one on
         host = value;
+        if (deps.upstreamHost !== null) continue;
       } else if (fate === AUTHORIZATION) {
         // No second credential travels on: the Bearer that authenticated, and any other Bearer keygate key.
         if (dropsAuthorization(value, usedBearer, deps.keyPrefixes)) continue;
@@ -121,6 +136,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
     out.push(name, value);
   }
   if (listed?.size) out = without(out, listed);
+  if (deps.upstreamHost !== null) out.push('host', deps.upstreamHost);
   out.push(
     'x-request-id', requestId,
     'x-forwarded-for', xff === null ? peer : `${xff}, ${peer}`,

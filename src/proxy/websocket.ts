@@ -66,7 +66,8 @@ interface Upgrade {
   meter: SessionMeter | null;
 }
 
-const DROP_HEADERS = ['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
+// (Host stays: forwardedHeaders sets the one the upstream receives, the same as on a proxied request.)
+const DROP_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
 
 export function createWebSocketProxy(deps: WebSocketDeps) {
   const { metrics, logger, maxPayloadBytes } = deps;

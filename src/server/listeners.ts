@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createAuthzServer } from '../authz/handler.ts';
 import type { Config } from '../config/schema.ts';
 import type { TlsFiles } from '../config/tls-files.ts';
-import { basePathOf } from '../decision/headers.ts';
+import { basePathOf, upstreamHostOf } from '../decision/headers.ts';
 import { answerClientError } from '../http/client-error.ts';
 import { compileCidrs } from '../http/client-ip.ts';
 import { createServer } from '../http/node-http.ts';
@@ -46,7 +46,7 @@ export async function listenPublic(config: Config, core: Core, parts: Parts, tls
   const upstreamTls = tls.upstream;
   const forwarder = createForwarder({ target: config.upstream.url, timeoutMs: config.upstream.timeoutMs, maxSockets: config.upstream.maxSockets, maxQueue: config.upstream.maxQueue, plans: config.plans, metrics, tls: upstreamTls });
   const encrypted = Boolean(config.tls.cert);
-  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: keyPrefixesOf(config) };
+  const identityHeaders = { trustedProxies, xfccFrom, encrypted, signingSecret: config.upstream.signingSecret, basePath: basePathOf(config.upstream.url), keyPrefixes: keyPrefixesOf(config), upstreamHost: upstreamHostOf(config.upstream.url, config.upstream.preserveHost) };
   const handlePublic = createPublicHandler({
     management: core.management('public'),
     managementBodyTimeoutMs: config.server.managementBodyTimeoutMs,
