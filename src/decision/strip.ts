@@ -52,6 +52,8 @@ const UNTRUSTED = [
   'forwarded', 'x-forwarded', 'forwarded-for', 'x-forwarded-server', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https',
   'x-real-ip', 'true-client-ip', 'x-client-ip', 'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip',
   'x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-prefix', 'x-forwarded-uri', 'x-forwarded-path', 'x-original-host',
+  // The mount prefix the common WSGI reverse-proxy recipes (Flask's, Werkzeug's ProxyFix companions) take into SCRIPT_NAME.
+  'x-script-name',
 ];
 const UNTRUSTED_SET = new Set<string>(UNTRUSTED);
 

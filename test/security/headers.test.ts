@@ -46,7 +46,7 @@ const namesOf = (raw: string[]) => raw.filter((_, i) => i % 2 === 0).map((n) => 
 /** Every field a direct client must not be able to set for the upstream, each sent twice in two spellings. */
 const SPOOFABLE = [
   'Forwarded', 'X-Real-IP', 'True-Client-IP', 'X-Original-URL', 'X-Rewrite-URL', 'X-Forwarded-Prefix',
-  'X-Client-IP', 'CF-Connecting-IP', 'X-Forwarded-Uri', 'X-Original-URI',
+  'X-Client-IP', 'CF-Connecting-IP', 'X-Forwarded-Uri', 'X-Original-URI', 'X-Script-Name',
   // client certificates: nginx/HAProxy/Apache conventions, RFC 9440, Traefik, AWS ALB, Cloudflare, CloudFront, Azure
   'X-Client-Cert', 'X-SSL-Client-Cert', 'SSL-Client-Cert', 'X-Client-Certificate', 'X-SSL-Client-Verify', 'Client-Cert',
   'X-Forwarded-Tls-Client-Cert', 'X-Forwarded-Tls-Client-Cert-Info', 'X-Amzn-Mtls-Clientcert', 'X-Amzn-Mtls-Clientcert-Subject',
