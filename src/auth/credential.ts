@@ -31,6 +31,16 @@ export function subprotocolToken(offered: string | undefined): string | null {
 }
 
 /**
+ * Whether the offered subprotocols hold a session token anywhere: the `keygate.token, <token>` pair, or a token
+ * offered on its own (a second one, or one without the marker). None of them may reach the upstream, as every
+ * `?token=` holding a session token is removed from the query, not only the one read.
+ */
+export function offersSessionToken(offered: string | undefined): boolean {
+  if (offered === undefined) return false;
+  return subprotocolToken(offered) !== null || offered.split(',').some((p) => looksLikeToken(p.trim()));
+}
+
+/**
  * `X-API-Key`, then `Authorization: Bearer`, then — on WebSocket upgrades only, where browsers cannot set
  * headers — `?api_key=`, `?token=` (a session token) and the `keygate.token` subprotocol pair.
  */

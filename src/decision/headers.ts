@@ -7,7 +7,7 @@ import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
 import { sign } from './signature.ts';
-import { subprotocolToken } from '../auth/credential.ts';
+import { offersSessionToken } from '../auth/credential.ts';
 import { AUTHORIZATION, CONNECTION, DROP, dropsAuthorization, fateOf, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_PROTO, HOST, KEEP, SUBPROTOCOLS, XFCC } from './strip.ts';
 
 // Header hygiene for forwarded requests: strip before you inject, by the one rule of decision/strip.ts. The
@@ -123,7 +123,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
       } else if (fate === XFCC) {
         if (!keepXfcc) continue;
       } else if (fate === SUBPROTOCOLS) {
-        if (subprotocolToken(value) !== null) continue;
+        if (offersSessionToken(value)) continue;
       } else {
         // X-Forwarded-For/-Proto/-Host: a trusted proxy's are extended, anyone else's replaced.
         if (!fromProxy) continue;

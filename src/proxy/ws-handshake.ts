@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
+import { looksLikeToken } from '../keys/session-token.ts';
 import { refuse, type StageRefusal } from '../auth/verify.ts';
 
 // The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
@@ -41,13 +42,15 @@ function tokenPairAt(offered: readonly string[]): number {
 }
 
 /**
- * The subprotocols offered to the upstream: the client's, less any `keygate.token, <token>` pair — also when
- * another credential (a key header, `?api_key=`) authenticated the upgrade: the upstream never sees a credential.
+ * The subprotocols offered to the upstream: the client's, less any `keygate.token, <token>` pair and any other
+ * session token offered on its own — also when another credential (a key header, `?api_key=`) authenticated the
+ * upgrade: the upstream never sees a credential.
  */
 export function forwardedSubprotocols(req: IncomingMessage): string[] {
   const offered = subprotocolsOf(req) ?? [];
   const at = tokenPairAt(offered);
-  return at < 0 ? offered : [...offered.slice(0, at), ...offered.slice(at + 2)];
+  const rest = at < 0 ? offered : [...offered.slice(0, at), ...offered.slice(at + 2)];
+  return rest.some(looksLikeToken) ? rest.filter((p) => !looksLikeToken(p)) : rest;
 }
 
 /**
