@@ -77,6 +77,17 @@ describe.each(doors)('through %s with keygate as the authorizer', (_name, pair) 
     expect(verifySignature(SECRET, seen!.headers['x-keygate-signature'] as string, fields).ok).toBe(true);
   });
 
+  it("sends the upstream its own Host, as keygate's proxy does, the client's in X-Forwarded-Host", async () => {
+    // An upstream that routes by host name (an ingress, virtual hosts) would otherwise hand the request keygate
+    // allowed on its path to whichever site the client named.
+    const { narrow } = await keys();
+    const before = servers.upstream.seen.length;
+    const r = await raw(pair.signingGateway, `GET /v1/calls/1 HTTP/1.1\r\nHost: internal-admin.local\r\nX-API-Key: ${narrow}\r\nConnection: close\r\n\r\n`);
+    expect(r.status, r.body).toBe(200);
+    const [seen] = since(servers, before);
+    expect({ host: seen!.headers.host, forwarded: seen!.headers['x-forwarded-host'] }).toEqual({ host: `127.0.0.1:${servers.upstream.port}`, forwarded: 'internal-admin.local' });
+  });
+
   it('gives the upstream the client\'s address alone in X-Forwarded-For, as keygate\'s proxy does, not entries the client wrote', async () => {
     const { key } = await keys();
     const before = servers.upstream.seen.length;

@@ -42,6 +42,16 @@ describe("docs/gateways/ keep a client's trace context from keygate's check", ()
   });
 });
 
+describe("docs/gateways/ send the upstream its own Host, as keygate's proxy does", () => {
+  // An upstream that routes by host name would otherwise hand the request to whichever site the client named.
+  // nginx and Caddy are run with these files too (test/security/authorizer.attacks.test.ts); Traefik is not.
+  it('nginx, Caddy and Traefik', () => {
+    expect(/^\s*proxy_set_header\s+Host\s+127\.0\.0\.1:3000;/m.test(nginxMain), 'nginx.conf').toBe(true);
+    expect(/reverse_proxy 127\.0\.0\.1:3000 \{\s*header_up Host \{upstream_hostport\}/.test(caddy), 'Caddyfile').toBe(true);
+    expect(traefik.http.services.api.loadBalancer.passHostHeader, 'traefik-dynamic.yaml').toBe(false);
+  });
+});
+
 describe('the removal rule', () => {
   it('drops every spelling of the fields keygate sets and of the credential, from any peer', () => {
     for (const name of ['x_tenant_id', 'x-api_key-permissions', 'x_api_key', 'x_http_method_override', 'x-http-method-override', 'x_forwarded_for', 'x_real_ip', 'x_ssl_client_verify']) {
