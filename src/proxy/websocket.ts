@@ -229,7 +229,7 @@ export function createWebSocketProxy(deps: WebSocketDeps) {
       const headers = upstreamHeaders(req, identity, target, requestId);
       deps.tracing?.upgrades.get(socket)?.upstreamFields('GET', upstreamBase + target.path, headers);
       scope.forwardedAt = performance.now();
-      const dialled = new Handshake(upstreamBase + target.url, forwardedSubprotocols(req), {
+      const dialled = new Handshake(upstreamBase + target.url, forwardedSubprotocols(req, deps.keyPrefixes), {
         headers,
         perMessageDeflate: false,
         maxPayload: maxPayloadBytes,

@@ -43,14 +43,16 @@ function tokenPairAt(offered: readonly string[]): number {
 
 /**
  * The subprotocols offered to the upstream: the client's, less any `keygate.token, <token>` pair and any other
- * session token offered on its own — also when another credential (a key header, `?api_key=`) authenticated the
- * upgrade: the upstream never sees a credential.
+ * session token offered on its own, and any keygate key (one of `keyPrefixes`: a client that put its key there
+ * by mistake) — also when another credential (a key header, `?api_key=`) authenticated the upgrade: the upstream
+ * never sees a credential, as an `Authorization: Bearer` holding a keygate key never travels on.
  */
-export function forwardedSubprotocols(req: IncomingMessage): string[] {
+export function forwardedSubprotocols(req: IncomingMessage, keyPrefixes: readonly string[]): string[] {
   const offered = subprotocolsOf(req) ?? [];
   const at = tokenPairAt(offered);
   const rest = at < 0 ? offered : [...offered.slice(0, at), ...offered.slice(at + 2)];
-  return rest.some(looksLikeToken) ? rest.filter((p) => !looksLikeToken(p)) : rest;
+  const credential = (p: string) => looksLikeToken(p) || keyPrefixes.some((prefix) => p.startsWith(prefix));
+  return rest.some(credential) ? rest.filter((p) => !credential(p)) : rest;
 }
 
 /**

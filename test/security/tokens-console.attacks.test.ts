@@ -209,6 +209,8 @@ describe('session tokens under attack', () => {
       ['keygate.token', t.token, 'voice.v1', 'chat'],
       ['keygate.token', t.token, 'voice.v1', other.token],
       [other.token, 'voice.v1', 'keygate.token', t.token],
+      // A keygate key offered as a subprotocol (a client that put it there by mistake) does not travel on either.
+      ['keygate.token', t.token, 'voice.v1', key],
     ];
     for (const [i, protocols] of cases.entries()) {
       const path = `/v1/voice/asst_1/stream?case=${i}`;
@@ -221,6 +223,7 @@ describe('session tokens under attack', () => {
       const up = seen.findLast((s) => s.url === path)!;
       expect(up.headers['sec-websocket-protocol']).not.toContain('kg_st_');
       expect(up.headers['sec-websocket-protocol']).not.toContain('keygate.token');
+      expect(up.headers['sec-websocket-protocol']).not.toContain(key);
     }
     // The marker alone, or followed by nothing usable, authenticates nothing.
     expect(await open(b, '/v1/voice/asst_1/stream', ['keygate.token', 'voice.v1'])).toMatchObject({ status: 401 });
