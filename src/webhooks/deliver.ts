@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type * as UndiciApi from 'undici';
 import type { Agent } from 'undici';
 import type { EndpointSecret } from './types.ts';
@@ -24,20 +25,36 @@ export function signatures(secrets: EndpointSecret[], id: string, timestamp: num
     .join(' ');
 }
 
-// Receivers are untrusted (SSRF): loopback, private, link-local, CGNAT, unique-local, multicast and unspecified
-// addresses are refused unless `webhooks.allowPrivateTargets`.
-const blocked = new BlockList();
-for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16], ['224.0.0.0', 3]] as const) {
-  blocked.addSubnet(net, bits, 'ipv4');
-}
-for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) blocked.addSubnet(net, bits, 'ipv6');
+// Receivers are untrusted (SSRF): only global unicast addresses are allowed unless `webhooks.allowPrivateTargets`.
+// ipaddr.js names the special-purpose ranges (IANA's registries: loopback, private, link-local, CGNAT, unique-local,
+// multicast, unspecified, reserved, documentation, benchmarking, Teredo, ...); anything it names is refused. An
+// IPv6 address that carries an IPv4 one is judged by the IPv4 address, since that is where it leads: an IPv4-mapped
+// one (the socket connects to the IPv4 address), a NAT64 one of the well-known prefix (a NAT64 gateway connects to
+// its last 32 bits) and a 6to4 one (a relay tunnels to bits 16-48). NAT64's local-use prefix is refused whole: where
+// the IPv4 address sits in it depends on the operator's prefix length. Outside 2000::/3 IPv6 is unassigned, or
+// IPv4-compatible (::a.b.c.d, deprecated), and refused.
+const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');
+const NAT64_WELL_KNOWN = ipaddr.IPv6.parseCIDR('64:ff9b::/96');
+const ipv4Of = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
 
 export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-  const family = isIP(address);
-  if (family === 0) return true;
-  return blocked.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (isIP(address) === 0) return true;
+  const ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv4') return ip.range() !== 'unicast';
+  const v6 = ip as ipaddr.IPv6;
+  const p = v6.parts;
+  switch (v6.range()) {
+    case 'ipv4Mapped':
+      return ipv4Of(p[6]!, p[7]!).range() !== 'unicast';
+    case 'rfc6052':
+      return !v6.match(NAT64_WELL_KNOWN) || ipv4Of(p[6]!, p[7]!).range() !== 'unicast';
+    case '6to4':
+      return ipv4Of(p[1]!, p[2]!).range() !== 'unicast';
+    case 'unicast':
+      return !v6.match(GLOBAL_UNICAST);
+    default:
+      return true;
+  }
 }
 
 export class BlockedTargetError extends Error {

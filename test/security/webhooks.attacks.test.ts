@@ -1,0 +1,82 @@
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { admin, createTenant } from '../helpers/api.ts';
+import type { KeygateProcess } from '../helpers/keygate.ts';
+import { useServers } from '../helpers/servers.ts';
+import { FAST_WEBHOOKS as FAST, until, useReceivers } from '../helpers/webhooks.ts';
+
+// Attacks on webhook delivery against real processes: a keygate on a real Redis, receivers that are real
+// sockets on 127.0.0.1 (HTTP servers, and raw TCP ones that answer the way no honest server does). A target URL is
+// the attacker's choice: it must not reach what keygate must not reach, hold keygate's resources past the
+// configured bounds, nor read a secret back.
+
+const servers = useServers();
+const startReceiver = useReceivers();
+
+let prefixes = 0;
+const isolated = (config: Record<string, unknown>) => ({ ...config, redis: { keyPrefix: `wha${++prefixes}:` } });
+
+const deliveries = async (kg: KeygateProcess, id: string) => (await admin(kg, 'GET', `/webhooks/${id}/deliveries`)).body.data as Array<{ status: number | null; error: string | null; latencyMs: number; outcome: string; ok: boolean }>;
+const firstAttempt = (kg: KeygateProcess, id: string, timeoutMs = 20_000) => until(`an attempt on ${id}`, async () => (await deliveries(kg, id)).at(-1), timeoutMs);
+
+describe('webhook targets: SSRF (allowPrivateTargets false)', () => {
+  it('refuses loopback, private, link-local, metadata and special-purpose addresses in every spelling, and those embedded in IPv6 (NAT64, 6to4)', async () => {
+    const kg = await servers.keygate({ config: isolated({ webhooks: { ...FAST, allowPrivateTargets: false } }) });
+    const rec = await startReceiver();
+    const port = new URL(rec.url).port;
+    const hosts = [
+      '2130706433', '0177.0.0.1', '0x7f000001', '0x7f.1', '127.1', '0.0.0.0', '0', 'localhost', 'localhost.', 'LOCALHOST',
+      '[::]', '[::1]', '[0:0:0:0:0:0:0:1]', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::ffff:0:7f00:1]', '[::127.0.0.1]',
+      // NAT64 (well-known and local-use prefixes) and 6to4 carry an IPv4 address: a NAT64 gateway or a 6to4 relay
+      // connects to it, so 64:ff9b::10.0.0.1 is 10.0.0.1 wherever IPv6-only nodes reach IPv4 through NAT64.
+      '[64:ff9b::7f00:1]', '[64:ff9b::a9fe:a9fe]', '[64:ff9b::a00:1]', '[64:ff9b:1::a9fe:a9fe]', '[2002:7f00:1::1]', '[2002:a9fe:a9fe::1]', '[2002:c0a8:101::1]',
+      // Teredo, site-local, discard-only, documentation; benchmarking and reserved IPv4.
+      '[2001:0:4136:e378:8000:63bf:80ff:fffe]', '[fec0::1]', '[100::1]', '[2001:db8::1]', '198.18.0.1', '192.0.0.8', '240.0.0.1', '255.255.255.255',
+      '169.254.169.254', '[fd00::1]', '[fe80::1]', '[fd00:ec2::254]', '100.100.100.200', '10.0.0.1', '172.16.0.1', '192.168.1.1',
+      'user:pass@127.0.0.1',
+    ];
+    const made: Array<{ host: string; id: string }> = [];
+    for (const host of hosts) {
+      const r = await admin(kg, 'POST', '/webhooks', { url: `http://${host}:${port}/hooks`, events: ['key.created'] });
+      // A URL with credentials may be refused outright; anything else is accepted and refused at delivery.
+      if (r.status === 400) {
+        expect(host).toContain('@');
+        expect(r.body.error.code).toBe('validation_error');
+        continue;
+      }
+      expect(r.status, host).toBe(201);
+      made.push({ host, id: r.body.id });
+    }
+    await createTenant(kg, { name: 'ssrf' });
+    const got: Record<string, string | null> = {};
+    for (const { host, id } of made) got[host] = (await firstAttempt(kg, id)).error;
+    // A name the resolver does not know (`localhost.` on some machines) is never connected to either.
+    const notBlocked = Object.entries(got).filter(([host, error]) => error !== 'blocked: the address is not allowed' && !(host === 'localhost.' && error?.startsWith('unresolved: ')));
+    expect(notBlocked).toEqual([]);
+    expect(rec.got).toEqual([]);
+  }, 90_000);
+
+  it('does not follow a redirect, to a private address or anywhere (holds)', async () => {
+    // Private targets are allowed here so the first receiver (on 127.0.0.1) is reached at all: what is attacked is
+    // the redirect, which a client following it would take to the second receiver.
+    const kg = await servers.keygate({ config: isolated({ webhooks: FAST }) });
+    const inside = await startReceiver();
+    const redirector = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: inside.url }).end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', () => r()));
+    try {
+      const r = await admin(kg, 'POST', '/webhooks', { url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/`, events: ['key.created'] });
+      await createTenant(kg, { name: 'redirected' });
+      const first = await firstAttempt(kg, r.body.id);
+      expect(first).toMatchObject({ status: 307, ok: false, outcome: 'retry', error: null });
+      await new Promise((done) => setTimeout(done, 500));
+      expect(inside.got).toEqual([]);
+    } finally {
+      redirector.closeAllConnections();
+      await new Promise((done) => redirector.close(done));
+    }
+  }, 60_000);
+});
