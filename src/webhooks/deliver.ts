@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction, type Socket } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type * as UndiciApi from 'undici';
 import type { Agent } from 'undici';
@@ -157,8 +157,19 @@ export class Deliverer {
   #agentOf(Undici: typeof UndiciApi): Promise<Agent> {
     return (this.#agent ??= (async () => {
       const { timeoutMs, allowPrivateTargets } = this.#opts;
+      const connector = Undici.buildConnector(allowPrivateTargets ? { timeout: timeoutMs } : { timeout: timeoutMs, lookup: guardedLookup });
+      // undici's connect timer ticks once a second, and an aborted request waits for its connection: a receiver
+      // that stalls the TCP or TLS handshake held an attempt up to a second past timeoutMs. This timer is exact.
+      const connect: UndiciApi.buildConnector.connector = (opts, callback) => {
+        const timer = setTimeout(() => socket?.destroy(new Undici.errors.ConnectTimeoutError()), timeoutMs);
+        // The connector returns the socket it is connecting (its type says void).
+        const socket = connector(opts, (...args) => {
+          clearTimeout(timer);
+          callback(...args);
+        }) as unknown as Socket | undefined;
+      };
       const agent = new Undici.Agent({
-        connect: allowPrivateTargets ? { timeout: timeoutMs } : { timeout: timeoutMs, lookup: guardedLookup },
+        connect,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
         keepAliveTimeout: 4_000,

@@ -1,6 +1,6 @@
 import { createServer as createHttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
 import { admin, createTenant } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
@@ -16,6 +16,62 @@ const startReceiver = useReceivers();
 
 let prefixes = 0;
 const isolated = (config: Record<string, unknown>) => ({ ...config, redis: { keyPrefix: `wha${++prefixes}:` } });
+
+/** Raw TCP receivers, each socket handed to `onSocket`; every socket is destroyed after the file's tests. */
+const raw: Array<{ server: Server; sockets: Set<Socket> }> = [];
+afterAll(async () => {
+  for (const r of raw) for (const s of r.sockets) s.destroy();
+  await Promise.all(raw.map((r) => new Promise((done) => r.server.close(done))));
+});
+interface RawReceiver {
+  port: number;
+  url: string;
+  /** Per connection: when it was opened and closed (by either side), and how many bytes the receiver wrote on it. */
+  conns: Array<{ opened: number; closed: number | null; written: number }>;
+}
+async function rawReceiver(onSocket: (s: Socket, track: (bytes: number) => void) => void): Promise<RawReceiver> {
+  const sockets = new Set<Socket>();
+  const rec: RawReceiver = { port: 0, url: '', conns: [] };
+  const server = createTcpServer((s) => {
+    sockets.add(s);
+    const conn = { opened: Date.now(), closed: null as number | null, written: 0 };
+    rec.conns.push(conn);
+    s.on('error', () => {});
+    s.on('close', () => {
+      conn.closed = Date.now();
+      sockets.delete(s);
+    });
+    onSocket(s, (n) => (conn.written += n));
+  });
+  raw.push({ server, sockets });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  rec.port = (server.address() as AddressInfo).port;
+  rec.url = `http://127.0.0.1:${rec.port}/hooks`;
+  return rec;
+}
+
+/** Once the request's head and body are in, `then` answers (a webhook body is small: one read holds it). */
+const afterRequest = (s: Socket, then: () => void) => {
+  let buf = '';
+  const onData = (c: Buffer) => {
+    buf += c.toString('latin1');
+    if (buf.includes('\r\n\r\n')) {
+      s.off('data', onData);
+      then();
+    }
+  };
+  s.on('data', onData);
+};
+
+/** Writes `chunk` every `everyMs` until the socket closes. */
+const drip = (s: Socket, chunk: string | Buffer, everyMs: number, track: (n: number) => void) => {
+  const t = setInterval(() => {
+    if (s.destroyed) return clearInterval(t);
+    s.write(chunk);
+    track(Buffer.byteLength(chunk));
+  }, everyMs);
+  s.on('close', () => clearInterval(t));
+};
 
 const deliveries = async (kg: KeygateProcess, id: string) => (await admin(kg, 'GET', `/webhooks/${id}/deliveries`)).body.data as Array<{ status: number | null; error: string | null; latencyMs: number; outcome: string; ok: boolean }>;
 const firstAttempt = (kg: KeygateProcess, id: string, timeoutMs = 20_000) => until(`an attempt on ${id}`, async () => (await deliveries(kg, id)).at(-1), timeoutMs);
@@ -79,4 +135,66 @@ describe('webhook targets: SSRF (allowPrivateTargets false)', () => {
       await new Promise((done) => redirector.close(done));
     }
   }, 60_000);
+});
+
+describe('webhook receivers that hold keygate: every wait is bounded by timeoutMs, every read by maxResponseBytes', () => {
+  const TIMEOUT = FAST.timeoutMs;
+  const config = () => isolated({ webhooks: { ...FAST, maxResponseBytes: 65_536 } });
+
+  it('a body dribbled a byte at a time, a chunked body that never ends, headers dribbled, 1xx forever, a huge header, an endless fast body, a stalled TLS handshake', async () => {
+    const kg = await servers.keygate({ config: config() });
+    const receivers: Record<string, RawReceiver> = {
+      slowBody: await rawReceiver((s, track) => afterRequest(s, () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n');
+        drip(s, 'x', 100, track);
+      })),
+      endlessChunked: await rawReceiver((s, track) => afterRequest(s, () => {
+        s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
+        drip(s, '1\r\nx\r\n', 100, track);
+      })),
+      slowHeaders: await rawReceiver((s, track) => afterRequest(s, () => {
+        s.write('HTTP/1.1 200 OK\r\n');
+        drip(s, 'x-a: b\r\n', 100, track);
+      })),
+      informational: await rawReceiver((s, track) => afterRequest(s, () => drip(s, 'HTTP/1.1 102 Processing\r\n\r\n', 100, track))),
+      hugeHeader: await rawReceiver((s, track) => afterRequest(s, () => {
+        const head = `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(4 << 20)}\r\ncontent-length: 0\r\n\r\n`;
+        s.write(head);
+        track(head.length);
+      })),
+      tenGigabytes: await rawReceiver((s, track) => afterRequest(s, () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 10737418240\r\n\r\n');
+        const block = Buffer.alloc(64 * 1024, 'x');
+        const pump = () => {
+          while (!s.destroyed && s.write(block)) track(block.length);
+        };
+        s.on('drain', pump);
+        pump();
+      })),
+      // Accepts the connection, reads (so it sees keygate close it) and says nothing: a TLS client waits for the
+      // ServerHello.
+      stalledTls: await rawReceiver((s) => s.resume()),
+    };
+    const ids: Record<string, string> = {};
+    for (const [name, rec] of Object.entries(receivers)) {
+      const url = name === 'stalledTls' ? `https://127.0.0.1:${rec.port}/hooks` : rec.url;
+      const r = await admin(kg, 'POST', '/webhooks', { url, events: ['key.created'] });
+      expect(r.status).toBe(201);
+      ids[name] = r.body.id;
+    }
+    await createTenant(kg, { name: 'held' });
+    for (const [name, id] of Object.entries(ids)) {
+      const a = await firstAttempt(kg, id);
+      // The attempt ends within the attempt's bound (and some scheduling slack), failed: all but the endless body,
+      // whose 200 came before the read stopped at maxResponseBytes.
+      expect(a.ok, name).toBe(name === 'tenGigabytes');
+      expect(a.latencyMs, name).toBeLessThan(TIMEOUT + 500);
+      // And keygate has closed the connection: nothing of it stays open on keygate's side.
+      const conn = receivers[name]!.conns[0]!;
+      await until(`${name}: its first connection closed`, () => conn.closed !== null, TIMEOUT + 2_000);
+      expect(conn.closed! - conn.opened, name).toBeLessThan(TIMEOUT + 1_000);
+    }
+    // The endless body was read no further than maxResponseBytes plus what the socket buffers hold.
+    expect(receivers.tenGigabytes!.conns[0]!.written).toBeLessThan(16 << 20);
+  }, 90_000);
 });
