@@ -1582,7 +1582,7 @@ export interface components {
                 "application/json": {
                     /**
                      * Format: uri
-                     * @description Where events are POSTed (http or https); redirects are not followed
+                     * @description Where events are POSTed (http or https, without credentials); redirects are not followed
                      */
                     url: string;
                     description?: string | null;

@@ -8,7 +8,10 @@ const eventType = z.enum(['*', ...WEBHOOK_EVENT_TYPES]);
 const url = z
   .url({ protocol: /^https?$/, normalize: true })
   .max(2048)
-  .describe('Where events are POSTed (http or https); redirects are not followed');
+  // Credentials in the URL would never be sent (the HTTP client drops them), while the URL is shown in the
+  // endpoint's view, audit logs and webhook.disabled events: refused rather than kept and spread.
+  .refine((u) => !URL.parse(u)?.username && !URL.parse(u)?.password, { message: 'must not contain credentials (user:password@); a receiver authenticates deliveries by their signature' })
+  .describe('Where events are POSTed (http or https, without credentials); redirects are not followed');
 
 export const createEndpointBody = z.strictObject({
   url,

@@ -1,7 +1,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { admin, createTenant } from '../helpers/api.ts';
+import { admin, createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
 import { FAST_WEBHOOKS as FAST, until, useReceivers } from '../helpers/webhooks.ts';
@@ -197,4 +197,85 @@ describe('webhook receivers that hold keygate: every wait is bounded by timeoutM
     // The endless body was read no further than maxResponseBytes plus what the socket buffers hold.
     expect(receivers.tenGigabytes!.conns[0]!.written).toBeLessThan(16 << 20);
   }, 90_000);
+});
+
+describe('webhook secrets and endpoint changes mid-retry', () => {
+  it("never reads an endpoint's secret back after its creation or rotation: answers, delivery log, dead letters, audit logs, webhook.disabled, process output (holds)", async () => {
+    const kg = await servers.keygate({ config: isolated({ webhooks: { ...FAST, retryForHours: 0.0005 } }) });
+    const watcher = await startReceiver();
+    const watched = await admin(kg, 'POST', '/webhooks', { url: watcher.url, events: ['webhook.disabled'] });
+    const down = await startReceiver(() => 503);
+    const { tenant, key } = await createTenant(kg, { name: 'secretive', plan: 'pro' });
+    const made = await self(kg, key, 'POST', '/webhooks', { url: down.url, events: ['key.created'] });
+    expect(made.status).toBe(201);
+    await self(kg, key, 'POST', '/api-keys', { name: 'one' });
+    await until('a failed attempt', () => down.got.length >= 1);
+    const rotated = await self(kg, key, 'POST', `/webhooks/${made.body.id}/rotate-secret`, { gracePeriodSeconds: 60 });
+    expect(rotated.status).toBe(200);
+    const platformRotated = await admin(kg, 'POST', `/webhooks/${watched.body.id}/rotate-secret`, { gracePeriodSeconds: 0 });
+    expect(platformRotated.status).toBe(200);
+    await until('the endpoint disabled', async () => (await self(kg, key, 'GET', `/webhooks/${made.body.id}`)).body.disabledAt);
+    await until('webhook.disabled told', () => watcher.got.some((g) => g.type === 'webhook.disabled'));
+    const secrets = [made.body.secret, rotated.body.secret, watched.body.secret, platformRotated.body.secret] as string[];
+    expect(new Set(secrets).size).toBe(4);
+    const read = [
+      await self(kg, key, 'GET', '/webhooks'),
+      await self(kg, key, 'GET', `/webhooks/${made.body.id}`),
+      await self(kg, key, 'GET', `/webhooks/${made.body.id}/deliveries`),
+      await self(kg, key, 'GET', '/webhooks/dead-letters'),
+      await self(kg, key, 'GET', '/audit-log'),
+      await self(kg, key, 'POST', `/webhooks/${made.body.id}/enable`),
+      await admin(kg, 'GET', '/webhooks'),
+      await admin(kg, 'GET', `/webhooks/${watched.body.id}`),
+      await admin(kg, 'GET', `/webhooks/${watched.body.id}/deliveries`),
+      await admin(kg, 'GET', `/tenants/${tenant.id}/audit-log`),
+      await admin(kg, 'GET', '/audit-log'),
+    ];
+    for (const r of read) expect(r.status).toBe(200);
+    const seen = JSON.stringify(read.map((r) => r.body)) + JSON.stringify(watcher.got) + JSON.stringify(down.got) + kg.output();
+    for (const s of secrets) {
+      expect(seen).not.toContain(s);
+      expect(seen).not.toContain(s.slice('whsec_'.length));
+    }
+    // The audit log did record the rotations (what was scanned is what an owner reads).
+    expect(JSON.stringify(read[4]!.body)).toContain('webhook.secret_rotated');
+  }, 60_000);
+
+  it('refuses a URL with credentials (undici would drop them unsent, while the URL went to audit logs and webhook.disabled)', async () => {
+    const kg = await servers.keygate({ config: isolated({ webhooks: FAST }) });
+    const rec = await startReceiver();
+    const { key } = await createTenant(kg, { name: 'creds', plan: 'pro' });
+    for (const url of [rec.url.replace('http://', 'http://user:s3cr3t@'), rec.url.replace('http://', 'http://user@'), rec.url.replace('http://', 'http://:s3cr3t@')]) {
+      const r = await self(kg, key, 'POST', '/webhooks', { url });
+      expect(r.status, url).toBe(400);
+      expect(r.body.error.code).toBe('validation_error');
+      expect(JSON.stringify(r.body)).not.toContain('s3cr3t');
+    }
+  }, 30_000);
+
+  it('signs a retry after a rotation with the secrets valid then (the old one no more once its grace is over), and stops retrying a deleted endpoint (holds)', async () => {
+    const kg = await servers.keygate({ config: isolated({ webhooks: FAST }) });
+    let up = false;
+    const rec = await startReceiver(() => (up ? 204 : 503));
+    const gone = await startReceiver(() => 503);
+    const ep = await admin(kg, 'POST', '/webhooks', { url: rec.url, events: ['key.created'] });
+    const doomed = await admin(kg, 'POST', '/webhooks', { url: gone.url, events: ['key.created'] });
+    rec.secrets.push(ep.body.secret);
+    await createTenant(kg, { name: 'rotating' });
+    await until('failed attempts on both', () => rec.got.length >= 1 && gone.got.length >= 1);
+    expect(rec.got[0]!.verifiedWith).toEqual([ep.body.secret]);
+    const rotated = await admin(kg, 'POST', `/webhooks/${ep.body.id}/rotate-secret`, { gracePeriodSeconds: 0 });
+    rec.secrets.push(rotated.body.secret);
+    expect((await admin(kg, 'DELETE', `/webhooks/${doomed.body.id}`)).status).toBe(204);
+    // The poll after the rotation and the deletion sees both (a retry already started may carry the old state).
+    await new Promise((r) => setTimeout(r, FAST.pollIntervalMs * 4 + FAST.timeoutMs));
+    const goneBefore = gone.got.length;
+    const from = rec.got.length;
+    up = true;
+    await until('the retry delivered', () => rec.delivered.size === 1);
+    expect(rec.got.slice(from).every((g) => g.verifiedWith.length === 1 && g.verifiedWith[0] === rotated.body.secret)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(gone.got.length).toBe(goneBefore);
+    expect((await admin(kg, 'GET', '/webhooks/dead-letters')).body.data.filter((d: { endpointId: string }) => d.endpointId === doomed.body.id)).toEqual([]);
+  }, 60_000);
 });

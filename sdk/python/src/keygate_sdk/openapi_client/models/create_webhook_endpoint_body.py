@@ -18,7 +18,7 @@ T = TypeVar("T", bound="CreateWebhookEndpointBody")
 class CreateWebhookEndpointBody:
     """
     Attributes:
-        url (str): Where events are POSTed (http or https); redirects are not followed
+        url (str): Where events are POSTed (http or https, without credentials); redirects are not followed
         description (None | str | Unset):
         events (list[CreateWebhookEndpointBodyEventsItem] | Unset): Event types delivered; `*` for every type
     """
