@@ -68,6 +68,15 @@ const OWN: Record<CheckForm, ReadonlySet<string>> = {
   'forward-auth': new Set(['x-forwarded-method', 'x-forwarded-uri', 'x-forwarded-host']),
   'ext-authz': new Set(['x-envoy-auth-partial-body']),
 };
+const emptyPreflightField = refuse('malformed_request', 'A CORS preflight needs a value in Origin and in Access-Control-Request-Method; send them without an empty one.');
+/** An Origin or Access-Control-Request-Method field without a value, which nginx cannot tell from no field. */
+function hasEmptyPreflightField(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if ((name === 'origin' || name === 'access-control-request-method') && raw[i + 1] === '') return true;
+  }
+  return false;
+}
 const unclearable = (names: string[]) =>
   refuse('malformed_request', `The request carries ${names.join(', ')}, which keygate would remove and this gateway's configuration cannot (docs/gateways/); send it without.`);
 
@@ -165,8 +174,12 @@ export function createAuthzHandler(deps: AuthzDeps) {
       removalList(req.rawHeaders, ctx, unnamed);
       if (unnamed.length) return gate.refuse(req, res, scope, unclearable(unnamed));
     }
+    // nginx tells a preflight by its Origin and Access-Control-Request-Method and answers it from here rather than
+    // forward it; it sees no empty field, so a preflight carrying one would be forwarded on this 200: refused.
+    if (isPreflight(req) && original.form === 'auth-request' && hasEmptyPreflightField(req.rawHeaders)) return gate.refuse(req, res, scope, emptyPreflightField);
     if (isPreflight(req)) {
-      // Answered without a key, as the inline proxy answers it; the gateway may copy the CORS fields. No
+      // Answered without a key, as the inline proxy answers it: nginx and Caddy answer the client with this rather
+      // than forward the preflight (docs/gateways/); Envoy copies the CORS fields. No
       // identity travels with it, so a client's copies of the identity headers are to be removed.
       scope.decision = 'preflight';
       const strip = removalList(req.rawHeaders, { ...ctx, sets: SETS_NONE }, null).join(', ');

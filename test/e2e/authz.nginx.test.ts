@@ -106,17 +106,18 @@ describe('nginx auth_request with keygate as the authorizer (docs/gateways/nginx
     expectError(await get(nginx, '/v1/calls/1', { 'x-api-key': made.body.key }), 401, 'invalid_api_key');
   });
 
-  it('copies the CORS fields of an allowed origin, and lets a preflight through without a key', async () => {
+  it('copies the CORS fields of an allowed origin, and answers a preflight itself, never forwarding it', async () => {
     const { key } = await createTenant(kg, { name: 'nginx-cors' });
     const web = await self(kg, key, 'POST', '/api-keys', { allowedOrigins: ['https://app.example.com'] });
     const ok = await get(nginx, '/v1/calls/1', { 'x-api-key': web.body.key, origin: 'https://app.example.com' });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expectError(await get(nginx, '/v1/calls/1', { 'x-api-key': web.body.key, origin: 'https://evil.example.com' }), 403, 'origin_not_allowed');
+    const before = servers.upstream.seen.length;
     const preflight = await get(nginx, '/v1/calls/1', { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'x-tenant-id': 'ten_spoofed' }, 'OPTIONS');
     expect(preflight.status).toBe(200);
-    expect(lastSeen().method).toBe('OPTIONS');
-    expect(lastSeen().headers['x-tenant-id']).toBeUndefined();
+    expect(servers.upstream.seen.length).toBe(before);
+    expect(preflight.headers.get('x-tenant-id')).toBeNull();
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(preflight.headers.get('access-control-allow-headers')).toContain('x-api-key');
   });

@@ -25,7 +25,7 @@ interface RawReply {
 }
 
 /** Exactly these bytes to the gateway (no client library to tidy the request line or the fields), read to the end. */
-function raw(gw: Gateway, head: string): Promise<RawReply> {
+function raw(gw: Pick<Gateway, 'url'>, head: string): Promise<RawReply> {
   const { hostname, port } = new URL(gw.url);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -47,6 +47,21 @@ const send = (gw: Gateway, target: string, fields: string[], method = 'GET') =>
 
 /** What the upstream received after `before` requests. */
 const since = (s: Servers, before: number): SeenRequest[] => s.upstream.seen.slice(before);
+
+/** The reply's fields, names in lower case, repeated ones joined. */
+function fieldsOf(r: RawReply): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of r.head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    out[name] = name in out ? `${out[name]}, ${value}` : value;
+  }
+  return out;
+}
+
+/** The CORS answer: the Access-Control-* fields and Vary. */
+const corsOf = (r: RawReply) => Object.fromEntries(Object.entries(fieldsOf(r)).filter(([n]) => n.startsWith('access-control-') || n === 'vary'));
 
 const valuesOf = (seen: SeenRequest, name: string) => seen.rawHeaders.filter((_, i) => i % 2 === 0 && seen.rawHeaders[i]!.toLowerCase() === name).length;
 
@@ -164,5 +179,58 @@ describe.each(doors)('through %s with keygate as the authorizer', (_name, pair) 
     const seen = since(servers, before);
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['GET /v1/calls/1']);
     for (const name of ['x-http-method-override', 'x-method-override', 'x-http-method', 'sec-websocket-key']) expect(seen[0]!.headers[name]).toBeUndefined();
+  });
+
+  it("answers a CORS preflight as keygate's proxy does, whatever the origin, and never forwards it or its body", async () => {
+    // A preflight carries no key: forwarded, it would reach any path of the upstream, body and all, unauthenticated.
+    const proxy = { url: pair.kg.url };
+    const before = servers.upstream.seen.length;
+    for (const origin of ['https://app.example.com', 'https://no-key-allows.example.net', 'null']) {
+      for (const target of ['/v1/admin/nuke', '/v1/calls/1?page=2']) {
+        const body = 'hello=1';
+        const head = `OPTIONS ${target} HTTP/1.1\r\nHost: api.example.com\r\nOrigin: ${origin}\r\nAccess-Control-Request-Method: POST\r\n` +
+          `Access-Control-Request-Headers: X-API-Key, Content-Type, X-Custom\r\nX-Tenant-Id: ten_spoofed\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+          `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+        const [viaGateway, viaProxy] = await Promise.all([raw(pair.gateway, head), raw(proxy, head)]);
+        const what = `${origin} ${target}: ${viaGateway.head}`;
+        expect(viaProxy.status, what).toBe(204);
+        expect(viaGateway.status, what).toBeGreaterThanOrEqual(200);
+        expect(viaGateway.status, what).toBeLessThan(300);
+        expect(corsOf(viaGateway), what).toEqual(corsOf(viaProxy));
+        if (origin !== 'null') expect(corsOf(viaGateway)['access-control-allow-origin'], what).toBe(origin);
+        // What keygate tells the gateway stays with the gateway; no identity goes to anyone.
+        const fields = fieldsOf(viaGateway);
+        for (const name of ['x-envoy-auth-headers-to-remove', 'x-keygate-error', 'x-tenant-id', 'x-api-key-id']) expect(fields[name], `${what} ${name}`).toBeUndefined();
+        expect(fields['x-request-id'], what).toMatch(/./);
+      }
+    }
+    expect(since(servers, before)).toEqual([]);
+  });
+
+  it('refuses an OPTIONS that is no preflight without a key, as the proxy does', async () => {
+    const proxy = { url: pair.kg.url };
+    const before = servers.upstream.seen.length;
+    // No Access-Control-Request-Method, or no Origin: a request like any other, which needs a key.
+    for (const fields of [['Origin: https://app.example.com'], ['Access-Control-Request-Method: POST'], []]) {
+      const [viaGateway, viaProxy] = await Promise.all([send(pair.gateway, '/v1/admin/nuke', fields, 'OPTIONS'), send(proxy as Gateway, '/v1/admin/nuke', fields, 'OPTIONS')]);
+      expect(viaProxy.status, viaProxy.body).toBe(401);
+      expect(viaGateway.status, `${fields.join(' ')}: ${viaGateway.body}`).toBe(401);
+      expect(JSON.parse(viaGateway.body).error.code).toBe(JSON.parse(viaProxy.body).error.code);
+    }
+    expect(since(servers, before)).toEqual([]);
+  });
+
+  it('never forwards a preflight whose Origin or Access-Control-Request-Method is empty', async () => {
+    // keygate takes the request as a preflight (the fields are there); a gateway that cannot see an empty field must
+    // not forward it without a key either: it is answered as a preflight, or refused.
+    const before = servers.upstream.seen.length;
+    for (const fields of [['Origin:', 'Access-Control-Request-Method: POST'], ['Origin: https://app.example.com', 'Access-Control-Request-Method:'],
+      ['Origin:', 'Origin: https://app.example.com', 'Access-Control-Request-Method: POST'], ['Origin: https://app.example.com', 'Access-Control-Request-Method:', 'Access-Control-Request-Method: POST']]) {
+      const r = await send(pair.gateway, '/v1/admin/nuke', fields, 'OPTIONS');
+      const what = `${fields.join(' ')}: ${r.status} ${r.body}`;
+      if (r.status >= 300) expect(JSON.parse(r.body).error.code, what).toBe('malformed_request');
+      else expect(r.status, what).toBeGreaterThanOrEqual(200);
+    }
+    expect(since(servers, before)).toEqual([]);
   });
 });

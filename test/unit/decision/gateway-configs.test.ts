@@ -33,8 +33,12 @@ describe("docs/gateways/ keep a client's trace context from keygate's check", ()
   it.each(['traceparent', 'tracestate'])('%s', (name) => {
     const check = nginx.slice(nginx.indexOf('location = /_keygate'));
     expect(new RegExp(`^\\s*proxy_set_header\\s+${name}\\s+""`, 'im').test(check.slice(0, check.indexOf('}'))), 'nginx.conf').toBe(true);
-    const forwardAuth = caddy.slice(caddy.indexOf('forward_auth'));
+    const forwardAuth = caddy.slice(caddy.indexOf('forward_auth 127.0.0.1:8081'));
     expect(new RegExp(`^\\s*header_up\\s+-${name}\\s*$`, 'im').test(forwardAuth.slice(0, forwardAuth.indexOf('}'))), 'Caddyfile').toBe(true);
+    const preflight = nginx.slice(nginx.indexOf('location = /_keygate_preflight'));
+    expect(new RegExp(`^\\s*proxy_set_header\\s+${name}\\s+""`, 'im').test(preflight.slice(0, preflight.indexOf('}'))), 'nginx.conf preflight').toBe(true);
+    const caddyPreflight = caddy.slice(caddy.indexOf('reverse_proxy @preflight'));
+    expect(new RegExp(`^\\s*header_up\\s+-${name}\\s*$`, 'im').test(caddyPreflight.slice(0, caddyPreflight.indexOf('}'))), 'Caddyfile preflight').toBe(true);
     const chain = traefik.http.routers.api.middlewares as string[];
     const before = chain.slice(0, chain.indexOf('keygate'));
     const cleared = before.some((m) => Object.entries(traefik.http.middlewares[m].headers?.customRequestHeaders ?? {}).some(([n, v]) => n.toLowerCase() === name && v === ''));
@@ -49,6 +53,26 @@ describe("docs/gateways/ send the upstream its own Host, as keygate's proxy does
     expect(/^\s*proxy_set_header\s+Host\s+127\.0\.0\.1:3000;/m.test(nginxMain), 'nginx.conf').toBe(true);
     expect(/reverse_proxy 127\.0\.0\.1:3000 \{\s*header_up Host \{upstream_hostport\}/.test(caddy), 'Caddyfile').toBe(true);
     expect(traefik.http.services.api.loadBalancer.passHostHeader, 'traefik-dynamic.yaml').toBe(false);
+  });
+});
+
+describe('docs/gateways/ answer a CORS preflight with keygate\'s answer, never forwarding it', () => {
+  // A preflight carries no key: forwarded, it would reach any path of the upstream with its body. nginx and Caddy are
+  // run with these files (test/security/authorizer.attacks.test.ts); here, that each sends it to keygate's check
+  // before anything could forward it. Traefik cannot (docs/gateways/README.md).
+  it('nginx', () => {
+    expect(/^\s*if \(\$kg_preflight = OPTIONS\) \{\s*rewrite \^ \/_keygate_preflight last;/m.test(nginxMain.slice(0, nginxMain.indexOf('auth_request'))), 'nginx.conf').toBe(true);
+    const preflight = nginx.slice(nginx.indexOf('location = /_keygate_preflight'));
+    const block = preflight.slice(0, preflight.indexOf('\n    }'));
+    expect(block).toMatch(/^\s*internal;/m);
+    expect(block).toMatch(/^\s*proxy_pass http:\/\/keygate_authz\/auth-request;/m);
+    expect(block).toMatch(/^\s*proxy_pass_request_body off;/m);
+    expect(block).not.toMatch(/keygate_app/);
+  });
+  it('Caddy', () => {
+    expect(caddy.indexOf('reverse_proxy @preflight 127.0.0.1:8081')).toBeGreaterThan(0);
+    expect(caddy.indexOf('reverse_proxy @preflight')).toBeLessThan(caddy.indexOf('forward_auth 127.0.0.1:8081'));
+    expect(/@preflight \{\s*method OPTIONS\s*header Origin \*\s*header Access-Control-Request-Method \*\s*\}/.test(caddy)).toBe(true);
   });
 });
 
