@@ -139,6 +139,7 @@ describe('webhook targets: SSRF (allowPrivateTargets false)', () => {
 
 describe('webhook receivers that hold keygate: every wait is bounded by timeoutMs, every read by maxResponseBytes', () => {
   const TIMEOUT = FAST.timeoutMs;
+  const SLACK_MS = 5_000;
   const config = () => isolated({ webhooks: { ...FAST, maxResponseBytes: 65_536 } });
 
   it('a body dribbled a byte at a time, a chunked body that never ends, headers dribbled, 1xx forever, a huge header, an endless fast body, a stalled TLS handshake', async () => {
@@ -185,14 +186,16 @@ describe('webhook receivers that hold keygate: every wait is bounded by timeoutM
     await createTenant(kg, { name: 'held' });
     for (const [name, id] of Object.entries(ids)) {
       const a = await firstAttempt(kg, id);
-      // The attempt ends within the attempt's bound (and some scheduling slack), failed: all but the endless body,
-      // whose 200 came before the read stopped at maxResponseBytes.
+      // The attempt ends, failed: all but the endless body, whose 200 came before the read stopped at
+      // maxResponseBytes. Bounded is what is asserted, not how precisely: every receiver here drips until keygate
+      // closes, so an unbounded wait never ends, while a loaded machine fires the bound's timer late (1.9 s for
+      // 1 s was seen with a test suite running beside it).
       expect(a.ok, name).toBe(name === 'tenGigabytes');
-      expect(a.latencyMs, name).toBeLessThan(TIMEOUT + 500);
+      expect(a.latencyMs, name).toBeLessThan(TIMEOUT + SLACK_MS);
       // And keygate has closed the connection: nothing of it stays open on keygate's side.
       const conn = receivers[name]!.conns[0]!;
-      await until(`${name}: its first connection closed`, () => conn.closed !== null, TIMEOUT + 2_000);
-      expect(conn.closed! - conn.opened, name).toBeLessThan(TIMEOUT + 1_000);
+      await until(`${name}: its first connection closed`, () => conn.closed !== null, TIMEOUT + SLACK_MS);
+      expect(conn.closed! - conn.opened, name).toBeLessThan(TIMEOUT + SLACK_MS);
     }
     // The endless body was read no further than maxResponseBytes plus what the socket buffers hold.
     expect(receivers.tenGigabytes!.conns[0]!.written).toBeLessThan(16 << 20);
