@@ -41,6 +41,20 @@ export function offersSessionToken(offered: string | undefined): boolean {
 }
 
 /**
+ * Whether the offered subprotocols hold any credential: a session token (offersSessionToken) or a keygate key, one
+ * starting with any of `keyPrefixes` (a client that put its key there by mistake). Browsers send the field on
+ * upgrades only, but any client can send it on any request, and the upstream must see no credential on either.
+ */
+export function offersCredential(offered: string | undefined, keyPrefixes: readonly string[]): boolean {
+  if (offered === undefined) return false;
+  if (offersSessionToken(offered)) return true;
+  return offered.split(',').some((p) => {
+    const value = p.trim();
+    return keyPrefixes.some((prefix) => value.startsWith(prefix));
+  });
+}
+
+/**
  * `X-API-Key`, then `Authorization: Bearer`, then — on WebSocket upgrades only, where browsers cannot set
  * headers — `?api_key=`, `?token=` (a session token) and the `keygate.token` subprotocol pair.
  */

@@ -48,7 +48,7 @@ export interface AuthzDeps extends GateDeps {
 const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session caps and closing sessions on revocation); route this path to keygate, not through the authorizer.';
 const noSessionCap = refuse('inline_proxy_required', 'This API key caps its WebSocket sessions or their minutes, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
 const queryKey = refuse('malformed_request', 'Send the API key in the X-API-Key header: through a gateway, a key in the query would reach the upstream.');
-const subprotocolKey = refuse('malformed_request', 'Send the session token as Authorization: Bearer: through a gateway, a token offered in Sec-WebSocket-Protocol would reach the upstream.');
+const subprotocolKey = refuse('malformed_request', 'Send the key or session token in X-API-Key or as Authorization: Bearer: through a gateway, one offered in Sec-WebSocket-Protocol would reach the upstream.');
 const notCanonical = refuse('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
 
 
@@ -162,7 +162,7 @@ export function createAuthzHandler(deps: AuthzDeps) {
     if (isRefusal(target)) return answerRefusal(req, res, scope, 'malformed_request', target.refused);
     scope.target = target;
     if (carriesQueryKey(original.uri)) return gate.refuse(req, res, scope, queryKey);
-    if (carriesSubprotocolToken(req.headers)) return gate.refuse(req, res, scope, subprotocolKey);
+    if (carriesSubprotocolToken(req.headers, deps.keyPrefixes)) return gate.refuse(req, res, scope, subprotocolKey);
     // The inline proxy forwards the canonical target; a gateway forwards the URI as it came. So that the policy
     // decides on exactly what the upstream routes, only a URI that is already canonical passes.
     if (target.url !== original.uri) return gate.refuse(req, res, scope, notCanonical);

@@ -7,7 +7,7 @@ import type { Identity } from '../auth/verify.ts';
 import type { RateVerdict } from '../limits/types.ts';
 import { contains } from '../http/client-ip.ts';
 import { sign } from './signature.ts';
-import { offersSessionToken } from '../auth/credential.ts';
+import { offersCredential } from '../auth/credential.ts';
 import { AUTHORIZATION, CONNECTION, DROP, dropsAuthorization, fateOf, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_PROTO, HOST, KEEP, SUBPROTOCOLS, XFCC } from './strip.ts';
 
 // Header hygiene for forwarded requests: strip before you inject, by the one rule of decision/strip.ts. The
@@ -84,7 +84,7 @@ function without(pairs: string[], names: Set<string>): string[] {
 /**
  * The head the upstream receives, as a flat [name, value, ...] list: the client's fields without hop-by-hop
  * fields, names listed in Connection, any credential (every X-API-Key, the Authorization that authenticated
- * and any other `Bearer <keygate key>`, a Sec-WebSocket-Protocol offering a session token), method overrides, and any client copy of an identity header in any
+ * and any other `Bearer <keygate key>`, a Sec-WebSocket-Protocol offering a session token or a key, upgrade or not), method overrides, and any client copy of an identity header in any
  * spelling (decision/strip.ts); then the identity headers,
  * X-Request-Id and X-Forwarded-For/-Proto/-Host. A client's X-Forwarded-* values are kept (and extended), and
  * the other forwarding, path-override and client-certificate fields passed on, only when the peer is a trusted
@@ -123,7 +123,7 @@ export function forwardedHeaders(req: IncomingMessage, id: Identity, path: strin
       } else if (fate === XFCC) {
         if (!keepXfcc) continue;
       } else if (fate === SUBPROTOCOLS) {
-        if (offersSessionToken(value)) continue;
+        if (offersCredential(value, deps.keyPrefixes)) continue;
       } else {
         // X-Forwarded-For/-Proto/-Host: a trusted proxy's are extended, anyone else's replaced.
         if (!fromProxy) continue;
