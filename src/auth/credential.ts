@@ -31,28 +31,20 @@ export function subprotocolToken(offered: string | undefined): string | null {
 }
 
 /**
- * Whether the offered subprotocols hold a session token anywhere: the `keygate.token, <token>` pair, or a token
- * offered on its own (a second one, or one without the marker). None of them may reach the upstream, as every
- * `?token=` holding a session token is removed from the query, not only the one read.
- */
-export function offersSessionToken(offered: string | undefined): boolean {
-  if (offered === undefined) return false;
-  return subprotocolToken(offered) !== null || offered.split(',').some((p) => looksLikeToken(p.trim()));
-}
-
-/**
- * Whether the offered subprotocols hold any credential: a session token (offersSessionToken) or a keygate key, one
- * starting with any of `keyPrefixes` (a client that put its key there by mistake). Browsers send the field on
- * upgrades only, but any client can send it on any request, and the upstream must see no credential on either.
+ * Whether the offered subprotocols hold any credential: the `keygate.token, <token>` pair, a session token offered
+ * on its own (a second one, or one without the marker), or a keygate key, one starting with any of `keyPrefixes`
+ * (a client that put its key there by mistake). None may reach the upstream, as every `?token=` holding a session
+ * token is removed from the query, not only the one read. Browsers send the field on upgrades only, but any client
+ * can send it on any request, and the upstream must see no credential on either.
  */
 export function offersCredential(offered: string | undefined, keyPrefixes: readonly string[]): boolean {
   if (offered === undefined) return false;
-  if (offersSessionToken(offered)) return true;
-  return offered.split(',').some((p) => {
-    const value = p.trim();
-    return keyPrefixes.some((prefix) => value.startsWith(prefix));
-  });
+  return subprotocolToken(offered) !== null || offered.split(',').some((p) => isCredentialEntry(p.trim(), keyPrefixes));
 }
+
+/** One offered subprotocol that is a credential: a session token, or a keygate key (one of `keyPrefixes`). */
+export const isCredentialEntry = (entry: string, keyPrefixes: readonly string[]): boolean =>
+  looksLikeToken(entry) || keyPrefixes.some((prefix) => entry.startsWith(prefix));
 
 /**
  * `X-API-Key`, then `Authorization: Bearer`, then — on WebSocket upgrades only, where browsers cannot set

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
-import { looksLikeToken } from '../keys/session-token.ts';
+import { isCredentialEntry, TOKEN_SUBPROTOCOL } from '../auth/credential.ts';
 import { refuse, type StageRefusal } from '../auth/verify.ts';
 
 // The client's opening handshake (RFC 6455 §4.2.1), checked before any slot is taken or the upstream is
@@ -51,7 +50,7 @@ export function forwardedSubprotocols(req: IncomingMessage, keyPrefixes: readonl
   const offered = subprotocolsOf(req) ?? [];
   const at = tokenPairAt(offered);
   const rest = at < 0 ? offered : [...offered.slice(0, at), ...offered.slice(at + 2)];
-  const credential = (p: string) => looksLikeToken(p) || keyPrefixes.some((prefix) => p.startsWith(prefix));
+  const credential = (p: string) => isCredentialEntry(p, keyPrefixes);
   return rest.some(credential) ? rest.filter((p) => !credential(p)) : rest;
 }
 
