@@ -6,7 +6,7 @@
 // shared machine, and the minimum over rounds is the least disturbed. Prints each round, medians and minima.
 // `dist+--flag[+--flag...]` runs that build with more node flags than the image's (`dist+--no-maglev`, say).
 import { join } from 'node:path';
-import { cpuMicros, freePort, otherCores, pinned, processTree, startCommand, startScript, stop } from './lib.ts';
+import { cpuSplitMicros, freePort, otherCores, pinned, processTree, startCommand, startScript, stop } from './lib.ts';
 import { startBackends } from './backends.ts';
 import { wrk } from './wrk.ts';
 
@@ -40,16 +40,21 @@ for (const t of targets) systems.push(await start(t));
 const headers = { 'x-api-key': keys[0]! };
 const results = new Map<string, number[]>(systems.map((s) => [s.dist, []]));
 for (const s of systems) await wrk(s.url, { connections: 64, seconds: 2, headers, cpus: pinned ? otherCores : undefined });
-// The process and its children: with server.workers the primary forks the workers that do the work.
-const cpuOf = (pid: number) => processTree(pid).reduce((sum, p) => sum + cpuMicros(p), 0);
+// The process and its children: with server.workers the primary forks the workers that do the work. System time
+// apart too: a change that writes more (header bytes, syscalls) shows there first.
+const cpuOf = (pid: number) => processTree(pid).reduce((sum, p) => {
+  const { user, system } = cpuSplitMicros(p);
+  return { total: sum.total + user + system, system: sum.system + system };
+}, { total: 0, system: 0 });
 for (let r = 0; r < ROUNDS; r++) {
   for (const s of r % 2 ? [...systems].reverse() : systems) {
     await wrk(s.url, { connections: 64, seconds: 1, headers, cpus: pinned ? otherCores : undefined });
     const before = cpuOf(s.proc.pid!);
     const run = await wrk(s.url, { connections: 64, seconds: SECONDS, headers, cpus: pinned ? otherCores : undefined });
-    const us = (cpuOf(s.proc.pid!) - before) / run.total;
+    const after = cpuOf(s.proc.pid!);
+    const us = (after.total - before.total) / run.total;
     results.get(s.dist)!.push(us);
-    console.log(`${s.dist}: ${run.rps} req/s, ${us.toFixed(1)} µs CPU/request`);
+    console.log(`${s.dist}: ${run.rps} req/s, ${us.toFixed(1)} µs CPU/request (system ${((after.system - before.system) / run.total).toFixed(1)})`);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -88,8 +88,14 @@ export function stop(proc: ChildProcess): Promise<void> {
 
 /** CPU time (user + system) of a process so far, in microseconds. */
 export function cpuMicros(pid: number): number {
+  const { user, system } = cpuSplitMicros(pid);
+  return user + system;
+}
+
+/** A process's user and system CPU time, µs (/proc/<pid>/stat: utime, stime). */
+export function cpuSplitMicros(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+  return { user: (Number(fields[11]) * 1e6) / CLK_TCK, system: (Number(fields[12]) * 1e6) / CLK_TCK };
 }
 
 /** A process and its children (nginx: master and worker). */
