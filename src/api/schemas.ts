@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PERMISSION } from '../auth/permissions.ts';
 import { codeToStatus, type ErrorCode } from '../http/errors.ts';
+import { KEY_ID } from '../keys/ids.ts';
 
 // Request and response schemas of both management APIs. The same objects validate requests and
 // generate the OpenAPI document, so the two cannot disagree. Request objects are strict: an unknown field
@@ -30,6 +31,7 @@ const metadata = z
   .record(z.string(), z.unknown())
   .refine(jsonAtMost(1024), 'must be at most 1 KiB as JSON');
 const positiveInt = z.number().int().positive();
+const keyIdParam = z.string().regex(KEY_ID, 'must be a key id');
 
 export const rateLimitInput = z.strictObject({
   requestsPerMinute: positiveInt.nullable().optional(),
@@ -108,7 +110,7 @@ export const keysUsageQuery = z.strictObject({
     .string()
     .max(3_100)
     .transform((s) => s.split(','))
-    .pipe(z.array(z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'a key id')).min(1).max(100))
+    .pipe(z.array(z.string().regex(KEY_ID, 'a key id')).min(1).max(100))
     .describe('Comma-separated key ids, at most 100'),
 });
 
@@ -116,7 +118,7 @@ export const usageQuery = z.strictObject({
   granularity: z.enum(['hour', 'day', 'month']).default('day'),
   from: z.iso.date().optional(),
   to: z.iso.date().optional(),
-  keyId: z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a key id').optional(),
+  keyId: keyIdParam.optional(),
 });
 
 // Responses (documentation only; handlers build them from typed records).
@@ -312,7 +314,7 @@ export type MintSessionTokenBody = z.infer<typeof mintSessionTokenBody>;
 
 /** The admin API mints for one of the tenant's keys: the key that is charged for what the token does. */
 export const adminMintSessionTokenBody = z
-  .strictObject({ ...sessionTokenSettings, keyId: z.string().regex(/^key_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a key id') })
+  .strictObject({ ...sessionTokenSettings, keyId: keyIdParam })
   .meta({ id: 'AdminMintSessionTokenRequest' });
 
 /** A session token as minted (without `token`, as its status read answers). */
