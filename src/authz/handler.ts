@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
+import { offersCredential } from '../auth/credential.ts';
 import { isPreflight, preflightFields } from '../auth/origin.ts';
 import type { Door, Grant, Outcome, Refusal } from '../auth/pipeline.ts';
 import { refuse } from '../auth/verify.ts';
@@ -18,7 +19,7 @@ import { createGate, createRecorder, type GateDeps } from '../decision/gate.ts';
 import { RequestScope } from '../decision/scope.ts';
 import { identityFields } from '../decision/headers.ts';
 import { removalList, type RemovalContext } from '../decision/strip.ts';
-import { carriesQueryKey, carriesSubprotocolToken, gatewayClientIp, gatewayPeerOf, isOriginalRefusal, isWebSocketCheck, originalOf, type CheckForm } from './original.ts';
+import { carriesQueryKey, gatewayClientIp, gatewayPeerOf, isOriginalRefusal, isWebSocketCheck, originalOf, type CheckForm } from './original.ts';
 
 // The authorizer listener: a gateway asks whether a request may pass, and keygate answers with the
 // same gate the inline proxy runs (decision/gate.ts) on the original request rebuilt from the check
@@ -162,7 +163,9 @@ export function createAuthzHandler(deps: AuthzDeps) {
     if (isRefusal(target)) return answerRefusal(req, res, scope, 'malformed_request', target.refused);
     scope.target = target;
     if (carriesQueryKey(original.uri)) return gate.refuse(req, res, scope, queryKey);
-    if (carriesSubprotocolToken(req.headers, deps.keyPrefixes)) return gate.refuse(req, res, scope, subprotocolKey);
+    // A credential among the subprotocols (auth/credential.ts): the inline proxy removes it before the upstream; a
+    // gateway forwards Sec-WebSocket-Protocol as the client sent it and cannot remove one member of the list.
+    if (offersCredential(req.headers['sec-websocket-protocol'], deps.keyPrefixes)) return gate.refuse(req, res, scope, subprotocolKey);
     // The inline proxy forwards the canonical target; a gateway forwards the URI as it came. So that the policy
     // decides on exactly what the upstream routes, only a URI that is already canonical passes.
     if (target.url !== original.uri) return gate.refuse(req, res, scope, notCanonical);
@@ -174,10 +177,10 @@ export function createAuthzHandler(deps: AuthzDeps) {
       removalList(req.rawHeaders, ctx, unnamed);
       if (unnamed.length) return gate.refuse(req, res, scope, unclearable(unnamed));
     }
-    // nginx tells a preflight by its Origin and Access-Control-Request-Method and answers it from here rather than
-    // forward it; it sees no empty field, so a preflight carrying one would be forwarded on this 200: refused.
-    if (isPreflight(req) && original.form === 'auth-request' && hasEmptyPreflightField(req.rawHeaders)) return gate.refuse(req, res, scope, emptyPreflightField);
     if (isPreflight(req)) {
+      // nginx tells a preflight by its Origin and Access-Control-Request-Method and answers it from here rather than
+      // forward it; it sees no empty field, so a preflight carrying one would be forwarded on this 200: refused.
+      if (original.form === 'auth-request' && hasEmptyPreflightField(req.rawHeaders)) return gate.refuse(req, res, scope, emptyPreflightField);
       // Answered without a key, as the inline proxy answers it: nginx and Caddy answer the client with this rather
       // than forward the preflight (docs/gateways/); Envoy copies the CORS fields. No
       // identity travels with it, so a client's copies of the identity headers are to be removed.

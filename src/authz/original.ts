@@ -3,7 +3,6 @@ import { isIP, type BlockList } from 'node:net';
 import { isCanonicalMethod } from '../decision/method.ts';
 import { contains } from '../http/client-ip.ts';
 import { isCredentialParam } from '../http/target.ts';
-import { offersCredential } from '../auth/credential.ts';
 
 // The original request, as a gateway describes it in its authorization check. Which form a check
 // uses is decided by the path it asks on, never by the headers it carries: a client's own `X-Original-URI`
@@ -132,10 +131,3 @@ export function carriesQueryKey(uri: string): boolean {
   return false;
 }
 
-/**
- * Whether the request offers a credential among its subprotocols (the `keygate.token, <token>` pair, a token on
- * its own, or a keygate key), on an upgrade or any other request. The inline proxy removes them before it dials the upstream; a gateway forwards Sec-WebSocket-Protocol as the client sent it
- * and cannot remove one member of the list, so the authorizer refuses it as it refuses a key in the query.
- */
-export const carriesSubprotocolToken = (headers: IncomingHttpHeaders, keyPrefixes: readonly string[]): boolean =>
-  offersCredential(headers['sec-websocket-protocol'], keyPrefixes);
