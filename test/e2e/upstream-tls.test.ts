@@ -1,15 +1,16 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { createTenant } from '../helpers/api.ts';
 import { runCli } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
+import { certificateAuthority, makeKey } from '../helpers/certificates.ts';
 import { scratchDir } from '../helpers/tools.ts';
+import { firstReply } from '../helpers/ws-raw.ts';
 
 // TLS from keygate to its upstream: `upstream.tls.ca` is what an https (and wss) upstream's certificate is
 // verified against, and `upstream.tls.cert`/`key` the client certificate keygate presents to a backend that
@@ -21,24 +22,16 @@ import { scratchDir } from '../helpers/tools.ts';
 const servers = useServers();
 const dir = scratchDir('upstream-tls');
 const f = (name: string) => join(dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-
-/** A certificate signed by `ca`, for `cn`, with the extended key usage given. */
-function issue(ca: string, name: string, cn: string, ext: string): void {
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/CN=${cn}`, '-out', f(`${name}.csr`));
-  writeFileSync(f(`${name}.ext`), ext);
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
-}
 
 let backend: Server;
 let upstreamUrl: string;
 
 beforeAll(async () => {
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-subj', '/CN=upstream-tls-ca', '-days', '2', '-out', f('ca.crt'));
-  issue('ca', 'backend', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  issue('ca', 'keygate', 'keygate-gateway', 'extendedKeyUsage=clientAuth\n');
+  const ca = certificateAuthority(dir, 'upstream-tls-ca');
+  ca.issue('backend', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  ca.issue('keygate', 'keygate-gateway', 'extendedKeyUsage=clientAuth\n');
   // A client certificate whose key is another one's: it does not load.
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('other.key'), '-subj', '/CN=other', '-out', f('other.csr'));
+  makeKey(dir, 'other', 'other');
 
   backend = createServer({ cert: readFileSync(f('backend.crt')), key: readFileSync(f('backend.key')), ca: readFileSync(f('ca.crt')), requestCert: true, rejectUnauthorized: true }, (req, res) => {
     const peer = (req.socket as TLSSocket).getPeerCertificate();
@@ -67,18 +60,7 @@ async function gateway(tls: Record<string, string>) {
 }
 
 /** The WebSocket's first message back, or how the upgrade failed. */
-function echo(port: number, key: string): Promise<string> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/voice/tls/stream`, { headers: { 'x-api-key': key } });
-    ws.once('open', () => ws.send('hello'));
-    ws.once('message', (data) => {
-      resolve(data.toString());
-      ws.close();
-    });
-    ws.once('unexpected-response', (_req, res) => resolve(`refused ${res.statusCode}`));
-    ws.once('error', (err) => resolve(`error ${err.message}`));
-  });
-}
+const echo = (port: number, key: string): Promise<string> => firstReply(port, key, '/v1/voice/tls/stream');
 
 describe('keygate dialling an https upstream', () => {
   it("presents its client certificate to a backend that requires one, on requests and on WebSocket dials, trusting the configured CA", async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import WebSocket from 'ws';
 import type { KeygateProcess } from './keygate.ts';
 
 // WebSocket at the byte level, for tests that attack a live session: frames built by hand (any length form, any
@@ -80,6 +81,41 @@ export function parseFrames(buf: Buffer): { frames: Frame[]; rest: number } {
 /** A close frame's code and reason (1005 for one without a code). */
 export function closeOf(f: Frame): { code: number; reason: string } {
   return f.payload.length < 2 ? { code: 1005, reason: '' } : { code: f.payload.readUInt16BE(0), reason: f.payload.toString('utf8', 2) };
+}
+
+/** Answers every ping `peer` reads with its pong, masked as its side must (a client's frames are). */
+export function answerPings(peer: Peer, masked: boolean): void {
+  let answered = 0;
+  peer.socket.on('data', () => {
+    const pings = peer.frames().filter((f) => f.opcode === 0x9);
+    for (; answered < pings.length; answered++) peer.socket.write(frame(0xa, pings[answered]!.payload, { mask: masked ? undefined : null }));
+  });
+}
+
+/** The pings among `frames`. */
+export const pingsIn = (frames: Frame[]): Frame[] => frames.filter((f) => f.opcode === 0x9);
+
+/** The code and reason of the first close frame among `frames`, or null. */
+export const closeIn = (frames: Frame[]): { code: number; reason: string } | null => {
+  const f = frames.find((x) => x.opcode === 0x8);
+  return f ? closeOf(f) : null;
+};
+
+/**
+ * A WebSocket opened through keygate at `path` with `key`, which sends "hello": the first message back, or how the
+ * upgrade failed (`refused <status>`, `error <message>`).
+ */
+export function firstReply(port: number, key: string, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers: { 'x-api-key': key } });
+    ws.once('open', () => ws.send('hello'));
+    ws.once('message', (data) => {
+      resolve(data.toString());
+      ws.close();
+    });
+    ws.once('unexpected-response', (_req, res) => resolve(`refused ${res.statusCode}`));
+    ws.once('error', (err) => resolve(`error ${err.message}`));
+  });
 }
 
 /** One side of a connection as the test sees it: what was read from it since the handshake, and its end. */

@@ -5,11 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { createTenant } from '../helpers/api.ts';
 import { cli, root, runCli } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
+import { certificateAuthority } from '../helpers/certificates.ts';
 import { scratchDir } from '../helpers/tools.ts';
+import { firstReply } from '../helpers/ws-raw.ts';
 
 // Attacks on the TLS files keygate reads for its upstream (upstream.tls.*) and its listener (tls.*), and on the
 // check that reads them before serve starts: files that are not regular ones (a FIFO written once, as a shell's
@@ -20,13 +22,6 @@ import { scratchDir } from '../helpers/tools.ts';
 const servers = useServers();
 const dir = scratchDir('upstream-tls-attacks');
 const f = (name: string) => join(dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-
-function issue(name: string, cn: string, ext: string): void {
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-subj', `/CN=${cn}`, '-out', f(`${name}.csr`));
-  writeFileSync(f(`${name}.ext`), ext);
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
-}
 
 /** The base64 lines of a PEM file: what must never appear in anything keygate prints. */
 const secretLines = (file: string): string[] =>
@@ -58,23 +53,12 @@ async function backend(name: string): Promise<Backend> {
 }
 
 /** The WebSocket's first message back, or how the upgrade failed. */
-function echo(port: number, key: string): Promise<string> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/voice/tls/stream`, { headers: { 'x-api-key': key } });
-    ws.once('open', () => ws.send('hello'));
-    ws.once('message', (data) => {
-      resolve(data.toString());
-      ws.close();
-    });
-    ws.once('unexpected-response', (_req, res) => resolve(`refused ${res.statusCode}`));
-    ws.once('error', (err) => resolve(`error ${err.message}`));
-  });
-}
+const echo = (port: number, key: string): Promise<string> => firstReply(port, key, '/v1/voice/tls/stream');
 
 const backends: Backend[] = [];
 let ipBackend: Backend;
 beforeAll(async () => {
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-subj', '/CN=attack-ca', '-days', '2', '-out', f('ca.crt'));
+  const { issue } = certificateAuthority(dir, 'attack-ca');
   issue('by-ip', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   issue('localhost', 'localhost', 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n');
   issue('elsewhere', 'elsewhere.example', 'subjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth\n');

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
-import { closeOf, closePayload, frame, metric, parseFrames, rawClient, sessionLines, sleep, startRawUpstream, until, type Frame, type Peer, type RawClient, type RawConn, type RawUpstream } from '../helpers/ws-raw.ts';
+import { answerPings, closeIn, closeOf, closePayload, frame, metric, parseFrames, pingsIn, rawClient, sessionLines, sleep, startRawUpstream, until, type Peer, type RawClient, type RawConn, type RawUpstream } from '../helpers/ws-raw.ts';
 
 // Attacks on session liveness: keygate pings a side silent for a ping interval, between the frames going to it, and
 // ends the session when a side has sent nothing, not even a pong, for the idle timeout. Each attack is seen from
@@ -44,20 +44,7 @@ async function session(key: string): Promise<{ client: RawClient; up: RawConn }>
   return { client, up: await next };
 }
 
-/** Answers every ping `peer` reads with its pong, masked as its side must (a client's frames are). */
-function answerPings(peer: Peer, masked: boolean): void {
-  let answered = 0;
-  peer.socket.on('data', () => {
-    const pings = peer.frames().filter((f) => f.opcode === 0x9);
-    for (; answered < pings.length; answered++) peer.socket.write(frame(0xa, pings[answered]!.payload, { mask: masked ? undefined : null }));
-  });
-}
 
-const pingsIn = (frames: Frame[]) => frames.filter((f) => f.opcode === 0x9);
-const closeIn = (frames: Frame[]) => {
-  const f = frames.find((x) => x.opcode === 0x8);
-  return f ? closeOf(f) : null;
-};
 
 /** Writes `bytes` in `pieces` writes, `everyMs` apart. */
 async function trickle(peer: Peer, bytes: Buffer, pieces: number, everyMs: number): Promise<void> {

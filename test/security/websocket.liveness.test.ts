@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { createTenant, self } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
-import { closeOf, frame, metric, parseFrames, rawClient, sessionLines, sleep, startRawUpstream, until, type Frame, type Peer, type RawUpstream } from '../helpers/ws-raw.ts';
+import { answerPings, closeIn, frame, metric, parseFrames, pingsIn, rawClient, sessionLines, sleep, startRawUpstream, until, type RawUpstream } from '../helpers/ws-raw.ts';
 
 // A side of a session that vanishes without a word (no close frame, no FIN: a phone out of coverage, a NAT that
 // forgot the connection) must not hold the session, its slot and its metered minutes for as long as TCP keeps a
@@ -38,20 +38,7 @@ async function sessionKey(): Promise<{ id: string; key: string }> {
   return { id: made.body.id, key: made.body.key };
 }
 
-/** Answers every ping `peer` reads with its pong, masked as its side must (a client's frames are). */
-function answerPings(peer: Peer, masked: boolean): void {
-  let answered = 0;
-  peer.socket.on('data', () => {
-    const pings = peer.frames().filter((f) => f.opcode === 0x9);
-    for (; answered < pings.length; answered++) peer.socket.write(frame(0xa, pings[answered]!.payload, { mask: masked ? undefined : null }));
-  });
-}
 
-const pingsIn = (frames: Frame[]) => frames.filter((f) => f.opcode === 0x9);
-const closeIn = (frames: Frame[]) => {
-  const f = frames.find((x) => x.opcode === 0x8);
-  return f ? closeOf(f) : null;
-};
 
 describe('a side gone silent', () => {
   it('a client that answers nothing is pinged, then taken for gone: both sides closed, its slot given back', async () => {

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createTenant } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
+import { certificateAuthority } from '../helpers/certificates.ts';
 import { scratchDir } from '../helpers/tools.ts';
 import { closeOf, closePayload, frame, parseFrames, rawClient, sessionLines, until, type RawClient } from '../helpers/ws-raw.ts';
 
@@ -22,7 +22,6 @@ const servers = useServers();
 const MAX = 70_000; // above 65535: the 64-bit length form carries a message the cap allows
 const dir = scratchDir('wss-upstream');
 const f = (name: string) => join(dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
 
 interface UpstreamConn {
   ws: WebSocket;
@@ -46,10 +45,7 @@ let key: string;
 let keyId: string;
 
 beforeAll(async () => {
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-subj', '/CN=wss-test-ca', '-days', '2', '-out', f('ca.crt'));
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('upstream.key'), '-subj', '/CN=127.0.0.1', '-out', f('upstream.csr'));
-  writeFileSync(f('upstream.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', f('upstream.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('upstream.ext'), '-out', f('upstream.crt'));
+  certificateAuthority(dir, 'wss-test-ca').issue('upstream', '127.0.0.1', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
 
   https = createServer({ cert: readFileSync(f('upstream.crt')), key: readFileSync(f('upstream.key')) });
   // The TCP connection under each TLS one, found by its port: a hard reset is sent on it (a TLS socket has none).
