@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { ADMIN_TOKEN, startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { admin, call, createTenant, self } from '../helpers/api.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
+import { openWebSocket } from '../helpers/ws-raw.ts';
 
 // Attacks on session tokens from a client that holds a token, a narrow key, or both: credentials mixed across
 // the places keygate reads them, replays in parallel across two replicas, doors a token must not open, header
@@ -60,18 +61,7 @@ describe('session tokens under attack (two replicas on Redis)', () => {
     return r.body as { token: string; id: string };
   };
 
-  function open(kg: KeygateProcess, path: string, protocols: string[] = [], headers: Record<string, string> = {}) {
-    const ws = new WebSocket(`ws://127.0.0.1:${kg.port}${path}`, protocols, { headers });
-    return new Promise<{ ws: WebSocket } | { status: number; code: string }>((resolve) => {
-      ws.once('open', () => resolve({ ws }));
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(body).error.code }));
-      });
-      ws.once('error', () => resolve({ status: 0, code: 'error' }));
-    });
-  }
+  const open = openWebSocket;
   const lastUpstream = (prefix: string) => seen.findLast((s) => s.url.startsWith(prefix))!;
 
   it('never forwards a key sent as ?token= (the name the session tokens use) to the upstream', async () => {

@@ -57,6 +57,33 @@ export function rawExchange(port: number, method: string, target: string, pairs:
 }
 
 /** A WebSocket upgrade request's own fields, for a raw exchange. */
+/** A reply read whole off a connection: its status, its head as it came, and the rest. */
+export interface BytesReply {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/**
+ * Exactly `bytes` to `url`'s host and port on a fresh connection (no client library to tidy the request line or
+ * the fields: any spelling, HTTP/1.0, several Hosts), the reply read until the other end closes.
+ */
+export function exchangeBytes(url: string, bytes: string): Promise<BytesReply> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = connect(Number(port), hostname, () => s.write(bytes));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', reject);
+    s.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0), head: text.slice(0, end), body: text.slice(end + 4) });
+    });
+    s.setTimeout(10_000, () => s.destroy());
+  });
+}
+
 export const UPGRADE: Pairs = [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='], ['Sec-WebSocket-Version', '13']];
 
 export interface Seen {

@@ -101,6 +101,20 @@ export const closeIn = (frames: Frame[]): { code: number; reason: string } | nul
   return f ? closeOf(f) : null;
 };
 
+/** A WebSocket opened through keygate: the open socket, or the refusal's status and error code. */
+export function openWebSocket(kg: KeygateProcess, path: string, protocols: string[] = [], headers: Record<string, string> = {}): Promise<{ ws: WebSocket } | { status: number; code: string }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${kg.port}${path}`, protocols, { headers });
+  return new Promise((resolve) => {
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(body).error.code }));
+    });
+    ws.once('error', () => resolve({ status: 0, code: 'error' }));
+  });
+}
+
 /**
  * A WebSocket opened through keygate at `path` with `key`, which sends "hello": the first message back, or how the
  * upgrade failed (`refused <status>`, `error <message>`).

@@ -1,7 +1,7 @@
-import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { verifySignature } from '../../dist/verify.js';
 import { createTenant, self } from '../helpers/api.ts';
+import { exchangeBytes, type BytesReply } from '../helpers/doors.ts';
 import { startCaddy, startNginx, useGateways, type Gateway, type GatewayPair } from '../helpers/gateways.ts';
 import { useServers, type Servers } from '../helpers/servers.ts';
 import type { SeenRequest } from '../helpers/upstream.ts';
@@ -18,28 +18,8 @@ const doors: Array<[string, GatewayPair]> = [
   ['Caddy', useGateways(servers, startCaddy, SECRET)],
 ];
 
-interface RawReply {
-  status: number;
-  head: string;
-  body: string;
-}
-
-/** Exactly these bytes to the gateway (no client library to tidy the request line or the fields), read to the end. */
-function raw(gw: Pick<Gateway, 'url'>, head: string): Promise<RawReply> {
-  const { hostname, port } = new URL(gw.url);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(Number(port), hostname, () => s.write(head));
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', reject);
-    s.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), head: text.slice(0, end), body: text.slice(end + 4) });
-    });
-    s.setTimeout(10_000, () => s.destroy());
-  });
-}
+/** Exactly these bytes to the gateway, read to the end. */
+const raw = (gw: Pick<Gateway, 'url'>, bytes: string) => exchangeBytes(gw.url, bytes);
 
 /** One GET (or `method`) through the gateway on its own connection, with the fields given line by line. */
 const send = (gw: Gateway, target: string, fields: string[], method = 'GET') =>
@@ -49,7 +29,7 @@ const send = (gw: Gateway, target: string, fields: string[], method = 'GET') =>
 const since = (s: Servers, before: number): SeenRequest[] => s.upstream.seen.slice(before);
 
 /** The reply's fields, names in lower case, repeated ones joined. */
-function fieldsOf(r: RawReply): Record<string, string> {
+function fieldsOf(r: BytesReply): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of r.head.split('\r\n').slice(1)) {
     const colon = line.indexOf(':');
@@ -61,7 +41,7 @@ function fieldsOf(r: RawReply): Record<string, string> {
 }
 
 /** The CORS answer: the Access-Control-* fields and Vary. */
-const corsOf = (r: RawReply) => Object.fromEntries(Object.entries(fieldsOf(r)).filter(([n]) => n.startsWith('access-control-') || n === 'vary'));
+const corsOf = (r: BytesReply) => Object.fromEntries(Object.entries(fieldsOf(r)).filter(([n]) => n.startsWith('access-control-') || n === 'vary'));
 
 const valuesOf = (seen: SeenRequest, name: string) => seen.rawHeaders.filter((_, i) => i % 2 === 0 && seen.rawHeaders[i]!.toLowerCase() === name).length;
 

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createTenant, self } from '../helpers/api.ts';
+import { exchangeBytes as raw } from '../helpers/doors.ts';
 import { startCaddy, startNginx, useGateways, type GatewayPair } from '../helpers/gateways.ts';
 import { useServers, type Servers } from '../helpers/servers.ts';
 import { startUpstream, type SeenRequest, type Upstream } from '../helpers/upstream.ts';
@@ -16,29 +16,6 @@ const gateways: Array<[string, GatewayPair]> = [
   ['nginx', useGateways(servers, startNginx, SECRET)],
   ['Caddy', useGateways(servers, startCaddy, SECRET)],
 ];
-
-interface RawReply {
-  status: number;
-  head: string;
-  body: string;
-}
-
-/** Exactly these bytes to `url`'s host and port, read to the end. */
-function raw(url: string, head: string): Promise<RawReply> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(Number(port), hostname, () => s.write(head));
-    s.on('data', (c: Buffer) => chunks.push(c));
-    s.on('error', reject);
-    s.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0), head: text.slice(0, end), body: text.slice(end + 4) });
-    });
-    s.setTimeout(10_000, () => s.destroy());
-  });
-}
 
 const since = (s: Servers, before: number): SeenRequest[] => s.upstream.seen.slice(before);
 /** Every field value the upstream received, joined: a key must be in none. */

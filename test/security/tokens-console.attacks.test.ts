@@ -2,13 +2,14 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { checksum } from '../../src/keys/format.ts';
 import { call, createTenant, expectError, rawRequest, self } from '../helpers/api.ts';
 import { consoleApi, consoleLogin, cookieOf, OPERATORS, operatorConfig, signIn } from '../helpers/console.ts';
 import { startKeygate, type KeygateProcess } from '../helpers/keygate.ts';
 import { startRedis, type RedisServer } from '../helpers/redis.ts';
 import { tool } from '../helpers/tools.ts';
+import { openWebSocket } from '../helpers/ws-raw.ts';
 
 // Session tokens and the operator console attacked with real processes: replicas and workers on one Redis, a
 // replica that has retired the signing key, hand-edited tokens, tokens in every place a client can put one, and
@@ -74,18 +75,7 @@ const mint = async (kg: KeygateProcess, key: string, body: Record<string, unknow
 const bearer = (kg: KeygateProcess, token: string, path = '/v1/calls/1', headers: Record<string, string> = {}) =>
   call<any>(`${kg.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
 
-function open(kg: KeygateProcess, path: string, protocols: string[] = [], headers: Record<string, string> = {}) {
-  const ws = new WebSocket(`ws://127.0.0.1:${kg.port}${path}`, protocols, { headers });
-  return new Promise<{ ws: WebSocket } | { status: number; code: string }>((resolve) => {
-    ws.once('open', () => resolve({ ws }));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(body).error.code }));
-    });
-    ws.once('error', () => resolve({ status: 0, code: 'error' }));
-  });
-}
+const open = openWebSocket;
 const closeAll = (results: Array<{ ws: WebSocket } | { status: number; code: string }>) => {
   for (const r of results) if ('ws' in r) r.ws.close();
 };
