@@ -46,3 +46,19 @@ export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream
       }),
   };
 }
+
+/**
+ * The echo upstream, which also accepts WebSocket upgrades (and closes each at once, 1000) and keeps each upgrade
+ * request's headers in `upgrades`: what keygate's dial sent.
+ */
+export async function startUpgradeUpstream(): Promise<Upstream & { upgrades: IncomingHttpHeaders[] }> {
+  const { WebSocketServer } = await import('ws');
+  const upstream = await startUpstream();
+  const upgrades: IncomingHttpHeaders[] = [];
+  const wss = new WebSocketServer({ noServer: true });
+  upstream.server.on('upgrade', (req, socket, head) => {
+    upgrades.push(req.headers);
+    wss.handleUpgrade(req, socket, head, (ws) => ws.close(1000));
+  });
+  return Object.assign(upstream, { upgrades });
+}

@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { createTenant, self } from '../helpers/api.ts';
 import { exchangeBytes as raw } from '../helpers/doors.ts';
 import { startCaddy, startNginx, useGateways, type GatewayPair } from '../helpers/gateways.ts';
 import { useServers, type Servers } from '../helpers/servers.ts';
-import { startUpstream, type SeenRequest, type Upstream } from '../helpers/upstream.ts';
+import { startUpgradeUpstream, type SeenRequest, type Upstream } from '../helpers/upstream.ts';
 
 // Attacks on the day's changes, against real processes: the upstream's own Host, X-Script-Name, a key offered as a
 // WebSocket subprotocol, and the CORS preflight that nginx and Caddy answer from keygate rather than forward.
@@ -82,15 +82,9 @@ describe.each(gateways)('through %s: a key offered as a subprotocol', (_name, pa
 });
 
 describe("keygate's own proxy", () => {
-  let upstream: Upstream;
-  const upgrades: IncomingHttpHeaders[] = [];
+  let upstream: Upstream & { upgrades: IncomingHttpHeaders[] };
   beforeAll(async () => {
-    upstream = await startUpstream();
-    const wss = new WebSocketServer({ noServer: true });
-    upstream.server.on('upgrade', (req, socket, head) => {
-      upgrades.push(req.headers);
-      wss.handleUpgrade(req, socket, head, (ws) => ws.close(1000));
-    });
+    upstream = await startUpgradeUpstream();
   });
   afterAll(async () => {
     await upstream?.close();
@@ -111,7 +105,7 @@ describe("keygate's own proxy", () => {
     for (const s of seen) expect(allValues(s), JSON.stringify(s.headers)).not.toMatch(/kg_[sp]k_/);
     const ws = new WebSocket(`ws://127.0.0.1:${kg.port}/v1/voice/sub/stream`, ['chat', pub.body.key as string], { headers: { 'x-api-key': key } });
     await new Promise((resolve) => ws.once('close', resolve).once('error', resolve));
-    expect(JSON.stringify(upgrades.at(-1))).not.toMatch(/kg_[sp]k_/);
+    expect(JSON.stringify(upstream.upgrades.at(-1))).not.toMatch(/kg_[sp]k_/);
   });
 
   it('sends the upstream its own Host for an absolute-form target, a duplicated Host and none', async () => {

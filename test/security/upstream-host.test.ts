@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { createTenant } from '../helpers/api.ts';
 import type { KeygateProcess } from '../helpers/keygate.ts';
 import { useServers } from '../helpers/servers.ts';
-import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { startUpgradeUpstream, type Upstream } from '../helpers/upstream.ts';
 
 // The Host an upstream receives is not the client's to choose: an upstream that routes by host name (an ingress, a
 // virtual host) would otherwise hand a client's authorised, signed request to whichever site it named, where
@@ -14,16 +14,10 @@ import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 // `upstream.preserveHost: true` passes the client's on, on both doors alike.
 
 const servers = useServers();
-let upstream: Upstream;
-const upgrades: IncomingHttpHeaders[] = [];
+let upstream: Upstream & { upgrades: IncomingHttpHeaders[] };
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  const wss = new WebSocketServer({ noServer: true });
-  upstream.server.on('upgrade', (req, socket, head) => {
-    upgrades.push(req.headers);
-    wss.handleUpgrade(req, socket, head, (ws) => ws.close(1000));
-  });
+  upstream = await startUpgradeUpstream();
 });
 afterAll(async () => {
   await upstream?.close();
@@ -39,11 +33,11 @@ async function bothDoors(kg: KeygateProcess, key: string, host: string): Promise
     });
     req.on('error', reject).end();
   });
-  const seenUpgrades = upgrades.length;
+  const seenUpgrades = upstream.upgrades.length;
   const ws = new WebSocket(`ws://127.0.0.1:${kg.port}/v1/voice/host/stream`, { headers: { host, 'x-api-key': key } });
   await new Promise((resolve, reject) => ws.once('close', resolve).once('error', reject));
-  expect(upgrades.length).toBe(seenUpgrades + 1);
-  return { http: upstream.seen[before]!.headers, websocket: upgrades.at(-1)! };
+  expect(upstream.upgrades.length).toBe(seenUpgrades + 1);
+  return { http: upstream.seen[before]!.headers, websocket: upstream.upgrades.at(-1)! };
 }
 
 describe('the Host the upstream receives', () => {
