@@ -50,6 +50,7 @@ const WEBSOCKET_INLINE = 'WebSocket sessions need keygate as the proxy (session 
 const noSessionCap = refuse('inline_proxy_required', 'This API key caps its WebSocket sessions or their minutes, which only keygate as the proxy can enforce; route this path to keygate, not through the authorizer.');
 const queryKey = refuse('malformed_request', 'Send the API key in the X-API-Key header: through a gateway, a key in the query would reach the upstream.');
 const subprotocolKey = refuse('malformed_request', 'Send the key or session token in X-API-Key or as Authorization: Bearer: through a gateway, one offered in Sec-WebSocket-Protocol would reach the upstream.');
+const otherUpgrade = refuse('malformed_request', 'Only WebSocket upgrades are supported.');
 const notCanonical = refuse('malformed_request', 'The request path is not in canonical form (an escape of a character that needs none, like %61, or lower-case hex); send it as it would be forwarded.');
 
 
@@ -189,6 +190,10 @@ export function createAuthzHandler(deps: AuthzDeps) {
       res.writeHead(200, { ...preflightFields(req, scope.requestId), [STRIP]: strip, 'Cache-Control': 'no-store', 'Content-Length': '0' });
       return void res.end();
     }
+    // Another Upgrade than WebSocket would switch the upstream's connection to a protocol no check sees again (a
+    // tunnel); keygate's own proxy refuses it with the same answer (proxy/ws-handshake.ts).
+    const upgrade = req.headers.upgrade;
+    if (upgrade !== undefined && upgrade.toLowerCase() !== 'websocket') return gate.refuse(req, res, scope, otherUpgrade);
     if (isWebSocketCheck(req.headers)) {
       if (deps.websocket === 'refuse') return answerRefusal(req, res, scope, 'inline_proxy_required', WEBSOCKET_INLINE);
       scope.door = 'upgrade';

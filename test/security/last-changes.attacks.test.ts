@@ -81,6 +81,21 @@ describe.each(gateways)('through %s: a key offered as a subprotocol', (_name, pa
   });
 });
 
+describe.each(gateways)('through %s: an upgrade to another protocol than WebSocket', (_name, pair) => {
+  it('never reaches the upstream as an upgrade, and the authorizer refuses it as the proxy does', async () => {
+    // An Upgrade other than websocket would switch the upstream's connection to a protocol no check sees again.
+    const { key } = await createTenant(pair.kg, { name: 'other-upgrade', plan: 'pro' });
+    const before = servers.upstream.seen.length;
+    for (const connection of ['close', 'Upgrade, close']) {
+      await raw(pair.gateway.url, `GET /v1/calls/1 HTTP/1.1\r\nHost: api.example.com\r\nX-API-Key: ${key}\r\nUpgrade: foo\r\nConnection: ${connection}\r\n\r\n`);
+    }
+    for (const seen of since(servers, before)) expect(seen.headers.upgrade, JSON.stringify(seen.headers)).toBeUndefined();
+    const checked = await raw(pair.kg.authzUrl, `GET /forward-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Method: GET\r\nX-Forwarded-Uri: /v1/calls/1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: api.example.com\r\nX-API-Key: ${key}\r\nUpgrade: foo\r\nConnection: close\r\n\r\n`);
+    expect(checked.status, checked.body).toBe(400);
+    expect(JSON.parse(checked.body).error.code).toBe('malformed_request');
+  });
+});
+
 describe("keygate's own proxy", () => {
   let upstream: Upstream & { upgrades: IncomingHttpHeaders[] };
   beforeAll(async () => {
