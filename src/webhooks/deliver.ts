@@ -39,7 +39,12 @@ const ipv4Of = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, 
 
 export function isPrivateAddress(address: string): boolean {
   if (isIP(address) === 0) return true;
-  const ip = ipaddr.parse(address);
+  let ip: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    ip = ipaddr.parse(address);
+  } catch {
+    return true; // a form Node takes and ipaddr.js does not read (runs in the lookup callback: never throw there)
+  }
   if (ip.kind() === 'ipv4') return ip.range() !== 'unicast';
   const v6 = ip as ipaddr.IPv6;
   const p = v6.parts;
